@@ -1,1 +1,13 @@
-pub fn _x(){}
+//! Sluice's storage layer: the keyspace and the stream store on fjall. No networking here.
+//!
+//! * [`store`] — the fjall database, the write path (one atomic batch per command, one persist
+//!   per drain: group commit) and recovery.
+//! * [`keydir`] — the in-memory directory of keys of one database, with expiry and SCAN order.
+//! * [`stream`] — stream IDs and the stream store.
+
+pub mod keydir;
+pub mod store;
+pub mod stream;
+
+pub use keydir::{Entry, KeyDir, Value};
+pub use store::{Store, StoreError, StoreOptions, Sync, MAX_KEY_LEN};

@@ -1,0 +1,94 @@
+//! Per-connection state that lives in the engine: protocol, database, name, authentication,
+//! the MULTI queue and WATCHed keys. The connection task only pumps bytes.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use sluice_resp::Protocol;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::engine::Response;
+
+/// What the engine knows about one connection.
+pub struct Client {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub proto: Protocol,
+    pub db: usize,
+    pub name: Option<Bytes>,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+    pub authenticated: bool,
+    /// `Some` between MULTI and EXEC/DISCARD: the queued commands.
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A command inside MULTI was rejected: EXEC must abort.
+    pub multi_error: bool,
+    /// Keys WATCHed, as (db, key).
+    pub watched: Vec<(usize, Bytes)>,
+    /// A WATCHed key changed since WATCH: EXEC must fail.
+    pub dirty_cas: bool,
+    pub created_ms: u64,
+    pub last_cmd_ms: u64,
+    pub last_cmd: &'static str,
+    /// Where replies go.
+    pub tx: UnboundedSender<Response>,
+    /// Set when the client must be closed after its pending replies (QUIT, CLIENT KILL).
+    pub close_after_reply: bool,
+}
+
+impl Client {
+    pub fn new(
+        id: u64,
+        addr: SocketAddr,
+        laddr: SocketAddr,
+        tx: UnboundedSender<Response>,
+        now_ms: u64,
+        authenticated: bool,
+    ) -> Self {
+        Client {
+            id,
+            addr,
+            laddr,
+            proto: Protocol::Resp2,
+            db: 0,
+            name: None,
+            lib_name: None,
+            lib_ver: None,
+            authenticated,
+            multi: None,
+            multi_error: false,
+            watched: Vec::new(),
+            dirty_cas: false,
+            created_ms: now_ms,
+            last_cmd_ms: now_ms,
+            last_cmd: "NULL",
+            tx,
+            close_after_reply: false,
+        }
+    }
+
+    /// The line `CLIENT LIST` / `CLIENT INFO` prints for this client (Redis 7.0 fields).
+    pub fn info_line(&self, now_ms: u64) -> String {
+        let age = now_ms.saturating_sub(self.created_ms) / 1000;
+        let idle = now_ms.saturating_sub(self.last_cmd_ms) / 1000;
+        let flags = if self.multi.is_some() { "x" } else { "N" };
+        let multi = self.multi.as_ref().map_or(-1, |q| q.len() as i64);
+        format!(
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
+            age,
+            idle,
+            flags,
+            self.db,
+            multi,
+            self.last_cmd,
+            self.proto.version(),
+            self.lib_name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
+            self.lib_ver.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
+        )
+    }
+}

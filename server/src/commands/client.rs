@@ -1,0 +1,267 @@
+//! CLIENT: ID, SETNAME, GETNAME, SETINFO, LIST, INFO, KILL, HELP.
+
+use bytes::Bytes;
+
+use crate::args::{eq, Args};
+use crate::engine::Ctx;
+use crate::reply::{printable, CmdResult, ReplyError, SYNTAX};
+
+/// Redis refuses names with spaces, newlines or other characters outside `!`..`~`.
+pub fn validate_name(name: &[u8]) -> Result<(), ReplyError> {
+    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(
+            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
+        );
+    }
+    Ok(())
+}
+
+pub fn id(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.out.int(ctx.client.id as i64);
+    Ok(())
+}
+
+pub fn setname(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    validate_name(&argv[2])?;
+    ctx.client.name = (!argv[2].is_empty()).then(|| argv[2].clone());
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn getname(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    match &ctx.client.name {
+        Some(n) => {
+            let n = n.clone();
+            ctx.out.bulk(&n)
+        }
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// CLIENT SETINFO (Redis 7.2; clients send it on connect and ignore errors, but answering it
+/// avoids an error in every client's log).
+pub fn setinfo(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let (attr, value) = (&argv[2], &argv[3]);
+    if value.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(ReplyError::new(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            printable(attr, 32).to_ascii_lowercase()
+        )));
+    }
+    if eq(attr, "LIB-NAME") {
+        ctx.client.lib_name = (!value.is_empty()).then(|| value.clone());
+    } else if eq(attr, "LIB-VER") {
+        ctx.client.lib_ver = (!value.is_empty()).then(|| value.clone());
+    } else {
+        return Err(ReplyError::new(format!(
+            "ERR Unrecognized option '{}'",
+            printable(attr, 128)
+        )));
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut args = Args::new(&argv[2..]);
+    let mut ids: Option<Vec<u64>> = None;
+    while let Some(opt) = args.next_opt() {
+        if eq(opt, "TYPE") && !args.is_empty() {
+            let t = args.next()?;
+            if !(eq(t, "normal")
+                || eq(t, "master")
+                || eq(t, "replica")
+                || eq(t, "slave")
+                || eq(t, "pubsub"))
+            {
+                return Err(ReplyError::new(format!(
+                    "ERR Unknown client type '{}'",
+                    printable(t, 128)
+                )));
+            }
+            if !eq(t, "normal") {
+                ids = Some(Vec::new());
+            }
+        } else if eq(opt, "ID") && !args.is_empty() {
+            let mut v = Vec::new();
+            for a in args.rest() {
+                let n = crate::args::parse_i64(a)
+                    .filter(|n| *n > 0)
+                    .ok_or(ReplyError::from("ERR Invalid client ID"))?;
+                v.push(n as u64);
+            }
+            ids = Some(ids.map_or(v.clone(), |old| {
+                old.into_iter().filter(|i| v.contains(i)).collect()
+            }));
+            break;
+        } else {
+            return Err(SYNTAX.into());
+        }
+    }
+    let now = ctx.now_ms;
+    let mut all: Vec<&crate::client::Client> = ctx.srv.clients.values().collect();
+    all.push(ctx.client);
+    all.sort_by_key(|c| c.id);
+    let mut text = String::new();
+    for c in all {
+        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
+            text.push_str(&c.info_line(now));
+            text.push('\n');
+        }
+    }
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+pub fn info(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let mut line = ctx.client.info_line(ctx.now_ms);
+    line.push('\n');
+    ctx.out.verbatim("txt", line.as_bytes());
+    Ok(())
+}
+
+pub fn kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let me = ctx.client.id;
+    if argv.len() == 3 {
+        // Old form: CLIENT KILL addr:port → +OK or an error.
+        let addr = String::from_utf8_lossy(&argv[2]).into_owned();
+        let target = if ctx.client.addr.to_string() == addr {
+            Some(me)
+        } else {
+            ctx.srv
+                .clients
+                .values()
+                .find(|c| c.addr.to_string() == addr)
+                .map(|c| c.id)
+        };
+        let Some(id) = target else {
+            return Err("ERR No such client".into());
+        };
+        kill_one(ctx, id);
+        ctx.out.ok();
+        return Ok(());
+    }
+    let mut args = Args::new(&argv[2..]);
+    let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
+    let mut user = None;
+    while let Some(opt) = args.next_opt() {
+        let Some(v) = args.next_opt() else {
+            return Err(SYNTAX.into());
+        };
+        if eq(opt, "ID") {
+            id = Some(
+                crate::args::parse_i64(v)
+                    .filter(|n| *n > 0)
+                    .ok_or(ReplyError::from("ERR client-id should be greater than 0"))?
+                    as u64,
+            );
+        } else if eq(opt, "ADDR") {
+            addr = Some(String::from_utf8_lossy(v).into_owned());
+        } else if eq(opt, "LADDR") {
+            laddr = Some(String::from_utf8_lossy(v).into_owned());
+        } else if eq(opt, "USER") {
+            user = Some(v.clone());
+        } else if eq(opt, "SKIPME") {
+            skipme = if eq(v, "yes") {
+                true
+            } else if eq(v, "no") {
+                false
+            } else {
+                return Err(SYNTAX.into());
+            };
+        } else if eq(opt, "TYPE") {
+            if !(eq(v, "normal")
+                || eq(v, "master")
+                || eq(v, "replica")
+                || eq(v, "slave")
+                || eq(v, "pubsub"))
+            {
+                return Err(ReplyError::new(format!(
+                    "ERR Unknown client type '{}'",
+                    printable(v, 128)
+                )));
+            }
+        } else {
+            return Err(SYNTAX.into());
+        }
+    }
+    if let Some(u) = &user {
+        if u.as_ref() != b"default" {
+            return Err(ReplyError::new(format!(
+                "ERR No such user '{}'",
+                printable(u, 128)
+            )));
+        }
+    }
+    let matches = |c: &crate::client::Client| {
+        id.is_none_or(|i| c.id == i)
+            && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
+            && laddr.as_ref().is_none_or(|a| c.laddr.to_string() == *a)
+    };
+    let mut victims: Vec<u64> = ctx
+        .srv
+        .clients
+        .values()
+        .filter(|c| matches(c))
+        .map(|c| c.id)
+        .collect();
+    if !skipme && matches(ctx.client) {
+        victims.push(me);
+    }
+    for v in &victims {
+        kill_one(ctx, *v);
+    }
+    ctx.out.int(victims.len() as i64);
+    Ok(())
+}
+
+fn kill_one(ctx: &mut Ctx<'_>, id: u64) {
+    if id == ctx.client.id {
+        ctx.client.close_after_reply = true;
+    } else {
+        ctx.srv.kill.push(id);
+    }
+}
+
+pub fn help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    super::help_reply(
+        ctx,
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "    * ID <client-id>",
+            "      Kill connections by client id.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are:",
+            "    * LIB-NAME: the client lib name.",
+            "    * LIB-VER: the client lib version.",
+        ],
+    );
+    Ok(())
+}

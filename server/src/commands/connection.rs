@@ -1,0 +1,148 @@
+//! Connection commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET.
+
+use bytes::Bytes;
+use sluice_resp::Protocol;
+
+use crate::args::{eq, Args};
+use crate::engine::Ctx;
+use crate::reply::{wrong_arity, CmdResult, ReplyError, SYNTAX};
+
+pub fn ping(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    match argv.len() {
+        1 => ctx.out.simple("PONG"),
+        2 => ctx.out.bulk(&argv[1]),
+        _ => return Err(wrong_arity("ping")),
+    }
+    Ok(())
+}
+
+pub fn echo(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    ctx.out.bulk(&argv[1]);
+    Ok(())
+}
+
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// Checks `user`/`pass` against `requirepass` (only the `default` user exists).
+fn check_auth(ctx: &Ctx<'_>, user: &[u8], pass: &[u8]) -> Result<(), ReplyError> {
+    let ok = user == b"default"
+        && match &ctx.srv.config.requirepass {
+            Some(p) => constant_time_eq(p.as_bytes(), pass),
+            None => true,
+        };
+    if ok {
+        Ok(())
+    } else {
+        Err(WRONGPASS.into())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn auth(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let (user, pass): (&[u8], &[u8]) = match argv.len() {
+        2 => {
+            if ctx.srv.config.requirepass.is_none() {
+                return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into());
+            }
+            (b"default", &argv[1])
+        }
+        3 => (&argv[1], &argv[2]),
+        _ => return Err(SYNTAX.into()),
+    };
+    check_auth(ctx, user, pass)?;
+    ctx.client.authenticated = true;
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut args = Args::new(&argv[1..]);
+    let mut proto = ctx.client.proto;
+    if let Some(v) = args.next_opt() {
+        let n = crate::args::parse_i64(v).ok_or(ReplyError::from(
+            "ERR Protocol version is not an integer or out of range",
+        ))?;
+        proto = match n {
+            2 => Protocol::Resp2,
+            3 => Protocol::Resp3,
+            _ => return Err("NOPROTO unsupported protocol version".into()),
+        };
+    }
+    let mut name = None;
+    while let Some(opt) = args.next_opt() {
+        if eq(opt, "AUTH") && args.remaining() >= 2 {
+            let user = args.next()?;
+            let pass = args.next()?;
+            check_auth(ctx, user, pass)?;
+            ctx.client.authenticated = true;
+        } else if eq(opt, "SETNAME") && args.remaining() >= 1 {
+            let n = args.next()?;
+            super::client::validate_name(n)?;
+            name = Some(n.clone());
+        } else {
+            return Err(ReplyError::new(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                crate::reply::printable(opt, 128)
+            )));
+        }
+    }
+    if !ctx.client.authenticated {
+        return Err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into());
+    }
+    if let Some(n) = name {
+        ctx.client.name = (!n.is_empty()).then_some(n);
+    }
+    ctx.client.proto = proto;
+    ctx.out.set_protocol(proto);
+    let out = &mut *ctx.out;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(crate::commands::info::REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(proto.version());
+    out.bulk(b"id");
+    out.int(ctx.client.id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+    Ok(())
+}
+
+pub fn select(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let n = crate::args::int(&argv[1])?;
+    if n < 0 || n as usize >= ctx.store.databases() {
+        return Err("ERR DB index is out of range".into());
+    }
+    ctx.client.db = n as usize;
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn quit(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.out.ok();
+    ctx.client.close_after_reply = true;
+    Ok(())
+}
+
+pub fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    super::multi::discard_transaction(ctx);
+    super::multi::unwatch_client(ctx);
+    ctx.client.db = 0;
+    ctx.client.proto = Protocol::Resp2;
+    ctx.out.set_protocol(Protocol::Resp2);
+    ctx.client.name = None;
+    ctx.client.authenticated = ctx.srv.config.requirepass.is_none();
+    ctx.out.simple("RESET");
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! INFO: Redis's section and field names, so tools and client libraries that read INFO
+//! (ioredis and BullMQ look for `loading:0`, `redis_version`, `maxmemory_policy`) work.
+
+use std::fmt::Write;
+
+use bytes::Bytes;
+
+use crate::engine::Ctx;
+use crate::reply::CmdResult;
+
+/// The Redis version Sluice is compatible with and reports to clients.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "keyspace",
+];
+const ALL_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "commandstats",
+    "errorstats",
+    "keyspace",
+];
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn cpu_times() -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return (0.0, 0.0);
+    };
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    (ticks(11), ticks(12))
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b < 1024.0 {
+        format!("{bytes}B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", b / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2}G", b / (1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+pub fn info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut wanted: Vec<String> = argv[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    if wanted.is_empty() || wanted.iter().any(|w| w == "default") {
+        wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+    }
+    if wanted.iter().any(|w| w == "all" || w == "everything") {
+        wanted.extend(ALL_SECTIONS.iter().map(|s| s.to_string()));
+    }
+    let text = render(ctx, &wanted);
+    ctx.out.verbatim("txt", text.as_bytes());
+    Ok(())
+}
+
+fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
+    let mut out = String::new();
+    let srv = &*ctx.srv;
+    let uptime = srv.started.elapsed().as_secs();
+    let rss = rss_bytes();
+    for section in ALL_SECTIONS {
+        if !wanted.iter().any(|w| w == section) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        let w = &mut out;
+        match *section {
+            "server" => {
+                let _ = write!(
+                    w,
+                    "# Server\r\nredis_version:{REDIS_VERSION}\r\nsluice_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:{}\r\nconfig_file:\r\n",
+                    env!("CARGO_PKG_VERSION"),
+                    std::env::consts::OS,
+                    std::env::consts::ARCH,
+                    std::process::id(),
+                    srv.run_id,
+                    srv.config.port,
+                    ctx.now_ms * 1000,
+                    uptime / 86400,
+                    srv.config.hz,
+                    srv.config.hz,
+                    std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+                );
+            }
+            "clients" => {
+                let _ = write!(
+                    w,
+                    "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                    srv.clients.len() + 1,
+                    srv.config.maxclients
+                );
+            }
+            "memory" => {
+                let _ = write!(
+                    w,
+                    "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_allocator:libc\r\n",
+                    human(rss),
+                    human(rss),
+                    srv.config.maxmemory,
+                    human(srv.config.maxmemory),
+                    srv.config.maxmemory_policy
+                );
+            }
+            "persistence" => {
+                let _ = write!(
+                    w,
+                    "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_write_status:ok\r\nsluice_appendfsync:{}\r\nsluice_disk_bytes:{}\r\nsluice_journal_persists:{}\r\n",
+                    ctx.now_ms / 1000,
+                    srv.config.appendfsync.name(),
+                    ctx.store.disk_space(),
+                    srv.stats.persists
+                );
+            }
+            "stats" => {
+                use std::sync::atomic::Ordering::Relaxed;
+                let _ = write!(
+                    w,
+                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n",
+                    srv.stats.connections,
+                    srv.stats.commands,
+                    srv.net.bytes_in.load(Relaxed),
+                    srv.net.bytes_out.load(Relaxed),
+                    srv.net.rejected.load(Relaxed),
+                    srv.stats.expired_keys,
+                    srv.stats.keyspace_hits,
+                    srv.stats.keyspace_misses
+                );
+            }
+            "replication" => {
+                let _ = write!(
+                    w,
+                    "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_repl_offset:0\r\n",
+                    srv.run_id
+                );
+            }
+            "cpu" => {
+                let (user, sys) = cpu_times();
+                let _ = write!(
+                    w,
+                    "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n"
+                );
+            }
+            "commandstats" => {
+                let _ = write!(w, "# Commandstats\r\n");
+                let mut names: Vec<_> = srv.stats.per_command.iter().collect();
+                names.sort_by_key(|(n, _)| **n);
+                for (name, (calls, usec, _)) in names {
+                    let per = if *calls > 0 {
+                        *usec as f64 / *calls as f64
+                    } else {
+                        0.0
+                    };
+                    let _ = write!(
+                        w,
+                        "cmdstat_{name}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls=0,failed_calls=0\r\n"
+                    );
+                }
+            }
+            "errorstats" => {
+                let _ = write!(w, "# Errorstats\r\n");
+            }
+            "keyspace" => {
+                let _ = write!(w, "# Keyspace\r\n");
+                for db in 0..ctx.store.databases() {
+                    let d = ctx.store.dir(db);
+                    if !d.is_empty() {
+                        let _ = write!(
+                            w,
+                            "db{db}:keys={},expires={},avg_ttl=0\r\n",
+                            d.len(),
+                            d.expires_len()
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,301 @@
+//! Generic keyspace commands: DEL, UNLINK, EXISTS, TYPE, KEYS, SCAN, RENAME, DBSIZE, FLUSHDB,
+//! FLUSHALL, and expiry (EXPIRE family, TTL, PTTL, EXPIRETIME, PERSIST).
+
+use bytes::Bytes;
+
+use crate::args::{eq, parse_i64, Args};
+use crate::config::glob_match;
+use crate::engine::Ctx;
+use crate::reply::{CmdResult, ReplyError, NOT_INTEGER, NO_SUCH_KEY, SYNTAX};
+
+fn exists_now(ctx: &mut Ctx<'_>, key: &[u8]) -> bool {
+    let db = ctx.db();
+    ctx.store.lookup(db, key, ctx.now_ms).is_some()
+}
+
+pub fn del(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    let mut n = 0;
+    for key in &argv[1..] {
+        if exists_now(ctx, key) && ctx.store.delete(db, key) {
+            n += 1;
+        }
+    }
+    ctx.out.int(n);
+    Ok(())
+}
+
+pub fn exists(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let n = argv[1..].iter().filter(|k| exists_now(ctx, k)).count();
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+pub fn type_(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    let name = ctx
+        .store
+        .lookup(db, &argv[1], ctx.now_ms)
+        .map_or("none", |e| e.value.type_name());
+    ctx.out.simple(name);
+    Ok(())
+}
+
+pub fn keys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    let pattern = &argv[1];
+    let all = pattern.as_ref() == b"*";
+    let found: Vec<Bytes> = ctx
+        .store
+        .dir(db)
+        .iter()
+        .filter(|(k, e)| {
+            !e.expire_at.is_some_and(|at| at <= now) && (all || glob_match(pattern, k, false))
+        })
+        .map(|(k, _)| Bytes::copy_from_slice(k))
+        .collect();
+    ctx.out.array(found.len());
+    for k in &found {
+        ctx.out.bulk(k);
+    }
+    Ok(())
+}
+
+pub fn scan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let cursor = std::str::from_utf8(&argv[1])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or(ReplyError::from("ERR invalid cursor"))?;
+    let mut args = Args::new(&argv[2..]);
+    let (mut pattern, mut count, mut type_filter) = (None, 10usize, None);
+    while let Some(opt) = args.next_opt() {
+        if eq(opt, "MATCH") && !args.is_empty() {
+            pattern = Some(args.next()?.clone());
+        } else if eq(opt, "COUNT") && !args.is_empty() {
+            let n = args.next_i64()?;
+            if n < 1 {
+                return Err(SYNTAX.into());
+            }
+            count = n as usize;
+        } else if eq(opt, "TYPE") && !args.is_empty() {
+            type_filter = Some(String::from_utf8_lossy(args.next()?).to_ascii_lowercase());
+        } else {
+            return Err(SYNTAX.into());
+        }
+    }
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    let mut found = Vec::new();
+    let next = ctx.store.dir(db).scan(cursor, count, |k, e| {
+        let live = !e.expire_at.is_some_and(|at| at <= now);
+        let matches = pattern.as_ref().is_none_or(|p| glob_match(p, k, false));
+        let typed = type_filter
+            .as_deref()
+            .is_none_or(|t| t == e.value.type_name());
+        if live && matches && typed {
+            found.push(Bytes::copy_from_slice(k));
+        }
+    });
+    ctx.out.array(2);
+    ctx.out.bulk(next.to_string().as_bytes());
+    ctx.out.array(found.len());
+    for k in &found {
+        ctx.out.bulk(k);
+    }
+    Ok(())
+}
+
+pub fn rename(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    let (src, dst) = (&argv[1], &argv[2]);
+    let Some(entry) = ctx.store.lookup(db, src, ctx.now_ms).cloned() else {
+        return Err(NO_SUCH_KEY.into());
+    };
+    if src != dst {
+        ctx.store.delete(db, src);
+        ctx.store.put(db, dst.clone(), entry);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn renamenx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    let (src, dst) = (&argv[1], &argv[2]);
+    let Some(entry) = ctx.store.lookup(db, src, ctx.now_ms).cloned() else {
+        return Err(NO_SUCH_KEY.into());
+    };
+    if src == dst || exists_now(ctx, dst) {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    ctx.store.delete(db, src);
+    ctx.store.put(db, dst.clone(), entry);
+    ctx.out.int(1);
+    Ok(())
+}
+
+pub fn dbsize(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let n = ctx.store.dir(ctx.db()).len();
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+fn flush_mode(argv: &[Bytes]) -> CmdResult {
+    match argv.get(1) {
+        None => Ok(()),
+        Some(a) if argv.len() == 2 && (eq(a, "ASYNC") || eq(a, "SYNC")) => Ok(()),
+        _ => Err(SYNTAX.into()),
+    }
+}
+
+pub fn flushdb(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    flush_mode(argv)?;
+    let db = ctx.db();
+    ctx.store.flush_db(db);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn flushall(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    flush_mode(argv)?;
+    for db in 0..ctx.store.databases() {
+        ctx.store.flush_db(db);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT with Redis 7.0's NX/XX/GT/LT.
+fn expire_generic(
+    ctx: &mut Ctx<'_>,
+    argv: &[Bytes],
+    unit_ms: i64,
+    absolute: bool,
+    name: &str,
+) -> CmdResult {
+    let key = &argv[1];
+    let n = parse_i64(&argv[2]).ok_or(ReplyError::from(NOT_INTEGER))?;
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for opt in &argv[3..] {
+        if eq(opt, "NX") {
+            nx = true;
+        } else if eq(opt, "XX") {
+            xx = true;
+        } else if eq(opt, "GT") {
+            gt = true;
+        } else if eq(opt, "LT") {
+            lt = true;
+        } else {
+            return Err(ReplyError::new(format!(
+                "ERR Unsupported option {}",
+                crate::reply::printable(opt, 128)
+            )));
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err("ERR NX and XX, GT or LT options at the same time are not compatible".into());
+    }
+    if gt && lt {
+        return Err("ERR GT and LT options at the same time are not compatible".into());
+    }
+    let invalid = || ReplyError::new(format!("ERR invalid expire time in '{name}' command"));
+    let mut when = n.checked_mul(unit_ms).ok_or_else(invalid)?;
+    if !absolute {
+        when = when.checked_add(ctx.now_ms as i64).ok_or_else(invalid)?;
+    }
+    let db = ctx.db();
+    let Some(current) = ctx.store.lookup(db, key, ctx.now_ms).map(|e| e.expire_at) else {
+        ctx.out.int(0);
+        return Ok(());
+    };
+    // A key without a TTL counts as an infinite TTL for GT and LT.
+    let ok = if nx {
+        current.is_none()
+    } else if xx {
+        current.is_some()
+    } else {
+        true
+    } && if gt {
+        current.is_some_and(|c| when > c as i64)
+    } else if lt {
+        current.is_none_or(|c| when < c as i64)
+    } else {
+        true
+    };
+    if !ok {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    if when <= ctx.now_ms as i64 {
+        ctx.store.delete(db, key);
+    } else {
+        ctx.store.set_expire(db, key, Some(when as u64));
+    }
+    ctx.out.int(1);
+    Ok(())
+}
+
+pub fn expire(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, argv, 1000, false, "expire")
+}
+
+pub fn pexpire(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, argv, 1, false, "pexpire")
+}
+
+pub fn expireat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, argv, 1000, true, "expireat")
+}
+
+pub fn pexpireat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    expire_generic(ctx, argv, 1, true, "pexpireat")
+}
+
+/// TTL-family reply: -2 missing, -1 no expiry, else the value computed by `f`.
+fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], f: impl Fn(u64, u64) -> i64) -> CmdResult {
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    let reply = match ctx.store.lookup(db, key, now) {
+        None => -2,
+        Some(e) => match e.expire_at {
+            None => -1,
+            Some(at) => f(at, now),
+        },
+    };
+    ctx.out.int(reply);
+    Ok(())
+}
+
+pub fn ttl(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    ttl_generic(ctx, &argv[1], |at, now| {
+        ((at.saturating_sub(now) + 500) / 1000) as i64
+    })
+}
+
+pub fn pttl(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    ttl_generic(ctx, &argv[1], |at, now| at.saturating_sub(now) as i64)
+}
+
+pub fn expiretime(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    ttl_generic(ctx, &argv[1], |at, _| (at / 1000) as i64)
+}
+
+pub fn pexpiretime(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    ttl_generic(ctx, &argv[1], |at, _| at as i64)
+}
+
+pub fn persist(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    let had = ctx
+        .store
+        .lookup(db, &argv[1], ctx.now_ms)
+        .and_then(|e| e.expire_at)
+        .is_some();
+    if had {
+        ctx.store.set_expire(db, &argv[1], None);
+    }
+    ctx.out.int(had as i64);
+    Ok(())
+}

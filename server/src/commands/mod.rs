@@ -1,0 +1,767 @@
+//! The command table and the command modules, one per family.
+//!
+//! Each row declares a command once: name, arity, flags, key positions and key specs, ACL
+//! categories, documentation and handler. Flags and ACL categories are listed in the order
+//! Redis 7.0 reports them, so `COMMAND INFO` matches byte for byte.
+
+pub mod client;
+pub mod config_cmd;
+pub mod connection;
+pub mod info;
+pub mod keys;
+pub mod multi;
+pub mod server;
+pub mod strings;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use crate::engine::Ctx;
+use crate::table::{arg, cmd, container, ks, tok, Arg, Command, KeySpec};
+
+const RO: &[KeySpec] = &[ks(&["RO", "ACCESS"], 1, 0, 1)];
+const RO_ALL: &[KeySpec] = &[ks(&["RO"], 1, -1, 1)];
+const RO_ACCESS_ALL: &[KeySpec] = &[ks(&["RO", "ACCESS"], 1, -1, 1)];
+const RW_UPDATE: &[KeySpec] = &[ks(&["RW", "UPDATE"], 1, 0, 1)];
+const RW_ACCESS_UPDATE: &[KeySpec] = &[ks(&["RW", "ACCESS", "UPDATE"], 1, 0, 1)];
+const RM_ALL: &[KeySpec] = &[ks(&["RM", "DELETE"], 1, -1, 1)];
+
+const CONN: &[&str] = &[
+    "noscript",
+    "loading",
+    "stale",
+    "fast",
+    "no_auth",
+    "allow_busy",
+];
+const TX: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
+const EXPIRE_ARGS: &[Arg] = &[
+    arg("key", "key"),
+    arg("seconds", "integer"),
+    arg("condition", "oneof")
+        .opt()
+        .of(&[tok("NX"), tok("XX"), tok("GT"), tok("LT")]),
+];
+
+pub static COMMANDS: &[Command] = &[
+    // connection
+    cmd("ping", -1, connection::ping)
+        .flags(&["fast"])
+        .acl(&["@fast", "@connection"])
+        .doc("connection", "1.0.0", "O(1)", "Ping the server")
+        .args(&[arg("message", "string").opt()]),
+    cmd("echo", 2, connection::echo)
+        .flags(&["fast"])
+        .acl(&["@fast", "@connection"])
+        .doc("connection", "1.0.0", "O(1)", "Echo the given string")
+        .args(&[arg("message", "string")]),
+    cmd("hello", -1, connection::hello)
+        .flags(CONN)
+        .acl(&["@fast", "@connection"])
+        .doc("connection", "6.0.0", "O(1)", "Handshake with Redis")
+        .args(&[arg("arguments", "block").opt().of(&[
+            arg("protover", "integer"),
+            arg("username_password", "block")
+                .token("AUTH")
+                .opt()
+                .of(&[arg("username", "string"), arg("password", "string")]),
+            arg("clientname", "string").token("SETNAME").opt(),
+        ])]),
+    cmd("auth", -2, connection::auth)
+        .flags(CONN)
+        .acl(&["@fast", "@connection"])
+        .doc(
+            "connection",
+            "1.0.0",
+            "O(N) where N is the number of passwords defined for the user",
+            "Authenticate to the server",
+        )
+        .args(&[arg("username", "string").opt(), arg("password", "string")]),
+    cmd("select", 2, connection::select)
+        .flags(&["loading", "stale", "fast"])
+        .acl(&["@fast", "@connection"])
+        .doc(
+            "connection",
+            "1.0.0",
+            "O(1)",
+            "Change the selected database for the current connection",
+        )
+        .args(&[arg("index", "integer")]),
+    cmd("quit", -1, connection::quit)
+        .flags(&[
+            "noscript",
+            "loading",
+            "stale",
+            "fast",
+            "no_auth",
+            "allow_busy",
+        ])
+        .acl(&["@fast", "@connection"])
+        .doc("connection", "1.0.0", "O(1)", "Close the connection"),
+    cmd("reset", 1, connection::reset)
+        .flags(CONN)
+        .acl(&["@fast", "@connection"])
+        .doc("connection", "6.2.0", "O(1)", "Reset the connection"),
+    container("client", &CLIENT_SUBCOMMANDS)
+        .acl(&["@slow"])
+        .doc(
+            "connection",
+            "2.4.0",
+            "Depends on subcommand.",
+            "A container for client connection commands",
+        ),
+    // server
+    container("config", &CONFIG_SUBCOMMANDS)
+        .acl(&["@slow"])
+        .doc(
+            "server",
+            "2.0.0",
+            "Depends on subcommand.",
+            "A container for server configuration commands",
+        ),
+    cmd("info", -1, info::info)
+        .flags(&["loading", "stale"])
+        .acl(&["@slow", "@dangerous"])
+        .doc(
+            "server",
+            "1.0.0",
+            "O(1)",
+            "Get information and statistics about the server",
+        )
+        .args(&[arg("section", "string").opt().many()]),
+    cmd("dbsize", 1, keys::dbsize)
+        .flags(&["readonly", "fast"])
+        .acl(&["@keyspace", "@read", "@fast"])
+        .doc(
+            "server",
+            "1.0.0",
+            "O(1)",
+            "Return the number of keys in the selected database",
+        ),
+    cmd("flushdb", -1, keys::flushdb)
+        .flags(&["write"])
+        .acl(&["@keyspace", "@write", "@slow", "@dangerous"])
+        .doc(
+            "server",
+            "1.0.0",
+            "O(N) where N is the number of keys in the selected database",
+            "Remove all keys from the current database",
+        )
+        .args(&[arg("flush-type", "oneof")
+            .opt()
+            .of(&[tok("ASYNC"), tok("SYNC")])]),
+    cmd("flushall", -1, keys::flushall)
+        .flags(&["write"])
+        .acl(&["@keyspace", "@write", "@slow", "@dangerous"])
+        .doc(
+            "server",
+            "1.0.0",
+            "O(N) where N is the total number of keys in all databases",
+            "Remove all keys from all databases",
+        )
+        .args(&[arg("flush-type", "oneof")
+            .opt()
+            .of(&[tok("ASYNC"), tok("SYNC")])]),
+    cmd("time", 1, server::time)
+        .flags(&["loading", "stale", "fast"])
+        .acl(&["@fast"])
+        .doc("server", "2.6.0", "O(1)", "Return the current server time"),
+    container("command", &COMMAND_SUBCOMMANDS)
+        .bare(-1, server::command_info)
+        .flags(&["loading", "stale"])
+        .acl(&["@slow", "@connection"])
+        .doc(
+            "server",
+            "2.8.13",
+            "O(N) where N is the total number of Redis commands",
+            "Get array of Redis command details",
+        ),
+    // generic
+    cmd("del", -2, keys::del)
+        .flags(&["write"])
+        .keys(1, -1, 1, RM_ALL)
+        .acl(&["@keyspace", "@write", "@slow"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(N) where N is the number of keys that will be removed.",
+            "Delete a key",
+        )
+        .args(&[arg("key", "key").many()]),
+    cmd("unlink", -2, keys::del)
+        .flags(&["write", "fast"])
+        .keys(1, -1, 1, RM_ALL)
+        .acl(&["@keyspace", "@write", "@fast"])
+        .doc(
+            "generic",
+            "4.0.0",
+            "O(1) for each key removed regardless of its size.",
+            "Delete a key asynchronously in another thread.",
+        )
+        .args(&[arg("key", "key").many()]),
+    cmd("exists", -2, keys::exists)
+        .flags(&["readonly", "fast"])
+        .keys(1, -1, 1, RO_ALL)
+        .acl(&["@keyspace", "@read", "@fast"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(N) where N is the number of keys to check.",
+            "Determine if a key exists",
+        )
+        .args(&[arg("key", "key").many()]),
+    cmd("type", 2, keys::type_)
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, &[ks(&["RO"], 1, 0, 1)])
+        .acl(&["@keyspace", "@read", "@fast"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(1)",
+            "Determine the type stored at key",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("keys", 2, keys::keys)
+        .flags(&["readonly"])
+        .acl(&["@keyspace", "@read", "@slow", "@dangerous"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(N) with N being the number of keys in the database",
+            "Find all keys matching the given pattern",
+        )
+        .args(&[arg("pattern", "pattern")]),
+    cmd("scan", -2, keys::scan)
+        .flags(&["readonly"])
+        .acl(&["@keyspace", "@read", "@slow"])
+        .doc(
+            "generic",
+            "2.8.0",
+            "O(1) for every call. O(N) for a complete iteration.",
+            "Incrementally iterate the keys space",
+        )
+        .args(&[
+            arg("cursor", "integer"),
+            arg("pattern", "pattern").token("MATCH").opt(),
+            arg("count", "integer").token("COUNT").opt(),
+            arg("type", "string").token("TYPE").opt(),
+        ]),
+    cmd("rename", 3, keys::rename)
+        .flags(&["write"])
+        .keys(
+            1,
+            2,
+            1,
+            &[
+                ks(&["RW", "ACCESS", "DELETE"], 1, 0, 1),
+                ks(&["OW", "UPDATE"], 2, 0, 1),
+            ],
+        )
+        .acl(&["@keyspace", "@write", "@slow"])
+        .doc("generic", "1.0.0", "O(1)", "Rename a key")
+        .args(&[arg("key", "key"), arg("newkey", "key")]),
+    cmd("renamenx", 3, keys::renamenx)
+        .flags(&["write", "fast"])
+        .keys(
+            1,
+            2,
+            1,
+            &[
+                ks(&["RW", "ACCESS", "DELETE"], 1, 0, 1),
+                ks(&["OW", "INSERT"], 2, 0, 1),
+            ],
+        )
+        .acl(&["@keyspace", "@write", "@fast"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(1)",
+            "Rename a key, only if the new key does not exist",
+        )
+        .args(&[arg("key", "key"), arg("newkey", "key")]),
+    cmd("expire", -3, keys::expire)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@keyspace", "@write", "@fast"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(1)",
+            "Set a key's time to live in seconds",
+        )
+        .args(EXPIRE_ARGS),
+    cmd("pexpire", -3, keys::pexpire)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@keyspace", "@write", "@fast"])
+        .doc(
+            "generic",
+            "2.6.0",
+            "O(1)",
+            "Set a key's time to live in milliseconds",
+        )
+        .args(EXPIRE_ARGS),
+    cmd("expireat", -3, keys::expireat)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@keyspace", "@write", "@fast"])
+        .doc(
+            "generic",
+            "1.2.0",
+            "O(1)",
+            "Set the expiration for a key as a UNIX timestamp",
+        )
+        .args(EXPIRE_ARGS),
+    cmd("pexpireat", -3, keys::pexpireat)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@keyspace", "@write", "@fast"])
+        .doc(
+            "generic",
+            "2.6.0",
+            "O(1)",
+            "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
+        )
+        .args(EXPIRE_ARGS),
+    cmd("ttl", 2, keys::ttl)
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@keyspace", "@read", "@fast"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(1)",
+            "Get the time to live for a key in seconds",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("pttl", 2, keys::pttl)
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@keyspace", "@read", "@fast"])
+        .doc(
+            "generic",
+            "2.6.0",
+            "O(1)",
+            "Get the time to live for a key in milliseconds",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("expiretime", 2, keys::expiretime)
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@keyspace", "@read", "@fast"])
+        .doc(
+            "generic",
+            "7.0.0",
+            "O(1)",
+            "Get the expiration Unix timestamp for a key",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("pexpiretime", 2, keys::pexpiretime)
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@keyspace", "@read", "@fast"])
+        .doc(
+            "generic",
+            "7.0.0",
+            "O(1)",
+            "Get the expiration Unix timestamp for a key in milliseconds",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("persist", 2, keys::persist)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@keyspace", "@write", "@fast"])
+        .doc(
+            "generic",
+            "2.2.0",
+            "O(1)",
+            "Remove the expiration from a key",
+        )
+        .args(&[arg("key", "key")]),
+    // strings
+    cmd("get", 2, strings::get)
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@read", "@string", "@fast"])
+        .doc("string", "1.0.0", "O(1)", "Get the value of a key")
+        .args(&[arg("key", "key")]),
+    cmd("set", -3, strings::set)
+        .flags(&["write", "denyoom"])
+        .keys(
+            1,
+            1,
+            1,
+            &[ks(&["RW", "ACCESS", "UPDATE", "VARIABLE_FLAGS"], 1, 0, 1)],
+        )
+        .acl(&["@write", "@string", "@slow"])
+        .doc("string", "1.0.0", "O(1)", "Set the string value of a key")
+        .args(&[
+            arg("key", "key"),
+            arg("value", "string"),
+            arg("condition", "oneof").opt().of(&[tok("NX"), tok("XX")]),
+            tok("GET").opt(),
+            arg("expiration", "oneof").opt().of(&[
+                arg("seconds", "integer").token("EX"),
+                arg("milliseconds", "integer").token("PX"),
+                arg("unix-time-seconds", "unix-time").token("EXAT"),
+                arg("unix-time-milliseconds", "unix-time").token("PXAT"),
+                tok("KEEPTTL"),
+            ]),
+        ]),
+    cmd("setnx", 3, strings::setnx)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, &[ks(&["OW", "INSERT"], 1, 0, 1)])
+        .acl(&["@write", "@string", "@fast"])
+        .doc(
+            "string",
+            "1.0.0",
+            "O(1)",
+            "Set the value of a key, only if the key does not exist",
+        )
+        .args(&[arg("key", "key"), arg("value", "string")]),
+    cmd("incr", 2, strings::incr)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, RW_ACCESS_UPDATE)
+        .acl(&["@write", "@string", "@fast"])
+        .doc(
+            "string",
+            "1.0.0",
+            "O(1)",
+            "Increment the integer value of a key by one",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("decr", 2, strings::decr)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, RW_ACCESS_UPDATE)
+        .acl(&["@write", "@string", "@fast"])
+        .doc(
+            "string",
+            "1.0.0",
+            "O(1)",
+            "Decrement the integer value of a key by one",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("incrby", 3, strings::incrby)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, RW_ACCESS_UPDATE)
+        .acl(&["@write", "@string", "@fast"])
+        .doc(
+            "string",
+            "1.0.0",
+            "O(1)",
+            "Increment the integer value of a key by the given amount",
+        )
+        .args(&[arg("key", "key"), arg("increment", "integer")]),
+    cmd("decrby", 3, strings::decrby)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, RW_ACCESS_UPDATE)
+        .acl(&["@write", "@string", "@fast"])
+        .doc(
+            "string",
+            "1.0.0",
+            "O(1)",
+            "Decrement the integer value of a key by the given number",
+        )
+        .args(&[arg("key", "key"), arg("decrement", "integer")]),
+    cmd("mget", -2, strings::mget)
+        .flags(&["readonly", "fast"])
+        .keys(1, -1, 1, RO_ACCESS_ALL)
+        .acl(&["@read", "@string", "@fast"])
+        .doc(
+            "string",
+            "1.0.0",
+            "O(N) where N is the number of keys to retrieve.",
+            "Get the values of all the given keys",
+        )
+        .args(&[arg("key", "key").many()]),
+    cmd("mset", -3, strings::mset)
+        .flags(&["write", "denyoom"])
+        .keys(1, -1, 2, &[ks(&["OW", "UPDATE"], 1, -1, 2)])
+        .acl(&["@write", "@string", "@slow"])
+        .doc(
+            "string",
+            "1.0.1",
+            "O(N) where N is the number of keys to set.",
+            "Set multiple keys to multiple values",
+        )
+        .args(&[arg("data", "block")
+            .many()
+            .of(&[arg("key", "key"), arg("value", "string")])]),
+    // transactions
+    cmd("multi", 1, multi::multi)
+        .flags(TX)
+        .acl(&["@fast", "@transaction"])
+        .doc(
+            "transactions",
+            "1.2.0",
+            "O(1)",
+            "Mark the start of a transaction block",
+        ),
+    cmd("exec", 1, multi::exec)
+        .flags(&["noscript", "loading", "stale", "skip_slowlog"])
+        .acl(&["@slow", "@transaction"])
+        .doc(
+            "transactions",
+            "1.2.0",
+            "Depends on commands in the transaction",
+            "Execute all commands issued after MULTI",
+        ),
+    cmd("discard", 1, multi::discard)
+        .flags(TX)
+        .acl(&["@fast", "@transaction"])
+        .doc(
+            "transactions",
+            "2.0.0",
+            "O(N), when N is the number of queued commands",
+            "Discard all commands issued after MULTI",
+        ),
+    cmd("watch", -2, multi::watch)
+        .flags(TX)
+        .keys(1, -1, 1, RO_ALL)
+        .acl(&["@fast", "@transaction"])
+        .doc(
+            "transactions",
+            "2.2.0",
+            "O(1) for every key.",
+            "Watch the given keys to determine execution of the MULTI/EXEC block",
+        )
+        .args(&[arg("key", "key").many()]),
+    cmd("unwatch", 1, multi::unwatch)
+        .flags(TX)
+        .acl(&["@fast", "@transaction"])
+        .doc(
+            "transactions",
+            "2.2.0",
+            "O(1)",
+            "Forget about all watched keys",
+        ),
+];
+
+const CLIENT_FLAGS: &[&str] = &["noscript", "loading", "stale"];
+const CLIENT_ACL: &[&str] = &["@slow", "@connection"];
+
+pub static CLIENT_SUBCOMMANDS: [Command; 8] = [
+    cmd("client|id", 2, client::id)
+        .flags(CLIENT_FLAGS)
+        .acl(CLIENT_ACL)
+        .doc(
+            "connection",
+            "5.0.0",
+            "O(1)",
+            "Returns the client ID for the current connection",
+        ),
+    cmd("client|setname", 3, client::setname)
+        .flags(CLIENT_FLAGS)
+        .acl(CLIENT_ACL)
+        .doc(
+            "connection",
+            "2.6.9",
+            "O(1)",
+            "Set the current connection name",
+        )
+        .args(&[arg("connection-name", "string")]),
+    cmd("client|getname", 2, client::getname)
+        .flags(CLIENT_FLAGS)
+        .acl(CLIENT_ACL)
+        .doc(
+            "connection",
+            "2.6.9",
+            "O(1)",
+            "Get the current connection name",
+        ),
+    cmd("client|setinfo", 4, client::setinfo)
+        .flags(CLIENT_FLAGS)
+        .acl(CLIENT_ACL)
+        .doc(
+            "connection",
+            "7.2.0",
+            "O(1)",
+            "Set client or connection specific info",
+        )
+        .args(&[arg("attr", "oneof").of(&[
+            arg("libname", "string").token("LIB-NAME"),
+            arg("libver", "string").token("LIB-VER"),
+        ])]),
+    cmd("client|list", -2, client::list)
+        .flags(CLIENT_FLAGS)
+        .acl(&["@admin", "@slow", "@dangerous", "@connection"])
+        .doc(
+            "connection",
+            "2.4.0",
+            "O(N) where N is the number of client connections",
+            "Get the list of client connections",
+        ),
+    cmd("client|info", 2, client::info)
+        .flags(CLIENT_FLAGS)
+        .acl(CLIENT_ACL)
+        .doc(
+            "connection",
+            "6.2.0",
+            "O(1)",
+            "Returns information about the current client connection.",
+        ),
+    cmd("client|kill", -3, client::kill)
+        .flags(&["admin", "noscript", "loading", "stale"])
+        .acl(&["@admin", "@slow", "@dangerous", "@connection"])
+        .doc(
+            "connection",
+            "2.4.0",
+            "O(N) where N is the number of client connections",
+            "Kill the connection of a client",
+        ),
+    cmd("client|help", 2, client::help)
+        .flags(&["loading", "stale"])
+        .acl(CLIENT_ACL)
+        .doc(
+            "connection",
+            "5.0.0",
+            "O(1)",
+            "Show helpful text about the different subcommands",
+        ),
+];
+
+const CONFIG_FLAGS: &[&str] = &["admin", "noscript", "loading", "stale"];
+const CONFIG_ACL: &[&str] = &["@admin", "@slow", "@dangerous"];
+
+pub static CONFIG_SUBCOMMANDS: [Command; 4] = [
+    cmd("config|get", -3, config_cmd::get)
+        .flags(CONFIG_FLAGS)
+        .acl(CONFIG_ACL)
+        .doc(
+            "server",
+            "2.0.0",
+            "O(N) when N is the number of configuration parameters provided",
+            "Get the values of configuration parameters",
+        )
+        .args(&[arg("parameter", "string").many()]),
+    cmd("config|set", -4, config_cmd::set)
+        .flags(&["admin", "noscript", "loading", "stale"])
+        .acl(CONFIG_ACL)
+        .doc(
+            "server",
+            "2.0.0",
+            "O(N) when N is the number of configuration parameters provided",
+            "Set configuration parameters to the given values",
+        )
+        .args(&[arg("data", "block")
+            .many()
+            .of(&[arg("parameter", "string"), arg("value", "string")])]),
+    cmd("config|resetstat", 2, config_cmd::resetstat)
+        .flags(CONFIG_FLAGS)
+        .acl(CONFIG_ACL)
+        .doc(
+            "server",
+            "2.0.0",
+            "O(1)",
+            "Reset the stats returned by INFO",
+        ),
+    cmd("config|help", 2, config_cmd::help)
+        .flags(&["loading", "stale"])
+        .acl(&["@slow"])
+        .doc(
+            "server",
+            "5.0.0",
+            "O(1)",
+            "Show helpful text about the different subcommands",
+        ),
+];
+
+pub static COMMAND_SUBCOMMANDS: [Command; 6] = [
+    cmd("command|count", 2, server::command_count)
+        .flags(&["loading", "stale"])
+        .acl(&["@slow", "@connection"])
+        .doc(
+            "server",
+            "2.8.13",
+            "O(1)",
+            "Get total number of Redis commands",
+        ),
+    cmd("command|info", -2, server::command_info)
+        .flags(&["loading", "stale"])
+        .acl(&["@slow", "@connection"])
+        .doc(
+            "server",
+            "2.8.13",
+            "O(N) where N is the number of commands to look up",
+            "Get array of specific Redis command details, or all when no argument is given.",
+        )
+        .args(&[arg("command-name", "string").opt().many()]),
+    cmd("command|docs", -2, server::command_docs)
+        .flags(&["loading", "stale"])
+        .acl(&["@slow", "@connection"])
+        .doc(
+            "server",
+            "7.0.0",
+            "O(N) where N is the number of commands to look up",
+            "Get array of specific Redis command documentation",
+        )
+        .args(&[arg("command-name", "string").opt().many()]),
+    cmd("command|list", -2, server::command_list)
+        .flags(&["loading", "stale"])
+        .acl(&["@slow", "@connection"])
+        .doc(
+            "server",
+            "7.0.0",
+            "O(N) where N is the total number of Redis commands",
+            "Get an array of Redis command names",
+        ),
+    cmd("command|getkeys", -3, server::command_getkeys)
+        .flags(&["loading", "stale"])
+        .acl(&["@slow", "@connection"])
+        .doc(
+            "server",
+            "2.8.13",
+            "O(N) where N is the number of arguments to the command",
+            "Extract keys given a full Redis command",
+        ),
+    cmd("command|help", 2, server::command_help)
+        .flags(&["loading", "stale"])
+        .acl(&["@slow", "@connection"])
+        .doc(
+            "server",
+            "5.0.0",
+            "O(1)",
+            "Show helpful text about the different subcommands",
+        ),
+];
+
+fn index() -> &'static HashMap<String, &'static Command> {
+    static INDEX: OnceLock<HashMap<String, &'static Command>> = OnceLock::new();
+    INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name.to_string(), c)).collect())
+}
+
+/// The command named `name` (any case).
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    if name.len() > 32 {
+        return None;
+    }
+    let lower = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
+    index().get(&lower).copied()
+}
+
+/// Every top-level command.
+pub fn all() -> &'static [Command] {
+    COMMANDS
+}
+
+/// Redis's HELP reply: a header line, the lines, and the HELP entry, all status replies.
+pub fn help_reply(ctx: &mut Ctx<'_>, cmd: &str, lines: &[&str]) {
+    ctx.out.array(lines.len() + 3);
+    ctx.out.simple(&format!(
+        "{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
+    for l in lines {
+        ctx.out.simple(l);
+    }
+    ctx.out.simple("HELP");
+    ctx.out.simple("    Print this help.");
+}
+
+/// The arguments of a command as `COMMAND GETKEYS` and the key checks see them.
+pub fn keys_of(cmd: &Command, argv: &[Bytes]) -> Vec<Bytes> {
+    cmd.key_indices(argv.len())
+        .map(|i| argv[i].clone())
+        .collect()
+}

@@ -1,0 +1,92 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//!
+//! The engine executes one command at a time, so EXEC runs its queue with nothing interleaved.
+//! Each queued command commits its own atomic batch (a later command of the same EXEC must see
+//! the earlier ones' writes), and all of them are persisted together with the drain.
+
+use bytes::Bytes;
+
+use crate::engine::{self, Ctx};
+use crate::reply::CmdResult;
+
+pub fn multi(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    if ctx.client.multi.is_some() {
+        return Err("ERR MULTI calls can not be nested".into());
+    }
+    ctx.client.multi = Some(Vec::new());
+    ctx.client.multi_error = false;
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn discard_transaction(ctx: &mut Ctx<'_>) {
+    ctx.client.multi = None;
+    ctx.client.multi_error = false;
+}
+
+pub fn unwatch_client(ctx: &mut Ctx<'_>) {
+    let keys = std::mem::take(&mut ctx.client.watched);
+    engine::unwatch(ctx.srv, ctx.store, ctx.client.id, &keys);
+    ctx.client.dirty_cas = false;
+}
+
+pub fn discard(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    if ctx.client.multi.is_none() {
+        return Err("ERR DISCARD without MULTI".into());
+    }
+    discard_transaction(ctx);
+    unwatch_client(ctx);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let Some(queue) = ctx.client.multi.take() else {
+        return Err("ERR EXEC without MULTI".into());
+    };
+    let failed = std::mem::take(&mut ctx.client.multi_error);
+    let dirty = ctx.client.dirty_cas;
+    unwatch_client(ctx);
+    if failed {
+        return Err("EXECABORT Transaction discarded because of previous errors.".into());
+    }
+    if dirty {
+        ctx.out.null_array();
+        return Ok(());
+    }
+    ctx.out.array(queue.len());
+    for argv in &queue {
+        // Queued commands were resolved when queued; resolve again for the table entry.
+        match super::lookup(&argv[0]).map(|c| engine::resolve(c, argv)) {
+            Some(Ok(cmd)) => engine::call(ctx, cmd, argv),
+            Some(Err(e)) => ctx.error(&e),
+            None => ctx.out.error("ERR unknown command"),
+        }
+    }
+    Ok(())
+}
+
+pub fn watch(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if ctx.client.multi.is_some() {
+        return Err("ERR WATCH inside MULTI is not allowed".into());
+    }
+    let db = ctx.client.db;
+    for key in &argv[1..] {
+        let k = (db, key.clone());
+        if ctx.client.watched.contains(&k) {
+            continue;
+        }
+        let ids = ctx.srv.watchers.entry(k.clone()).or_default();
+        ids.push(ctx.client.id);
+        ctx.client.watched.push(k);
+    }
+    ctx.store.track_touches(true);
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn unwatch(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    unwatch_client(ctx);
+    ctx.out.ok();
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! TIME and COMMAND (COUNT, INFO, DOCS, LIST, GETKEYS, HELP), all read from the command table.
+
+use bytes::Bytes;
+
+use crate::args::eq;
+use crate::engine::{self, Ctx};
+use crate::reply::{CmdResult, ReplyError};
+use crate::table::{Arg, Command};
+
+pub fn time(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    ctx.out.array(2);
+    ctx.out.bulk(now.as_secs().to_string().as_bytes());
+    ctx.out.bulk(now.subsec_micros().to_string().as_bytes());
+    Ok(())
+}
+
+fn find(name: &[u8]) -> Option<&'static Command> {
+    // `container|sub` names a subcommand.
+    match name.iter().position(|&b| b == b'|') {
+        Some(p) => super::lookup(&name[..p])?.subcommand(&name[p + 1..]),
+        None => super::lookup(name),
+    }
+}
+
+/// One command's entry in COMMAND / COMMAND INFO (Redis 7.0's ten fields).
+fn write_info(ctx: &mut Ctx<'_>, c: &Command) {
+    let out = &mut *ctx.out;
+    out.array(10);
+    out.bulk(c.name.as_bytes());
+    out.int(i64::from(c.arity));
+    out.set(c.flags.len());
+    for f in c.flags {
+        out.simple(f);
+    }
+    out.int(i64::from(c.first_key));
+    out.int(i64::from(c.last_key));
+    out.int(i64::from(c.step));
+    out.set(c.acl.len());
+    for a in c.acl {
+        out.simple(a);
+    }
+    out.set(0); // tips
+    out.array(c.key_specs.len());
+    for k in c.key_specs {
+        out.map(3);
+        out.bulk(b"flags");
+        out.set(k.flags.len());
+        for f in k.flags {
+            out.simple(f);
+        }
+        out.bulk(b"begin_search");
+        out.map(2);
+        out.bulk(b"type");
+        out.bulk(b"index");
+        out.bulk(b"spec");
+        out.map(1);
+        out.bulk(b"index");
+        out.int(i64::from(k.index));
+        out.bulk(b"find_keys");
+        out.map(2);
+        out.bulk(b"type");
+        out.bulk(b"range");
+        out.bulk(b"spec");
+        out.map(3);
+        out.bulk(b"lastkey");
+        out.int(i64::from(k.lastkey));
+        out.bulk(b"keystep");
+        out.int(i64::from(k.keystep));
+        out.bulk(b"limit");
+        out.int(i64::from(k.limit));
+    }
+    out.array(c.subcommands.len());
+    for s in c.subcommands {
+        write_info(ctx, s);
+    }
+}
+
+fn write_args(ctx: &mut Ctx<'_>, args: &[Arg]) {
+    ctx.out.array(args.len());
+    for a in args {
+        let flags: Vec<&str> = [(a.optional, "optional"), (a.multiple, "multiple")]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, f)| *f)
+            .collect();
+        let n = 2
+            + usize::from(a.token.is_some())
+            + usize::from(!flags.is_empty())
+            + usize::from(!a.children.is_empty());
+        ctx.out.map(n);
+        ctx.out.bulk(b"name");
+        ctx.out.bulk(a.name.as_bytes());
+        ctx.out.bulk(b"type");
+        ctx.out.bulk(a.kind.as_bytes());
+        if let Some(t) = a.token {
+            ctx.out.bulk(b"token");
+            ctx.out.bulk(t.as_bytes());
+        }
+        if !flags.is_empty() {
+            ctx.out.bulk(b"flags");
+            ctx.out.set(flags.len());
+            for f in flags {
+                ctx.out.simple(f);
+            }
+        }
+        if !a.children.is_empty() {
+            ctx.out.bulk(b"arguments");
+            write_args(ctx, a.children);
+        }
+    }
+}
+
+fn write_docs(ctx: &mut Ctx<'_>, c: &Command) {
+    let n = 4 + usize::from(!c.args.is_empty()) + usize::from(!c.subcommands.is_empty());
+    ctx.out.map(n);
+    ctx.out.bulk(b"summary");
+    ctx.out.bulk(c.summary.as_bytes());
+    ctx.out.bulk(b"since");
+    ctx.out.bulk(c.since.as_bytes());
+    ctx.out.bulk(b"group");
+    ctx.out.bulk(c.group.as_bytes());
+    ctx.out.bulk(b"complexity");
+    ctx.out.bulk(c.complexity.as_bytes());
+    if !c.args.is_empty() {
+        ctx.out.bulk(b"arguments");
+        write_args(ctx, c.args);
+    }
+    if !c.subcommands.is_empty() {
+        ctx.out.bulk(b"subcommands");
+        ctx.out.map(c.subcommands.len());
+        for s in c.subcommands {
+            ctx.out.bulk(s.name.as_bytes());
+            write_docs(ctx, s);
+        }
+    }
+}
+
+pub fn command_count(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.out.int(super::all().len() as i64);
+    Ok(())
+}
+
+/// `COMMAND` with no subcommand is dispatched here too (see `lookup_command_bare`).
+pub fn command_info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if argv.len() <= 2 {
+        ctx.out.array(super::all().len());
+        for c in super::all() {
+            write_info(ctx, c);
+        }
+        return Ok(());
+    }
+    ctx.out.array(argv.len() - 2);
+    for name in &argv[2..] {
+        match find(name) {
+            Some(c) => write_info(ctx, c),
+            None => ctx.out.null_array(),
+        }
+    }
+    Ok(())
+}
+
+pub fn command_docs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let cmds: Vec<&'static Command> = if argv.len() <= 2 {
+        super::all().iter().collect()
+    } else {
+        argv[2..].iter().filter_map(|n| find(n)).collect()
+    };
+    ctx.out.map(cmds.len());
+    for c in cmds {
+        ctx.out.bulk(c.name.as_bytes());
+        write_docs(ctx, c);
+    }
+    Ok(())
+}
+
+pub fn command_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut names: Vec<&str> = Vec::new();
+    let filter = match argv.len() {
+        2 => None,
+        5 if eq(&argv[2], "FILTERBY") => Some((
+            String::from_utf8_lossy(&argv[3]).to_ascii_lowercase(),
+            argv[4].clone(),
+        )),
+        _ => return Err(crate::reply::SYNTAX.into()),
+    };
+    for c in super::all() {
+        let keep = match &filter {
+            None => true,
+            Some((by, v)) if by == "pattern" => {
+                crate::config::glob_match(v, c.name.as_bytes(), true)
+            }
+            Some((by, v)) if by == "aclcat" => {
+                let cat = format!("@{}", String::from_utf8_lossy(v).to_ascii_lowercase());
+                c.acl.contains(&cat.as_str())
+            }
+            Some((by, _)) if by == "module" => false,
+            Some(_) => return Err(crate::reply::SYNTAX.into()),
+        };
+        if keep {
+            names.push(c.name);
+        }
+        for s in c.subcommands {
+            if filter.is_none() {
+                names.push(s.name);
+            }
+        }
+    }
+    ctx.out.array(names.len());
+    for n in names {
+        ctx.out.bulk(n.as_bytes());
+    }
+    Ok(())
+}
+
+pub fn command_getkeys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let target = &argv[2..];
+    let Some(cmd) = super::lookup(&target[0]) else {
+        return Err("ERR Invalid command specified".into());
+    };
+    let cmd = engine::resolve(cmd, target)
+        .map_err(|_| ReplyError::from("ERR Invalid number of arguments specified for command"))?;
+    let keys = super::keys_of(cmd, target);
+    if keys.is_empty() {
+        return Err("ERR The command has no key arguments".into());
+    }
+    ctx.out.array(keys.len());
+    for k in &keys {
+        ctx.out.bulk(k);
+    }
+    Ok(())
+}
+
+pub fn command_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    super::help_reply(
+        ctx,
+        "COMMAND",
+        &[
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+        ],
+    );
+    Ok(())
+}

@@ -1,0 +1,479 @@
+//! The engine: one OS thread that owns the store and every client's state, and executes every
+//! command, one at a time, like Redis's main thread.
+//!
+//! Connection tasks (tokio) parse requests and send them here as [`Msg`]s; the engine answers on
+//! each client's own channel. Because one thread executes everything, commands are serialized
+//! (MULTI/EXEC needs no locks) and fjall is never touched from a tokio worker.
+//!
+//! Group commit: the engine takes one message, then every message already queued (up to
+//! [`MAX_DRAIN`]), executes them all, commits each command's writes as one atomic batch, and then
+//! persists the journal ONCE for the whole drain (`fdatasync` under `appendfsync always`) before
+//! it releases any reply of that drain. A reply is therefore never sent for a write that a crash
+//! could still lose under the configured policy.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use sluice_resp::{Protocol, ReplyWriter};
+use sluice_storage::{Store, Sync};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::client::Client;
+use crate::commands;
+use crate::config::{Config, Fsync, SharedLimits};
+use crate::reply::{printable, wrong_arity, CmdResult, ReplyError};
+use crate::table::Command;
+
+/// Most messages executed before the drain is committed and its replies released.
+pub const MAX_DRAIN: usize = 1024;
+
+/// From a connection task to the engine.
+pub enum Msg {
+    Connect {
+        id: u64,
+        addr: SocketAddr,
+        laddr: SocketAddr,
+        tx: UnboundedSender<Response>,
+    },
+    /// Commands parsed from one read, executed in order; one [`Response`] carries all replies.
+    Request {
+        id: u64,
+        commands: Vec<Vec<Bytes>>,
+    },
+    Disconnect {
+        id: u64,
+    },
+    Shutdown,
+}
+
+/// From the engine to a connection task.
+#[derive(Debug)]
+pub struct Response {
+    pub data: BytesMut,
+    /// Close the connection after writing `data`.
+    pub close: bool,
+    /// Whether the client is authenticated after these commands (the parser's limits depend
+    /// on it).
+    pub authenticated: bool,
+}
+
+/// Counters for INFO.
+#[derive(Default, Debug)]
+pub struct Stats {
+    pub commands: u64,
+    pub connections: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+    pub persists: u64,
+    pub per_command: HashMap<&'static str, (u64, u64, u64)>,
+}
+
+/// Server-wide state that commands may read and change.
+pub struct Server {
+    pub config: Config,
+    pub limits: Arc<SharedLimits>,
+    /// Every connected client except the one executing (which is lent to its `Ctx`).
+    pub clients: HashMap<u64, Client>,
+    pub stats: Stats,
+    pub started: Instant,
+    pub run_id: String,
+    /// Clients to disconnect once the current drain is replied to.
+    pub kill: Vec<u64>,
+    /// WATCHed keys → the clients watching them.
+    pub watchers: HashMap<(usize, Bytes), Vec<u64>>,
+    pub last_fsync: Instant,
+    /// Mirrors whether `requirepass` is set, for connection tasks.
+    pub requirepass_set: Arc<AtomicBool>,
+    pub net: Arc<crate::net::NetStats>,
+}
+
+/// What a command handler works with.
+pub struct Ctx<'a> {
+    pub store: &'a mut Store,
+    pub client: &'a mut Client,
+    pub out: &'a mut ReplyWriter,
+    pub srv: &'a mut Server,
+    pub now_ms: u64,
+}
+
+impl Ctx<'_> {
+    /// Writes an error reply.
+    pub fn error(&mut self, e: &ReplyError) {
+        self.out.error(&e.0);
+    }
+
+    /// The current database.
+    pub fn db(&self) -> usize {
+        self.client.db
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The engine: see the module docs.
+pub struct Engine {
+    store: Store,
+    srv: Server,
+    rx: Receiver<Msg>,
+    /// Replies of the current drain, released after the persist.
+    outbox: Vec<(UnboundedSender<Response>, Response)>,
+}
+
+impl Engine {
+    pub fn new(
+        store: Store,
+        config: Config,
+        limits: Arc<SharedLimits>,
+        rx: Receiver<Msg>,
+        requirepass_set: Arc<AtomicBool>,
+        net: Arc<crate::net::NetStats>,
+    ) -> Self {
+        let run_id: String = {
+            let seed = now_ms() ^ u64::from(std::process::id()).rotate_left(32);
+            let h = ahash::RandomState::with_seeds(seed, seed ^ 0x9e37, 7, 11);
+            (0..5)
+                .map(|i| format!("{:016x}", h.hash_one(i)))
+                .collect::<String>()[..40]
+                .to_string()
+        };
+        Engine {
+            store,
+            srv: Server {
+                config,
+                limits,
+                clients: HashMap::new(),
+                stats: Stats::default(),
+                started: Instant::now(),
+                run_id,
+                kill: Vec::new(),
+                watchers: HashMap::new(),
+                last_fsync: Instant::now(),
+                requirepass_set,
+                net,
+            },
+            rx,
+            outbox: Vec::new(),
+        }
+    }
+
+    /// Runs until a [`Msg::Shutdown`] or every sender is gone. Returns an error only for a
+    /// failed disk write, after which the journal is poisoned and the process must restart.
+    pub fn run(mut self) -> Result<(), sluice_storage::StoreError> {
+        let mut next_cron = Instant::now();
+        loop {
+            let wait = next_cron.saturating_duration_since(Instant::now());
+            let first = match self.rx.recv_timeout(wait) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut stop = false;
+            if let Some(m) = first {
+                stop |= self.handle(m);
+                let mut n = 1;
+                while n < MAX_DRAIN && !stop {
+                    match self.rx.try_recv() {
+                        Ok(m) => stop |= self.handle(m),
+                        Err(_) => break,
+                    }
+                    n += 1;
+                }
+            }
+            if Instant::now() >= next_cron {
+                self.cron();
+                next_cron =
+                    Instant::now() + Duration::from_millis(1000 / self.srv.config.hz.max(1));
+            }
+            self.finish_drain()?;
+            if stop {
+                break;
+            }
+        }
+        self.store.commit()?;
+        self.store.persist(Sync::Disk)?;
+        tracing::info!("engine stopped; data synced to disk");
+        Ok(())
+    }
+
+    /// Persists per `appendfsync`, then releases the drain's replies and kills.
+    fn finish_drain(&mut self) -> Result<(), sluice_storage::StoreError> {
+        if self.store.has_unpersisted() {
+            let sync = match self.srv.config.appendfsync {
+                Fsync::Always => Sync::Disk,
+                Fsync::Everysec | Fsync::No => Sync::Os,
+            };
+            self.store.persist(sync)?;
+            self.srv.stats.persists += 1;
+            if sync == Sync::Disk {
+                self.srv.last_fsync = Instant::now();
+            }
+        }
+        for (tx, resp) in self.outbox.drain(..) {
+            // A closed channel means the connection is gone; its Disconnect is on the way.
+            let _ = tx.send(resp);
+        }
+        for id in std::mem::take(&mut self.srv.kill) {
+            if let Some(c) = self.srv.clients.remove(&id) {
+                let _ = c.tx.send(Response {
+                    data: BytesMut::new(),
+                    close: true,
+                    authenticated: false,
+                });
+                self.unwatch_all(id, &c.watched);
+            }
+        }
+        Ok(())
+    }
+
+    /// Periodic work: active expiry and the `everysec` fsync.
+    fn cron(&mut self) {
+        let now = now_ms();
+        for db in 0..self.store.databases() {
+            let n = self.store.expire_cycle(db, now, 200);
+            self.srv.stats.expired_keys += n as u64;
+        }
+        if let Err(e) = self.store.commit() {
+            tracing::error!(error = %e, "commit of expired keys failed");
+        }
+        self.after_writes(None);
+        if self.srv.config.appendfsync == Fsync::Everysec
+            && self.srv.last_fsync.elapsed() >= Duration::from_secs(1)
+        {
+            self.srv.last_fsync = Instant::now();
+            if let Err(e) = self.store.persist(Sync::Disk) {
+                tracing::error!(error = %e, "everysec fsync failed");
+            }
+        }
+    }
+
+    /// Returns true when the engine must stop.
+    fn handle(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Connect {
+                id,
+                addr,
+                laddr,
+                tx,
+            } => {
+                let auth = self.srv.config.requirepass.is_none();
+                self.srv
+                    .clients
+                    .insert(id, Client::new(id, addr, laddr, tx, now_ms(), auth));
+                self.srv.stats.connections += 1;
+            }
+            Msg::Disconnect { id } => {
+                if let Some(c) = self.srv.clients.remove(&id) {
+                    self.unwatch_all(id, &c.watched);
+                }
+            }
+            Msg::Request { id, commands } => self.request(id, commands),
+            Msg::Shutdown => return true,
+        }
+        false
+    }
+
+    fn request(&mut self, id: u64, commands: Vec<Vec<Bytes>>) {
+        let Some(mut client) = self.srv.clients.remove(&id) else {
+            return; // killed while its request was in flight
+        };
+        let mut out = ReplyWriter::new(client.proto);
+        let now = now_ms();
+        for argv in &commands {
+            out.set_protocol(client.proto);
+            let mut ctx = Ctx {
+                store: &mut self.store,
+                client: &mut client,
+                out: &mut out,
+                srv: &mut self.srv,
+                now_ms: now,
+            };
+            process(&mut ctx, argv);
+            self.after_writes(Some(&mut client));
+            if client.close_after_reply {
+                break;
+            }
+        }
+        let resp = Response {
+            data: out.take(),
+            close: client.close_after_reply,
+            authenticated: client.authenticated,
+        };
+        self.outbox.push((client.tx.clone(), resp));
+        if client.close_after_reply {
+            self.unwatch_all(id, &client.watched);
+        } else {
+            self.srv.clients.insert(id, client);
+        }
+    }
+
+    /// Marks WATCHers of changed keys dirty.
+    fn after_writes(&mut self, mut current: Option<&mut Client>) {
+        if self.srv.watchers.is_empty() {
+            return;
+        }
+        let (touched, flushed) = self.store.take_touched();
+        let mut dirty: Vec<u64> = Vec::new();
+        for key in touched {
+            if let Some(ids) = self.srv.watchers.get(&key) {
+                dirty.extend(ids);
+            }
+        }
+        for db in flushed {
+            for ((wdb, _), ids) in &self.srv.watchers {
+                if *wdb == db {
+                    dirty.extend(ids);
+                }
+            }
+        }
+        for id in dirty {
+            match current.as_deref_mut() {
+                Some(c) if c.id == id => c.dirty_cas = true,
+                _ => {
+                    if let Some(c) = self.srv.clients.get_mut(&id) {
+                        c.dirty_cas = true;
+                    }
+                }
+            }
+        }
+    }
+
+    fn unwatch_all(&mut self, id: u64, keys: &[(usize, Bytes)]) {
+        unwatch(&mut self.srv, &mut self.store, id, keys);
+    }
+}
+
+/// Removes `id` from the watchers of `keys`.
+pub fn unwatch(srv: &mut Server, store: &mut Store, id: u64, keys: &[(usize, Bytes)]) {
+    for k in keys {
+        if let Some(ids) = srv.watchers.get_mut(k) {
+            ids.retain(|w| *w != id);
+            if ids.is_empty() {
+                srv.watchers.remove(k);
+            }
+        }
+    }
+    store.track_touches(!srv.watchers.is_empty());
+}
+
+/// Executes one command from a client: authentication, lookup, arity, MULTI queueing, then the
+/// handler, then the commit of its writes.
+pub fn process(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
+    let Some(name) = argv.first() else { return };
+    let Some(cmd) = commands::lookup(name) else {
+        // Redis quotes arguments until the list reaches 128 characters.
+        let mut args = String::new();
+        for a in argv[1..].iter() {
+            if args.len() >= 128 {
+                break;
+            }
+            args.push_str(&format!("'{}' ", printable(a, 128 - args.len())));
+        }
+        let msg = format!(
+            "ERR unknown command '{}', with args beginning with: {}",
+            printable(name, 128),
+            args
+        );
+        queue_error(ctx);
+        ctx.out.error(&msg);
+        return;
+    };
+    if !ctx.client.authenticated && !cmd.has_flag("no_auth") {
+        queue_error(ctx);
+        ctx.out.error("NOAUTH Authentication required.");
+        return;
+    }
+    let cmd = match resolve(cmd, argv) {
+        Ok(c) => c,
+        Err(e) => {
+            queue_error(ctx);
+            ctx.error(&e);
+            return;
+        }
+    };
+    if let Some(queue) = ctx.client.multi.as_mut() {
+        if !matches!(
+            cmd.name,
+            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+        ) {
+            queue.push(argv.to_vec());
+            ctx.out.simple("QUEUED");
+            return;
+        }
+    }
+    call(ctx, cmd, argv);
+}
+
+/// Flags the open transaction as failed (a command could not be queued).
+fn queue_error(ctx: &mut Ctx<'_>) {
+    if ctx.client.multi.is_some() {
+        ctx.client.multi_error = true;
+    }
+}
+
+/// Finds the subcommand of a container and checks arity and key lengths.
+pub fn resolve(cmd: &'static Command, argv: &[Bytes]) -> Result<&'static Command, ReplyError> {
+    let mut cmd = cmd;
+    if !cmd.subcommands.is_empty() && !(argv.len() == 1 && cmd.handler.is_some()) {
+        let Some(sub) = argv.get(1) else {
+            return Err(wrong_arity(cmd.name));
+        };
+        cmd = match cmd.subcommand(sub) {
+            Some(s) => s,
+            None => return Err(crate::reply::unknown_subcommand(cmd.name, sub)),
+        };
+    }
+    if !cmd.arity_ok(argv.len()) {
+        return Err(wrong_arity(cmd.name));
+    }
+    for i in cmd.key_indices(argv.len()) {
+        if argv[i].len() > sluice_storage::MAX_KEY_LEN {
+            return Err(ReplyError::new(format!(
+                "ERR key too long: {} bytes, the limit is {} bytes",
+                argv[i].len(),
+                sluice_storage::MAX_KEY_LEN
+            )));
+        }
+    }
+    Ok(cmd)
+}
+
+/// Runs a resolved command (also used by EXEC) and commits its writes.
+pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
+    let Some(handler) = cmd.handler else {
+        ctx.error(&wrong_arity(cmd.name));
+        return;
+    };
+    let start = Instant::now();
+    let result: CmdResult = handler(ctx, argv);
+    if let Err(e) = result {
+        ctx.error(&e);
+    }
+    if let Err(e) = ctx.store.commit() {
+        // fjall poisons itself after a failed journal write: nothing more can be made durable.
+        tracing::error!(error = %e, command = cmd.name, "commit failed; shutting down to recover from the journal");
+        std::process::exit(1);
+    }
+    ctx.client.last_cmd = cmd.name;
+    ctx.client.last_cmd_ms = ctx.now_ms;
+    let stats = &mut ctx.srv.stats;
+    stats.commands += 1;
+    let e = stats.per_command.entry(cmd.name).or_insert((0, 0, 0));
+    e.0 += 1;
+    e.1 += start.elapsed().as_micros() as u64;
+}
+
+/// The protocol for a new writer of `client`.
+pub fn writer_for(proto: Protocol) -> ReplyWriter {
+    ReplyWriter::new(proto)
+}
