@@ -83,6 +83,7 @@ impl<'a> Args<'a> {
     }
 
     /// The next argument, or a syntax error.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<&'a Bytes, ReplyError> {
         let a = self
             .args

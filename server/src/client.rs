@@ -35,6 +35,17 @@ pub struct Client {
     pub tx: UnboundedSender<Response>,
     /// Set when the client must be closed after its pending replies (QUIT, CLIENT KILL).
     pub close_after_reply: bool,
+    /// CLIENT REPLY mode.
+    pub reply_mode: ReplyMode,
+}
+
+/// `CLIENT REPLY ON|OFF|SKIP`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Drop the reply of the next command only.
+    Skip,
 }
 
 impl Client {
@@ -65,6 +76,7 @@ impl Client {
             last_cmd: "NULL",
             tx,
             close_after_reply: false,
+            reply_mode: ReplyMode::On,
         }
     }
 
@@ -75,7 +87,7 @@ impl Client {
         let flags = if self.multi.is_some() { "x" } else { "N" };
         let multi = self.multi.as_ref().map_or(-1, |q| q.len() as i64);
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -87,8 +99,6 @@ impl Client {
             multi,
             self.last_cmd,
             self.proto.version(),
-            self.lib_name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
-            self.lib_ver.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
         )
     }
 }

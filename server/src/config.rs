@@ -51,6 +51,7 @@ pub struct Config {
     pub maxmemory_policy: String,
     pub hz: u64,
     pub cache_size: u64,
+    pub tcp_backlog: u32,
 }
 
 impl Default for Config {
@@ -76,6 +77,7 @@ impl Default for Config {
             maxmemory_policy: "noeviction".into(),
             hz: 10,
             cache_size: 64 << 20,
+            tcp_backlog: 511,
         }
     }
 }
@@ -228,7 +230,7 @@ pub static PARAMS: &[Param] = &[
                 "no" => Fsync::No,
                 _ => {
                     return Err(
-                        "argument(s) must be one of the following: always, everysec, no".into(),
+                        "argument(s) must be one of the following: everysec, always, no".into(),
                     )
                 }
             };
@@ -237,7 +239,7 @@ pub static PARAMS: &[Param] = &[
     ),
     param!(
         "appendonly",
-        false,
+        true,
         |c| if c.appendonly { "yes" } else { "no" }.to_string(),
         |c, v| {
             // Every write goes through the journal: there is no mode without it.
@@ -252,7 +254,7 @@ pub static PARAMS: &[Param] = &[
     ),
     param!("save", true, |c| c.save.clone(), |c, v| {
         let parts: Vec<&str> = v.split_whitespace().collect();
-        if parts.len() % 2 != 0 || parts.iter().any(|p| p.parse::<u64>().is_err()) {
+        if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<u64>().is_err()) {
             return Err("Invalid save parameters".into());
         }
         c.save = parts.join(" ");
@@ -340,6 +342,15 @@ pub static PARAMS: &[Param] = &[
         c.hz = uint(v, 1, 500)?;
         Ok(())
     }),
+    param!(
+        "tcp-backlog",
+        false,
+        |c| c.tcp_backlog.to_string(),
+        |c, v| {
+            c.tcp_backlog = uint(v, 0, i32::MAX as u64)? as u32;
+            Ok(())
+        }
+    ),
     param!("cache-size", false, |c| c.cache_size.to_string(), |c, v| {
         c.cache_size = parse_memory(v)?;
         Ok(())
@@ -557,7 +568,11 @@ mod tests {
         assert!(glob_match(b"h[ae]llo", b"hallo", false));
         assert!(!glob_match(b"h[^e]llo", b"hello", false));
         assert!(glob_match(b"h[a-b]llo", b"hbllo", false));
-        assert!(glob_match(b"*max-*-entries*", b"stream-node-max-entries", false) == false);
+        assert!(!glob_match(
+            b"*max-*-entries*",
+            b"stream-node-max-entries",
+            false
+        ));
         assert!(glob_match(b"stream-*", b"stream-node-max-bytes", false));
         assert!(glob_match(b"SAVE", b"save", true));
         assert!(glob_match(b"a\\*b", b"a*b", false));

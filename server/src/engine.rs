@@ -23,7 +23,7 @@ use sluice_resp::{Protocol, ReplyWriter};
 use sluice_storage::{Store, Sync};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::client::Client;
+use crate::client::{Client, ReplyMode};
 use crate::commands;
 use crate::config::{Config, Fsync, SharedLimits};
 use crate::reply::{printable, wrong_arity, CmdResult, ReplyError};
@@ -91,6 +91,20 @@ pub struct Server {
     /// Mirrors whether `requirepass` is set, for connection tasks.
     pub requirepass_set: Arc<AtomicBool>,
     pub net: Arc<crate::net::NetStats>,
+    /// State of the xorshift generator behind RANDOMKEY.
+    pub rng: u64,
+}
+
+impl Server {
+    /// A pseudo-random number (xorshift64*); not for anything secret.
+    pub fn random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
 }
 
 /// What a command handler works with.
@@ -161,6 +175,7 @@ impl Engine {
                 last_fsync: Instant::now(),
                 requirepass_set,
                 net,
+                rng: now_ms() | 1,
             },
             rx,
             outbox: Vec::new(),
@@ -291,6 +306,8 @@ impl Engine {
         let now = now_ms();
         for argv in &commands {
             out.set_protocol(client.proto);
+            let mark = out.len();
+            let mode = client.reply_mode;
             let mut ctx = Ctx {
                 store: &mut self.store,
                 client: &mut client,
@@ -299,6 +316,17 @@ impl Engine {
                 now_ms: now,
             };
             process(&mut ctx, argv);
+            // CLIENT REPLY OFF/SKIP: drop this command's reply (CLIENT REPLY ON is answered).
+            match mode {
+                ReplyMode::Off if client.reply_mode == ReplyMode::Off => out.truncate(mark),
+                ReplyMode::Skip => {
+                    out.truncate(mark);
+                    if client.reply_mode == ReplyMode::Skip {
+                        client.reply_mode = ReplyMode::On;
+                    }
+                }
+                _ => {}
+            }
             self.after_writes(Some(&mut client));
             if client.close_after_reply {
                 break;
@@ -322,18 +350,11 @@ impl Engine {
         if self.srv.watchers.is_empty() {
             return;
         }
-        let (touched, flushed) = self.store.take_touched();
+        let touched = self.store.take_touched();
         let mut dirty: Vec<u64> = Vec::new();
         for key in touched {
             if let Some(ids) = self.srv.watchers.get(&key) {
                 dirty.extend(ids);
-            }
-        }
-        for db in flushed {
-            for ((wdb, _), ids) in &self.srv.watchers {
-                if *wdb == db {
-                    dirty.extend(ids);
-                }
             }
         }
         for id in dirty {
@@ -396,6 +417,16 @@ pub fn process(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
     let cmd = match resolve(cmd, argv) {
         Ok(c) => c,
         Err(e) => {
+            if cmd.name == "exec" {
+                // Redis aborts the transaction and says why, even outside MULTI.
+                ctx.client.multi = None;
+                ctx.client.multi_error = false;
+                let why = e.0.strip_prefix("ERR ").unwrap_or(&e.0);
+                ctx.out.error(&format!(
+                    "EXECABORT Transaction discarded because of: {why}"
+                ));
+                return;
+            }
             queue_error(ctx);
             ctx.error(&e);
             return;
@@ -424,7 +455,8 @@ fn queue_error(ctx: &mut Ctx<'_>) {
 /// Finds the subcommand of a container and checks arity and key lengths.
 pub fn resolve(cmd: &'static Command, argv: &[Bytes]) -> Result<&'static Command, ReplyError> {
     let mut cmd = cmd;
-    if !cmd.subcommands.is_empty() && !(argv.len() == 1 && cmd.handler.is_some()) {
+    let bare_container = argv.len() == 1 && cmd.handler.is_some();
+    if !cmd.subcommands.is_empty() && !bare_container {
         let Some(sub) = argv.get(1) else {
             return Err(wrong_arity(cmd.name));
         };
@@ -455,6 +487,8 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
         return;
     };
     let start = Instant::now();
+    // CLIENT LIST shows the command being run, as Redis does.
+    ctx.client.last_cmd = cmd.name;
     let result: CmdResult = handler(ctx, argv);
     if let Err(e) = result {
         ctx.error(&e);
@@ -464,7 +498,6 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
         tracing::error!(error = %e, command = cmd.name, "commit failed; shutting down to recover from the journal");
         std::process::exit(1);
     }
-    ctx.client.last_cmd = cmd.name;
     ctx.client.last_cmd_ms = ctx.now_ms;
     let stats = &mut ctx.srv.stats;
     stats.commands += 1;

@@ -52,9 +52,7 @@ pub fn run(config: Config, stop: Option<watch::Receiver<bool>>) -> Result<(), St
     let listeners = runtime.block_on(async {
         let mut ls = Vec::new();
         for addr in &config.bind {
-            let l = TcpListener::bind((addr.as_str(), config.port))
-                .await
-                .map_err(|e| format!("can't listen on {addr}:{}: {e}", config.port))?;
+            let l = listen(addr, config.port, config.tcp_backlog).map_err(|e| format!("can't listen on {addr}:{}: {e}", config.port))?;
             tracing::info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");
             ls.push(l);
         }
@@ -96,6 +94,30 @@ pub fn run(config: Config, stop: Option<watch::Receiver<bool>>) -> Result<(), St
         Ok(Err(e)) => Err(format!("engine stopped on a storage error: {e}")),
         Err(_) => Err("engine thread panicked".into()),
     }
+}
+
+/// Binds a listener with `tcp-backlog` (tokio's default backlog would drop SYNs under a burst
+/// of connections, which clients see as multi-second connect stalls).
+fn listen(addr: &str, port: u16, backlog: u32) -> std::io::Result<TcpListener> {
+    let ip: std::net::IpAddr = match addr {
+        "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
+        "*" => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        other => other.trim_start_matches('-').parse().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("bad bind address {other:?}"),
+            )
+        })?,
+    };
+    let sa = std::net::SocketAddr::new(ip, port);
+    let socket = if sa.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(sa)?;
+    socket.listen(backlog)
 }
 
 async fn wait_for_stop(stop: Option<watch::Receiver<bool>>) {

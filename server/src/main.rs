@@ -29,8 +29,37 @@ fn main() {
         appendfsync = config.appendfsync.name(),
         "Sluice starting"
     );
+    raise_open_files_limit(config.maxclients + 64);
     if let Err(e) = sluice_server::run(config, None) {
         tracing::error!("{e}");
         std::process::exit(1);
+    }
+}
+
+/// Raises the soft open-files limit towards `want` (bounded by the hard limit), as redis-server
+/// does for `maxclients`.
+fn raise_open_files_limit(want: u64) {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+                return;
+            }
+            if lim.rlim_cur >= want as libc::rlim_t {
+                return;
+            }
+            let new = (want as libc::rlim_t).min(lim.rlim_max);
+            lim.rlim_cur = new;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                tracing::warn!(want, "could not raise the open files limit");
+            } else if new < want as libc::rlim_t {
+                tracing::warn!(limit = new, want, "open files limit is below maxclients");
+            }
+        }
     }
 }

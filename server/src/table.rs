@@ -14,6 +14,8 @@ pub struct Arg {
     /// Redis arg types: key, string, integer, double, pattern, unix-time, pure-token, oneof, block.
     pub kind: &'static str,
     pub token: Option<&'static str>,
+    /// The version that added the argument, when later than the command.
+    pub since: Option<&'static str>,
     pub optional: bool,
     pub multiple: bool,
     /// For `oneof` and `block`.
@@ -26,6 +28,7 @@ pub const fn arg(name: &'static str, kind: &'static str) -> Arg {
         name,
         kind,
         token: None,
+        since: None,
         optional: false,
         multiple: false,
         children: &[],
@@ -39,6 +42,10 @@ impl Arg {
     }
     pub const fn many(mut self) -> Arg {
         self.multiple = true;
+        self
+    }
+    pub const fn since(mut self, v: &'static str) -> Arg {
+        self.since = Some(v);
         self
     }
     pub const fn token(mut self, t: &'static str) -> Arg {
@@ -57,6 +64,7 @@ pub const fn tok(t: &'static str) -> Arg {
         name: t,
         kind: "pure-token",
         token: Some(t),
+        since: None,
         optional: false,
         multiple: false,
         children: &[],
@@ -80,6 +88,8 @@ pub struct Command {
     pub since: &'static str,
     pub complexity: &'static str,
     pub args: &'static [Arg],
+    /// (version, change) pairs for COMMAND DOCS.
+    pub history: &'static [(&'static str, &'static str)],
     pub key_specs: &'static [KeySpec],
     pub subcommands: &'static [Command],
     /// `None` for containers whose subcommands have handlers.
@@ -132,6 +142,7 @@ impl Command {
 /// range).
 #[derive(Debug)]
 pub struct KeySpec {
+    pub notes: Option<&'static str>,
     pub flags: &'static [&'static str],
     pub index: i32,
     pub lastkey: i32,
@@ -141,11 +152,19 @@ pub struct KeySpec {
 
 pub const fn ks(flags: &'static [&'static str], index: i32, lastkey: i32, keystep: i32) -> KeySpec {
     KeySpec {
+        notes: None,
         flags,
         index,
         lastkey,
         keystep,
         limit: 0,
+    }
+}
+
+impl KeySpec {
+    pub const fn notes(mut self, notes: &'static str) -> Self {
+        self.notes = Some(notes);
+        self
     }
 }
 
@@ -164,6 +183,7 @@ pub const fn cmd(name: &'static str, arity: i32, handler: Handler) -> Command {
         since: "1.0.0",
         complexity: "O(1)",
         args: &[],
+        history: &[],
         key_specs: &[],
         subcommands: &[],
         handler: Some(handler),
@@ -185,6 +205,7 @@ pub const fn container(name: &'static str, subcommands: &'static [Command]) -> C
         since: "1.0.0",
         complexity: "Depends on subcommand.",
         args: &[],
+        history: &[],
         key_specs: &[],
         subcommands,
         handler: None,
@@ -230,6 +251,10 @@ impl Command {
     pub const fn bare(mut self, arity: i32, handler: Handler) -> Self {
         self.arity = arity;
         self.handler = Some(handler);
+        self
+    }
+    pub const fn history(mut self, h: &'static [(&'static str, &'static str)]) -> Self {
+        self.history = h;
         self
     }
     pub const fn args(mut self, a: &'static [Arg]) -> Self {

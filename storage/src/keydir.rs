@@ -99,10 +99,10 @@ impl KeyDir {
         }
         let old = self.map.insert(dir_key(&name).into_boxed_slice(), entry);
         if let Some(at) = old.as_ref().and_then(|e| e.expire_at) {
-            if !self
+            if self
                 .map
                 .get(dir_key(&name).as_slice())
-                .is_some_and(|e| e.expire_at == Some(at))
+                .is_none_or(|e| e.expire_at != Some(at))
             {
                 self.expires.remove(&(at, name));
             }
@@ -155,18 +155,17 @@ impl KeyDir {
     /// splitting keys that share a hash), and returns the next cursor (0 when done).
     pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8], &Entry)) -> u64 {
         let start = cursor.to_be_bytes();
-        let mut seen = 0usize;
         let mut last_hash = None;
-        for (k, e) in self.map.range::<[u8], _>((
+        let range = self.map.range::<[u8], _>((
             std::ops::Bound::Included(&start[..]),
             std::ops::Bound::Unbounded,
-        )) {
+        ));
+        for (seen, (k, e)) in range.enumerate() {
             let h = u64::from_be_bytes(k[..8].try_into().unwrap_or([0; 8]));
             if seen >= count && last_hash != Some(h) {
                 return h;
             }
             visit(&k[8..], e);
-            seen += 1;
             last_hash = Some(h);
         }
         0

@@ -99,8 +99,6 @@ pub struct Store {
     /// only while `track_touches` is on.
     touched: Vec<(usize, Bytes)>,
     track_touches: bool,
-    /// Databases emptied wholesale (FLUSHDB/FLUSHALL), drained with `touched`.
-    flushed: Vec<usize>,
 }
 
 fn disk_key(db: usize, name: &[u8]) -> Vec<u8> {
@@ -157,7 +155,6 @@ impl Store {
             unpersisted: false,
             touched: Vec::new(),
             track_touches: false,
-            flushed: Vec::new(),
         };
         store.load(now_ms)?;
         Ok(store)
@@ -265,14 +262,15 @@ impl Store {
 
     /// Empties one database.
     pub fn flush_db(&mut self, db: usize) {
-        let names: Vec<Vec<u8>> = self.dirs[db].iter().map(|(k, _)| disk_key(db, k)).collect();
+        let names: Vec<Bytes> = self.dirs[db]
+            .iter()
+            .map(|(k, _)| Bytes::copy_from_slice(k))
+            .collect();
         for k in names {
-            self.stage_remove(k);
+            self.stage_remove(disk_key(db, &k));
+            self.touch(db, &k);
         }
         self.dirs[db].clear();
-        if self.track_touches {
-            self.flushed.push(db);
-        }
     }
 
     /// Deletes up to `limit` keys of `db` whose expiry has passed (the active expire cycle);
@@ -307,16 +305,12 @@ impl Store {
         self.track_touches = on;
         if !on {
             self.touched.clear();
-            self.flushed.clear();
         }
     }
 
-    /// Takes the keys changed and the databases flushed since the last call.
-    pub fn take_touched(&mut self) -> (Vec<(usize, Bytes)>, Vec<usize>) {
-        (
-            std::mem::take(&mut self.touched),
-            std::mem::take(&mut self.flushed),
-        )
+    /// Takes the keys changed since the last call (FLUSHDB reports every key it removed).
+    pub fn take_touched(&mut self) -> Vec<(usize, Bytes)> {
+        std::mem::take(&mut self.touched)
     }
 
     /// Commits the staged writes of one command as one atomic batch (not yet persisted).

@@ -86,10 +86,12 @@ pub fn list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         } else if eq(opt, "ID") && !args.is_empty() {
             let mut v = Vec::new();
             for a in args.rest() {
-                let n = crate::args::parse_i64(a)
-                    .filter(|n| *n > 0)
-                    .ok_or(ReplyError::from("ERR Invalid client ID"))?;
-                v.push(n as u64);
+                // Redis rejects only what is not a number; 0 or negative just matches nothing.
+                let n =
+                    crate::args::parse_i64(a).ok_or(ReplyError::from("ERR Invalid client ID"))?;
+                if n > 0 {
+                    v.push(n as u64);
+                }
             }
             ids = Some(ids.map_or(v.clone(), |old| {
                 old.into_iter().filter(|i| v.contains(i)).collect()
@@ -224,6 +226,23 @@ fn kill_one(ctx: &mut Ctx<'_>, id: u64) {
     }
 }
 
+pub fn reply(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mode = &argv[2];
+    if eq(mode, "ON") {
+        ctx.client.reply_mode = crate::client::ReplyMode::On;
+        ctx.out.ok();
+    } else if eq(mode, "OFF") {
+        ctx.client.reply_mode = crate::client::ReplyMode::Off;
+    } else if eq(mode, "SKIP") {
+        if ctx.client.reply_mode != crate::client::ReplyMode::Off {
+            ctx.client.reply_mode = crate::client::ReplyMode::Skip;
+        }
+    } else {
+        return Err(SYNTAX.into());
+    }
+    Ok(())
+}
+
 pub fn help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     super::help_reply(
         ctx,
@@ -255,6 +274,8 @@ pub fn help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
             "      Return clients of specified type.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
             "SETINFO <option> <value>",

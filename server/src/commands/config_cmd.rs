@@ -4,16 +4,28 @@ use bytes::Bytes;
 
 use crate::config::{glob_match, PARAMS};
 use crate::engine::Ctx;
-use crate::reply::{printable, CmdResult, ReplyError};
+use crate::reply::{CmdResult, ReplyError};
 
 pub fn get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let mut found: Vec<(&str, String)> = Vec::new();
+    let mut found: Vec<(String, String)> = Vec::new();
     for pattern in &argv[2..] {
+        // A plain name (no glob characters) is echoed in the case the client used, as Redis.
+        if !pattern.iter().any(|b| matches!(b, b'*' | b'?' | b'[')) {
+            if let Some(p) = crate::config::find(&String::from_utf8_lossy(pattern)) {
+                if !found.iter().any(|(n, _)| n.eq_ignore_ascii_case(p.name)) {
+                    found.push((
+                        String::from_utf8_lossy(pattern).into_owned(),
+                        (p.get)(&ctx.srv.config),
+                    ));
+                }
+            }
+            continue;
+        }
         for p in PARAMS {
             if glob_match(pattern, p.name.as_bytes(), true)
-                && !found.iter().any(|(n, _)| *n == p.name)
+                && !found.iter().any(|(n, _)| n.eq_ignore_ascii_case(p.name))
             {
-                found.push((p.name, (p.get)(&ctx.srv.config)));
+                found.push((p.name.to_string(), (p.get)(&ctx.srv.config)));
             }
         }
     }
@@ -27,11 +39,8 @@ pub fn get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let pairs = &argv[2..];
-    if pairs.len() % 2 != 0 {
-        return Err(ReplyError::new(format!(
-            "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
-            printable(&pairs[pairs.len() - 1], 128)
-        )));
+    if !pairs.len().is_multiple_of(2) {
+        return Err(crate::reply::SYNTAX.into());
     }
     // Validate everything first, then apply: CONFIG SET with several pairs is all-or-nothing.
     let mut next = ctx.srv.config.clone();
@@ -42,15 +51,17 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
             )));
         };
-        if !p.mutable {
-            return Err(ReplyError::new(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config")));
-        }
         let value = String::from_utf8_lossy(&pair[1]);
-        (p.set)(&mut next, &value).map_err(|e| {
+        let failed = |e: &str| {
             ReplyError::new(format!(
                 "ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"
             ))
-        })?;
+        };
+        // A bad value is reported before immutability, as for Redis's own checks.
+        (p.set)(&mut next, &value).map_err(|e| failed(&e))?;
+        if !p.mutable {
+            return Err(failed("can't set immutable config"));
+        }
     }
     ctx.srv.config = next;
     ctx.srv.limits.update(&ctx.srv.config);

@@ -74,7 +74,6 @@ pub fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             _ => return Err("NOPROTO unsupported protocol version".into()),
         };
     }
-    let mut name = None;
     while let Some(opt) = args.next_opt() {
         if eq(opt, "AUTH") && args.remaining() >= 2 {
             let user = args.next()?;
@@ -84,7 +83,8 @@ pub fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         } else if eq(opt, "SETNAME") && args.remaining() >= 1 {
             let n = args.next()?;
             super::client::validate_name(n)?;
-            name = Some(n.clone());
+            // Redis applies the name as it parses, before it looks at later options.
+            ctx.client.name = (!n.is_empty()).then(|| n.clone());
         } else {
             return Err(ReplyError::new(format!(
                 "ERR Syntax error in HELLO option '{}'",
@@ -94,9 +94,6 @@ pub fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     if !ctx.client.authenticated {
         return Err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into());
-    }
-    if let Some(n) = name {
-        ctx.client.name = (!n.is_empty()).then_some(n);
     }
     ctx.client.proto = proto;
     ctx.out.set_protocol(proto);

@@ -19,8 +19,12 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
     "keyspace",
 ];
+/// Every section, in the order Redis prints them whatever order they were asked in.
 const ALL_SECTIONS: &[&str] = &[
     "server",
     "clients",
@@ -29,8 +33,11 @@ const ALL_SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "modules",
     "commandstats",
     "errorstats",
+    "latencystats",
+    "cluster",
     "keyspace",
 ];
 
@@ -189,6 +196,15 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
                         "cmdstat_{name}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls=0,failed_calls=0\r\n"
                     );
                 }
+            }
+            "modules" => {
+                let _ = write!(w, "# Modules\r\n");
+            }
+            "latencystats" => {
+                let _ = write!(w, "# Latencystats\r\n");
+            }
+            "cluster" => {
+                let _ = write!(w, "# Cluster\r\ncluster_enabled:0\r\n");
             }
             "errorstats" => {
                 let _ = write!(w, "# Errorstats\r\n");

@@ -51,7 +51,7 @@ pub fn keys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         .dir(db)
         .iter()
         .filter(|(k, e)| {
-            !e.expire_at.is_some_and(|at| at <= now) && (all || glob_match(pattern, k, false))
+            e.expire_at.is_none_or(|at| at > now) && (all || glob_match(pattern, k, false))
         })
         .map(|(k, _)| Bytes::copy_from_slice(k))
         .collect();
@@ -63,9 +63,14 @@ pub fn keys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 pub fn scan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    // Redis parses the cursor with strtoul, which also takes a negative number (wrapped).
     let cursor = std::str::from_utf8(&argv[1])
         .ok()
-        .and_then(|s| s.parse::<u64>().ok())
+        .and_then(|s| {
+            s.parse::<u64>()
+                .ok()
+                .or_else(|| s.parse::<i64>().ok().map(|n| n as u64))
+        })
         .ok_or(ReplyError::from("ERR invalid cursor"))?;
     let mut args = Args::new(&argv[2..]);
     let (mut pattern, mut count, mut type_filter) = (None, 10usize, None);
@@ -88,7 +93,7 @@ pub fn scan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     let mut found = Vec::new();
     let next = ctx.store.dir(db).scan(cursor, count, |k, e| {
-        let live = !e.expire_at.is_some_and(|at| at <= now);
+        let live = e.expire_at.is_none_or(|at| at > now);
         let matches = pattern.as_ref().is_none_or(|p| glob_match(p, k, false));
         let typed = type_filter
             .as_deref()
@@ -297,5 +302,71 @@ pub fn persist(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         ctx.store.set_expire(db, &argv[1], None);
     }
     ctx.out.int(had as i64);
+    Ok(())
+}
+
+pub fn randomkey(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    // Start at a random SCAN position and take the first key there (wrapping to the start);
+    // expired keys found on the way are deleted, as Redis does.
+    for _ in 0..100 {
+        let start = ctx.srv.random();
+        let mut pick: Option<Bytes> = None;
+        let dir = ctx.store.dir(db);
+        for cursor in [start, 0] {
+            dir.scan(cursor, 1, |k, _| {
+                if pick.is_none() {
+                    pick = Some(Bytes::copy_from_slice(k));
+                }
+            });
+            if pick.is_some() {
+                break;
+            }
+        }
+        let Some(key) = pick else {
+            ctx.out.null();
+            return Ok(());
+        };
+        if !ctx.store.expire_if_due(db, &key, ctx.now_ms) {
+            ctx.out.bulk(&key);
+            return Ok(());
+        }
+    }
+    ctx.out.null();
+    Ok(())
+}
+
+/// OBJECT ENCODING: the encoding Redis would use for the value.
+pub fn object_encoding(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    let enc = match ctx.store.lookup(db, &argv[2], ctx.now_ms).map(|e| &e.value) {
+        None => {
+            ctx.out.null();
+            return Ok(());
+        }
+        Some(sluice_storage::Value::String(s)) => {
+            if s.len() <= 20 && parse_i64(s).is_some() {
+                "int"
+            } else if s.len() <= 44 {
+                "embstr"
+            } else {
+                "raw"
+            }
+        }
+    };
+    ctx.out.bulk(enc.as_bytes());
+    Ok(())
+}
+
+pub fn object_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    super::help_reply(
+        ctx,
+        "OBJECT",
+        &[
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+        ],
+    );
     Ok(())
 }

@@ -21,12 +21,12 @@ use bytes::Bytes;
 use crate::engine::Ctx;
 use crate::table::{arg, cmd, container, ks, tok, Arg, Command, KeySpec};
 
-const RO: &[KeySpec] = &[ks(&["RO", "ACCESS"], 1, 0, 1)];
+const RO: &[KeySpec] = &[ks(&["RO", "access"], 1, 0, 1)];
 const RO_ALL: &[KeySpec] = &[ks(&["RO"], 1, -1, 1)];
-const RO_ACCESS_ALL: &[KeySpec] = &[ks(&["RO", "ACCESS"], 1, -1, 1)];
-const RW_UPDATE: &[KeySpec] = &[ks(&["RW", "UPDATE"], 1, 0, 1)];
-const RW_ACCESS_UPDATE: &[KeySpec] = &[ks(&["RW", "ACCESS", "UPDATE"], 1, 0, 1)];
-const RM_ALL: &[KeySpec] = &[ks(&["RM", "DELETE"], 1, -1, 1)];
+const RO_ACCESS_ALL: &[KeySpec] = &[ks(&["RO", "access"], 1, -1, 1)];
+const RW_UPDATE: &[KeySpec] = &[ks(&["RW", "update"], 1, 0, 1)];
+const RW_ACCESS_UPDATE: &[KeySpec] = &[ks(&["RW", "access", "update"], 1, 0, 1)];
+const RM_ALL: &[KeySpec] = &[ks(&["RM", "delete"], 1, -1, 1)];
 
 const CONN: &[&str] = &[
     "noscript",
@@ -255,8 +255,8 @@ pub static COMMANDS: &[Command] = &[
             2,
             1,
             &[
-                ks(&["RW", "ACCESS", "DELETE"], 1, 0, 1),
-                ks(&["OW", "UPDATE"], 2, 0, 1),
+                ks(&["RW", "access", "delete"], 1, 0, 1),
+                ks(&["OW", "update"], 2, 0, 1),
             ],
         )
         .acl(&["@keyspace", "@write", "@slow"])
@@ -269,8 +269,8 @@ pub static COMMANDS: &[Command] = &[
             2,
             1,
             &[
-                ks(&["RW", "ACCESS", "DELETE"], 1, 0, 1),
-                ks(&["OW", "INSERT"], 2, 0, 1),
+                ks(&["RW", "access", "delete"], 1, 0, 1),
+                ks(&["OW", "insert"], 2, 0, 1),
             ],
         )
         .acl(&["@keyspace", "@write", "@fast"])
@@ -369,6 +369,23 @@ pub static COMMANDS: &[Command] = &[
             "Get the expiration Unix timestamp for a key in milliseconds",
         )
         .args(&[arg("key", "key")]),
+    cmd("randomkey", 1, keys::randomkey)
+        .flags(&["readonly"])
+        .acl(&["@keyspace", "@read", "@slow"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(1)",
+            "Return a random key from the keyspace",
+        ),
+    container("object", &OBJECT_SUBCOMMANDS)
+        .acl(&["@slow"])
+        .doc(
+            "generic",
+            "2.2.3",
+            "Depends on subcommand.",
+            "A container for object introspection commands",
+        ),
     cmd("persist", 2, keys::persist)
         .flags(&["write", "fast"])
         .keys(1, 1, 1, RW_UPDATE)
@@ -393,26 +410,43 @@ pub static COMMANDS: &[Command] = &[
             1,
             1,
             1,
-            &[ks(&["RW", "ACCESS", "UPDATE", "VARIABLE_FLAGS"], 1, 0, 1)],
+            &[ks(&["RW", "access", "update", "variable_flags"], 1, 0, 1)
+                .notes("RW and ACCESS due to the optional `GET` argument")],
         )
         .acl(&["@write", "@string", "@slow"])
         .doc("string", "1.0.0", "O(1)", "Set the string value of a key")
+        .history(&[
+            ("2.6.12", "Added the `EX`, `PX`, `NX` and `XX` options."),
+            ("6.0.0", "Added the `KEEPTTL` option."),
+            ("6.2.0", "Added the `GET`, `EXAT` and `PXAT` option."),
+            (
+                "7.0.0",
+                "Allowed the `NX` and `GET` options to be used together.",
+            ),
+        ])
         .args(&[
             arg("key", "key"),
             arg("value", "string"),
-            arg("condition", "oneof").opt().of(&[tok("NX"), tok("XX")]),
-            tok("GET").opt(),
+            arg("condition", "oneof")
+                .since("2.6.12")
+                .opt()
+                .of(&[tok("NX"), tok("XX")]),
+            tok("GET").since("6.2.0").opt(),
             arg("expiration", "oneof").opt().of(&[
-                arg("seconds", "integer").token("EX"),
-                arg("milliseconds", "integer").token("PX"),
-                arg("unix-time-seconds", "unix-time").token("EXAT"),
-                arg("unix-time-milliseconds", "unix-time").token("PXAT"),
-                tok("KEEPTTL"),
+                arg("seconds", "integer").token("EX").since("2.6.12"),
+                arg("milliseconds", "integer").token("PX").since("2.6.12"),
+                arg("unix-time-seconds", "unix-time")
+                    .token("EXAT")
+                    .since("6.2.0"),
+                arg("unix-time-milliseconds", "unix-time")
+                    .token("PXAT")
+                    .since("6.2.0"),
+                tok("KEEPTTL").since("6.0.0"),
             ]),
         ]),
     cmd("setnx", 3, strings::setnx)
         .flags(&["write", "denyoom", "fast"])
-        .keys(1, 1, 1, &[ks(&["OW", "INSERT"], 1, 0, 1)])
+        .keys(1, 1, 1, &[ks(&["OW", "insert"], 1, 0, 1)])
         .acl(&["@write", "@string", "@fast"])
         .doc(
             "string",
@@ -478,7 +512,7 @@ pub static COMMANDS: &[Command] = &[
         .args(&[arg("key", "key").many()]),
     cmd("mset", -3, strings::mset)
         .flags(&["write", "denyoom"])
-        .keys(1, -1, 2, &[ks(&["OW", "UPDATE"], 1, -1, 2)])
+        .keys(1, -1, 2, &[ks(&["OW", "update"], 1, -1, 2)])
         .acl(&["@write", "@string", "@slow"])
         .doc(
             "string",
@@ -542,7 +576,17 @@ pub static COMMANDS: &[Command] = &[
 const CLIENT_FLAGS: &[&str] = &["noscript", "loading", "stale"];
 const CLIENT_ACL: &[&str] = &["@slow", "@connection"];
 
-pub static CLIENT_SUBCOMMANDS: [Command; 8] = [
+pub static CLIENT_SUBCOMMANDS: [Command; 9] = [
+    cmd("client|reply", 3, client::reply)
+        .flags(CLIENT_FLAGS)
+        .acl(CLIENT_ACL)
+        .doc(
+            "connection",
+            "3.2.0",
+            "O(1)",
+            "Instruct the server whether to reply to commands",
+        )
+        .args(&[arg("action", "oneof").of(&[tok("ON"), tok("OFF"), tok("SKIP")])]),
     cmd("client|id", 2, client::id)
         .flags(CLIENT_FLAGS)
         .acl(CLIENT_ACL)
@@ -617,6 +661,29 @@ pub static CLIENT_SUBCOMMANDS: [Command; 8] = [
         .doc(
             "connection",
             "5.0.0",
+            "O(1)",
+            "Show helpful text about the different subcommands",
+        ),
+];
+
+pub static OBJECT_SUBCOMMANDS: [Command; 2] = [
+    cmd("object|encoding", 3, keys::object_encoding)
+        .flags(&["readonly"])
+        .keys(2, 2, 1, &[ks(&["RO"], 2, 0, 1)])
+        .acl(&["@keyspace", "@read", "@slow"])
+        .doc(
+            "generic",
+            "2.2.3",
+            "O(1)",
+            "Inspect the internal encoding of a Redis object",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("object|help", 2, keys::object_help)
+        .flags(&["loading", "stale"])
+        .acl(&["@keyspace", "@slow"])
+        .doc(
+            "generic",
+            "6.2.0",
             "O(1)",
             "Show helpful text about the different subcommands",
         ),
@@ -756,7 +823,7 @@ pub fn help_reply(ctx: &mut Ctx<'_>, cmd: &str, lines: &[&str]) {
         ctx.out.simple(l);
     }
     ctx.out.simple("HELP");
-    ctx.out.simple("    Print this help.");
+    ctx.out.simple("    Prints this help.");
 }
 
 /// The arguments of a command as `COMMAND GETKEYS` and the key checks see them.

@@ -45,7 +45,11 @@ fn write_info(ctx: &mut Ctx<'_>, c: &Command) {
     out.set(0); // tips
     out.array(c.key_specs.len());
     for k in c.key_specs {
-        out.map(3);
+        out.map(3 + usize::from(k.notes.is_some()));
+        if let Some(n) = k.notes {
+            out.bulk(b"notes");
+            out.bulk(n.as_bytes());
+        }
         out.bulk(b"flags");
         out.set(k.flags.len());
         for f in k.flags {
@@ -78,7 +82,9 @@ fn write_info(ctx: &mut Ctx<'_>, c: &Command) {
     }
 }
 
-fn write_args(ctx: &mut Ctx<'_>, args: &[Arg]) {
+/// Arguments for COMMAND DOCS, fields in Redis 7.0's order. Key arguments carry the index of
+/// their key spec: the n-th key argument of a command is described by its n-th key spec.
+fn write_args(ctx: &mut Ctx<'_>, args: &[Arg], key_index: &mut i64) {
     ctx.out.array(args.len());
     for a in args {
         let flags: Vec<&str> = [(a.optional, "optional"), (a.multiple, "multiple")]
@@ -86,18 +92,35 @@ fn write_args(ctx: &mut Ctx<'_>, args: &[Arg]) {
             .filter(|(on, _)| *on)
             .map(|(_, f)| *f)
             .collect();
+        let is_key = a.kind == "key";
         let n = 2
+            + usize::from(is_key)
             + usize::from(a.token.is_some())
+            + usize::from(a.since.is_some())
             + usize::from(!flags.is_empty())
             + usize::from(!a.children.is_empty());
         ctx.out.map(n);
         ctx.out.bulk(b"name");
-        ctx.out.bulk(a.name.as_bytes());
+        // Redis names a pure token after its token, in lower case (`nx` for `NX`).
+        if a.kind == "pure-token" {
+            ctx.out.bulk(a.name.to_ascii_lowercase().as_bytes());
+        } else {
+            ctx.out.bulk(a.name.as_bytes());
+        }
         ctx.out.bulk(b"type");
         ctx.out.bulk(a.kind.as_bytes());
+        if is_key {
+            ctx.out.bulk(b"key_spec_index");
+            ctx.out.int(*key_index);
+            *key_index += 1;
+        }
         if let Some(t) = a.token {
             ctx.out.bulk(b"token");
             ctx.out.bulk(t.as_bytes());
+        }
+        if let Some(v) = a.since {
+            ctx.out.bulk(b"since");
+            ctx.out.bulk(v.as_bytes());
         }
         if !flags.is_empty() {
             ctx.out.bulk(b"flags");
@@ -108,13 +131,16 @@ fn write_args(ctx: &mut Ctx<'_>, args: &[Arg]) {
         }
         if !a.children.is_empty() {
             ctx.out.bulk(b"arguments");
-            write_args(ctx, a.children);
+            write_args(ctx, a.children, key_index);
         }
     }
 }
 
 fn write_docs(ctx: &mut Ctx<'_>, c: &Command) {
-    let n = 4 + usize::from(!c.args.is_empty()) + usize::from(!c.subcommands.is_empty());
+    let n = 4
+        + usize::from(!c.history.is_empty())
+        + usize::from(!c.args.is_empty())
+        + usize::from(!c.subcommands.is_empty());
     ctx.out.map(n);
     ctx.out.bulk(b"summary");
     ctx.out.bulk(c.summary.as_bytes());
@@ -124,9 +150,18 @@ fn write_docs(ctx: &mut Ctx<'_>, c: &Command) {
     ctx.out.bulk(c.group.as_bytes());
     ctx.out.bulk(b"complexity");
     ctx.out.bulk(c.complexity.as_bytes());
+    if !c.history.is_empty() {
+        ctx.out.bulk(b"history");
+        ctx.out.array(c.history.len());
+        for (version, change) in c.history {
+            ctx.out.array(2);
+            ctx.out.bulk(version.as_bytes());
+            ctx.out.bulk(change.as_bytes());
+        }
+    }
     if !c.args.is_empty() {
         ctx.out.bulk(b"arguments");
-        write_args(ctx, c.args);
+        write_args(ctx, c.args, &mut 0);
     }
     if !c.subcommands.is_empty() {
         ctx.out.bulk(b"subcommands");
@@ -156,7 +191,7 @@ pub fn command_info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     for name in &argv[2..] {
         match find(name) {
             Some(c) => write_info(ctx, c),
-            None => ctx.out.null_array(),
+            None => ctx.out.null(),
         }
     }
     Ok(())

@@ -79,40 +79,48 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let key = &argv[1];
     let value = &argv[2];
     let mut cond = Cond::Always;
-    let mut ttl = Ttl::None;
+    let mut keep_ttl = false;
+    // The last EX/PX/EXAT/PXAT given: its name and value. Redis lets an option repeat (the last
+    // one wins) but not combine with another expiry option, and checks the value after parsing.
+    let mut expiry: Option<(&str, &Bytes)> = None;
     let mut get = false;
     let mut args = Args::new(&argv[3..]);
-    let mut ttl_seen = false;
     while let Some(opt) = args.next_opt() {
+        let kind = ["EX", "PX", "EXAT", "PXAT"]
+            .into_iter()
+            .find(|k| eq(opt, k));
         if eq(opt, "NX") && cond != Cond::Xx {
             cond = Cond::Nx;
         } else if eq(opt, "XX") && cond != Cond::Nx {
             cond = Cond::Xx;
         } else if eq(opt, "GET") {
             get = true;
-        } else if eq(opt, "KEEPTTL") && !ttl_seen {
-            ttl = Ttl::Keep;
-            ttl_seen = true;
-        } else if !ttl_seen
-            && (eq(opt, "EX") || eq(opt, "PX") || eq(opt, "EXAT") || eq(opt, "PXAT"))
-            && !args.is_empty()
+        } else if eq(opt, "KEEPTTL") && expiry.is_none() {
+            keep_ttl = true;
+        } else if let Some(kind) =
+            kind.filter(|k| !keep_ttl && expiry.is_none_or(|(prev, _)| prev == *k))
         {
-            let v = args.next()?;
-            let (unit, abs) = if eq(opt, "EX") {
-                (1000, false)
-            } else if eq(opt, "PX") {
-                (1, false)
-            } else if eq(opt, "EXAT") {
-                (1000, true)
-            } else {
-                (1, true)
+            let Some(v) = args.next_opt() else {
+                return Err(SYNTAX.into());
             };
-            ttl_seen = true;
-            ttl = Ttl::At(expire_at(ctx, unit, abs, v, "set")?);
+            expiry = Some((kind, v));
         } else {
             return Err(SYNTAX.into());
         }
     }
+    let ttl = match expiry {
+        Some((kind, v)) => {
+            let (unit, abs) = match kind {
+                "EX" => (1000, false),
+                "PX" => (1, false),
+                "EXAT" => (1000, true),
+                _ => (1, true),
+            };
+            Ttl::At(expire_at(ctx, unit, abs, v, "set")?)
+        }
+        None if keep_ttl => Ttl::Keep,
+        None => Ttl::None,
+    };
     let db = ctx.db();
     let old = if get { get_string(ctx, key)? } else { None };
     let existing = ctx.store.lookup(db, key, ctx.now_ms).map(|e| e.expire_at);
@@ -234,7 +242,7 @@ pub fn mget(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 pub fn mset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return Err(wrong_arity("mset"));
     }
     let db = ctx.db();

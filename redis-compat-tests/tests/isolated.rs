@@ -1,0 +1,56 @@
+//! Cases that see the whole keyspace or change server-wide state: DBSIZE,
+//! FLUSHDB, FLUSHALL, KEYS *, SCAN without MATCH, RANDOMKEY, SELECT with
+//! data, INFO keyspace, successful CONFIG SET (always restored).
+//!
+//! `run_isolated` runs these one at a time, after a FLUSHALL on both servers.
+
+use redis_compat_tests::pred::same_info;
+use redis_compat_tests::*;
+
+fn info(cmd: &str, required: &'static [&'static str]) -> Step {
+    pair(
+        cmd,
+        "INFO: same sections, required lines present",
+        same_info(required),
+    )
+}
+
+#[rustfmt::skip]
+fn cases() -> Vec<Case> {
+    let proto_max = format!(r">*2\r\n$4\r\nECHO\r\n${}\r\n", 2 * 1024 * 1024);
+    vec![
+        case("dbsize", &["DBSIZE", "MSET a 1 b 2", "DBSIZE", "SELECT 1", "DBSIZE", "SET c 1", "DBSIZE", "SELECT 0", "DBSIZE", "DEL a", "DBSIZE"]),
+        case("flushdb", &["MSET a 1 b 2", "SELECT 1", "SET c 3", "FLUSHDB", "DBSIZE", "SELECT 0", "DBSIZE", "FLUSHDB ASYNC", "DBSIZE", "SET d 1", "FLUSHDB SYNC", "DBSIZE", "FLUSHDB FOO", "FLUSHDB async", "FLUSHDB ASYNC SYNC"]),
+        case("flushall", &["SET a 1", "@b SELECT 2", "@b SET b 1", "FLUSHALL", "DBSIZE", "@b DBSIZE", "SET c 1", "FLUSHALL ASYNC", "DBSIZE", "FLUSHALL SYNC", "FLUSHALL FOO", "FLUSHALL sync", "FLUSHALL a b"]),
+        case("flush_touches_watched", &["SET a 1", "WATCH a", "@b FLUSHALL", "MULTI", "PING", "EXEC", "SET a 1", "WATCH a", "@b FLUSHDB", "MULTI", "PING", "EXEC"]),
+        case("flush_watched_missing", &["WATCH nothere", "@b FLUSHALL", "MULTI", "PING", "EXEC", "SET x 1", "WATCH nothere", "@b FLUSHDB", "MULTI", "PING", "EXEC"]),
+        case("keys_all", &["KEYS *", "MSET a 1 b 2 c 3 ab 4", "%KEYS *", "%KEYS a*", "%KEYS ?", "SELECT 1", "KEYS *", "SET z 1", "KEYS *"]),
+        case("scan_all", &[
+            "SCAN 0", "MSET k1 1 k2 2 k3 3 k4 4 k5 5 k6 6 k7 7 k8 8 k9 9 k10 10 k11 11 k12 12 k13 13 k14 14 k15 15 k16 16 k17 17 k18 18 k19 19 k20 20",
+            "!scan SCAN {cursor}", "!scan SCAN {cursor} COUNT 3", "!scan SCAN {cursor} COUNT 1000", "!scan SCAN {cursor} TYPE string", "!scan SCAN {cursor} TYPE list",
+            "!scan SCAN {cursor} MATCH k1*", "SELECT 1", "SCAN 0", "!scan SCAN {cursor}",
+        ]),
+        case("randomkey", &["RANDOMKEY", "SET only 1", "RANDOMKEY", "SELECT 1", "RANDOMKEY", "RANDOMKEY x"]),
+        case("select_dbs", &["SELECT 15", "SET k v15", "DBSIZE", "SELECT 0", "DBSIZE", "GET k", "SELECT 15", "GET k", "@b SELECT 15", "@b GET k"]),
+        case("info_keyspace", &[
+            info("INFO keyspace", &["# Keyspace"]),
+            step("MSET a 1 b 2"), step("SET c 3 EX 100"), step("SELECT 3"), step("SET d 4"),
+            info("INFO keyspace", &["# Keyspace", "db0:keys=3,expires=1,avg_ttl=", "db3:keys=1,expires=0,avg_ttl=0"]),
+            step("FLUSHALL"), info("INFO keyspace", &["# Keyspace"]), step("INFO keyspace"),
+        ]),
+        // Successful CONFIG SET, restored at the end of the case
+        case("config_set_stream_node", &[
+            "CONFIG SET stream-node-max-entries 200", "CONFIG GET stream-node-max-entries",
+            "CONFIG SET stream-node-max-bytes 1mb", "CONFIG GET stream-node-max-bytes", "CONFIG SET stream-node-max-bytes 2KB", "CONFIG GET stream-node-max-bytes",
+            "CONFIG SET stream-node-max-entries 300 stream-node-max-bytes 8192", "%CONFIG GET stream-node-max-*",
+            "CONFIG SET stream-node-max-entries 100 stream-node-max-bytes 4096", "%CONFIG GET stream-node-max-*",
+        ]),
+        case("config_set_appendfsync", &["CONFIG SET appendfsync everysec", "CONFIG GET appendfsync", "CONFIG SET appendfsync ALWAYS", "CONFIG GET appendfsync", "CONFIG SET appendfsync no", "CONFIG GET appendfsync"]),
+        case("config_set_atomic", &["CONFIG SET stream-node-max-entries 5 appendfsync bogus", "CONFIG GET stream-node-max-entries"]),
+        case("config_set_proto_max_bulk_len", &[step("CONFIG SET proto-max-bulk-len 1mb"), step("CONFIG GET proto-max-bulk-len"), step(&proto_max), step("!closed"), step("@b CONFIG SET proto-max-bulk-len 512mb"), step("@b CONFIG GET proto-max-bulk-len")]),
+    ]
+}
+
+fn main() {
+    run_isolated(cases());
+}
