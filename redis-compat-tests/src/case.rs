@@ -257,6 +257,9 @@ pub struct Case {
     pub name: String,
     pub steps: Vec<Step>,
     pub protos: Vec<Proto>,
+    /// Run while no other case of the same test binary runs (see
+    /// [`Case::exclusive`]).
+    pub exclusive: bool,
 }
 
 /// `case("set_get", &["SET {k} v", "GET {k}"])`: the one-line way to write a
@@ -275,6 +278,7 @@ where
         name: name.to_string(),
         steps: steps.iter().map(Into::into).collect(),
         protos: vec![Proto::Resp2, Proto::Resp3],
+        exclusive: false,
     }
 }
 
@@ -288,6 +292,15 @@ impl Case {
     /// Run only over RESP3.
     pub fn resp3_only(mut self) -> Case {
         self.protos = vec![Proto::Resp3];
+        self
+    }
+
+    /// Run this case alone: no other case of the same test binary runs at
+    /// the same time (but there is no FLUSHALL, unlike `run_isolated`). For a
+    /// case in a parallel file that changes server-wide state for a while
+    /// (e.g. `CONFIG SET stream-node-max-entries`, restored at its end).
+    pub fn exclusive(mut self) -> Case {
+        self.exclusive = true;
         self
     }
 

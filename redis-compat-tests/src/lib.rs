@@ -48,6 +48,18 @@ pub fn run(cases: Vec<Case>) -> ! {
     run_suite(cases, false)
 }
 
+/// Like [`run`], for cases that spend their time waiting (blocking commands,
+/// `!silence`, `!sleep`) rather than working: unless `--test-threads` is
+/// given, up to 16 cases run at a time even on a machine with fewer CPUs.
+pub fn run_waiting(cases: Vec<Case>) -> ! {
+    let mut args = Arguments::from_args();
+    if args.test_threads.is_none() {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        args.test_threads = Some(cpus.max(16));
+    }
+    run_suite_with(cases, false, args)
+}
+
 /// Run the cases one at a time, with `FLUSHALL` on both servers before each
 /// run: for cases that look at the whole keyspace (DBSIZE, KEYS *, SCAN,
 /// FLUSHDB, FLUSHALL, SELECT).
@@ -56,7 +68,10 @@ pub fn run_isolated(cases: Vec<Case>) -> ! {
 }
 
 fn run_suite(cases: Vec<Case>, isolated: bool) -> ! {
-    let mut args = Arguments::from_args();
+    run_suite_with(cases, isolated, Arguments::from_args())
+}
+
+fn run_suite_with(cases: Vec<Case>, isolated: bool, mut args: Arguments) -> ! {
     if isolated {
         args.test_threads = Some(1);
     }
@@ -87,6 +102,9 @@ fn run_suite(cases: Vec<Case>, isolated: bool) -> ! {
             trials.push(
                 Trial::test(format!("{}::{}", c.name, proto.label()), move || {
                     let ctx = ctx.get().expect("servers started");
+                    // Exclusive cases hold the gate for writing, all others
+                    // for reading: an exclusive case runs alone.
+                    let _gate = Gate::enter(c.exclusive);
                     if isolated {
                         flushall(ctx)?;
                     }
@@ -131,6 +149,23 @@ fn run_suite(cases: Vec<Case>, isolated: bool) -> ! {
     // Conclusion::exit() does not run destructors: kill the servers first.
     drop(servers);
     conclusion.exit()
+}
+
+/// The lock that lets a [`Case::exclusive`] case run alone.
+enum Gate {
+    Shared(#[allow(dead_code)] std::sync::RwLockReadGuard<'static, ()>),
+    Alone(#[allow(dead_code)] std::sync::RwLockWriteGuard<'static, ()>),
+}
+
+impl Gate {
+    fn enter(exclusive: bool) -> Gate {
+        static GATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+        if exclusive {
+            Gate::Alone(GATE.write().unwrap_or_else(|e| e.into_inner()))
+        } else {
+            Gate::Shared(GATE.read().unwrap_or_else(|e| e.into_inner()))
+        }
+    }
 }
 
 fn flushall(ctx: &case::RunCtx) -> Result<(), Failed> {

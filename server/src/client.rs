@@ -37,6 +37,10 @@ pub struct Client {
     pub close_after_reply: bool,
     /// CLIENT REPLY mode.
     pub reply_mode: ReplyMode,
+    /// Set while EXEC runs the queued commands (blocking commands do not block then).
+    pub in_exec: bool,
+    /// Set while a blocking command waits.
+    pub blocked: Option<crate::engine::Blocked>,
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.
@@ -77,6 +81,8 @@ impl Client {
             tx,
             close_after_reply: false,
             reply_mode: ReplyMode::On,
+            in_exec: false,
+            blocked: None,
         }
     }
 

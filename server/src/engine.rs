@@ -11,7 +11,7 @@
 //! it releases any reply of that drain. A reply is therefore never sent for a write that a crash
 //! could still lose under the configured policy.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use sluice_resp::{Protocol, ReplyWriter};
+use sluice_resp::ReplyWriter;
 use sluice_storage::{Store, Sync};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -46,6 +46,10 @@ pub enum Msg {
         commands: Vec<Vec<Bytes>>,
     },
     Disconnect {
+        id: u64,
+    },
+    /// The client closed its side while a request was in flight: drop it if it is blocked.
+    Eof {
         id: u64,
     },
     Shutdown,
@@ -88,11 +92,19 @@ pub struct Server {
     /// WATCHed keys → the clients watching them.
     pub watchers: HashMap<(usize, Bytes), Vec<u64>>,
     pub last_fsync: Instant,
+    /// Writes were handed to the OS but not fsynced yet.
+    pub unsynced: bool,
     /// Mirrors whether `requirepass` is set, for connection tasks.
     pub requirepass_set: Arc<AtomicBool>,
     pub net: Arc<crate::net::NetStats>,
     /// State of the xorshift generator behind RANDOMKEY.
     pub rng: u64,
+    /// Blocked clients per key, in arrival order.
+    pub waiting: HashMap<(usize, Bytes), Vec<u64>>,
+    /// Keys signalled by the commands of this drain that have waiters.
+    pub ready: Vec<(usize, Bytes)>,
+    /// Deadlines of blocked clients.
+    pub deadlines: BTreeSet<(Instant, u64)>,
 }
 
 impl Server {
@@ -114,9 +126,42 @@ pub struct Ctx<'a> {
     pub out: &'a mut ReplyWriter,
     pub srv: &'a mut Server,
     pub now_ms: u64,
+    /// Set by a blocking command that found nothing to return: the engine parks the client.
+    pub block: Option<BlockSpec>,
+    /// When a blocked command is re-run: the key whose change woke it.
+    pub wake_key: Option<Bytes>,
+}
+
+/// What a blocking command waits for.
+#[derive(Debug, Clone)]
+pub struct BlockSpec {
+    pub keys: Vec<Bytes>,
+    /// 0 = forever.
+    pub timeout_ms: u64,
+    /// The command to re-run when a key is signalled, with `$` resolved to concrete IDs.
+    pub argv: Vec<Bytes>,
+}
+
+/// A client parked by a blocking command.
+pub struct Blocked {
+    pub argv: Vec<Bytes>,
+    pub keys: Vec<(usize, Bytes)>,
+    pub deadline: Option<Instant>,
+    /// Replies of the request's earlier commands, sent with the blocked command's reply.
+    pub out: ReplyWriter,
+    /// The request's commands after the blocked one.
+    pub rest: VecDeque<Vec<Bytes>>,
 }
 
 impl Ctx<'_> {
+    /// Wakes clients blocked on `key` once the current command is done (XADD and friends).
+    pub fn signal_ready(&mut self, db: usize, key: &Bytes) {
+        let k = (db, key.clone());
+        if self.srv.waiting.contains_key(&k) && !self.srv.ready.contains(&k) {
+            self.srv.ready.push(k);
+        }
+    }
+
     /// Writes an error reply.
     pub fn error(&mut self, e: &ReplyError) {
         self.out.error(&e.0);
@@ -173,9 +218,13 @@ impl Engine {
                 kill: Vec::new(),
                 watchers: HashMap::new(),
                 last_fsync: Instant::now(),
+                unsynced: false,
                 requirepass_set,
                 net,
                 rng: now_ms() | 1,
+                waiting: HashMap::new(),
+                ready: Vec::new(),
+                deadlines: BTreeSet::new(),
             },
             rx,
             outbox: Vec::new(),
@@ -187,7 +236,12 @@ impl Engine {
     pub fn run(mut self) -> Result<(), sluice_storage::StoreError> {
         let mut next_cron = Instant::now();
         loop {
-            let wait = next_cron.saturating_duration_since(Instant::now());
+            let wake = self
+                .srv
+                .deadlines
+                .first()
+                .map_or(next_cron, |(d, _)| (*d).min(next_cron));
+            let wait = wake.saturating_duration_since(Instant::now());
             let first = match self.rx.recv_timeout(wait) {
                 Ok(m) => Some(m),
                 Err(RecvTimeoutError::Timeout) => None,
@@ -205,6 +259,7 @@ impl Engine {
                     n += 1;
                 }
             }
+            self.expire_blocked();
             if Instant::now() >= next_cron {
                 self.cron();
                 next_cron =
@@ -223,6 +278,9 @@ impl Engine {
 
     /// Persists per `appendfsync`, then releases the drain's replies and kills.
     fn finish_drain(&mut self) -> Result<(), sluice_storage::StoreError> {
+        if let Err(e) = self.store.commit() {
+            fatal_commit(&e, "drain");
+        }
         if self.store.has_unpersisted() {
             let sync = match self.srv.config.appendfsync {
                 Fsync::Always => Sync::Disk,
@@ -232,7 +290,18 @@ impl Engine {
             self.srv.stats.persists += 1;
             if sync == Sync::Disk {
                 self.srv.last_fsync = Instant::now();
+            } else {
+                self.srv.unsynced = true;
             }
+        }
+        // everysec: one fdatasync a second covers everything handed to the OS since the last.
+        if self.srv.unsynced
+            && self.srv.config.appendfsync != Fsync::No
+            && self.srv.last_fsync.elapsed() >= Duration::from_secs(1)
+        {
+            self.store.persist(Sync::Disk)?;
+            self.srv.last_fsync = Instant::now();
+            self.srv.unsynced = false;
         }
         for (tx, resp) in self.outbox.drain(..) {
             // A closed channel means the connection is gone; its Disconnect is on the way.
@@ -258,16 +327,11 @@ impl Engine {
             let n = self.store.expire_cycle(db, now, 200);
             self.srv.stats.expired_keys += n as u64;
         }
-        if let Err(e) = self.store.commit() {
-            tracing::error!(error = %e, "commit of expired keys failed");
-        }
         self.after_writes(None);
-        if self.srv.config.appendfsync == Fsync::Everysec
-            && self.srv.last_fsync.elapsed() >= Duration::from_secs(1)
-        {
-            self.srv.last_fsync = Instant::now();
-            if let Err(e) = self.store.persist(Sync::Disk) {
-                tracing::error!(error = %e, "everysec fsync failed");
+        // Reclaim deleted streams in the background, a bounded amount per tick.
+        if self.store.dead_streams() > 0 {
+            if let Err(e) = self.store.reap(20_000) {
+                fatal_commit(&e, "reaping deleted streams");
             }
         }
     }
@@ -287,9 +351,15 @@ impl Engine {
                     .insert(id, Client::new(id, addr, laddr, tx, now_ms(), auth));
                 self.srv.stats.connections += 1;
             }
-            Msg::Disconnect { id } => {
-                if let Some(c) = self.srv.clients.remove(&id) {
-                    self.unwatch_all(id, &c.watched);
+            Msg::Disconnect { id } => self.remove_client(id),
+            Msg::Eof { id } => {
+                if let Some(c) = self.srv.clients.get(&id).filter(|c| c.blocked.is_some()) {
+                    let _ = c.tx.send(Response {
+                        data: BytesMut::new(),
+                        close: true,
+                        authenticated: false,
+                    });
+                    self.remove_client(id);
                 }
             }
             Msg::Request { id, commands } => self.request(id, commands),
@@ -299,12 +369,28 @@ impl Engine {
     }
 
     fn request(&mut self, id: u64, commands: Vec<Vec<Bytes>>) {
-        let Some(mut client) = self.srv.clients.remove(&id) else {
+        let Some(client) = self.srv.clients.remove(&id) else {
             return; // killed while its request was in flight
         };
-        let mut out = ReplyWriter::new(client.proto);
-        let now = now_ms();
-        for argv in &commands {
+        let out = ReplyWriter::new(client.proto);
+        self.drive(client, out, commands.into());
+    }
+
+    fn remove_client(&mut self, id: u64) {
+        if let Some(mut c) = self.srv.clients.remove(&id) {
+            self.unwatch_all(id, &c.watched);
+            if let Some(b) = c.blocked.take() {
+                self.unblock(id, &b);
+            }
+        }
+    }
+
+    /// Executes a client's queued commands until they are done (then queues the reply) or one
+    /// blocks (then parks the client with what it has so far).
+    fn drive(&mut self, mut client: Client, mut out: ReplyWriter, mut queue: VecDeque<Vec<Bytes>>) {
+        let id = client.id;
+        while let Some(argv) = queue.pop_front() {
+            let now = now_ms();
             out.set_protocol(client.proto);
             let mark = out.len();
             let mode = client.reply_mode;
@@ -314,8 +400,16 @@ impl Engine {
                 out: &mut out,
                 srv: &mut self.srv,
                 now_ms: now,
+                block: None,
+                wake_key: None,
             };
-            process(&mut ctx, argv);
+            process(&mut ctx, &argv);
+            if let Some(spec) = ctx.block.take() {
+                self.park(client, out, queue, spec, None);
+                self.after_writes(None);
+                self.serve_ready();
+                return;
+            }
             // CLIENT REPLY OFF/SKIP: drop this command's reply (CLIENT REPLY ON is answered).
             match mode {
                 ReplyMode::Off if client.reply_mode == ReplyMode::Off => out.truncate(mark),
@@ -331,6 +425,16 @@ impl Engine {
             if client.close_after_reply {
                 break;
             }
+            if !self.srv.ready.is_empty() {
+                // Serve the clients this command woke before the next command runs, as Redis
+                // does between commands; this client waits in the table meanwhile.
+                self.srv.clients.insert(id, client);
+                self.serve_ready();
+                match self.srv.clients.remove(&id) {
+                    Some(c) => client = c,
+                    None => return,
+                }
+            }
         }
         let resp = Response {
             data: out.take(),
@@ -342,6 +446,129 @@ impl Engine {
             self.unwatch_all(id, &client.watched);
         } else {
             self.srv.clients.insert(id, client);
+        }
+    }
+
+    /// Parks a client on the keys of `spec`. `deadline`: kept from the first block when a
+    /// woken command blocks again.
+    fn park(
+        &mut self,
+        mut client: Client,
+        out: ReplyWriter,
+        rest: VecDeque<Vec<Bytes>>,
+        spec: BlockSpec,
+        deadline: Option<Option<Instant>>,
+    ) {
+        let id = client.id;
+        let db = client.db;
+        let deadline = deadline.unwrap_or_else(|| {
+            (spec.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(spec.timeout_ms))
+        });
+        let mut keys = Vec::new();
+        for k in spec.keys {
+            let key = (db, k);
+            if !keys.contains(&key) {
+                self.srv.waiting.entry(key.clone()).or_default().push(id);
+                keys.push(key);
+            }
+        }
+        if let Some(d) = deadline {
+            self.srv.deadlines.insert((d, id));
+        }
+        client.blocked = Some(Blocked {
+            argv: spec.argv,
+            keys,
+            deadline,
+            out,
+            rest,
+        });
+        self.srv.clients.insert(id, client);
+    }
+
+    /// Removes a parked client from the wait lists and the deadline set.
+    fn unblock(&mut self, id: u64, b: &Blocked) {
+        for k in &b.keys {
+            if let Some(ids) = self.srv.waiting.get_mut(k) {
+                ids.retain(|w| *w != id);
+                if ids.is_empty() {
+                    self.srv.waiting.remove(k);
+                }
+            }
+        }
+        if let Some(d) = b.deadline {
+            self.srv.deadlines.remove(&(d, id));
+        }
+    }
+
+    /// Re-runs the commands of clients blocked on signalled keys, in arrival order per key.
+    fn serve_ready(&mut self) {
+        while !self.srv.ready.is_empty() {
+            let ready = std::mem::take(&mut self.srv.ready);
+            for key in ready {
+                let ids = self.srv.waiting.get(&key).cloned().unwrap_or_default();
+                for id in ids {
+                    self.retry_blocked(id, key.1.clone());
+                }
+            }
+        }
+    }
+
+    /// Re-runs the blocked command of `id`: a reply unparks it, nothing parks it again.
+    fn retry_blocked(&mut self, id: u64, wake_key: Bytes) {
+        let Some(mut client) = self.srv.clients.remove(&id) else {
+            return;
+        };
+        let Some(mut b) = client.blocked.take() else {
+            self.srv.clients.insert(id, client);
+            return;
+        };
+        self.unblock(id, &b);
+        let argv = std::mem::take(&mut b.argv);
+        let mut out = std::mem::take(&mut b.out);
+        let rest = std::mem::take(&mut b.rest);
+        out.set_protocol(client.proto);
+        let mut ctx = Ctx {
+            store: &mut self.store,
+            client: &mut client,
+            out: &mut out,
+            srv: &mut self.srv,
+            now_ms: now_ms(),
+            block: None,
+            wake_key: Some(wake_key),
+        };
+        if let Some(cmd) = commands::lookup(&argv[0]).and_then(|c| resolve(c, &argv).ok()) {
+            call(&mut ctx, cmd, &argv);
+        }
+        match ctx.block.take() {
+            Some(spec) => self.park(client, out, rest, spec, Some(b.deadline)),
+            None => {
+                self.after_writes(Some(&mut client));
+                self.drive(client, out, rest);
+            }
+        }
+    }
+
+    /// Answers blocked clients whose timeout passed with the null reply, then runs the rest of
+    /// their request.
+    fn expire_blocked(&mut self) {
+        let now = Instant::now();
+        while let Some(&(deadline, id)) = self.srv.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.srv.deadlines.remove(&(deadline, id));
+            let Some(mut client) = self.srv.clients.remove(&id) else {
+                continue;
+            };
+            let Some(mut b) = client.blocked.take() else {
+                self.srv.clients.insert(id, client);
+                continue;
+            };
+            self.unblock(id, &b);
+            let mut out = std::mem::take(&mut b.out);
+            out.set_protocol(client.proto);
+            out.null_array();
+            self.drive(client, out, std::mem::take(&mut b.rest));
         }
     }
 
@@ -489,15 +716,18 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     let start = Instant::now();
     // CLIENT LIST shows the command being run, as Redis does.
     ctx.client.last_cmd = cmd.name;
+    // A command that reads stream entries must see the entry writes staged by earlier commands
+    // of this drain: commit them now, between commands, never inside one.
+    if cmd.group == "stream" {
+        if let Err(e) = ctx.store.read_barrier() {
+            fatal_commit(&e, cmd.name);
+        }
+    }
     let result: CmdResult = handler(ctx, argv);
     if let Err(e) = result {
         ctx.error(&e);
     }
-    if let Err(e) = ctx.store.commit() {
-        // fjall poisons itself after a failed journal write: nothing more can be made durable.
-        tracing::error!(error = %e, command = cmd.name, "commit failed; shutting down to recover from the journal");
-        std::process::exit(1);
-    }
+    ctx.store.end_command();
     ctx.client.last_cmd_ms = ctx.now_ms;
     let stats = &mut ctx.srv.stats;
     stats.commands += 1;
@@ -506,7 +736,9 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     e.1 += start.elapsed().as_micros() as u64;
 }
 
-/// The protocol for a new writer of `client`.
-pub fn writer_for(proto: Protocol) -> ReplyWriter {
-    ReplyWriter::new(proto)
+/// A failed commit poisons fjall's journal: nothing more can be made durable, and replies must
+/// not claim otherwise. Exit; a restart recovers every committed batch from the journal.
+fn fatal_commit(e: &sluice_storage::StoreError, during: &str) -> ! {
+    tracing::error!(error = %e, during, "commit failed; exiting to recover from the journal");
+    std::process::exit(1);
 }

@@ -30,6 +30,14 @@ fn main() {
         "Sluice starting"
     );
     raise_open_files_limit(config.maxclients + 64);
+    // A panic is a bug; a half-dead server (say, a dead engine thread with live connections)
+    // would hang its clients. Log it and abort, as Redis does on an assertion.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!("panic: {info}");
+        default_hook(info);
+        std::process::abort();
+    }));
     if let Err(e) = sluice_server::run(config, None) {
         tracing::error!("{e}");
         std::process::exit(1);

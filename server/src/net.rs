@@ -196,8 +196,12 @@ async fn connection(
             r = rd.read_buf(&mut buf), if can_read => {
                 let n = r?;
                 if n == 0 {
-                    // Like Redis, answer what was already received, then close.
+                    // Like Redis, answer what was already received, then close. A client that
+                    // left while blocked is dropped by the engine instead.
                     eof = true;
+                    if in_flight {
+                        let _ = shared.engine.send(Msg::Eof { id });
+                    }
                 }
                 shared.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
             }

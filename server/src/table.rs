@@ -83,6 +83,8 @@ pub struct Command {
     pub last_key: i32,
     pub step: i32,
     pub acl: &'static [&'static str],
+    /// Command tips (COMMAND INFO), e.g. `nondeterministic_output`.
+    pub tips: &'static [&'static str],
     pub group: &'static str,
     pub summary: &'static str,
     pub since: &'static str,
@@ -145,6 +147,9 @@ pub struct KeySpec {
     pub notes: Option<&'static str>,
     pub flags: &'static [&'static str],
     pub index: i32,
+    /// Begin the search at this keyword (searching from argument `index`) instead of at a fixed
+    /// index: XREAD's `STREAMS`.
+    pub keyword: Option<&'static str>,
     pub lastkey: i32,
     pub keystep: i32,
     pub limit: i32,
@@ -153,11 +158,33 @@ pub struct KeySpec {
 pub const fn ks(flags: &'static [&'static str], index: i32, lastkey: i32, keystep: i32) -> KeySpec {
     KeySpec {
         notes: None,
+        keyword: None,
         flags,
         index,
         lastkey,
         keystep,
         limit: 0,
+    }
+}
+
+/// A key spec whose keys follow a keyword: `keyword` searched from argument `startfrom`, then
+/// keys in a range (`limit`: the keys are 1/limit of what follows, as XREAD's key/ID halves).
+pub const fn ks_keyword(
+    flags: &'static [&'static str],
+    keyword: &'static str,
+    startfrom: i32,
+    lastkey: i32,
+    keystep: i32,
+    limit: i32,
+) -> KeySpec {
+    KeySpec {
+        notes: None,
+        flags,
+        index: startfrom,
+        keyword: Some(keyword),
+        lastkey,
+        keystep,
+        limit,
     }
 }
 
@@ -178,6 +205,7 @@ pub const fn cmd(name: &'static str, arity: i32, handler: Handler) -> Command {
         last_key: 0,
         step: 0,
         acl: &[],
+        tips: &[],
         group: "generic",
         summary: "",
         since: "1.0.0",
@@ -200,6 +228,7 @@ pub const fn container(name: &'static str, subcommands: &'static [Command]) -> C
         last_key: 0,
         step: 0,
         acl: &[],
+        tips: &[],
         group: "generic",
         summary: "",
         since: "1.0.0",
@@ -228,6 +257,10 @@ impl Command {
         self.last_key = last;
         self.step = step;
         self.key_specs = specs;
+        self
+    }
+    pub const fn tips(mut self, t: &'static [&'static str]) -> Self {
+        self.tips = t;
         self
     }
     pub const fn acl(mut self, a: &'static [&'static str]) -> Self {

@@ -15,9 +15,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 
 /// What a key holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Value {
     String(Bytes),
+    /// A stream's metadata; its entries are on disk.
+    Stream(Box<crate::stream::StreamMeta>),
 }
 
 impl Value {
@@ -25,12 +27,13 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::String(_) => "string",
+            Value::Stream(_) => "stream",
         }
     }
 }
 
 /// A key's value and expiry (absolute Unix time in milliseconds).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Entry {
     pub value: Value,
     pub expire_at: Option<u64>,

@@ -10,4 +10,6 @@ pub mod store;
 pub mod stream;
 
 pub use keydir::{Entry, KeyDir, Value};
-pub use store::{Store, StoreError, StoreOptions, Sync, MAX_KEY_LEN};
+pub use store::{
+    Store, StoreError, StoreOptions, StreamEntry, Sync, TrimSpec, WrongType, MAX_KEY_LEN,
+};

@@ -1,37 +1,59 @@
 //! The durable store: one fjall `Database`, the in-memory key directories of every database,
-//! and the write path.
+//! the stream entries on disk, and the write path.
 //!
 //! Ownership: one thread (the server's engine) owns the `Store` and is the only one that reads
 //! or writes it, so nothing here locks. fjall writes can stall the calling thread (write stalls,
 //! see the design note), which is why that thread is never a tokio worker.
 //!
-//! Write path: a command stages its writes with the `put_*`/`delete_*` helpers; the engine calls
-//! [`Store::commit`] after every command, which commits the staged writes as ONE atomic fjall
-//! batch (so a command is all-or-nothing after a crash) into the journal's user-space buffer
-//! (the database is opened with `manual_journal_persist`). After a whole drain of commands from
-//! many clients, the engine calls [`Store::persist`] once — `write(2)` for `appendfsync no`
-//! and `everysec`, `fdatasync` for `always` — before it sends any reply of that drain. That
-//! single persist per drain is the group commit.
+//! Write path (group commit). Commands change the in-memory state and stage their disk writes:
+//! stream entries go straight into one `OwnedWriteBatch`; key records and node summaries go into
+//! maps keyed by disk key, so a hot key written a thousand times in one drain is written once.
+//! [`Store::commit`] turns all of that into ONE atomic fjall batch; the engine calls it once per
+//! drain (and before any command that reads stream entries while entry writes are staged, see
+//! [`Store::read_barrier`], so a read sees every earlier write and a commit never falls inside a
+//! command). After the commit the engine calls [`Store::persist`] — `write(2)` for `appendfsync
+//! no`/`everysec`, `fdatasync` for `always` — and only then releases the drain's replies. A
+//! crash therefore loses whole drains at most, never part of a command, and never anything that
+//! was acknowledged under `always`.
 //!
-//! On-disk layout (keyspace `keys`):
-//! * `0x00 ‖ db u8 ‖ name` → `type u8 ‖ expire_at u64 BE (0 = none) ‖ payload` (string: its bytes)
+//! Why one batch per drain and not per command: fjall takes a global journal lock per commit,
+//! and a stream's metadata and tail node change with every XADD; coalescing them per drain makes
+//! an XADD cost one entry write instead of three.
 //!
-//! Invariant: the in-memory directories equal what `keys` holds once every committed batch is
-//! applied; `open` rebuilds them from disk, dropping keys that expired while the server was down.
+//! On-disk layout:
+//! * keyspace `keys`:
+//!   * `0x00 ‖ db u8 ‖ name` → `type u8 ‖ expire_at u64 BE (0 = none) ‖ payload`;
+//!     string payload: its bytes; stream payload: [`StreamMeta::encode`].
+//!   * `0xFE ‖ sid u64` → empty: stream incarnation `sid` is dead; the reaper is deleting its
+//!     entries and node records (DEL of any stream answers at once).
+//!   * `0xFF ‖ "next_sid"` → u64: stream incarnation allocator.
+//! * keyspace `entries`: `sid u64 ‖ ms u64 ‖ seq u64` → [`crate::stream::entry`] encoding.
+//! * keyspace `smeta`: `sid u64 ‖ 0x01 ‖ master id` → [`NodeSummary`] of that node.
+//!
+//! Invariants: the in-memory directories equal what `keys` holds once every staged write is
+//! committed; `open` rebuilds them from disk (entries are not read at startup), dropping keys
+//! that expired while the server was down.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use bytes::Bytes;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 
 use crate::keydir::{Entry, KeyDir, Value};
+use crate::stream::layout::{NodeLayout, NodeLimits, NodeSummary, Trim};
+use crate::stream::{entry, StreamId, StreamMeta};
 
 /// The largest key name accepted. fjall panics on keys over 65,535 bytes and our disk keys add
 /// a prefix, so names are capped well below.
 pub const MAX_KEY_LEN: usize = 65_000;
 
 const TAG_KEY: u8 = 0x00;
+const TAG_DEAD: u8 = 0xFE;
+const NEXT_SID_KEY: &[u8] = b"\xFFnext_sid";
 const TYPE_STRING: u8 = 1;
+const TYPE_STREAM: u8 = 2;
+const SMETA_NODE: u8 = 0x01;
 
 /// How the store is opened.
 #[derive(Clone, Debug)]
@@ -87,16 +109,36 @@ impl From<fjall::Error> for StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// The key holds another type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongType;
+
 /// The store. See the module docs.
 pub struct Store {
     db: Database,
     keys: Keyspace,
+    entries: Keyspace,
+    smeta: Keyspace,
     dirs: Vec<KeyDir>,
+    /// Entry writes of the current drain.
     batch: Option<OwnedWriteBatch>,
+    /// True when `batch` holds entry writes that readers could miss.
+    entries_staged: bool,
+    /// The entry appended by the running command, staged when the command ends (so its own
+    /// trim can still cancel it, as `XADD … MAXLEN 0` does).
+    fresh: Option<([u8; 24], Vec<u8>)>,
+    /// `keys` records to write at the next commit (None = remove), last write wins.
+    pending_keys: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Node summaries to write at the next commit (None = remove).
+    pending_nodes: HashMap<(u64, StreamId), Option<Vec<u8>>>,
+    /// Streams whose metadata changed since the last commit.
+    dirty_streams: HashSet<(usize, Bytes)>,
+    next_sid: u64,
+    /// Dead stream incarnations still holding data, and where the reaper got to in each.
+    dead: Vec<(u64, Option<Vec<u8>>)>,
     /// Writes committed since the last [`Store::persist`].
     unpersisted: bool,
-    /// Keys changed by staged or committed writes, drained by the engine (for WATCH), recorded
-    /// only while `track_touches` is on.
+    /// Keys changed since the last drain of them (for WATCH), recorded while `track_touches`.
     touched: Vec<(usize, Bytes)>,
     track_touches: bool,
 }
@@ -109,12 +151,41 @@ fn disk_key(db: usize, name: &[u8]) -> Vec<u8> {
     k
 }
 
+fn dead_key(sid: u64) -> Vec<u8> {
+    let mut k = vec![TAG_DEAD];
+    k.extend_from_slice(&sid.to_be_bytes());
+    k
+}
+
+/// The `entries` key of an entry.
+pub fn entry_key(sid: u64, id: StreamId) -> [u8; 24] {
+    let mut k = [0u8; 24];
+    k[..8].copy_from_slice(&sid.to_be_bytes());
+    k[8..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn node_key(sid: u64, master: StreamId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(25);
+    k.extend_from_slice(&sid.to_be_bytes());
+    k.push(SMETA_NODE);
+    k.extend_from_slice(&master.to_be_bytes());
+    k
+}
+
 fn encode_entry(entry: &Entry) -> Vec<u8> {
-    let Value::String(s) = &entry.value;
-    let mut v = Vec::with_capacity(9 + s.len());
-    v.push(TYPE_STRING);
+    let mut v = Vec::with_capacity(64);
+    let (ty, payload_len) = match &entry.value {
+        Value::String(s) => (TYPE_STRING, s.len()),
+        Value::Stream(_) => (TYPE_STREAM, crate::stream::meta::META_LEN),
+    };
+    v.reserve(9 + payload_len);
+    v.push(ty);
     v.extend_from_slice(&entry.expire_at.unwrap_or(0).to_be_bytes());
-    v.extend_from_slice(s);
+    match &entry.value {
+        Value::String(s) => v.extend_from_slice(s),
+        Value::Stream(m) => m.encode(&mut v),
+    }
     v
 }
 
@@ -124,17 +195,39 @@ fn decode_entry(raw: &[u8]) -> Option<Entry> {
     }
     let expire = u64::from_be_bytes(raw[1..9].try_into().ok()?);
     let expire_at = (expire != 0).then_some(expire);
-    match raw[0] {
-        TYPE_STRING => Some(Entry {
-            value: Value::String(Bytes::copy_from_slice(&raw[9..])),
-            expire_at,
-        }),
-        _ => None,
+    let value = match raw[0] {
+        TYPE_STRING => Value::String(Bytes::copy_from_slice(&raw[9..])),
+        TYPE_STREAM => Value::Stream(Box::new(StreamMeta::decode(&raw[9..])?)),
+        _ => return None,
+    };
+    Some(Entry { value, expire_at })
+}
+
+/// A trim request: strategy, `~`, and the effective LIMIT (0 = none).
+#[derive(Clone, Copy, Debug)]
+pub struct TrimSpec {
+    pub strategy: Trim,
+    pub approx: bool,
+    pub limit: u64,
+}
+
+/// One entry read from disk: its ID and its flat field/value list.
+pub struct StreamEntry {
+    pub id: StreamId,
+    pub raw: fjall::Slice,
+}
+
+impl StreamEntry {
+    /// The field/value list; an error if the record is corrupt.
+    pub fn fields(&self) -> Result<Vec<&[u8]>> {
+        entry::decode(&self.raw)
+            .ok_or_else(|| StoreError::Corrupt(format!("entry {} does not decode", self.id)))
     }
 }
 
 impl Store {
-    /// Opens (or creates) the store in `path` and loads the key directories.
+    /// Opens (or creates) the store in `path` and loads the key directories and stream
+    /// metadata (not the entries).
     pub fn open(path: &Path, opts: &StoreOptions, now_ms: u64) -> Result<Store> {
         assert!(
             opts.databases >= 1 && opts.databases <= 256,
@@ -147,11 +240,24 @@ impl Store {
         let keys = db.keyspace("keys", || {
             KeyspaceCreateOptions::default().max_memtable_size(16 << 20)
         })?;
+        let entries = db.keyspace("entries", KeyspaceCreateOptions::default)?;
+        let smeta = db.keyspace("smeta", || {
+            KeyspaceCreateOptions::default().max_memtable_size(16 << 20)
+        })?;
         let mut store = Store {
             db,
             keys,
+            entries,
+            smeta,
             dirs: (0..opts.databases).map(|_| KeyDir::new()).collect(),
             batch: None,
+            entries_staged: false,
+            fresh: None,
+            pending_keys: HashMap::new(),
+            pending_nodes: HashMap::new(),
+            dirty_streams: HashSet::new(),
+            next_sid: 1,
+            dead: Vec::new(),
             unpersisted: false,
             touched: Vec::new(),
             track_touches: false,
@@ -161,14 +267,22 @@ impl Store {
     }
 
     fn load(&mut self, now_ms: u64) -> Result<()> {
+        if let Some(raw) = self.keys.get(NEXT_SID_KEY)? {
+            let b: [u8; 8] = raw
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("next_sid".into()))?;
+            self.next_sid = u64::from_be_bytes(b);
+        }
         let mut expired = Vec::new();
+        let mut streams = 0usize;
         for guard in self.keys.prefix([TAG_KEY]) {
             let (k, v) = guard.into_inner()?;
             if k.len() < 2 {
                 return Err(StoreError::Corrupt(format!("key record too short: {k:?}")));
             }
             let db = usize::from(k[1]);
-            let entry = decode_entry(&v)
+            let mut entry = decode_entry(&v)
                 .ok_or_else(|| StoreError::Corrupt(format!("bad key record for {k:?}")))?;
             if db >= self.dirs.len() {
                 return Err(StoreError::Corrupt(format!(
@@ -176,25 +290,55 @@ impl Store {
                     self.dirs.len()
                 )));
             }
+            if let Value::Stream(meta) = &mut entry.value {
+                meta.layout = self.load_layout(meta.sid)?;
+                streams += 1;
+            }
             if entry.expire_at.is_some_and(|at| at <= now_ms) {
-                expired.push(k.to_vec());
+                expired.push((db, Bytes::copy_from_slice(&k[2..]), entry));
                 continue;
             }
             self.dirs[db].insert(Bytes::copy_from_slice(&k[2..]), entry);
         }
-        if !expired.is_empty() {
-            let mut b = self.db.batch();
-            for k in expired {
-                b.remove(&self.keys, k);
-            }
-            b.commit()?;
-            self.db.persist(PersistMode::Buffer)?;
+        for guard in self.keys.prefix([TAG_DEAD]) {
+            let k = guard.key()?;
+            let sid = k
+                .get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes);
+            let sid =
+                sid.ok_or_else(|| StoreError::Corrupt(format!("bad dead-stream marker {k:?}")))?;
+            self.dead.push((sid, None));
         }
+        for (db, name, entry) in expired {
+            self.pending_keys.insert(disk_key(db, &name), None);
+            self.drop_value(entry);
+        }
+        self.commit()?;
+        self.db.persist(PersistMode::Buffer)?;
         tracing::info!(
             keys = self.dirs.iter().map(KeyDir::len).sum::<usize>(),
+            streams,
+            dead_streams = self.dead.len(),
             "keyspace loaded"
         );
         Ok(())
+    }
+
+    fn load_layout(&self, sid: u64) -> Result<NodeLayout> {
+        let mut prefix = sid.to_be_bytes().to_vec();
+        prefix.push(SMETA_NODE);
+        let mut nodes = Vec::new();
+        for guard in self.smeta.prefix(&prefix) {
+            let (k, v) = guard.into_inner()?;
+            let master = k.get(9..).and_then(StreamId::from_be_bytes);
+            let summary = NodeSummary::decode(&v);
+            match (master, summary) {
+                (Some(m), Some(s)) => nodes.push((m, s)),
+                _ => return Err(StoreError::Corrupt(format!("bad node record {k:?}"))),
+            }
+        }
+        Ok(NodeLayout::from_nodes(nodes))
     }
 
     pub fn databases(&self) -> usize {
@@ -225,24 +369,51 @@ impl Store {
         due
     }
 
+    /// Forgets a value that is leaving the keyspace: a stream's incarnation becomes dead and the
+    /// reaper deletes its data.
+    fn drop_value(&mut self, old: Entry) {
+        if let Value::Stream(meta) = old.value {
+            let sid = meta.sid;
+            self.pending_keys.insert(dead_key(sid), Some(Vec::new()));
+            self.pending_nodes.retain(|(s, _), _| *s != sid);
+            self.dead.push((sid, None));
+        }
+    }
+
     /// Stores `entry` under `name`, replacing whatever was there.
     pub fn put(&mut self, db: usize, name: Bytes, entry: Entry) {
         debug_assert!(name.len() <= MAX_KEY_LEN);
-        let raw = encode_entry(&entry);
-        let key = disk_key(db, &name);
-        self.stage_insert(key, raw);
+        self.pending_keys
+            .insert(disk_key(db, &name), Some(encode_entry(&entry)));
         self.touch(db, &name);
-        self.dirs[db].insert(name, entry);
+        if let Value::Stream(_) = entry.value {
+            self.dirty_streams.insert((db, name.clone()));
+        }
+        if let Some(old) = self.dirs[db].insert(name, entry) {
+            self.drop_value(old);
+        }
     }
 
     /// Deletes `name`; true if it existed.
     pub fn delete(&mut self, db: usize, name: &[u8]) -> bool {
-        if self.dirs[db].remove(name).is_none() {
+        let Some(old) = self.dirs[db].remove(name) else {
             return false;
-        }
-        let key = disk_key(db, name);
-        self.stage_remove(key);
+        };
+        self.pending_keys.insert(disk_key(db, name), None);
         self.touch(db, name);
+        self.drop_value(old);
+        true
+    }
+
+    /// Moves the value of `src` to `dst` (replacing `dst`), keeping its expiry; false if `src`
+    /// does not exist. A stream keeps its incarnation, so no entry is copied.
+    pub fn rename(&mut self, db: usize, src: &[u8], dst: Bytes) -> bool {
+        let Some(entry) = self.dirs[db].remove(src) else {
+            return false;
+        };
+        self.pending_keys.insert(disk_key(db, src), None);
+        self.touch(db, src);
+        self.put(db, dst, entry);
         true
     }
 
@@ -253,8 +424,7 @@ impl Store {
         }
         if let Some(entry) = self.dirs[db].get(name) {
             let raw = encode_entry(entry);
-            let key = disk_key(db, name);
-            self.stage_insert(key, raw);
+            self.pending_keys.insert(disk_key(db, name), Some(raw));
         }
         self.touch(db, name);
         true
@@ -267,10 +437,9 @@ impl Store {
             .map(|(k, _)| Bytes::copy_from_slice(k))
             .collect();
         for k in names {
-            self.stage_remove(disk_key(db, &k));
-            self.touch(db, &k);
+            self.delete(db, &k);
         }
-        self.dirs[db].clear();
+        debug_assert!(self.dirs[db].is_empty());
     }
 
     /// Deletes up to `limit` keys of `db` whose expiry has passed (the active expire cycle);
@@ -281,16 +450,6 @@ impl Store {
             self.delete(db, k);
         }
         due.len()
-    }
-
-    fn stage_insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        let batch = self.batch.get_or_insert_with(|| self.db.batch());
-        batch.insert(&self.keys, key, value);
-    }
-
-    fn stage_remove(&mut self, key: Vec<u8>) {
-        let batch = self.batch.get_or_insert_with(|| self.db.batch());
-        batch.remove(&self.keys, key);
     }
 
     fn touch(&mut self, db: usize, name: &[u8]) {
@@ -313,13 +472,461 @@ impl Store {
         std::mem::take(&mut self.touched)
     }
 
-    /// Commits the staged writes of one command as one atomic batch (not yet persisted).
-    pub fn commit(&mut self) -> Result<()> {
-        if let Some(batch) = self.batch.take() {
-            if !batch.is_empty() {
-                batch.commit()?;
-                self.unpersisted = true;
+    // ---------------------------------------------------------------------------------------
+    // Streams.
+
+    /// The stream at `name`: `Ok(None)` if missing, `Err(WrongType)` if another type.
+    pub fn stream(
+        &mut self,
+        db: usize,
+        name: &[u8],
+        now_ms: u64,
+    ) -> std::result::Result<Option<&StreamMeta>, WrongType> {
+        match self.lookup(db, name, now_ms).map(|e| &e.value) {
+            None => Ok(None),
+            Some(Value::Stream(m)) => Ok(Some(m)),
+            Some(_) => Err(WrongType),
+        }
+    }
+
+    /// Mutable access to a stream; marks its metadata for rewriting at the next commit.
+    pub fn stream_mut(
+        &mut self,
+        db: usize,
+        name: &[u8],
+        now_ms: u64,
+    ) -> std::result::Result<Option<&mut StreamMeta>, WrongType> {
+        self.expire_if_due(db, name, now_ms);
+        match self.dirs[db].get(name).map(|e| &e.value) {
+            None => return Ok(None),
+            Some(Value::Stream(_)) => {}
+            Some(_) => return Err(WrongType),
+        }
+        // Rewritten at the next commit; WATCHers are touched only by real changes (below).
+        self.dirty_streams
+            .insert((db, Bytes::copy_from_slice(name)));
+        match self.dirs[db].get_mut(name).map(|e| &mut e.value) {
+            Some(Value::Stream(m)) => Ok(Some(m)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Creates an empty stream at `name` (which must not exist) with a new incarnation.
+    pub fn stream_create(&mut self, db: usize, name: Bytes) {
+        let sid = self.next_sid;
+        self.next_sid += 1;
+        self.pending_keys.insert(
+            NEXT_SID_KEY.to_vec(),
+            Some(self.next_sid.to_be_bytes().to_vec()),
+        );
+        let entry = Entry {
+            value: Value::Stream(Box::new(StreamMeta::new(sid))),
+            expire_at: None,
+        };
+        self.put(db, name, entry);
+    }
+
+    /// Appends an entry to the stream at `name`: `id` must be greater than its last ID. Updates
+    /// the metadata and the node layout and stages the writes.
+    pub fn stream_append(
+        &mut self,
+        db: usize,
+        name: &[u8],
+        id: StreamId,
+        fields: &[Bytes],
+        limits: NodeLimits,
+        now_ms: u64,
+    ) {
+        let Ok(Some(meta)) = self.stream_mut(db, name, now_ms) else {
+            debug_assert!(false, "append to a missing stream");
+            return;
+        };
+        debug_assert!(
+            id > meta.last_id || (meta.last_id == StreamId::MIN && meta.entries_added == 0)
+        );
+        let pairs: Vec<(&Bytes, &Bytes)> = fields.chunks_exact(2).map(|p| (&p[0], &p[1])).collect();
+        let out = meta.layout.append(id, &pairs, limits);
+        if meta.len() == 1 {
+            meta.first_id = id;
+        }
+        meta.last_id = id;
+        meta.entries_added += 1;
+        let sid = meta.sid;
+        let node = meta.layout.node(out.node).map(NodeSummary::to_bytes);
+        self.pending_nodes.insert((sid, out.node), node);
+        self.end_command();
+        self.fresh = Some((entry_key(sid, id), entry::encode(fields)));
+        self.touch(db, name);
+    }
+
+    /// Stages the running command's appended entry. The engine calls this after every command.
+    pub fn end_command(&mut self) {
+        if let Some((key, value)) = self.fresh.take() {
+            let entries = self.entries.clone();
+            self.batch
+                .get_or_insert_with(|| self.db.batch())
+                .insert(&entries, key, value);
+            self.entries_staged = true;
+        }
+    }
+
+    /// Trims the stream at `name` as XTRIM/XADD do; returns how many entries were removed.
+    /// `protect`: an entry staged by the running command (XADD's own), which may be trimmed too.
+    pub fn stream_trim(
+        &mut self,
+        db: usize,
+        name: &[u8],
+        spec: TrimSpec,
+        protect: Option<StreamId>,
+        now_ms: u64,
+    ) -> Result<u64> {
+        let TrimSpec {
+            strategy,
+            approx,
+            limit,
+        } = spec;
+        let Some((sid, first)) = self
+            .stream(db, name, now_ms)
+            .ok()
+            .flatten()
+            .map(|m| (m.sid, m.first_id))
+        else {
+            return Ok(0);
+        };
+        // Read what trimming may need before changing anything: the live IDs from the head.
+        let mut reader_error = None;
+        let outcome = {
+            let entries = self.entries.clone();
+            let meta = match self.stream_mut(db, name, now_ms) {
+                Ok(Some(m)) => m,
+                _ => return Ok(0),
+            };
+            meta.layout.trim(strategy, approx, limit, |from, to| {
+                match count_live(&entries, sid, from.max(first), to) {
+                    Ok(n) => n + u64::from(protect.is_some_and(|p| p >= from && p < to)),
+                    Err(e) => {
+                        reader_error = Some(e);
+                        0
+                    }
+                }
+            })
+        };
+        if let Some(e) = reader_error {
+            return Err(e);
+        }
+        if outcome.removed == 0 {
+            return Ok(0);
+        }
+        self.touch(db, name);
+        // The removed entries are the first `removed` live ones; find them and the next one.
+        let mut doomed = Vec::with_capacity(outcome.removed.min(1 << 16) as usize);
+        let mut next_first = None;
+        self.scan_ids(sid, first, StreamId::MAX, |id| {
+            if (doomed.len() as u64) < outcome.removed {
+                doomed.push(id);
+                true
+            } else {
+                next_first = Some(id);
+                false
             }
+        })?;
+        let mut removed_own = false;
+        if let Some(p) = protect {
+            if (doomed.len() as u64) < outcome.removed {
+                doomed.push(p);
+                removed_own = true;
+            } else if next_first.is_none() {
+                next_first = Some(p);
+            }
+        }
+        let entries = self.entries.clone();
+        let batch = self.batch.get_or_insert_with(|| self.db.batch());
+        for id in &doomed {
+            if removed_own && Some(*id) == protect {
+                continue;
+            }
+            batch.remove(&entries, entry_key(sid, *id).to_vec());
+        }
+        self.entries_staged = true;
+        if removed_own {
+            // The command's own entry was never staged: dropping it is all it takes.
+            debug_assert!(self
+                .fresh
+                .as_ref()
+                .is_some_and(|(k, _)| *k == entry_key(sid, protect.unwrap_or_default())));
+            self.fresh = None;
+        }
+        let Ok(Some(meta)) = self.stream_mut(db, name, now_ms) else {
+            return Ok(outcome.removed);
+        };
+        meta.first_id = if meta.is_empty() {
+            StreamId::MIN
+        } else {
+            next_first.unwrap_or(StreamId::MIN)
+        };
+        let changed: Vec<(StreamId, Option<Vec<u8>>)> = outcome
+            .dropped_nodes
+            .iter()
+            .map(|(m, _)| (*m, None))
+            .chain(
+                outcome
+                    .partial_node
+                    .map(|m| (m, meta.layout.node(m).map(NodeSummary::to_bytes))),
+            )
+            .collect();
+        for (m, v) in changed {
+            self.pending_nodes.insert((sid, m), v);
+        }
+        Ok(outcome.removed)
+    }
+
+    /// Deletes entries by ID (XDEL); returns how many existed.
+    pub fn stream_delete(
+        &mut self,
+        db: usize,
+        name: &[u8],
+        ids: &[StreamId],
+        now_ms: u64,
+    ) -> Result<u64> {
+        let Some(sid) = self.stream(db, name, now_ms).ok().flatten().map(|m| m.sid) else {
+            return Ok(0);
+        };
+        self.read_barrier()?;
+        let mut deleted = 0;
+        let mut first_deleted = false;
+        let mut seen = HashSet::new();
+        for &id in ids {
+            if !seen.insert(id) || self.entries.get(entry_key(sid, id))?.is_none() {
+                continue;
+            }
+            let Ok(Some(meta)) = self.stream_mut(db, name, now_ms) else {
+                break;
+            };
+            let Some(out) = meta.layout.delete(id) else {
+                continue;
+            };
+            if id == meta.first_id {
+                first_deleted = true;
+            }
+            if id > meta.max_deleted {
+                meta.max_deleted = id;
+            }
+            let node = if out.node_removed {
+                None
+            } else {
+                meta.layout.node(out.node).map(NodeSummary::to_bytes)
+            };
+            self.pending_nodes.insert((sid, out.node), node);
+            let entries = self.entries.clone();
+            self.batch
+                .get_or_insert_with(|| self.db.batch())
+                .remove(&entries, entry_key(sid, id).to_vec());
+            deleted += 1;
+        }
+        if deleted > 0 {
+            self.touch(db, name);
+            // The deletes are staged, not committed: find the new first entry past them.
+            let (empty, first) = match self.stream(db, name, now_ms) {
+                Ok(Some(m)) => (m.is_empty(), m.first_id),
+                _ => return Ok(deleted),
+            };
+            let new_first = if empty {
+                StreamId::MIN
+            } else if first_deleted {
+                let mut found = StreamId::MIN;
+                self.scan_ids(sid, first, StreamId::MAX, |id| {
+                    if seen.contains(&id) {
+                        true
+                    } else {
+                        found = id;
+                        false
+                    }
+                })?;
+                found
+            } else {
+                first
+            };
+            if let Ok(Some(meta)) = self.stream_mut(db, name, now_ms) {
+                meta.first_id = new_first;
+            }
+            self.entries_staged = true;
+        }
+        Ok(deleted)
+    }
+
+    /// Makes every staged entry write visible to readers by committing the batch. The engine
+    /// calls this before a command that reads entries, so that commits fall between commands.
+    pub fn read_barrier(&mut self) -> Result<()> {
+        if self.entries_staged {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Visits the IDs of the entries of incarnation `sid` in `from..=to` in order, while `f`
+    /// returns true.
+    fn scan_ids(
+        &mut self,
+        sid: u64,
+        from: StreamId,
+        to: StreamId,
+        mut f: impl FnMut(StreamId) -> bool,
+    ) -> Result<()> {
+        debug_assert!(
+            !self.entries_staged,
+            "entries read with entry writes staged: a missing read_barrier"
+        );
+        for guard in self
+            .entries
+            .range(entry_key(sid, from)..=entry_key(sid, to))
+        {
+            let k = guard.key()?;
+            let id = k
+                .get(8..)
+                .and_then(StreamId::from_be_bytes)
+                .ok_or_else(|| StoreError::Corrupt(format!("bad entry key {k:?}")))?;
+            if !f(id) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the entries of the stream incarnation `sid` with IDs in `from..=to`, ascending (or
+    /// descending with `rev`), at most `count` of them (`None` = all).
+    pub fn stream_range(
+        &mut self,
+        sid: u64,
+        from: StreamId,
+        to: StreamId,
+        rev: bool,
+        count: Option<usize>,
+    ) -> Result<Vec<StreamEntry>> {
+        self.read_barrier()?;
+        let mut out = Vec::new();
+        if from > to || count == Some(0) {
+            return Ok(out);
+        }
+        let range = self
+            .entries
+            .range(entry_key(sid, from)..=entry_key(sid, to));
+        let iter: Box<dyn Iterator<Item = fjall::Guard>> = if rev {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        for guard in iter {
+            let (k, v) = guard.into_inner()?;
+            let id = k
+                .get(8..)
+                .and_then(StreamId::from_be_bytes)
+                .ok_or_else(|| StoreError::Corrupt(format!("bad entry key {k:?}")))?;
+            out.push(StreamEntry { id, raw: v });
+            if count.is_some_and(|c| out.len() >= c) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One entry by ID.
+    pub fn stream_get(&mut self, sid: u64, id: StreamId) -> Result<Option<StreamEntry>> {
+        self.read_barrier()?;
+        Ok(self
+            .entries
+            .get(entry_key(sid, id))?
+            .map(|raw| StreamEntry { id, raw }))
+    }
+
+    /// Deletes up to `budget` records of dead stream incarnations; returns how many. The engine
+    /// runs it from its periodic task, so DEL of a huge stream answers at once and the space
+    /// comes back in the background.
+    pub fn reap(&mut self, budget: usize) -> Result<usize> {
+        let Some((sid, resume)) = self.dead.first().cloned() else {
+            return Ok(0);
+        };
+        self.read_barrier()?;
+        let prefix = sid.to_be_bytes();
+        let start = resume.unwrap_or_else(|| prefix.to_vec());
+        let mut done = 0usize;
+        let mut last = None;
+        let entries = self.entries.clone();
+        let end = (sid.checked_add(1)).map(|s| s.to_be_bytes().to_vec());
+        let range: Box<dyn Iterator<Item = fjall::Guard>> = match &end {
+            Some(end) => Box::new(entries.range(start.clone()..end.clone())),
+            None => Box::new(entries.range(start.clone()..)),
+        };
+        let batch = self.batch.get_or_insert_with(|| self.db.batch());
+        for guard in range {
+            if done >= budget {
+                break;
+            }
+            let k = guard.key()?;
+            batch.remove(&entries, k.to_vec());
+            last = Some(k.to_vec());
+            done += 1;
+        }
+        if done < budget {
+            // Entries are gone: remove the node records and the marker.
+            let smeta = self.smeta.clone();
+            for guard in smeta.prefix(prefix) {
+                let k = guard.key()?;
+                self.batch
+                    .get_or_insert_with(|| self.db.batch())
+                    .remove(&smeta, k.to_vec());
+                done += 1;
+            }
+            self.pending_keys.insert(dead_key(sid), None);
+            self.dead.remove(0);
+        } else if let Some(first) = self.dead.first_mut() {
+            // Resume after the last key deleted, never re-walking its tombstones.
+            let mut next = last.unwrap_or(start);
+            next.push(0);
+            first.1 = Some(next);
+        }
+        self.commit()?;
+        Ok(done)
+    }
+
+    /// Dead stream incarnations still being reaped.
+    pub fn dead_streams(&self) -> usize {
+        self.dead.len()
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Commit and persist.
+
+    /// Commits everything staged since the last commit as one atomic batch (not yet persisted).
+    pub fn commit(&mut self) -> Result<()> {
+        self.end_command();
+        for (db, name) in std::mem::take(&mut self.dirty_streams) {
+            if let Some(entry) = self.dirs[db].get(&name) {
+                if let Value::Stream(_) = entry.value {
+                    self.pending_keys
+                        .insert(disk_key(db, &name), Some(encode_entry(entry)));
+                }
+            }
+        }
+        if self.pending_keys.is_empty() && self.pending_nodes.is_empty() && self.batch.is_none() {
+            return Ok(());
+        }
+        let mut batch = self.batch.take().unwrap_or_else(|| self.db.batch());
+        for (k, v) in self.pending_keys.drain() {
+            match v {
+                Some(v) => batch.insert(&self.keys, k, v),
+                None => batch.remove(&self.keys, k),
+            }
+        }
+        for ((sid, master), v) in self.pending_nodes.drain() {
+            match v {
+                Some(v) => batch.insert(&self.smeta, node_key(sid, master), v),
+                None => batch.remove(&self.smeta, node_key(sid, master)),
+            }
+        }
+        self.entries_staged = false;
+        if !batch.is_empty() {
+            batch.commit()?;
+            self.unpersisted = true;
         }
         Ok(())
     }
@@ -329,17 +936,25 @@ impl Store {
         self.unpersisted
     }
 
-    /// Pushes committed writes to the OS or to the disk. Call once per drain, before replying.
+    /// True if writes are staged and not committed.
+    pub fn has_staged(&self) -> bool {
+        self.fresh.is_some()
+            || self.batch.is_some()
+            || !self.pending_keys.is_empty()
+            || !self.pending_nodes.is_empty()
+            || !self.dirty_streams.is_empty()
+    }
+
+    /// Pushes committed writes to the OS or to the disk. Call once per drain, after
+    /// [`Store::commit`] and before replying.
     pub fn persist(&mut self, sync: Sync) -> Result<()> {
-        debug_assert!(self.batch.is_none(), "persist with an uncommitted batch");
+        debug_assert!(!self.has_staged(), "persist with staged writes");
         let mode = match sync {
             Sync::Os => PersistMode::Buffer,
             Sync::Disk => PersistMode::SyncData,
         };
         self.db.persist(mode)?;
-        if sync == Sync::Disk || mode == PersistMode::Buffer {
-            self.unpersisted = false;
-        }
+        self.unpersisted = false;
         Ok(())
     }
 
@@ -349,9 +964,34 @@ impl Store {
     }
 }
 
+/// Live entries of `sid` with `from <= id < to`.
+fn count_live(entries: &Keyspace, sid: u64, from: StreamId, to: StreamId) -> Result<u64> {
+    if from >= to {
+        return Ok(0);
+    }
+    let mut n = 0;
+    for guard in entries.range(entry_key(sid, from)..entry_key(sid, to)) {
+        guard.key()?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A string key as (value, expiry), for comparisons.
+    fn view(s: &mut Store, db: usize, key: &[u8], now: u64) -> Option<(Vec<u8>, Option<u64>)> {
+        match s.lookup(db, key, now) {
+            Some(Entry {
+                value: Value::String(v),
+                expire_at,
+            }) => Some((v.to_vec(), *expire_at)),
+            Some(_) => panic!("not a string"),
+            None => None,
+        }
+    }
 
     fn string(v: &str, expire_at: Option<u64>) -> Entry {
         Entry {
@@ -374,12 +1014,15 @@ mod tests {
             s.persist(Sync::Disk).expect("persist");
         }
         let mut s = Store::open(dir.path(), &StoreOptions::default(), 2000).expect("reopen");
-        assert_eq!(s.lookup(0, b"a", 2000), Some(&string("1", None)));
-        assert_eq!(s.lookup(3, b"b", 2000), Some(&string("2", Some(5000))));
-        assert_eq!(s.lookup(0, b"gone", 2000), None);
+        assert_eq!(view(&mut s, 0, b"a", 2000), Some((b"1".to_vec(), None)));
+        assert_eq!(
+            view(&mut s, 3, b"b", 2000),
+            Some((b"2".to_vec(), Some(5000)))
+        );
+        assert_eq!(view(&mut s, 0, b"gone", 2000), None);
         drop(s);
         let mut s = Store::open(dir.path(), &StoreOptions::default(), 6000).expect("reopen late");
-        assert_eq!(s.lookup(3, b"b", 6000), None);
+        assert_eq!(view(&mut s, 3, b"b", 6000), None);
         assert_eq!(s.dir(3).len(), 0);
     }
 

@@ -43,6 +43,7 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(crate::reply::SYNTAX.into());
     }
     // Validate everything first, then apply: CONFIG SET with several pairs is all-or-nothing.
+    let mut seen: Vec<String> = Vec::new();
     let mut next = ctx.srv.config.clone();
     for pair in pairs.chunks_exact(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
@@ -51,6 +52,10 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
             )));
         };
+        if seen.contains(&name) {
+            return Err(ReplyError::new(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter")));
+        }
+        seen.push(name.clone());
         let value = String::from_utf8_lossy(&pair[1]);
         let failed = |e: &str| {
             ReplyError::new(format!(
@@ -60,7 +65,13 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         // A bad value is reported before immutability, as for Redis's own checks.
         (p.set)(&mut next, &value).map_err(|e| failed(&e))?;
         if !p.mutable {
-            return Err(failed("can't set immutable config"));
+            // Redis calls `dir` protected (settable only with enable-protected-configs).
+            let why = if p.name == "dir" {
+                "can't set protected config"
+            } else {
+                "can't set immutable config"
+            };
+            return Err(failed(why));
         }
     }
     ctx.srv.config = next;

@@ -114,12 +114,14 @@ pub fn scan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 pub fn rename(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let db = ctx.db();
     let (src, dst) = (&argv[1], &argv[2]);
-    let Some(entry) = ctx.store.lookup(db, src, ctx.now_ms).cloned() else {
+    if ctx.store.lookup(db, src, ctx.now_ms).is_none() {
         return Err(NO_SUCH_KEY.into());
-    };
+    }
     if src != dst {
-        ctx.store.delete(db, src);
-        ctx.store.put(db, dst.clone(), entry);
+        // A move, not a copy: a stream keeps its incarnation and its entries stay where they are.
+        ctx.store.expire_if_due(db, dst, ctx.now_ms);
+        ctx.store.rename(db, src, dst.clone());
+        ctx.signal_ready(db, dst);
     }
     ctx.out.ok();
     Ok(())
@@ -128,15 +130,15 @@ pub fn rename(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 pub fn renamenx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let db = ctx.db();
     let (src, dst) = (&argv[1], &argv[2]);
-    let Some(entry) = ctx.store.lookup(db, src, ctx.now_ms).cloned() else {
+    if ctx.store.lookup(db, src, ctx.now_ms).is_none() {
         return Err(NO_SUCH_KEY.into());
-    };
+    }
     if src == dst || exists_now(ctx, dst) {
         ctx.out.int(0);
         return Ok(());
     }
-    ctx.store.delete(db, src);
-    ctx.store.put(db, dst.clone(), entry);
+    ctx.store.rename(db, src, dst.clone());
+    ctx.signal_ready(db, dst);
     ctx.out.int(1);
     Ok(())
 }
@@ -344,6 +346,7 @@ pub fn object_encoding(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             ctx.out.null();
             return Ok(());
         }
+        Some(sluice_storage::Value::Stream(_)) => "stream",
         Some(sluice_storage::Value::String(s)) => {
             if s.len() <= 20 && parse_i64(s).is_some() {
                 "int"

@@ -11,6 +11,7 @@ pub mod info;
 pub mod keys;
 pub mod multi;
 pub mod server;
+pub mod streams;
 pub mod strings;
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 use crate::engine::Ctx;
-use crate::table::{arg, cmd, container, ks, tok, Arg, Command, KeySpec};
+use crate::table::{arg, cmd, container, ks, ks_keyword, tok, Arg, Command, KeySpec};
 
 const RO: &[KeySpec] = &[ks(&["RO", "access"], 1, 0, 1)];
 const RO_ALL: &[KeySpec] = &[ks(&["RO"], 1, -1, 1)];
@@ -48,6 +49,7 @@ const EXPIRE_ARGS: &[Arg] = &[
 pub static COMMANDS: &[Command] = &[
     // connection
     cmd("ping", -1, connection::ping)
+        .tips(&["request_policy:all_shards", "response_policy:all_succeeded"])
         .flags(&["fast"])
         .acl(&["@fast", "@connection"])
         .doc("connection", "1.0.0", "O(1)", "Ping the server")
@@ -122,6 +124,7 @@ pub static COMMANDS: &[Command] = &[
             "A container for server configuration commands",
         ),
     cmd("info", -1, info::info)
+        .tips(&["nondeterministic_output", "request_policy:all_shards", "response_policy:special"])
         .flags(&["loading", "stale"])
         .acl(&["@slow", "@dangerous"])
         .doc(
@@ -132,6 +135,7 @@ pub static COMMANDS: &[Command] = &[
         )
         .args(&[arg("section", "string").opt().many()]),
     cmd("dbsize", 1, keys::dbsize)
+        .tips(&["request_policy:all_shards", "response_policy:agg_sum"])
         .flags(&["readonly", "fast"])
         .acl(&["@keyspace", "@read", "@fast"])
         .doc(
@@ -141,6 +145,7 @@ pub static COMMANDS: &[Command] = &[
             "Return the number of keys in the selected database",
         ),
     cmd("flushdb", -1, keys::flushdb)
+        .tips(&["request_policy:all_shards", "response_policy:all_succeeded"])
         .flags(&["write"])
         .acl(&["@keyspace", "@write", "@slow", "@dangerous"])
         .doc(
@@ -153,6 +158,7 @@ pub static COMMANDS: &[Command] = &[
             .opt()
             .of(&[tok("ASYNC"), tok("SYNC")])]),
     cmd("flushall", -1, keys::flushall)
+        .tips(&["request_policy:all_shards", "response_policy:all_succeeded"])
         .flags(&["write"])
         .acl(&["@keyspace", "@write", "@slow", "@dangerous"])
         .doc(
@@ -165,10 +171,12 @@ pub static COMMANDS: &[Command] = &[
             .opt()
             .of(&[tok("ASYNC"), tok("SYNC")])]),
     cmd("time", 1, server::time)
+        .tips(&["nondeterministic_output"])
         .flags(&["loading", "stale", "fast"])
         .acl(&["@fast"])
         .doc("server", "2.6.0", "O(1)", "Return the current server time"),
     container("command", &COMMAND_SUBCOMMANDS)
+        .tips(&["nondeterministic_output_order"])
         .bare(-1, server::command_info)
         .flags(&["loading", "stale"])
         .acl(&["@slow", "@connection"])
@@ -180,6 +188,7 @@ pub static COMMANDS: &[Command] = &[
         ),
     // generic
     cmd("del", -2, keys::del)
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"])
         .flags(&["write"])
         .keys(1, -1, 1, RM_ALL)
         .acl(&["@keyspace", "@write", "@slow"])
@@ -191,6 +200,7 @@ pub static COMMANDS: &[Command] = &[
         )
         .args(&[arg("key", "key").many()]),
     cmd("unlink", -2, keys::del)
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"])
         .flags(&["write", "fast"])
         .keys(1, -1, 1, RM_ALL)
         .acl(&["@keyspace", "@write", "@fast"])
@@ -202,6 +212,7 @@ pub static COMMANDS: &[Command] = &[
         )
         .args(&[arg("key", "key").many()]),
     cmd("exists", -2, keys::exists)
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"])
         .flags(&["readonly", "fast"])
         .keys(1, -1, 1, RO_ALL)
         .acl(&["@keyspace", "@read", "@fast"])
@@ -224,6 +235,7 @@ pub static COMMANDS: &[Command] = &[
         )
         .args(&[arg("key", "key")]),
     cmd("keys", 2, keys::keys)
+        .tips(&["request_policy:all_shards", "nondeterministic_output_order"])
         .flags(&["readonly"])
         .acl(&["@keyspace", "@read", "@slow", "@dangerous"])
         .doc(
@@ -234,6 +246,7 @@ pub static COMMANDS: &[Command] = &[
         )
         .args(&[arg("pattern", "pattern")]),
     cmd("scan", -2, keys::scan)
+        .tips(&["nondeterministic_output", "request_policy:special"])
         .flags(&["readonly"])
         .acl(&["@keyspace", "@read", "@slow"])
         .doc(
@@ -326,6 +339,7 @@ pub static COMMANDS: &[Command] = &[
         )
         .args(EXPIRE_ARGS),
     cmd("ttl", 2, keys::ttl)
+        .tips(&["nondeterministic_output"])
         .flags(&["readonly", "fast"])
         .keys(1, 1, 1, RO)
         .acl(&["@keyspace", "@read", "@fast"])
@@ -337,6 +351,7 @@ pub static COMMANDS: &[Command] = &[
         )
         .args(&[arg("key", "key")]),
     cmd("pttl", 2, keys::pttl)
+        .tips(&["nondeterministic_output"])
         .flags(&["readonly", "fast"])
         .keys(1, 1, 1, RO)
         .acl(&["@keyspace", "@read", "@fast"])
@@ -370,6 +385,7 @@ pub static COMMANDS: &[Command] = &[
         )
         .args(&[arg("key", "key")]),
     cmd("randomkey", 1, keys::randomkey)
+        .tips(&["request_policy:all_shards", "nondeterministic_output"])
         .flags(&["readonly"])
         .acl(&["@keyspace", "@read", "@slow"])
         .doc(
@@ -500,6 +516,7 @@ pub static COMMANDS: &[Command] = &[
         )
         .args(&[arg("key", "key"), arg("decrement", "integer")]),
     cmd("mget", -2, strings::mget)
+        .tips(&["request_policy:multi_shard"])
         .flags(&["readonly", "fast"])
         .keys(1, -1, 1, RO_ACCESS_ALL)
         .acl(&["@read", "@string", "@fast"])
@@ -511,6 +528,7 @@ pub static COMMANDS: &[Command] = &[
         )
         .args(&[arg("key", "key").many()]),
     cmd("mset", -3, strings::mset)
+        .tips(&["request_policy:multi_shard", "response_policy:all_succeeded"])
         .flags(&["write", "denyoom"])
         .keys(1, -1, 2, &[ks(&["OW", "update"], 1, -1, 2)])
         .acl(&["@write", "@string", "@slow"])
@@ -523,6 +541,96 @@ pub static COMMANDS: &[Command] = &[
         .args(&[arg("data", "block")
             .many()
             .of(&[arg("key", "key"), arg("value", "string")])]),
+    // streams
+    cmd("xadd", -5, streams::xadd)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "update"], 1, 0, 1).notes("UPDATE instead of INSERT because of the optional trimming feature")])
+        .acl(&["@write", "@stream", "@fast"])
+        .tips(&["nondeterministic_output"])
+        .doc("stream", "5.0.0", "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.", "Appends a new entry to a stream")
+        .history(&[
+            ("6.2.0", "Added the `NOMKSTREAM` option, `MINID` trimming strategy and the `LIMIT` option."),
+            ("7.0.0", "Added support for the `<ms>-*` explicit ID form."),
+        ])
+        .args(&[
+            arg("key", "key"),
+            tok("NOMKSTREAM").since("6.2.0").opt(),
+            arg("trim", "block").opt().of(&[
+                arg("strategy", "oneof").of(&[tok("MAXLEN"), tok("MINID").since("6.2.0")]),
+                arg("operator", "oneof").opt().of(&[arg("equal", "pure-token").token("="), arg("approximately", "pure-token").token("~")]),
+                arg("threshold", "string"),
+                arg("count", "integer").token("LIMIT").since("6.2.0").opt(),
+            ]),
+            arg("id-selector", "oneof").of(&[arg("auto-id", "pure-token").token("*"), arg("id", "string")]),
+            arg("data", "block").many().of(&[arg("field", "string"), arg("value", "string")]),
+        ]),
+    cmd("xrange", -4, streams::xrange)
+        .flags(&["readonly"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@read", "@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).", "Return a range of elements in a stream, with IDs matching the specified IDs interval")
+        .history(&[("6.2.0", "Added exclusive ranges.")])
+        .args(&[arg("key", "key"), arg("start", "string"), arg("end", "string"), arg("count", "integer").token("COUNT").opt()]),
+    cmd("xrevrange", -4, streams::xrevrange)
+        .flags(&["readonly"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@read", "@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).", "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE")
+        .history(&[("6.2.0", "Added exclusive ranges.")])
+        .args(&[arg("key", "key"), arg("end", "string"), arg("start", "string"), arg("count", "integer").token("COUNT").opt()]),
+    cmd("xlen", 2, streams::xlen)
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, &[ks(&["RO"], 1, 0, 1)])
+        .acl(&["@read", "@stream", "@fast"])
+        .doc("stream", "5.0.0", "O(1)", "Return the number of entries in a stream")
+        .args(&[arg("key", "key")]),
+    cmd("xdel", -3, streams::xdel)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "delete"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@fast"])
+        .doc("stream", "5.0.0", "O(1) for each single item to delete in the stream, regardless of the stream size.", "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.")
+        .args(&[arg("key", "key"), arg("id", "string").many()]),
+    cmd("xtrim", -4, streams::xtrim)
+        .flags(&["write"])
+        .keys(1, 1, 1, &[ks(&["RW", "delete"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@slow"])
+        .tips(&["nondeterministic_output"])
+        .doc("stream", "5.0.0", "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.", "Trims the stream to (approximately if '~' is passed) a certain size")
+        .history(&[("6.2.0", "Added the `MINID` trimming strategy and the `LIMIT` option.")])
+        .args(&[
+            arg("key", "key"),
+            arg("trim", "block").of(&[
+                arg("strategy", "oneof").of(&[tok("MAXLEN"), tok("MINID").since("6.2.0")]),
+                arg("operator", "oneof").opt().of(&[arg("equal", "pure-token").token("="), arg("approximately", "pure-token").token("~")]),
+                arg("threshold", "string"),
+                arg("count", "integer").token("LIMIT").since("6.2.0").opt(),
+            ]),
+        ]),
+    cmd("xsetid", -3, streams::xsetid)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "update"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@fast"])
+        .doc("stream", "5.0.0", "O(1)", "An internal command for replicating stream values")
+        .history(&[("7.0.0", "Added the `entries_added` and `max_deleted_entry_id` arguments.")])
+        .args(&[
+            arg("key", "key"),
+            arg("last-id", "string"),
+            arg("entries-added", "integer").token("ENTRIESADDED").since("7.0.0").opt(),
+            arg("max-deleted-id", "string").token("MAXDELETEDID").since("7.0.0").opt(),
+        ]),
+    cmd("xread", -4, streams::xread)
+        .flags(&["readonly", "blocking", "movablekeys"])
+        .keys(0, 0, 0, &[ks_keyword(&["RO", "access"], "STREAMS", 1, -1, 1, 2)])
+        .acl(&["@read", "@stream", "@slow", "@blocking"])
+        .doc("stream", "5.0.0", "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.")
+        .args(&[
+            arg("count", "integer").token("COUNT").opt(),
+            arg("milliseconds", "integer").token("BLOCK").opt(),
+            arg("streams", "block").token("STREAMS").of(&[arg("key", "key").many(), arg("id", "string").many()]),
+        ]),
+    container("xinfo", &XINFO_SUBCOMMANDS)
+        .acl(&["@slow"])
+        .doc("stream", "5.0.0", "Depends on subcommand.", "A container for stream introspection commands"),
     // transactions
     cmd("multi", 1, multi::multi)
         .flags(TX)
@@ -629,6 +737,7 @@ pub static CLIENT_SUBCOMMANDS: [Command; 9] = [
             arg("libver", "string").token("LIB-VER"),
         ])]),
     cmd("client|list", -2, client::list)
+        .tips(&["nondeterministic_output"])
         .flags(CLIENT_FLAGS)
         .acl(&["@admin", "@slow", "@dangerous", "@connection"])
         .doc(
@@ -638,6 +747,7 @@ pub static CLIENT_SUBCOMMANDS: [Command; 9] = [
             "Get the list of client connections",
         ),
     cmd("client|info", 2, client::info)
+        .tips(&["nondeterministic_output"])
         .flags(CLIENT_FLAGS)
         .acl(CLIENT_ACL)
         .doc(
@@ -668,6 +778,7 @@ pub static CLIENT_SUBCOMMANDS: [Command; 9] = [
 
 pub static OBJECT_SUBCOMMANDS: [Command; 2] = [
     cmd("object|encoding", 3, keys::object_encoding)
+        .tips(&["nondeterministic_output"])
         .flags(&["readonly"])
         .keys(2, 2, 1, &[ks(&["RO"], 2, 0, 1)])
         .acl(&["@keyspace", "@read", "@slow"])
@@ -689,6 +800,26 @@ pub static OBJECT_SUBCOMMANDS: [Command; 2] = [
         ),
 ];
 
+pub static XINFO_SUBCOMMANDS: [Command; 2] = [
+    cmd("xinfo|stream", -3, streams::xinfo_stream)
+        .flags(&["readonly"])
+        .keys(2, 2, 1, &[ks(&["RO", "access"], 2, 0, 1)])
+        .acl(&["@read", "@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(1)", "Get information about a stream")
+        .history(&[
+            ("6.0.0", "Added the `FULL` modifier."),
+            ("7.0.0", "Added the `max-deleted-entry-id`, `entries-added`, `recorded-first-entry-id`, `entries-read` and `lag` fields"),
+        ])
+        .args(&[
+            arg("key", "key"),
+            arg("full-block", "block").token("FULL").opt().of(&[arg("count", "integer").token("COUNT").opt()]),
+        ]),
+    cmd("xinfo|help", 2, streams::xinfo_help)
+        .flags(&["loading", "stale"])
+        .acl(&["@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(1)", "Show helpful text about the different subcommands"),
+];
+
 const CONFIG_FLAGS: &[&str] = &["admin", "noscript", "loading", "stale"];
 const CONFIG_ACL: &[&str] = &["@admin", "@slow", "@dangerous"];
 
@@ -704,6 +835,7 @@ pub static CONFIG_SUBCOMMANDS: [Command; 4] = [
         )
         .args(&[arg("parameter", "string").many()]),
     cmd("config|set", -4, config_cmd::set)
+        .tips(&["request_policy:all_nodes", "response_policy:all_succeeded"])
         .flags(&["admin", "noscript", "loading", "stale"])
         .acl(CONFIG_ACL)
         .doc(
@@ -746,6 +878,7 @@ pub static COMMAND_SUBCOMMANDS: [Command; 6] = [
             "Get total number of Redis commands",
         ),
     cmd("command|info", -2, server::command_info)
+        .tips(&["nondeterministic_output_order"])
         .flags(&["loading", "stale"])
         .acl(&["@slow", "@connection"])
         .doc(
@@ -756,6 +889,7 @@ pub static COMMAND_SUBCOMMANDS: [Command; 6] = [
         )
         .args(&[arg("command-name", "string").opt().many()]),
     cmd("command|docs", -2, server::command_docs)
+        .tips(&["nondeterministic_output_order"])
         .flags(&["loading", "stale"])
         .acl(&["@slow", "@connection"])
         .doc(
@@ -766,6 +900,7 @@ pub static COMMAND_SUBCOMMANDS: [Command; 6] = [
         )
         .args(&[arg("command-name", "string").opt().many()]),
     cmd("command|list", -2, server::command_list)
+        .tips(&["nondeterministic_output_order"])
         .flags(&["loading", "stale"])
         .acl(&["@slow", "@connection"])
         .doc(

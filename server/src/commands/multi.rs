@@ -55,6 +55,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     ctx.out.array(queue.len());
+    ctx.client.in_exec = true;
     for argv in &queue {
         // Queued commands were resolved when queued; resolve again for the table entry.
         match super::lookup(&argv[0]).map(|c| engine::resolve(c, argv)) {
@@ -63,6 +64,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
             None => ctx.out.error("ERR unknown command"),
         }
     }
+    ctx.client.in_exec = false;
     Ok(())
 }
 

@@ -42,8 +42,11 @@ fn write_info(ctx: &mut Ctx<'_>, c: &Command) {
     for a in c.acl {
         out.simple(a);
     }
-    out.set(0); // tips
-    out.array(c.key_specs.len());
+    out.set(c.tips.len());
+    for t in c.tips {
+        out.bulk(t.as_bytes());
+    }
+    out.set(c.key_specs.len());
     for k in c.key_specs {
         out.map(3 + usize::from(k.notes.is_some()));
         if let Some(n) = k.notes {
@@ -58,11 +61,24 @@ fn write_info(ctx: &mut Ctx<'_>, c: &Command) {
         out.bulk(b"begin_search");
         out.map(2);
         out.bulk(b"type");
-        out.bulk(b"index");
-        out.bulk(b"spec");
-        out.map(1);
-        out.bulk(b"index");
-        out.int(i64::from(k.index));
+        match k.keyword {
+            Some(kw) => {
+                out.bulk(b"keyword");
+                out.bulk(b"spec");
+                out.map(2);
+                out.bulk(b"keyword");
+                out.bulk(kw.as_bytes());
+                out.bulk(b"startfrom");
+                out.int(i64::from(k.index));
+            }
+            None => {
+                out.bulk(b"index");
+                out.bulk(b"spec");
+                out.map(1);
+                out.bulk(b"index");
+                out.int(i64::from(k.index));
+            }
+        }
         out.bulk(b"find_keys");
         out.map(2);
         out.bulk(b"type");
@@ -76,7 +92,7 @@ fn write_info(ctx: &mut Ctx<'_>, c: &Command) {
         out.bulk(b"limit");
         out.int(i64::from(k.limit));
     }
-    out.array(c.subcommands.len());
+    out.set(c.subcommands.len());
     for s in c.subcommands {
         write_info(ctx, s);
     }
@@ -152,7 +168,7 @@ fn write_docs(ctx: &mut Ctx<'_>, c: &Command) {
     ctx.out.bulk(c.complexity.as_bytes());
     if !c.history.is_empty() {
         ctx.out.bulk(b"history");
-        ctx.out.array(c.history.len());
+        ctx.out.set(c.history.len());
         for (version, change) in c.history {
             ctx.out.array(2);
             ctx.out.bulk(version.as_bytes());

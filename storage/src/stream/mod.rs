@@ -1,7 +1,11 @@
-//! Streams: IDs, the emulation of Redis's node layout, and the stream store.
+//! Streams: IDs, the on-disk entry encoding, stream metadata, and the emulation of Redis's node
+//! layout (which decides approximate trimming and XINFO's radix-tree figures).
 
+pub mod entry;
 pub mod id;
 pub mod layout;
+pub mod meta;
 pub mod rax;
 
 pub use id::StreamId;
+pub use meta::StreamMeta;
