@@ -716,13 +716,6 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     let start = Instant::now();
     // CLIENT LIST shows the command being run, as Redis does.
     ctx.client.last_cmd = cmd.name;
-    // A command that reads stream entries must see the entry writes staged by earlier commands
-    // of this drain: commit them now, between commands, never inside one.
-    if cmd.group == "stream" {
-        if let Err(e) = ctx.store.read_barrier() {
-            fatal_commit(&e, cmd.name);
-        }
-    }
     let result: CmdResult = handler(ctx, argv);
     if let Err(e) = result {
         ctx.error(&e);

@@ -68,6 +68,20 @@ fn dir_key(name: &[u8]) -> Vec<u8> {
     k
 }
 
+/// Calls `f` with the map key of `name`, built on the stack for names up to 120 bytes (every
+/// lookup of every command goes through here).
+fn with_dir_key<R>(name: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    const STACK: usize = 128;
+    if name.len() + 8 <= STACK {
+        let mut buf = [0u8; STACK];
+        buf[..8].copy_from_slice(&key_hash(name).to_be_bytes());
+        buf[8..8 + name.len()].copy_from_slice(name);
+        f(&buf[..8 + name.len()])
+    } else {
+        f(&dir_key(name))
+    }
+}
+
 impl KeyDir {
     pub fn new() -> Self {
         Self::default()
@@ -88,11 +102,11 @@ impl KeyDir {
 
     /// The entry for `name`, expired or not (expiry is the store's business).
     pub fn get(&self, name: &[u8]) -> Option<&Entry> {
-        self.map.get(dir_key(name).as_slice())
+        with_dir_key(name, |k| self.map.get(k))
     }
 
     pub fn get_mut(&mut self, name: &[u8]) -> Option<&mut Entry> {
-        self.map.get_mut(dir_key(name).as_slice())
+        with_dir_key(name, |k| self.map.get_mut(k))
     }
 
     /// Inserts or replaces; returns the previous entry.
@@ -114,7 +128,7 @@ impl KeyDir {
     }
 
     pub fn remove(&mut self, name: &[u8]) -> Option<Entry> {
-        let old = self.map.remove(dir_key(name).as_slice())?;
+        let old = with_dir_key(name, |k| self.map.remove(k))?;
         if let Some(at) = old.expire_at {
             self.expires.remove(&(at, Bytes::copy_from_slice(name)));
         }
@@ -123,7 +137,7 @@ impl KeyDir {
 
     /// Changes a key's expiry; false if the key does not exist.
     pub fn set_expire(&mut self, name: &[u8], at: Option<u64>) -> bool {
-        let Some(entry) = self.map.get_mut(dir_key(name).as_slice()) else {
+        let Some(entry) = with_dir_key(name, |k| self.map.get_mut(k)) else {
             return false;
         };
         let old = std::mem::replace(&mut entry.expire_at, at);

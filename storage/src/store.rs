@@ -585,6 +585,9 @@ impl Store {
             approx,
             limit,
         } = spec;
+        // XTRIM: earlier commands' writes must be visible. XADD already did this before it
+        // staged its own entry, which waits in `fresh` and is never committed by the barrier.
+        self.read_barrier()?;
         let Some((sid, first)) = self
             .stream(db, name, now_ms)
             .ok()
@@ -758,7 +761,11 @@ impl Store {
     /// calls this before a command that reads entries, so that commits fall between commands.
     pub fn read_barrier(&mut self) -> Result<()> {
         if self.entries_staged {
-            self.commit()?;
+            // The running command's own entry stays out of this commit.
+            let fresh = self.fresh.take();
+            let result = self.commit();
+            self.fresh = fresh;
+            result?;
         }
         Ok(())
     }

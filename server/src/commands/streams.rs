@@ -230,6 +230,11 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     let key = &argv[1];
     let db = ctx.db();
+    if a.strategy.is_some() {
+        // Trimming reads the stream's head: make earlier writes of this drain visible first,
+        // before this command stages anything.
+        ctx.store.read_barrier().map_err(storage_error)?;
+    }
     let exists = ctx
         .store
         .stream(db, key, ctx.now_ms)
