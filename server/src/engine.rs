@@ -513,7 +513,9 @@ impl Engine {
         }
     }
 
-    /// Re-runs the blocked command of `id`: a reply unparks it, nothing parks it again.
+    /// Re-runs the blocked command of `id`. A reply unparks it; if it still has nothing to
+    /// return it stays parked where it was (so clients keep their arrival order) with its
+    /// original deadline.
     fn retry_blocked(&mut self, id: u64, wake_key: Bytes) {
         let Some(mut client) = self.srv.clients.remove(&id) else {
             return;
@@ -522,30 +524,30 @@ impl Engine {
             self.srv.clients.insert(id, client);
             return;
         };
-        self.unblock(id, &b);
-        let argv = std::mem::take(&mut b.argv);
-        let mut out = std::mem::take(&mut b.out);
-        let rest = std::mem::take(&mut b.rest);
-        out.set_protocol(client.proto);
+        let mark = b.out.len();
+        b.out.set_protocol(client.proto);
         let mut ctx = Ctx {
             store: &mut self.store,
             client: &mut client,
-            out: &mut out,
+            out: &mut b.out,
             srv: &mut self.srv,
             now_ms: now_ms(),
             block: None,
             wake_key: Some(wake_key),
         };
-        if let Some(cmd) = commands::lookup(&argv[0]).and_then(|c| resolve(c, &argv).ok()) {
-            call(&mut ctx, cmd, &argv);
+        if let Some(cmd) = commands::lookup(&b.argv[0]).and_then(|c| resolve(c, &b.argv).ok()) {
+            call(&mut ctx, cmd, &b.argv);
         }
-        match ctx.block.take() {
-            Some(spec) => self.park(client, out, rest, spec, Some(b.deadline)),
-            None => {
-                self.after_writes(Some(&mut client));
-                self.drive(client, out, rest);
-            }
+        if ctx.block.take().is_some() {
+            b.out.truncate(mark);
+            client.blocked = Some(b);
+            self.srv.clients.insert(id, client);
+            return;
         }
+        self.unblock(id, &b);
+        self.after_writes(Some(&mut client));
+        let out = std::mem::take(&mut b.out);
+        self.drive(client, out, std::mem::take(&mut b.rest));
     }
 
     /// Answers blocked clients whose timeout passed with the null reply, then runs the rest of

@@ -40,6 +40,8 @@ use std::path::Path;
 use bytes::Bytes;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 
+mod groups;
+
 use crate::keydir::{Entry, KeyDir, Value};
 use crate::stream::layout::{NodeLayout, NodeLimits, NodeSummary, Trim};
 use crate::stream::{entry, StreamId, StreamMeta};
@@ -130,7 +132,7 @@ pub struct Store {
     /// `keys` records to write at the next commit (None = remove), last write wins.
     pending_keys: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// Node summaries to write at the next commit (None = remove).
-    pending_nodes: HashMap<(u64, StreamId), Option<Vec<u8>>>,
+    pending_smeta: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// Streams whose metadata changed since the last commit.
     dirty_streams: HashSet<(usize, Bytes)>,
     next_sid: u64,
@@ -254,7 +256,7 @@ impl Store {
             entries_staged: false,
             fresh: None,
             pending_keys: HashMap::new(),
-            pending_nodes: HashMap::new(),
+            pending_smeta: HashMap::new(),
             dirty_streams: HashSet::new(),
             next_sid: 1,
             dead: Vec::new(),
@@ -292,6 +294,7 @@ impl Store {
             }
             if let Value::Stream(meta) = &mut entry.value {
                 meta.layout = self.load_layout(meta.sid)?;
+                self.load_groups(meta)?;
                 streams += 1;
             }
             if entry.expire_at.is_some_and(|at| at <= now_ms) {
@@ -375,7 +378,8 @@ impl Store {
         if let Value::Stream(meta) = old.value {
             let sid = meta.sid;
             self.pending_keys.insert(dead_key(sid), Some(Vec::new()));
-            self.pending_nodes.retain(|(s, _), _| *s != sid);
+            self.pending_smeta
+                .retain(|k, _| !k.starts_with(&sid.to_be_bytes()));
             self.dead.push((sid, None));
         }
     }
@@ -553,7 +557,7 @@ impl Store {
         meta.entries_added += 1;
         let sid = meta.sid;
         let node = meta.layout.node(out.node).map(NodeSummary::to_bytes);
-        self.pending_nodes.insert((sid, out.node), node);
+        self.pending_smeta.insert(node_key(sid, out.node), node);
         self.end_command();
         self.fresh = Some((entry_key(sid, id), entry::encode(fields)));
         self.touch(db, name);
@@ -618,6 +622,11 @@ impl Store {
             return Err(e);
         }
         if outcome.removed == 0 {
+            // Nodes left with no live entry (by an exact MINID trim) can still have been
+            // dropped: the layout changed even though no entry did.
+            for (m, _) in &outcome.dropped_nodes {
+                self.pending_smeta.insert(node_key(sid, *m), None);
+            }
             return Ok(0);
         }
         self.touch(db, name);
@@ -678,7 +687,7 @@ impl Store {
             )
             .collect();
         for (m, v) in changed {
-            self.pending_nodes.insert((sid, m), v);
+            self.pending_smeta.insert(node_key(sid, m), v);
         }
         Ok(outcome.removed)
     }
@@ -719,7 +728,7 @@ impl Store {
             } else {
                 meta.layout.node(out.node).map(NodeSummary::to_bytes)
             };
-            self.pending_nodes.insert((sid, out.node), node);
+            self.pending_smeta.insert(node_key(sid, out.node), node);
             let entries = self.entries.clone();
             self.batch
                 .get_or_insert_with(|| self.db.batch())
@@ -914,7 +923,7 @@ impl Store {
                 }
             }
         }
-        if self.pending_keys.is_empty() && self.pending_nodes.is_empty() && self.batch.is_none() {
+        if self.pending_keys.is_empty() && self.pending_smeta.is_empty() && self.batch.is_none() {
             return Ok(());
         }
         let mut batch = self.batch.take().unwrap_or_else(|| self.db.batch());
@@ -924,10 +933,10 @@ impl Store {
                 None => batch.remove(&self.keys, k),
             }
         }
-        for ((sid, master), v) in self.pending_nodes.drain() {
+        for (k, v) in self.pending_smeta.drain() {
             match v {
-                Some(v) => batch.insert(&self.smeta, node_key(sid, master), v),
-                None => batch.remove(&self.smeta, node_key(sid, master)),
+                Some(v) => batch.insert(&self.smeta, k, v),
+                None => batch.remove(&self.smeta, k),
             }
         }
         self.entries_staged = false;
@@ -948,7 +957,7 @@ impl Store {
         self.fresh.is_some()
             || self.batch.is_some()
             || !self.pending_keys.is_empty()
-            || !self.pending_nodes.is_empty()
+            || !self.pending_smeta.is_empty()
             || !self.dirty_streams.is_empty()
     }
 

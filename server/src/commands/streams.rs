@@ -698,6 +698,7 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     else {
         return Err(crate::reply::NO_SUCH_KEY.into());
     };
+    let groups = meta.groups.len();
     let (sid, len, keys, nodes) = (
         meta.sid,
         meta.len(),
@@ -753,10 +754,10 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         out.bulk(b"entries");
         write_entries(ctx, &entries)?;
         ctx.out.bulk(b"groups");
-        ctx.out.array(0);
+        super::groups::write_full_groups(ctx, &argv[2], count.max(0) as usize)?;
     } else {
         out.bulk(b"groups");
-        out.int(0);
+        out.int(groups as i64);
         for (name, e) in [
             (&b"first-entry"[..], first_entry.first()),
             (b"last-entry", last_entry.first()),

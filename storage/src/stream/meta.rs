@@ -9,6 +9,11 @@
 //! `max_deleted` and `entries_added` follow Redis 7.0's rules (XDEL raises `max_deleted`,
 //! trimming does not; XSETID may set both).
 
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use super::group::Group;
 use super::layout::NodeLayout;
 use super::StreamId;
 
@@ -21,10 +26,14 @@ pub struct StreamMeta {
     pub max_deleted: StreamId,
     pub entries_added: u64,
     pub layout: NodeLayout,
+    /// Consumer groups by name (Redis lists them in byte order).
+    pub groups: BTreeMap<Bytes, Group>,
+    /// Group id allocator (persisted with the metadata).
+    pub next_gid: u32,
 }
 
 /// Bytes of [`StreamMeta::encode`].
-pub const META_LEN: usize = 8 + 16 * 3 + 8;
+pub const META_LEN: usize = 8 + 16 * 3 + 8 + 4;
 
 impl StreamMeta {
     pub fn new(sid: u64) -> Self {
@@ -35,6 +44,8 @@ impl StreamMeta {
             max_deleted: StreamId::MIN,
             entries_added: 0,
             layout: NodeLayout::new(),
+            groups: BTreeMap::new(),
+            next_gid: 1,
         }
     }
 
@@ -53,6 +64,7 @@ impl StreamMeta {
         out.extend_from_slice(&self.first_id.to_be_bytes());
         out.extend_from_slice(&self.max_deleted.to_be_bytes());
         out.extend_from_slice(&self.entries_added.to_be_bytes());
+        out.extend_from_slice(&self.next_gid.to_be_bytes());
     }
 
     /// Decodes [`StreamMeta::encode`] (the layout is loaded separately).
@@ -73,6 +85,11 @@ impl StreamMeta {
             max_deleted: id_at(40)?,
             entries_added: u64_at(56)?,
             layout: NodeLayout::new(),
+            groups: BTreeMap::new(),
+            next_gid: raw
+                .get(64..68)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)?,
         })
     }
 }

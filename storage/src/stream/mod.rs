@@ -2,6 +2,7 @@
 //! layout (which decides approximate trimming and XINFO's radix-tree figures).
 
 pub mod entry;
+pub mod group;
 pub mod id;
 pub mod layout;
 pub mod meta;

@@ -1,0 +1,179 @@
+//! The catalogue of throughput workloads.
+
+use crate::cli::{Fsync, Settings};
+use crate::model::Unit;
+use crate::util::count;
+
+/// A redis-benchmark command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RbCmd {
+    Ping,
+    Set,
+    Get,
+    Xadd,
+}
+
+impl RbCmd {
+    pub fn name(self) -> &'static str {
+        match self {
+            RbCmd::Ping => "PING",
+            RbCmd::Set => "SET",
+            RbCmd::Get => "GET",
+            RbCmd::Xadd => "XADD",
+        }
+    }
+
+    /// The command line given to redis-benchmark.
+    pub fn command(self) -> Vec<String> {
+        let v: &[&str] = match self {
+            RbCmd::Ping => &["PING"],
+            RbCmd::Set => &["SET", "key:__rand_int__", "xxx"],
+            RbCmd::Get => &["GET", "key:__rand_int__"],
+            RbCmd::Xadd => &["XADD", "bench:rb-xadd", "*", "field", "__rand_int__"],
+        };
+        v.iter().map(|s| s.to_string()).collect()
+    }
+}
+
+/// A load-generator workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lg {
+    Xadd,
+    Xrange,
+    Xread,
+    XreadGroup,
+    Xack,
+    GroupFlow,
+    JobQueue,
+}
+
+impl Lg {
+    /// Whether it reads the pre-loaded stream.
+    pub fn needs_stream(self) -> bool {
+        matches!(
+            self,
+            Lg::Xrange | Lg::Xread | Lg::XreadGroup | Lg::Xack | Lg::GroupFlow
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Rb { cmd: RbCmd, pipeline: usize },
+    Lg(Lg),
+}
+
+/// One throughput workload.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub id: String,
+    pub name: String,
+    pub kind: Kind,
+    pub unit: Unit,
+    /// Also run at the durability levels other than `no`.
+    pub durable: bool,
+    pub about: String,
+}
+
+impl Workload {
+    pub fn runs_at(&self, level: Fsync) -> bool {
+        level == Fsync::No || self.durable
+    }
+}
+
+/// Every workload, in run order.
+pub fn catalog(s: &Settings) -> Vec<Workload> {
+    let mut v = Vec::new();
+    let c = s.connections;
+    let p = s.pipeline;
+    let durable_rb = |cmd: RbCmd, pl: usize| -> bool {
+        pl > 1 && (cmd == RbCmd::Xadd || (cmd == RbCmd::Set && !s.quick))
+    };
+    for pl in [1usize, 16] {
+        for cmd in [RbCmd::Ping, RbCmd::Set, RbCmd::Get, RbCmd::Xadd] {
+            v.push(Workload {
+                id: format!("rb-{}-p{pl}", cmd.name().to_lowercase()),
+                name: format!("redis-benchmark {} -P {pl}", cmd.name()),
+                kind: Kind::Rb { cmd, pipeline: pl },
+                unit: Unit::OpsPerSec,
+                durable: durable_rb(cmd, pl),
+                about: format!(
+                    "redis-benchmark -c {c} -P {pl} -r 100000 {}",
+                    cmd.command().join(" ")
+                ),
+            });
+        }
+    }
+    let n = count(s.stream_entries);
+    let lg = |id: &str, name: String, k: Lg, unit: Unit, durable: bool, about: String| Workload {
+        id: id.into(),
+        name,
+        kind: Kind::Lg(k),
+        unit,
+        durable,
+        about,
+    };
+    v.push(lg(
+        "xadd",
+        format!("XADD (-P {p})"),
+        Lg::Xadd,
+        Unit::OpsPerSec,
+        true,
+        format!("{c} connections, pipeline {p}: XADD key * field <12 digits> on a new stream"),
+    ));
+    v.push(lg(
+        "xrange",
+        format!("XRANGE 10 on {n} (-P {p})"),
+        Lg::Xrange,
+        Unit::OpsPerSec,
+        false,
+        format!("XRANGE key <random ms> + COUNT 10 on a {n}-entry stream"),
+    ));
+    v.push(lg(
+        "xread",
+        format!("XREAD COUNT 10 on {n} (-P {p})"),
+        Lg::Xread,
+        Unit::OpsPerSec,
+        false,
+        format!("XREAD COUNT 10 STREAMS key <random ms>-0 on the {n}-entry stream"),
+    ));
+    v.push(lg(
+        "xreadgroup",
+        format!("XREADGROUP COUNT 1 > (-P {p})"),
+        Lg::XreadGroup,
+        Unit::OpsPerSec,
+        false,
+        format!("{c} consumers of a new group, XREADGROUP ... COUNT 1 STREAMS key >, pipeline {p}"),
+    ));
+    v.push(lg(
+        "xack",
+        format!("XACK 1 id (-P {p})"),
+        Lg::Xack,
+        Unit::OpsPerSec,
+        false,
+        format!(
+            "XACK of one pending ID per command, pipeline {p} (IDs first delivered by XREADGROUP COUNT 1000)"
+        ),
+    ));
+    v.push(lg(
+        "group-flow",
+        "group flow: read 16, ack 16".into(),
+        Lg::GroupFlow,
+        Unit::MsgPerSec,
+        false,
+        format!("{c} consumers loop XREADGROUP COUNT 16 > then XACK of those 16; messages acked per second"),
+    ));
+    v.push(lg(
+        "job-queue",
+        "job queue (XADD→XACK latency)".into(),
+        Lg::JobQueue,
+        Unit::JobsPerSec,
+        !s.quick,
+        format!(
+            "{} producers XADD (pipeline {p}), {} consumers XREADGROUP COUNT 16 BLOCK 100 + XACK, 1 % never acked and recovered by XAUTOCLAIM; latency is XADD to XACK",
+            (c / 5).max(1),
+            c.saturating_sub((c / 5).max(1)).max(1)
+        ),
+    ));
+    v
+}

@@ -1,0 +1,1165 @@
+//! Consumer-group commands: XGROUP, XREADGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM, and XINFO
+//! GROUPS/CONSUMERS — Redis 7.0.15's parsing order, replies and error texts; XINFO CONSUMERS and
+//! XINFO STREAM FULL report Redis 7.2's `inactive`/`active-time` fields (a deliberate
+//! difference, see the compat tests).
+//!
+//! Every change to a group is made in memory through `stream::group::Group` (which keeps the
+//! two PEL indexes consistent) and handed to the store as a list of changed records, which it
+//! writes in the same batch as the rest of the command.
+
+use bytes::Bytes;
+use sluice_storage::stream::group::{Group, GroupChange, ENTRIES_READ_UNKNOWN};
+use sluice_storage::stream::{StreamId, StreamMeta};
+use sluice_storage::{StreamEntry, Value, WrongType};
+
+use super::streams::{parse_strict_id, storage_error, write_entry};
+use crate::args::{eq, parse_i64};
+use crate::engine::{BlockSpec, Ctx};
+use crate::reply::{printable, CmdResult, ReplyError, NOT_INTEGER, SYNTAX, WRONGTYPE};
+
+fn wrongtype(_: WrongType) -> ReplyError {
+    WRONGTYPE.into()
+}
+
+/// `streamRangeHasTombstones(s, start, NULL)`.
+fn has_tombstones_from(s: &StreamMeta, start: StreamId) -> bool {
+    if s.is_empty() || s.max_deleted == StreamId::MIN || s.first_id > s.max_deleted {
+        return false;
+    }
+    start <= s.max_deleted
+}
+
+/// `streamEstimateDistanceFromFirstEverEntry`: entries-read as of `id`, if knowable.
+fn estimate_entries_read(s: &StreamMeta, id: StreamId) -> i64 {
+    if s.entries_added == 0 {
+        return 0;
+    }
+    if s.is_empty() && id <= s.last_id {
+        return s.entries_added as i64;
+    }
+    if id == s.last_id {
+        return s.entries_added as i64;
+    } else if id > s.last_id {
+        return ENTRIES_READ_UNKNOWN;
+    }
+    if s.max_deleted == StreamId::MIN || s.max_deleted < s.first_id {
+        if id < s.first_id {
+            return (s.entries_added - s.len()) as i64;
+        } else if id == s.first_id {
+            return (s.entries_added - s.len() + 1) as i64;
+        }
+    }
+    ENTRIES_READ_UNKNOWN
+}
+
+/// `streamReplyWithCGLag`: `None` is a null lag.
+fn lag(s: &StreamMeta, g: &Group) -> Option<i64> {
+    if s.entries_added == 0 {
+        return Some(0);
+    }
+    if g.entries_read != ENTRIES_READ_UNKNOWN && !has_tombstones_from(s, g.last_id) {
+        return Some(s.entries_added as i64 - g.entries_read);
+    }
+    let read = estimate_entries_read(s, g.last_id);
+    (read != ENTRIES_READ_UNKNOWN).then(|| s.entries_added as i64 - read)
+}
+
+fn nogroup_xgroup(group: &[u8], key: &[u8]) -> ReplyError {
+    ReplyError::new(format!(
+        "NOGROUP No such consumer group '{}' for key name '{}'",
+        printable(group, 1024),
+        printable(key, 1024)
+    ))
+}
+
+fn nogroup(key: &[u8], group: &[u8]) -> ReplyError {
+    ReplyError::new(format!(
+        "NOGROUP No such key '{}' or consumer group '{}'",
+        printable(key, 1024),
+        printable(group, 1024)
+    ))
+}
+
+fn syntax_sub(argv: &[Bytes], cmd: &str) -> ReplyError {
+    ReplyError::new(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {cmd} HELP.",
+        printable(&argv[1], 128)
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// XGROUP
+
+struct XgroupArgs {
+    mkstream: bool,
+    entries_read: i64,
+}
+
+/// The options after `<key> <group> <id>` and the checks Redis does before any subcommand.
+/// Returns `None` after replying, or the parsed options and whether the key holds a stream.
+fn xgroup_prelude(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<(XgroupArgs, bool), ReplyError> {
+    let sub = &argv[1];
+    let create = eq(sub, "CREATE");
+    let setid = eq(sub, "SETID");
+    let mut a = XgroupArgs {
+        mkstream: false,
+        entries_read: ENTRIES_READ_UNKNOWN,
+    };
+    let mut i = 5;
+    while i < argv.len() {
+        if create && eq(&argv[i], "MKSTREAM") {
+            a.mkstream = true;
+            i += 1;
+        } else if (create || setid) && eq(&argv[i], "ENTRIESREAD") && i + 1 < argv.len() {
+            let n = parse_i64(&argv[i + 1]).ok_or(ReplyError::from(NOT_INTEGER))?;
+            if n < 0 && n != ENTRIES_READ_UNKNOWN {
+                return Err("ERR value for ENTRIESREAD must be positive or -1".into());
+            }
+            a.entries_read = n;
+            i += 2;
+        } else {
+            return Err(syntax_sub(argv, "XGROUP"));
+        }
+    }
+    let db = ctx.db();
+    let exists = ctx
+        .store
+        .stream(db, &argv[2], ctx.now_ms)
+        .map_err(wrongtype)?
+        .is_some();
+    if !a.mkstream {
+        if !exists {
+            return Err("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.".into());
+        }
+        let has_group = group_exists(ctx, &argv[2], &argv[3]);
+        if !has_group && (setid || eq(sub, "CREATECONSUMER") || eq(sub, "DELCONSUMER")) {
+            return Err(nogroup_xgroup(&argv[3], &argv[2]));
+        }
+    }
+    Ok((a, exists))
+}
+
+fn group_exists(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8]) -> bool {
+    let db = ctx.db();
+    matches!(ctx.store.stream(db, key, ctx.now_ms), Ok(Some(m)) if m.groups.contains_key(group))
+}
+
+pub fn xgroup_create(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let (a, exists) = xgroup_prelude(ctx, argv)?;
+    if argv.len() > 8 {
+        return Err(syntax_sub(argv, "XGROUP"));
+    }
+    let db = ctx.db();
+    let id = if argv[4].as_ref() == b"$" {
+        ctx.store
+            .stream(db, &argv[2], ctx.now_ms)
+            .map_err(wrongtype)?
+            .map_or(StreamId::MIN, |m| m.last_id)
+    } else {
+        parse_strict_id(&argv[4], 0)?
+    };
+    if !exists {
+        ctx.store.stream_create(db, argv[2].clone());
+    }
+    if ctx
+        .store
+        .create_group(db, &argv[2], argv[3].clone(), id, a.entries_read)
+    {
+        ctx.out.ok();
+        Ok(())
+    } else {
+        Err("BUSYGROUP Consumer Group name already exists".into())
+    }
+}
+
+pub fn xgroup_setid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let (a, _) = xgroup_prelude(ctx, argv)?;
+    if argv.len() != 5 && argv.len() != 7 {
+        return Err(syntax_sub(argv, "XGROUP"));
+    }
+    let db = ctx.db();
+    let id = if argv[4].as_ref() == b"$" {
+        ctx.store
+            .stream(db, &argv[2], ctx.now_ms)
+            .map_err(wrongtype)?
+            .map_or(StreamId::MIN, |m| m.last_id)
+    } else {
+        parse_any_id(&argv[4], 0)?
+    };
+    if let Some(g) = ctx.store.group_mut(db, &argv[2], &argv[3]) {
+        g.last_id = id;
+        g.entries_read = a.entries_read;
+    }
+    ctx.store
+        .save_group(db, &argv[2], &argv[3], &[GroupChange::Group]);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// An ID that may also be `-` or `+` (Redis's non-strict parse).
+fn parse_any_id(arg: &[u8], missing_seq: u64) -> Result<StreamId, ReplyError> {
+    match arg {
+        b"-" => Ok(StreamId::MIN),
+        b"+" => Ok(StreamId::MAX),
+        other => parse_strict_id(other, missing_seq),
+    }
+}
+
+pub fn xgroup_destroy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    xgroup_prelude(ctx, argv)?;
+    let db = ctx.db();
+    if ctx.store.destroy_group(db, &argv[2], &argv[3]) {
+        ctx.out.int(1);
+        // Blocked XREADGROUP clients of this group must learn that it is gone.
+        ctx.signal_ready(db, &argv[2]);
+    } else {
+        ctx.out.int(0);
+    }
+    Ok(())
+}
+
+pub fn xgroup_createconsumer(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    xgroup_prelude(ctx, argv)?;
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    let mut changes = Vec::new();
+    let created = match ctx.store.group_mut(db, &argv[2], &argv[3]) {
+        Some(g) => g.ensure_consumer(&argv[4], now, &mut changes).1,
+        None => false,
+    };
+    ctx.store.save_group(db, &argv[2], &argv[3], &changes);
+    ctx.out.int(created as i64);
+    Ok(())
+}
+
+pub fn xgroup_delconsumer(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    xgroup_prelude(ctx, argv)?;
+    let db = ctx.db();
+    let mut changes = Vec::new();
+    let pending = ctx
+        .store
+        .group_mut(db, &argv[2], &argv[3])
+        .and_then(|g| g.remove_consumer(&argv[4], &mut changes))
+        .unwrap_or(0);
+    ctx.store.save_group(db, &argv[2], &argv[3], &changes);
+    ctx.out.int(pending as i64);
+    Ok(())
+}
+
+pub fn xgroup_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    super::help_reply(
+        ctx,
+        "XGROUP",
+        &[
+            "CREATE <key> <groupname> <id|$> [option]",
+            "    Create a new consumer group. Options are:",
+            "    * MKSTREAM",
+            "      Create the empty stream if it does not exist.",
+            "    * ENTRIESREAD entries_read",
+            "      Set the group's entries_read counter (internal use).",
+            "CREATECONSUMER <key> <groupname> <consumer>",
+            "    Create a new consumer in the specified group.",
+            "DELCONSUMER <key> <groupname> <consumer>",
+            "    Remove the specified consumer.",
+            "DESTROY <key> <groupname>",
+            "    Remove the specified group.",
+            "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
+            "    Set the current group ID and entries_read counter.",
+        ],
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// XREADGROUP
+
+/// Default COUNT of a blocked read when it is served (Redis's XREAD_BLOCKED_DEFAULT_COUNT).
+const BLOCKED_DEFAULT_COUNT: usize = 1000;
+
+/// What one stream contributes to an XREADGROUP reply.
+enum Served {
+    /// `>`: new entries (already recorded in the PEL).
+    New(Vec<StreamEntry>),
+    /// History: the consumer's pending entries; `None` for one deleted from the stream.
+    History(Vec<(StreamId, Option<StreamEntry>)>),
+}
+
+pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut timeout: Option<u64> = None;
+    let mut count: usize = 0;
+    let mut streams_at = 0;
+    let mut noack = false;
+    let mut group_consumer: Option<(&Bytes, &Bytes)> = None;
+    let mut i = 1;
+    while i < argv.len() {
+        let more = argv.len() - i - 1;
+        let o = &argv[i];
+        if eq(o, "BLOCK") && more > 0 {
+            i += 1;
+            let t = parse_i64(&argv[i]).ok_or(ReplyError::from(
+                "ERR timeout is not an integer or out of range",
+            ))?;
+            if t < 0 {
+                return Err("ERR timeout is negative".into());
+            }
+            timeout = Some(t as u64);
+        } else if eq(o, "COUNT") && more > 0 {
+            i += 1;
+            count = parse_i64(&argv[i])
+                .ok_or(ReplyError::from(NOT_INTEGER))?
+                .max(0) as usize;
+        } else if eq(o, "STREAMS") && more > 0 {
+            streams_at = i + 1;
+            if !(argv.len() - streams_at).is_multiple_of(2) {
+                return Err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.".into());
+            }
+            break;
+        } else if eq(o, "GROUP") && more >= 2 {
+            group_consumer = Some((&argv[i + 1], &argv[i + 2]));
+            i += 2;
+        } else if eq(o, "NOACK") {
+            noack = true;
+        } else {
+            return Err(SYNTAX.into());
+        }
+        i += 1;
+    }
+    if streams_at == 0 {
+        return Err(SYNTAX.into());
+    }
+    let Some((group, consumer)) = group_consumer else {
+        return Err("ERR Missing GROUP option for XREADGROUP".into());
+    };
+    let n = (argv.len() - streams_at) / 2;
+    let keys = &argv[streams_at..streams_at + n];
+    let db = ctx.db();
+    // Every key, group and ID is checked before anything is served. `None` is `>`.
+    let mut ids: Vec<Option<StreamId>> = Vec::with_capacity(n);
+    for (k, id_arg) in keys.iter().zip(&argv[streams_at + n..]) {
+        let meta = ctx.store.stream(db, k, ctx.now_ms).map_err(wrongtype)?;
+        if !meta.is_some_and(|m| m.groups.contains_key(group)) {
+            return Err(ReplyError::new(format!(
+                "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
+                printable(k, 1024),
+                printable(group, 1024)
+            )));
+        }
+        ids.push(match id_arg.as_ref() {
+            b"$" => return Err("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.".into()),
+            b">" => None,
+            other => Some(parse_strict_id(other, 0)?),
+        });
+    }
+    let woken = ctx.wake_key.clone();
+    if woken.is_some() && count == 0 {
+        count = BLOCKED_DEFAULT_COUNT;
+    }
+    let limit = (count > 0).then_some(count);
+    let mut results: Vec<(&Bytes, Served)> = Vec::new();
+    for (k, id) in keys.iter().zip(&ids) {
+        if woken.as_ref().is_some_and(|w| w != k)
+            || (woken.is_some() && results.iter().any(|(r, _)| *r == k))
+        {
+            continue;
+        }
+        let Some(meta) = ctx.store.stream(db, k, ctx.now_ms).map_err(wrongtype)? else {
+            continue;
+        };
+        let sid = meta.sid;
+        let Some(g) = meta.groups.get(group) else {
+            continue;
+        };
+        match id {
+            Some(start) => {
+                // History: this consumer's pending entries from `start`.
+                let pending: Vec<StreamId> = g
+                    .consumers
+                    .get(consumer)
+                    .map(|c| {
+                        c.pel
+                            .range(*start..)
+                            .take(limit.unwrap_or(usize::MAX))
+                            .copied()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut served = Vec::with_capacity(pending.len());
+                for pid in pending {
+                    let e = ctx.store.stream_get(sid, pid).map_err(storage_error)?;
+                    served.push((pid, e));
+                }
+                touch_consumer(ctx, k, group, consumer, !served.is_empty());
+                let now = ctx.now_ms;
+                let mut changes = Vec::new();
+                if let Some(g) = ctx.store.group_mut(db, k, group) {
+                    for (pid, e) in &served {
+                        if e.is_some() {
+                            if let Some(n) = g.pel.get_mut(pid) {
+                                n.delivery_time = now;
+                                n.delivery_count += 1;
+                                changes.push(GroupChange::Nack(*pid));
+                            }
+                        }
+                    }
+                }
+                ctx.store.save_group(db, k, group, &changes);
+                results.push((k, Served::History(served)));
+            }
+            None => {
+                // `>`: entries after the group's last delivered ID, if the stream has any.
+                let last_delivered = g.last_id;
+                let has_new = !meta.is_empty() && meta.last_id > last_delivered;
+                if !has_new {
+                    continue;
+                }
+                let Some(from) = last_delivered.successor() else {
+                    continue;
+                };
+                let entries = ctx
+                    .store
+                    .stream_range(sid, from, StreamId::MAX, false, limit)
+                    .map_err(storage_error)?;
+                if entries.is_empty() && woken.is_none() {
+                    continue;
+                }
+                deliver(ctx, k, group, consumer, &entries, noack);
+                results.push((k, Served::New(entries)));
+            }
+        }
+    }
+    if !results.is_empty() {
+        write_results(ctx, &results)?;
+        return Ok(());
+    }
+    match timeout {
+        Some(ms) if !ctx.client.in_exec => {
+            ctx.block = Some(BlockSpec {
+                keys: keys.to_vec(),
+                timeout_ms: ms,
+                argv: argv.to_vec(),
+            });
+        }
+        _ => ctx.out.null_array(),
+    }
+    Ok(())
+}
+
+/// Refreshes (or creates) the consumer on a served read; `active`: entries were returned.
+fn touch_consumer(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    group: &[u8],
+    consumer: &Bytes,
+    active: bool,
+) -> u32 {
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    let mut changes = Vec::new();
+    let cid = match ctx.store.group_mut(db, key, group) {
+        Some(g) => {
+            let (cid, _) = g.ensure_consumer(consumer, now, &mut changes);
+            if let Some(c) = g.consumer_mut(cid) {
+                c.seen_time = now;
+                if active {
+                    c.active_time = now as i64;
+                }
+            }
+            changes.push(GroupChange::Consumer(cid));
+            cid
+        }
+        None => 0,
+    };
+    ctx.store.save_group(db, key, group, &changes);
+    cid
+}
+
+/// Records the delivery of `entries` to `consumer`: the group's last ID and entries-read, and
+/// (unless NOACK) the PEL.
+fn deliver(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    group: &[u8],
+    consumer: &Bytes,
+    entries: &[StreamEntry],
+    noack: bool,
+) {
+    let cid = touch_consumer(ctx, key, group, consumer, !entries.is_empty());
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    // entries-read follows Redis: +1 per entry while it is exact, else an estimate.
+    let mut reads = Vec::with_capacity(entries.len());
+    if let Ok(Some(meta)) = ctx.store.stream(db, key, now) {
+        if let Some(g) = meta.groups.get(group) {
+            let mut entries_read = g.entries_read;
+            let mut last = g.last_id;
+            for e in entries {
+                if e.id > last {
+                    if entries_read != ENTRIES_READ_UNKNOWN && !has_tombstones_from(meta, e.id) {
+                        entries_read += 1;
+                    } else if meta.entries_added > 0 {
+                        entries_read = estimate_entries_read(meta, e.id);
+                    }
+                    last = e.id;
+                }
+                reads.push((last, entries_read));
+            }
+        }
+    }
+    let mut changes = vec![GroupChange::Group];
+    if let Some(g) = ctx.store.group_mut(db, key, group) {
+        if let Some(&(last, read)) = reads.last() {
+            g.last_id = last;
+            g.entries_read = read;
+        }
+        if !noack {
+            for e in entries {
+                g.deliver(e.id, cid, now, &mut changes);
+            }
+        }
+    }
+    ctx.store.save_group(db, key, group, &changes);
+}
+
+fn write_results(ctx: &mut Ctx<'_>, results: &[(&Bytes, Served)]) -> CmdResult {
+    for (_, s) in results {
+        match s {
+            Served::New(es) => es
+                .iter()
+                .try_for_each(|e| e.fields().map(|_| ()).map_err(storage_error))?,
+            Served::History(es) => es
+                .iter()
+                .filter_map(|(_, e)| e.as_ref())
+                .try_for_each(|e| e.fields().map(|_| ()).map_err(storage_error))?,
+        }
+    }
+    if ctx.out.is_resp3() {
+        ctx.out.map(results.len());
+    } else {
+        ctx.out.array(results.len());
+    }
+    for (k, s) in results {
+        if !ctx.out.is_resp3() {
+            ctx.out.array(2);
+        }
+        ctx.out.bulk(k);
+        match s {
+            Served::New(es) => {
+                ctx.out.array(es.len());
+                for e in es {
+                    write_entry(ctx, e)?;
+                }
+            }
+            Served::History(es) => {
+                ctx.out.array(es.len());
+                for (id, e) in es {
+                    match e {
+                        Some(e) => write_entry(ctx, e)?,
+                        None => {
+                            ctx.out.array(2);
+                            ctx.out.bulk(id.to_string().as_bytes());
+                            ctx.out.null_array();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// XACK, XPENDING
+
+pub fn xack(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    let (key, group) = (&argv[1], &argv[2]);
+    let exists = ctx
+        .store
+        .stream(db, key, ctx.now_ms)
+        .map_err(wrongtype)?
+        .is_some_and(|m| m.groups.contains_key(group.as_ref()));
+    if !exists {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    let ids = argv[3..]
+        .iter()
+        .map(|a| parse_strict_id(a, 0))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut changes = Vec::new();
+    let mut acked = 0;
+    if let Some(g) = ctx.store.group_mut(db, key, group) {
+        for id in ids {
+            if g.remove_pending(id, &mut changes) {
+                acked += 1;
+            }
+        }
+    }
+    ctx.store.save_group(db, key, group, &changes);
+    ctx.out.int(acked);
+    Ok(())
+}
+
+/// A range bound as XPENDING/XAUTOCLAIM parse it: `-`, `+`, an ID, or `(ID`.
+fn parse_interval(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), ReplyError> {
+    if arg.len() > 1 && arg[0] == b'(' {
+        Ok((parse_strict_id(&arg[1..], missing_seq)?, true))
+    } else {
+        Ok((parse_any_id(arg, missing_seq)?, false))
+    }
+}
+
+pub fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let summary = argv.len() == 3;
+    if argv.len() != 3 && (argv.len() < 6 || argv.len() > 9) {
+        return Err(SYNTAX.into());
+    }
+    let (mut start, mut end, mut count, mut min_idle) = (StreamId::MIN, StreamId::MAX, 0i64, 0i64);
+    let mut consumer: Option<&Bytes> = None;
+    if argv.len() >= 6 {
+        let mut at = 3;
+        if eq(&argv[3], "IDLE") {
+            min_idle = parse_i64(&argv[4]).ok_or(ReplyError::from(NOT_INTEGER))?;
+            if argv.len() < 8 {
+                return Err(SYNTAX.into());
+            }
+            at += 2;
+        }
+        count = parse_i64(&argv[at + 2])
+            .ok_or(ReplyError::from(NOT_INTEGER))?
+            .max(0);
+        let (s, ex) = parse_interval(&argv[at], 0)?;
+        start = if ex {
+            s.successor()
+                .ok_or(ReplyError::from("ERR invalid start ID for the interval"))?
+        } else {
+            s
+        };
+        let (e, ex) = parse_interval(&argv[at + 1], u64::MAX)?;
+        end = if ex {
+            e.predecessor()
+                .ok_or(ReplyError::from("ERR invalid end ID for the interval"))?
+        } else {
+            e
+        };
+        consumer = argv.get(at + 3);
+    }
+    let db = ctx.db();
+    let (key, group) = (&argv[1], &argv[2]);
+    let Some(meta) = ctx.store.stream(db, key, ctx.now_ms).map_err(wrongtype)? else {
+        return Err(nogroup(key, group));
+    };
+    let Some(g) = meta.groups.get(group.as_ref()) else {
+        return Err(nogroup(key, group));
+    };
+    let now = ctx.now_ms;
+    let out = &mut *ctx.out;
+    if summary {
+        out.array(4);
+        out.int(g.pel.len() as i64);
+        match (g.pel.keys().next(), g.pel.keys().next_back()) {
+            (Some(first), Some(last)) => {
+                out.bulk(first.to_string().as_bytes());
+                out.bulk(last.to_string().as_bytes());
+                let with: Vec<_> = g.consumers.values().filter(|c| !c.pel.is_empty()).collect();
+                out.array(with.len());
+                for c in with {
+                    out.array(2);
+                    out.bulk(&c.name);
+                    out.bulk_int(c.pel.len() as i64);
+                }
+            }
+            _ => {
+                out.null();
+                out.null();
+                out.null_array();
+            }
+        }
+        return Ok(());
+    }
+    let ids: Box<dyn Iterator<Item = StreamId>> = match consumer {
+        Some(name) => match g.consumers.get(name.as_ref()) {
+            Some(c) => Box::new(
+                c.pel
+                    .range(start..)
+                    .copied()
+                    .take_while(move |id| *id <= end)
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            ),
+            None => {
+                out.array(0);
+                return Ok(());
+            }
+        },
+        None => Box::new(
+            g.pel
+                .range(start..)
+                .map(|(id, _)| *id)
+                .take_while(move |id| *id <= end)
+                .collect::<Vec<_>>()
+                .into_iter(),
+        ),
+    };
+    let mut rows = Vec::new();
+    for id in ids {
+        if count == 0 {
+            break;
+        }
+        let Some(n) = g.pel.get(&id) else { continue };
+        let idle = (now as i64 - n.delivery_time as i64).max(0);
+        if min_idle != 0 && idle < min_idle {
+            continue;
+        }
+        count -= 1;
+        let name = g.consumer_name(n.cid).cloned().unwrap_or_default();
+        rows.push((id, name, idle, n.delivery_count));
+    }
+    out.array(rows.len());
+    for (id, name, idle, deliveries) in rows {
+        out.array(4);
+        out.bulk(id.to_string().as_bytes());
+        out.bulk(&name);
+        out.int(idle);
+        out.int(deliveries as i64);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// XCLAIM, XAUTOCLAIM
+
+fn opt_int(arg: &[u8], msg: &'static str) -> Result<i64, ReplyError> {
+    parse_i64(arg).ok_or(ReplyError::from(msg))
+}
+
+pub fn xclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let db = ctx.db();
+    let (key, group, consumer) = (&argv[1], &argv[2], &argv[3]);
+    let Some(sid) = ctx
+        .store
+        .stream(db, key, ctx.now_ms)
+        .map_err(wrongtype)?
+        .filter(|m| m.groups.contains_key(group.as_ref()))
+        .map(|m| m.sid)
+    else {
+        return Err(nogroup(key, group));
+    };
+    let min_idle = opt_int(&argv[4], "ERR Invalid min-idle-time argument for XCLAIM")?.max(0);
+    let mut ids = Vec::new();
+    let mut j = 5;
+    while j < argv.len() {
+        match parse_strict_id(&argv[j], 0) {
+            Ok(id) => ids.push(id),
+            Err(_) => break,
+        }
+        j += 1;
+    }
+    let now = ctx.now_ms as i64;
+    let (mut force, mut justid, mut retrycount, mut delivery_time, mut last_id) =
+        (false, false, -1i64, -1i64, StreamId::MIN);
+    while j < argv.len() {
+        let more = argv.len() - 1 - j;
+        let opt = &argv[j];
+        if eq(opt, "FORCE") {
+            force = true;
+        } else if eq(opt, "JUSTID") {
+            justid = true;
+        } else if eq(opt, "IDLE") && more > 0 {
+            j += 1;
+            delivery_time = now - opt_int(&argv[j], "ERR Invalid IDLE option argument for XCLAIM")?;
+        } else if eq(opt, "TIME") && more > 0 {
+            j += 1;
+            delivery_time = opt_int(&argv[j], "ERR Invalid TIME option argument for XCLAIM")?;
+        } else if eq(opt, "RETRYCOUNT") && more > 0 {
+            j += 1;
+            retrycount = opt_int(
+                &argv[j],
+                "ERR Invalid RETRYCOUNT option argument for XCLAIM",
+            )?;
+        } else if eq(opt, "LASTID") && more > 0 {
+            j += 1;
+            last_id = parse_strict_id(&argv[j], 0)?;
+        } else {
+            return Err(ReplyError::new(format!(
+                "ERR Unrecognized XCLAIM option '{}'",
+                printable(opt, 128)
+            )));
+        }
+        j += 1;
+    }
+    let delivery_time = if delivery_time < 0 || delivery_time > now {
+        now
+    } else {
+        delivery_time
+    } as u64;
+    let mut changes = Vec::new();
+    if let Some(g) = ctx.store.group_mut(db, key, group) {
+        if last_id > g.last_id {
+            g.last_id = last_id;
+            changes.push(GroupChange::Group);
+        }
+    }
+    let mut claimed: Vec<(StreamId, Option<StreamEntry>)> = Vec::new();
+    let mut cid = None;
+    for id in ids {
+        let entry = ctx.store.stream_get(sid, id).map_err(storage_error)?;
+        let Some(g) = ctx.store.group_mut(db, key, group) else {
+            break;
+        };
+        let Some(entry) = entry else {
+            // Deleted from the stream: purge it from the PEL, say nothing.
+            g.remove_pending(id, &mut changes);
+            continue;
+        };
+        let mut nack = g.pel.get(&id).copied();
+        let forced = nack.is_none() && force;
+        if forced {
+            nack = Some(sluice_storage::stream::group::Nack {
+                cid: 0,
+                delivery_time: now as u64,
+                delivery_count: 1,
+            });
+        }
+        let Some(n) = nack else { continue };
+        if !forced && min_idle > 0 && (now - n.delivery_time as i64) < min_idle {
+            continue;
+        }
+        let c = match cid {
+            Some(c) => c,
+            None => {
+                let (c, _) = g.ensure_consumer(consumer, now as u64, &mut changes);
+                cid = Some(c);
+                c
+            }
+        };
+        let count = if retrycount >= 0 {
+            retrycount as u64
+        } else if !justid {
+            n.delivery_count + 1
+        } else {
+            n.delivery_count
+        };
+        g.assign(id, c, delivery_time, count, &mut changes);
+        claimed.push((id, (!justid).then_some(entry)));
+    }
+    if let (Some(c), Some(g)) = (cid, ctx.store.group_mut(db, key, group)) {
+        if let Some(cons) = g.consumer_mut(c) {
+            cons.seen_time = now as u64;
+            if !claimed.is_empty() {
+                cons.active_time = now;
+            }
+        }
+        changes.push(GroupChange::Consumer(c));
+    }
+    ctx.store.save_group(db, key, group, &changes);
+    for (_, e) in &claimed {
+        if let Some(e) = e {
+            e.fields().map_err(storage_error)?;
+        }
+    }
+    ctx.out.array(claimed.len());
+    for (id, e) in &claimed {
+        match e {
+            Some(e) => write_entry(ctx, e)?,
+            None => ctx.out.bulk(id.to_string().as_bytes()),
+        }
+    }
+    Ok(())
+}
+
+pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let min_idle = opt_int(
+        &argv[4],
+        "ERR Invalid min-idle-time argument for XAUTOCLAIM",
+    )?
+    .max(0);
+    let (start, ex) = parse_interval(&argv[5], 0)?;
+    let start = if ex {
+        start
+            .successor()
+            .ok_or(ReplyError::from("ERR invalid start ID for the interval"))?
+    } else {
+        start
+    };
+    let mut count: i64 = 100;
+    let mut justid = false;
+    let mut j = 6;
+    while j < argv.len() {
+        let more = argv.len() - 1 - j;
+        if eq(&argv[j], "COUNT") && more > 0 {
+            // Redis's bound: LONG_MAX / max(sizeof(streamID), attempts factor).
+            let max = i64::MAX / 16;
+            count = parse_i64(&argv[j + 1])
+                .filter(|c| (1..=max).contains(c))
+                .ok_or(ReplyError::from("ERR COUNT must be > 0"))?;
+            j += 1;
+        } else if eq(&argv[j], "JUSTID") {
+            justid = true;
+        } else {
+            return Err(SYNTAX.into());
+        }
+        j += 1;
+    }
+    let db = ctx.db();
+    let (key, group, consumer) = (&argv[1], &argv[2], &argv[3]);
+    let Some(sid) = ctx
+        .store
+        .stream(db, key, ctx.now_ms)
+        .map_err(wrongtype)?
+        .filter(|m| m.groups.contains_key(group.as_ref()))
+        .map(|m| m.sid)
+    else {
+        return Err(nogroup(key, group));
+    };
+    // Redis allocates COUNT stream IDs up front and refuses a COUNT it cannot allocate; Sluice
+    // allocates nothing per COUNT but keeps the refusal for absurd values.
+    if count > 1 << 32 {
+        return Err(
+            "ERR Insufficient memory, failed allocating transient memory, COUNT too high.".into(),
+        );
+    }
+    let now = ctx.now_ms;
+    let mut attempts = count * 10;
+    let mut changes = Vec::new();
+    let mut claimed: Vec<(StreamId, Option<StreamEntry>)> = Vec::new();
+    let mut deleted = Vec::new();
+    let mut cid = None;
+    let mut cursor = start;
+    let mut next = StreamId::MIN;
+    loop {
+        let Some(g) = ctx.store.group_mut(db, key, group) else {
+            break;
+        };
+        let Some((&id, &n)) = g.pel.range(cursor..).next() else {
+            next = StreamId::MIN;
+            break;
+        };
+        if attempts == 0 || count == 0 {
+            next = id;
+            break;
+        }
+        attempts -= 1;
+        cursor = match id.successor() {
+            Some(s) => s,
+            None => StreamId::MAX,
+        };
+        let entry = ctx.store.stream_get(sid, id).map_err(storage_error)?;
+        let Some(g) = ctx.store.group_mut(db, key, group) else {
+            break;
+        };
+        let Some(entry) = entry else {
+            g.remove_pending(id, &mut changes);
+            deleted.push(id);
+            count -= 1;
+            if id == StreamId::MAX {
+                break;
+            }
+            continue;
+        };
+        if min_idle > 0 && (now as i64 - n.delivery_time as i64) < min_idle {
+            if id == StreamId::MAX {
+                break;
+            }
+            continue;
+        }
+        let c = match cid {
+            Some(c) => c,
+            None => {
+                let (c, _) = g.ensure_consumer(consumer, now, &mut changes);
+                cid = Some(c);
+                c
+            }
+        };
+        let deliveries = if justid {
+            n.delivery_count
+        } else {
+            n.delivery_count + 1
+        };
+        g.assign(id, c, now, deliveries, &mut changes);
+        claimed.push((id, (!justid).then_some(entry)));
+        count -= 1;
+        if id == StreamId::MAX {
+            break;
+        }
+    }
+    if let (Some(c), Some(g)) = (cid, ctx.store.group_mut(db, key, group)) {
+        if let Some(cons) = g.consumer_mut(c) {
+            cons.seen_time = now;
+            if !claimed.is_empty() {
+                cons.active_time = now as i64;
+            }
+        }
+        changes.push(GroupChange::Consumer(c));
+    }
+    ctx.store.save_group(db, key, group, &changes);
+    for (_, e) in &claimed {
+        if let Some(e) = e {
+            e.fields().map_err(storage_error)?;
+        }
+    }
+    ctx.out.array(3);
+    ctx.out.bulk(next.to_string().as_bytes());
+    ctx.out.array(claimed.len());
+    for (id, e) in &claimed {
+        match e {
+            Some(e) => write_entry(ctx, e)?,
+            None => ctx.out.bulk(id.to_string().as_bytes()),
+        }
+    }
+    ctx.out.array(deleted.len());
+    for id in deleted {
+        ctx.out.bulk(id.to_string().as_bytes());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// XINFO GROUPS / CONSUMERS and the FULL groups section
+
+fn stream_or_err<'a>(ctx: &'a mut Ctx<'_>, key: &[u8]) -> Result<&'a StreamMeta, ReplyError> {
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    match ctx.store.lookup(db, key, now).map(|e| &e.value) {
+        None => Err(crate::reply::NO_SUCH_KEY.into()),
+        Some(Value::Stream(m)) => Ok(m),
+        Some(_) => Err(WRONGTYPE.into()),
+    }
+}
+
+pub fn xinfo_groups(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    stream_or_err(ctx, &argv[2])?;
+    let db = ctx.db();
+    let Ok(Some(meta)) = ctx.store.stream(db, &argv[2], ctx.now_ms) else {
+        return Ok(());
+    };
+    let out = &mut *ctx.out;
+    out.array(meta.groups.len());
+    for (name, g) in &meta.groups {
+        out.map(6);
+        out.bulk(b"name");
+        out.bulk(name);
+        out.bulk(b"consumers");
+        out.int(g.consumers.len() as i64);
+        out.bulk(b"pending");
+        out.int(g.pel.len() as i64);
+        out.bulk(b"last-delivered-id");
+        out.bulk(g.last_id.to_string().as_bytes());
+        out.bulk(b"entries-read");
+        match g.entries_read {
+            ENTRIES_READ_UNKNOWN => out.null(),
+            n => out.int(n),
+        }
+        out.bulk(b"lag");
+        match lag(meta, g) {
+            Some(l) => out.int(l),
+            None => out.null(),
+        }
+    }
+    Ok(())
+}
+
+/// XINFO CONSUMERS with Redis 7.2's fields: `idle` since the last attempted interaction,
+/// `inactive` since the last successful one (-1 if never).
+pub fn xinfo_consumers(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    stream_or_err(ctx, &argv[2])?;
+    let db = ctx.db();
+    let now = ctx.now_ms as i64;
+    let Ok(Some(meta)) = ctx.store.stream(db, &argv[2], ctx.now_ms) else {
+        return Ok(());
+    };
+    let Some(g) = meta.groups.get(argv[3].as_ref()) else {
+        return Err(nogroup_xgroup(&argv[3], &argv[2]));
+    };
+    let out = &mut *ctx.out;
+    out.array(g.consumers.len());
+    for c in g.consumers.values() {
+        out.map(4);
+        out.bulk(b"name");
+        out.bulk(&c.name);
+        out.bulk(b"pending");
+        out.int(c.pel.len() as i64);
+        out.bulk(b"idle");
+        out.int((now - c.seen_time as i64).max(0));
+        out.bulk(b"inactive");
+        out.int(if c.active_time < 0 {
+            -1
+        } else {
+            (now - c.active_time).max(0)
+        });
+    }
+    Ok(())
+}
+
+/// The `groups` section of XINFO STREAM FULL (Redis 7.2 consumer fields).
+pub fn write_full_groups(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResult {
+    let db = ctx.db();
+    let Ok(Some(meta)) = ctx.store.stream(db, key, ctx.now_ms) else {
+        ctx.out.array(0);
+        return Ok(());
+    };
+    let take = if count == 0 { usize::MAX } else { count };
+    let out = &mut *ctx.out;
+    out.array(meta.groups.len());
+    for (name, g) in &meta.groups {
+        out.map(7);
+        out.bulk(b"name");
+        out.bulk(name);
+        out.bulk(b"last-delivered-id");
+        out.bulk(g.last_id.to_string().as_bytes());
+        out.bulk(b"entries-read");
+        match g.entries_read {
+            ENTRIES_READ_UNKNOWN => out.null(),
+            n => out.int(n),
+        }
+        out.bulk(b"lag");
+        match lag(meta, g) {
+            Some(l) => out.int(l),
+            None => out.null(),
+        }
+        out.bulk(b"pel-count");
+        out.int(g.pel.len() as i64);
+        out.bulk(b"pending");
+        let rows: Vec<_> = g.pel.iter().take(take).collect();
+        out.array(rows.len());
+        for (id, n) in rows {
+            out.array(4);
+            out.bulk(id.to_string().as_bytes());
+            out.bulk(g.consumer_name(n.cid).map_or(&b""[..], |b| b.as_ref()));
+            out.int(n.delivery_time as i64);
+            out.int(n.delivery_count as i64);
+        }
+        out.bulk(b"consumers");
+        out.array(g.consumers.len());
+        for c in g.consumers.values() {
+            out.map(5);
+            out.bulk(b"name");
+            out.bulk(&c.name);
+            out.bulk(b"seen-time");
+            out.int(c.seen_time as i64);
+            out.bulk(b"active-time");
+            out.int(c.active_time);
+            out.bulk(b"pel-count");
+            out.int(c.pel.len() as i64);
+            out.bulk(b"pending");
+            let rows: Vec<_> = c.pel.iter().take(take).collect();
+            out.array(rows.len());
+            for id in rows {
+                let n = g
+                    .pel
+                    .get(id)
+                    .copied()
+                    .unwrap_or(sluice_storage::stream::group::Nack {
+                        cid: c.cid,
+                        delivery_time: 0,
+                        delivery_count: 0,
+                    });
+                out.array(3);
+                out.bulk(id.to_string().as_bytes());
+                out.int(n.delivery_time as i64);
+                out.int(n.delivery_count as i64);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,334 @@
+//! Consumer groups: the group record, its consumers, and the pending-entries list (PEL).
+//!
+//! Everything here lives in memory (write-through): the PEL is indexed twice — by ID for the
+//! group (`pel`) and by consumer (`Consumer::pel`) — so XACK, XPENDING with a consumer, history
+//! reads and DELCONSUMER cost what they touch, and the XPENDING summary is proportional to the
+//! number of consumers. The store persists every change in the same batch as the command that
+//! made it (see [`GroupChange`]).
+//!
+//! Invariants: every `pel` entry's `cid` names a consumer of the group whose `pel` set holds
+//! that ID, and every ID in a consumer's set is in `pel` with that consumer's `cid`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+
+use super::StreamId;
+
+/// `entries-read` unknown (Redis's `SCG_INVALID_ENTRIES_READ`).
+pub const ENTRIES_READ_UNKNOWN: i64 = -1;
+
+/// One pending entry: delivered to `cid`, not acknowledged yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Nack {
+    pub cid: u32,
+    /// Unix ms of the last delivery.
+    pub delivery_time: u64,
+    pub delivery_count: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consumer {
+    pub cid: u32,
+    pub name: Bytes,
+    /// Last attempted interaction (read or claim), Unix ms (Redis 7.2's `seen-time`).
+    pub seen_time: u64,
+    /// Last successful interaction, Unix ms; -1 if never (Redis 7.2's `active-time`).
+    pub active_time: i64,
+    pub pel: BTreeSet<StreamId>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Group {
+    pub gid: u32,
+    pub last_id: StreamId,
+    pub entries_read: i64,
+    pub pel: BTreeMap<StreamId, Nack>,
+    /// By name, in Redis's (byte) order.
+    pub consumers: BTreeMap<Bytes, Consumer>,
+    /// cid → name.
+    pub names: BTreeMap<u32, Bytes>,
+    pub next_cid: u32,
+}
+
+/// A record of a group that changed and must be written (or removed) on disk.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum GroupChange {
+    Group,
+    Consumer(u32),
+    ConsumerRemoved(u32),
+    Nack(StreamId),
+    NackRemoved(StreamId),
+}
+
+impl Group {
+    pub fn new(gid: u32, last_id: StreamId, entries_read: i64) -> Self {
+        Group {
+            gid,
+            last_id,
+            entries_read,
+            next_cid: 1,
+            ..Default::default()
+        }
+    }
+
+    pub fn consumer_name(&self, cid: u32) -> Option<&Bytes> {
+        self.names.get(&cid)
+    }
+
+    /// Creates the consumer if missing; returns its cid and whether it was created.
+    pub fn ensure_consumer(
+        &mut self,
+        name: &Bytes,
+        now_ms: u64,
+        changes: &mut Vec<GroupChange>,
+    ) -> (u32, bool) {
+        if let Some(c) = self.consumers.get(name) {
+            return (c.cid, false);
+        }
+        let cid = self.next_cid;
+        self.next_cid += 1;
+        self.consumers.insert(
+            name.clone(),
+            Consumer {
+                cid,
+                name: name.clone(),
+                seen_time: now_ms,
+                active_time: -1,
+                pel: BTreeSet::new(),
+            },
+        );
+        self.names.insert(cid, name.clone());
+        changes.push(GroupChange::Consumer(cid));
+        (cid, true)
+    }
+
+    pub fn consumer_mut(&mut self, cid: u32) -> Option<&mut Consumer> {
+        let name = self.names.get(&cid)?;
+        self.consumers.get_mut(name)
+    }
+
+    /// Records a delivery of `id` to `cid` (XREADGROUP `>`): a fresh PEL entry, or one taken
+    /// over from another consumer with its count reset, as Redis does.
+    pub fn deliver(&mut self, id: StreamId, cid: u32, now_ms: u64, changes: &mut Vec<GroupChange>) {
+        let nack = Nack {
+            cid,
+            delivery_time: now_ms,
+            delivery_count: 1,
+        };
+        if let Some(old) = self.pel.insert(id, nack) {
+            if old.cid != cid {
+                if let Some(c) = self.consumer_mut(old.cid) {
+                    c.pel.remove(&id);
+                }
+            }
+        }
+        if let Some(c) = self.consumer_mut(cid) {
+            c.pel.insert(id);
+        }
+        changes.push(GroupChange::Nack(id));
+    }
+
+    /// Moves (or keeps) the PEL entry `id` to `cid` with new delivery data (XCLAIM/XAUTOCLAIM).
+    pub fn assign(
+        &mut self,
+        id: StreamId,
+        cid: u32,
+        delivery_time: u64,
+        delivery_count: u64,
+        changes: &mut Vec<GroupChange>,
+    ) {
+        let old = self.pel.insert(
+            id,
+            Nack {
+                cid,
+                delivery_time,
+                delivery_count,
+            },
+        );
+        if let Some(old) = old {
+            if old.cid != cid {
+                if let Some(c) = self.consumer_mut(old.cid) {
+                    c.pel.remove(&id);
+                }
+            }
+        }
+        if let Some(c) = self.consumer_mut(cid) {
+            c.pel.insert(id);
+        }
+        changes.push(GroupChange::Nack(id));
+    }
+
+    /// Removes `id` from the PEL (XACK, or a claim of a deleted entry); true if it was pending.
+    pub fn remove_pending(&mut self, id: StreamId, changes: &mut Vec<GroupChange>) -> bool {
+        let Some(old) = self.pel.remove(&id) else {
+            return false;
+        };
+        if let Some(c) = self.consumer_mut(old.cid) {
+            c.pel.remove(&id);
+        }
+        changes.push(GroupChange::NackRemoved(id));
+        true
+    }
+
+    /// Deletes a consumer and drops its pending entries; returns how many it had.
+    pub fn remove_consumer(
+        &mut self,
+        name: &[u8],
+        changes: &mut Vec<GroupChange>,
+    ) -> Option<usize> {
+        let c = self.consumers.remove(name)?;
+        self.names.remove(&c.cid);
+        for id in &c.pel {
+            self.pel.remove(id);
+            changes.push(GroupChange::NackRemoved(*id));
+        }
+        changes.push(GroupChange::ConsumerRemoved(c.cid));
+        Some(c.pel.len())
+    }
+
+    /// Checks the invariants (tests and debug builds).
+    pub fn check(&self) -> Result<(), String> {
+        for (id, n) in &self.pel {
+            let name = self
+                .names
+                .get(&n.cid)
+                .ok_or(format!("pel {id} names unknown cid {}", n.cid))?;
+            let c = self
+                .consumers
+                .get(name)
+                .ok_or(format!("cid {} has no consumer", n.cid))?;
+            if !c.pel.contains(id) {
+                return Err(format!("pel {id} missing from consumer {:?}", name));
+            }
+        }
+        let total: usize = self.consumers.values().map(|c| c.pel.len()).sum();
+        if total != self.pel.len() {
+            return Err(format!(
+                "consumer PELs hold {total} ids, group PEL {}",
+                self.pel.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The group record: `last_id ‖ entries_read i64 ‖ next_cid u32 ‖ name`.
+    pub fn encode(&self, name: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(28 + name.len());
+        v.extend_from_slice(&self.last_id.to_be_bytes());
+        v.extend_from_slice(&self.entries_read.to_be_bytes());
+        v.extend_from_slice(&self.next_cid.to_be_bytes());
+        v.extend_from_slice(name);
+        v
+    }
+
+    /// Decodes [`Group::encode`] into (group without consumers/PEL, name).
+    pub fn decode(gid: u32, raw: &[u8]) -> Option<(Group, Bytes)> {
+        if raw.len() < 28 {
+            return None;
+        }
+        let last_id = StreamId::from_be_bytes(&raw[..16])?;
+        let entries_read = i64::from_be_bytes(raw[16..24].try_into().ok()?);
+        let next_cid = u32::from_be_bytes(raw[24..28].try_into().ok()?);
+        let mut g = Group::new(gid, last_id, entries_read);
+        g.next_cid = next_cid.max(1);
+        Some((g, Bytes::copy_from_slice(&raw[28..])))
+    }
+}
+
+impl Consumer {
+    /// The consumer record: `seen_time u64 ‖ active_time i64 ‖ name`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(16 + self.name.len());
+        v.extend_from_slice(&self.seen_time.to_be_bytes());
+        v.extend_from_slice(&self.active_time.to_be_bytes());
+        v.extend_from_slice(&self.name);
+        v
+    }
+
+    pub fn decode(cid: u32, raw: &[u8]) -> Option<Consumer> {
+        if raw.len() < 16 {
+            return None;
+        }
+        Some(Consumer {
+            cid,
+            seen_time: u64::from_be_bytes(raw[..8].try_into().ok()?),
+            active_time: i64::from_be_bytes(raw[8..16].try_into().ok()?),
+            name: Bytes::copy_from_slice(&raw[16..]),
+            pel: BTreeSet::new(),
+        })
+    }
+}
+
+impl Nack {
+    /// The PEL record: `cid u32 ‖ delivery_time u64 ‖ delivery_count u64`.
+    pub fn encode(&self) -> [u8; 20] {
+        let mut v = [0u8; 20];
+        v[..4].copy_from_slice(&self.cid.to_be_bytes());
+        v[4..12].copy_from_slice(&self.delivery_time.to_be_bytes());
+        v[12..].copy_from_slice(&self.delivery_count.to_be_bytes());
+        v
+    }
+
+    pub fn decode(raw: &[u8]) -> Option<Nack> {
+        if raw.len() != 20 {
+            return None;
+        }
+        Some(Nack {
+            cid: u32::from_be_bytes(raw[..4].try_into().ok()?),
+            delivery_time: u64::from_be_bytes(raw[4..12].try_into().ok()?),
+            delivery_count: u64::from_be_bytes(raw[12..].try_into().ok()?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_stay_consistent_through_deliveries_claims_and_acks() {
+        let mut g = Group::new(1, StreamId::MIN, 0);
+        let mut ch = Vec::new();
+        let (a, _) = g.ensure_consumer(&Bytes::from_static(b"a"), 1, &mut ch);
+        let (b, _) = g.ensure_consumer(&Bytes::from_static(b"b"), 1, &mut ch);
+        for s in 1..=5 {
+            g.deliver(StreamId::new(1, s), a, 10, &mut ch);
+        }
+        g.assign(StreamId::new(1, 2), b, 20, 2, &mut ch);
+        g.deliver(StreamId::new(1, 3), b, 30, &mut ch);
+        assert!(g.remove_pending(StreamId::new(1, 4), &mut ch));
+        assert!(!g.remove_pending(StreamId::new(1, 4), &mut ch));
+        g.check().expect("consistent");
+        assert_eq!(g.consumers[&Bytes::from_static(b"b")].pel.len(), 2);
+        assert_eq!(g.remove_consumer(b"a", &mut ch), Some(2));
+        g.check().expect("consistent after delconsumer");
+        assert_eq!(g.pel.len(), 2);
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let mut g = Group::new(7, StreamId::new(5, 6), -1);
+        g.next_cid = 9;
+        let (back, name) = Group::decode(7, &g.encode(b"grp")).expect("group");
+        assert_eq!(
+            (back.last_id, back.entries_read, back.next_cid, &name[..]),
+            (g.last_id, -1, 9, &b"grp"[..])
+        );
+        let c = Consumer {
+            cid: 3,
+            name: Bytes::from_static(b"c"),
+            seen_time: 11,
+            active_time: -1,
+            pel: BTreeSet::new(),
+        };
+        assert_eq!(Consumer::decode(3, &c.encode()), Some(c));
+        let n = Nack {
+            cid: 3,
+            delivery_time: 99,
+            delivery_count: 2,
+        };
+        assert_eq!(Nack::decode(&n.encode()), Some(n));
+        assert!(Nack::decode(&[0; 19]).is_none());
+    }
+}
