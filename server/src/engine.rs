@@ -576,6 +576,14 @@ impl Engine {
 
     /// Marks WATCHers of changed keys dirty.
     fn after_writes(&mut self, mut current: Option<&mut Client>) {
+        // Keys that lost their stream wake the clients blocked on them (XREADGROUP answers
+        // with an error; XREAD goes back to waiting).
+        self.store.track_removals(!self.srv.waiting.is_empty());
+        for key in self.store.take_removed() {
+            if self.srv.waiting.contains_key(&key) && !self.srv.ready.contains(&key) {
+                self.srv.ready.push(key);
+            }
+        }
         if self.srv.watchers.is_empty() {
             return;
         }

@@ -143,6 +143,11 @@ pub struct Store {
     /// Keys changed since the last drain of them (for WATCH), recorded while `track_touches`.
     touched: Vec<(usize, Bytes)>,
     track_touches: bool,
+    /// Keys whose value left the keyspace or changed type (deleted, expired, overwritten,
+    /// renamed away), recorded while `track_removals` (the engine wakes clients blocked on
+    /// them).
+    removed: Vec<(usize, Bytes)>,
+    track_removals: bool,
 }
 
 fn disk_key(db: usize, name: &[u8]) -> Vec<u8> {
@@ -263,6 +268,8 @@ impl Store {
             unpersisted: false,
             touched: Vec::new(),
             track_touches: false,
+            removed: Vec::new(),
+            track_removals: false,
         };
         store.load(now_ms)?;
         Ok(store)
@@ -390,11 +397,20 @@ impl Store {
         self.pending_keys
             .insert(disk_key(db, &name), Some(encode_entry(&entry)));
         self.touch(db, &name);
-        if let Value::Stream(_) = entry.value {
+        let is_stream = matches!(entry.value, Value::Stream(_));
+        if is_stream {
             self.dirty_streams.insert((db, name.clone()));
+        } else {
+            self.note_removed(db, &name);
         }
         if let Some(old) = self.dirs[db].insert(name, entry) {
             self.drop_value(old);
+        }
+    }
+
+    fn note_removed(&mut self, db: usize, name: &[u8]) {
+        if self.track_removals {
+            self.removed.push((db, Bytes::copy_from_slice(name)));
         }
     }
 
@@ -405,6 +421,7 @@ impl Store {
         };
         self.pending_keys.insert(disk_key(db, name), None);
         self.touch(db, name);
+        self.note_removed(db, name);
         self.drop_value(old);
         true
     }
@@ -417,6 +434,7 @@ impl Store {
         };
         self.pending_keys.insert(disk_key(db, src), None);
         self.touch(db, src);
+        self.note_removed(db, src);
         self.put(db, dst, entry);
         true
     }
@@ -469,6 +487,19 @@ impl Store {
         if !on {
             self.touched.clear();
         }
+    }
+
+    /// Turns recording of removed keys on or off (on while clients are blocked on keys).
+    pub fn track_removals(&mut self, on: bool) {
+        self.track_removals = on;
+        if !on {
+            self.removed.clear();
+        }
+    }
+
+    /// Takes the keys removed or changed in type since the last call.
+    pub fn take_removed(&mut self) -> Vec<(usize, Bytes)> {
+        std::mem::take(&mut self.removed)
     }
 
     /// Takes the keys changed since the last call (FLUSHDB reports every key it removed).

@@ -333,6 +333,14 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let n = (argv.len() - streams_at) / 2;
     let keys = &argv[streams_at..streams_at + n];
     let db = ctx.db();
+    if let Some(w) = ctx.wake_key.clone() {
+        // Woken because the key changed under a blocked client: Redis 7.0's texts.
+        match ctx.store.stream(db, &w, ctx.now_ms) {
+            Ok(Some(m)) if m.groups.contains_key(group.as_ref()) => {}
+            Ok(Some(_)) => return Err("NOGROUP the consumer group this client was blocked on no longer exists".into()),
+            _ => return Err("UNBLOCKED the stream key no longer exists".into()),
+        }
+    }
     // Every key, group and ID is checked before anything is served. `None` is `>`.
     let mut ids: Vec<Option<StreamId>> = Vec::with_capacity(n);
     for (k, id_arg) in keys.iter().zip(&argv[streams_at + n..]) {
@@ -354,6 +362,11 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if woken.is_some() && count == 0 {
         count = BLOCKED_DEFAULT_COUNT;
     }
+    // Redis 7.2: every read attempt refreshes an existing consumer's seen-time (`idle`); a
+    // consumer is created only when something is served, as in 7.0.
+    for k in keys {
+        refresh_seen(ctx, k, group, consumer);
+    }
     let limit = (count > 0).then_some(count);
     let mut results: Vec<(&Bytes, Served)> = Vec::new();
     for (k, id) in keys.iter().zip(&ids) {
@@ -370,14 +383,15 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             continue;
         };
         match id {
-            Some(start) => {
-                // History: this consumer's pending entries from `start`.
+            Some(after) => {
+                // History: this consumer's pending entries with IDs greater than `after`.
+                let Some(start) = after.successor() else { continue };
                 let pending: Vec<StreamId> = g
                     .consumers
                     .get(consumer)
                     .map(|c| {
                         c.pel
-                            .range(*start..)
+                            .range(start..)
                             .take(limit.unwrap_or(usize::MAX))
                             .copied()
                             .collect()
@@ -388,7 +402,8 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                     let e = ctx.store.stream_get(sid, pid).map_err(storage_error)?;
                     served.push((pid, e));
                 }
-                touch_consumer(ctx, k, group, consumer, !served.is_empty());
+                // Re-reading history is not new activity (Redis 7.2 leaves active-time alone).
+                touch_consumer(ctx, k, group, consumer, false);
                 let now = ctx.now_ms;
                 let mut changes = Vec::new();
                 if let Some(g) = ctx.store.group_mut(db, k, group) {
@@ -408,7 +423,9 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             None => {
                 // `>`: entries after the group's last delivered ID, if the stream has any.
                 let last_delivered = g.last_id;
-                let has_new = !meta.is_empty() && meta.last_id > last_delivered;
+                // Served when the stream moved past the group; a woken client is answered even
+                // if those entries are gone again (then with an empty list), as Redis does.
+                let has_new = (woken.is_some() || !meta.is_empty()) && meta.last_id > last_delivered;
                 if !has_new {
                     continue;
                 }
@@ -442,6 +459,20 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         _ => ctx.out.null_array(),
     }
     Ok(())
+}
+
+/// Refreshes the seen-time of `consumer` if it exists.
+fn refresh_seen(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8], consumer: &Bytes) {
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    let mut changes = Vec::new();
+    if let Some(g) = ctx.store.group_mut(db, key, group) {
+        if let Some(c) = g.consumers.get_mut(consumer.as_ref()) {
+            c.seen_time = now;
+            changes.push(GroupChange::Consumer(c.cid));
+        }
+    }
+    ctx.store.save_group(db, key, group, &changes);
 }
 
 /// Refreshes (or creates) the consumer on a served read; `active`: entries were returned.
@@ -483,7 +514,8 @@ fn deliver(
     entries: &[StreamEntry],
     noack: bool,
 ) {
-    let cid = touch_consumer(ctx, key, group, consumer, !entries.is_empty());
+    // Redis 7.2 counts a delivery as activity only when it creates pending entries.
+    let cid = touch_consumer(ctx, key, group, consumer, !entries.is_empty() && !noack);
     let db = ctx.db();
     let now = ctx.now_ms;
     // entries-read follows Redis: +1 per entry while it is exact, else an estimate.
@@ -793,6 +825,7 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     } else {
         delivery_time
     } as u64;
+    refresh_seen(ctx, key, group, consumer);
     let mut changes = Vec::new();
     if let Some(g) = ctx.store.group_mut(db, key, group) {
         if last_id > g.last_id {
@@ -920,6 +953,7 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         );
     }
     let now = ctx.now_ms;
+    refresh_seen(ctx, key, group, consumer);
     let mut attempts = count * 10;
     let mut changes = Vec::new();
     let mut claimed: Vec<(StreamId, Option<StreamEntry>)> = Vec::new();

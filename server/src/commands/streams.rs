@@ -554,7 +554,11 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     // (Redis 7.4): the last entry.
     let mut ids: Vec<Option<StreamId>> = Vec::with_capacity(n);
     for (k, id_arg) in keys.iter().zip(&argv[streams_at + n..]) {
-        let meta = ctx.store.stream(db, k, ctx.now_ms).map_err(wrongtype)?;
+        // A woken client whose key now holds another type goes back to waiting, as in Redis.
+        let meta = match ctx.store.stream(db, k, ctx.now_ms) {
+            Err(_) if ctx.wake_key.is_some() => None,
+            other => other.map_err(wrongtype)?,
+        };
         let id = match id_arg.as_ref() {
             b"$" => Some(meta.map_or(StreamId::MIN, |m| m.last_id)),
             b"+" => None,
@@ -577,11 +581,10 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 continue;
             }
         }
-        let Some((sid, last_id, empty)) = ctx
+        let Ok(Some((sid, last_id, empty))) = ctx
             .store
             .stream(db, k, ctx.now_ms)
-            .map_err(wrongtype)?
-            .map(|m| (m.sid, m.last_id, m.is_empty()))
+            .map(|m| m.map(|m| (m.sid, m.last_id, m.is_empty())))
         else {
             continue;
         };
