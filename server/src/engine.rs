@@ -97,6 +97,8 @@ pub struct Server {
     /// Mirrors whether `requirepass` is set, for connection tasks.
     pub requirepass_set: Arc<AtomicBool>,
     pub net: Arc<crate::net::NetStats>,
+    /// Set by SHUTDOWN: stop once this drain is answered.
+    pub shutdown_requested: bool,
     /// State of the xorshift generator behind RANDOMKEY.
     pub rng: u64,
     /// Blocked clients per key, in arrival order.
@@ -185,6 +187,7 @@ pub struct Engine {
     store: Store,
     srv: Server,
     rx: Receiver<Msg>,
+    shutdown_notify: Option<Arc<tokio::sync::Notify>>,
     /// Replies of the current drain, released after the persist.
     outbox: Vec<(UnboundedSender<Response>, Response)>,
 }
@@ -222,13 +225,20 @@ impl Engine {
                 requirepass_set,
                 net,
                 rng: now_ms() | 1,
+                shutdown_requested: false,
                 waiting: HashMap::new(),
                 ready: Vec::new(),
                 deadlines: BTreeSet::new(),
             },
             rx,
+            shutdown_notify: None,
             outbox: Vec::new(),
         }
+    }
+
+    /// Where SHUTDOWN asks the network side to stop.
+    pub fn on_shutdown_request(&mut self, notify: Arc<tokio::sync::Notify>) {
+        self.shutdown_notify = Some(notify);
     }
 
     /// Runs until a [`Msg::Shutdown`] or every sender is gone. Returns an error only for a
@@ -266,13 +276,19 @@ impl Engine {
                     Instant::now() + Duration::from_millis(1000 / self.srv.config.hz.max(1));
             }
             self.finish_drain()?;
+            if self.srv.shutdown_requested {
+                self.srv.shutdown_requested = false;
+                tracing::info!("SHUTDOWN requested by a client");
+                if let Some(n) = &self.shutdown_notify {
+                    n.notify_one();
+                }
+            }
             if stop {
                 break;
             }
         }
-        self.store.commit()?;
-        self.store.persist(Sync::Disk)?;
-        tracing::info!("engine stopped; data synced to disk");
+        self.store.close()?;
+        tracing::info!("engine stopped; data flushed and synced to disk");
         Ok(())
     }
 

@@ -59,7 +59,9 @@ pub fn run(config: Config, stop: Option<watch::Receiver<bool>>) -> Result<(), St
         Ok::<_, String>(ls)
     })?;
 
-    let engine = engine::Engine::new(
+    // SHUTDOWN: the engine asks the network side to stop through this.
+    let shutdown_request = Arc::new(tokio::sync::Notify::new());
+    let mut engine = engine::Engine::new(
         store,
         config,
         limits.clone(),
@@ -67,6 +69,7 @@ pub fn run(config: Config, stop: Option<watch::Receiver<bool>>) -> Result<(), St
         requirepass_set.clone(),
         net_stats.clone(),
     );
+    engine.on_shutdown_request(shutdown_request.clone());
     let engine_thread = std::thread::Builder::new()
         .name("sluice-engine".into())
         .spawn(move || engine.run())
@@ -82,7 +85,10 @@ pub fn run(config: Config, stop: Option<watch::Receiver<bool>>) -> Result<(), St
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     runtime.block_on(async move {
         let server = tokio::spawn(net::serve(listeners, shared, shutdown_rx));
-        wait_for_stop(stop).await;
+        tokio::select! {
+            _ = wait_for_stop(stop) => {}
+            _ = shutdown_request.notified() => {}
+        }
         tracing::info!("shutting down");
         let _ = shutdown_tx.send(true);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), server).await;

@@ -143,3 +143,19 @@ pub fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     ctx.out.simple("RESET");
     Ok(())
 }
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: a clean stop (every write is already in the journal,
+/// so SAVE and NOSAVE mean the same). The connection is closed without a reply, as Redis does.
+pub fn shutdown(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    for a in &argv[1..] {
+        if eq(a, "ABORT") {
+            return Err("ERR No shutdown in progress.".into());
+        }
+        if !(eq(a, "NOSAVE") || eq(a, "SAVE") || eq(a, "NOW") || eq(a, "FORCE")) {
+            return Err(SYNTAX.into());
+        }
+    }
+    ctx.srv.shutdown_requested = true;
+    ctx.client.close_after_reply = true;
+    Ok(())
+}

@@ -588,7 +588,7 @@ fn write_results(ctx: &mut Ctx<'_>, results: &[(&Bytes, Served)]) -> CmdResult {
                         Some(e) => write_entry(ctx, e)?,
                         None => {
                             ctx.out.array(2);
-                            ctx.out.bulk(id.to_string().as_bytes());
+                            ctx.out.bulk(id.text().as_bytes());
                             ctx.out.null_array();
                         }
                     }
@@ -691,8 +691,8 @@ pub fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         out.int(g.pel.len() as i64);
         match (g.pel.keys().next(), g.pel.keys().next_back()) {
             (Some(first), Some(last)) => {
-                out.bulk(first.to_string().as_bytes());
-                out.bulk(last.to_string().as_bytes());
+                out.bulk(first.text().as_bytes());
+                out.bulk(last.text().as_bytes());
                 let with: Vec<_> = g.consumers.values().filter(|c| !c.pel.is_empty()).collect();
                 out.array(with.len());
                 for c in with {
@@ -750,7 +750,7 @@ pub fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     out.array(rows.len());
     for (id, name, idle, deliveries) in rows {
         out.array(4);
-        out.bulk(id.to_string().as_bytes());
+        out.bulk(id.text().as_bytes());
         out.bulk(&name);
         out.int(idle);
         out.int(deliveries as i64);
@@ -895,7 +895,7 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     for (id, e) in &claimed {
         match e {
             Some(e) => write_entry(ctx, e)?,
-            None => ctx.out.bulk(id.to_string().as_bytes()),
+            None => ctx.out.bulk(id.text().as_bytes()),
         }
     }
     Ok(())
@@ -1033,17 +1033,17 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
     }
     ctx.out.array(3);
-    ctx.out.bulk(next.to_string().as_bytes());
+    ctx.out.bulk(next.text().as_bytes());
     ctx.out.array(claimed.len());
     for (id, e) in &claimed {
         match e {
             Some(e) => write_entry(ctx, e)?,
-            None => ctx.out.bulk(id.to_string().as_bytes()),
+            None => ctx.out.bulk(id.text().as_bytes()),
         }
     }
     ctx.out.array(deleted.len());
     for id in deleted {
-        ctx.out.bulk(id.to_string().as_bytes());
+        ctx.out.bulk(id.text().as_bytes());
     }
     Ok(())
 }
@@ -1078,7 +1078,7 @@ pub fn xinfo_groups(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         out.bulk(b"pending");
         out.int(g.pel.len() as i64);
         out.bulk(b"last-delivered-id");
-        out.bulk(g.last_id.to_string().as_bytes());
+        out.bulk(g.last_id.text().as_bytes());
         out.bulk(b"entries-read");
         match g.entries_read {
             ENTRIES_READ_UNKNOWN => out.null(),
@@ -1140,7 +1140,7 @@ pub fn write_full_groups(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResu
         out.bulk(b"name");
         out.bulk(name);
         out.bulk(b"last-delivered-id");
-        out.bulk(g.last_id.to_string().as_bytes());
+        out.bulk(g.last_id.text().as_bytes());
         out.bulk(b"entries-read");
         match g.entries_read {
             ENTRIES_READ_UNKNOWN => out.null(),
@@ -1158,7 +1158,7 @@ pub fn write_full_groups(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResu
         out.array(rows.len());
         for (id, n) in rows {
             out.array(4);
-            out.bulk(id.to_string().as_bytes());
+            out.bulk(id.text().as_bytes());
             out.bulk(g.consumer_name(n.cid).map_or(&b""[..], |b| b.as_ref()));
             out.int(n.delivery_time as i64);
             out.int(n.delivery_count as i64);
@@ -1189,7 +1189,7 @@ pub fn write_full_groups(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResu
                         delivery_count: 0,
                     });
                 out.array(3);
-                out.bulk(id.to_string().as_bytes());
+                out.bulk(id.text().as_bytes());
                 out.int(n.delivery_time as i64);
                 out.int(n.delivery_count as i64);
             }

@@ -171,6 +171,16 @@ pub static COMMANDS: &[Command] = &[
         .args(&[arg("flush-type", "oneof")
             .opt()
             .of(&[tok("ASYNC"), tok("SYNC")])]),
+    cmd("shutdown", -1, connection::shutdown)
+        .flags(&["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"])
+        .acl(&["@admin", "@slow", "@dangerous"])
+        .doc("server", "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", "Synchronously save the dataset to disk and then shut down the server")
+        .args(&[
+            arg("nosave-save", "oneof").opt().of(&[tok("NOSAVE"), tok("SAVE")]),
+            tok("NOW").since("7.0.0").opt(),
+            tok("FORCE").since("7.0.0").opt(),
+            tok("ABORT").since("7.0.0").opt(),
+        ]),
     cmd("time", 1, server::time)
         .tips(&["nondeterministic_output"])
         .flags(&["loading", "stale", "fast"])

@@ -111,7 +111,7 @@ pub fn write_entry(ctx: &mut Ctx<'_>, e: &StreamEntry) -> CmdResult {
     let fields = e.fields().map_err(storage_error)?;
     let out = &mut *ctx.out;
     out.array(2);
-    out.bulk(e.id.to_string().as_bytes());
+    out.bulk(e.id.text().as_bytes());
     out.array(fields.len());
     for f in fields {
         out.bulk(f);
@@ -303,7 +303,7 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             .stream_trim(db, key, spec, Some(id), ctx.now_ms)
             .map_err(storage_error)?;
     }
-    ctx.out.bulk(id.to_string().as_bytes());
+    ctx.out.bulk(id.text().as_bytes());
     ctx.signal_ready(db, key);
     Ok(())
 }
@@ -746,13 +746,13 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     out.bulk(b"radix-tree-nodes");
     out.int(nodes as i64);
     out.bulk(b"last-generated-id");
-    out.bulk(last.to_string().as_bytes());
+    out.bulk(last.text().as_bytes());
     out.bulk(b"max-deleted-entry-id");
-    out.bulk(max_deleted.to_string().as_bytes());
+    out.bulk(max_deleted.text().as_bytes());
     out.bulk(b"entries-added");
     out.int(added as i64);
     out.bulk(b"recorded-first-entry-id");
-    out.bulk(first.to_string().as_bytes());
+    out.bulk(first.text().as_bytes());
     if full {
         out.bulk(b"entries");
         write_entries(ctx, &entries)?;

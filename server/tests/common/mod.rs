@@ -230,3 +230,233 @@ pub fn frame_len(b: &[u8]) -> Option<usize> {
         _ => None,
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for the crash and big-stream tests: parsed replies, timed restarts, logs, disk sizes.
+
+/// One parsed RESP2 reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resp {
+    Status(String),
+    Error(String),
+    Int(i64),
+    Bulk(Vec<u8>),
+    Nil,
+    Array(Vec<Resp>),
+}
+
+impl Resp {
+    pub fn int(&self) -> i64 {
+        match self {
+            Resp::Int(n) => *n,
+            other => panic!("expected an integer reply, got {other:?}"),
+        }
+    }
+
+    pub fn bulk(&self) -> &[u8] {
+        match self {
+            Resp::Bulk(b) => b,
+            other => panic!("expected a bulk reply, got {other:?}"),
+        }
+    }
+
+    pub fn array(&self) -> &[Resp] {
+        match self {
+            Resp::Array(a) => a,
+            other => panic!("expected an array reply, got {other:?}"),
+        }
+    }
+
+    /// The text of a bulk or status reply.
+    pub fn text(&self) -> String {
+        match self {
+            Resp::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+            Resp::Status(s) => s.clone(),
+            other => panic!("expected a string reply, got {other:?}"),
+        }
+    }
+
+    /// A flat `[name, value, name, value, …]` array (XINFO STREAM in RESP2) as pairs.
+    pub fn pairs(&self) -> Vec<(String, Resp)> {
+        self.array()
+            .chunks_exact(2)
+            .map(|p| (p[0].text(), p[1].clone()))
+            .collect()
+    }
+
+    pub fn field(&self, name: &str) -> Resp {
+        self.pairs()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("no field {name} in {self:?}"))
+    }
+}
+
+/// Parses the complete RESP2 frame at the start of `b`; returns it and its length.
+pub fn parse_resp(b: &[u8]) -> (Resp, usize) {
+    let line_end = b
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .expect("incomplete reply line");
+    let head = std::str::from_utf8(&b[1..line_end]).expect("reply header is not UTF-8");
+    let after = line_end + 2;
+    match b[0] {
+        b'+' => (Resp::Status(head.to_string()), after),
+        b'-' => (Resp::Error(head.to_string()), after),
+        b':' => (Resp::Int(head.parse().expect("integer reply")), after),
+        b'$' => {
+            let n: i64 = head.parse().expect("bulk length");
+            if n < 0 {
+                return (Resp::Nil, after);
+            }
+            let end = after + n as usize;
+            assert_eq!(&b[end..end + 2], b"\r\n", "bulk not terminated");
+            (Resp::Bulk(b[after..end].to_vec()), end + 2)
+        }
+        b'*' => {
+            let n: i64 = head.parse().expect("array length");
+            if n < 0 {
+                return (Resp::Nil, after);
+            }
+            let mut pos = after;
+            let mut items = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                let (item, len) = parse_resp(&b[pos..]);
+                items.push(item);
+                pos += len;
+            }
+            (Resp::Array(items), pos)
+        }
+        other => panic!("unexpected reply type byte {:?}", other as char),
+    }
+}
+
+impl Conn {
+    /// Sends one command and parses its reply.
+    pub fn req(&mut self, args: &[&[u8]]) -> Resp {
+        let raw = self.cmd_args(args);
+        parse_resp(&raw).0
+    }
+
+    /// [`Conn::req`] with the command split on spaces.
+    pub fn req_str(&mut self, line: &str) -> Resp {
+        let raw = self.cmd(line);
+        parse_resp(&raw).0
+    }
+
+    /// Sends many commands in one write and reads all their replies.
+    pub fn pipeline(&mut self, cmds: &[Vec<Vec<u8>>]) -> Vec<Resp> {
+        let mut out = Vec::new();
+        for c in cmds {
+            let args: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
+            out.extend_from_slice(&encode(&args));
+        }
+        self.send_raw(&out);
+        (0..cmds.len())
+            .map(|_| parse_resp(&self.read_reply()).0)
+            .collect()
+    }
+
+    /// One field of `INFO <section>`.
+    pub fn info_field(&mut self, section: &str, field: &str) -> Option<String> {
+        let text = self.req_str(&format!("INFO {section}")).text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .map(str::to_string)
+    }
+}
+
+impl Server {
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// kill -9, then start again on the same directory (and a new port). Returns the time from
+    /// spawning the process to its first PONG.
+    pub fn restart_timed(&mut self) -> Duration {
+        self.kill9();
+        self.port = free_port();
+        self.spawn_timed(None)
+    }
+
+    /// Like [`Server::restart_timed`] but with the server's log (stderr, `SLUICE_LOG=info`)
+    /// written to `log`.
+    pub fn restart_logged(&mut self, log: &Path) -> Duration {
+        self.kill9();
+        self.port = free_port();
+        self.spawn_timed(Some(log))
+    }
+
+    fn spawn_timed(&mut self, log: Option<&Path>) -> Duration {
+        let stderr = match log {
+            Some(p) => Stdio::from(std::fs::File::create(p).expect("create log file")),
+            None => Stdio::null(),
+        };
+        let started = Instant::now();
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+            ])
+            .arg(&self.dir)
+            .args(&self.extra)
+            .env("SLUICE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn sluice");
+        self.child = Some(child);
+        let deadline = started + Duration::from_secs(60);
+        loop {
+            if let Ok(mut c) = TcpStream::connect(("127.0.0.1", self.port)) {
+                c.set_read_timeout(Some(Duration::from_secs(30))).ok();
+                if c.write_all(b"PING\r\n").is_ok() {
+                    let mut b = [0u8; 7];
+                    if c.read_exact(&mut b).is_ok() && &b == b"+PONG\r\n" {
+                        return started.elapsed();
+                    }
+                }
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("sluice exited during startup: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sluice did not start on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// Apparent and allocated size in bytes of every file under `path`.
+pub fn dir_size(path: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let mut apparent = 0;
+    let mut allocated = 0;
+    let Ok(rd) = std::fs::read_dir(path) else {
+        return (0, 0);
+    };
+    for e in rd.flatten() {
+        let Ok(md) = e.metadata() else { continue };
+        if md.is_dir() {
+            let (a, b) = dir_size(&e.path());
+            apparent += a;
+            allocated += b;
+        } else {
+            apparent += md.len();
+            allocated += md.blocks() * 512;
+        }
+    }
+    (apparent, allocated)
+}
+
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
