@@ -50,6 +50,10 @@ pub enum Expect {
     /// reference reply is ignored. `reason` documents why (e.g. "command
     /// added after Redis 7.0.15").
     SluiceOnly { bytes: Vec<u8>, reason: String },
+    /// A deliberate difference whose bytes are not fixed (times, ...):
+    /// Sluice's reply must satisfy `pred`, the reference reply is ignored.
+    /// `reason` documents why.
+    SluiceCheck { reason: String, pred: Pred },
 }
 
 impl Expect {
@@ -64,6 +68,9 @@ impl Expect {
                 "deliberate difference, Sluice must reply {} ({reason})",
                 resp::escape(bytes)
             ),
+            Expect::SluiceCheck { reason, .. } => {
+                format!("deliberate difference, Sluice's reply must pass the check ({reason})")
+            }
         }
     }
 }
@@ -229,6 +236,21 @@ pub fn sluice_only(text: &str, bytes: &[u8], reason: &str) -> Step {
     })
 }
 
+/// A deliberate difference from Redis 7.0.15 checked by a predicate (for
+/// replies whose bytes are not fixed, e.g. times): Sluice's reply must
+/// satisfy `pred`, the reference reply is ignored. Like [`sluice_only`], the
+/// case is reported as ignored when `SLUICE_BIN` is a redis-server.
+pub fn sluice_check(
+    text: &str,
+    reason: &str,
+    pred: impl Fn(&Frame) -> Result<(), String> + Send + Sync + 'static,
+) -> Step {
+    Step::parse(text).expect(Expect::SluiceCheck {
+        reason: reason.to_string(),
+        pred: Arc::new(pred),
+    })
+}
+
 /// Just parse a step (for mixing strings and builders in one table).
 pub fn step(text: &str) -> Step {
     Step::parse(text)
@@ -305,9 +327,12 @@ impl Case {
     }
 
     pub fn has_sluice_only(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| matches!(s.expect, Expect::SluiceOnly { .. }))
+        self.steps.iter().any(|s| {
+            matches!(
+                s.expect,
+                Expect::SluiceOnly { .. } | Expect::SluiceCheck { .. }
+            )
+        })
     }
 }
 
@@ -576,6 +601,12 @@ fn verify(st: &Step, res: &[Res; 2]) -> Result<(), String> {
             _ => Err("sluice did not give the documented reply".into()),
         };
     }
+    if let Expect::SluiceCheck { pred, .. } = &st.expect {
+        return match b.reply() {
+            Some(r) => pred(&r.frame).map_err(|e| format!("sluice fails the check: {e}")),
+            None => Err(format!("sluice gave {}", b.describe())),
+        };
+    }
     // The reference must behave sanely, otherwise the case itself is wrong.
     match a {
         Outcome::Reply(_) | Outcome::Closed { .. } => {}
@@ -609,7 +640,7 @@ fn verify(st: &Step, res: &[Res; 2]) -> Result<(), String> {
             pred(&rb.frame).map_err(|e| format!("sluice fails the predicate: {e}"))
         }
         Expect::Pair { pred, .. } => pred(&ra.frame, &rb.frame),
-        Expect::SluiceOnly { .. } => unreachable!(),
+        Expect::SluiceOnly { .. } | Expect::SluiceCheck { .. } => unreachable!(),
     }
 }
 
@@ -828,6 +859,9 @@ mod tests {
         let deliberate = sluice_only("FOO", b"+OK\r\n", "newer than 7.0.15");
         assert!(verify(&deliberate, &[out(b"-ERR x\r\n"), out(b"+OK\r\n")]).is_ok());
         assert!(verify(&deliberate, &[out(b"+OK\r\n"), out(b"-ERR x\r\n")]).is_err());
+        let checked = sluice_check("FOO", "newer than 7.0.15", crate::pred::int_between(1, 5));
+        assert!(verify(&checked, &[out(b"-ERR x\r\n"), out(b":3\r\n")]).is_ok());
+        assert!(verify(&checked, &[out(b":3\r\n"), out(b":9\r\n")]).is_err());
         let closed = Step::parse("!closed");
         assert!(verify(&closed, &[Res::Assert(Ok(())), Res::Assert(Ok(()))]).is_ok());
         assert!(verify(

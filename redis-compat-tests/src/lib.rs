@@ -26,7 +26,7 @@ pub mod server;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use case::{case, check, pair, sluice_only, step, Case, Expect, Proto, Step};
+pub use case::{case, check, pair, sluice_check, sluice_only, step, Case, Expect, Proto, Step};
 pub use client::{Conn, Outcome, Reply};
 pub use resp::Frame;
 pub use server::ServerPair;
