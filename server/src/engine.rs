@@ -11,7 +11,9 @@
 //! it releases any reply of that drain. A reply is therefore never sent for a write that a crash
 //! could still lose under the configured policy.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use ahash::AHashMap as HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};

@@ -34,7 +34,9 @@
 //! committed; `open` rebuilds them from disk (entries are not read at startup), dropping keys
 //! that expired while the server was down.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use ahash::{AHashMap as HashMap, AHashSet};
 use std::path::Path;
 
 use bytes::Bytes;
@@ -134,7 +136,9 @@ pub struct Store {
     /// Node summaries to write at the next commit (None = remove).
     pending_smeta: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// Streams whose metadata changed since the last commit.
-    dirty_streams: HashSet<(usize, Bytes)>,
+    dirty_streams: AHashSet<(usize, Bytes)>,
+    /// The last stream marked dirty: a hot stream is marked once per commit, not per command.
+    last_dirty: Option<(usize, Bytes)>,
     next_sid: u64,
     /// Dead stream incarnations still holding data, and where the reaper got to in each.
     dead: Vec<(u64, Option<Vec<u8>>)>,
@@ -218,16 +222,31 @@ pub struct TrimSpec {
     pub limit: u64,
 }
 
-/// One entry read from disk: its ID and its flat field/value list.
+/// One entry: its ID and its encoded flat field/value list, from disk or from the tail cache.
 pub struct StreamEntry {
     pub id: StreamId,
-    pub raw: fjall::Slice,
+    pub raw: EntryBytes,
+}
+
+/// Encoded entry bytes: a slice of a fjall block, or the tail cache's copy.
+pub enum EntryBytes {
+    Disk(fjall::Slice),
+    Mem(Bytes),
+}
+
+impl AsRef<[u8]> for EntryBytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            EntryBytes::Disk(s) => s,
+            EntryBytes::Mem(b) => b,
+        }
+    }
 }
 
 impl StreamEntry {
     /// The field/value list; an error if the record is corrupt.
     pub fn fields(&self) -> Result<Vec<&[u8]>> {
-        entry::decode(&self.raw)
+        entry::decode(self.raw.as_ref())
             .ok_or_else(|| StoreError::Corrupt(format!("entry {} does not decode", self.id)))
     }
 }
@@ -262,7 +281,8 @@ impl Store {
             fresh: None,
             pending_keys: HashMap::new(),
             pending_smeta: HashMap::new(),
-            dirty_streams: HashSet::new(),
+            dirty_streams: AHashSet::new(),
+            last_dirty: None,
             next_sid: 1,
             dead: Vec::new(),
             unpersisted: false,
@@ -408,6 +428,17 @@ impl Store {
         }
     }
 
+    fn mark_dirty(&mut self, db: usize, name: &[u8]) {
+        if let Some((d, n)) = &self.last_dirty {
+            if *d == db && n.as_ref() == name {
+                return;
+            }
+        }
+        let name = Bytes::copy_from_slice(name);
+        self.dirty_streams.insert((db, name.clone()));
+        self.last_dirty = Some((db, name));
+    }
+
     fn note_removed(&mut self, db: usize, name: &[u8]) {
         if self.track_removals {
             self.removed.push((db, Bytes::copy_from_slice(name)));
@@ -538,8 +569,7 @@ impl Store {
             Some(_) => return Err(WrongType),
         }
         // Rewritten at the next commit; WATCHers are touched only by real changes (below).
-        self.dirty_streams
-            .insert((db, Bytes::copy_from_slice(name)));
+        self.mark_dirty(db, name);
         match self.dirs[db].get_mut(name).map(|e| &mut e.value) {
             Some(Value::Stream(m)) => Ok(Some(m)),
             _ => Ok(None),
@@ -590,7 +620,11 @@ impl Store {
         let node = meta.layout.node(out.node).map(NodeSummary::to_bytes);
         self.pending_smeta.insert(node_key(sid, out.node), node);
         self.end_command();
-        self.fresh = Some((entry_key(sid, id), entry::encode(fields)));
+        let raw = entry::encode(fields);
+        if let Ok(Some(meta)) = self.stream_mut(db, name, now_ms) {
+            meta.tail_push(id, Bytes::copy_from_slice(&raw));
+        }
+        self.fresh = Some((entry_key(sid, id), raw));
         self.touch(db, name);
     }
 
@@ -702,6 +736,9 @@ impl Store {
         let Ok(Some(meta)) = self.stream_mut(db, name, now_ms) else {
             return Ok(outcome.removed);
         };
+        if let Some(last_doomed) = doomed.iter().max() {
+            meta.tail_drop_through(*last_doomed);
+        }
         meta.first_id = if meta.is_empty() {
             StreamId::MIN
         } else {
@@ -748,6 +785,7 @@ impl Store {
             let Some(out) = meta.layout.delete(id) else {
                 continue;
             };
+            meta.tail_remove(id);
             if id == meta.first_id {
                 first_deleted = true;
             }
@@ -868,12 +906,38 @@ impl Store {
                 .get(8..)
                 .and_then(StreamId::from_be_bytes)
                 .ok_or_else(|| StoreError::Corrupt(format!("bad entry key {k:?}")))?;
-            out.push(StreamEntry { id, raw: v });
+            out.push(StreamEntry { id, raw: EntryBytes::Disk(v) });
             if count.is_some_and(|c| out.len() >= c) {
                 break;
             }
         }
         Ok(out)
+    }
+
+    /// Entries of the stream at `name` with IDs in `from..=to` (see [`Store::stream_range`]),
+    /// from the tail cache when it can answer alone — then without reading fjall and without a
+    /// read barrier — else from disk.
+    pub fn stream_read(
+        &mut self,
+        db: usize,
+        name: &[u8],
+        from: StreamId,
+        to: StreamId,
+        rev: bool,
+        count: Option<usize>,
+        now_ms: u64,
+    ) -> Result<Vec<StreamEntry>> {
+        let Ok(Some(meta)) = self.stream(db, name, now_ms) else {
+            return Ok(Vec::new());
+        };
+        if count == Some(0) {
+            return Ok(Vec::new());
+        }
+        if let Some(hit) = meta.tail_range(from, to, rev, count) {
+            return Ok(hit.into_iter().map(|(id, raw)| StreamEntry { id, raw: EntryBytes::Mem(raw) }).collect());
+        }
+        let sid = meta.sid;
+        self.stream_range(sid, from, to, rev, count)
     }
 
     /// One entry by ID.
@@ -882,7 +946,7 @@ impl Store {
         Ok(self
             .entries
             .get(entry_key(sid, id))?
-            .map(|raw| StreamEntry { id, raw }))
+            .map(|raw| StreamEntry { id, raw: EntryBytes::Disk(raw) }))
     }
 
     /// Deletes up to `budget` records of dead stream incarnations; returns how many. The engine
@@ -946,6 +1010,7 @@ impl Store {
     /// Commits everything staged since the last commit as one atomic batch (not yet persisted).
     pub fn commit(&mut self) -> Result<()> {
         self.end_command();
+        self.last_dirty = None;
         for (db, name) in std::mem::take(&mut self.dirty_streams) {
             if let Some(entry) = self.dirs[db].get(&name) {
                 if let Value::Stream(_) = entry.value {

@@ -432,10 +432,8 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 let Some(from) = last_delivered.successor() else {
                     continue;
                 };
-                let entries = ctx
-                    .store
-                    .stream_range(sid, from, StreamId::MAX, false, limit)
-                    .map_err(storage_error)?;
+                let now = ctx.now_ms;
+                let entries = ctx.store.stream_read(db, k, from, StreamId::MAX, false, limit, now).map_err(storage_error)?;
                 if entries.is_empty() && woken.is_none() {
                     continue;
                 }

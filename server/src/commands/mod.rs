@@ -15,7 +15,7 @@ pub mod server;
 pub mod streams;
 pub mod strings;
 
-use std::collections::HashMap;
+use ahash::AHashMap as HashMap;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -1123,8 +1123,12 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     if name.len() > 32 {
         return None;
     }
-    let lower = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
-    index().get(&lower).copied()
+    // Lower-case into a stack buffer: every command goes through here.
+    let mut buf = [0u8; 32];
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    index().get(std::str::from_utf8(lower).ok()?).copied()
 }
 
 /// Every top-level command.

@@ -388,10 +388,9 @@ fn range_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], rev: bool) -> CmdResult {
         return Ok(());
     }
     let limit = (count > 0).then_some(count as usize);
-    let entries = ctx
-        .store
-        .stream_range(sid, start, end, rev, limit)
-        .map_err(storage_error)?;
+    let _ = sid;
+    let now = ctx.now_ms;
+    let entries = ctx.store.stream_read(db, &argv[1], start, end, rev, limit, now).map_err(storage_error)?;
     write_entries(ctx, &entries)
 }
 
@@ -592,7 +591,7 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             None if empty => continue,
             None => ctx
                 .store
-                .stream_range(sid, StreamId::MIN, StreamId::MAX, true, Some(1))
+                .stream_read(db, k, StreamId::MIN, StreamId::MAX, true, Some(1), ctx.now_ms)
                 .map_err(storage_error)?,
             Some(gt) => {
                 if woken.is_some() && last_id <= *gt {
@@ -604,14 +603,10 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 if empty && woken.is_none() {
                     continue;
                 }
+                let _ = sid;
+                let now = ctx.now_ms;
                 ctx.store
-                    .stream_range(
-                        sid,
-                        start,
-                        StreamId::MAX,
-                        false,
-                        (count > 0).then_some(count),
-                    )
+                    .stream_read(db, k, start, StreamId::MAX, false, (count > 0).then_some(count), now)
                     .map_err(storage_error)?
             }
         };

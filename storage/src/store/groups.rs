@@ -158,8 +158,7 @@ impl Store {
         for (k, v) in writes {
             self.pending_smeta.insert(k, v);
         }
-        self.dirty_streams
-            .insert((db, Bytes::copy_from_slice(name)));
+        self.mark_dirty(db, name);
     }
 
     /// Creates a group; false if one with that name exists.
@@ -203,8 +202,7 @@ impl Store {
         for id in g.pel.keys() {
             self.pending_smeta.insert(nack_key(sid, g.gid, *id), None);
         }
-        self.dirty_streams
-            .insert((db, Bytes::copy_from_slice(name)));
+        self.mark_dirty(db, name);
         true
     }
 
