@@ -337,7 +337,11 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         // Woken because the key changed under a blocked client: Redis 7.0's texts.
         match ctx.store.stream(db, &w, ctx.now_ms) {
             Ok(Some(m)) if m.groups.contains_key(group.as_ref()) => {}
-            Ok(Some(_)) => return Err("NOGROUP the consumer group this client was blocked on no longer exists".into()),
+            Ok(Some(_)) => {
+                return Err(
+                    "NOGROUP the consumer group this client was blocked on no longer exists".into(),
+                )
+            }
             _ => return Err("UNBLOCKED the stream key no longer exists".into()),
         }
     }
@@ -385,7 +389,9 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         match id {
             Some(after) => {
                 // History: this consumer's pending entries with IDs greater than `after`.
-                let Some(start) = after.successor() else { continue };
+                let Some(start) = after.successor() else {
+                    continue;
+                };
                 let pending: Vec<StreamId> = g
                     .consumers
                     .get(consumer)
@@ -425,7 +431,8 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 let last_delivered = g.last_id;
                 // Served when the stream moved past the group; a woken client is answered even
                 // if those entries are gone again (then with an empty list), as Redis does.
-                let has_new = (woken.is_some() || !meta.is_empty()) && meta.last_id > last_delivered;
+                let has_new =
+                    (woken.is_some() || !meta.is_empty()) && meta.last_id > last_delivered;
                 if !has_new {
                     continue;
                 }
@@ -433,7 +440,10 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                     continue;
                 };
                 let now = ctx.now_ms;
-                let entries = ctx.store.stream_read(db, k, from, StreamId::MAX, false, limit, now).map_err(storage_error)?;
+                let entries = ctx
+                    .store
+                    .stream_read(db, k, from, StreamId::MAX, false, limit, now)
+                    .map_err(storage_error)?;
                 if entries.is_empty() && woken.is_none() {
                     continue;
                 }

@@ -126,10 +126,11 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
             "clients" => {
                 let _ = write!(
                     w,
-                    "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                    "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
                     srv.clients.len() + 1,
                     srv.config.maxclients
-                );
+                ,
+                    srv.clients.values().filter(|c| c.blocked.is_some()).count());
             }
             "memory" => {
                 let _ = write!(

@@ -390,7 +390,10 @@ fn range_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], rev: bool) -> CmdResult {
     let limit = (count > 0).then_some(count as usize);
     let _ = sid;
     let now = ctx.now_ms;
-    let entries = ctx.store.stream_read(db, &argv[1], start, end, rev, limit, now).map_err(storage_error)?;
+    let entries = ctx
+        .store
+        .stream_read(db, &argv[1], start, end, rev, limit, now)
+        .map_err(storage_error)?;
     write_entries(ctx, &entries)
 }
 
@@ -591,7 +594,15 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             None if empty => continue,
             None => ctx
                 .store
-                .stream_read(db, k, StreamId::MIN, StreamId::MAX, true, Some(1), ctx.now_ms)
+                .stream_read(
+                    db,
+                    k,
+                    StreamId::MIN,
+                    StreamId::MAX,
+                    true,
+                    Some(1),
+                    ctx.now_ms,
+                )
                 .map_err(storage_error)?,
             Some(gt) => {
                 if woken.is_some() && last_id <= *gt {
@@ -606,7 +617,15 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 let _ = sid;
                 let now = ctx.now_ms;
                 ctx.store
-                    .stream_read(db, k, start, StreamId::MAX, false, (count > 0).then_some(count), now)
+                    .stream_read(
+                        db,
+                        k,
+                        start,
+                        StreamId::MAX,
+                        false,
+                        (count > 0).then_some(count),
+                        now,
+                    )
                     .map_err(storage_error)?
             }
         };
