@@ -163,9 +163,15 @@ pub fn help_lines(cmd: &'static str) -> impl Fn(&Frame) -> Result<(), String> + 
             .collect::<Result<_, _>>()?;
         let header = format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
         if lines.first() != Some(&header) {
-            return Err(format!("first line {:?}, expected {header:?}", lines.first()));
+            return Err(format!(
+                "first line {:?}, expected {header:?}",
+                lines.first()
+            ));
         }
-        if lines.len() < 3 || lines[lines.len() - 2] != "HELP" || lines[lines.len() - 1] != "    Prints this help." {
+        if lines.len() < 3
+            || lines[lines.len() - 2] != "HELP"
+            || lines[lines.len() - 1] != "    Prints this help."
+        {
             return Err("the reply must end with the HELP entry".into());
         }
         Ok(())

@@ -419,8 +419,8 @@ fn fits(n: i64, max: usize) -> bool {
 }
 
 /// Redis's `string2ll`: an optional `-`, then `0` alone or digits without a leading zero, with
-/// nothing else around them, within `i64`.
-fn string_to_i64(s: &[u8]) -> Option<i64> {
+/// nothing else around them, within `i64`. The server parses every integer argument with it.
+pub fn string_to_i64(s: &[u8]) -> Option<i64> {
     let (negative, digits) = match s.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, s),

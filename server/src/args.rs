@@ -4,35 +4,9 @@ use bytes::Bytes;
 
 use crate::reply::{ReplyError, NOT_INTEGER};
 
-/// Parses a signed 64-bit integer exactly as Redis's `string2ll`: optional `-`, digits, no
-/// leading zeros (except "0"), no spaces, no `+`, at most 20 characters.
+/// Parses a signed 64-bit integer exactly as Redis's `string2ll` (the protocol parser's).
 pub fn parse_i64(b: &[u8]) -> Option<i64> {
-    if b.is_empty() || b.len() > 20 {
-        return None;
-    }
-    if b == b"0" {
-        return Some(0);
-    }
-    let (neg, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || digits[0] == b'0' || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    if neg {
-        if v > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some((v as i128).wrapping_neg() as i64)
-        }
-    } else {
-        i64::try_from(v).ok()
-    }
+    sluice_resp::parse::string_to_i64(b)
 }
 
 /// [`parse_i64`] with Redis's error.

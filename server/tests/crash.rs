@@ -326,7 +326,7 @@ fn gen_op(rng: &mut Rng, wr: &mut Writer, sent_model: &[StreamModel], next_share
 
 /// Runs one writer until its connection dies (the kill) or `deadline`.
 fn run_writer(
-    port: u16,
+    mut sock: TcpStream,
     mut wr: Writer,
     mut rng: Rng,
     progress: Arc<AtomicU64>,
@@ -337,13 +337,6 @@ fn run_writer(
         acked: 0,
         acked_shared: Vec::new(),
         error: None,
-    };
-    let mut sock = match TcpStream::connect(("127.0.0.1", port)) {
-        Ok(s) => s,
-        Err(e) => {
-            log.error = Some(format!("writer {} could not connect: {e}", wr.w));
-            return (wr, log);
-        }
     };
     sock.set_read_timeout(Some(Duration::from_secs(15))).ok();
     sock.set_nodelay(true).ok();
@@ -742,9 +735,12 @@ fn kill_cycles(appendfsync: &str, cycles: usize) {
         let handles: Vec<_> = writers
             .iter()
             .map(|wr| {
-                let (port, wr, progress) = (server.port, wr.clone(), progress.clone());
+                let (wr, progress) = (wr.clone(), progress.clone());
                 let wrng = Rng::new(rng.next());
-                std::thread::spawn(move || run_writer(port, wr, wrng, progress, deadline))
+                // Connect before the thread starts: under load a thread can start so late that
+                // the kill already happened, which would look like a refused connection.
+                let sock = TcpStream::connect(("127.0.0.1", server.port)).expect("writer connects");
+                std::thread::spawn(move || run_writer(sock, wr, wrng, progress, deadline))
             })
             .collect();
         // Kill at a random point of the load: once the writers have had a random number of

@@ -11,5 +11,6 @@ pub mod stream;
 
 pub use keydir::{Entry, KeyDir, Value};
 pub use store::{
-    Store, StoreError, StoreOptions, EntryBytes, StreamEntry, Sync, TrimSpec, WrongType, MAX_KEY_LEN,
+    EntryBytes, Store, StoreError, StoreOptions, StreamEntry, Sync, TrimSpec, WrongType,
+    MAX_KEY_LEN,
 };

@@ -906,7 +906,10 @@ impl Store {
                 .get(8..)
                 .and_then(StreamId::from_be_bytes)
                 .ok_or_else(|| StoreError::Corrupt(format!("bad entry key {k:?}")))?;
-            out.push(StreamEntry { id, raw: EntryBytes::Disk(v) });
+            out.push(StreamEntry {
+                id,
+                raw: EntryBytes::Disk(v),
+            });
             if count.is_some_and(|c| out.len() >= c) {
                 break;
             }
@@ -921,8 +924,7 @@ impl Store {
         &mut self,
         db: usize,
         name: &[u8],
-        from: StreamId,
-        to: StreamId,
+        (from, to): (StreamId, StreamId),
         rev: bool,
         count: Option<usize>,
         now_ms: u64,
@@ -934,7 +936,13 @@ impl Store {
             return Ok(Vec::new());
         }
         if let Some(hit) = meta.tail_range(from, to, rev, count) {
-            return Ok(hit.into_iter().map(|(id, raw)| StreamEntry { id, raw: EntryBytes::Mem(raw) }).collect());
+            return Ok(hit
+                .into_iter()
+                .map(|(id, raw)| StreamEntry {
+                    id,
+                    raw: EntryBytes::Mem(raw),
+                })
+                .collect());
         }
         let sid = meta.sid;
         self.stream_range(sid, from, to, rev, count)
@@ -946,7 +954,10 @@ impl Store {
         Ok(self
             .entries
             .get(entry_key(sid, id))?
-            .map(|raw| StreamEntry { id, raw: EntryBytes::Disk(raw) }))
+            .map(|raw| StreamEntry {
+                id,
+                raw: EntryBytes::Disk(raw),
+            }))
     }
 
     /// Deletes up to `budget` records of dead stream incarnations; returns how many. The engine

@@ -52,6 +52,21 @@ fn estimate_entries_read(s: &StreamMeta, id: StreamId) -> i64 {
     ENTRIES_READ_UNKNOWN
 }
 
+/// The `entries-read` and `lag` fields of XINFO GROUPS and XINFO STREAM FULL (null when
+/// unknown).
+fn write_read_and_lag(out: &mut sluice_resp::ReplyWriter, meta: &StreamMeta, g: &Group) {
+    out.bulk(b"entries-read");
+    match g.entries_read {
+        ENTRIES_READ_UNKNOWN => out.null(),
+        n => out.int(n),
+    }
+    out.bulk(b"lag");
+    match lag(meta, g) {
+        Some(l) => out.int(l),
+        None => out.null(),
+    }
+}
+
 /// `streamReplyWithCGLag`: `None` is a null lag.
 fn lag(s: &StreamMeta, g: &Group) -> Option<i64> {
     if s.entries_added == 0 {
@@ -285,49 +300,9 @@ enum Served {
 }
 
 pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let mut timeout: Option<u64> = None;
-    let mut count: usize = 0;
-    let mut streams_at = 0;
-    let mut noack = false;
-    let mut group_consumer: Option<(&Bytes, &Bytes)> = None;
-    let mut i = 1;
-    while i < argv.len() {
-        let more = argv.len() - i - 1;
-        let o = &argv[i];
-        if eq(o, "BLOCK") && more > 0 {
-            i += 1;
-            let t = parse_i64(&argv[i]).ok_or(ReplyError::from(
-                "ERR timeout is not an integer or out of range",
-            ))?;
-            if t < 0 {
-                return Err("ERR timeout is negative".into());
-            }
-            timeout = Some(t as u64);
-        } else if eq(o, "COUNT") && more > 0 {
-            i += 1;
-            count = parse_i64(&argv[i])
-                .ok_or(ReplyError::from(NOT_INTEGER))?
-                .max(0) as usize;
-        } else if eq(o, "STREAMS") && more > 0 {
-            streams_at = i + 1;
-            if !(argv.len() - streams_at).is_multiple_of(2) {
-                return Err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.".into());
-            }
-            break;
-        } else if eq(o, "GROUP") && more >= 2 {
-            group_consumer = Some((&argv[i + 1], &argv[i + 2]));
-            i += 2;
-        } else if eq(o, "NOACK") {
-            noack = true;
-        } else {
-            return Err(SYNTAX.into());
-        }
-        i += 1;
-    }
-    if streams_at == 0 {
-        return Err(SYNTAX.into());
-    }
-    let Some((group, consumer)) = group_consumer else {
+    let a = super::streams::parse_read_args(argv, true)?;
+    let (timeout, mut count, streams_at, noack) = (a.timeout, a.count, a.streams_at, a.noack);
+    let Some((group, consumer)) = a.group else {
         return Err("ERR Missing GROUP option for XREADGROUP".into());
     };
     let n = (argv.len() - streams_at) / 2;
@@ -442,7 +417,7 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 let now = ctx.now_ms;
                 let entries = ctx
                     .store
-                    .stream_read(db, k, from, StreamId::MAX, false, limit, now)
+                    .stream_read(db, k, (from, StreamId::MAX), false, limit, now)
                     .map_err(storage_error)?;
                 if entries.is_empty() && woken.is_none() {
                     continue;
@@ -969,6 +944,8 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let mut cid = None;
     let mut cursor = start;
     let mut next = StreamId::MIN;
+    // A loop, not `while let`: it also stops on COUNT and attempts, setting the cursor.
+    #[allow(clippy::while_let_loop)]
     loop {
         let Some(g) = ctx.store.group_mut(db, key, group) else {
             break;
@@ -1087,16 +1064,7 @@ pub fn xinfo_groups(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         out.int(g.pel.len() as i64);
         out.bulk(b"last-delivered-id");
         out.bulk(g.last_id.text().as_bytes());
-        out.bulk(b"entries-read");
-        match g.entries_read {
-            ENTRIES_READ_UNKNOWN => out.null(),
-            n => out.int(n),
-        }
-        out.bulk(b"lag");
-        match lag(meta, g) {
-            Some(l) => out.int(l),
-            None => out.null(),
-        }
+        write_read_and_lag(out, meta, g);
     }
     Ok(())
 }
@@ -1149,16 +1117,7 @@ pub fn write_full_groups(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResu
         out.bulk(name);
         out.bulk(b"last-delivered-id");
         out.bulk(g.last_id.text().as_bytes());
-        out.bulk(b"entries-read");
-        match g.entries_read {
-            ENTRIES_READ_UNKNOWN => out.null(),
-            n => out.int(n),
-        }
-        out.bulk(b"lag");
-        match lag(meta, g) {
-            Some(l) => out.int(l),
-            None => out.null(),
-        }
+        write_read_and_lag(out, meta, g);
         out.bulk(b"pel-count");
         out.int(g.pel.len() as i64);
         out.bulk(b"pending");

@@ -374,25 +374,24 @@ fn range_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], rev: bool) -> CmdResult {
         }
     }
     let db = ctx.db();
-    let Some(sid) = ctx
+    if ctx
         .store
         .stream(db, &argv[1], ctx.now_ms)
         .map_err(wrongtype)?
-        .map(|m| m.sid)
-    else {
+        .is_none()
+    {
         ctx.out.array(0);
         return Ok(());
-    };
+    }
     if count == 0 {
         ctx.out.null_array();
         return Ok(());
     }
     let limit = (count > 0).then_some(count as usize);
-    let _ = sid;
     let now = ctx.now_ms;
     let entries = ctx
         .store
-        .stream_read(db, &argv[1], start, end, rev, limit, now)
+        .stream_read(db, &argv[1], (start, end), rev, limit, now)
         .map_err(storage_error)?;
     write_entries(ctx, &entries)
 }
@@ -503,10 +502,27 @@ pub fn xsetid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 const BLOCKED_DEFAULT_COUNT: usize = 1000;
 
 /// XREAD [COUNT n] [BLOCK ms] STREAMS key … id …
-pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let mut timeout: Option<u64> = None;
-    let mut count: usize = 0;
-    let mut streams_at = 0;
+/// The options of XREAD and XREADGROUP, parsed in Redis's order (`xreadCommand`).
+pub struct ReadArgs<'a> {
+    /// BLOCK in ms (0 = forever).
+    pub timeout: Option<u64>,
+    /// COUNT (0 = no limit).
+    pub count: usize,
+    pub noack: bool,
+    /// XREADGROUP's GROUP group consumer.
+    pub group: Option<(&'a Bytes, &'a Bytes)>,
+    /// Index of the first key after STREAMS.
+    pub streams_at: usize,
+}
+
+pub fn parse_read_args(argv: &[Bytes], xreadgroup: bool) -> Result<ReadArgs<'_>, ReplyError> {
+    let mut a = ReadArgs {
+        timeout: None,
+        count: 0,
+        noack: false,
+        group: None,
+        streams_at: 0,
+    };
     let mut i = 1;
     while i < argv.len() {
         let more = argv.len() - i - 1;
@@ -519,36 +535,50 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             if t < 0 {
                 return Err("ERR timeout is negative".into());
             }
-            timeout = Some(t as u64);
+            a.timeout = Some(t as u64);
         } else if eq(o, "COUNT") && more > 0 {
             i += 1;
-            count = parse_i64(&argv[i])
+            a.count = parse_i64(&argv[i])
                 .ok_or(ReplyError::from(NOT_INTEGER))?
                 .max(0) as usize;
         } else if eq(o, "STREAMS") && more > 0 {
-            streams_at = i + 1;
-            if !(argv.len() - streams_at).is_multiple_of(2) {
+            a.streams_at = i + 1;
+            if !(argv.len() - a.streams_at).is_multiple_of(2) {
                 return Err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.".into());
             }
             break;
         } else if eq(o, "GROUP") && more >= 2 {
-            return Err(
-                "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead."
-                    .into(),
-            );
+            if !xreadgroup {
+                return Err("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.".into());
+            }
+            a.group = Some((&argv[i + 1], &argv[i + 2]));
+            i += 2;
         } else if eq(o, "NOACK") {
-            return Err(
-                "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead."
-                    .into(),
-            );
+            if !xreadgroup {
+                return Err("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.".into());
+            }
+            a.noack = true;
         } else {
             return Err(SYNTAX.into());
         }
         i += 1;
     }
-    if streams_at == 0 {
+    if a.streams_at == 0 {
         return Err(SYNTAX.into());
     }
+    if xreadgroup && a.group.is_none() {
+        return Err("ERR Missing GROUP option for XREADGROUP".into());
+    }
+    Ok(a)
+}
+
+pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let ReadArgs {
+        timeout,
+        mut count,
+        streams_at,
+        ..
+    } = parse_read_args(argv, false)?;
     let n = (argv.len() - streams_at) / 2;
     let keys = &argv[streams_at..streams_at + n];
     let db = ctx.db();
@@ -583,10 +613,10 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 continue;
             }
         }
-        let Ok(Some((sid, last_id, empty))) = ctx
+        let Ok(Some((last_id, empty))) = ctx
             .store
             .stream(db, k, ctx.now_ms)
-            .map(|m| m.map(|m| (m.sid, m.last_id, m.is_empty())))
+            .map(|m| m.map(|m| (m.last_id, m.is_empty())))
         else {
             continue;
         };
@@ -597,8 +627,7 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 .stream_read(
                     db,
                     k,
-                    StreamId::MIN,
-                    StreamId::MAX,
+                    (StreamId::MIN, StreamId::MAX),
                     true,
                     Some(1),
                     ctx.now_ms,
@@ -614,14 +643,12 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 if empty && woken.is_none() {
                     continue;
                 }
-                let _ = sid;
                 let now = ctx.now_ms;
                 ctx.store
                     .stream_read(
                         db,
                         k,
-                        start,
-                        StreamId::MAX,
+                        (start, StreamId::MAX),
                         false,
                         (count > 0).then_some(count),
                         now,

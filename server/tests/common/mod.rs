@@ -53,39 +53,66 @@ impl Server {
         s
     }
 
+    /// Starts the binary and waits until *it* answers. Test binaries run in parallel and pick
+    /// free ports by binding port 0, so another test's server can take the port first: the
+    /// readiness check therefore asks the server for its pid, and a lost race is retried on a
+    /// new port.
     fn spawn(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-            ])
-            .arg(&self.dir)
-            .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn sluice");
-        self.child = Some(child);
-        self.wait_ready();
+        for attempt in 0..5 {
+            if attempt > 0 {
+                self.port = free_port();
+            }
+            let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+                .args([
+                    "--port",
+                    &self.port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                ])
+                .arg(&self.dir)
+                .args(&self.extra)
+                .stdout(Stdio::null())
+                .stderr(if std::env::var_os("SLUICE_TEST_STDERR").is_some() {
+                    Stdio::inherit()
+                } else {
+                    Stdio::null()
+                })
+                .spawn()
+                .expect("spawn sluice");
+            self.child = Some(child);
+            if self.wait_ready() {
+                return;
+            }
+            self.kill9();
+        }
+        panic!("sluice did not start after 5 attempts");
     }
 
-    fn wait_ready(&mut self) {
+    /// True once our process answers on `self.port`; false if it exited (port taken).
+    fn wait_ready(&mut self) -> bool {
+        let pid = self.child.as_ref().map(|c| c.id()).unwrap_or(0);
+        let want = format!("process_id:{pid}\r\n");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(mut c) = TcpStream::connect(("127.0.0.1", self.port)) {
                 c.set_read_timeout(Some(Duration::from_secs(2))).ok();
-                if c.write_all(b"PING\r\n").is_ok() {
-                    let mut b = [0u8; 7];
-                    if c.read_exact(&mut b).is_ok() && &b == b"+PONG\r\n" {
-                        return;
+                if c.write_all(b"INFO server\r\n").is_ok() {
+                    let mut buf = Vec::new();
+                    let mut tmp = [0u8; 4096];
+                    while frame_len(&buf).is_none() {
+                        match c.read(&mut tmp) {
+                            Ok(n) if n > 0 => buf.extend_from_slice(&tmp[..n]),
+                            _ => break,
+                        }
+                    }
+                    if String::from_utf8_lossy(&buf).contains(&want) {
+                        return true;
                     }
                 }
             }
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("sluice exited during startup: {status}");
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                return false;
             }
             assert!(
                 Instant::now() < deadline,
@@ -389,49 +416,40 @@ impl Server {
         self.spawn_timed(Some(log))
     }
 
+    /// Like `spawn`, timing process start to the first answer (retried on a new port if
+    /// another test's server took this one).
     fn spawn_timed(&mut self, log: Option<&Path>) -> Duration {
-        let stderr = match log {
-            Some(p) => Stdio::from(std::fs::File::create(p).expect("create log file")),
-            None => Stdio::null(),
-        };
-        let started = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-            ])
-            .arg(&self.dir)
-            .args(&self.extra)
-            .env("SLUICE_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn sluice");
-        self.child = Some(child);
-        let deadline = started + Duration::from_secs(60);
-        loop {
-            if let Ok(mut c) = TcpStream::connect(("127.0.0.1", self.port)) {
-                c.set_read_timeout(Some(Duration::from_secs(30))).ok();
-                if c.write_all(b"PING\r\n").is_ok() {
-                    let mut b = [0u8; 7];
-                    if c.read_exact(&mut b).is_ok() && &b == b"+PONG\r\n" {
-                        return started.elapsed();
-                    }
-                }
+        for attempt in 0..5 {
+            if attempt > 0 {
+                self.port = free_port();
             }
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("sluice exited during startup: {status}");
+            let stderr = match log {
+                Some(p) => Stdio::from(std::fs::File::create(p).expect("create log file")),
+                None => Stdio::null(),
+            };
+            let started = Instant::now();
+            let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+                .args([
+                    "--port",
+                    &self.port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                ])
+                .arg(&self.dir)
+                .args(&self.extra)
+                .env("SLUICE_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(stderr)
+                .spawn()
+                .expect("spawn sluice");
+            self.child = Some(child);
+            if self.wait_ready() {
+                return started.elapsed();
             }
-            assert!(
-                Instant::now() < deadline,
-                "sluice did not start on port {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(2));
+            self.kill9();
         }
+        panic!("sluice did not start after 5 attempts");
     }
 }
 

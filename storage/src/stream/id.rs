@@ -178,7 +178,13 @@ mod tests {
 
     #[test]
     fn text_matches_display() {
-        for id in [StreamId::MIN, StreamId::MAX, StreamId::new(1, 0), StreamId::new(1795493627849, 12), StreamId::new(10, u64::MAX)] {
+        for id in [
+            StreamId::MIN,
+            StreamId::MAX,
+            StreamId::new(1, 0),
+            StreamId::new(1795493627849, 12),
+            StreamId::new(10, u64::MAX),
+        ] {
             assert_eq!(id.text().as_bytes(), id.to_string().as_bytes());
         }
     }

@@ -99,7 +99,13 @@ impl StreamMeta {
 
     /// Entries in `from..=to` if the cache can answer alone: ascending from `from`, or
     /// descending from `to` (`rev`), at most `count`. `None` when the disk must be read.
-    pub fn tail_range(&self, from: StreamId, to: StreamId, rev: bool, count: Option<usize>) -> Option<Vec<(StreamId, bytes::Bytes)>> {
+    pub fn tail_range(
+        &self,
+        from: StreamId,
+        to: StreamId,
+        rev: bool,
+        count: Option<usize>,
+    ) -> Option<Vec<(StreamId, bytes::Bytes)>> {
         let first = self.tail.front()?.0;
         let limit = count.unwrap_or(usize::MAX);
         if from > to {
@@ -110,7 +116,15 @@ impl StreamMeta {
                 return None;
             }
             let start = self.tail.partition_point(|(id, _)| *id < from);
-            return Some(self.tail.iter().skip(start).take_while(|(id, _)| *id <= to).take(limit).cloned().collect());
+            return Some(
+                self.tail
+                    .iter()
+                    .skip(start)
+                    .take_while(|(id, _)| *id <= to)
+                    .take(limit)
+                    .cloned()
+                    .collect(),
+            );
         }
         let end = self.tail.partition_point(|(id, _)| *id <= to);
         let mut out = Vec::new();
@@ -189,26 +203,64 @@ mod tests {
         let first = m.tail.front().map(|(id, _)| *id).expect("cached");
         assert_eq!(first, StreamId::new(89, 0));
         // Forward from inside the cache: answered, in order, bounded by COUNT and `to`.
-        let r = m.tail_range(StreamId::new(100, 0), StreamId::new(105, 0), false, None).expect("hit");
-        assert_eq!(r.iter().map(|(id, _)| id.ms).collect::<Vec<_>>(), vec![100, 101, 102, 103, 104, 105]);
-        assert_eq!(m.tail_range(StreamId::new(100, 0), StreamId::MAX, false, Some(2)).expect("hit").len(), 2);
+        let r = m
+            .tail_range(StreamId::new(100, 0), StreamId::new(105, 0), false, None)
+            .expect("hit");
+        assert_eq!(
+            r.iter().map(|(id, _)| id.ms).collect::<Vec<_>>(),
+            vec![100, 101, 102, 103, 104, 105]
+        );
+        assert_eq!(
+            m.tail_range(StreamId::new(100, 0), StreamId::MAX, false, Some(2))
+                .expect("hit")
+                .len(),
+            2
+        );
         // Forward from before the cache: the disk must answer.
-        assert!(m.tail_range(StreamId::new(10, 0), StreamId::MAX, false, Some(1)).is_none());
+        assert!(m
+            .tail_range(StreamId::new(10, 0), StreamId::MAX, false, Some(1))
+            .is_none());
         // Reverse: answered when COUNT is reached inside the cache or `from` is inside it.
-        let r = m.tail_range(StreamId::MIN, StreamId::MAX, true, Some(1)).expect("hit");
+        let r = m
+            .tail_range(StreamId::MIN, StreamId::MAX, true, Some(1))
+            .expect("hit");
         assert_eq!(r[0].0, StreamId::new(600, 0));
-        assert!(m.tail_range(StreamId::MIN, StreamId::MAX, true, None).is_none());
-        assert_eq!(m.tail_range(StreamId::new(598, 0), StreamId::MAX, true, None).expect("hit").len(), 3);
+        assert!(m
+            .tail_range(StreamId::MIN, StreamId::MAX, true, None)
+            .is_none());
+        assert_eq!(
+            m.tail_range(StreamId::new(598, 0), StreamId::MAX, true, None)
+                .expect("hit")
+                .len(),
+            3
+        );
         // Deletes and trims keep it contiguous.
         m.tail_remove(StreamId::new(101, 0));
-        let r = m.tail_range(StreamId::new(100, 0), StreamId::new(102, 0), false, None).expect("hit");
-        assert_eq!(r.iter().map(|(id, _)| id.ms).collect::<Vec<_>>(), vec![100, 102]);
+        let r = m
+            .tail_range(StreamId::new(100, 0), StreamId::new(102, 0), false, None)
+            .expect("hit");
+        assert_eq!(
+            r.iter().map(|(id, _)| id.ms).collect::<Vec<_>>(),
+            vec![100, 102]
+        );
         m.tail_drop_through(StreamId::new(300, 0));
-        assert!(m.tail_range(StreamId::new(200, 0), StreamId::MAX, false, None).is_none());
-        assert_eq!(m.tail_range(StreamId::new(301, 0), StreamId::MAX, false, None).expect("hit").len(), 300);
+        assert!(m
+            .tail_range(StreamId::new(200, 0), StreamId::MAX, false, None)
+            .is_none());
+        assert_eq!(
+            m.tail_range(StreamId::new(301, 0), StreamId::MAX, false, None)
+                .expect("hit")
+                .len(),
+            300
+        );
         // An entry too big to cache restarts the cache after it.
-        m.tail_push(StreamId::new(700, 0), bytes::Bytes::from(vec![0u8; TAIL_MAX_BYTES]));
+        m.tail_push(
+            StreamId::new(700, 0),
+            bytes::Bytes::from(vec![0u8; TAIL_MAX_BYTES]),
+        );
         assert!(m.tail.is_empty());
-        assert!(m.tail_range(StreamId::new(700, 0), StreamId::MAX, false, None).is_none());
+        assert!(m
+            .tail_range(StreamId::new(700, 0), StreamId::MAX, false, None)
+            .is_none());
     }
 }
