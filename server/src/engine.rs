@@ -326,14 +326,15 @@ impl Engine {
             let _ = tx.send(resp);
         }
         for id in std::mem::take(&mut self.srv.kill) {
-            if let Some(c) = self.srv.clients.remove(&id) {
+            if let Some(c) = self.srv.clients.get(&id) {
                 let _ = c.tx.send(Response {
                     data: BytesMut::new(),
                     close: true,
                     authenticated: false,
                 });
-                self.unwatch_all(id, &c.watched);
             }
+            // Also drops its WATCHes and, if it was blocked, its place in the wait lists.
+            self.remove_client(id);
         }
         Ok(())
     }
@@ -423,7 +424,7 @@ impl Engine {
             };
             process(&mut ctx, &argv);
             if let Some(spec) = ctx.block.take() {
-                self.park(client, out, queue, spec, None);
+                self.park(client, out, queue, spec);
                 self.after_writes(None);
                 self.serve_ready();
                 return;
@@ -467,21 +468,18 @@ impl Engine {
         }
     }
 
-    /// Parks a client on the keys of `spec`. `deadline`: kept from the first block when a
-    /// woken command blocks again.
+    /// Parks a client on the keys of `spec` until one is signalled or its timeout passes.
     fn park(
         &mut self,
         mut client: Client,
         out: ReplyWriter,
         rest: VecDeque<Vec<Bytes>>,
         spec: BlockSpec,
-        deadline: Option<Option<Instant>>,
     ) {
         let id = client.id;
         let db = client.db;
-        let deadline = deadline.unwrap_or_else(|| {
-            (spec.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(spec.timeout_ms))
-        });
+        let deadline =
+            (spec.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(spec.timeout_ms));
         let mut keys = Vec::new();
         for k in spec.keys {
             let key = (db, k);
