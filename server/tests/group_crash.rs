@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{encode, frame_len, parse_resp, Conn, Resp, Server};
+use common::{encode, frame_len, parse_resp, Conn, Resp, Rng, Server};
 
 const STREAM: &str = "gc:jobs";
 const GROUP: &str = "workers";
@@ -37,31 +37,6 @@ const CONSUMERS: usize = 4;
 const CYCLES: usize = 10;
 /// The COUNT of the extended XPENDING: more than there can ever be.
 const BIG: &str = "1000000000";
-
-/// xorshift64*: enough randomness for schedules, reproducible from a seed.
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let mut r = Rng(seed ^ 0x9e37_79b9_7f4a_7c15 | 1);
-        for _ in 0..4 {
-            r.next();
-        }
-        r
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 type Id = (u64, u64);
 
