@@ -133,7 +133,17 @@ fn run_suite_with(cases: Vec<Case>, isolated: bool, mut args: Arguments) -> ! {
             );
         }
     }
-    let conclusion = libtest_mimic::run(&args, trials);
+    run_and_exit(&args, trials, servers)
+}
+
+/// Runs the trials, shows the tail of Sluice's log if any failed, stops the servers and exits
+/// with libtest's status (shared by every test target that starts a server pair).
+pub fn run_and_exit(
+    args: &libtest_mimic::Arguments,
+    trials: Vec<libtest_mimic::Trial>,
+    servers: Option<ServerPair>,
+) -> ! {
+    let conclusion = libtest_mimic::run(args, trials);
     if conclusion.has_failed() {
         if let Some(s) = &servers {
             let log = s.sluice.log();

@@ -377,20 +377,5 @@ fn main() {
             );
         }
     }
-    let conclusion = libtest_mimic::run(&args, trials);
-    if conclusion.has_failed() {
-        if let Some(s) = &servers {
-            let log = s.sluice.log();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            if !tail.is_empty() {
-                eprintln!("--- last lines of the sluice server's output ---");
-                for l in tail.iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
-        }
-    }
-    // Conclusion::exit() does not run destructors: kill the servers first.
-    drop(servers);
-    conclusion.exit()
+    redis_compat_tests::run_and_exit(&args, trials, servers)
 }

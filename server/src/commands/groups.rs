@@ -159,20 +159,32 @@ fn group_exists(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8]) -> bool {
     matches!(ctx.store.stream(db, key, ctx.now_ms), Ok(Some(m)) if m.groups.contains_key(group))
 }
 
+/// The `<id|$>` argument of XGROUP CREATE/SETID: `$` is the stream's last ID (0-0 if the key
+/// does not exist yet, as with MKSTREAM).
+fn group_start_id(
+    ctx: &mut Ctx<'_>,
+    argv: &[Bytes],
+    parse: fn(&[u8], u64) -> Result<StreamId, ReplyError>,
+) -> Result<StreamId, ReplyError> {
+    if argv[4].as_ref() != b"$" {
+        return parse(&argv[4], 0);
+    }
+    let db = ctx.db();
+    Ok(ctx
+        .store
+        .stream(db, &argv[2], ctx.now_ms)
+        .map_err(wrongtype)?
+        .map_or(StreamId::MIN, |m| m.last_id))
+}
+
 pub fn xgroup_create(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let (a, exists) = xgroup_prelude(ctx, argv)?;
     if argv.len() > 8 {
         return Err(syntax_sub(argv, "XGROUP"));
     }
     let db = ctx.db();
-    let id = if argv[4].as_ref() == b"$" {
-        ctx.store
-            .stream(db, &argv[2], ctx.now_ms)
-            .map_err(wrongtype)?
-            .map_or(StreamId::MIN, |m| m.last_id)
-    } else {
-        parse_strict_id(&argv[4], 0)?
-    };
+    // CREATE takes only complete IDs (or `$`).
+    let id = group_start_id(ctx, argv, parse_strict_id)?;
     if !exists {
         ctx.store.stream_create(db, argv[2].clone());
     }
@@ -193,14 +205,8 @@ pub fn xgroup_setid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(syntax_sub(argv, "XGROUP"));
     }
     let db = ctx.db();
-    let id = if argv[4].as_ref() == b"$" {
-        ctx.store
-            .stream(db, &argv[2], ctx.now_ms)
-            .map_err(wrongtype)?
-            .map_or(StreamId::MIN, |m| m.last_id)
-    } else {
-        parse_any_id(&argv[4], 0)?
-    };
+    // SETID also takes `-` and `+`.
+    let id = group_start_id(ctx, argv, parse_any_id)?;
     if let Some(g) = ctx.store.group_mut(db, &argv[2], &argv[3]) {
         g.last_id = id;
         g.entries_read = a.entries_read;
