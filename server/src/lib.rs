@@ -33,6 +33,7 @@ pub fn run(config: Config, stop: Option<watch::Receiver<bool>>) -> Result<(), St
     let opts = StoreOptions {
         databases: config.databases as usize,
         cache_size: config.cache_size,
+        ..StoreOptions::default()
     };
     let started = std::time::Instant::now();
     let store = Store::open(&config.dir, &opts, engine::now_ms())

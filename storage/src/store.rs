@@ -66,6 +66,9 @@ pub struct StoreOptions {
     pub databases: usize,
     /// fjall block cache in bytes.
     pub cache_size: u64,
+    /// A group's PEL log is folded once it holds more ops than twice the PEL plus this
+    /// (see `store/groups.rs`; tests make it small).
+    pub pel_fold_min_ops: u64,
 }
 
 impl Default for StoreOptions {
@@ -73,6 +76,7 @@ impl Default for StoreOptions {
         StoreOptions {
             databases: 16,
             cache_size: 64 << 20,
+            pel_fold_min_ops: groups::FOLD_MIN_OPS,
         }
     }
 }
@@ -152,6 +156,7 @@ pub struct Store {
     /// them).
     removed: Vec<(usize, Bytes)>,
     track_removals: bool,
+    pel_fold_min_ops: u64,
 }
 
 fn disk_key(db: usize, name: &[u8]) -> Vec<u8> {
@@ -290,6 +295,7 @@ impl Store {
             track_touches: false,
             removed: Vec::new(),
             track_removals: false,
+            pel_fold_min_ops: opts.pel_fold_min_ops,
         };
         store.load(now_ms)?;
         Ok(store)
@@ -1023,6 +1029,7 @@ impl Store {
         self.end_command();
         self.last_dirty = None;
         for (db, name) in std::mem::take(&mut self.dirty_streams) {
+            self.stage_journals(db, &name);
             if let Some(entry) = self.dirs[db].get(&name) {
                 if let Value::Stream(_) = entry.value {
                     self.pending_keys

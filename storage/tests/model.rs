@@ -147,6 +147,7 @@ fn options() -> StoreOptions {
     StoreOptions {
         databases: DBS,
         cache_size: 1 << 20,
+        ..StoreOptions::default()
     }
 }
 

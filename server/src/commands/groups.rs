@@ -837,11 +837,7 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         let mut nack = g.pel.get(&id).copied();
         let forced = nack.is_none() && force;
         if forced {
-            nack = Some(sluice_storage::stream::group::Nack {
-                cid: 0,
-                delivery_time: now as u64,
-                delivery_count: 1,
-            });
+            nack = Some(sluice_storage::stream::group::Nack::new(0, now as u64, 1));
         }
         let Some(n) = nack else { continue };
         if !forced && min_idle > 0 && (now - n.delivery_time as i64) < min_idle {
@@ -1156,11 +1152,7 @@ pub fn write_full_groups(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResu
                     .pel
                     .get(id)
                     .copied()
-                    .unwrap_or(sluice_storage::stream::group::Nack {
-                        cid: c.cid,
-                        delivery_time: 0,
-                        delivery_count: 0,
-                    });
+                    .unwrap_or(sluice_storage::stream::group::Nack::new(c.cid, 0, 0));
                 out.array(3);
                 out.bulk(id.text().as_bytes());
                 out.int(n.delivery_time as i64);

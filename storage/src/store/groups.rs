@@ -3,9 +3,23 @@
 //!
 //! * `sid ‖ 0x02 ‖ gid u32` → group record ([`Group::encode`])
 //! * `sid ‖ 0x03 ‖ gid ‖ cid u32` → consumer record ([`Consumer::encode`])
-//! * `sid ‖ 0x04 ‖ gid ‖ id` → PEL entry ([`Nack::encode`])
+//! * `sid ‖ 0x04 ‖ gid ‖ id` → folded PEL entry ([`Nack::encode`])
+//! * `sid ‖ 0x05 ‖ gid ‖ seq u64` → PEL log record: the PEL changes of one commit, in order
+//!   (`0x01 ‖ id ‖ nack` = pending with this state, `0x02 ‖ id` = no longer pending).
 //!
-//! The tags sort groups before consumers before PEL entries, so loading is three prefix scans.
+//! Why a log: a message delivered and acknowledged costs, with one record per pending entry,
+//! an insert and a tombstone in the LSM's memtable (and in every flush and compaction after);
+//! at `-P 16` those per-message records were most of XREADGROUP's and XACK's cost. The log
+//! writes one record per group per commit instead. When a group's log holds more ops than
+//! twice its PEL plus [`FOLD_MIN_OPS`] (by default), the commit *folds* it: it writes a record for every
+//! pending entry changed since the last fold, a tombstone for every folded record whose entry
+//! is no longer pending, and tombstones for the log records — all in the same atomic batch.
+//! An entry delivered and acknowledged between two folds never gets a record of its own.
+//! Loading reads the folded records, then replays the log, so restart work is bounded by
+//! the PEL plus the fold threshold.
+//!
+//! The tags sort groups before consumers before PEL records before logs, so loading is four
+//! prefix scans.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +33,14 @@ use crate::stream::{StreamId, StreamMeta};
 const TAG_GROUP: u8 = 0x02;
 const TAG_CONSUMER: u8 = 0x03;
 const TAG_NACK: u8 = 0x04;
+const TAG_LOG: u8 = 0x05;
+
+/// A log is folded once it holds more ops than twice the PEL plus this (the default of
+/// [`crate::StoreOptions::pel_fold_min_ops`]).
+pub const FOLD_MIN_OPS: u64 = 1 << 16;
+
+const OP_PENDING: u8 = 0x01;
+const OP_GONE: u8 = 0x02;
 
 fn group_prefix(sid: u64, tag: u8, gid: Option<u32>) -> Vec<u8> {
     let mut k = Vec::with_capacity(29);
@@ -40,6 +62,52 @@ fn nack_key(sid: u64, gid: u32, id: StreamId) -> Vec<u8> {
     let mut k = group_prefix(sid, TAG_NACK, Some(gid));
     k.extend_from_slice(&id.to_be_bytes());
     k
+}
+
+fn log_key(sid: u64, gid: u32, seq: u64) -> Vec<u8> {
+    let mut k = group_prefix(sid, TAG_LOG, Some(gid));
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Appends the current state of `id` in `g` to the journal's uncommitted ops.
+fn log_state(g: &mut Group, id: StreamId) {
+    let buf = &mut g.journal.buf;
+    match g.pel.get_mut(&id) {
+        Some(n) => {
+            n.dirty = true;
+            buf.push(OP_PENDING);
+            buf.extend_from_slice(&id.to_be_bytes());
+            buf.extend_from_slice(&n.encode());
+        }
+        None => {
+            buf.push(OP_GONE);
+            buf.extend_from_slice(&id.to_be_bytes());
+        }
+    }
+    g.journal.buf_ops += 1;
+}
+
+/// Replays one log record onto the group PEL (the consumer index is rebuilt after loading).
+fn replay_log(g: &mut Group, mut ops: &[u8]) -> Option<u64> {
+    let mut n = 0;
+    while let Some((&op, rest)) = ops.split_first() {
+        let id = StreamId::from_be_bytes(rest.get(..16)?)?;
+        match op {
+            OP_PENDING => {
+                let nack = Nack::decode(rest.get(16..36)?)?;
+                g.set_nack(id, nack);
+                ops = &rest[36..];
+            }
+            OP_GONE => {
+                g.take_nack(id);
+                ops = &rest[16..];
+            }
+            _ => return None,
+        }
+        n += 1;
+    }
+    Some(n)
 }
 
 fn corrupt(what: &str, k: &[u8]) -> StoreError {
@@ -90,16 +158,52 @@ impl Store {
                 .get(13..)
                 .and_then(StreamId::from_be_bytes)
                 .ok_or_else(|| corrupt("pel", &k))?;
-            let nack = Nack::decode(&v).ok_or_else(|| corrupt("pel", &k))?;
+            let mut nack = Nack::decode(&v).ok_or_else(|| corrupt("pel", &k))?;
+            nack.record = true;
             let group = by_gid
                 .get(&gid)
                 .and_then(|n| meta.groups.get_mut(n))
                 .ok_or_else(|| corrupt("orphan pel", &k))?;
-            let consumer = group
-                .consumer_mut(nack.cid)
-                .ok_or_else(|| corrupt("pel of unknown consumer", &k))?;
-            consumer.pel.insert(id);
             group.pel.insert(id, nack);
+        }
+        for guard in self.smeta.prefix(group_prefix(sid, TAG_LOG, None)) {
+            let (k, v) = guard.into_inner()?;
+            let (Some(g), Some(s)) = (k.get(9..13), k.get(13..21)) else {
+                return Err(corrupt("pel log", &k));
+            };
+            let gid = u32::from_be_bytes(g.try_into().map_err(|_| corrupt("pel log", &k))?);
+            let seq = u64::from_be_bytes(s.try_into().map_err(|_| corrupt("pel log", &k))?);
+            let group = by_gid
+                .get(&gid)
+                .and_then(|n| meta.groups.get_mut(n))
+                .ok_or_else(|| corrupt("orphan pel log", &k))?;
+            let ops = replay_log(group, &v).ok_or_else(|| corrupt("pel log", &k))?;
+            let j = &mut group.journal;
+            if j.first == j.next {
+                j.first = seq;
+            }
+            j.next = seq + 1;
+            j.ops += ops;
+        }
+        for group in meta.groups.values_mut() {
+            let Group {
+                pel,
+                consumers,
+                names,
+                ..
+            } = group;
+            for (id, nack) in pel.iter() {
+                let consumer = names
+                    .get(&nack.cid)
+                    .and_then(|name| consumers.get_mut(name))
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "stream {sid}: pending {id} of unknown consumer {}",
+                            nack.cid
+                        ))
+                    })?;
+                consumer.pel.insert(*id);
+            }
         }
         for g in meta.groups.values() {
             g.check()
@@ -123,11 +227,11 @@ impl Store {
         if changes.is_empty() {
             return;
         }
-        let Some(Value::Stream(meta)) = self.dirs[db].get(name).map(|e| &e.value) else {
+        let Some(Value::Stream(meta)) = self.dirs[db].get_mut(name).map(|e| &mut e.value) else {
             return;
         };
         let sid = meta.sid;
-        let Some(g) = meta.groups.get(group) else {
+        let Some(g) = meta.groups.get_mut(group) else {
             return;
         };
         let gid = g.gid;
@@ -148,11 +252,7 @@ impl Store {
                 GroupChange::ConsumerRemoved(cid) => {
                     writes.push((consumer_key(sid, gid, *cid), None))
                 }
-                GroupChange::Nack(id) => writes.push((
-                    nack_key(sid, gid, *id),
-                    g.pel.get(id).map(|n| n.encode().to_vec()),
-                )),
-                GroupChange::NackRemoved(id) => writes.push((nack_key(sid, gid, *id), None)),
+                GroupChange::Nack(id) | GroupChange::NackRemoved(id) => log_state(g, *id),
             }
         }
         for (k, v) in writes {
@@ -199,11 +299,59 @@ impl Store {
             self.pending_smeta
                 .insert(consumer_key(sid, g.gid, c.cid), None);
         }
-        for id in g.pel.keys() {
+        let folded = g.pel.iter().filter(|(_, n)| n.record).map(|(id, _)| id);
+        for id in folded.chain(g.journal.stale.iter()) {
             self.pending_smeta.insert(nack_key(sid, g.gid, *id), None);
+        }
+        for seq in g.journal.first..g.journal.next {
+            self.pending_smeta.insert(log_key(sid, g.gid, seq), None);
         }
         self.mark_dirty(db, name);
         true
+    }
+
+    /// Stages the PEL journals of a stream's groups at commit: each group's ops of this commit
+    /// become one log record, or the log is folded (see the module docs).
+    pub(super) fn stage_journals(&mut self, db: usize, name: &[u8]) {
+        let Some(Value::Stream(meta)) = self.dirs[db].get_mut(name).map(|e| &mut e.value) else {
+            return;
+        };
+        let sid = meta.sid;
+        let fold_min = self.pel_fold_min_ops;
+        for g in meta.groups.values_mut() {
+            let gid = g.gid;
+            let j = &mut g.journal;
+            if j.buf_ops == 0 {
+                continue;
+            }
+            if j.ops + j.buf_ops <= 2 * g.pel.len() as u64 + fold_min {
+                let seq = j.next;
+                j.next += 1;
+                j.ops += j.buf_ops;
+                j.buf_ops = 0;
+                let ops = std::mem::take(&mut j.buf);
+                self.pending_smeta.insert(log_key(sid, gid, seq), Some(ops));
+                continue;
+            }
+            // Fold: the state of every entry changed since the last fold, in place of the log.
+            for (id, n) in g.pel.iter_mut().filter(|(_, n)| n.dirty) {
+                n.dirty = false;
+                n.record = true;
+                self.pending_smeta
+                    .insert(nack_key(sid, gid, *id), Some(n.encode().to_vec()));
+            }
+            let j = &mut g.journal;
+            for id in j.stale.drain() {
+                self.pending_smeta.insert(nack_key(sid, gid, id), None);
+            }
+            for seq in j.first..j.next {
+                self.pending_smeta.insert(log_key(sid, gid, seq), None);
+            }
+            j.first = j.next;
+            j.ops = 0;
+            j.buf_ops = 0;
+            j.buf.clear();
+        }
     }
 
     /// Whether the entry `id` of stream incarnation `sid` exists (committed writes).

@@ -4,13 +4,19 @@
 //! group (`pel`) and by consumer (`Consumer::pel`) — so XACK, XPENDING with a consumer, history
 //! reads and DELCONSUMER cost what they touch, and the XPENDING summary is proportional to the
 //! number of consumers. The store persists every change in the same batch as the command that
-//! made it (see [`GroupChange`]).
+//! made it (see [`GroupChange`]); PEL changes go through the group's [`PelJournal`] (one log
+//! record per group per commit, folded into per-entry records now and then: see
+//! `store/groups.rs`).
 //!
 //! Invariants: every `pel` entry's `cid` names a consumer of the group whose `pel` set holds
-//! that ID, and every ID in a consumer's set is in `pel` with that consumer's `cid`.
+//! that ID, and every ID in a consumer's set is in `pel` with that consumer's `cid`. For the
+//! journal: an ID has a folded record on disk iff it is pending with `record` set or it is in
+//! `journal.stale`; a pending entry whose state differs from its folded record (or that has
+//! none) has `dirty` set.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ahash::AHashSet;
 use bytes::Bytes;
 
 use super::StreamId;
@@ -19,12 +25,42 @@ use super::StreamId;
 pub const ENTRIES_READ_UNKNOWN: i64 = -1;
 
 /// One pending entry: delivered to `cid`, not acknowledged yet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Nack {
     pub cid: u32,
     /// Unix ms of the last delivery.
     pub delivery_time: u64,
     pub delivery_count: u64,
+    /// A folded record of this ID is on disk (it may be outdated: see `dirty`).
+    pub(crate) record: bool,
+    /// Changed since the last fold: the next fold writes its record.
+    pub(crate) dirty: bool,
+}
+
+impl PartialEq for Nack {
+    /// The delivery state; the persistence flags are not part of it.
+    fn eq(&self, o: &Nack) -> bool {
+        (self.cid, self.delivery_time, self.delivery_count)
+            == (o.cid, o.delivery_time, o.delivery_count)
+    }
+}
+
+impl Eq for Nack {}
+
+/// What the store still has to do to make the PEL durable (see `store/groups.rs`): the ops of
+/// the running commit, the log records on disk since the last fold, and the folded records of
+/// IDs that are no longer pending.
+#[derive(Clone, Debug, Default)]
+pub struct PelJournal {
+    /// Encoded ops not yet committed (`store::groups` encodes and replays them).
+    pub(crate) buf: Vec<u8>,
+    pub(crate) buf_ops: u64,
+    /// Log records on disk: sequence numbers `first..next`, holding `ops` ops in all.
+    pub(crate) first: u64,
+    pub(crate) next: u64,
+    pub(crate) ops: u64,
+    /// IDs no longer pending whose folded record is still on disk.
+    pub(crate) stale: AHashSet<StreamId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +85,7 @@ pub struct Group {
     /// cid → name.
     pub names: BTreeMap<u32, Bytes>,
     pub next_cid: u32,
+    pub(crate) journal: PelJournal,
 }
 
 /// A record of a group that changed and must be written (or removed) on disk.
@@ -108,15 +145,37 @@ impl Group {
         self.consumers.get_mut(name)
     }
 
+    /// Puts `nack` in the group PEL (not the consumer index), carrying the folded-record flag
+    /// over; returns the previous state.
+    pub(crate) fn set_nack(&mut self, id: StreamId, mut nack: Nack) -> Option<Nack> {
+        nack.dirty = true;
+        match self.pel.get_mut(&id) {
+            Some(slot) => {
+                nack.record = slot.record;
+                Some(std::mem::replace(slot, nack))
+            }
+            None => {
+                nack.record = self.journal.stale.remove(&id);
+                self.pel.insert(id, nack);
+                None
+            }
+        }
+    }
+
+    /// Removes `id` from the group PEL (not the consumer index), remembering a folded record
+    /// that has become stale.
+    pub(crate) fn take_nack(&mut self, id: StreamId) -> Option<Nack> {
+        let old = self.pel.remove(&id)?;
+        if old.record {
+            self.journal.stale.insert(id);
+        }
+        Some(old)
+    }
+
     /// Records a delivery of `id` to `cid` (XREADGROUP `>`): a fresh PEL entry, or one taken
     /// over from another consumer with its count reset, as Redis does.
     pub fn deliver(&mut self, id: StreamId, cid: u32, now_ms: u64, changes: &mut Vec<GroupChange>) {
-        let nack = Nack {
-            cid,
-            delivery_time: now_ms,
-            delivery_count: 1,
-        };
-        if let Some(old) = self.pel.insert(id, nack) {
+        if let Some(old) = self.set_nack(id, Nack::new(cid, now_ms, 1)) {
             if old.cid != cid {
                 if let Some(c) = self.consumer_mut(old.cid) {
                     c.pel.remove(&id);
@@ -138,14 +197,7 @@ impl Group {
         delivery_count: u64,
         changes: &mut Vec<GroupChange>,
     ) {
-        let old = self.pel.insert(
-            id,
-            Nack {
-                cid,
-                delivery_time,
-                delivery_count,
-            },
-        );
+        let old = self.set_nack(id, Nack::new(cid, delivery_time, delivery_count));
         if let Some(old) = old {
             if old.cid != cid {
                 if let Some(c) = self.consumer_mut(old.cid) {
@@ -161,7 +213,7 @@ impl Group {
 
     /// Removes `id` from the PEL (XACK, or a claim of a deleted entry); true if it was pending.
     pub fn remove_pending(&mut self, id: StreamId, changes: &mut Vec<GroupChange>) -> bool {
-        let Some(old) = self.pel.remove(&id) else {
+        let Some(old) = self.take_nack(id) else {
             return false;
         };
         if let Some(c) = self.consumer_mut(old.cid) {
@@ -180,7 +232,7 @@ impl Group {
         let c = self.consumers.remove(name)?;
         self.names.remove(&c.cid);
         for id in &c.pel {
-            self.pel.remove(id);
+            self.take_nack(*id);
             changes.push(GroupChange::NackRemoved(*id));
         }
         changes.push(GroupChange::ConsumerRemoved(c.cid));
@@ -261,6 +313,17 @@ impl Consumer {
 }
 
 impl Nack {
+    /// A delivery state with no record on disk yet.
+    pub fn new(cid: u32, delivery_time: u64, delivery_count: u64) -> Nack {
+        Nack {
+            cid,
+            delivery_time,
+            delivery_count,
+            record: false,
+            dirty: false,
+        }
+    }
+
     /// The PEL record: `cid u32 ‖ delivery_time u64 ‖ delivery_count u64`.
     pub fn encode(&self) -> [u8; 20] {
         let mut v = [0u8; 20];
@@ -274,11 +337,11 @@ impl Nack {
         if raw.len() != 20 {
             return None;
         }
-        Some(Nack {
-            cid: u32::from_be_bytes(raw[..4].try_into().ok()?),
-            delivery_time: u64::from_be_bytes(raw[4..12].try_into().ok()?),
-            delivery_count: u64::from_be_bytes(raw[12..].try_into().ok()?),
-        })
+        Some(Nack::new(
+            u32::from_be_bytes(raw[..4].try_into().ok()?),
+            u64::from_be_bytes(raw[4..12].try_into().ok()?),
+            u64::from_be_bytes(raw[12..].try_into().ok()?),
+        ))
     }
 }
 
@@ -323,11 +386,7 @@ mod tests {
             pel: BTreeSet::new(),
         };
         assert_eq!(Consumer::decode(3, &c.encode()), Some(c));
-        let n = Nack {
-            cid: 3,
-            delivery_time: 99,
-            delivery_count: 2,
-        };
+        let n = Nack::new(3, 99, 2);
         assert_eq!(Nack::decode(&n.encode()), Some(n));
         assert!(Nack::decode(&[0; 19]).is_none());
     }
