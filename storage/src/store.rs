@@ -66,9 +66,9 @@ pub struct StoreOptions {
     pub databases: usize,
     /// fjall block cache in bytes.
     pub cache_size: u64,
-    /// A group's PEL log is folded once it holds more ops than twice the PEL plus this
+    /// A group's PEL log is cleaned once it holds more ops than twice the PEL plus this
     /// (see `store/groups.rs`; tests make it small).
-    pub pel_fold_min_ops: u64,
+    pub pel_log_min_ops: u64,
 }
 
 impl Default for StoreOptions {
@@ -76,7 +76,7 @@ impl Default for StoreOptions {
         StoreOptions {
             databases: 16,
             cache_size: 64 << 20,
-            pel_fold_min_ops: groups::FOLD_MIN_OPS,
+            pel_log_min_ops: groups::LOG_MIN_OPS,
         }
     }
 }
@@ -156,7 +156,7 @@ pub struct Store {
     /// them).
     removed: Vec<(usize, Bytes)>,
     track_removals: bool,
-    pel_fold_min_ops: u64,
+    pel_log_min_ops: u64,
 }
 
 fn disk_key(db: usize, name: &[u8]) -> Vec<u8> {
@@ -295,7 +295,7 @@ impl Store {
             track_touches: false,
             removed: Vec::new(),
             track_removals: false,
-            pel_fold_min_ops: opts.pel_fold_min_ops,
+            pel_log_min_ops: opts.pel_log_min_ops,
         };
         store.load(now_ms)?;
         Ok(store)
@@ -1029,7 +1029,7 @@ impl Store {
         self.end_command();
         self.last_dirty = None;
         for (db, name) in std::mem::take(&mut self.dirty_streams) {
-            self.stage_journals(db, &name);
+            self.stage_journals(db, &name)?;
             if let Some(entry) = self.dirs[db].get(&name) {
                 if let Value::Stream(_) = entry.value {
                     self.pending_keys

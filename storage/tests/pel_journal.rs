@@ -130,8 +130,8 @@ fn options() -> StoreOptions {
     StoreOptions {
         databases: 1,
         cache_size: 1 << 20,
-        // Fold after a handful of ops: folds happen all the time.
-        pel_fold_min_ops: 3,
+        // Clean after a handful of ops: cleaning happens all the time.
+        pel_log_min_ops: 3,
     }
 }
 

@@ -3,41 +3,50 @@
 //!
 //! * `sid ‖ 0x02 ‖ gid u32` → group record ([`Group::encode`])
 //! * `sid ‖ 0x03 ‖ gid ‖ cid u32` → consumer record ([`Consumer::encode`])
-//! * `sid ‖ 0x04 ‖ gid ‖ id` → folded PEL entry ([`Nack::encode`])
 //! * `sid ‖ 0x05 ‖ gid ‖ seq u64` → PEL log record: the PEL changes of one commit, in order
 //!   (`0x01 ‖ id ‖ nack` = pending with this state, `0x02 ‖ id` = no longer pending).
+//!   (Tag 0x04 held one record per pending entry in earlier builds.)
 //!
-//! Why a log: a message delivered and acknowledged costs, with one record per pending entry,
-//! an insert and a tombstone in the LSM's memtable (and in every flush and compaction after);
-//! at `-P 16` those per-message records were most of XREADGROUP's and XACK's cost. The log
-//! writes one record per group per commit instead. When a group's log holds more ops than
-//! twice its PEL plus [`FOLD_MIN_OPS`] (by default), the commit *folds* it: it writes a record for every
-//! pending entry changed since the last fold, a tombstone for every folded record whose entry
-//! is no longer pending, and tombstones for the log records — all in the same atomic batch.
-//! An entry delivered and acknowledged between two folds never gets a record of its own.
-//! Loading reads the folded records, then replays the log, so restart work is bounded by
-//! the PEL plus the fold threshold.
+//! Why a log: with one record per pending entry, a message delivered and acknowledged cost an
+//! insert and a tombstone in the LSM's memtable (and in every flush and compaction after); at
+//! `-P 16` those per-message writes were most of XREADGROUP's and XACK's cost. The log writes
+//! one record per group per commit instead, and never a per-entry record:
+//! * every pending entry knows the record holding its latest state ([`Nack`]'s `seq`), and
+//!   every record how many pending entries it is the latest state of (`live`);
+//! * the oldest record is deleted as soon as its `live` count is 0 (its other ops are
+//!   superseded, or acknowledgements that cancel nothing older) — in a queue, records die in
+//!   order as their messages are acknowledged, at the cost of one tombstone per record;
+//! * when the records hold more ops than twice the PEL plus [`LOG_MIN_OPS`], the commit
+//!   *cleans* the oldest records: it reads them back, logs again the states still live in
+//!   them (they move to the new record) and deletes them. A message pending for long is
+//!   copied forward now and then; the log stays within a constant factor of the PEL.
 //!
-//! The tags sort groups before consumers before PEL records before logs, so loading is four
-//! prefix scans.
+//! Loading replays the records in order, so restart work is bounded by the PEL plus the
+//! cleaning threshold. A record deleted only when it is the oldest keeps replay correct: an
+//! acknowledgement is dropped only once nothing older is left for it to cancel.
+//!
+//! The tags sort groups before consumers before logs, so loading is three prefix scans.
 
 use std::collections::BTreeMap;
 
+use ahash::AHashMap as HashMap;
 use bytes::Bytes;
 
 use super::{Result, Store, StoreError};
 use crate::keydir::Value;
-use crate::stream::group::{Consumer, Group, GroupChange, Nack};
+use crate::stream::group::{Consumer, Group, GroupChange, LogRecord, Nack};
 use crate::stream::{StreamId, StreamMeta};
 
 const TAG_GROUP: u8 = 0x02;
 const TAG_CONSUMER: u8 = 0x03;
-const TAG_NACK: u8 = 0x04;
 const TAG_LOG: u8 = 0x05;
 
-/// A log is folded once it holds more ops than twice the PEL plus this (the default of
-/// [`crate::StoreOptions::pel_fold_min_ops`]).
-pub const FOLD_MIN_OPS: u64 = 1 << 16;
+/// The log is cleaned once it holds more ops than twice the PEL plus this (the default of
+/// [`crate::StoreOptions::pel_log_min_ops`]).
+pub const LOG_MIN_OPS: u64 = 1 << 16;
+
+/// Log records cleaned by one commit at most (bounds the pause; the next commit goes on).
+const CLEAN_RECORDS_PER_COMMIT: usize = 8;
 
 const OP_PENDING: u8 = 0x01;
 const OP_GONE: u8 = 0x02;
@@ -58,12 +67,6 @@ fn consumer_key(sid: u64, gid: u32, cid: u32) -> Vec<u8> {
     k
 }
 
-fn nack_key(sid: u64, gid: u32, id: StreamId) -> Vec<u8> {
-    let mut k = group_prefix(sid, TAG_NACK, Some(gid));
-    k.extend_from_slice(&id.to_be_bytes());
-    k
-}
-
 fn log_key(sid: u64, gid: u32, seq: u64) -> Vec<u8> {
     let mut k = group_prefix(sid, TAG_LOG, Some(gid));
     k.extend_from_slice(&seq.to_be_bytes());
@@ -72,42 +75,97 @@ fn log_key(sid: u64, gid: u32, seq: u64) -> Vec<u8> {
 
 /// Appends the current state of `id` in `g` to the journal's uncommitted ops.
 fn log_state(g: &mut Group, id: StreamId) {
-    let buf = &mut g.journal.buf;
+    let j = &mut g.journal;
     match g.pel.get_mut(&id) {
         Some(n) => {
-            n.dirty = true;
-            buf.push(OP_PENDING);
-            buf.extend_from_slice(&id.to_be_bytes());
-            buf.extend_from_slice(&n.encode());
+            j.unlink(n.seq);
+            n.seq = j.next;
+            j.buf_live += 1;
+            j.buf.push(OP_PENDING);
+            j.buf.extend_from_slice(&id.to_be_bytes());
+            j.buf.extend_from_slice(&n.encode());
         }
         None => {
-            buf.push(OP_GONE);
-            buf.extend_from_slice(&id.to_be_bytes());
+            j.buf.push(OP_GONE);
+            j.buf.extend_from_slice(&id.to_be_bytes());
         }
     }
-    g.journal.buf_ops += 1;
+    j.buf_ops += 1;
 }
 
-/// Replays one log record onto the group PEL (the consumer index is rebuilt after loading).
-fn replay_log(g: &mut Group, mut ops: &[u8]) -> Option<u64> {
-    let mut n = 0;
+/// One decoded log op: the entry's state, or `None` if it is no longer pending.
+type LogOp = (StreamId, Option<Nack>);
+
+/// Decodes a log record; `None` if it is corrupt.
+fn decode_log(mut ops: &[u8]) -> Option<Vec<LogOp>> {
+    let mut out = Vec::with_capacity(ops.len() / 17);
     while let Some((&op, rest)) = ops.split_first() {
         let id = StreamId::from_be_bytes(rest.get(..16)?)?;
         match op {
             OP_PENDING => {
-                let nack = Nack::decode(rest.get(16..36)?)?;
-                g.set_nack(id, nack);
+                out.push((id, Some(Nack::decode(rest.get(16..36)?)?)));
                 ops = &rest[36..];
             }
             OP_GONE => {
-                g.take_nack(id);
+                out.push((id, None));
                 ops = &rest[16..];
             }
             _ => return None,
         }
-        n += 1;
     }
-    Some(n)
+    Some(out)
+}
+
+/// Replays log record `seq` onto the group PEL at load (the consumer index is rebuilt after).
+fn replay_log(g: &mut Group, seq: u64, raw: &[u8]) -> Option<()> {
+    let ops = decode_log(raw)?;
+    let j = &mut g.journal;
+    if j.records
+        .last_key_value()
+        .is_some_and(|(last, _)| *last >= seq)
+    {
+        return None;
+    }
+    j.records.insert(
+        seq,
+        LogRecord {
+            ops: ops.len() as u64,
+            live: 0,
+        },
+    );
+    j.ops += ops.len() as u64;
+    j.next = seq + 1;
+    for (id, state) in ops {
+        match state {
+            Some(mut nack) => {
+                if let Some(old) = g.pel.get(&id) {
+                    g.journal.unlink(old.seq);
+                }
+                nack.seq = seq;
+                g.pel.insert(id, nack);
+                if let Some(r) = g.journal.records.get_mut(&seq) {
+                    r.live += 1;
+                }
+            }
+            None => {
+                g.take_nack(id);
+            }
+        }
+    }
+    Some(())
+}
+
+/// Deletes the oldest log record of `g`.
+fn drop_oldest_log(
+    pending: &mut HashMap<Vec<u8>, Option<Vec<u8>>>,
+    sid: u64,
+    gid: u32,
+    g: &mut Group,
+) {
+    if let Some((seq, rec)) = g.journal.records.pop_first() {
+        g.journal.ops -= rec.ops;
+        pending.insert(log_key(sid, gid, seq), None);
+    }
 }
 
 fn corrupt(what: &str, k: &[u8]) -> StoreError {
@@ -147,25 +205,6 @@ impl Store {
             group.next_cid = group.next_cid.max(cid + 1);
             group.consumers.insert(consumer.name.clone(), consumer);
         }
-        for guard in self.smeta.prefix(group_prefix(sid, TAG_NACK, None)) {
-            let (k, v) = guard.into_inner()?;
-            let gid = k
-                .get(9..13)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_be_bytes)
-                .ok_or_else(|| corrupt("pel", &k))?;
-            let id = k
-                .get(13..)
-                .and_then(StreamId::from_be_bytes)
-                .ok_or_else(|| corrupt("pel", &k))?;
-            let mut nack = Nack::decode(&v).ok_or_else(|| corrupt("pel", &k))?;
-            nack.record = true;
-            let group = by_gid
-                .get(&gid)
-                .and_then(|n| meta.groups.get_mut(n))
-                .ok_or_else(|| corrupt("orphan pel", &k))?;
-            group.pel.insert(id, nack);
-        }
         for guard in self.smeta.prefix(group_prefix(sid, TAG_LOG, None)) {
             let (k, v) = guard.into_inner()?;
             let (Some(g), Some(s)) = (k.get(9..13), k.get(13..21)) else {
@@ -177,13 +216,7 @@ impl Store {
                 .get(&gid)
                 .and_then(|n| meta.groups.get_mut(n))
                 .ok_or_else(|| corrupt("orphan pel log", &k))?;
-            let ops = replay_log(group, &v).ok_or_else(|| corrupt("pel log", &k))?;
-            let j = &mut group.journal;
-            if j.first == j.next {
-                j.first = seq;
-            }
-            j.next = seq + 1;
-            j.ops += ops;
+            replay_log(group, seq, &v).ok_or_else(|| corrupt("pel log", &k))?;
         }
         for group in meta.groups.values_mut() {
             let Group {
@@ -299,59 +332,85 @@ impl Store {
             self.pending_smeta
                 .insert(consumer_key(sid, g.gid, c.cid), None);
         }
-        let folded = g.pel.iter().filter(|(_, n)| n.record).map(|(id, _)| id);
-        for id in folded.chain(g.journal.stale.iter()) {
-            self.pending_smeta.insert(nack_key(sid, g.gid, *id), None);
-        }
-        for seq in g.journal.first..g.journal.next {
-            self.pending_smeta.insert(log_key(sid, g.gid, seq), None);
+        for seq in g.journal.records.keys() {
+            self.pending_smeta.insert(log_key(sid, g.gid, *seq), None);
         }
         self.mark_dirty(db, name);
         true
     }
 
-    /// Stages the PEL journals of a stream's groups at commit: each group's ops of this commit
-    /// become one log record, or the log is folded (see the module docs).
-    pub(super) fn stage_journals(&mut self, db: usize, name: &[u8]) {
+    /// Stages the PEL logs of a stream's groups at commit (see the module docs): cleans the
+    /// oldest records if the log outgrew the PEL, deletes the oldest records that hold no live
+    /// state, and writes the ops of this commit as one new record.
+    pub(super) fn stage_journals(&mut self, db: usize, name: &[u8]) -> Result<()> {
         let Some(Value::Stream(meta)) = self.dirs[db].get_mut(name).map(|e| &mut e.value) else {
-            return;
+            return Ok(());
         };
         let sid = meta.sid;
-        let fold_min = self.pel_fold_min_ops;
+        let min_ops = self.pel_log_min_ops;
         for g in meta.groups.values_mut() {
             let gid = g.gid;
+            // Clean: the oldest records' live states move to the record of this commit.
+            let mut cleaned = 0;
+            while cleaned < CLEAN_RECORDS_PER_COMMIT
+                && g.journal.ops + g.journal.buf_ops > 2 * g.pel.len() as u64 + min_ops
+            {
+                let Some((&seq, rec)) = g.journal.records.first_key_value() else {
+                    break;
+                };
+                if rec.live > 0 {
+                    let key = log_key(sid, gid, seq);
+                    let raw = self
+                        .smeta
+                        .get(&key)?
+                        .ok_or_else(|| corrupt("missing pel log", &key))?;
+                    let ops = decode_log(&raw).ok_or_else(|| corrupt("pel log", &key))?;
+                    for (id, _) in ops {
+                        if g.pel.get(&id).is_some_and(|n| n.seq == seq) {
+                            log_state(g, id);
+                        }
+                    }
+                }
+                debug_assert_eq!(g.journal.records.get(&seq).map(|r| r.live), Some(0));
+                cleaned += 1;
+                drop_oldest_log(&mut self.pending_smeta, sid, gid, g);
+            }
+            // The oldest records with nothing live in them go.
+            while g
+                .journal
+                .records
+                .first_key_value()
+                .is_some_and(|(_, r)| r.live == 0)
+            {
+                drop_oldest_log(&mut self.pending_smeta, sid, gid, g);
+            }
             let j = &mut g.journal;
             if j.buf_ops == 0 {
                 continue;
             }
-            if j.ops + j.buf_ops <= 2 * g.pel.len() as u64 + fold_min {
-                let seq = j.next;
-                j.next += 1;
-                j.ops += j.buf_ops;
+            if j.buf_live == 0 && j.records.is_empty() {
+                // Everything this commit logged is already gone and nothing older is left to
+                // cancel: nothing to write.
+                j.buf.clear();
                 j.buf_ops = 0;
-                let ops = std::mem::take(&mut j.buf);
-                self.pending_smeta.insert(log_key(sid, gid, seq), Some(ops));
                 continue;
             }
-            // Fold: the state of every entry changed since the last fold, in place of the log.
-            for (id, n) in g.pel.iter_mut().filter(|(_, n)| n.dirty) {
-                n.dirty = false;
-                n.record = true;
-                self.pending_smeta
-                    .insert(nack_key(sid, gid, *id), Some(n.encode().to_vec()));
-            }
-            let j = &mut g.journal;
-            for id in j.stale.drain() {
-                self.pending_smeta.insert(nack_key(sid, gid, id), None);
-            }
-            for seq in j.first..j.next {
-                self.pending_smeta.insert(log_key(sid, gid, seq), None);
-            }
-            j.first = j.next;
-            j.ops = 0;
+            let seq = j.next;
+            j.records.insert(
+                seq,
+                LogRecord {
+                    ops: j.buf_ops,
+                    live: j.buf_live,
+                },
+            );
+            j.ops += j.buf_ops;
+            j.next += 1;
             j.buf_ops = 0;
-            j.buf.clear();
+            j.buf_live = 0;
+            let ops = std::mem::take(&mut j.buf);
+            self.pending_smeta.insert(log_key(sid, gid, seq), Some(ops));
         }
+        Ok(())
     }
 
     /// Whether the entry `id` of stream incarnation `sid` exists (committed writes).

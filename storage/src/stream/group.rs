@@ -4,19 +4,17 @@
 //! group (`pel`) and by consumer (`Consumer::pel`) — so XACK, XPENDING with a consumer, history
 //! reads and DELCONSUMER cost what they touch, and the XPENDING summary is proportional to the
 //! number of consumers. The store persists every change in the same batch as the command that
-//! made it (see [`GroupChange`]); PEL changes go through the group's [`PelJournal`] (one log
-//! record per group per commit, folded into per-entry records now and then: see
-//! `store/groups.rs`).
+//! made it (see [`GroupChange`]); PEL changes go through the group's [`PelJournal`], a log
+//! of one record per group per commit (see `store/groups.rs`).
 //!
 //! Invariants: every `pel` entry's `cid` names a consumer of the group whose `pel` set holds
 //! that ID, and every ID in a consumer's set is in `pel` with that consumer's `cid`. For the
-//! journal: an ID has a folded record on disk iff it is pending with `record` set or it is in
-//! `journal.stale`; a pending entry whose state differs from its folded record (or that has
-//! none) has `dirty` set.
+//! journal: a pending entry's `seq` names the log record holding its latest state (the
+//! record being built when `seq == journal.next`), and every record's `live` counts the
+//! pending entries whose `seq` names it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ahash::AHashSet;
 use bytes::Bytes;
 
 use super::StreamId;
@@ -31,14 +29,15 @@ pub struct Nack {
     /// Unix ms of the last delivery.
     pub delivery_time: u64,
     pub delivery_count: u64,
-    /// A folded record of this ID is on disk (it may be outdated: see `dirty`).
-    pub(crate) record: bool,
-    /// Changed since the last fold: the next fold writes its record.
-    pub(crate) dirty: bool,
+    /// The log record holding this entry's latest state ([`NO_SEQ`]: none yet).
+    pub(crate) seq: u64,
 }
 
+/// [`Nack::seq`] of an entry not logged yet.
+pub(crate) const NO_SEQ: u64 = u64::MAX;
+
 impl PartialEq for Nack {
-    /// The delivery state; the persistence flags are not part of it.
+    /// The delivery state; where it is logged is not part of it.
     fn eq(&self, o: &Nack) -> bool {
         (self.cid, self.delivery_time, self.delivery_count)
             == (o.cid, o.delivery_time, o.delivery_count)
@@ -47,20 +46,51 @@ impl PartialEq for Nack {
 
 impl Eq for Nack {}
 
-/// What the store still has to do to make the PEL durable (see `store/groups.rs`): the ops of
-/// the running commit, the log records on disk since the last fold, and the folded records of
-/// IDs that are no longer pending.
+/// The PEL's log (see `store/groups.rs`): the ops of the running commit and what the log
+/// records on disk hold.
 #[derive(Clone, Debug, Default)]
 pub struct PelJournal {
-    /// Encoded ops not yet committed (`store::groups` encodes and replays them).
+    /// Encoded ops not yet committed (`store::groups` encodes and replays them); they become
+    /// record `next`.
     pub(crate) buf: Vec<u8>,
     pub(crate) buf_ops: u64,
-    /// Log records on disk: sequence numbers `first..next`, holding `ops` ops in all.
-    pub(crate) first: u64,
+    /// Pending entries whose latest state is in `buf`.
+    pub(crate) buf_live: u64,
     pub(crate) next: u64,
+    /// Log records on disk (committed or staged) by sequence number.
+    pub(crate) records: BTreeMap<u64, LogRecord>,
+    /// Ops in all of `records`.
     pub(crate) ops: u64,
-    /// IDs no longer pending whose folded record is still on disk.
-    pub(crate) stale: AHashSet<StreamId>,
+}
+
+/// What the journal knows of one log record on disk.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct LogRecord {
+    pub ops: u64,
+    /// Pending entries whose latest state is in this record.
+    pub live: u64,
+}
+
+impl PelJournal {
+    /// An entry's latest state leaves record `seq` (it changed again, or it is gone).
+    pub(crate) fn unlink(&mut self, seq: u64) {
+        if seq == NO_SEQ {
+            return;
+        }
+        let live = if seq == self.next {
+            &mut self.buf_live
+        } else {
+            match self.records.get_mut(&seq) {
+                Some(r) => &mut r.live,
+                None => {
+                    debug_assert!(false, "pending entry logged in missing record {seq}");
+                    return;
+                }
+            }
+        };
+        debug_assert!(*live > 0, "record {seq} live count underflow");
+        *live = live.saturating_sub(1);
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,30 +175,27 @@ impl Group {
         self.consumers.get_mut(name)
     }
 
-    /// Puts `nack` in the group PEL (not the consumer index), carrying the folded-record flag
-    /// over; returns the previous state.
+    /// Puts `nack` in the group PEL (not the consumer index); where the entry is logged
+    /// carries over until the change itself is logged. Returns the previous state.
     pub(crate) fn set_nack(&mut self, id: StreamId, mut nack: Nack) -> Option<Nack> {
-        nack.dirty = true;
         match self.pel.get_mut(&id) {
             Some(slot) => {
-                nack.record = slot.record;
+                nack.seq = slot.seq;
                 Some(std::mem::replace(slot, nack))
             }
             None => {
-                nack.record = self.journal.stale.remove(&id);
+                nack.seq = NO_SEQ;
                 self.pel.insert(id, nack);
                 None
             }
         }
     }
 
-    /// Removes `id` from the group PEL (not the consumer index), remembering a folded record
-    /// that has become stale.
+    /// Removes `id` from the group PEL (not the consumer index); its log record loses a live
+    /// entry.
     pub(crate) fn take_nack(&mut self, id: StreamId) -> Option<Nack> {
         let old = self.pel.remove(&id)?;
-        if old.record {
-            self.journal.stale.insert(id);
-        }
+        self.journal.unlink(old.seq);
         Some(old)
     }
 
@@ -261,6 +288,35 @@ impl Group {
                 self.pel.len()
             ));
         }
+        let j = &self.journal;
+        let mut live: BTreeMap<u64, u64> = BTreeMap::new();
+        for n in self.pel.values().filter(|n| n.seq != NO_SEQ) {
+            *live.entry(n.seq).or_default() += 1;
+        }
+        let want_buf = live.remove(&j.next).unwrap_or(0);
+        if want_buf != j.buf_live {
+            return Err(format!(
+                "buffer holds {} live ops, expected {want_buf}",
+                j.buf_live
+            ));
+        }
+        for (seq, r) in &j.records {
+            let want = live.remove(seq).unwrap_or(0);
+            if r.live != want {
+                return Err(format!(
+                    "log record {seq} has {} live ops, expected {want}",
+                    r.live
+                ));
+            }
+        }
+        if let Some((seq, n)) = live.first_key_value() {
+            return Err(format!(
+                "{n} pending entries logged in missing record {seq}"
+            ));
+        }
+        if j.records.values().map(|r| r.ops).sum::<u64>() != j.ops {
+            return Err("journal op count does not add up".into());
+        }
         Ok(())
     }
 
@@ -313,18 +369,17 @@ impl Consumer {
 }
 
 impl Nack {
-    /// A delivery state with no record on disk yet.
+    /// A delivery state, not logged yet.
     pub fn new(cid: u32, delivery_time: u64, delivery_count: u64) -> Nack {
         Nack {
             cid,
             delivery_time,
             delivery_count,
-            record: false,
-            dirty: false,
+            seq: NO_SEQ,
         }
     }
 
-    /// The PEL record: `cid u32 ‖ delivery_time u64 ‖ delivery_count u64`.
+    /// The PEL state as logged: `cid u32 ‖ delivery_time u64 ‖ delivery_count u64`.
     pub fn encode(&self) -> [u8; 20] {
         let mut v = [0u8; 20];
         v[..4].copy_from_slice(&self.cid.to_be_bytes());
