@@ -173,6 +173,25 @@ fn dead_key(sid: u64) -> Vec<u8> {
     k
 }
 
+/// Records that the stream at `name` changed (its metadata is rewritten at the next commit);
+/// a hot stream is recorded once per commit, not per command. (A function of the two fields,
+/// so callers can hold a borrow of the key directory.)
+fn mark_dirty(
+    dirty: &mut AHashSet<(usize, Bytes)>,
+    last: &mut Option<(usize, Bytes)>,
+    db: usize,
+    name: &[u8],
+) {
+    if let Some((d, n)) = last {
+        if *d == db && n.as_ref() == name {
+            return;
+        }
+    }
+    let name = Bytes::copy_from_slice(name);
+    dirty.insert((db, name.clone()));
+    *last = Some((db, name));
+}
+
 /// The `entries` key of an entry.
 pub fn entry_key(sid: u64, id: StreamId) -> [u8; 24] {
     let mut k = [0u8; 24];
@@ -389,7 +408,10 @@ impl Store {
     /// The live entry for `name`: an expired key is deleted (lazily, as Redis does) and reads as
     /// missing.
     pub fn lookup(&mut self, db: usize, name: &[u8], now_ms: u64) -> Option<&Entry> {
-        self.expire_if_due(db, name, now_ms);
+        // Every command looks keys up: skip the expiry check when nothing can expire.
+        if self.dirs[db].expires_len() > 0 {
+            self.expire_if_due(db, name, now_ms);
+        }
         self.dirs[db].get(name)
     }
 
@@ -435,14 +457,7 @@ impl Store {
     }
 
     fn mark_dirty(&mut self, db: usize, name: &[u8]) {
-        if let Some((d, n)) = &self.last_dirty {
-            if *d == db && n.as_ref() == name {
-                return;
-            }
-        }
-        let name = Bytes::copy_from_slice(name);
-        self.dirty_streams.insert((db, name.clone()));
-        self.last_dirty = Some((db, name));
+        mark_dirty(&mut self.dirty_streams, &mut self.last_dirty, db, name);
     }
 
     fn note_removed(&mut self, db: usize, name: &[u8]) {
@@ -568,18 +583,17 @@ impl Store {
         name: &[u8],
         now_ms: u64,
     ) -> std::result::Result<Option<&mut StreamMeta>, WrongType> {
-        self.expire_if_due(db, name, now_ms);
-        match self.dirs[db].get(name).map(|e| &e.value) {
+        if self.dirs[db].expires_len() > 0 {
+            self.expire_if_due(db, name, now_ms);
+        }
+        let meta = match self.dirs[db].get_mut(name).map(|e| &mut e.value) {
             None => return Ok(None),
-            Some(Value::Stream(_)) => {}
+            Some(Value::Stream(m)) => m,
             Some(_) => return Err(WrongType),
-        }
-        // Rewritten at the next commit; WATCHers are touched only by real changes (below).
-        self.mark_dirty(db, name);
-        match self.dirs[db].get_mut(name).map(|e| &mut e.value) {
-            Some(Value::Stream(m)) => Ok(Some(m)),
-            _ => Ok(None),
-        }
+        };
+        // Rewritten at the next commit; WATCHers are touched only by real changes.
+        mark_dirty(&mut self.dirty_streams, &mut self.last_dirty, db, name);
+        Ok(Some(meta))
     }
 
     /// Creates an empty stream at `name` (which must not exist) with a new incarnation.

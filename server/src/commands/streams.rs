@@ -235,25 +235,16 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         // before this command stages anything.
         ctx.store.read_barrier().map_err(storage_error)?;
     }
-    let exists = ctx
-        .store
-        .stream(db, key, ctx.now_ms)
-        .map_err(wrongtype)?
-        .is_some();
-    if !exists {
-        if a.nomkstream {
+    let last = match ctx.store.stream(db, key, ctx.now_ms).map_err(wrongtype)? {
+        Some(m) => m.last_id,
+        None if a.nomkstream => {
             ctx.out.null();
             return Ok(());
         }
-        ctx.store.stream_create(db, key.clone());
-    }
-    let Some(last) = ctx
-        .store
-        .stream(db, key, ctx.now_ms)
-        .map_err(wrongtype)?
-        .map(|m| m.last_id)
-    else {
-        return Err("ERR stream vanished".into());
+        None => {
+            ctx.store.stream_create(db, key.clone());
+            StreamId::MIN
+        }
     };
     if last == StreamId::MAX {
         return Err(
