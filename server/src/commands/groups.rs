@@ -607,17 +607,12 @@ pub fn xack(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         .iter()
         .map(|a| parse_strict_id(a, 0))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut changes = Vec::new();
-    let mut acked = 0;
-    if let Some(g) = ctx.store.group_mut(db, key, group) {
-        for id in ids {
-            if g.remove_pending(id, &mut changes) {
-                acked += 1;
-            }
-        }
-    }
-    ctx.store.save_group(db, key, group, &changes);
-    ctx.out.int(acked);
+    let acked = ctx.store.update_group(db, key, group, |g, changes| {
+        ids.into_iter()
+            .filter(|id| g.remove_pending(*id, changes))
+            .count()
+    });
+    ctx.out.int(acked.unwrap_or(0) as i64);
     Ok(())
 }
 

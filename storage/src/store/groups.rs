@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use ahash::AHashMap as HashMap;
 use bytes::Bytes;
 
-use super::{Result, Store, StoreError};
+use super::{mark_dirty, Result, Store, StoreError};
 use crate::keydir::Value;
 use crate::stream::group::{Consumer, Group, GroupChange, LogRecord, Nack};
 use crate::stream::{StreamId, StreamMeta};
@@ -155,6 +155,31 @@ fn replay_log(g: &mut Group, seq: u64, raw: &[u8]) -> Option<()> {
     Some(())
 }
 
+/// Notes what a group operation changed: PEL changes go to the log buffer, group and
+/// consumer records are written at the commit (once per commit however often they change);
+/// a removed consumer's record is deleted.
+fn note_changes(
+    pending: &mut HashMap<Vec<u8>, Option<Vec<u8>>>,
+    sid: u64,
+    g: &mut Group,
+    changes: &[GroupChange],
+) {
+    for ch in changes {
+        match ch {
+            GroupChange::Group => g.journal.group_dirty = true,
+            GroupChange::Consumer(cid) => {
+                if g.journal.consumers_dirty.last() != Some(cid) {
+                    g.journal.consumers_dirty.push(*cid);
+                }
+            }
+            GroupChange::ConsumerRemoved(cid) => {
+                pending.insert(consumer_key(sid, g.gid, *cid), None);
+            }
+            GroupChange::Nack(id) | GroupChange::NackRemoved(id) => log_state(g, *id),
+        }
+    }
+}
+
 /// Deletes the oldest log record of `g`.
 fn drop_oldest_log(
     pending: &mut HashMap<Vec<u8>, Option<Vec<u8>>>,
@@ -267,31 +292,32 @@ impl Store {
         let Some(g) = meta.groups.get_mut(group) else {
             return;
         };
-        let gid = g.gid;
-        let mut writes = Vec::with_capacity(changes.len());
-        for ch in changes {
-            match ch {
-                GroupChange::Group => writes.push((
-                    group_prefix(sid, TAG_GROUP, Some(gid)),
-                    Some(g.encode(group)),
-                )),
-                GroupChange::Consumer(cid) => {
-                    let rec = g
-                        .consumer_name(*cid)
-                        .and_then(|n| g.consumers.get(n))
-                        .map(Consumer::encode);
-                    writes.push((consumer_key(sid, gid, *cid), rec));
-                }
-                GroupChange::ConsumerRemoved(cid) => {
-                    writes.push((consumer_key(sid, gid, *cid), None))
-                }
-                GroupChange::Nack(id) | GroupChange::NackRemoved(id) => log_state(g, *id),
-            }
+        note_changes(&mut self.pending_smeta, sid, g, changes);
+        mark_dirty(&mut self.dirty_streams, &mut self.last_dirty, db, name);
+    }
+
+    /// Runs `f` on the group `group` of the stream at `name` (which must be live: the caller
+    /// looked it up) and stages what it changed, with one lookup of each; `None` if there is
+    /// no such group.
+    pub fn update_group<R>(
+        &mut self,
+        db: usize,
+        name: &[u8],
+        group: &[u8],
+        f: impl FnOnce(&mut Group, &mut Vec<GroupChange>) -> R,
+    ) -> Option<R> {
+        let Some(Value::Stream(meta)) = self.dirs[db].get_mut(name).map(|e| &mut e.value) else {
+            return None;
+        };
+        let sid = meta.sid;
+        let g = meta.groups.get_mut(group)?;
+        let mut changes = Vec::new();
+        let r = f(g, &mut changes);
+        if !changes.is_empty() {
+            note_changes(&mut self.pending_smeta, sid, g, &changes);
+            mark_dirty(&mut self.dirty_streams, &mut self.last_dirty, db, name);
         }
-        for (k, v) in writes {
-            self.pending_smeta.insert(k, v);
-        }
-        self.mark_dirty(db, name);
+        Some(r)
     }
 
     /// Creates a group; false if one with that name exists.
@@ -348,8 +374,24 @@ impl Store {
         };
         let sid = meta.sid;
         let min_ops = self.pel_log_min_ops;
-        for g in meta.groups.values_mut() {
+        for (gname, g) in meta.groups.iter_mut() {
             let gid = g.gid;
+            if std::mem::take(&mut g.journal.group_dirty) {
+                self.pending_smeta.insert(
+                    group_prefix(sid, TAG_GROUP, Some(gid)),
+                    Some(g.encode(gname)),
+                );
+            }
+            let mut dirty = std::mem::take(&mut g.journal.consumers_dirty);
+            dirty.sort_unstable();
+            dirty.dedup();
+            for cid in dirty {
+                // A consumer deleted since is gone already (its tombstone is staged).
+                if let Some(c) = g.consumer_name(cid).and_then(|n| g.consumers.get(n)) {
+                    self.pending_smeta
+                        .insert(consumer_key(sid, gid, cid), Some(c.encode()));
+                }
+            }
             // Clean: the oldest records' live states move to the record of this commit.
             let mut cleaned = 0;
             while cleaned < CLEAN_RECORDS_PER_COMMIT

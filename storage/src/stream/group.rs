@@ -46,8 +46,9 @@ impl PartialEq for Nack {
 
 impl Eq for Nack {}
 
-/// The PEL's log (see `store/groups.rs`): the ops of the running commit and what the log
-/// records on disk hold.
+/// What the store still has to write for a group (see `store/groups.rs`): the PEL log's ops
+/// of the running commit, what the log records on disk hold, and which group and consumer
+/// records changed.
 #[derive(Clone, Debug, Default)]
 pub struct PelJournal {
     /// Encoded ops not yet committed (`store::groups` encodes and replays them); they become
@@ -61,6 +62,10 @@ pub struct PelJournal {
     pub(crate) records: BTreeMap<u64, LogRecord>,
     /// Ops in all of `records`.
     pub(crate) ops: u64,
+    /// The group record changed since the last commit.
+    pub(crate) group_dirty: bool,
+    /// Consumers whose record changed since the last commit (may repeat).
+    pub(crate) consumers_dirty: Vec<u32>,
 }
 
 /// What the journal knows of one log record on disk.
