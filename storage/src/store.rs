@@ -1333,7 +1333,13 @@ fn visit_runs(
     if from > to {
         return Ok(());
     }
-    let start = match run_at_or_before(entries, sid, from)? {
+    // No run key is below MIN: then the forward range below finds every run (`XRANGE s -`).
+    let seek = if from == StreamId::MIN {
+        None
+    } else {
+        run_at_or_before(entries, sid, from)?
+    };
+    let start = match seek {
         Some((key, value)) if !rev => {
             if !f(key, value)? {
                 return Ok(());
