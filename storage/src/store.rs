@@ -8,6 +8,8 @@
 //! Write path (group commit). Commands change the in-memory state and stage their disk writes:
 //! stream entries go straight into one `OwnedWriteBatch`; key records and node summaries go into
 //! maps keyed by disk key, so a hot key written a thousand times in one drain is written once.
+//! Appended entries are gathered per stream into *runs* (see the layout below) that are staged
+//! when the drain commits.
 //! [`Store::commit`] turns all of that into ONE atomic fjall batch; the engine calls it once per
 //! drain (and before any command that reads stream entries while entry writes are staged, see
 //! [`Store::read_barrier`], so a read sees every earlier write and a commit never falls inside a
@@ -27,7 +29,27 @@
 //!   * `0xFE ‖ sid u64` → empty: stream incarnation `sid` is dead; the reaper is deleting its
 //!     entries and node records (DEL of any stream answers at once).
 //!   * `0xFF ‖ "next_sid"` → u64: stream incarnation allocator.
-//! * keyspace `entries`: `sid u64 ‖ ms u64 ‖ seq u64` → [`crate::stream::entry`] encoding.
+//!   * `0xFF ‖ "format"` → u32: the data format ([`DATA_FORMAT`]), written when the database is
+//!     created; `open` refuses a directory without it (format 1, one record per entry, which
+//!     this build would misread) or with another value.
+//! * keyspace `entries`: `sid u64 ‖ ms u64 ‖ seq u64` → a *run* ([`crate::stream::run`]): the
+//!   consecutive entries of one stream appended by one drain (between two commits), at most
+//!   [`RunLimits`] of them; each entry's field list is the [`crate::stream::entry`] encoding.
+//!   The key's ID is a lower bound of the run's IDs: the first entry's ID when the run is
+//!   written; XDEL and trimming rewrite a run in place under the same key (or remove it when
+//!   nothing is left), so it stays a lower bound. The runs of a stream never overlap: every
+//!   entry is in exactly one run, and in key order the runs hold increasing, disjoint ID
+//!   ranges. So the run that may hold an ID is the one with the greatest key ≤ that ID, and a
+//!   scan from an ID starts there. Appends always open a new run above every existing one
+//!   (an appended ID is greater than every live ID, and every run holds a live ID ≥ its key).
+//!
+//!   Why runs and not one record per entry: an XADD-heavy drain then costs one memtable insert
+//!   per stream instead of one per entry (the skiplist insert was a quarter of the engine
+//!   thread), and flushing and compaction handle a few keys instead of one per entry (no bloom
+//!   filter key, index entry or key prefix per entry; the keyspace builds no bloom filter at
+//!   all since nothing does point reads on it); an entry costs a few bytes of ID deltas on disk
+//!   instead of a 24-byte key. The price: XDEL and trimming rewrite the run at the boundary,
+//!   and a read decodes the run its first ID falls in.
 //! * keyspace `smeta`: `sid u64 ‖ 0x01 ‖ master id` → [`NodeSummary`] of that node.
 //!
 //! Invariants: the in-memory directories equal what `keys` holds once every staged write is
@@ -40,12 +62,14 @@ use ahash::{AHashMap as HashMap, AHashSet};
 use std::path::Path;
 
 use bytes::Bytes;
+use fjall::config::FilterPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 
 mod groups;
 
 use crate::keydir::{Entry, KeyDir, Value};
 use crate::stream::layout::{NodeLayout, NodeLimits, NodeSummary, Trim};
+use crate::stream::run::{self, RunBuilder};
 use crate::stream::{entry, StreamId, StreamMeta};
 
 /// The largest key name accepted. fjall panics on keys over 65,535 bytes and our disk keys add
@@ -55,6 +79,10 @@ pub const MAX_KEY_LEN: usize = 65_000;
 const TAG_KEY: u8 = 0x00;
 const TAG_DEAD: u8 = 0xFE;
 const NEXT_SID_KEY: &[u8] = b"\xFFnext_sid";
+const FORMAT_KEY: &[u8] = b"\xFFformat";
+/// The data format this build reads and writes: 2 = stream entries in runs. (Format 1, one
+/// `entries` record per entry, had no marker.)
+pub const DATA_FORMAT: u32 = 2;
 const TYPE_STRING: u8 = 1;
 const TYPE_STREAM: u8 = 2;
 const SMETA_NODE: u8 = 0x01;
@@ -77,6 +105,24 @@ impl Default for StoreOptions {
             databases: 16,
             cache_size: 64 << 20,
             pel_log_min_ops: groups::LOG_MIN_OPS,
+        }
+    }
+}
+
+/// When an open run is full and the next appended entry starts a new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunLimits {
+    /// Most entries in one run.
+    pub max_entries: usize,
+    /// Most bytes of encoded entries in one run (a bigger single entry gets a run of its own).
+    pub max_bytes: usize,
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        RunLimits {
+            max_entries: 256,
+            max_bytes: 64 << 10,
         }
     }
 }
@@ -128,13 +174,18 @@ pub struct Store {
     entries: Keyspace,
     smeta: Keyspace,
     dirs: Vec<KeyDir>,
-    /// Entry writes of the current drain.
+    /// Entry writes of the current drain (full runs, run rewrites and removals).
     batch: Option<OwnedWriteBatch>,
-    /// True when `batch` holds entry writes that readers could miss.
+    /// True when `batch` or `open_runs` hold entry writes that readers could miss.
     entries_staged: bool,
-    /// The entry appended by the running command, staged when the command ends (so its own
-    /// trim can still cancel it, as `XADD … MAXLEN 0` does).
-    fresh: Option<([u8; 24], Vec<u8>)>,
+    /// The entry appended by the running command (sid, ID, encoded fields), added to its
+    /// stream's open run when the command ends (so its own trim can still cancel it, as
+    /// `XADD … MAXLEN 0` does).
+    fresh: Option<(u64, StreamId, Bytes)>,
+    /// Per stream incarnation, the run of entries appended since the last commit; staged into
+    /// the batch when the drain commits (or when full).
+    open_runs: HashMap<u64, RunBuilder>,
+    run_limits: RunLimits,
     /// `keys` records to write at the next commit (None = remove), last write wins.
     pending_keys: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// Node summaries to write at the next commit (None = remove).
@@ -252,9 +303,9 @@ pub struct StreamEntry {
     pub raw: EntryBytes,
 }
 
-/// Encoded entry bytes: a slice of a fjall block, or the tail cache's copy.
+/// Encoded entry bytes: a slice of a run read from fjall, or the tail cache's copy.
 pub enum EntryBytes {
-    Disk(fjall::Slice),
+    Disk(Bytes),
     Mem(Bytes),
 }
 
@@ -290,7 +341,11 @@ impl Store {
         let keys = db.keyspace("keys", || {
             KeyspaceCreateOptions::default().max_memtable_size(16 << 20)
         })?;
-        let entries = db.keyspace("entries", KeyspaceCreateOptions::default)?;
+        // Nothing does point reads on `entries` (a read finds the run at or before an ID with
+        // a range scan), so bloom filters would only cost flush time and space.
+        let entries = db.keyspace("entries", || {
+            KeyspaceCreateOptions::default().filter_policy(FilterPolicy::disabled())
+        })?;
         let smeta = db.keyspace("smeta", || {
             KeyspaceCreateOptions::default().max_memtable_size(16 << 20)
         })?;
@@ -303,6 +358,8 @@ impl Store {
             batch: None,
             entries_staged: false,
             fresh: None,
+            open_runs: HashMap::new(),
+            run_limits: RunLimits::default(),
             pending_keys: HashMap::new(),
             pending_smeta: HashMap::new(),
             dirty_streams: AHashSet::new(),
@@ -321,6 +378,7 @@ impl Store {
     }
 
     fn load(&mut self, now_ms: u64) -> Result<()> {
+        self.check_format()?;
         if let Some(raw) = self.keys.get(NEXT_SID_KEY)? {
             let b: [u8; 8] = raw
                 .as_ref()
@@ -380,6 +438,41 @@ impl Store {
         Ok(())
     }
 
+    /// Refuses a data directory of another format; marks a new one with [`DATA_FORMAT`].
+    fn check_format(&mut self) -> Result<()> {
+        match self.keys.get(FORMAT_KEY)? {
+            Some(raw) => {
+                let found = <[u8; 4]>::try_from(raw.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("bad data format marker".into()))?;
+                if found != DATA_FORMAT {
+                    return Err(StoreError::Corrupt(format!(
+                        "data directory has format {found}, this build reads {DATA_FORMAT}"
+                    )));
+                }
+            }
+            None => {
+                if !(self.keys.is_empty()? && self.entries.is_empty()? && self.smeta.is_empty()?) {
+                    return Err(StoreError::Corrupt(format!(
+                        "data directory has format 1 (one record per stream entry), this build \
+                         reads {DATA_FORMAT}"
+                    )));
+                }
+                self.pending_keys.insert(
+                    FORMAT_KEY.to_vec(),
+                    Some(DATA_FORMAT.to_be_bytes().to_vec()),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets where open runs are cut (tests use small runs to exercise run boundaries).
+    pub fn set_run_limits(&mut self, limits: RunLimits) {
+        assert!(limits.max_entries >= 1, "runs hold at least one entry");
+        self.run_limits = limits;
+    }
+
     fn load_layout(&self, sid: u64) -> Result<NodeLayout> {
         let mut prefix = sid.to_be_bytes().to_vec();
         prefix.push(SMETA_NODE);
@@ -435,6 +528,8 @@ impl Store {
             self.pending_keys.insert(dead_key(sid), Some(Vec::new()));
             self.pending_smeta
                 .retain(|k, _| !k.starts_with(&sid.to_be_bytes()));
+            // Entries of the dead incarnation not written yet need never be.
+            self.open_runs.remove(&sid);
             self.dead.push((sid, None));
         }
     }
@@ -640,22 +735,48 @@ impl Store {
         let node = meta.layout.node(out.node).map(NodeSummary::to_bytes);
         self.pending_smeta.insert(node_key(sid, out.node), node);
         self.end_command();
-        let raw = entry::encode(fields);
+        let raw = Bytes::from(entry::encode(fields));
         if let Ok(Some(meta)) = self.stream_mut(db, name, now_ms) {
-            meta.tail_push(id, Bytes::copy_from_slice(&raw));
+            meta.tail_push(id, raw.clone());
         }
-        self.fresh = Some((entry_key(sid, id), raw));
+        self.fresh = Some((sid, id, raw));
         self.touch(db, name);
     }
 
-    /// Stages the running command's appended entry. The engine calls this after every command.
+    /// Stages the running command's appended entry (into its stream's open run). The engine
+    /// calls this after every command.
     pub fn end_command(&mut self) {
-        if let Some((key, value)) = self.fresh.take() {
-            let entries = self.entries.clone();
-            self.batch
-                .get_or_insert_with(|| self.db.batch())
-                .insert(&entries, key, value);
-            self.entries_staged = true;
+        let Some((sid, id, raw)) = self.fresh.take() else {
+            return;
+        };
+        let limits = self.run_limits;
+        let open = self
+            .open_runs
+            .entry(sid)
+            .or_insert_with(|| RunBuilder::new(id));
+        if !open.is_empty()
+            && (open.len() >= limits.max_entries || open.body_len() + raw.len() > limits.max_bytes)
+        {
+            // Full: stage it now and start the next run at this entry.
+            let full = std::mem::replace(open, RunBuilder::new(id));
+            self.batch.get_or_insert_with(|| self.db.batch()).insert(
+                &self.entries,
+                entry_key(sid, full.key()),
+                full.finish(),
+            );
+        }
+        open.push(id, &raw);
+        self.entries_staged = true;
+    }
+
+    /// Stages the open runs into the batch.
+    fn stage_open_runs(&mut self) {
+        if self.open_runs.is_empty() {
+            return;
+        }
+        let batch = self.batch.get_or_insert_with(|| self.db.batch());
+        for (sid, open) in self.open_runs.drain() {
+            batch.insert(&self.entries, entry_key(sid, open.key()), open.finish());
         }
     }
 
@@ -715,34 +836,62 @@ impl Store {
             return Ok(0);
         }
         self.touch(db, name);
-        // The removed entries are the first `removed` live ones; find them and the next one.
-        let mut doomed = Vec::with_capacity(outcome.removed.min(1 << 16) as usize);
+        // The removed entries are the first `removed` live ones: whole runs from the head go,
+        // the run holding the last of them is rewritten without them.
+        let mut left = outcome.removed;
+        let mut last_doomed = None;
         let mut next_first = None;
-        self.scan_ids(sid, first, StreamId::MAX, |id| {
-            if (doomed.len() as u64) < outcome.removed {
-                doomed.push(id);
-                true
-            } else {
-                next_first = Some(id);
-                false
-            }
-        })?;
+        let mut gone: Vec<StreamId> = Vec::new();
+        let mut rewrite = None;
+        visit_runs(
+            &self.entries,
+            sid,
+            first,
+            StreamId::MAX,
+            false,
+            |key, value| {
+                let ids = decode_run(sid, key, &value)?;
+                debug_assert!(ids.first().is_some_and(|(id, _)| *id >= first));
+                if left == 0 {
+                    next_first = ids.first().map(|(id, _)| *id);
+                    return Ok(false);
+                }
+                let n = ids.len() as u64;
+                if left >= n {
+                    left -= n;
+                    gone.push(key);
+                    last_doomed = ids.last().map(|(id, _)| *id);
+                    return Ok(true);
+                }
+                let cut = left as usize;
+                left = 0;
+                last_doomed = Some(ids[cut - 1].0);
+                next_first = Some(ids[cut].0);
+                let mut b = RunBuilder::new(key);
+                for (id, r) in &ids[cut..] {
+                    b.push(*id, &value[r.clone()]);
+                }
+                rewrite = Some((key, b.finish()));
+                Ok(false)
+            },
+        )?;
         let mut removed_own = false;
         if let Some(p) = protect {
-            if (doomed.len() as u64) < outcome.removed {
-                doomed.push(p);
+            if left > 0 {
+                debug_assert_eq!(left, 1, "trim removed more entries than the stream has");
                 removed_own = true;
+                last_doomed = Some(p);
             } else if next_first.is_none() {
                 next_first = Some(p);
             }
         }
-        let entries = self.entries.clone();
+        debug_assert!(left == u64::from(removed_own), "trim past the stream's end");
         let batch = self.batch.get_or_insert_with(|| self.db.batch());
-        for id in &doomed {
-            if removed_own && Some(*id) == protect {
-                continue;
-            }
-            batch.remove(&entries, entry_key(sid, *id).to_vec());
+        for key in gone {
+            batch.remove(&self.entries, entry_key(sid, key).to_vec());
+        }
+        if let Some((key, value)) = rewrite {
+            batch.insert(&self.entries, entry_key(sid, key), value);
         }
         self.entries_staged = true;
         if removed_own {
@@ -750,14 +899,14 @@ impl Store {
             debug_assert!(self
                 .fresh
                 .as_ref()
-                .is_some_and(|(k, _)| *k == entry_key(sid, protect.unwrap_or_default())));
+                .is_some_and(|(s, id, _)| *s == sid && Some(*id) == protect));
             self.fresh = None;
         }
         let Ok(Some(meta)) = self.stream_mut(db, name, now_ms) else {
             return Ok(outcome.removed);
         };
-        if let Some(last_doomed) = doomed.iter().max() {
-            meta.tail_drop_through(*last_doomed);
+        if let Some(last_doomed) = last_doomed {
+            meta.tail_drop_through(last_doomed);
         }
         meta.first_id = if meta.is_empty() {
             StreamId::MIN
@@ -792,13 +941,39 @@ impl Store {
             return Ok(0);
         };
         self.read_barrier()?;
-        let mut deleted = 0;
         let mut first_deleted = false;
         let mut seen = HashSet::new();
+        let mut deleted: AHashSet<StreamId> = AHashSet::new();
+        // The runs this command changes, by key: their value and the entries still in them.
+        struct Touched {
+            value: fjall::Slice,
+            ids: Vec<(StreamId, std::ops::Range<usize>)>,
+            changed: bool,
+        }
+        let mut touched: std::collections::BTreeMap<StreamId, Touched> = Default::default();
         for &id in ids {
-            if !seen.insert(id) || self.entries.get(entry_key(sid, id))?.is_none() {
+            if !seen.insert(id) {
                 continue;
             }
+            // Disk does not change during the command (the rewrites are only staged), so the
+            // run that may hold `id` is still the one at or before it.
+            let Some((key, value)) = run_at_or_before(&self.entries, sid, id)? else {
+                continue;
+            };
+            let run = match touched.entry(key) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    let ids = decode_run(sid, key, &value)?;
+                    v.insert(Touched {
+                        value,
+                        ids,
+                        changed: false,
+                    })
+                }
+            };
+            let Ok(at) = run.ids.binary_search_by(|(e, _)| e.cmp(&id)) else {
+                continue;
+            };
             let Ok(Some(meta)) = self.stream_mut(db, name, now_ms) else {
                 break;
             };
@@ -818,41 +993,56 @@ impl Store {
                 meta.layout.node(out.node).map(NodeSummary::to_bytes)
             };
             self.pending_smeta.insert(node_key(sid, out.node), node);
-            let entries = self.entries.clone();
-            self.batch
-                .get_or_insert_with(|| self.db.batch())
-                .remove(&entries, entry_key(sid, id).to_vec());
-            deleted += 1;
+            run.ids.remove(at);
+            run.changed = true;
+            deleted.insert(id);
         }
-        if deleted > 0 {
-            self.touch(db, name);
-            // The deletes are staged, not committed: find the new first entry past them.
-            let (empty, first) = match self.stream(db, name, now_ms) {
-                Ok(Some(m)) => (m.is_empty(), m.first_id),
-                _ => return Ok(deleted),
-            };
-            let new_first = if empty {
-                StreamId::MIN
-            } else if first_deleted {
-                let mut found = StreamId::MIN;
-                self.scan_ids(sid, first, StreamId::MAX, |id| {
-                    if seen.contains(&id) {
-                        true
-                    } else {
-                        found = id;
-                        false
-                    }
-                })?;
-                found
-            } else {
-                first
-            };
-            if let Ok(Some(meta)) = self.stream_mut(db, name, now_ms) {
-                meta.first_id = new_first;
+        if deleted.is_empty() {
+            return Ok(0);
+        }
+        self.touch(db, name);
+        // The deletes are not staged yet: find the new first entry past them.
+        let (empty, first) = match self.stream(db, name, now_ms) {
+            Ok(Some(m)) => (m.is_empty(), m.first_id),
+            _ => return Ok(deleted.len() as u64),
+        };
+        let new_first = if empty {
+            StreamId::MIN
+        } else if first_deleted {
+            let mut found = StreamId::MIN;
+            self.scan_ids(sid, first, StreamId::MAX, |id| {
+                if deleted.contains(&id) {
+                    true
+                } else {
+                    found = id;
+                    false
+                }
+            })?;
+            found
+        } else {
+            first
+        };
+        if let Ok(Some(meta)) = self.stream_mut(db, name, now_ms) {
+            meta.first_id = new_first;
+        }
+        let batch = self.batch.get_or_insert_with(|| self.db.batch());
+        for (key, run) in touched {
+            if !run.changed {
+                continue;
             }
-            self.entries_staged = true;
+            if run.ids.is_empty() {
+                batch.remove(&self.entries, entry_key(sid, key).to_vec());
+            } else {
+                // Same key: still a lower bound of what is left.
+                let mut b = RunBuilder::new(key);
+                for (id, r) in &run.ids {
+                    b.push(*id, &run.value[r.clone()]);
+                }
+                batch.insert(&self.entries, entry_key(sid, key), b.finish());
+            }
         }
-        Ok(deleted)
+        self.entries_staged = true;
+        Ok(deleted.len() as u64)
     }
 
     /// Makes every staged entry write visible to readers by committing the batch. The engine
@@ -881,20 +1071,18 @@ impl Store {
             !self.entries_staged,
             "entries read with entry writes staged: a missing read_barrier"
         );
-        for guard in self
-            .entries
-            .range(entry_key(sid, from)..=entry_key(sid, to))
-        {
-            let k = guard.key()?;
-            let id = k
-                .get(8..)
-                .and_then(StreamId::from_be_bytes)
-                .ok_or_else(|| StoreError::Corrupt(format!("bad entry key {k:?}")))?;
-            if !f(id) {
-                break;
+        visit_runs(&self.entries, sid, from, to, false, |key, value| {
+            for item in run_iter(sid, key, &value)? {
+                let (id, _) = item.map_err(|e| run_corrupt(sid, key, e))?;
+                if id < from {
+                    continue;
+                }
+                if id > to || !f(id) {
+                    return Ok(false);
+                }
             }
-        }
-        Ok(())
+            Ok(true)
+        })
     }
 
     /// Reads the entries of the stream incarnation `sid` with IDs in `from..=to`, ascending (or
@@ -912,28 +1100,47 @@ impl Store {
         if from > to || count == Some(0) {
             return Ok(out);
         }
-        let range = self
-            .entries
-            .range(entry_key(sid, from)..=entry_key(sid, to));
-        let iter: Box<dyn Iterator<Item = fjall::Guard>> = if rev {
-            Box::new(range.rev())
-        } else {
-            Box::new(range)
-        };
-        for guard in iter {
-            let (k, v) = guard.into_inner()?;
-            let id = k
-                .get(8..)
-                .and_then(StreamId::from_be_bytes)
-                .ok_or_else(|| StoreError::Corrupt(format!("bad entry key {k:?}")))?;
-            out.push(StreamEntry {
-                id,
-                raw: EntryBytes::Disk(v),
-            });
-            if count.is_some_and(|c| out.len() >= c) {
-                break;
+        let limit = count.unwrap_or(usize::MAX);
+        visit_runs(&self.entries, sid, from, to, rev, |key, value| {
+            // One shared buffer per run; the entries are slices of it.
+            let value = Bytes::from_owner(value);
+            if rev {
+                let ids = decode_run(sid, key, &value)?;
+                for (id, r) in ids.into_iter().rev() {
+                    if id > to {
+                        continue;
+                    }
+                    if id < from {
+                        return Ok(false);
+                    }
+                    out.push(StreamEntry {
+                        id,
+                        raw: EntryBytes::Disk(value.slice(r)),
+                    });
+                    if out.len() >= limit {
+                        return Ok(false);
+                    }
+                }
+            } else {
+                for item in run_iter(sid, key, &value)? {
+                    let (id, r) = item.map_err(|e| run_corrupt(sid, key, e))?;
+                    if id < from {
+                        continue;
+                    }
+                    if id > to {
+                        return Ok(false);
+                    }
+                    out.push(StreamEntry {
+                        id,
+                        raw: EntryBytes::Disk(value.slice(r)),
+                    });
+                    if out.len() >= limit {
+                        return Ok(false);
+                    }
+                }
             }
-        }
+            Ok(true)
+        })?;
         Ok(out)
     }
 
@@ -971,15 +1178,24 @@ impl Store {
     /// One entry by ID.
     pub fn stream_get(&mut self, sid: u64, id: StreamId) -> Result<Option<StreamEntry>> {
         self.read_barrier()?;
-        Ok(self
-            .entries
-            .get(entry_key(sid, id))?
-            .map(|raw| StreamEntry {
-                id,
-                raw: EntryBytes::Disk(raw),
-            }))
+        let Some((key, value)) = run_at_or_before(&self.entries, sid, id)? else {
+            return Ok(None);
+        };
+        for item in run_iter(sid, key, &value)? {
+            let (e, r) = item.map_err(|e| run_corrupt(sid, key, e))?;
+            if e == id {
+                let value = Bytes::from_owner(value);
+                return Ok(Some(StreamEntry {
+                    id,
+                    raw: EntryBytes::Disk(value.slice(r)),
+                }));
+            }
+            if e > id {
+                break;
+            }
+        }
+        Ok(None)
     }
-
     /// Deletes up to `budget` records of dead stream incarnations; returns how many. The engine
     /// runs it from its periodic task, so DEL of a huge stream answers at once and the space
     /// comes back in the background.
@@ -1041,6 +1257,7 @@ impl Store {
     /// Commits everything staged since the last commit as one atomic batch (not yet persisted).
     pub fn commit(&mut self) -> Result<()> {
         self.end_command();
+        self.stage_open_runs();
         self.last_dirty = None;
         for (db, name) in std::mem::take(&mut self.dirty_streams) {
             self.stage_journals(db, &name)?;
@@ -1052,6 +1269,7 @@ impl Store {
             }
         }
         if self.pending_keys.is_empty() && self.pending_smeta.is_empty() && self.batch.is_none() {
+            self.entries_staged = false;
             return Ok(());
         }
         let mut batch = self.batch.take().unwrap_or_else(|| self.db.batch());
@@ -1083,6 +1301,7 @@ impl Store {
     /// True if writes are staged and not committed.
     pub fn has_staged(&self) -> bool {
         self.fresh.is_some()
+            || !self.open_runs.is_empty()
             || self.batch.is_some()
             || !self.pending_keys.is_empty()
             || !self.pending_smeta.is_empty()
@@ -1121,16 +1340,114 @@ impl Store {
     }
 }
 
+/// Visits the runs of incarnation `sid` that may hold IDs in `from..=to`, in key order (or
+/// reversed with `rev`): the run at or before `from` (which may hold `from`), then every run
+/// with a key in `from..=to`. `f(key ID, value)` returns false to stop.
+fn visit_runs(
+    entries: &Keyspace,
+    sid: u64,
+    from: StreamId,
+    to: StreamId,
+    rev: bool,
+    mut f: impl FnMut(StreamId, fjall::Slice) -> Result<bool>,
+) -> Result<()> {
+    if from > to {
+        return Ok(());
+    }
+    // No run key is below MIN: then the forward range below finds every run (`XRANGE s -`).
+    let seek = if from == StreamId::MIN {
+        None
+    } else {
+        run_at_or_before(entries, sid, from)?
+    };
+    let start = match seek {
+        Some((key, value)) if !rev => {
+            if !f(key, value)? {
+                return Ok(());
+            }
+            // Continue after it.
+            match key.successor() {
+                Some(next) if next <= to => next,
+                _ => return Ok(()),
+            }
+        }
+        Some((key, _)) => key,
+        None => from,
+    };
+    let range = entries.range(entry_key(sid, start)..=entry_key(sid, to));
+    let iter: Box<dyn Iterator<Item = fjall::Guard>> = if rev {
+        Box::new(range.rev())
+    } else {
+        Box::new(range)
+    };
+    for guard in iter {
+        let (k, v) = guard.into_inner()?;
+        if !f(run_key_id(sid, &k)?, v)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The run of `sid` with the greatest key ≤ `id`: the only one that may hold `id`.
+fn run_at_or_before(
+    entries: &Keyspace,
+    sid: u64,
+    id: StreamId,
+) -> Result<Option<(StreamId, fjall::Slice)>> {
+    let Some(guard) = entries
+        .range(entry_key(sid, StreamId::MIN)..=entry_key(sid, id))
+        .next_back()
+    else {
+        return Ok(None);
+    };
+    let (k, v) = guard.into_inner()?;
+    Ok(Some((run_key_id(sid, &k)?, v)))
+}
+
+/// The ID part of a run key of `sid`.
+fn run_key_id(sid: u64, k: &[u8]) -> Result<StreamId> {
+    k.get(..8)
+        .filter(|p| *p == sid.to_be_bytes())
+        .and_then(|_| k.get(8..))
+        .and_then(StreamId::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt(format!("bad entry key {k:?}")))
+}
+
+fn run_corrupt(sid: u64, key: StreamId, e: run::Corrupt) -> StoreError {
+    StoreError::Corrupt(format!("run {key} of stream incarnation {sid}: {e}"))
+}
+
+fn run_iter(sid: u64, key: StreamId, value: &[u8]) -> Result<run::RunIter<'_>> {
+    run::iter(key, value).map_err(|e| run_corrupt(sid, key, e))
+}
+
+fn decode_run(
+    sid: u64,
+    key: StreamId,
+    value: &[u8],
+) -> Result<Vec<(StreamId, std::ops::Range<usize>)>> {
+    run::decode(key, value).map_err(|e| run_corrupt(sid, key, e))
+}
+
 /// Live entries of `sid` with `from <= id < to`.
 fn count_live(entries: &Keyspace, sid: u64, from: StreamId, to: StreamId) -> Result<u64> {
     if from >= to {
         return Ok(0);
     }
     let mut n = 0;
-    for guard in entries.range(entry_key(sid, from)..entry_key(sid, to)) {
-        guard.key()?;
-        n += 1;
-    }
+    visit_runs(entries, sid, from, to, false, |key, value| {
+        for item in run_iter(sid, key, &value)? {
+            let (id, _) = item.map_err(|e| run_corrupt(sid, key, e))?;
+            if id >= to {
+                return Ok(false);
+            }
+            if id >= from {
+                n += 1;
+            }
+        }
+        Ok(true)
+    })?;
     Ok(n)
 }
 
@@ -1200,5 +1517,108 @@ mod tests {
         let s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("reopen");
         assert_eq!(s.dir(1).len(), 0);
         assert_eq!(s.dir(2).len(), 1);
+    }
+
+    fn raw_db(path: &Path) -> (Database, Keyspace, Keyspace) {
+        let db = Database::builder(path).open().expect("open fjall");
+        let keys = db
+            .keyspace("keys", KeyspaceCreateOptions::default)
+            .expect("keys");
+        let entries = db
+            .keyspace("entries", KeyspaceCreateOptions::default)
+            .expect("entries");
+        (db, keys, entries)
+    }
+
+    fn open_err(path: &Path) -> String {
+        match Store::open(path, &StoreOptions::default(), 0) {
+            Ok(_) => panic!("opened a directory it should refuse"),
+            Err(StoreError::Corrupt(what)) => what,
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+
+    #[test]
+    fn refuses_a_data_directory_of_another_format() {
+        // Format 1 had no marker: keys without it are refused, not misread.
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (db, keys, _) = raw_db(dir.path());
+            keys.insert(NEXT_SID_KEY, 5u64.to_be_bytes())
+                .expect("insert");
+            db.persist(PersistMode::SyncAll).expect("persist");
+        }
+        let what = open_err(dir.path());
+        assert!(what.contains("format 1"), "{what}");
+        assert!(what.contains(&format!("reads {DATA_FORMAT}")), "{what}");
+
+        // A new directory gets the marker and opens again; another version is refused.
+        let dir = tempfile::tempdir().expect("tempdir");
+        drop(Store::open(dir.path(), &StoreOptions::default(), 0).expect("create"));
+        drop(Store::open(dir.path(), &StoreOptions::default(), 0).expect("reopen"));
+        {
+            let (db, keys, _) = raw_db(dir.path());
+            let marker = keys.get(FORMAT_KEY).expect("get").expect("marker written");
+            assert_eq!(marker.as_ref(), DATA_FORMAT.to_be_bytes());
+            keys.insert(FORMAT_KEY, 3u32.to_be_bytes()).expect("insert");
+            db.persist(PersistMode::SyncAll).expect("persist");
+        }
+        let what = open_err(dir.path());
+        assert!(what.contains("format 3"), "{what}");
+    }
+
+    #[test]
+    fn a_corrupt_run_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sid;
+        {
+            let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
+            s.stream_create(0, Bytes::from_static(b"s"));
+            sid = s.stream(0, b"s", 0).expect("type").expect("stream").sid;
+            for seq in 1..=3 {
+                let fields = [Bytes::from_static(b"f"), Bytes::from(seq.to_string())];
+                s.stream_append(
+                    0,
+                    b"s",
+                    StreamId::new(7, seq),
+                    &fields,
+                    NodeLimits::default(),
+                    0,
+                );
+                s.end_command();
+            }
+            s.close().expect("close");
+        }
+        {
+            let (db, _, entries) = raw_db(dir.path());
+            let key = entry_key(sid, StreamId::new(7, 1));
+            let value = entries
+                .get(key)
+                .expect("get")
+                .expect("one run for the drain");
+            assert_eq!(
+                run::decode(StreamId::new(7, 1), &value).expect("run").len(),
+                3
+            );
+            entries
+                .insert(key, &value[..value.len() - 1])
+                .expect("insert");
+            db.persist(PersistMode::SyncAll).expect("persist");
+        }
+        let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("reopen");
+        let corrupt = |r: Result<()>| matches!(r, Err(StoreError::Corrupt(_)));
+        assert!(corrupt(
+            s.stream_range(sid, StreamId::MIN, StreamId::MAX, false, None)
+                .map(drop)
+        ));
+        assert!(corrupt(
+            s.stream_range(sid, StreamId::MIN, StreamId::MAX, true, None)
+                .map(drop)
+        ));
+        assert!(corrupt(s.stream_get(sid, StreamId::new(7, 3)).map(drop)));
+        assert!(corrupt(
+            s.stream_delete(0, b"s", &[StreamId::new(7, 2)], 0)
+                .map(drop)
+        ));
     }
 }

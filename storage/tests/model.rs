@@ -3,9 +3,13 @@
 //! after every command, after every drain end, and across reopenings of the database.
 //!
 //! The store is driven the way the server's engine drives it (`server/src/engine.rs`: `call()`
-//! and `finish_drain()`): every command of the stream group starts with `read_barrier()`, every
-//! command ends with `end_command()`, a drain ends with `commit()` then `persist()`, and cron
-//! work (`expire_cycle`, `reap`) runs between commands. Commands mirror the server's handlers:
+//! and `finish_drain()`): XADD starts with `read_barrier()` only when it trims (as its handler
+//! does: so the appends of a drain gather into runs), the other commands of the stream group
+//! start with it, every command ends with `end_command()`, a drain ends with `commit()` then
+//! `persist()`, and cron work (`expire_cycle`, `reap`) runs between commands. The store's run
+//! limits (how many appended entries share one `entries` record) switch between tiny and
+//! default ones, so run boundaries fall everywhere: XDEL of the first or last entry of a run,
+//! trims and ranges starting inside one. Commands mirror the server's handlers:
 //! XADD (`server/src/commands/streams.rs`) creates the stream if needed, appends, then trims
 //! with `protect: Some(id)`; XTRIM trims with `None`; the trim LIMIT comes from
 //! `effective_trim_limit`; XDEL, XRANGE/XREVRANGE (`stream_range`), `stream_get`, XSETID
@@ -61,7 +65,9 @@ use sluice_storage::stream::layout::{
     effective_trim_limit, NodeLayout, NodeLimits, Trim, TrimOutcome,
 };
 use sluice_storage::stream::{StreamId, StreamMeta};
-use sluice_storage::{Entry, Store, StoreOptions, StreamEntry, Sync, TrimSpec, Value, WrongType};
+use sluice_storage::{
+    Entry, RunLimits, Store, StoreOptions, StreamEntry, Sync, TrimSpec, Value, WrongType,
+};
 
 const DBS: usize = 3;
 const KEYS: &[&[u8]] = &[b"a", b"b", b"s", b"t"];
@@ -77,6 +83,11 @@ const LIMITS: &[(u64, u64)] = &[
     (5, 4096),
     (1, 0),
 ];
+/// `(max_entries, max_bytes)` of the store's runs (one `entries` record per run of appended
+/// entries) the test switches between: tiny runs put run boundaries everywhere (XDEL of the
+/// first or last entry of a run, trims and ranges starting inside one), one entry per run, the
+/// defaults (a whole drain's appends in one run).
+const RUN_LIMITS: &[(usize, usize)] = &[(4, 256), (1, 1 << 20), (256, 64 << 10), (7, 120)];
 const T0: u64 = 1_000_000;
 
 /// Counters of what the runs exercised, printed with `MODEL_STATS=1` (to check that the
@@ -103,7 +114,9 @@ mod stats {
     pub const EMPTY_DROPS: usize = 16;
     pub const PROCESS_CRASHES: usize = 17;
     pub const PROCESS_CRASHES_LOSING: usize = 18;
-    const NAMES: [&str; 19] = [
+    pub const XDELS_LAST: usize = 19;
+    pub const REV_RANGES_MID: usize = 20;
+    const NAMES: [&str; 21] = [
         "appends",
         "trims removing entries",
         "trims removing the new entry",
@@ -123,8 +136,10 @@ mod stats {
         "trims dropping nodes but no entry",
         "process crashes",
         "process crashes losing committed but unpersisted writes",
+        "xdel of the last entry",
+        "reverse ranges ending before the last entry",
     ];
-    static C: [AtomicU64; 19] = [const { AtomicU64::new(0) }; 19];
+    static C: [AtomicU64; 21] = [const { AtomicU64::new(0) }; 21];
 
     pub fn add(i: usize) {
         C[i].fetch_add(1, Ordering::Relaxed);
@@ -161,6 +176,8 @@ enum Pick {
     Nth(usize),
     /// Just after the n-th live entry.
     After(usize),
+    /// The n-th live entry from the end (mod length).
+    FromEnd(usize),
     /// Any ID, mostly small (so it hits deleted and trimmed IDs).
     Raw(u64, u64),
     /// The master ID of the n-th node (mod node count) of the stream's layout.
@@ -281,6 +298,8 @@ enum Op {
     },
     /// CONFIG SET of the node limits.
     SetLimits(usize),
+    /// Run limits of the store ([`RUN_LIMITS`]), from now on and after reopenings.
+    SetRunLimits(usize),
     Tick(u64),
     /// One cron tick's reaping.
     Reap(usize),
@@ -332,6 +351,7 @@ fn pick() -> impl Strategy<Value = Pick> {
     prop_oneof![
         5 => entry_index().prop_map(Pick::Nth),
         2 => entry_index().prop_map(Pick::After),
+        2 => entry_index().prop_map(Pick::FromEnd),
         2 => (0u64..40, 0u64..4).prop_map(|(ms, seq)| Pick::Raw(ms, seq)),
         1 => node_index().prop_map(Pick::NodeMaster),
         2 => node_index().prop_map(Pick::NodeLast),
@@ -355,6 +375,40 @@ fn trim_args() -> impl Strategy<Value = TrimArgs> {
         approx,
         limit: if approx { limit } else { None },
     })
+}
+
+/// Many appends in one drain (one run or more), then XDEL of the first and the last entry, a
+/// reverse range from inside and a trim into the middle.
+fn bulk_then_edit() -> impl Strategy<Value = Op> {
+    let fields = vec((0..FIELDS.len(), value()), 1..3);
+    (db(), skey(), 2usize..40, fields, 0usize..20, any::<bool>()).prop_map(
+        |(db, key, n, fields, at, end)| {
+            let mut ops = vec![Op::Bulk { db, key, n, fields }];
+            if end {
+                ops.push(Op::DrainEnd { disk: false });
+            }
+            ops.push(Op::XDel {
+                db,
+                key,
+                ids: vec![Pick::Nth(0), Pick::FromEnd(0)],
+            });
+            ops.push(Op::XRange {
+                db,
+                key,
+                from: Some(Pick::Nth(at / 2)),
+                to: Some(Pick::FromEnd(at)),
+                rev: true,
+                count: Some(at % 5 + 1),
+            });
+            let trim = TrimArgs {
+                strat: Strat::MaxLen(n.saturating_sub(at) as u64),
+                approx: false,
+                limit: None,
+            };
+            ops.push(Op::XTrim { db, key, trim });
+            Op::Seq(ops)
+        },
+    )
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -424,6 +478,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => db().prop_map(|db| Op::FlushDb { db }),
         1 => (db(), 1usize..3).prop_map(|(db, limit)| Op::ExpireCycle { db, limit }),
         2 => (0..LIMITS.len()).prop_map(Op::SetLimits),
+        2 => (0..RUN_LIMITS.len()).prop_map(Op::SetRunLimits),
+        2 => bulk_then_edit(),
         3 => (1u64..15).prop_map(Op::Tick),
         3 => (0usize..6).prop_map(Op::Reap),
         1 => (1usize..8).prop_map(Op::ReapAll),
@@ -522,6 +578,13 @@ impl MStream {
             Pick::After(i) => nth(i)
                 .and_then(StreamId::successor)
                 .unwrap_or(StreamId::new(i as u64 % 7, 2)),
+            Pick::FromEnd(i) => {
+                let n = self.entries.len();
+                match n.checked_sub(1 + i % n.max(1)) {
+                    Some(k) => *self.entries.keys().nth(k).unwrap(),
+                    None => StreamId::new(i as u64 % 7, 4),
+                }
+            }
             Pick::Raw(ms, seq) => StreamId::new(ms, seq),
             Pick::NodeMaster(i) | Pick::NodeLast(i) | Pick::AfterNodeLive(i) => {
                 let n = self.layout.radix_tree_keys() as usize;
@@ -657,6 +720,15 @@ struct Harness {
     durable: Vec<Model>,
     /// See [`xsetid_below_tail`].
     xsetid_below_tail: bool,
+    /// The store's run limits (see [`RUN_LIMITS`]).
+    run_limits: RunLimits,
+}
+
+/// Opens the store in `dir` with the run limits the test is using.
+fn open_store(dir: &std::path::Path, now: u64, run_limits: RunLimits) -> Store {
+    let mut store = Store::open(dir, &options(), now).expect("open");
+    store.set_run_limits(run_limits);
+    store
 }
 
 fn flat(fields: &[(usize, Vec<u8>)]) -> Vec<Vec<u8>> {
@@ -822,8 +894,14 @@ fn tempdir() -> tempfile::TempDir {
 impl Harness {
     fn new() -> Self {
         let dir = tempdir();
-        let store = Store::open(dir.path(), &options(), T0).expect("open");
+        let (max_entries, max_bytes) = RUN_LIMITS[0];
+        let run_limits = RunLimits {
+            max_entries,
+            max_bytes,
+        };
+        let store = open_store(dir.path(), T0, run_limits);
         Harness {
+            run_limits,
             dir,
             store: Some(store),
             now: T0,
@@ -951,7 +1029,9 @@ impl Harness {
                 id,
                 fields,
                 trim,
-            } => self.command(true, |h| h.xadd(*db, KEYS[*key], id, fields, trim.as_ref())),
+            } => self.command(trim.is_some(), |h| {
+                h.xadd(*db, KEYS[*key], id, fields, trim.as_ref())
+            }),
             Op::Bulk { db, key, n, fields } => {
                 for i in 0..*n {
                     let step = if i % 3 == 2 {
@@ -961,7 +1041,7 @@ impl Harness {
                     };
                     let mut fields = fields.clone();
                     fields[0].1 = i.to_string().into_bytes();
-                    self.command(true, |h| h.xadd(*db, KEYS[*key], &step, &fields, None));
+                    self.command(false, |h| h.xadd(*db, KEYS[*key], &step, &fields, None));
                 }
             }
             Op::XTrim { db, key, trim } => self.command(true, |h| {
@@ -990,6 +1070,13 @@ impl Harness {
                 };
                 if ids.contains(&m.first_id()) && !m.entries.is_empty() {
                     stats::add(stats::XDELS_FIRST);
+                }
+                if m.entries
+                    .keys()
+                    .next_back()
+                    .is_some_and(|l| ids.contains(l))
+                {
+                    stats::add(stats::XDELS_LAST);
                 }
                 let want = m.delete(&ids);
                 if want > 0 {
@@ -1026,6 +1113,9 @@ impl Harness {
                 };
                 if *rev {
                     want.reverse();
+                    if m.entries.keys().next_back().is_some_and(|l| *l > to) && !want.is_empty() {
+                        stats::add(stats::REV_RANGES_MID);
+                    }
                 }
                 if let Some(c) = count {
                     want.truncate(*c);
@@ -1095,6 +1185,15 @@ impl Harness {
                     max_entries,
                     max_bytes,
                 };
+            }
+            Op::SetRunLimits(i) => {
+                let (max_entries, max_bytes) = RUN_LIMITS[*i];
+                self.run_limits = RunLimits {
+                    max_entries,
+                    max_bytes,
+                };
+                let limits = self.run_limits;
+                self.s().set_run_limits(limits);
             }
             Op::Tick(ms) => self.now += ms,
             Op::Reap(budget) => {
@@ -1295,7 +1394,7 @@ impl Harness {
     fn reopen(&mut self) {
         stats::add(stats::REOPENS);
         drop(self.store.take());
-        self.store = Some(Store::open(self.dir.path(), &options(), self.now).expect("reopen"));
+        self.store = Some(open_store(self.dir.path(), self.now, self.run_limits));
         self.model.expire_all(self.now);
         assert!(!self.s().has_staged(), "staged writes after open");
         self.note_persisted();
@@ -1344,7 +1443,7 @@ impl Harness {
     fn process_crash(&mut self) {
         let copy = tempdir();
         copy_tree(self.dir.path(), copy.path());
-        let mut other = Store::open(copy.path(), &options(), self.now).expect("open the copy");
+        let mut other = open_store(copy.path(), self.now, self.run_limits);
         let mut diffs = Vec::new();
         for (i, state) in self.durable.iter().enumerate().rev() {
             let mut state = state.clone();

@@ -1,5 +1,5 @@
-//! Streams: IDs, the on-disk entry encoding, stream metadata, and the emulation of Redis's node
-//! layout (which decides approximate trimming and XINFO's radix-tree figures).
+//! Streams: IDs, the on-disk entry and run encodings, stream metadata, and the emulation of
+//! Redis's node layout (which decides approximate trimming and XINFO's radix-tree figures).
 
 pub mod entry;
 pub mod group;
@@ -7,6 +7,7 @@ pub mod id;
 pub mod layout;
 pub mod meta;
 pub mod rax;
+pub mod run;
 
 pub use id::StreamId;
 pub use meta::StreamMeta;
