@@ -80,8 +80,51 @@ pub struct Stats {
     pub per_command: HashMap<&'static str, (u64, u64, u64)>,
 }
 
+/// The engine's clock: one reading of the monotonic clock per command, which both times the
+/// command (INFO commandstats) and gives its Unix time, derived from a wall-clock reading
+/// taken once per drain (3 clock reads per command became 1).
+pub struct Clock {
+    wall_ms: u64,
+    mono: Instant,
+    /// The last reading: the end of the previous command, or the start of the drain.
+    mark: Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let mono = Instant::now();
+        Clock {
+            wall_ms: now_ms(),
+            mono,
+            mark: mono,
+        }
+    }
+
+    /// Reads both clocks again (each drain, so wall-clock steps are followed).
+    pub fn sync(&mut self) {
+        *self = Clock::new();
+    }
+
+    /// Starts a timing at the current time (before work that does not follow a command).
+    pub fn restart(&mut self) {
+        self.mark = Instant::now();
+    }
+
+    /// Unix ms as of the last reading.
+    pub fn now_ms(&self) -> u64 {
+        self.wall_ms + self.mark.saturating_duration_since(self.mono).as_millis() as u64
+    }
+
+    /// Ends a timing started at `start`: reads the clock once; returns the µs elapsed.
+    fn lap(&mut self, start: Instant) -> u64 {
+        self.mark = Instant::now();
+        self.mark.saturating_duration_since(start).as_micros() as u64
+    }
+}
+
 /// Server-wide state that commands may read and change.
 pub struct Server {
+    pub clock: Clock,
     pub config: Config,
     pub limits: Arc<SharedLimits>,
     /// Every connected client except the one executing (which is lent to its `Ctx`).
@@ -214,6 +257,7 @@ impl Engine {
         Engine {
             store,
             srv: Server {
+                clock: Clock::new(),
                 config,
                 limits,
                 clients: HashMap::new(),
@@ -260,6 +304,7 @@ impl Engine {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let mut stop = false;
+            self.srv.clock.sync();
             if let Some(m) = first {
                 stop |= self.handle(m);
                 let mut n = 1;
@@ -409,7 +454,7 @@ impl Engine {
     fn drive(&mut self, mut client: Client, mut out: ReplyWriter, mut queue: VecDeque<Vec<Bytes>>) {
         let id = client.id;
         while let Some(argv) = queue.pop_front() {
-            let now = now_ms();
+            let now = self.srv.clock.now_ms();
             out.set_protocol(client.proto);
             let mark = out.len();
             let mode = client.reply_mode;
@@ -542,12 +587,13 @@ impl Engine {
         };
         let mark = b.out.len();
         b.out.set_protocol(client.proto);
+        self.srv.clock.restart();
         let mut ctx = Ctx {
             store: &mut self.store,
             client: &mut client,
             out: &mut b.out,
+            now_ms: self.srv.clock.now_ms(),
             srv: &mut self.srv,
-            now_ms: now_ms(),
             block: None,
             wake_key: Some(wake_key),
         };
@@ -739,7 +785,7 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
         ctx.error(&wrong_arity(cmd.name));
         return;
     };
-    let start = Instant::now();
+    let start = ctx.srv.clock.mark;
     // CLIENT LIST shows the command being run, as Redis does.
     ctx.client.last_cmd = cmd.name;
     let result: CmdResult = handler(ctx, argv);
@@ -752,7 +798,7 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     stats.commands += 1;
     let e = stats.per_command.entry(cmd.name).or_insert((0, 0, 0));
     e.0 += 1;
-    e.1 += start.elapsed().as_micros() as u64;
+    e.1 += ctx.srv.clock.lap(start);
 }
 
 /// A failed commit poisons fjall's journal: nothing more can be made durable, and replies must
