@@ -93,6 +93,15 @@ fn log_state(g: &mut Group, id: StreamId) {
     j.buf_ops += 1;
 }
 
+/// Appends "no longer pending" for `id`, which the command removed from the PEL (if it
+/// re-added it afterwards, a later change logs that).
+fn log_gone(g: &mut Group, id: StreamId) {
+    let j = &mut g.journal;
+    j.buf.push(OP_GONE);
+    j.buf.extend_from_slice(&id.to_be_bytes());
+    j.buf_ops += 1;
+}
+
 /// One decoded log op: the entry's state, or `None` if it is no longer pending.
 type LogOp = (StreamId, Option<Nack>);
 
@@ -175,7 +184,10 @@ fn note_changes(
             GroupChange::ConsumerRemoved(cid) => {
                 pending.insert(consumer_key(sid, g.gid, *cid), None);
             }
-            GroupChange::Nack(id) | GroupChange::NackRemoved(id) => log_state(g, *id),
+            GroupChange::Nack(id) => log_state(g, *id),
+            // Already gone from the PEL (a later change re-adding it comes later in the list):
+            // no need to look it up again.
+            GroupChange::NackRemoved(id) => log_gone(g, *id),
         }
     }
 }
