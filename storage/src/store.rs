@@ -717,6 +717,8 @@ impl Store {
         limits: NodeLimits,
         now_ms: u64,
     ) {
+        // An earlier append of the same command (tests append several) is staged first.
+        self.end_command();
         let Ok(Some(meta)) = self.stream_mut(db, name, now_ms) else {
             debug_assert!(false, "append to a missing stream");
             return;
@@ -731,15 +733,10 @@ impl Store {
         }
         meta.last_id = id;
         meta.entries_added += 1;
-        let sid = meta.sid;
-        let node = meta.layout.node(out.node).map(NodeSummary::to_bytes);
-        self.pending_smeta.insert(node_key(sid, out.node), node);
-        self.end_command();
+        meta.node_changed(out.node);
         let raw = Bytes::from(entry::encode(fields));
-        if let Ok(Some(meta)) = self.stream_mut(db, name, now_ms) {
-            meta.tail_push(id, raw.clone());
-        }
-        self.fresh = Some((sid, id, raw));
+        meta.tail_push(id, raw.clone());
+        self.fresh = Some((meta.sid, id, raw));
         self.touch(db, name);
     }
 
@@ -1261,8 +1258,13 @@ impl Store {
         self.last_dirty = None;
         for (db, name) in std::mem::take(&mut self.dirty_streams) {
             self.stage_journals(db, &name)?;
-            if let Some(entry) = self.dirs[db].get(&name) {
-                if let Value::Stream(_) = entry.value {
+            if let Some(entry) = self.dirs[db].get_mut(&name) {
+                if let Value::Stream(meta) = &mut entry.value {
+                    // Node summaries changed by appends: their state now.
+                    for master in std::mem::take(&mut meta.dirty_nodes) {
+                        let v = meta.layout.node(master).map(NodeSummary::to_bytes);
+                        self.pending_smeta.insert(node_key(meta.sid, master), v);
+                    }
                     self.pending_keys
                         .insert(disk_key(db, &name), Some(encode_entry(entry)));
                 }

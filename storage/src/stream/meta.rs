@@ -36,6 +36,10 @@ pub struct StreamMeta {
     /// the cache, in order. Bounded by [`TAIL_MAX_ENTRIES`] and [`TAIL_MAX_BYTES`].
     pub tail: VecDeque<(StreamId, bytes::Bytes)>,
     pub tail_bytes: usize,
+    /// Nodes (by master ID) whose summary changed since the last commit; may repeat. The
+    /// store writes their current state at the commit, so a hot tail node is written once per
+    /// commit, not once per XADD.
+    pub dirty_nodes: Vec<StreamId>,
 }
 
 /// Most entries the tail cache of one stream holds.
@@ -59,6 +63,14 @@ impl StreamMeta {
             next_gid: 1,
             tail: VecDeque::new(),
             tail_bytes: 0,
+            dirty_nodes: Vec::new(),
+        }
+    }
+
+    /// Notes that the summary of node `master` changed (see `dirty_nodes`).
+    pub fn node_changed(&mut self, master: StreamId) {
+        if self.dirty_nodes.last() != Some(&master) {
+            self.dirty_nodes.push(master);
         }
     }
 
@@ -181,6 +193,7 @@ impl StreamMeta {
                 .map(u32::from_be_bytes)?,
             tail: VecDeque::new(),
             tail_bytes: 0,
+            dirty_nodes: Vec::new(),
         })
     }
 }
