@@ -46,6 +46,8 @@ fn cases() -> Vec<Case> {
             "CONFIG SET stream-node-max-entries 100 stream-node-max-bytes 4096", "%CONFIG GET stream-node-max-*",
         ]),
         case("config_set_appendfsync", &["CONFIG SET appendfsync everysec", "CONFIG GET appendfsync", "CONFIG SET appendfsync ALWAYS", "CONFIG GET appendfsync", "CONFIG SET appendfsync no", "CONFIG GET appendfsync"]),
+        // io-threads: 1 by default on both, and not settable at runtime (same error text).
+        case("config_io_threads", &["CONFIG GET io-threads", "CONFIG SET io-threads 2", "CONFIG GET io-threads"]),
         case("config_set_atomic", &["CONFIG SET stream-node-max-entries 5 appendfsync bogus", "CONFIG GET stream-node-max-entries"]),
         case("config_set_proto_max_bulk_len", &[step("CONFIG SET proto-max-bulk-len 1mb"), step("CONFIG GET proto-max-bulk-len"), step(&proto_max), step("!closed"), step("@b CONFIG SET proto-max-bulk-len 512mb"), step("@b CONFIG GET proto-max-bulk-len")]),
     ]

@@ -52,6 +52,9 @@ pub struct Config {
     pub hz: u64,
     pub cache_size: u64,
     pub tcp_backlog: u32,
+    /// Threads doing network I/O and parsing, besides the engine thread (Redis's `io-threads`
+    /// counts its main thread; ours is the engine). One is fastest on small machines.
+    pub io_threads: u32,
 }
 
 impl Default for Config {
@@ -78,6 +81,7 @@ impl Default for Config {
             hz: 10,
             cache_size: 64 << 20,
             tcp_backlog: 511,
+            io_threads: 1,
         }
     }
 }
@@ -351,6 +355,10 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         }
     ),
+    param!("io-threads", false, |c| c.io_threads.to_string(), |c, v| {
+        c.io_threads = uint(v, 1, 128)? as u32;
+        Ok(())
+    }),
     param!("cache-size", false, |c| c.cache_size.to_string(), |c, v| {
         c.cache_size = parse_memory(v)?;
         Ok(())

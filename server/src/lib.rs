@@ -41,6 +41,7 @@ pub fn run(config: Config, stop: Option<watch::Receiver<bool>>) -> Result<(), St
     tracing::info!(dir = %config.dir.display(), ms = started.elapsed().as_millis() as u64, "store opened");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.io_threads as usize)
         .enable_all()
         .thread_name("sluice-net")
         .build()
