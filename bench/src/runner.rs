@@ -503,7 +503,8 @@ fn probe_cmds(kind: Kind) -> Vec<Vec<&'static str>> {
             cmd: RbCmd::Get, ..
         } => v.push(vec!["GET", "bench:probe"]),
         Kind::Rb {
-            cmd: RbCmd::Xadd, ..
+            cmd: RbCmd::Xadd | RbCmd::XaddCapped,
+            ..
         }
         | Kind::Lg(Lg::Xadd) => v.push(xadd),
         Kind::Lg(Lg::Xrange) => {
@@ -887,7 +888,8 @@ async fn throughput_phase(ctx: &mut Ctx) -> Result<(), String> {
                 }
             }
             if let Kind::Rb {
-                cmd: RbCmd::Xadd, ..
+                cmd: RbCmd::Xadd | RbCmd::XaddCapped,
+                ..
             } = w.kind
             {
                 for slot in pair.iter() {

@@ -11,6 +11,8 @@ pub enum RbCmd {
     Set,
     Get,
     Xadd,
+    /// XADD with `MAXLEN ~ 100000` (a capped stream, as job queues and logs keep them).
+    XaddCapped,
 }
 
 impl RbCmd {
@@ -20,6 +22,7 @@ impl RbCmd {
             RbCmd::Set => "SET",
             RbCmd::Get => "GET",
             RbCmd::Xadd => "XADD",
+            RbCmd::XaddCapped => "XADD MAXLEN ~",
         }
     }
 
@@ -30,6 +33,16 @@ impl RbCmd {
             RbCmd::Set => &["SET", "key:__rand_int__", "xxx"],
             RbCmd::Get => &["GET", "key:__rand_int__"],
             RbCmd::Xadd => &["XADD", "bench:rb-xadd", "*", "field", "__rand_int__"],
+            RbCmd::XaddCapped => &[
+                "XADD",
+                "bench:rb-xadd",
+                "MAXLEN",
+                "~",
+                "100000",
+                "*",
+                "field",
+                "__rand_int__",
+            ],
         };
         v.iter().map(|s| s.to_string()).collect()
     }
@@ -90,9 +103,21 @@ pub fn catalog(s: &Settings) -> Vec<Workload> {
         pl > 1 && (cmd == RbCmd::Xadd || (cmd == RbCmd::Set && !s.quick))
     };
     for pl in [1usize, 16] {
-        for cmd in [RbCmd::Ping, RbCmd::Set, RbCmd::Get, RbCmd::Xadd] {
+        let capped = if pl > 1 {
+            Some(RbCmd::XaddCapped)
+        } else {
+            None
+        };
+        for cmd in [RbCmd::Ping, RbCmd::Set, RbCmd::Get, RbCmd::Xadd]
+            .into_iter()
+            .chain(capped)
+        {
+            let slug = match cmd {
+                RbCmd::XaddCapped => "xadd-capped".to_string(),
+                c => c.name().to_lowercase(),
+            };
             v.push(Workload {
-                id: format!("rb-{}-p{pl}", cmd.name().to_lowercase()),
+                id: format!("rb-{slug}-p{pl}"),
                 name: format!("redis-benchmark {} -P {pl}", cmd.name()),
                 kind: Kind::Rb { cmd, pipeline: pl },
                 unit: Unit::OpsPerSec,

@@ -336,6 +336,10 @@ impl Store {
         );
         let db = Database::builder(path)
             .manual_journal_persist(true)
+            // Values of 4 KiB and more (runs, PEL logs) were LZ4-compressed on the engine
+            // thread: measurable CPU for a file that lives until the next flush. Each journal
+            // item records its own compression, so older journals still recover.
+            .journal_compression(fjall::CompressionType::None)
             .cache_size(opts.cache_size)
             .open()?;
         let keys = db.keyspace("keys", || {
@@ -777,6 +781,24 @@ impl Store {
         }
     }
 
+    /// True when trimming the stream at `name` certainly changes nothing (see
+    /// [`NodeLayout::trim_is_noop`]); `adding`: an entry about to be appended.
+    pub fn trim_is_noop(
+        &mut self,
+        db: usize,
+        name: &[u8],
+        strategy: Trim,
+        approx: bool,
+        adding: Option<StreamId>,
+        now_ms: u64,
+    ) -> bool {
+        match self.stream(db, name, now_ms) {
+            Ok(Some(m)) => m.layout.trim_is_noop(strategy, approx, m.first_id, adding),
+            Ok(None) => adding.is_none(),
+            Err(_) => false,
+        }
+    }
+
     /// Trims the stream at `name` as XTRIM/XADD do; returns how many entries were removed.
     /// `protect`: an entry staged by the running command (XADD's own), which may be trimmed too.
     pub fn stream_trim(
@@ -792,6 +814,9 @@ impl Store {
             approx,
             limit,
         } = spec;
+        if self.trim_is_noop(db, name, strategy, approx, None, now_ms) {
+            return Ok(0);
+        }
         // XTRIM: earlier commands' writes must be visible. XADD already did this before it
         // staged its own entry, which waits in `fresh` and is never committed by the barrier.
         self.read_barrier()?;

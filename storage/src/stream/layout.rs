@@ -652,6 +652,37 @@ impl NodeLayout {
         }
     }
 
+    /// True when [`NodeLayout::trim`] with these arguments certainly removes no entry and
+    /// drops no node, so callers can skip reading the stream's head (and committing the drain
+    /// so far to make it readable). `first_live` is the stream's first live ID; `adding` an
+    /// entry about to be appended (XADD checks before it appends). Conservative: false when
+    /// unsure (a first node with no live entry, exact MAXLEN over the limit).
+    pub fn trim_is_noop(
+        &self,
+        strategy: Trim,
+        approx: bool,
+        first_live: StreamId,
+        adding: Option<StreamId>,
+    ) -> bool {
+        let len = self.length + u64::from(adding.is_some());
+        match self.nodes.values().next() {
+            None => match (strategy, adding) {
+                (_, None) => true,
+                (Trim::MaxLen(max), Some(_)) => len <= max,
+                (Trim::MinId(min), Some(id)) => id >= min,
+            },
+            // Redis stops before the first node when the stream is short enough; approximate
+            // trimming only removes whole nodes, and the first one (with live entries, which the
+            // new entry only adds to) cannot go; no ID below MINID means nothing to remove.
+            Some(first) => match strategy {
+                Trim::MaxLen(max) => {
+                    len <= max || (approx && first.live > 0 && len - first.live < max)
+                }
+                Trim::MinId(min) => first.live > 0 && first_live >= min,
+            },
+        }
+    }
+
     /// `XDEL` of `id`, which must be a live entry. Returns `None` (and changes nothing) if no
     /// node could hold it or that node has no live entry.
     pub fn delete(&mut self, id: StreamId) -> Option<DeleteOutcome> {
@@ -740,6 +771,82 @@ mod tests {
 
     fn id(ms: u64, seq: u64) -> StreamId {
         StreamId::new(ms, seq)
+    }
+
+    /// Whenever `trim_is_noop` says so, the trim indeed changes nothing — with and without an
+    /// entry about to be appended — over random layouts built by appends, deletes and trims.
+    #[test]
+    fn trim_is_noop_is_never_wrong() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let fields = [(b"f".as_slice(), b"v".as_slice())];
+        let mut noops = 0;
+        for _ in 0..300 {
+            let limits = NodeLimits {
+                max_entries: 1 + next(6),
+                max_bytes: 0,
+            };
+            let mut layout = NodeLayout::new();
+            let mut live: Vec<StreamId> = Vec::new();
+            let mut seq = 0;
+            for _ in 0..next(40) {
+                match next(4) {
+                    0 if !live.is_empty() => {
+                        let victim = live.remove(next(live.len() as u64) as usize);
+                        layout.delete(victim);
+                    }
+                    1 if !live.is_empty() => {
+                        // An exact trim leaves nodes with deleted entries behind, some with
+                        // no live entry at all (when MINID falls past a node's live ones).
+                        let min = id(1, next(seq + 2));
+                        let l = live.clone();
+                        layout.trim(Trim::MinId(min), false, 0, |a, b| {
+                            l.iter().filter(|i| **i >= a && **i < b).count() as u64
+                        });
+                        live.retain(|i| *i >= min);
+                    }
+                    _ => {
+                        seq += 1;
+                        layout.append(id(1, seq), &fields, limits);
+                        live.push(id(1, seq));
+                    }
+                }
+            }
+            let first = live.first().copied().unwrap_or(StreamId::MIN);
+            for _ in 0..10 {
+                let strategy = if next(2) == 0 {
+                    Trim::MaxLen(next(live.len() as u64 + 3))
+                } else {
+                    Trim::MinId(id(1, next(seq + 3)))
+                };
+                let approx = next(2) == 0;
+                let adding = (next(2) == 0).then(|| id(1, seq + 1));
+                if !layout.trim_is_noop(strategy, approx, first, adding) {
+                    continue;
+                }
+                noops += 1;
+                let mut l = layout.clone();
+                let mut ids = live.clone();
+                if let Some(a) = adding {
+                    l.append(a, &fields, limits);
+                    ids.push(a);
+                }
+                let out = l.trim(strategy, approx, 0, |a, b| {
+                    ids.iter().filter(|i| **i >= a && **i < b).count() as u64
+                });
+                assert_eq!(
+                    out,
+                    TrimOutcome::default(),
+                    "{strategy:?} approx={approx} adding={adding:?} on {layout:?}"
+                );
+            }
+        }
+        assert!(noops > 500, "the test reached too few no-op trims: {noops}");
     }
 
     #[test]
