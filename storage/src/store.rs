@@ -336,10 +336,6 @@ impl Store {
         );
         let db = Database::builder(path)
             .manual_journal_persist(true)
-            // Values of 4 KiB and more (runs, PEL logs) were LZ4-compressed on the engine
-            // thread: measurable CPU for a file that lives until the next flush. Each journal
-            // item records its own compression, so older journals still recover.
-            .journal_compression(fjall::CompressionType::None)
             .cache_size(opts.cache_size)
             .open()?;
         let keys = db.keyspace("keys", || {
