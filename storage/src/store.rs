@@ -6,10 +6,11 @@
 //! see the design note), which is why that thread is never a tokio worker.
 //!
 //! Write path (group commit). Commands change the in-memory state and stage their disk writes:
-//! stream entries go straight into one `OwnedWriteBatch`; key records and node summaries go into
-//! maps keyed by disk key, so a hot key written a thousand times in one drain is written once.
-//! Appended entries are gathered per stream into *runs* (see the layout below) that are staged
-//! when the drain commits.
+//! entry deletions go straight into one `OwnedWriteBatch`; appended entries are gathered per
+//! stream into *runs* (see the layout below); a changed stream, node or consumer group is only
+//! marked dirty, and its record is encoded once at the commit, so a hot stream written a
+//! thousand times in one drain is written once; other records go into maps keyed by disk key
+//! (last write wins).
 //! [`Store::commit`] turns all of that into ONE atomic fjall batch; the engine calls it once per
 //! drain (and before any command that reads stream entries while entry writes are staged, see
 //! [`Store::read_barrier`], so a read sees every earlier write and a commit never falls inside a
@@ -50,7 +51,10 @@
 //!   all since nothing does point reads on it); an entry costs a few bytes of ID deltas on disk
 //!   instead of a 24-byte key. The price: XDEL and trimming rewrite the run at the boundary,
 //!   and a read decodes the run its first ID falls in.
-//! * keyspace `smeta`: `sid u64 ‖ 0x01 ‖ master id` → [`NodeSummary`] of that node.
+//! * keyspace `smeta`: `sid u64 ‖ 0x01 ‖ master id` → [`NodeSummary`] of that node; the
+//!   consumer groups' records and PEL logs under tags `0x02`, `0x03`, `0x05` (see
+//!   `store/groups.rs`: one log record per group per commit, never a record per pending
+//!   entry).
 //!
 //! Invariants: the in-memory directories equal what `keys` holds once every staged write is
 //! committed; `open` rebuilds them from disk (entries are not read at startup), dropping keys
@@ -186,6 +190,8 @@ pub struct Store {
     /// the batch when the drain commits (or when full).
     open_runs: HashMap<u64, RunBuilder>,
     run_limits: RunLimits,
+    /// Runs read recently (see [`RunCache`]).
+    run_cache: RunCache,
     /// `keys` records to write at the next commit (None = remove), last write wins.
     pending_keys: HashMap<Vec<u8>, Option<Vec<u8>>>,
     /// Node summaries to write at the next commit (None = remove).
@@ -360,6 +366,7 @@ impl Store {
             fresh: None,
             open_runs: HashMap::new(),
             run_limits: RunLimits::default(),
+            run_cache: RunCache::default(),
             pending_keys: HashMap::new(),
             pending_smeta: HashMap::new(),
             dirty_streams: AHashSet::new(),
@@ -530,6 +537,7 @@ impl Store {
                 .retain(|k, _| !k.starts_with(&sid.to_be_bytes()));
             // Entries of the dead incarnation not written yet need never be.
             self.open_runs.remove(&sid);
+            self.run_cache.forget(sid);
             self.dead.push((sid, None));
         }
     }
@@ -863,6 +871,7 @@ impl Store {
         let mut rewrite = None;
         visit_runs(
             &self.entries,
+            None,
             sid,
             first,
             StreamId::MAX,
@@ -904,6 +913,7 @@ impl Store {
             }
         }
         debug_assert!(left == u64::from(removed_own), "trim past the stream's end");
+        self.run_cache.forget(sid);
         let batch = self.batch.get_or_insert_with(|| self.db.batch());
         for key in gone {
             batch.remove(&self.entries, entry_key(sid, key).to_vec());
@@ -1043,6 +1053,7 @@ impl Store {
         if let Ok(Some(meta)) = self.stream_mut(db, name, now_ms) {
             meta.first_id = new_first;
         }
+        self.run_cache.forget(sid);
         let batch = self.batch.get_or_insert_with(|| self.db.batch());
         for (key, run) in touched {
             if !run.changed {
@@ -1089,7 +1100,7 @@ impl Store {
             !self.entries_staged,
             "entries read with entry writes staged: a missing read_barrier"
         );
-        visit_runs(&self.entries, sid, from, to, false, |key, value| {
+        visit_runs(&self.entries, None, sid, from, to, false, |key, value| {
             for item in run_iter(sid, key, &value)? {
                 let (id, _) = item.map_err(|e| run_corrupt(sid, key, e))?;
                 if id < from {
@@ -1119,7 +1130,8 @@ impl Store {
             return Ok(out);
         }
         let limit = count.unwrap_or(usize::MAX);
-        visit_runs(&self.entries, sid, from, to, rev, |key, value| {
+        let cache = Some(&mut self.run_cache);
+        visit_runs(&self.entries, cache, sid, from, to, rev, |key, value| {
             // One shared buffer per run; the entries are slices of it.
             let value = Bytes::from_owner(value);
             if rev {
@@ -1196,7 +1208,8 @@ impl Store {
     /// One entry by ID.
     pub fn stream_get(&mut self, sid: u64, id: StreamId) -> Result<Option<StreamEntry>> {
         self.read_barrier()?;
-        let Some((key, value)) = run_at_or_before(&self.entries, sid, id)? else {
+        let found = run_at_or_before_cached(&self.entries, &mut self.run_cache, sid, id)?;
+        let Some((key, value)) = found else {
             return Ok(None);
         };
         for item in run_iter(sid, key, &value)? {
@@ -1368,6 +1381,7 @@ impl Store {
 /// with a key in `from..=to`. `f(key ID, value)` returns false to stop.
 fn visit_runs(
     entries: &Keyspace,
+    cache: Option<&mut RunCache>,
     sid: u64,
     from: StreamId,
     to: StreamId,
@@ -1380,6 +1394,8 @@ fn visit_runs(
     // No run key is below MIN: then the forward range below finds every run (`XRANGE s -`).
     let seek = if from == StreamId::MIN {
         None
+    } else if let Some(cache) = cache {
+        run_at_or_before_cached(entries, cache, sid, from)?
     } else {
         run_at_or_before(entries, sid, from)?
     };
@@ -1410,6 +1426,85 @@ fn visit_runs(
         }
     }
     Ok(())
+}
+
+/// Runs read recently, so readers that move forward through a stream — XREADGROUP `>` and
+/// XREAD from the last ID they saw, one entry at a time — find the run holding their next ID
+/// without a reverse seek in fjall each time. A cached run is exact as long as it is not
+/// rewritten: appends only add runs after it, and every path that rewrites or removes runs
+/// (trim, XDEL, DEL) forgets the stream's cached runs.
+#[derive(Default)]
+pub(crate) struct RunCache {
+    slots: Vec<CachedRun>,
+    tick: u64,
+}
+
+struct CachedRun {
+    sid: u64,
+    key: StreamId,
+    /// The run's last ID: an ID in `key..=last` can only be in this run.
+    last: StreamId,
+    value: fjall::Slice,
+    used: u64,
+}
+
+impl RunCache {
+    const SLOTS: usize = 16;
+
+    fn get(&mut self, sid: u64, id: StreamId) -> Option<(StreamId, fjall::Slice)> {
+        self.tick += 1;
+        let tick = self.tick;
+        let slot = self
+            .slots
+            .iter_mut()
+            .find(|c| c.sid == sid && c.key <= id && id <= c.last)?;
+        slot.used = tick;
+        Some((slot.key, slot.value.clone()))
+    }
+
+    fn put(&mut self, sid: u64, key: StreamId, value: &fjall::Slice) -> Result<()> {
+        let mut last = None;
+        for item in run_iter(sid, key, value)? {
+            last = Some(item.map_err(|e| run_corrupt(sid, key, e))?.0);
+        }
+        let Some(last) = last else { return Ok(()) };
+        self.tick += 1;
+        let run = CachedRun {
+            sid,
+            key,
+            last,
+            value: value.clone(),
+            used: self.tick,
+        };
+        if self.slots.len() < Self::SLOTS {
+            self.slots.push(run);
+        } else if let Some(lru) = self.slots.iter_mut().min_by_key(|c| c.used) {
+            *lru = run;
+        }
+        Ok(())
+    }
+
+    /// Forgets the runs of `sid` (they are being rewritten or removed).
+    pub(crate) fn forget(&mut self, sid: u64) {
+        self.slots.retain(|c| c.sid != sid);
+    }
+}
+
+/// [`run_at_or_before`] through the cache: a hit costs no fjall read.
+fn run_at_or_before_cached(
+    entries: &Keyspace,
+    cache: &mut RunCache,
+    sid: u64,
+    id: StreamId,
+) -> Result<Option<(StreamId, fjall::Slice)>> {
+    if let Some(hit) = cache.get(sid, id) {
+        return Ok(Some(hit));
+    }
+    let found = run_at_or_before(entries, sid, id)?;
+    if let Some((key, value)) = &found {
+        cache.put(sid, *key, value)?;
+    }
+    Ok(found)
 }
 
 /// The run of `sid` with the greatest key ≤ `id`: the only one that may hold `id`.
@@ -1459,7 +1554,7 @@ fn count_live(entries: &Keyspace, sid: u64, from: StreamId, to: StreamId) -> Res
         return Ok(0);
     }
     let mut n = 0;
-    visit_runs(entries, sid, from, to, false, |key, value| {
+    visit_runs(entries, None, sid, from, to, false, |key, value| {
         for item in run_iter(sid, key, &value)? {
             let (id, _) = item.map_err(|e| run_corrupt(sid, key, e))?;
             if id >= to {
@@ -1588,6 +1683,60 @@ mod tests {
         }
         let what = open_err(dir.path());
         assert!(what.contains("format 3"), "{what}");
+    }
+
+    /// The run cache never serves a run that XDEL or a trim rewrote or removed.
+    #[test]
+    fn cached_runs_are_forgotten_when_rewritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
+        s.stream_create(0, Bytes::from_static(b"s"));
+        let sid = s.stream(0, b"s", 0).expect("type").expect("stream").sid;
+        for seq in 1..=6 {
+            let fields = [Bytes::from_static(b"f"), Bytes::from(seq.to_string())];
+            s.stream_append(
+                0,
+                b"s",
+                StreamId::new(7, seq),
+                &fields,
+                NodeLimits::default(),
+                0,
+            );
+            s.end_command();
+        }
+        s.commit().expect("commit");
+        let ids = |s: &mut Store, from: u64| -> Vec<u64> {
+            s.stream_range(sid, StreamId::new(7, from), StreamId::MAX, false, None)
+                .expect("range")
+                .iter()
+                .map(|e| e.id.seq)
+                .collect()
+        };
+        let get = |s: &mut Store, seq: u64| s.stream_get(sid, StreamId::new(7, seq)).expect("get");
+        // Reads from inside the run (they go through the cache) see all six.
+        assert_eq!(ids(&mut s, 2), vec![2, 3, 4, 5, 6]);
+        assert!(get(&mut s, 3).is_some());
+        // XDEL rewrites the run: the cached copy must not be served.
+        assert_eq!(
+            s.stream_delete(0, b"s", &[StreamId::new(7, 3)], 0)
+                .expect("xdel"),
+            1
+        );
+        s.end_command();
+        s.commit().expect("commit");
+        assert!(get(&mut s, 3).is_none());
+        assert_eq!(ids(&mut s, 2), vec![2, 4, 5, 6]);
+        // An exact trim rewrites it again (the first entries go).
+        let spec = TrimSpec {
+            strategy: Trim::MaxLen(2),
+            approx: false,
+            limit: 0,
+        };
+        assert_eq!(s.stream_trim(0, b"s", spec, None, 0).expect("trim"), 3);
+        s.end_command();
+        s.commit().expect("commit");
+        assert!(get(&mut s, 4).is_none());
+        assert_eq!(ids(&mut s, 2), vec![5, 6]);
     }
 
     #[test]
