@@ -734,8 +734,20 @@ impl Store {
         debug_assert!(
             id > meta.last_id || (meta.last_id == StreamId::MIN && meta.entries_added == 0)
         );
-        let pairs: Vec<(&Bytes, &Bytes)> = fields.chunks_exact(2).map(|p| (&p[0], &p[1])).collect();
-        let out = meta.layout.append(id, &pairs, limits);
+        // The field/value pairs, on the stack for the usual handful of fields.
+        let empty = Bytes::new();
+        let mut small = [(&empty, &empty); 8];
+        let heap: Vec<(&Bytes, &Bytes)>;
+        let pairs: &[(&Bytes, &Bytes)] = if fields.len() <= 2 * small.len() {
+            for (slot, p) in small.iter_mut().zip(fields.chunks_exact(2)) {
+                *slot = (&p[0], &p[1]);
+            }
+            &small[..fields.len() / 2]
+        } else {
+            heap = fields.chunks_exact(2).map(|p| (&p[0], &p[1])).collect();
+            &heap
+        };
+        let out = meta.layout.append(id, pairs, limits);
         if meta.len() == 1 {
             meta.first_id = id;
         }

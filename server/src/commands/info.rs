@@ -185,9 +185,9 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
             }
             "commandstats" => {
                 let _ = write!(w, "# Commandstats\r\n");
-                let mut names: Vec<_> = srv.stats.per_command.iter().collect();
-                names.sort_by_key(|(n, _)| **n);
-                for (name, (calls, usec, _)) in names {
+                let mut names: Vec<_> = srv.stats.per_command.values().collect();
+                names.sort_by_key(|(n, _, _)| *n);
+                for (name, calls, usec) in names {
                     let per = if *calls > 0 {
                         *usec as f64 / *calls as f64
                     } else {
