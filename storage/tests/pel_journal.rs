@@ -6,8 +6,8 @@
 //!
 //! The reference is the store's own in-memory state at each commit: what the disk must give
 //! back is exactly the groups, consumers and pending entries that were in memory when the last
-//! commit happened. The fold threshold is tiny here, so logs are folded over and over and every
-//! mix of folded records, stale records and log records is reached:
+//! commit happened. The cleaning threshold is tiny here, so the oldest log records are deleted
+//! and cleaned (their live states logged again) over and over:
 //! * `Reopen` (commit, persist, drop, open) must give back the state of that commit;
 //! * `Crash` drops the store without committing: the state of the last commit comes back;
 //! * `ProcessCrash` opens a copy of the directory as it is (what kill -9 leaves): it must equal
@@ -326,9 +326,9 @@ proptest! {
 }
 
 /// A long, deterministic run: a queue that delivers and acknowledges far more messages than
-/// the fold threshold, so the log is folded many times, then a restart.
+/// the cleaning threshold, so the log is cleaned many times, with restarts.
 #[test]
-fn long_queue_folds_and_reloads() {
+fn long_queue_cleans_its_log_and_reloads() {
     let mut ops = Vec::new();
     for round in 0..300u64 {
         let from = round % 12 + 1;
@@ -353,10 +353,10 @@ fn long_queue_folds_and_reloads() {
     run(ops).expect("long run");
 }
 
-/// A pending entry whose folded record is up to date, changed in place by a history read
-/// (XREADGROUP with an ID), then folded again: the fold must write the new state.
+/// A pending entry changed in place by a history read (XREADGROUP with an ID) after its log
+/// record was cleaned, then more churn that cleans the log again: the new state must survive.
 #[test]
-fn history_change_after_a_fold_is_folded() {
+fn history_change_survives_log_cleaning() {
     let mut ops = vec![
         Op::Create(0),
         Op::Deliver {
@@ -386,5 +386,5 @@ fn history_change_after_a_fold_is_folded() {
     ops.push(Op::Commit);
     churn(&mut ops);
     ops.push(Op::Crash);
-    run(ops).expect("history change survives folds");
+    run(ops).expect("history change survives cleaning");
 }
