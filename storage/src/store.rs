@@ -84,9 +84,10 @@ const TAG_KEY: u8 = 0x00;
 const TAG_DEAD: u8 = 0xFE;
 const NEXT_SID_KEY: &[u8] = b"\xFFnext_sid";
 const FORMAT_KEY: &[u8] = b"\xFFformat";
-/// The data format this build reads and writes: 2 = stream entries in runs. (Format 1, one
-/// `entries` record per entry, had no marker.)
-pub const DATA_FORMAT: u32 = 2;
+/// The data format this build reads and writes: 3 = stream entries in runs, consumer-group
+/// PEL logs with delta-coded ops. (2: the same with fixed-width PEL log ops; 1, one `entries`
+/// record per entry, had no marker.)
+pub const DATA_FORMAT: u32 = 3;
 const TYPE_STRING: u8 = 1;
 const TYPE_STREAM: u8 = 2;
 const SMETA_NODE: u8 = 0x01;
@@ -1690,11 +1691,11 @@ mod tests {
             let (db, keys, _) = raw_db(dir.path());
             let marker = keys.get(FORMAT_KEY).expect("get").expect("marker written");
             assert_eq!(marker.as_ref(), DATA_FORMAT.to_be_bytes());
-            keys.insert(FORMAT_KEY, 3u32.to_be_bytes()).expect("insert");
+            keys.insert(FORMAT_KEY, 2u32.to_be_bytes()).expect("insert");
             db.persist(PersistMode::SyncAll).expect("persist");
         }
         let what = open_err(dir.path());
-        assert!(what.contains("format 3"), "{what}");
+        assert!(what.contains("format 2"), "{what}");
     }
 
     /// The run cache never serves a run that XDEL or a trim rewrote or removed.

@@ -55,6 +55,8 @@ pub struct PelJournal {
     /// record `next`.
     pub(crate) buf: Vec<u8>,
     pub(crate) buf_ops: u64,
+    /// The ID of the last op in `buf` (IDs are coded as deltas from it).
+    pub(crate) buf_prev: StreamId,
     /// Pending entries whose latest state is in `buf`.
     pub(crate) buf_live: u64,
     pub(crate) next: u64,
