@@ -21,6 +21,7 @@ pub mod case;
 pub mod client;
 pub mod pred;
 pub mod resp;
+pub mod rng;
 pub mod server;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use std::time::Duration;
 pub use case::{case, check, pair, sluice_check, sluice_only, step, Case, Expect, Proto, Step};
 pub use client::{Conn, Outcome, Reply};
 pub use resp::Frame;
+pub use rng::Rng;
 pub use server::ServerPair;
 
 use libtest_mimic::{Arguments, Failed, Trial};

@@ -22,32 +22,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use redis_compat_tests::*;
 
-/// xorshift64* (deterministic, no dependencies).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pct(&mut self, pct: u64) -> bool {
-        self.below(100) < pct
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
-
 const KEYS: [&str; 2] = ["{k}a", "{k}b"];
 const GROUPS: [&str; 3] = ["g1", "g2", "g3"];
 const CONSUMERS: [&str; 4] = ["c1", "c2", "c3", "c4"];

@@ -12,34 +12,6 @@
 
 use redis_compat_tests::*;
 
-/// xorshift64* (deterministic, no dependencies).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// True with probability `pct` percent.
-    fn pct(&mut self, pct: u64) -> bool {
-        self.below(100) < pct
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
-
 /// All IDs start here: far in the future (year ~2255), so `XADD *` on a
 /// stream whose last ID is above it gives `<last ms>-<last seq + 1>`,
 /// independent of the clock.
@@ -131,7 +103,7 @@ impl Gen {
         match self.rng.below(10) {
             0 => r#""""#.to_string(),
             1..=3 => {
-                let n = self.rng.next() as i64;
+                let n = self.rng.next_u64() as i64;
                 match self.rng.below(4) {
                     0 => (n % 100).to_string(),
                     1 => (n % 100_000).to_string(),

@@ -32,23 +32,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{encode, frame_len, parse_resp, Conn, Resp, Rng, Server};
+use common::{encode, frame_len, id_str, parse_id, parse_resp, Conn, Id, Resp, Rng, Server};
 
 const WRITERS: usize = 8;
 const OWNED: usize = 2;
 const SHARED: usize = 3;
-
-type Id = (u64, u64);
-
-fn id_str(id: Id) -> String {
-    format!("{}-{}", id.0, id.1)
-}
-
-fn parse_id(b: &[u8]) -> Id {
-    let s = std::str::from_utf8(b).expect("id is UTF-8");
-    let (ms, seq) = s.split_once('-').unwrap_or_else(|| panic!("bad id {s}"));
-    (ms.parse().expect("ms"), seq.parse().expect("seq"))
-}
 
 fn owned_key(w: usize, s: usize) -> String {
     format!("crash:w{w}:own{s}")

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{encode, frame_len, parse_resp, Conn, Resp, Rng, Server};
+use common::{encode, frame_len, id_str, parse_id, parse_resp, Conn, Id, Resp, Rng, Server};
 
 const STREAM: &str = "gc:jobs";
 const GROUP: &str = "workers";
@@ -37,18 +37,6 @@ const CONSUMERS: usize = 4;
 const CYCLES: usize = 10;
 /// The COUNT of the extended XPENDING: more than there can ever be.
 const BIG: &str = "1000000000";
-
-type Id = (u64, u64);
-
-fn id_str(id: Id) -> String {
-    format!("{}-{}", id.0, id.1)
-}
-
-fn parse_id(b: &[u8]) -> Id {
-    let s = std::str::from_utf8(b).expect("id is UTF-8");
-    let (ms, seq) = s.split_once('-').unwrap_or_else(|| panic!("bad id {s}"));
-    (ms.parse().expect("ms"), seq.parse().expect("seq"))
-}
 
 fn consumer_name(c: usize) -> String {
     format!("c{c}")

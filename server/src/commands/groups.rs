@@ -95,6 +95,18 @@ fn nogroup(key: &[u8], group: &[u8]) -> ReplyError {
     ))
 }
 
+/// The incarnation of the stream at `key` if it has the group `group` (XCLAIM, XAUTOCLAIM);
+/// WRONGTYPE or Redis's NOGROUP otherwise.
+fn group_sid(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8]) -> Result<u64, ReplyError> {
+    let db = ctx.db();
+    ctx.store
+        .stream(db, key, ctx.now_ms)
+        .map_err(wrongtype)?
+        .filter(|m| m.groups.contains_key(group))
+        .map(|m| m.sid)
+        .ok_or_else(|| nogroup(key, group))
+}
+
 fn syntax_sub(argv: &[Bytes], cmd: &str) -> ReplyError {
     ReplyError::new(format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try {cmd} HELP.",
@@ -752,15 +764,7 @@ fn opt_int(arg: &[u8], msg: &'static str) -> Result<i64, ReplyError> {
 pub fn xclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let db = ctx.db();
     let (key, group, consumer) = (&argv[1], &argv[2], &argv[3]);
-    let Some(sid) = ctx
-        .store
-        .stream(db, key, ctx.now_ms)
-        .map_err(wrongtype)?
-        .filter(|m| m.groups.contains_key(group.as_ref()))
-        .map(|m| m.sid)
-    else {
-        return Err(nogroup(key, group));
-    };
+    let sid = group_sid(ctx, key, group)?;
     let min_idle = opt_int(&argv[4], "ERR Invalid min-idle-time argument for XCLAIM")?.max(0);
     let mut ids = Vec::new();
     let mut j = 5;
@@ -916,15 +920,7 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     let db = ctx.db();
     let (key, group, consumer) = (&argv[1], &argv[2], &argv[3]);
-    let Some(sid) = ctx
-        .store
-        .stream(db, key, ctx.now_ms)
-        .map_err(wrongtype)?
-        .filter(|m| m.groups.contains_key(group.as_ref()))
-        .map(|m| m.sid)
-    else {
-        return Err(nogroup(key, group));
-    };
+    let sid = group_sid(ctx, key, group)?;
     // Redis allocates COUNT stream IDs up front and refuses a COUNT it cannot allocate; Sluice
     // allocates nothing per COUNT but keeps the refusal for absurd values.
     if count > 1 << 32 {

@@ -479,6 +479,20 @@ pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// A stream ID as (ms, seq).
+pub type Id = (u64, u64);
+
+pub fn id_str(id: Id) -> String {
+    format!("{}-{}", id.0, id.1)
+}
+
+/// Parses an ID reply; panics on anything else (tests only).
+pub fn parse_id(b: &[u8]) -> Id {
+    let s = std::str::from_utf8(b).expect("id is UTF-8");
+    let (ms, seq) = s.split_once('-').unwrap_or_else(|| panic!("bad id {s}"));
+    (ms.parse().expect("ms"), seq.parse().expect("seq"))
+}
+
 /// xorshift64*: enough randomness for test schedules, reproducible from a seed.
 #[derive(Clone)]
 pub struct Rng(u64);
