@@ -353,6 +353,69 @@ fn long_queue_cleans_its_log_and_reloads() {
     run(ops).expect("long run");
 }
 
+/// The shape of a backlog drained by acknowledgements (the XACK benchmark): many entries
+/// delivered in big batches, then acknowledged in order in small commits. The records holding
+/// only acknowledgements are deleted as soon as the delivery records they cancel are gone, so
+/// the log stays within the PEL plus about two batches, and never needs cleaning (copying
+/// pending states forward) with a cleaning threshold of a few batches. (Deleting only the
+/// oldest records, the log kept all N ops until the last delivery record died, and cleaning
+/// copied forward a good part of the backlog.)
+#[test]
+fn acknowledging_a_backlog_in_order_needs_no_cleaning() {
+    const BATCH: u64 = 500;
+    const N: u64 = 20 * BATCH;
+    let options = StoreOptions {
+        pel_log_min_ops: 4 * BATCH,
+        ..options()
+    };
+    let dir = tempdir();
+    let mut store = Store::open(dir.path(), &options, T0).expect("open");
+    store.stream_create(0, Bytes::from_static(KEY));
+    store.create_group(0, KEY, Bytes::from_static(GROUPS[0]), id(0), 0);
+    let mut changes = Vec::new();
+    for from in (1..=N).step_by(BATCH as usize) {
+        let g = store.group_mut(0, KEY, GROUPS[0]).expect("group");
+        let (cid, _) = g.ensure_consumer(&Bytes::from_static(CONSUMERS[0]), T0, &mut changes);
+        for i in from..from + BATCH {
+            g.deliver(id(i), cid, T0, &mut changes);
+        }
+        store.save_group(0, KEY, GROUPS[0], &changes);
+        changes.clear();
+        store.commit().expect("commit");
+    }
+    let stats = |store: &mut Store| {
+        let g = store.group_mut(0, KEY, GROUPS[0]).expect("group");
+        g.check().expect("invariants");
+        (g.pel.len() as u64, g.pel_log_stats())
+    };
+    assert_eq!(stats(&mut store).1.ops, N);
+    for from in (1..=N).step_by(37) {
+        let g = store.group_mut(0, KEY, GROUPS[0]).expect("group");
+        for i in from..(from + 37).min(N + 1) {
+            assert!(g.remove_pending(id(i), &mut changes), "{i} pending");
+        }
+        store.save_group(0, KEY, GROUPS[0], &changes);
+        changes.clear();
+        store.commit().expect("commit");
+        let (pel, log) = stats(&mut store);
+        assert!(
+            log.ops <= pel + 2 * BATCH + 37,
+            "log of {} ops for a PEL of {pel}",
+            log.ops
+        );
+        assert_eq!(
+            log.cleaned_states, 0,
+            "cleaning copied pending states forward"
+        );
+    }
+    let (pel, log) = stats(&mut store);
+    assert_eq!((pel, log.records, log.ops), (0, 0, 0));
+    store.persist(Sync::Os).expect("persist");
+    drop(store);
+    let mut store = Store::open(dir.path(), &options, T0).expect("reopen");
+    assert_eq!(stats(&mut store).0, 0);
+}
+
 /// A pending entry changed in place by a history read (XREADGROUP with an ID) after its log
 /// record was cleaned, then more churn that cleans the log again: the new state must survive.
 #[test]

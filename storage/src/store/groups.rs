@@ -18,6 +18,16 @@
 //! * the oldest record is deleted as soon as its `live` count is 0 (its other ops are
 //!   superseded, or acknowledgements that cancel nothing older) — in a queue, records die in
 //!   order as their messages are acknowledged, at the cost of one tombstone per record;
+//! * a record holding only acknowledgements is deleted out of order as soon as every record
+//!   holding a state it cancels is deleted. Each acknowledgement notes the record of the
+//!   state it cancels (`Nack::seq`, [`PelJournal::note_cancel`]); that was the entry's latest
+//!   state, so no record between the two holds a state of it, and records are otherwise
+//!   deleted oldest first, so once that record is gone nothing older is left either. Without
+//!   this, a backlog drained by XACK kept every acknowledgement until the last delivery
+//!   record before it died, and the log outgrew the shrinking PEL until cleaning copied the
+//!   rest of the backlog forward. Only acknowledgements-only records are deleted this way: a
+//!   record holding superseded states must stay until it is the oldest, or acknowledgements
+//!   of its entries could be deleted while an older state of them is still on disk;
 //! * when the records hold more ops than twice the PEL plus [`LOG_MIN_OPS`], the commit
 //!   *cleans* the oldest records: it reads them back, logs again the states still live in
 //!   them (they move to the new record) and deletes them. A message pending for long is
@@ -29,6 +39,7 @@
 //!
 //! The tags sort groups before consumers before logs, so loading is three prefix scans.
 
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use ahash::AHashMap as HashMap;
@@ -86,6 +97,7 @@ fn log_state(g: &mut Group, id: StreamId) {
             j.unlink(n.seq);
             n.seq = j.next;
             j.buf_live += 1;
+            j.buf_pending = true;
             push_op(j, OP_PENDING, id);
             put_varint(&mut j.buf, u64::from(n.cid));
             put_varint(&mut j.buf, n.delivery_time);
@@ -188,6 +200,9 @@ fn replay_log(g: &mut Group, seq: u64, raw: &[u8]) -> Option<()> {
     );
     j.ops += ops.len() as u64;
     j.next = seq + 1;
+    // The buffer is not used at load: its bookkeeping tells whether this record holds only
+    // acknowledgements, and which records they cancel states of.
+    j.reset_buf();
     for (id, state) in ops {
         match state {
             Some(mut nack) => {
@@ -196,6 +211,7 @@ fn replay_log(g: &mut Group, seq: u64, raw: &[u8]) -> Option<()> {
                 }
                 nack.seq = seq;
                 g.pel.insert(id, nack);
+                g.journal.buf_pending = true;
                 if let Some(r) = g.journal.records.get_mut(&seq) {
                     r.live += 1;
                 }
@@ -205,6 +221,11 @@ fn replay_log(g: &mut Group, seq: u64, raw: &[u8]) -> Option<()> {
             }
         }
     }
+    let j = &mut g.journal;
+    if !j.buf_pending {
+        j.acks_only.push(Reverse((j.buf_ack_floor, seq)));
+    }
+    j.reset_buf();
     Some(())
 }
 
@@ -246,6 +267,49 @@ fn drop_oldest_log(
     if let Some((seq, rec)) = g.journal.records.pop_first() {
         g.journal.ops -= rec.ops;
         pending.insert(log_key(sid, gid, seq), None);
+    }
+}
+
+/// The oldest record of `g`'s log on disk: every record before it is deleted (the record
+/// being built if there is none).
+fn log_floor(g: &Group) -> u64 {
+    g.journal
+        .records
+        .first_key_value()
+        .map_or(g.journal.next, |(seq, _)| *seq)
+}
+
+/// Deletes the oldest records that hold no live state, then the records holding only
+/// acknowledgements of states in records deleted since.
+fn drop_dead_logs(
+    pending: &mut HashMap<Vec<u8>, Option<Vec<u8>>>,
+    sid: u64,
+    gid: u32,
+    g: &mut Group,
+) {
+    while g
+        .journal
+        .records
+        .first_key_value()
+        .is_some_and(|(_, r)| r.live == 0)
+    {
+        drop_oldest_log(pending, sid, gid, g);
+    }
+    let floor = log_floor(g);
+    let j = &mut g.journal;
+    while let Some(&Reverse((ack_floor, seq))) = j.acks_only.peek() {
+        if ack_floor > floor {
+            break;
+        }
+        j.acks_only.pop();
+        if let Some(rec) = j.records.remove(&seq) {
+            debug_assert_eq!(
+                rec.live, 0,
+                "acknowledgements-only record {seq} holds states"
+            );
+            j.ops -= rec.ops;
+            pending.insert(log_key(sid, gid, seq), None);
+        }
     }
 }
 
@@ -450,9 +514,13 @@ impl Store {
             }
             // Clean: the oldest records' live states move to the record of this commit.
             let mut cleaned = 0;
-            while cleaned < CLEAN_RECORDS_PER_COMMIT
-                && g.journal.ops + g.journal.buf_ops > 2 * g.pel.len() as u64 + min_ops
-            {
+            loop {
+                drop_dead_logs(&mut self.pending_smeta, sid, gid, g);
+                if cleaned == CLEAN_RECORDS_PER_COMMIT
+                    || g.journal.ops + g.journal.buf_ops <= 2 * g.pel.len() as u64 + min_ops
+                {
+                    break;
+                }
                 let Some((&seq, rec)) = g.journal.records.first_key_value() else {
                     break;
                 };
@@ -466,6 +534,7 @@ impl Store {
                     for (id, _) in ops {
                         if g.pel.get(&id).is_some_and(|n| n.seq == seq) {
                             log_state(g, id);
+                            g.journal.cleaned_states += 1;
                         }
                     }
                 }
@@ -473,24 +542,19 @@ impl Store {
                 cleaned += 1;
                 drop_oldest_log(&mut self.pending_smeta, sid, gid, g);
             }
-            // The oldest records with nothing live in them go.
-            while g
-                .journal
-                .records
-                .first_key_value()
-                .is_some_and(|(_, r)| r.live == 0)
-            {
-                drop_oldest_log(&mut self.pending_smeta, sid, gid, g);
-            }
+            let floor = log_floor(g);
             let j = &mut g.journal;
             if j.buf_ops == 0 {
+                j.reset_buf();
                 continue;
             }
-            if j.buf_live == 0 && j.records.is_empty() {
+            if (j.buf_live == 0 && j.records.is_empty())
+                || (!j.buf_pending && j.buf_ack_floor <= floor)
+            {
                 // Everything this commit logged is already gone and nothing older is left to
-                // cancel: nothing to write.
-                j.buf.clear();
-                j.buf_ops = 0;
+                // cancel, or it only acknowledges states of records deleted already: nothing
+                // to write.
+                j.reset_buf();
                 continue;
             }
             let seq = j.next;
@@ -503,9 +567,11 @@ impl Store {
             );
             j.ops += j.buf_ops;
             j.next += 1;
-            j.buf_ops = 0;
-            j.buf_live = 0;
+            if !j.buf_pending {
+                j.acks_only.push(Reverse((j.buf_ack_floor, seq)));
+            }
             let ops = std::mem::take(&mut j.buf);
+            j.reset_buf();
             self.pending_smeta.insert(log_key(sid, gid, seq), Some(ops));
         }
         Ok(())

@@ -13,7 +13,8 @@
 //! record being built when `seq == journal.next`), and every record's `live` counts the
 //! pending entries whose `seq` names it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use bytes::Bytes;
 
@@ -59,15 +60,38 @@ pub struct PelJournal {
     pub(crate) buf_prev: StreamId,
     /// Pending entries whose latest state is in `buf`.
     pub(crate) buf_live: u64,
+    /// `buf` holds a "pending" op (else only acknowledgements, see `buf_ack_floor`).
+    pub(crate) buf_pending: bool,
+    /// The oldest record that may be left for `buf`'s acknowledgements to be needed: one more
+    /// than the newest record holding the state one of them cancels (0: they cancel nothing
+    /// on disk).
+    pub(crate) buf_ack_floor: u64,
     pub(crate) next: u64,
     /// Log records on disk (committed or staged) by sequence number.
     pub(crate) records: BTreeMap<u64, LogRecord>,
+    /// Records holding only acknowledgements, as `(ack floor, seq)`, smallest floor first: a
+    /// record whose floor is at or below the oldest record on disk cancels nothing any more
+    /// and is deleted out of order (see `store/groups.rs`). May hold records deleted since.
+    pub(crate) acks_only: BinaryHeap<Reverse<(u64, u64)>>,
     /// Ops in all of `records`.
     pub(crate) ops: u64,
+    /// Pending states logged again by cleaning, since the group was loaded (a statistic).
+    pub(crate) cleaned_states: u64,
     /// The group record changed since the last commit.
     pub(crate) group_dirty: bool,
     /// Consumers whose record changed since the last commit (may repeat).
     pub(crate) consumers_dirty: Vec<u32>,
+}
+
+/// The size of a group's PEL log: what restart replays and the disk holds for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PelLogStats {
+    /// Records on disk (committed or staged).
+    pub records: usize,
+    /// Ops in those records.
+    pub ops: u64,
+    /// Pending states logged again by cleaning since the group was loaded.
+    pub cleaned_states: u64,
 }
 
 /// What the journal knows of one log record on disk.
@@ -97,6 +121,23 @@ impl PelJournal {
         };
         debug_assert!(*live > 0, "record {seq} live count underflow");
         *live = live.saturating_sub(1);
+    }
+
+    /// The state of an entry logged in record `seq` is cancelled by an acknowledgement in
+    /// the buffer: the buffer's acknowledgements are needed as long as record `seq` is there.
+    pub(crate) fn note_cancel(&mut self, seq: u64) {
+        if seq != NO_SEQ {
+            self.buf_ack_floor = self.buf_ack_floor.max(seq.saturating_add(1));
+        }
+    }
+
+    /// Forgets what the buffer's ops were (it was written or dropped).
+    pub(crate) fn reset_buf(&mut self) {
+        self.buf.clear();
+        self.buf_ops = 0;
+        self.buf_live = 0;
+        self.buf_pending = false;
+        self.buf_ack_floor = 0;
     }
 }
 
@@ -203,6 +244,7 @@ impl Group {
     pub(crate) fn take_nack(&mut self, id: StreamId) -> Option<Nack> {
         let old = self.pel.remove(&id)?;
         self.journal.unlink(old.seq);
+        self.journal.note_cancel(old.seq);
         Some(old)
     }
 
@@ -273,6 +315,16 @@ impl Group {
         Some(c.pel.len())
     }
 
+    /// The size of the group's PEL log (see `store/groups.rs`).
+    pub fn pel_log_stats(&self) -> PelLogStats {
+        let j = &self.journal;
+        PelLogStats {
+            records: j.records.len(),
+            ops: j.ops,
+            cleaned_states: j.cleaned_states,
+        }
+    }
+
     /// Checks the invariants (tests and debug builds).
     pub fn check(&self) -> Result<(), String> {
         for (id, n) in &self.pel {
@@ -320,6 +372,16 @@ impl Group {
             return Err(format!(
                 "{n} pending entries logged in missing record {seq}"
             ));
+        }
+        for Reverse((floor, seq)) in j.acks_only.iter() {
+            if let Some(r) = j.records.get(seq) {
+                if r.live != 0 || *floor > *seq {
+                    return Err(format!(
+                        "acknowledgements-only record {seq} (floor {floor}) has {} live ops",
+                        r.live
+                    ));
+                }
+            }
         }
         if j.records.values().map(|r| r.ops).sum::<u64>() != j.ops {
             return Err("journal op count does not add up".into());
