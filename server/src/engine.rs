@@ -10,6 +10,15 @@
 //! persists the journal ONCE for the whole drain (`fdatasync` under `appendfsync always`) before
 //! it releases any reply of that drain. A reply is therefore never sent for a write that a crash
 //! could still lose under the configured policy.
+//!
+//! A drain is also cut short once it has worked [`DRAIN_WORK_PER_COMMIT`] times as long as a
+//! commit takes (a moving average of the commits that wrote something). Without that bound the
+//! clients of a drain all got their replies at once at its end, and sent their next requests
+//! all at once into the next drain: the engine and the network thread took turns instead of
+//! working at the same time (50 clients doing XREADGROUP then XACK, one request each in
+//! flight: 39 requests per drain, engine and network threads each half idle). A short drain
+//! releases its replies while the engine goes on with the next; where commits are expensive
+//! (an `fdatasync` under `appendfsync always`) drains stay long and the fsyncs few.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -30,6 +39,13 @@ use crate::commands;
 use crate::config::{Config, Fsync, SharedLimits};
 use crate::reply::{printable, wrong_arity, CmdResult, ReplyError};
 use crate::table::Command;
+
+/// A drain also ends once it has executed this many times what a commit costs (measured, see
+/// [`CommitCost`]), so committing takes at most about a fifth of the engine's time.
+pub const DRAIN_WORK_PER_COMMIT: u32 = 4;
+
+/// The least work a drain may do before it ends for the reason above.
+pub const MIN_DRAIN_WORK: Duration = Duration::from_micros(20);
 
 /// Most messages executed before the drain is committed and its replies released.
 pub const MAX_DRAIN: usize = 1024;
@@ -240,6 +256,30 @@ pub struct Engine {
     shutdown_notify: Option<Arc<tokio::sync::Notify>>,
     /// Replies of the current drain, released after the persist.
     outbox: Vec<(UnboundedSender<Response>, Response)>,
+    commit_cost: CommitCost,
+}
+
+/// A moving average of how long the commit and persist of a drain that wrote something takes.
+#[derive(Debug, Default)]
+struct CommitCost {
+    avg_ns: u64,
+}
+
+impl CommitCost {
+    fn record(&mut self, took: Duration) {
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.avg_ns = if self.avg_ns == 0 {
+            ns
+        } else {
+            self.avg_ns - self.avg_ns / 8 + ns / 8
+        };
+    }
+
+    /// How long the next drain may work before it ends.
+    fn drain_budget(&self) -> Duration {
+        Duration::from_nanos(self.avg_ns.saturating_mul(u64::from(DRAIN_WORK_PER_COMMIT)))
+            .max(MIN_DRAIN_WORK)
+    }
 }
 
 impl Engine {
@@ -284,6 +324,7 @@ impl Engine {
             rx,
             shutdown_notify: None,
             outbox: Vec::new(),
+            commit_cost: CommitCost::default(),
         }
     }
 
@@ -311,9 +352,11 @@ impl Engine {
             let mut stop = false;
             self.srv.clock.sync();
             if let Some(m) = first {
+                let started = Instant::now();
+                let budget = self.commit_cost.drain_budget();
                 stop |= self.handle(m);
                 let mut n = 1;
-                while n < MAX_DRAIN && !stop {
+                while n < MAX_DRAIN && !stop && started.elapsed() < budget {
                     match self.rx.try_recv() {
                         Ok(m) => stop |= self.handle(m),
                         Err(_) => break,
@@ -346,6 +389,7 @@ impl Engine {
 
     /// Persists per `appendfsync`, then releases the drain's replies and kills.
     fn finish_drain(&mut self) -> Result<(), sluice_storage::StoreError> {
+        let started = Instant::now();
         if let Err(e) = self.store.commit() {
             fatal_commit(&e, "drain");
         }
@@ -361,6 +405,7 @@ impl Engine {
             } else {
                 self.srv.unsynced = true;
             }
+            self.commit_cost.record(started.elapsed());
         }
         // everysec: one fdatasync a second covers everything handed to the OS since the last.
         if self.srv.unsynced
@@ -812,4 +857,35 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
 fn fatal_commit(e: &sluice_storage::StoreError, during: &str) -> ! {
     tracing::error!(error = %e, during, "commit failed; exiting to recover from the journal");
     std::process::exit(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drain_budget_follows_the_commit_cost() {
+        let mut c = CommitCost::default();
+        // Nothing committed yet: the floor.
+        assert_eq!(c.drain_budget(), MIN_DRAIN_WORK);
+        // Cheap commits (a write to the OS): the floor still.
+        c.record(Duration::from_micros(2));
+        assert_eq!(c.drain_budget(), MIN_DRAIN_WORK);
+        // Expensive commits (fdatasync): the budget follows the average, 4x.
+        for _ in 0..200 {
+            c.record(Duration::from_millis(2));
+        }
+        let b = c.drain_budget();
+        assert!(
+            b > Duration::from_micros(7_900) && b <= Duration::from_millis(8),
+            "{b:?}"
+        );
+        // One outlier moves the average by an eighth of the difference only.
+        c.record(Duration::from_millis(18));
+        let b = c.drain_budget();
+        assert!(
+            b > Duration::from_micros(15_900) && b <= Duration::from_millis(16),
+            "{b:?}"
+        );
+    }
 }
