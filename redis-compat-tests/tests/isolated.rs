@@ -45,6 +45,19 @@ fn cases() -> Vec<Case> {
             "CONFIG SET stream-node-max-entries 300 stream-node-max-bytes 8192", "%CONFIG GET stream-node-max-*",
             "CONFIG SET stream-node-max-entries 100 stream-node-max-bytes 4096", "%CONFIG GET stream-node-max-*",
         ]),
+        // XSETID below the entries deleted from the only node left, then XADD: Redis appends the
+        // new entries to that node below its master ID, and XDEL, XTRIM and XINFO still find
+        // them (nodes of 3 entries to make it quick).
+        case("xsetid_below_deleted_node", &[
+            "CONFIG SET stream-node-max-entries 3",
+            "XADD s 0-1 f v", "XADD s 0-2 f v", "XADD s 0-3 f v", "XADD s 0-4 f v", "XADD s 0-5 f v",
+            "XDEL s 0-5", "XTRIM s MINID 0-5", "XINFO STREAM s FULL", "XSETID s 0-1",
+            "XADD s 0-2 f v", "XINFO STREAM s FULL", "XDEL s 0-2", "XLEN s", "XINFO STREAM s",
+            "XADD s 0-3 f v", "XADD s 0-4 f w", "XADD s 0-5 f v", "XADD s 0-6 f v", "XINFO STREAM s FULL",
+            "XTRIM s MINID 0-4", "XRANGE s - +", "XREVRANGE s + -", "XINFO STREAM s FULL",
+            "XDEL s 0-4", "XTRIM s MAXLEN 1", "XRANGE s - +", "XINFO STREAM s FULL",
+            "XDEL s 0-6", "XLEN s", "XINFO STREAM s",
+        ]),
         case("config_set_appendfsync", &["CONFIG SET appendfsync everysec", "CONFIG GET appendfsync", "CONFIG SET appendfsync ALWAYS", "CONFIG GET appendfsync", "CONFIG SET appendfsync no", "CONFIG GET appendfsync"]),
         // io-threads: 1 by default on both, and not settable at runtime (same error text).
         case("config_io_threads", &["CONFIG GET io-threads", "CONFIG SET io-threads 2", "CONFIG GET io-threads"]),

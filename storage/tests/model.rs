@@ -1473,12 +1473,10 @@ impl Harness {
 
 /// Whether XSETID may set the last ID below the last (deleted) entry of the tail node, which
 /// Redis allows (it only checks the last live entry). The next XADD then appends an ID smaller
-/// than the tail node's last ID, which `NodeLayout::append` does not expect (its
-/// `debug_assert!(id > tail.last_id)` fires in debug builds; with a tail node that has no live
-/// entry left, the new entry can even land below the node's master ID, where XDEL cannot find
-/// it). Off by default until the layout handles it; `MODEL_XSETID_BELOW_TAIL=1` turns it on.
+/// than the tail node's last ID, even below its master ID when no live entry is left in it
+/// (see `NodeSummary::misplaced`). On by default; `MODEL_XSETID_BELOW_TAIL=0` turns it off.
 fn xsetid_below_tail() -> bool {
-    std::env::var_os("MODEL_XSETID_BELOW_TAIL").is_some()
+    std::env::var_os("MODEL_XSETID_BELOW_TAIL").is_none_or(|v| v != "0")
 }
 
 fn cases() -> u32 {
@@ -1592,15 +1590,13 @@ fn trim_dropping_only_empty_nodes_is_persisted() {
     run_ops(&ops);
 }
 
-/// Known issue, not fixed (the fix belongs in `stream/layout.rs` and XSETID): Redis lets
-/// XSETID lower the last ID below the last, deleted, entries of the tail node (it only checks
-/// the last live entry), and the next XADD then appends an ID below the tail node's last ID —
-/// here even below its master ID. `NodeLayout::append` logs a warning and goes on, but the
-/// layout keeps no trace of where that entry is: `NodeLayout::delete` finds no node for it,
-/// so XDEL replies 0 and the entry stays on disk and in XLEN (Redis finds it by walking the
-/// nodes forward and deletes it; checked against redis-server 7.0.15, see the README).
+/// Redis lets XSETID lower the last ID below the last, deleted, entries of the tail node (it
+/// only checks the last live entry), and the next XADD then appends an ID below the tail
+/// node's last ID — here even below its master ID. The layout remembers such entries
+/// (`NodeSummary::misplaced`, persisted with the node), so XDEL finds them, before and after
+/// a reopen (checked against redis-server 7.0.15 in the compat case
+/// `xsetid_below_deleted_node`).
 #[test]
-#[ignore = "known issue: XSETID below a deleted tail, then XADD"]
 fn xsetid_below_deleted_tail_then_xadd() {
     let xadd = || Op::XAdd {
         db: 0,
@@ -1634,11 +1630,24 @@ fn xsetid_below_deleted_tail_then_xadd() {
             max_deleted: None,
         },
         xadd(),
+        Op::Reopen,
+        xadd(),
         Op::XDel {
             db: 0,
             key: 2,
             ids: vec![Pick::Raw(0, 2)],
         },
+        Op::Reopen,
+        Op::XTrim {
+            db: 0,
+            key: 2,
+            trim: TrimArgs {
+                strat: Strat::MaxLen(0),
+                approx: false,
+                limit: None,
+            },
+        },
+        Op::Reopen,
     ]);
     let mut h = Harness::new();
     h.xsetid_below_tail = true;

@@ -57,12 +57,14 @@
 //!
 //! # Memory and persistence
 //!
-//! Nothing is kept per entry. Per node: a [`NodeSummary`] (64 bytes, in a `BTreeMap` keyed by the
+//! Nothing is kept per entry (except the rare entries appended below their node's master ID,
+//! see [`NodeSummary::misplaced`]). Per node: a [`NodeSummary`] (88 bytes, in a `BTreeMap` keyed by the
 //! 16-byte master ID; plus a heap block of up to [`MAX_INLINE_FIELDS`] bytes for the master
 //! field names when they are short, longer field lists being kept as a 128-bit digest) and the
 //! node's share of the emulated rax (1.4–2.4 rax nodes per key, 56 bytes each plus two small
-//! heap blocks). Measured with 100 000 nodes of 100 entries: 310–355 bytes of heap per node,
-//! i.e. 3.1–3.5 bytes per entry; about two thirds of it is the rax.
+//! heap blocks). Measured with 100 000 nodes of 100 entries, when the summary was 64 bytes: 310–355
+//! bytes of heap per node, i.e. 3.1–3.5 bytes per entry; about two thirds of it is the rax (the
+//! `misplaced` list added 24 bytes per node since).
 //!
 //! [`NodeSummary::encode`] takes 25–54 bytes per node in those measurements (counters as
 //! varints, see its docs; up to about 100 bytes with long inline field names), plus the
@@ -332,6 +334,11 @@ pub struct NodeSummary {
     pub fixed_bytes: u64,
     /// Field names of the master entry.
     pub master_fields: MasterFields,
+    /// Live entries of this node whose ID is below its master ID, in order (usually none).
+    /// Redis lets XSETID lower the last ID below entries deleted from the tail node (it checks
+    /// only the last live entry), and the next XADD lands in that node anyway; the master ID
+    /// then no longer tells that the entry is here, so the layout remembers it.
+    pub misplaced: Vec<StreamId>,
 }
 
 impl NodeSummary {
@@ -345,11 +352,12 @@ impl NodeSummary {
         self.live + self.deleted
     }
 
-    /// Appends the persistent form: a format byte (1), `last_id` (16 bytes big-endian), `live`,
-    /// `deleted`, `fixed_bytes` as LEB128 varints, then either tag 0 + varint length + the
-    /// inline field bytes, or tag 1 + the 16 digest bytes.
+    /// Appends the persistent form: a format byte (1, or 2 with misplaced entries), `last_id`
+    /// (16 bytes big-endian), `live`, `deleted`, `fixed_bytes` as LEB128 varints, then either
+    /// tag 0 + varint length + the inline field bytes, or tag 1 + the 16 digest bytes; format 2
+    /// ends with a varint count and the misplaced IDs (16 bytes each).
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.push(1);
+        out.push(if self.misplaced.is_empty() { 1 } else { 2 });
         out.extend_from_slice(&self.last_id.to_be_bytes());
         put_varint(out, self.live);
         put_varint(out, self.deleted);
@@ -365,6 +373,12 @@ impl NodeSummary {
                 out.extend_from_slice(d);
             }
         }
+        if !self.misplaced.is_empty() {
+            put_varint(out, self.misplaced.len() as u64);
+            for id in &self.misplaced {
+                out.extend_from_slice(&id.to_be_bytes());
+            }
+        }
     }
 
     /// [`NodeSummary::encode`] into a new vector.
@@ -377,7 +391,7 @@ impl NodeSummary {
     /// Decodes [`NodeSummary::encode`]; `None` on any malformation, including trailing bytes.
     pub fn decode(mut buf: &[u8]) -> Option<Self> {
         let (&format, rest) = buf.split_first()?;
-        if format != 1 || rest.len() < 16 {
+        if !(1..=2).contains(&format) || rest.len() < 16 {
             return None;
         }
         let last_id = StreamId::from_be_bytes(&rest[..16])?;
@@ -407,6 +421,17 @@ impl NodeSummary {
             }
             _ => return None,
         };
+        let mut misplaced = Vec::new();
+        if format == 2 {
+            let n = usize::try_from(get_varint(&mut buf)?).ok()?;
+            if n == 0 || n > buf.len() / 16 {
+                return None;
+            }
+            for chunk in buf[..n * 16].chunks_exact(16) {
+                misplaced.push(StreamId::from_be_bytes(chunk)?);
+            }
+            buf = &buf[n * 16..];
+        }
         if !buf.is_empty() {
             return None;
         }
@@ -416,6 +441,7 @@ impl NodeSummary {
             deleted,
             fixed_bytes,
             master_fields,
+            misplaced,
         })
     }
 }
@@ -540,6 +566,8 @@ pub struct NodeLayout {
     nodes: BTreeMap<StreamId, NodeSummary>,
     rax: Rax,
     length: u64,
+    /// Every node's [`NodeSummary::misplaced`] entries, to the node's master ID.
+    misplaced: BTreeMap<StreamId, StreamId>,
 }
 
 impl Default for NodeLayout {
@@ -555,6 +583,7 @@ impl NodeLayout {
             nodes: BTreeMap::new(),
             rax: Rax::new(),
             length: 0,
+            misplaced: BTreeMap::new(),
         }
     }
 
@@ -563,7 +592,16 @@ impl NodeLayout {
         let nodes: BTreeMap<StreamId, NodeSummary> = nodes.into_iter().collect();
         let rax = Rax::from_keys(nodes.keys().map(|id| id.to_be_bytes()));
         let length = nodes.values().map(|n| n.live).sum();
-        NodeLayout { nodes, rax, length }
+        let misplaced = nodes
+            .iter()
+            .flat_map(|(master, n)| n.misplaced.iter().map(move |id| (*id, *master)))
+            .collect();
+        NodeLayout {
+            nodes,
+            rax,
+            length,
+            misplaced,
+        }
     }
 
     /// Live entries (`XLEN`).
@@ -595,8 +633,12 @@ impl NodeLayout {
         self.nodes.get(&master)
     }
 
-    /// The node that holds (or would hold) `id`: the last one whose master ID is `<= id`.
+    /// The node that holds (or would hold) `id`: the last one whose master ID is `<= id`, or
+    /// the one it was appended to below its master ID (see [`NodeSummary::misplaced`]).
     pub fn node_of(&self, id: StreamId) -> Option<(StreamId, &NodeSummary)> {
+        if let Some(master) = self.misplaced.get(&id) {
+            return self.nodes.get(master).map(|n| (*master, n));
+        }
         self.nodes.range(..=id).next_back().map(|(k, v)| (*k, v))
     }
 
@@ -631,6 +673,10 @@ impl NodeLayout {
                 tail.fixed_bytes += entry_bytes(master, id, fields, same);
                 tail.live += 1;
                 tail.last_id = id;
+                if id < master {
+                    tail.misplaced.push(id);
+                    self.misplaced.insert(id, master);
+                }
                 return AppendOutcome {
                     node: master,
                     created: false,
@@ -643,6 +689,7 @@ impl NodeLayout {
             deleted: 0,
             fixed_bytes: master_fixed_bytes(fields) + entry_bytes(id, id, fields, true),
             master_fields: MasterFields::of(fields),
+            misplaced: Vec::new(),
         };
         self.nodes.insert(id, node);
         self.rax.insert(&id.to_be_bytes());
@@ -686,7 +733,17 @@ impl NodeLayout {
     /// `XDEL` of `id`, which must be a live entry. Returns `None` (and changes nothing) if no
     /// node could hold it or that node has no live entry.
     pub fn delete(&mut self, id: StreamId) -> Option<DeleteOutcome> {
-        let (&master, node) = self.nodes.range_mut(..=id).next_back()?;
+        let (master, node) = match self.misplaced.remove(&id) {
+            Some(master) => {
+                let node = self.nodes.get_mut(&master)?;
+                node.misplaced.retain(|m| *m != id);
+                (master, node)
+            }
+            None => {
+                let (&master, node) = self.nodes.range_mut(..=id).next_back()?;
+                (master, node)
+            }
+        };
         if node.live == 0 {
             return None;
         }
@@ -737,6 +794,9 @@ impl NodeLayout {
             };
             if remove_node {
                 let last = node.last_id;
+                for id in &node.misplaced {
+                    self.misplaced.remove(id);
+                }
                 self.nodes.remove(&master);
                 self.rax.remove(&master.to_be_bytes());
                 self.length -= entries;
@@ -750,9 +810,28 @@ impl NodeLayout {
             let flagged = match strategy {
                 // Not removable means entries > length - maxlen.
                 Trim::MaxLen(maxlen) => self.length - maxlen,
-                Trim::MinId(minid) => live_in_range(master, minid).min(entries),
+                // The node's live entries below `minid`: its misplaced ones, and those from its
+                // master ID on, less other nodes' misplaced entries counted in that range.
+                Trim::MinId(minid) if minid > master => {
+                    let own = node.misplaced.iter().filter(|id| **id < minid).count() as u64;
+                    let others = self
+                        .misplaced
+                        .range(master..minid)
+                        .filter(|(_, m)| **m != master)
+                        .count() as u64;
+                    (own + live_in_range(master, minid).saturating_sub(others)).min(entries)
+                }
+                Trim::MinId(minid) => {
+                    (node.misplaced.iter().filter(|id| **id < minid).count() as u64).min(entries)
+                }
             };
             if flagged > 0 {
+                // Live entries are flagged in listpack order, which is ID order: the misplaced
+                // ones come first.
+                let gone = (flagged as usize).min(node.misplaced.len());
+                for id in node.misplaced.drain(..gone) {
+                    self.misplaced.remove(&id);
+                }
                 node.live -= flagged;
                 node.deleted += flagged;
                 self.length -= flagged;
@@ -1163,5 +1242,68 @@ mod tests {
             longer.push(0);
             assert!(NodeSummary::decode(&longer).is_none());
         }
+    }
+
+    /// The size the module docs give.
+    #[test]
+    fn node_summary_size() {
+        assert_eq!(std::mem::size_of::<NodeSummary>(), 88);
+    }
+
+    /// Entries appended below their node's master ID (XSETID below a node whose entries are
+    /// all deleted): deletes and trims find them, and they survive encoding.
+    #[test]
+    fn misplaced_entries_are_found_and_persisted() {
+        let lim = NodeLimits {
+            max_entries: 4,
+            max_bytes: 0,
+        };
+        let f = [(b"f".as_slice(), b"v".as_slice())];
+        let mut l = NodeLayout::new();
+        for i in 1..=6 {
+            l.append(id(0, i), &f, lim);
+        }
+        l.delete(id(0, 6));
+        // Exact MINID 0-6: the first node goes, the second keeps 0-5 and 0-6, both deleted.
+        let out = l.trim(Trim::MinId(id(0, 6)), false, 0, |_, _| 1);
+        assert_eq!((out.removed, l.len(), l.radix_tree_keys()), (5, 0, 1));
+        // XSETID 0-1, then XADD 0-2 and 0-3 land in that node, below its master ID 0-5.
+        l.append(id(0, 2), &f, lim);
+        l.append(id(0, 3), &f, lim);
+        assert_eq!(l.radix_tree_keys(), 1);
+        assert_eq!(l.node_of(id(0, 3)).map(|(m, _)| m), Some(id(0, 5)));
+        assert_eq!(
+            l.node(id(0, 5)).map(|n| n.misplaced.clone()),
+            Some(vec![id(0, 2), id(0, 3)])
+        );
+        let persisted: Vec<(StreamId, Vec<u8>)> =
+            l.nodes().map(|(k, v)| (*k, v.to_bytes())).collect();
+        assert_eq!(persisted[0].1[0], 2, "format 2 holds the misplaced IDs");
+        let b = &persisted[0].1;
+        assert!(NodeSummary::decode(&b[..b.len() - 1]).is_none());
+        let back = NodeLayout::from_nodes(
+            persisted
+                .iter()
+                .map(|(k, b)| (*k, NodeSummary::decode(b).unwrap())),
+        );
+        assert!(back.nodes().eq(l.nodes()));
+        assert_eq!(back.node_of(id(0, 2)).map(|(m, _)| m), Some(id(0, 5)));
+        // Exact MINID 0-3 flags the misplaced 0-2 (the range from the master counts nothing).
+        let mut trimmed = back.clone();
+        let out = trimmed.trim(Trim::MinId(id(0, 3)), false, 0, |_, _| 0);
+        assert_eq!(out.removed, 1);
+        assert_eq!(
+            trimmed
+                .node(id(0, 5))
+                .map(|n| (n.live, n.misplaced.clone())),
+            Some((1, vec![id(0, 3)]))
+        );
+        assert_eq!(trimmed.node_of(id(0, 2)).map(|(m, _)| m), None);
+        // XDEL of both: the node goes with the last of them.
+        let d = l.delete(id(0, 2)).expect("found");
+        assert_eq!((d.node, d.node_removed), (id(0, 5), false));
+        let d = l.delete(id(0, 3)).expect("found");
+        assert_eq!((d.node, d.node_removed), (id(0, 5), true));
+        assert_eq!((l.len(), l.radix_tree_keys()), (0, 0));
     }
 }
