@@ -345,17 +345,19 @@ impl Store {
             .manual_journal_persist(true)
             .cache_size(opts.cache_size)
             .open()?;
-        let keys = db.keyspace("keys", || {
-            KeyspaceCreateOptions::default().max_memtable_size(16 << 20)
-        })?;
+        // fjall's default memtable size (64 MiB) for every keyspace. Each drain rewrites a few
+        // small records here (the stream's key record, group and consumer records, a PEL log
+        // record), and with 16 MiB memtables these keyspaces flushed four times as often; every
+        // flush installs a new version of the tree under a lock that commits wait on (lsm-tree
+        // fsyncs the version file while holding it). Measured on XREADGROUP -P 16: commits
+        // over 5 ms 33 -> 11, p999 32.8 -> 7.5 ms.
+        let keys = db.keyspace("keys", KeyspaceCreateOptions::default)?;
         // Nothing does point reads on `entries` (a read finds the run at or before an ID with
         // a range scan), so bloom filters would only cost flush time and space.
         let entries = db.keyspace("entries", || {
             KeyspaceCreateOptions::default().filter_policy(FilterPolicy::disabled())
         })?;
-        let smeta = db.keyspace("smeta", || {
-            KeyspaceCreateOptions::default().max_memtable_size(16 << 20)
-        })?;
+        let smeta = db.keyspace("smeta", KeyspaceCreateOptions::default)?;
         let mut store = Store {
             db,
             keys,
