@@ -57,14 +57,15 @@
 //!
 //! # Memory and persistence
 //!
-//! Nothing is kept per entry (except the rare entries appended below their node's master ID,
-//! see [`NodeSummary::misplaced`]). Per node: a [`NodeSummary`] (88 bytes, in a `BTreeMap` keyed by the
-//! 16-byte master ID; plus a heap block of up to [`MAX_INLINE_FIELDS`] bytes for the master
-//! field names when they are short, longer field lists being kept as a 128-bit digest) and the
-//! node's share of the emulated rax (1.4–2.4 rax nodes per key, 56 bytes each plus two small
-//! heap blocks). Measured with 100 000 nodes of 100 entries, when the summary was 64 bytes: 310–355
-//! bytes of heap per node, i.e. 3.1–3.5 bytes per entry; about two thirds of it is the rax (the
-//! `misplaced` list added 24 bytes per node since).
+//! Nothing is kept per entry (except the rare entries appended below their node's master
+//! ID, see [`NodeSummary::misplaced`]). Per node: a [`NodeSummary`] (88 bytes, in a
+//! `BTreeMap` keyed by the 16-byte master ID; plus a heap block of up to
+//! [`MAX_INLINE_FIELDS`] bytes for the master field names when they are short, longer field
+//! lists being kept as a 128-bit digest) and the node's share of the emulated rax (1.4–2.4 rax
+//! nodes per key, 56 bytes each plus two small heap blocks). Measured with 100 000 nodes of 100
+//! entries, when the summary was 64 bytes: 310–355 bytes of heap per node, i.e. 3.1–3.5 bytes
+//! per entry; about two thirds of it is the rax (the `misplaced` list added 24 bytes per node
+//! since).
 //!
 //! [`NodeSummary::encode`] takes 25–54 bytes per node in those measurements (counters as
 //! varints, see its docs; up to about 100 bytes with long inline field names), plus the
