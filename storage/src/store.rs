@@ -1700,14 +1700,13 @@ mod tests {
         assert!(what.contains("format 2"), "{what}");
     }
 
-    /// The run cache never serves a run that XDEL or a trim rewrote or removed.
-    #[test]
-    fn cached_runs_are_forgotten_when_rewritten() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
+    /// A store in `path` with stream `s` holding entries 7-1 … 7-`n` (one command each, not
+    /// committed), and the stream's incarnation id.
+    fn stream_of(path: &Path, n: u64) -> (Store, u64) {
+        let mut s = Store::open(path, &StoreOptions::default(), 0).expect("open");
         s.stream_create(0, Bytes::from_static(b"s"));
         let sid = s.stream(0, b"s", 0).expect("type").expect("stream").sid;
-        for seq in 1..=6 {
+        for seq in 1..=n {
             let fields = [Bytes::from_static(b"f"), Bytes::from(seq.to_string())];
             s.stream_append(
                 0,
@@ -1719,6 +1718,14 @@ mod tests {
             );
             s.end_command();
         }
+        (s, sid)
+    }
+
+    /// The run cache never serves a run that XDEL or a trim rewrote or removed.
+    #[test]
+    fn cached_runs_are_forgotten_when_rewritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut s, sid) = stream_of(dir.path(), 6);
         s.commit().expect("commit");
         let ids = |s: &mut Store, from: u64| -> Vec<u64> {
             s.stream_range(sid, StreamId::new(7, from), StreamId::MAX, false, None)
@@ -1759,21 +1766,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let sid;
         {
-            let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
-            s.stream_create(0, Bytes::from_static(b"s"));
-            sid = s.stream(0, b"s", 0).expect("type").expect("stream").sid;
-            for seq in 1..=3 {
-                let fields = [Bytes::from_static(b"f"), Bytes::from(seq.to_string())];
-                s.stream_append(
-                    0,
-                    b"s",
-                    StreamId::new(7, seq),
-                    &fields,
-                    NodeLimits::default(),
-                    0,
-                );
-                s.end_command();
-            }
+            let (mut s, id) = stream_of(dir.path(), 3);
+            sid = id;
             s.close().expect("close");
         }
         {
