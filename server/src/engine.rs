@@ -352,11 +352,16 @@ impl Engine {
             let mut stop = false;
             self.srv.clock.sync();
             if let Some(m) = first {
-                let started = Instant::now();
+                // The engine's clock is read once per command anyway (`Clock::lap`): the drain's
+                // work so far is its last reading less the one `sync` just took.
+                let started = self.srv.clock.mark;
                 let budget = self.commit_cost.drain_budget();
                 stop |= self.handle(m);
                 let mut n = 1;
-                while n < MAX_DRAIN && !stop && started.elapsed() < budget {
+                while n < MAX_DRAIN
+                    && !stop
+                    && self.srv.clock.mark.saturating_duration_since(started) < budget
+                {
                     match self.rx.try_recv() {
                         Ok(m) => stop |= self.handle(m),
                         Err(_) => break,
