@@ -4,7 +4,10 @@
 //!   per drain: group commit) and recovery.
 //! * [`keydir`] — the in-memory directory of keys of one database, with expiry and SCAN order.
 //! * [`stream`] — stream IDs and the stream store.
+//! * [`check`] — what a data directory must hold before fjall opens it (checked without
+//!   changing anything), and the file-level verification behind `sluice check`.
 
+pub mod check;
 pub mod keydir;
 pub mod store;
 pub mod stream;

@@ -70,6 +70,7 @@ use fjall::config::FilterPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 
 mod groups;
+mod opening;
 
 use crate::keydir::{Entry, KeyDir, Value};
 use crate::stream::layout::{NodeLayout, NodeLimits, NodeSummary, Trim};
@@ -341,10 +342,19 @@ impl Store {
             opts.databases >= 1 && opts.databases <= 256,
             "databases must be 1..=256"
         );
+        // What fjall needs is checked before fjall touches the directory (it would delete a
+        // keyspace without `current`, or create a database over one without its marker).
+        let layout = opening::preflight(path)?;
         let db = Database::builder(path)
             .manual_journal_persist(true)
             .cache_size(opts.cache_size)
-            .open()?;
+            .open()
+            .map_err(|e| opening::open_failure(path, layout.as_ref(), e))?;
+        if let Some(layout) = &layout {
+            opening::report_dropped_tails(layout);
+            opening::report_deleted_keyspaces(layout);
+        }
+        opening::require_keyspaces(&db, path)?;
         // fjall's default memtable size (64 MiB) for every keyspace. Each drain rewrites a few
         // small records here (the stream's key record, group and consumer records, a PEL log
         // record), and with 16 MiB memtables these keyspaces flushed four times as often; every
@@ -383,7 +393,10 @@ impl Store {
             track_removals: false,
             pel_log_min_ops: opts.pel_log_min_ops,
         };
-        store.load(now_ms)?;
+        if let Err(e) = store.load(now_ms) {
+            let read = [("keys", &store.keys), ("smeta", &store.smeta)];
+            return Err(opening::load_failure(path, &read, e));
+        }
         Ok(store)
     }
 
@@ -454,7 +467,22 @@ impl Store {
             Some(raw) => {
                 let found = <[u8; 4]>::try_from(raw.as_ref())
                     .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt("bad data format marker".into()))?;
+                    .map_err(|_| {
+                        StoreError::Corrupt(format!(
+                            "the data format marker (key \"\\xFFformat\" in keyspace `keys`) \
+                             holds {}, not a 4-byte format number: the record is damaged or was \
+                             written by another program. {}",
+                            crate::check::show_bytes(&raw),
+                            // keyspaces/<id> of the data directory.
+                            crate::check::remedy(
+                                self.keys
+                                    .path()
+                                    .parent()
+                                    .and_then(Path::parent)
+                                    .unwrap_or(self.keys.path())
+                            )
+                        ))
+                    })?;
                 if found != DATA_FORMAT {
                     return Err(StoreError::Corrupt(format!(
                         "data directory has format {found}, this build reads {DATA_FORMAT}"
