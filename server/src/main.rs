@@ -9,6 +9,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(code) = offline_tool(&args) {
+        std::process::exit(code);
+    }
     let config = match sluice_server::config::Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -48,6 +51,44 @@ fn main() {
         tracing::error!("{e}");
         std::process::exit(1);
     }
+}
+
+/// `sluice check <dir>` and `sluice repair <dir> <new-dir>`, the offline tools of
+/// `sluice_storage::repair`: the report goes to stdout; exit 0 = no damage, 1 = damage found
+/// (repair: and everything readable copied), 2 = could not run. `None` for any other command
+/// line (the server).
+fn offline_tool(args: &[String]) -> Option<i32> {
+    let report = match args.first().map(String::as_str) {
+        Some("check") => match &args[1..] {
+            [dir] => sluice_storage::repair::check(std::path::Path::new(dir)),
+            _ => Err("usage: sluice check <data-dir>".to_string()),
+        },
+        Some("repair") => match &args[1..] {
+            [from, to] => {
+                sluice_storage::repair::repair(std::path::Path::new(from), std::path::Path::new(to))
+            }
+            _ => Err("usage: sluice repair <damaged-data-dir> <new-data-dir>".to_string()),
+        },
+        _ => return None,
+    };
+    Some(match report {
+        Ok(r) => {
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = r.print(&mut out) {
+                eprintln!("can't write the report: {e}");
+                return Some(2);
+            }
+            if r.is_clean() {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            2
+        }
+    })
 }
 
 /// Raises the soft open-files limit towards `want` (bounded by the hard limit), as redis-server

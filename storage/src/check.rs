@@ -1017,7 +1017,7 @@ fn keyspace_problems(ks: &KeyspaceDir) -> Vec<Problem> {
                             &t.path,
                             format!(
                                 "is missing ({} lists it, level {}): the keys it held are lost \
-                                 unless it is restored",
+                                 unless it is restored (or the journal still holds them)",
                                 v.path.display(),
                                 t.level
                             ),

@@ -6,9 +6,11 @@
 //! * [`stream`] — stream IDs and the stream store.
 //! * [`check`] — what a data directory must hold before fjall opens it (checked without
 //!   changing anything), and the file-level verification behind `sluice check`.
+//! * [`repair`] — the offline tools `sluice check` and `sluice repair`.
 
 pub mod check;
 pub mod keydir;
+pub mod repair;
 pub mod store;
 pub mod stream;
 

@@ -71,6 +71,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistM
 
 mod groups;
 mod opening;
+pub mod salvage;
 
 use crate::keydir::{Entry, KeyDir, Value};
 use crate::stream::layout::{NodeLayout, NodeLimits, NodeSummary, Trim};
@@ -368,7 +369,24 @@ impl Store {
             KeyspaceCreateOptions::default().filter_policy(FilterPolicy::disabled())
         })?;
         let smeta = db.keyspace("smeta", KeyspaceCreateOptions::default)?;
-        let mut store = Store {
+        let mut store = Store::from_parts(db, keys, entries, smeta, opts);
+        if let Err(e) = store.load(now_ms) {
+            let read = [("keys", &store.keys), ("smeta", &store.smeta)];
+            return Err(opening::load_failure(path, &read, e));
+        }
+        Ok(store)
+    }
+
+    /// A store on an open database with its keyspaces, nothing loaded (`open` loads; the
+    /// offline salvage reads the records itself).
+    pub(crate) fn from_parts(
+        db: Database,
+        keys: Keyspace,
+        entries: Keyspace,
+        smeta: Keyspace,
+        opts: &StoreOptions,
+    ) -> Store {
+        Store {
             db,
             keys,
             entries,
@@ -392,12 +410,7 @@ impl Store {
             removed: Vec::new(),
             track_removals: false,
             pel_log_min_ops: opts.pel_log_min_ops,
-        };
-        if let Err(e) = store.load(now_ms) {
-            let read = [("keys", &store.keys), ("smeta", &store.smeta)];
-            return Err(opening::load_failure(path, &read, e));
         }
-        Ok(store)
     }
 
     fn load(&mut self, now_ms: u64) -> Result<()> {

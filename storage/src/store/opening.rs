@@ -227,7 +227,6 @@ fn damaged_tables(layout: &Layout, which: impl Fn(&check::KeyspaceDir) -> bool) 
         let Some(Ok(v)) = &ks.version else { continue };
         for t in v.tables() {
             if let Err(what) = check::verify_table(t) {
-                tracing::error!(file = %t.path.display(), "{what}");
                 out.push(format!("{}: {what}", t.path.display()));
             }
         }

@@ -1,0 +1,563 @@
+//! Salvage: reads every record of a possibly damaged database without stopping at the damage,
+//! and writes what it read into a fresh store through the normal write path (`sluice repair`),
+//! or only counts it (`sluice check`).
+//!
+//! Owns the tolerant scan — a range read that, when a block fails its checksum, finds by
+//! bisection over the key space where readable data resumes and goes on — and the mapping of
+//! Sluice's records (key records, node records, group records, entry runs) to the streams and
+//! keys the report names.
+//!
+//! Why bisection: a failed block load ends fjall's merged iterator (lsm-tree's `Merger` drops
+//! the source that failed), and nothing in fjall's API says where the damaged block ends. A new
+//! range read starting at key `k` fails while `k` falls in (or just before) the damaged block
+//! and succeeds past it, so the first key past the damage is found in at most 8 probes per key
+//! byte (keys are compared on their first [`PROBE_WIDTH`] bytes).
+//!
+//! Invariants: the source is only read (the tools run it on a shadow copy, see
+//! `crate::repair`); the target is written only through `Store`'s public write path, so its
+//! node layouts, lengths and PEL logs are rebuilt from what was read and agree with it even
+//! where the source's no longer did. Every record that could not be read or decoded is named
+//! in [`Findings::damage`].
+
+use std::collections::{BTreeMap, HashMap as StdHashMap, HashSet as StdHashSet};
+
+use bytes::Bytes;
+use fjall::Keyspace;
+
+use super::{
+    decode_entry, run, Result, Store, StoreError, Sync, DATA_FORMAT, FORMAT_KEY, TAG_DEAD, TAG_KEY,
+};
+use crate::check::show_bytes;
+use crate::keydir::{Entry, Value};
+use crate::stream::layout::NodeLimits;
+use crate::stream::{entry, StreamId, StreamMeta};
+
+/// Keys are bisected on this many leading bytes (longer keys resume at that granularity).
+const PROBE_WIDTH: usize = 64;
+/// Entries the target stages between two commits.
+const COMMIT_EVERY: u64 = 8192;
+/// The database orphaned entries are restored into, and their key prefix.
+const ORPHAN_DB: usize = 0;
+pub const ORPHAN_PREFIX: &str = "sluice-orphan:";
+
+/// A stretch of keys a scan could not read: after `after` (from the scan's start if `None`)
+/// up to `resumed` (to the scan's end if `None`).
+#[derive(Debug)]
+pub(crate) struct Gap {
+    pub after: Option<Vec<u8>>,
+    pub resumed: Option<Vec<u8>>,
+    pub error: String,
+}
+
+/// Reads `start..end` of `ks` in key order, calling `visit` for every readable record, and
+/// returns the stretches it had to skip.
+pub(crate) fn scan(
+    ks: &Keyspace,
+    start: &[u8],
+    end: &[u8],
+    mut visit: impl FnMut(&[u8], fjall::Slice),
+) -> Vec<Gap> {
+    let mut gaps = Vec::new();
+    let mut from = start.to_vec();
+    let mut last: Option<Vec<u8>> = None;
+    loop {
+        let mut failed = None;
+        for guard in ks.range(from.clone()..end.to_vec()) {
+            match guard.into_inner() {
+                Ok((k, v)) => {
+                    visit(&k, v);
+                    last = Some(k.to_vec());
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let Some(e) = failed else { return gaps };
+        let lo = match &last {
+            Some(k) if k.as_slice() >= from.as_slice() => successor(k),
+            _ => from.clone(),
+        };
+        let resumed = resume_point(ks, &lo, end);
+        gaps.push(Gap {
+            after: last.clone(),
+            resumed: resumed.clone(),
+            error: e.to_string(),
+        });
+        match resumed {
+            Some(k) => from = k,
+            None => return gaps,
+        }
+    }
+}
+
+/// The smallest key greater than `k`.
+fn successor(k: &[u8]) -> Vec<u8> {
+    let mut s = k.to_vec();
+    s.push(0);
+    s
+}
+
+/// What a read from `k` to `end` meets first.
+enum Probe {
+    Damaged,
+    Readable,
+    Nothing,
+}
+
+fn probe(ks: &Keyspace, k: &[u8], end: &[u8]) -> Probe {
+    match ks.range(k.to_vec()..end.to_vec()).next() {
+        None => Probe::Nothing,
+        Some(g) => match g.into_inner() {
+            Ok(_) => Probe::Readable,
+            Err(_) => Probe::Damaged,
+        },
+    }
+}
+
+/// The first key after `lo` (where a read fails) from which a read succeeds, `None` if nothing
+/// readable is left before `end`.
+fn resume_point(ks: &Keyspace, lo: &[u8], end: &[u8]) -> Option<Vec<u8>> {
+    let width = lo.len().max(end.len()).clamp(1, PROBE_WIDTH);
+    // Fixed-width big-endian numbers; `lo` rounded up if it had to be cut.
+    let mut a = fit(lo, width);
+    if lo.len() > width {
+        increment(&mut a)?;
+    }
+    if !matches!(probe(ks, &a, end), Probe::Damaged) {
+        return Some(a);
+    }
+    let b = fit(end, width);
+    if b <= a {
+        return None;
+    }
+    let (mut bad, mut good) = (a, b);
+    loop {
+        let mid = midpoint(&bad, &good);
+        if mid == bad {
+            break;
+        }
+        match probe(ks, &mid, end) {
+            Probe::Damaged => bad = mid,
+            Probe::Readable | Probe::Nothing => good = mid,
+        }
+    }
+    (good.as_slice() < end).then_some(good)
+}
+
+fn fit(k: &[u8], width: usize) -> Vec<u8> {
+    let mut v = k[..k.len().min(width)].to_vec();
+    v.resize(width, 0);
+    v
+}
+
+/// Adds one; `None` on overflow.
+fn increment(v: &mut [u8]) -> Option<()> {
+    for b in v.iter_mut().rev() {
+        let (n, carry) = b.overflowing_add(1);
+        *b = n;
+        if !carry {
+            return Some(());
+        }
+    }
+    None
+}
+
+/// `(a + b) / 2` of two equally wide big-endian numbers.
+fn midpoint(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut sum = vec![0u8; a.len() + 1];
+    let mut carry = 0u16;
+    for i in (0..a.len()).rev() {
+        let s = u16::from(a[i]) + u16::from(b[i]) + carry;
+        sum[i + 1] = s as u8;
+        carry = s >> 8;
+    }
+    sum[0] = carry as u8;
+    let mut out = vec![0u8; a.len()];
+    for i in 0..a.len() {
+        out[i] = (sum[i + 1] >> 1) | (sum[i] << 7);
+    }
+    out
+}
+
+/// What the salvage found, for the report.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// Records or files that could not be read: each line names the key, stream or file.
+    pub damage: Vec<String>,
+    /// Things worth knowing that lose nothing the server had acknowledged as intact.
+    pub warnings: Vec<String>,
+}
+
+/// What was readable.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub strings: u64,
+    pub streams: u64,
+    pub entries: u64,
+    pub groups: u64,
+    pub pending: u64,
+    /// Entries of stream incarnations no key record names (their key record was lost).
+    pub orphan_entries: u64,
+}
+
+/// One stream of the source.
+struct StreamRec {
+    db: usize,
+    name: Bytes,
+    meta: Box<StreamMeta>,
+    /// Live entries per its node records, if those were readable.
+    expected: Option<u64>,
+    read: u64,
+    last_appended: Option<StreamId>,
+}
+
+fn describe_key(k: &[u8]) -> String {
+    match k {
+        [TAG_KEY, db, name @ ..] => format!("key {} (db {db})", show_bytes(name)),
+        other => show_bytes(other),
+    }
+}
+
+fn stream_label(db: usize, name: &[u8]) -> String {
+    format!("stream {} (db {db})", show_bytes(name))
+}
+
+/// Reads everything readable from `src` (a store built on the source database, nothing
+/// loaded) and, with `dst`, writes it there. `Err` only when the source cannot be salvaged at
+/// all (another data format) or the target fails.
+pub(crate) fn salvage(
+    src: &mut Store,
+    mut dst: Option<&mut Store>,
+    out: &mut Findings,
+) -> Result<Counts> {
+    let mut counts = Counts::default();
+    // The data format.
+    let mut format = None;
+    let gaps = scan(&src.keys, FORMAT_KEY, &successor(FORMAT_KEY), |_, v| {
+        format = Some(v.to_vec())
+    });
+    for g in gaps {
+        out.damage.push(format!(
+            "the data format marker could not be read ({}); assuming format {DATA_FORMAT}",
+            g.error
+        ));
+    }
+    match format.as_deref().map(<[u8; 4]>::try_from) {
+        Some(Ok(f)) if u32::from_be_bytes(f) == DATA_FORMAT => {}
+        Some(Ok(f)) => {
+            return Err(StoreError::Corrupt(format!(
+                "the database has data format {}, this build reads {DATA_FORMAT}: salvage it \
+                 with the Sluice build that wrote it",
+                u32::from_be_bytes(f)
+            )))
+        }
+        Some(Err(_)) => out.damage.push(format!(
+            "the data format marker holds {}, not a format number; assuming format \
+             {DATA_FORMAT}",
+            show_bytes(format.as_deref().unwrap_or_default())
+        )),
+        None => out.warnings.push(format!(
+            "no data format marker: the record was lost, or the database is empty; assuming \
+             format {DATA_FORMAT}"
+        )),
+    }
+
+    // Key records.
+    let mut streams: Vec<StreamRec> = Vec::new();
+    let mut strings: Vec<(usize, Bytes, Entry)> = Vec::new();
+    let gaps = scan(&src.keys, &[TAG_KEY], &[TAG_KEY + 1], |k, v| {
+        let (db, name) = match k {
+            [_, db, name @ ..] => (usize::from(*db), Bytes::copy_from_slice(name)),
+            _ => {
+                out.damage.push(format!(
+                    "a key record with a malformed key {}",
+                    show_bytes(k)
+                ));
+                return;
+            }
+        };
+        match decode_entry(&v) {
+            Some(Entry {
+                value: Value::Stream(meta),
+                ..
+            }) => streams.push(StreamRec {
+                db,
+                name,
+                meta,
+                expected: None,
+                read: 0,
+                last_appended: None,
+            }),
+            Some(e) => strings.push((db, name, e)),
+            None => out.damage.push(format!(
+                "the record of {} does not decode: the key is lost",
+                describe_key(k)
+            )),
+        }
+    });
+    for g in gaps {
+        out.damage.push(format!(
+            "key records from {} to {} could not be read ({}): those keys are lost (their \
+             streams' entries are restored as {ORPHAN_PREFIX}<incarnation> where readable)",
+            g.after
+                .as_deref()
+                .map_or("the first key".into(), describe_key),
+            g.resumed
+                .as_deref()
+                .map_or("the last key".into(), describe_key),
+            g.error
+        ));
+    }
+    for (db, name, e) in strings {
+        counts.strings += 1;
+        if let Some(d) = dst.as_deref_mut() {
+            d.put(db, name, e);
+        }
+    }
+    // Expired keys keep their expiry: the server drops them when it loads.
+
+    // Dead incarnations (DEL'd, being reaped): their entries are not salvaged.
+    let mut dead = StdHashSet::new();
+    let gaps = scan(&src.keys, &[TAG_DEAD], &[TAG_DEAD + 1], |k, _| {
+        if let Some(sid) = k.get(1..9).and_then(|b| b.try_into().ok()) {
+            dead.insert(u64::from_be_bytes(sid));
+        }
+    });
+    for g in gaps {
+        out.warnings.push(format!(
+            "markers of deleted streams could not be read ({}): entries of streams deleted \
+             before the damage may come back as {ORPHAN_PREFIX}<incarnation>",
+            g.error
+        ));
+    }
+
+    // Node records and groups, per stream; the streams are created in the target.
+    let mut by_sid: StdHashMap<u64, usize> = StdHashMap::new();
+    for (i, s) in streams.iter_mut().enumerate() {
+        let sid = s.meta.sid;
+        by_sid.insert(sid, i);
+        match src.load_layout(sid) {
+            Ok(layout) => s.expected = Some(layout.len()),
+            Err(e) => out.damage.push(format!(
+                "{}: its node records (keyspace smeta) could not be read ({e}); its entries \
+                 are restored from what is readable",
+                stream_label(s.db, &s.name)
+            )),
+        }
+        if let Err(e) = src.load_groups(&mut s.meta) {
+            out.damage.push(format!(
+                "{}: its consumer groups (keyspace smeta) could not be read ({e}) and are lost",
+                stream_label(s.db, &s.name)
+            ));
+            s.meta.groups.clear();
+        }
+        counts.streams += 1;
+        if let Some(d) = dst.as_deref_mut() {
+            d.stream_create(s.db, s.name.clone());
+        }
+    }
+
+    // Entries, in key order: stream by stream, ID by ID.
+    let mut orphans: BTreeMap<u64, (u64, Option<StreamId>)> = BTreeMap::new();
+    let mut staged = 0u64;
+    let mut write_error: Option<StoreError> = None;
+    let entries_ks = src.entries.clone();
+    let gaps = scan(&entries_ks, &[], &[0xFF; 25], |k, v| {
+        if write_error.is_some() {
+            return;
+        }
+        let (Some(sid), Some(key_id)) = (
+            k.get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes),
+            k.get(8..).and_then(StreamId::from_be_bytes),
+        ) else {
+            out.damage.push(format!(
+                "an entry run with a malformed key {}",
+                show_bytes(k)
+            ));
+            return;
+        };
+        if dead.contains(&sid) {
+            return;
+        }
+        let ids = match run::decode(key_id, &v) {
+            Ok(ids) => ids,
+            Err(e) => {
+                let what = match by_sid.get(&sid) {
+                    Some(&i) => stream_label(streams[i].db, &streams[i].name),
+                    None => format!("stream incarnation {sid}"),
+                };
+                out.damage.push(format!(
+                    "{what}: the run of entries from ID {key_id} does not decode ({e}): its \
+                     entries are lost"
+                ));
+                return;
+            }
+        };
+        for (id, range) in ids {
+            let Some(raw) = v.get(range) else { continue };
+            let Some(fields) = entry::decode(raw) else {
+                out.damage.push(format!(
+                    "stream incarnation {sid}: entry {id} does not decode and is lost"
+                ));
+                continue;
+            };
+            let fields: Vec<Bytes> = fields.into_iter().map(Bytes::copy_from_slice).collect();
+            let target = match by_sid.get(&sid) {
+                Some(&i) => {
+                    let s = &mut streams[i];
+                    if s.last_appended.is_some_and(|l| id <= l) {
+                        continue;
+                    }
+                    s.read += 1;
+                    s.last_appended = Some(id);
+                    counts.entries += 1;
+                    (s.db, s.name.clone())
+                }
+                None => {
+                    let o = orphans.entry(sid).or_insert((0, None));
+                    if o.1.is_some_and(|l| id <= l) {
+                        continue;
+                    }
+                    let name = Bytes::from(format!("{ORPHAN_PREFIX}{sid}"));
+                    if o.0 == 0 {
+                        if let Some(d) = dst.as_deref_mut() {
+                            if d.dirs[ORPHAN_DB].get(&name).is_none() {
+                                d.stream_create(ORPHAN_DB, name.clone());
+                            }
+                        }
+                    }
+                    o.0 += 1;
+                    o.1 = Some(id);
+                    counts.orphan_entries += 1;
+                    (ORPHAN_DB, name)
+                }
+            };
+            if let Some(d) = dst.as_deref_mut() {
+                d.stream_append(target.0, &target.1, id, &fields, NodeLimits::default(), 0);
+                d.end_command();
+                staged += 1;
+                if staged % COMMIT_EVERY == 0 {
+                    if let Err(e) = d.commit().and_then(|()| d.persist(Sync::Os)) {
+                        write_error = Some(e);
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    let label_of = |k: &[u8]| -> String {
+        let sid = k
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes);
+        let id = k.get(8..).and_then(StreamId::from_be_bytes);
+        match (sid, id) {
+            (Some(sid), Some(id)) => match by_sid.get(&sid) {
+                Some(&i) => format!("{} ID {id}", stream_label(streams[i].db, &streams[i].name)),
+                None => format!("stream incarnation {sid} ID {id}"),
+            },
+            _ => show_bytes(k),
+        }
+    };
+    for g in gaps {
+        out.damage.push(format!(
+            "entries from {} to {} could not be read ({})",
+            g.after
+                .as_deref()
+                .map_or("the first entry".into(), label_of),
+            g.resumed
+                .as_deref()
+                .map_or("the last entry".into(), label_of),
+            g.error
+        ));
+    }
+    for (sid, (n, _)) in &orphans {
+        out.damage.push(format!(
+            "{n} readable entries belong to stream incarnation {sid}, whose key record is lost: \
+             {} as stream {}{sid} in db {ORPHAN_DB}",
+            if dst.is_some() {
+                "restored"
+            } else {
+                "restorable"
+            },
+            ORPHAN_PREFIX
+        ));
+    }
+
+    // Stream metadata and groups.
+    for s in &streams {
+        if let Some(expected) = s.expected {
+            if s.read < expected {
+                out.damage.push(format!(
+                    "{}: {} of its {expected} entries could not be read",
+                    stream_label(s.db, &s.name),
+                    expected - s.read
+                ));
+            }
+        }
+        counts.groups += s.meta.groups.len() as u64;
+        counts.pending += s
+            .meta
+            .groups
+            .values()
+            .map(|g| g.pel.len() as u64)
+            .sum::<u64>();
+        let Some(d) = dst.as_deref_mut() else {
+            continue;
+        };
+        if let Ok(Some(m)) = d.stream_mut(s.db, &s.name, 0) {
+            m.last_id = s
+                .last_appended
+                .map_or(s.meta.last_id, |l| l.max(s.meta.last_id));
+            m.max_deleted = s.meta.max_deleted;
+            m.entries_added = s.meta.entries_added.max(s.read);
+        }
+        for (gname, g) in &s.meta.groups {
+            d.create_group(s.db, &s.name, gname.clone(), g.last_id, g.entries_read);
+            d.update_group(s.db, &s.name, gname, |ng, changes| {
+                let mut cids = StdHashMap::new();
+                for c in g.consumers.values() {
+                    let (cid, _) = ng.ensure_consumer(&c.name, c.seen_time, changes);
+                    if let Some(nc) = ng.consumer_mut(cid) {
+                        nc.seen_time = c.seen_time;
+                        nc.active_time = c.active_time;
+                    }
+                    cids.insert(c.cid, cid);
+                }
+                for (id, nack) in &g.pel {
+                    if let Some(&cid) = cids.get(&nack.cid) {
+                        ng.assign(*id, cid, nack.delivery_time, nack.delivery_count, changes);
+                    }
+                }
+            });
+        }
+    }
+    if let Some(d) = dst {
+        d.commit()?;
+        d.persist(Sync::Os)?;
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn midpoints_and_increments() {
+        assert_eq!(midpoint(&[0, 0], &[0, 4]), vec![0, 2]);
+        assert_eq!(midpoint(&[0, 255], &[1, 1]), vec![1, 0]);
+        assert_eq!(midpoint(&[255, 255], &[255, 255]), vec![255, 255]);
+        let mut v = vec![0, 255];
+        increment(&mut v).expect("no overflow");
+        assert_eq!(v, vec![1, 0]);
+        assert!(increment(&mut [255, 255]).is_none());
+    }
+}
