@@ -626,6 +626,40 @@ pub fn verify_table(t: &TableRef) -> Result<(), String> {
     }
 }
 
+/// Every table of `dir` whose bytes do not match the checksum fjall recorded for it (reads the
+/// whole database), and problems with the files fjall needs.
+pub fn damaged_files(dir: &Path) -> Vec<Problem> {
+    let layout = match inspect(dir) {
+        Ok(Inspection::Existing(l)) => l,
+        Ok(Inspection::New) => return Vec::new(),
+        Err(e) => {
+            return vec![Problem {
+                path: dir.to_path_buf(),
+                what: format!("can't be read: {e}"),
+            }]
+        }
+    };
+    let mut out = layout.problems();
+    for ks in &layout.keyspaces {
+        if ks.id == META_KEYSPACE {
+            continue; // verified by `inspect`
+        }
+        let Some(Ok(v)) = &ks.version else { continue };
+        for t in v.tables() {
+            if t.len.is_none() || t.unreadable.is_some() {
+                continue; // among the problems
+            }
+            if let Err(what) = verify_table(t) {
+                out.push(Problem {
+                    path: t.path.clone(),
+                    what,
+                });
+            }
+        }
+    }
+    out
+}
+
 fn read_u8(r: &mut impl Read) -> std::io::Result<u8> {
     let mut b = [0u8; 1];
     r.read_exact(&mut b)?;

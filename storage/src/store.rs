@@ -69,6 +69,7 @@ use bytes::Bytes;
 use fjall::config::FilterPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 
+mod damage;
 mod groups;
 mod opening;
 pub mod salvage;
@@ -463,8 +464,25 @@ impl Store {
             self.pending_keys.insert(disk_key(db, &name), None);
             self.drop_value(entry);
         }
-        self.commit()?;
-        self.db.persist(PersistMode::Buffer)?;
+        let written = self.commit().and_then(|()| {
+            self.db
+                .persist(PersistMode::Buffer)
+                .map_err(StoreError::from)
+        });
+        match written {
+            // A compaction started by the open crashed on a damaged table (see
+            // `store/damage.rs`): the store is readable and refuses writes; the server starts
+            // and its first commit reports it.
+            Err(e) if e.is_poisoned() => {
+                tracing::error!(
+                    "a background compaction or flush failed while the store opened (see \
+                     fjall's `Worker #n crashed` line): fjall refuses every write until the \
+                     server restarts; reads go on. Looking for the damaged table"
+                );
+                self.diagnose_in_background();
+            }
+            other => other?,
+        }
         tracing::info!(
             keys = self.dirs.iter().map(KeyDir::len).sum::<usize>(),
             streams,

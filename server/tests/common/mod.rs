@@ -520,3 +520,81 @@ impl Rng {
         self.below(100) < percent
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for the corrupt-file tests: a start that is expected to fail, the offline tools, and
+// a snapshot of a data directory's files.
+
+/// Starts the binary on `dir` expecting it to refuse to start: returns its exit status and its
+/// log (stderr, `SLUICE_LOG=info`). Panics if it is still running after 20 s.
+pub fn start_fails(dir: &Path) -> (std::process::ExitStatus, String) {
+    let port = free_port();
+    let out = std::env::temp_dir().join(format!(
+        "sluice-start-fails-{}-{port}.log",
+        std::process::id()
+    ));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
+        .arg(dir)
+        .env("SLUICE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(&out).expect("create log file"),
+        ))
+        .spawn()
+        .expect("spawn sluice");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "sluice started on {} (or hung) instead of refusing: {}",
+                dir.display(),
+                std::fs::read_to_string(&out).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let log = std::fs::read_to_string(&out).unwrap_or_default();
+    let _ = std::fs::remove_file(&out);
+    (status, log)
+}
+
+/// Runs `sluice <args>` (the offline tools) to completion: exit code, stdout, stderr.
+pub fn run_tool(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .output()
+        .expect("run sluice");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every file under `dir` (relative path) with its length and contents' hash.
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, (u64, u64)> {
+    use std::hash::{Hash, Hasher};
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).expect("read");
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                bytes.hash(&mut h);
+                let rel = p.strip_prefix(dir).expect("under dir").to_path_buf();
+                out.insert(rel, (bytes.len() as u64, h.finish()));
+            }
+        }
+    }
+    out
+}
