@@ -281,6 +281,30 @@ fn missing_table_file_is_refused_naming_it() {
 }
 
 #[test]
+fn lost_meta_keyspace_is_refused_and_repair_restores_everything() {
+    let (tmp, dir) = stopped_dir();
+    let meta = dir.join("keyspaces").join("0");
+    std::fs::remove_dir_all(&meta).expect("rm meta keyspace");
+    let before = snapshot(&dir);
+    assert_refused(
+        &dir,
+        &[
+            &format!("{}: is missing: fjall's meta keyspace", meta.display()),
+            "fjall would delete every keyspace directory as unreferenced",
+        ],
+    );
+    assert_eq!(snapshot(&dir), before);
+    let (code, report) = check(&dir);
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains("taking keyspaces 1, 2 and 3 for `keys`, `entries` and `smeta`"),
+        "{report}"
+    );
+    let (_, s) = repair_and_start(&dir, tmp.path());
+    assert_complete(&mut s.conn());
+}
+
+#[test]
 fn missing_journal_is_refused() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("data");

@@ -760,8 +760,7 @@ pub fn scan_journal(path: &Path) -> std::io::Result<JournalScan> {
     let mut item = Vec::new();
     // Every `?`-less early exit below is where recovery stops and truncates (`valid_end`);
     // `damage` is where it fails instead.
-    loop {
-        let Ok(tag) = read_u8(&mut r) else { break };
+    while let Ok(tag) = read_u8(&mut r) {
         match tag {
             1 => {
                 let (Ok(count), Ok(s)) = (read_u32(&mut r), read_u64(&mut r)) else {

@@ -358,7 +358,74 @@ fn copy_prefix(from: &Path, to: &Path, n: u64) -> std::io::Result<()> {
     dst.sync_all()
 }
 
+/// True when fjall's meta keyspace (which names the others) cannot be read: missing, or a
+/// table of it missing or damaged. (A missing `current` or version file of it is fixed like
+/// any other tree's.)
+fn meta_unusable(layout: &Layout) -> bool {
+    if !layout.meta_damage.is_empty() {
+        return true;
+    }
+    match layout.keyspace(check::META_KEYSPACE) {
+        None => true,
+        Some(ks) => match &ks.version {
+            Some(Ok(v)) => v
+                .tables()
+                .any(|t| t.len.is_none() || t.unreadable.is_some()),
+            _ => ks.table_files.is_empty(),
+        },
+    }
+}
+
+/// Starts the shadow as a new database whose meta keyspace names Sluice's keyspaces 1, 2, 3
+/// (the order `Store::open` creates them in), then drops the new, empty trees and journal: the
+/// source's are copied in their place. For a source whose meta keyspace is lost.
+fn fresh_meta(layout: &Layout, shadow: &Path, notes: &mut Vec<String>) -> std::io::Result<()> {
+    let ids: Vec<u64> = layout
+        .keyspaces
+        .iter()
+        .map(|k| k.id)
+        .filter(|&id| id != check::META_KEYSPACE)
+        .collect();
+    if ids != [1, 2, 3] {
+        return Err(std::io::Error::other(format!(
+            "fjall's meta keyspace (keyspaces/0) is lost, and the keyspace directories ({ids:?}) \
+             are not the 1, 2, 3 Sluice creates, so which is which is unknown"
+        )));
+    }
+    {
+        let db = open_shadow(shadow).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let fail = |e: fjall::Error| std::io::Error::other(e.to_string());
+        db.keyspace("keys", KeyspaceCreateOptions::default)
+            .map_err(fail)?;
+        db.keyspace("entries", || {
+            KeyspaceCreateOptions::default().filter_policy(fjall::config::FilterPolicy::disabled())
+        })
+        .map_err(fail)?;
+        db.keyspace("smeta", KeyspaceCreateOptions::default)
+            .map_err(fail)?;
+    }
+    for entry in std::fs::read_dir(shadow)? {
+        let p = entry?.path();
+        if p.extension().is_some_and(|e| e == "jnl") {
+            std::fs::remove_file(p)?;
+        }
+    }
+    for id in ids {
+        std::fs::remove_dir_all(shadow.join(check::KEYSPACES_DIR).join(id.to_string()))?;
+    }
+    notes.push(
+        "fjall's meta keyspace is lost: the copy was read taking keyspaces 1, 2 and 3 for \
+         `keys`, `entries` and `smeta`, the order Sluice creates them in"
+            .to_string(),
+    );
+    Ok(())
+}
+
 fn build_shadow(layout: &Layout, shadow: &Path, notes: &mut Vec<String>) -> std::io::Result<()> {
+    let new_meta = meta_unusable(layout);
+    if new_meta {
+        fresh_meta(layout, shadow, notes)?;
+    }
     std::fs::write(shadow.join(check::MARKER_FILE), check::MARKER)?;
     std::fs::write(shadow.join(check::LOCK_FILE), b"")?;
     for j in &layout.journals {
@@ -377,9 +444,11 @@ fn build_shadow(layout: &Layout, shadow: &Path, notes: &mut Vec<String>) -> std:
         copy_prefix(&j.path, &shadow.join(format!("{}.jnl", j.id)), keep)?;
     }
     let ks_root = shadow.join(check::KEYSPACES_DIR);
-    std::fs::create_dir(&ks_root)?;
+    std::fs::create_dir_all(&ks_root)?;
     for ks in &layout.keyspaces {
-        if ks.current == Current::Missing && ks.is_empty() {
+        if (ks.current == Current::Missing && ks.is_empty())
+            || (new_meta && ks.id == check::META_KEYSPACE)
+        {
             continue;
         }
         let tree = ks_root.join(ks.id.to_string());
@@ -487,7 +556,7 @@ fn rebuild_version(
         ));
     }
     // Newest tables first, as flushes add them to level 0 (a guess: see above).
-    tables.sort_by(|a, b| b.0.cmp(&a.0));
+    tables.sort_by_key(|t| std::cmp::Reverse(t.0));
     const LEVELS: usize = 7;
     const RUNS: usize = 255;
     if tables.len() > LEVELS * RUNS {

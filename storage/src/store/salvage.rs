@@ -440,7 +440,7 @@ pub(crate) fn salvage(
                 d.stream_append(target.0, &target.1, id, &fields, NodeLimits::default(), 0);
                 d.end_command();
                 staged += 1;
-                if staged % COMMIT_EVERY == 0 {
+                if staged.is_multiple_of(COMMIT_EVERY) {
                     if let Err(e) = d.commit().and_then(|()| d.persist(Sync::Os)) {
                         write_error = Some(e);
                         return;
