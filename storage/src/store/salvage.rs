@@ -453,11 +453,15 @@ pub(crate) fn salvage(
         return Err(e);
     }
     let label_of = |k: &[u8]| -> String {
-        let sid = k
+        // A resume point found by bisection may be longer or shorter than a run key.
+        let mut k24 = [0u8; 24];
+        let n = k.len().min(24);
+        k24[..n].copy_from_slice(&k[..n]);
+        let sid = k24
             .get(..8)
             .and_then(|b| b.try_into().ok())
             .map(u64::from_be_bytes);
-        let id = k.get(8..).and_then(StreamId::from_be_bytes);
+        let id = k24.get(8..).and_then(StreamId::from_be_bytes);
         match (sid, id) {
             (Some(sid), Some(id)) => match by_sid.get(&sid) {
                 Some(&i) => format!("{} ID {id}", stream_label(streams[i].db, &streams[i].name)),
@@ -478,16 +482,23 @@ pub(crate) fn salvage(
             g.error
         ));
     }
-    for (sid, (n, _)) in &orphans {
+    let restored = if dst.is_some() {
+        "restored"
+    } else {
+        "restorable"
+    };
+    for (sid, (n, _)) in orphans.iter().take(5) {
         out.damage.push(format!(
             "{n} readable entries belong to stream incarnation {sid}, whose key record is lost: \
-             {} as stream {}{sid} in db {ORPHAN_DB}",
-            if dst.is_some() {
-                "restored"
-            } else {
-                "restorable"
-            },
-            ORPHAN_PREFIX
+             {restored} as stream {ORPHAN_PREFIX}{sid} in db {ORPHAN_DB}"
+        ));
+    }
+    if orphans.len() > 5 {
+        let rest: u64 = orphans.values().skip(5).map(|(n, _)| n).sum();
+        out.damage.push(format!(
+            "{rest} readable entries belong to {} more stream incarnations whose key record is \
+             lost: {restored} as streams {ORPHAN_PREFIX}<incarnation> in db {ORPHAN_DB}",
+            orphans.len() - 5
         ));
     }
 
