@@ -30,6 +30,7 @@ pub(super) const KEYSPACES: [&str; 3] = ["keys", "entries", "smeta"];
 /// Inspects `path` before fjall opens it: `Ok(None)` for a new directory, the layout of an
 /// existing one that is safe to open, or an error naming every problem.
 pub(super) fn preflight(path: &Path) -> Result<Option<Layout>> {
+    let started = std::time::Instant::now();
     let layout = match check::inspect(path) {
         Ok(Inspection::New) => return Ok(None),
         Ok(Inspection::Existing(l)) => l,
@@ -56,6 +57,13 @@ pub(super) fn preflight(path: &Path) -> Result<Option<Layout>> {
             ))
         })?;
     }
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        journals = layout.journals.len(),
+        journal_bytes = layout.journals.iter().map(|j| j.scan.data_end).sum::<u64>(),
+        keyspaces = layout.keyspaces.len(),
+        "data directory checked"
+    );
     Ok(Some(layout))
 }
 
