@@ -55,6 +55,9 @@ pub struct Config {
     /// Threads doing network I/O and parsing, besides the engine thread (Redis's `io-threads`
     /// counts its main thread; ours is the engine). One is fastest on small machines.
     pub io_threads: u32,
+    /// After a disk-full fault, writes resume once this many bytes are free in `dir` (and a
+    /// probe write succeeds); see `fault.rs`.
+    pub min_free_disk: u64,
 }
 
 impl Default for Config {
@@ -82,6 +85,7 @@ impl Default for Config {
             cache_size: 64 << 20,
             tcp_backlog: 511,
             io_threads: 1,
+            min_free_disk: 64 << 20,
         }
     }
 }
@@ -363,6 +367,15 @@ pub static PARAMS: &[Param] = &[
         c.cache_size = parse_memory(v)?;
         Ok(())
     }),
+    param!(
+        "min-free-disk",
+        true,
+        |c| c.min_free_disk.to_string(),
+        |c, v| {
+            c.min_free_disk = parse_memory(v)?;
+            Ok(())
+        }
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Param> {

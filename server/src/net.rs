@@ -103,8 +103,11 @@ fn accept(
     let shared = shared.clone();
     tokio::spawn(async move {
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = connection(sock, addr, id, &shared, shutdown).await {
-            tracing::debug!(client = id, %addr, error = %e, "connection closed");
+        // As redis-server logs at `verbose`: one line per accepted and per closed connection.
+        tracing::debug!(client = id, %addr, "accepted connection");
+        match connection(sock, addr, id, &shared, shutdown).await {
+            Ok(()) => tracing::debug!(client = id, %addr, "client closed connection"),
+            Err(e) => tracing::debug!(client = id, %addr, error = %e, "connection closed"),
         }
         let _ = shared.engine.send(Msg::Disconnect { id });
         shared.stats.connected.fetch_sub(1, Ordering::SeqCst);

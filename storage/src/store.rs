@@ -76,6 +76,10 @@ use crate::stream::layout::{NodeLayout, NodeLimits, NodeSummary, Trim};
 use crate::stream::run::{self, RunBuilder};
 use crate::stream::{entry, StreamId, StreamMeta};
 
+/// How long [`Store::close`] waits for memtables to flush before it syncs the journal and
+/// returns anyway.
+pub const CLOSE_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The largest key name accepted. fjall panics on keys over 65,535 bytes and our disk keys add
 /// a prefix, so names are capped well below.
 pub const MAX_KEY_LEN: usize = 65_000;
@@ -152,13 +156,52 @@ pub enum StoreError {
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StoreError::Fjall(e) => write!(f, "storage error: {e}"),
+            StoreError::Fjall(fjall::Error::Poisoned) => write!(
+                f,
+                "storage error: the store refuses writes after an earlier failed write, sync, \
+                 flush or compaction (fjall: Poisoned)"
+            ),
+            StoreError::Fjall(fjall::Error::Locked) => write!(
+                f,
+                "storage error: the data directory is in use by another process (fjall: Locked)"
+            ),
+            StoreError::Fjall(e) => match self.os_error() {
+                Some(io) => write!(f, "storage I/O error: {io}"),
+                None => write!(f, "storage error: {e}"),
+            },
             StoreError::Corrupt(what) => write!(f, "corrupt data on disk: {what}"),
         }
     }
 }
 
-impl std::error::Error for StoreError {}
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Fjall(e) => Some(e),
+            StoreError::Corrupt(_) => None,
+        }
+    }
+}
+
+impl StoreError {
+    /// The OS error at the root of this one (`ENOSPC`, `EIO`, …), if there is one.
+    pub fn os_error(&self) -> Option<&std::io::Error> {
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(self);
+        while let Some(e) = cur {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return Some(io);
+            }
+            cur = e.source();
+        }
+        None
+    }
+
+    /// fjall refused because an earlier write, sync, flush or compaction failed: nothing more
+    /// can be written by this process.
+    pub fn is_poisoned(&self) -> bool {
+        matches!(self, StoreError::Fjall(fjall::Error::Poisoned))
+    }
+}
 
 impl From<fjall::Error> for StoreError {
     fn from(e: fjall::Error) -> Self {
@@ -1373,15 +1416,52 @@ impl Store {
     }
 
     /// Clean shutdown: commits, flushes every memtable to tables and syncs, so the next start
-    /// has (almost) no journal to replay. (`rotate_memtable_and_wait` is doc-hidden in fjall 3;
-    /// if it goes away, a restart still recovers everything from the journal, only slower.)
+    /// has (almost) no journal to replay. Never waits forever: a flush that fails (a full
+    /// disk) poisons fjall and leaves its memtable sealed, so the wait ends with that error, or
+    /// after [`CLOSE_FLUSH_WAIT`] with the journal synced (a restart replays what was not
+    /// flushed). A poisoned store returns its error at once.
     pub fn close(&mut self) -> Result<()> {
         self.commit()?;
+        // Fails at once, with `Poisoned`, if an earlier write failed.
+        self.db.persist(PersistMode::Buffer)?;
         for ks in [&self.keys, &self.entries, &self.smeta] {
-            ks.rotate_memtable_and_wait()?;
+            ks.rotate_memtable()?;
+        }
+        let deadline = std::time::Instant::now() + CLOSE_FLUSH_WAIT;
+        while [&self.keys, &self.entries, &self.smeta]
+            .iter()
+            .any(|ks| ks.sealed_memtable_count() > 0)
+        {
+            // A failed background flush poisons the database: stop waiting for it.
+            self.db.persist(PersistMode::Buffer)?;
+            if std::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    "memtables not flushed after {:?}; the next start replays them from the journal",
+                    CLOSE_FLUSH_WAIT
+                );
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
         self.db.persist(PersistMode::SyncAll)?;
         self.unpersisted = false;
+        Ok(())
+    }
+
+    /// Commits what is staged and syncs the journal, without flushing memtables: the stop of a
+    /// server whose disk is full (a flush would need room). The next start replays the journal.
+    pub fn sync_journal(&mut self) -> Result<()> {
+        self.commit()?;
+        self.db.persist(PersistMode::SyncAll)?;
+        self.unpersisted = false;
+        Ok(())
+    }
+
+    /// Fails if fjall is poisoned (an earlier write, sync, flush or compaction failed), so the
+    /// engine learns of a background failure without waiting for the next write. Cheap: hands
+    /// the journal's buffer to the OS.
+    pub fn health_check(&mut self) -> Result<()> {
+        self.db.persist(PersistMode::Buffer)?;
         Ok(())
     }
 
