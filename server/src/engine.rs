@@ -38,6 +38,7 @@ use crate::client::{Client, ReplyMode};
 use crate::commands;
 use crate::config::{Config, Fsync, SharedLimits};
 use crate::fault::{self, DiskFault};
+use crate::fsync::BackgroundFsync;
 use crate::reply::{printable, wrong_arity, CmdResult, ReplyError};
 use crate::table::Command;
 
@@ -155,9 +156,6 @@ pub struct Server {
     pub kill: Vec<u64>,
     /// WATCHed keys → the clients watching them.
     pub watchers: HashMap<(usize, Bytes), Vec<u64>>,
-    pub last_fsync: Instant,
-    /// Writes were handed to the OS but not fsynced yet.
-    pub unsynced: bool,
     /// Mirrors whether `requirepass` is set, for connection tasks.
     pub requirepass_set: Arc<AtomicBool>,
     pub net: Arc<crate::net::NetStats>,
@@ -258,6 +256,8 @@ pub struct Engine {
     store: Option<Store>,
     /// How the store is opened (again, after a disk-full fault).
     store_opts: StoreOptions,
+    /// The `everysec` fdatasync thread.
+    fsync: BackgroundFsync,
     srv: Server,
     rx: Receiver<Msg>,
     shutdown_notify: Option<Arc<tokio::sync::Notify>>,
@@ -293,6 +293,7 @@ impl Engine {
     pub fn new(
         store: Store,
         store_opts: StoreOptions,
+        fsync: BackgroundFsync,
         config: Config,
         limits: Arc<SharedLimits>,
         rx: Receiver<Msg>,
@@ -310,6 +311,7 @@ impl Engine {
         Engine {
             store: Some(store),
             store_opts,
+            fsync,
             srv: Server {
                 clock: Clock::new(),
                 config,
@@ -320,8 +322,6 @@ impl Engine {
                 run_id,
                 kill: Vec::new(),
                 watchers: HashMap::new(),
-                last_fsync: Instant::now(),
-                unsynced: false,
                 requirepass_set,
                 net,
                 rng: now_ms() | 1,
@@ -437,23 +437,11 @@ impl Engine {
                 return self.storage_fault(e, during);
             }
             self.srv.stats.persists += 1;
-            if sync == Sync::Disk {
-                self.srv.last_fsync = Instant::now();
-            } else {
-                self.srv.unsynced = true;
+            if self.srv.config.appendfsync == Fsync::Everysec {
+                // The once-a-second fdatasync runs on its own thread (`fsync.rs`).
+                self.fsync.mark_dirty();
             }
             self.commit_cost.record(started.elapsed());
-        }
-        // everysec: one fdatasync a second covers everything handed to the OS since the last.
-        if self.srv.unsynced
-            && self.srv.config.appendfsync != Fsync::No
-            && self.srv.last_fsync.elapsed() >= Duration::from_secs(1)
-        {
-            if let Err(e) = self.store_mut().persist(Sync::Disk) {
-                return self.storage_fault(e, "fdatasync of the journal (appendfsync everysec)");
-            }
-            self.srv.last_fsync = Instant::now();
-            self.srv.unsynced = false;
         }
         for (tx, resp) in self.outbox.drain(..) {
             // A closed channel means the connection is gone; its Disconnect is on the way.
@@ -480,8 +468,14 @@ impl Engine {
     /// The one answer to a storage error (see `fault.rs`): exit, or withhold this drain's
     /// replies, reopen the store from disk and refuse writes until the disk has room.
     fn storage_fault(&mut self, e: StoreError, during: &str) {
+        let action = fault::classify(&e, &self.srv.config.dir, self.srv.config.min_free_disk);
+        self.apply_fault(action, &e, during);
+    }
+
+    /// [`Engine::storage_fault`] once the answer is known.
+    fn apply_fault(&mut self, action: fault::Action, e: &dyn std::fmt::Display, during: &str) {
         let dir = self.srv.config.dir.clone();
-        let cause = match fault::classify(&e, &dir, self.srv.config.min_free_disk) {
+        let cause = match action {
             fault::Action::FailStop => fault::fatal(&format!(
                 "{during} failed: {e} (data directory {})",
                 dir.display()
@@ -513,7 +507,6 @@ impl Engine {
         }
         self.reopen_store(during);
         self.srv.disk_fault = Some(DiskFault::new(cause, now_ms()));
-        self.srv.unsynced = false;
         // Memory now equals the disk again, which may have lost this drain's changes: every
         // open transaction that WATCHes a key fails, as if the key had been touched.
         for c in self.srv.clients.values_mut() {
@@ -574,6 +567,14 @@ impl Engine {
             }
             // Expiry and reaping write: not while the disk is full.
             return;
+        }
+        if let Some(e) = self.fsync.take_error() {
+            let action = fault::classify_io(&e);
+            return self.apply_fault(
+                action,
+                &format!("storage I/O error: {e}"),
+                "fdatasync of the journal (appendfsync everysec)",
+            );
         }
         if let Err(e) = self.store_mut().health_check() {
             return self.storage_fault(e, "a background flush or compaction");

@@ -88,10 +88,7 @@ impl DiskFault {
 /// docs). `dir` is the data directory, `min_free` the `min-free-disk` setting.
 pub fn classify(e: &StoreError, dir: &Path, min_free: u64) -> Action {
     if let Some(io) = e.os_error() {
-        if is_disk_full(io) {
-            return Action::ReadOnly(strerror(io));
-        }
-        return Action::FailStop;
+        return classify_io(io);
     }
     if e.is_poisoned() {
         // Poisoned earlier: by a background flush or compaction, or by a write whose error was
@@ -104,6 +101,15 @@ pub fn classify(e: &StoreError, dir: &Path, min_free: u64) -> Action {
         }
     }
     Action::FailStop
+}
+
+/// [`classify`] for an OS error met outside the store (the background fsync).
+pub fn classify_io(e: &std::io::Error) -> Action {
+    if is_disk_full(e) {
+        Action::ReadOnly(strerror(e))
+    } else {
+        Action::FailStop
+    }
 }
 
 /// `ENOSPC` or `EDQUOT`.

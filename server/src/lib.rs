@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod fault;
+pub mod fsync;
 pub mod logging;
 pub mod net;
 pub mod reply;
@@ -61,9 +62,12 @@ pub fn run(config: Config, stop: Option<watch::Receiver<bool>>) -> Result<(), St
 
     // SHUTDOWN: the engine asks the network side to stop through this.
     let shutdown_request = Arc::new(tokio::sync::Notify::new());
+    let fsync = fsync::BackgroundFsync::start(config.dir.clone())
+        .map_err(|e| format!("can't start the fsync thread: {e}"))?;
     let mut engine = engine::Engine::new(
         store,
         opts,
+        fsync,
         config,
         limits.clone(),
         rx,

@@ -178,6 +178,27 @@ fn fdatasync_eio_under_always_stops_the_server_without_replying() {
 }
 
 #[test]
+fn a_failed_everysec_fdatasync_stops_the_server() {
+    // Under everysec the fdatasync runs on a background thread once a second; its failure
+    // must not be logged and forgotten.
+    let mut f = Faulty::start(&["--appendfsync", "everysec"]);
+    let mut c = f.server.conn();
+    xadd_acked(&mut c, 1, 100);
+    f.inject("fsync-eio");
+    xadd_acked(&mut c, 101, 101);
+    assert_eq!(f.wait_exit(), Some(1), "fail-stop exits with status 1");
+    let log = f.log_text();
+    assert!(
+        log.contains("FATAL: fdatasync of the journal (appendfsync everysec) failed")
+            && log.contains("Input/output error"),
+        "the log names the failure:\n{log}"
+    );
+    f.restart_clean();
+    let mut c = f.server.conn();
+    assert_entries(&mut c, 101);
+}
+
+#[test]
 fn journal_write_eio_stops_the_server_without_replying() {
     let mut f = Faulty::start(&["--appendfsync", "no"]);
     let mut c = f.server.conn();

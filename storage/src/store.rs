@@ -1471,6 +1471,41 @@ impl Store {
     }
 }
 
+/// `fdatasync`s the journal fjall is writing in the data directory `dir`, from any thread and
+/// without fjall's journal lock (so commits are not held up for the duration of the sync, as
+/// they are behind [`Store::persist`]`(Sync::Disk)`). Data handed to the OS before the call is
+/// on disk when it returns.
+///
+/// Relies on fjall 3's journal layout: journals are `<n>.jnl` files in the directory's root,
+/// the active one has the greatest `n`, and a journal is synced (`SyncAll`) when fjall seals it
+/// and opens the next, so only the active one can hold data that is not on disk. A journal
+/// sealed between the listing and the sync was synced by fjall itself.
+pub fn sync_active_journal(dir: &Path) -> std::io::Result<()> {
+    let mut newest: Option<(u64, std::path::PathBuf)> = None;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let n = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".jnl"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(n) = n {
+            if newest.as_ref().is_none_or(|(m, _)| n > *m) {
+                newest = Some((n, path));
+            }
+        }
+    }
+    let Some((_, path)) = newest else {
+        return Ok(());
+    };
+    match std::fs::File::open(&path) {
+        Ok(f) => f.sync_data(),
+        // Deleted after a flush since the listing: nothing in it needs syncing any more.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Visits the runs of incarnation `sid` that may hold IDs in `from..=to`, in key order (or
 /// reversed with `rev`): the run at or before `from` (which may hold `from`), then every run
 /// with a key in `from..=to`. `f(key ID, value)` returns false to stop.
