@@ -340,6 +340,12 @@ mod tests {
     }
 
     proptest! {
+        // Failures print the minimal case; no regression files next to the sources.
+        #![proptest_config(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
         /// The merged view equals a plain map of what the keyspace holds after the commit, for
         /// every range, direction and seek; and after the commit fjall alone says the same.
         #[test]
