@@ -28,6 +28,15 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// The server binary: this build's, or the one `SLUICE_TEST_BIN` names (to run a test against
+/// another build, e.g. an older commit's, and see whether it finds that build's bug).
+pub fn sluice_bin() -> PathBuf {
+    match std::env::var_os("SLUICE_TEST_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_sluice")),
+    }
+}
+
 impl Server {
     /// Starts a server with a fresh data directory and these extra flags.
     pub fn start(extra: &[&str]) -> Server {
@@ -89,7 +98,7 @@ impl Server {
             if attempt > 0 {
                 self.port = free_port();
             }
-            let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            let child = Command::new(sluice_bin())
                 .args([
                     "--port",
                     &self.port.to_string(),
@@ -462,7 +471,7 @@ impl Server {
                 None => Stdio::null(),
             };
             let started = Instant::now();
-            let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            let child = Command::new(sluice_bin())
                 .args([
                     "--port",
                     &self.port.to_string(),
