@@ -6,7 +6,7 @@
 //! (MULTI/EXEC needs no locks) and fjall is never touched from a tokio worker.
 //!
 //! Group commit: the engine takes one message, then every message already queued (up to
-//! [`MAX_DRAIN`]), executes them all, commits each command's writes as one atomic batch, and then
+//! [`MAX_DRAIN`]), executes them all, commits the drain's writes as one atomic batch, and then
 //! persists the journal ONCE for the whole drain (`fdatasync` under `appendfsync always`) before
 //! it releases any reply of that drain. A reply is therefore never sent for a write that a crash
 //! could still lose under the configured policy.
