@@ -52,6 +52,13 @@ pub const MIN_DRAIN_WORK: Duration = Duration::from_micros(20);
 /// Most messages executed before the drain is committed and its replies released.
 pub const MAX_DRAIN: usize = 1024;
 
+/// Reply bytes one client's request may build before the rest of its commands wait until that
+/// part is written to its socket (fairness, and a bound on memory: a pipeline of 2,000 `XRANGE
+/// key - +` of 5.8 MB each built 1,024 replies at once, 6 GB, and stalled every other client).
+/// The rest runs when the connection task asks for it ([`Msg::Continue`]), so a client that
+/// reads slowly slows only itself.
+pub const REPLY_BYTES_PER_TURN: usize = 1 << 20;
+
 /// From a connection task to the engine.
 pub enum Msg {
     Connect {
@@ -68,6 +75,10 @@ pub enum Msg {
     Disconnect {
         id: u64,
     },
+    /// The part of a request's replies marked [`Response::more`] was written: run the rest.
+    Continue {
+        id: u64,
+    },
     /// The client closed its side while a request was in flight: drop it if it is blocked.
     Eof {
         id: u64,
@@ -81,9 +92,24 @@ pub struct Response {
     pub data: BytesMut,
     /// Close the connection after writing `data`.
     pub close: bool,
+    /// The request has commands left ([`REPLY_BYTES_PER_TURN`]): once `data` is written, send
+    /// [`Msg::Continue`]; the request is still in flight.
+    pub more: bool,
     /// Whether the client is authenticated after these commands (the parser's limits depend
     /// on it).
     pub authenticated: bool,
+}
+
+impl Response {
+    /// Closes the connection without sending anything more.
+    pub fn close() -> Response {
+        Response {
+            data: BytesMut::new(),
+            close: true,
+            more: false,
+            authenticated: false,
+        }
+    }
 }
 
 /// Counters for INFO.
@@ -454,11 +480,7 @@ impl Engine {
     fn release_kills(&mut self) {
         for id in std::mem::take(&mut self.srv.kill) {
             if let Some(c) = self.srv.clients.get(&id) {
-                let _ = c.tx.send(Response {
-                    data: BytesMut::new(),
-                    close: true,
-                    authenticated: false,
-                });
+                let _ = c.tx.send(Response::close());
             }
             // Also drops its WATCHes and, if it was blocked, its place in the wait lists.
             self.remove_client(id);
@@ -493,11 +515,7 @@ impl Engine {
         // go out. Closing the connections tells those clients their commands' fate is unknown.
         let withheld = self.outbox.len();
         for (tx, _) in self.outbox.drain(..) {
-            let _ = tx.send(Response {
-                data: BytesMut::new(),
-                close: true,
-                authenticated: false,
-            });
+            let _ = tx.send(Response::close());
         }
         if withheld > 0 {
             tracing::warn!(
@@ -611,15 +629,18 @@ impl Engine {
             Msg::Disconnect { id } => self.remove_client(id),
             Msg::Eof { id } => {
                 if let Some(c) = self.srv.clients.get(&id).filter(|c| c.blocked.is_some()) {
-                    let _ = c.tx.send(Response {
-                        data: BytesMut::new(),
-                        close: true,
-                        authenticated: false,
-                    });
+                    let _ = c.tx.send(Response::close());
                     self.remove_client(id);
                 }
             }
             Msg::Request { id, commands } => self.request(id, commands),
+            Msg::Continue { id } => {
+                if let Some(mut client) = self.srv.clients.remove(&id) {
+                    let queue = std::mem::take(&mut client.deferred);
+                    let out = ReplyWriter::new(client.proto);
+                    self.drive(client, out, queue);
+                }
+            }
             Msg::Shutdown => return true,
         }
         false
@@ -647,6 +668,12 @@ impl Engine {
     fn drive(&mut self, mut client: Client, mut out: ReplyWriter, mut queue: VecDeque<Vec<Bytes>>) {
         let id = client.id;
         while let Some(argv) = queue.pop_front() {
+            if out.len() >= REPLY_BYTES_PER_TURN {
+                // Fairness: the rest runs once this part is written (see the constant).
+                queue.push_front(argv);
+                client.deferred = std::mem::take(&mut queue);
+                break;
+            }
             let now = self.srv.clock.now_ms();
             out.set_protocol(client.proto);
             let mark = out.len();
@@ -699,6 +726,7 @@ impl Engine {
         let resp = Response {
             data: out.take(),
             close: client.close_after_reply,
+            more: !client.deferred.is_empty(),
             authenticated: client.authenticated,
         };
         self.outbox.push((client.tx.clone(), resp));
