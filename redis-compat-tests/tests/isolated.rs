@@ -60,6 +60,11 @@ fn cases() -> Vec<Case> {
         ]),
         case("config_set_appendfsync", &["CONFIG SET appendfsync everysec", "CONFIG GET appendfsync", "CONFIG SET appendfsync ALWAYS", "CONFIG GET appendfsync", "CONFIG SET appendfsync no", "CONFIG GET appendfsync"]),
         // io-threads: 1 by default on both, and not settable at runtime (same error text).
+        case("config_set_output_buffer_limit", &[
+            "CONFIG SET client-output-buffer-limit \"normal 1mb 512kb 10\"", "CONFIG GET client-output-buffer-limit",
+            "CONFIG SET client-output-buffer-limit \"pubsub 1gb 2 3 replica 4 5 6\"", "CONFIG GET client-output-buffer-limit",
+            "CONFIG SET client-output-buffer-limit \"normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60\"", "CONFIG GET client-output-buffer-limit",
+        ]),
         case("config_io_threads", &["CONFIG GET io-threads", "CONFIG SET io-threads 2", "CONFIG GET io-threads"]),
         case("config_set_atomic", &["CONFIG SET stream-node-max-entries 5 appendfsync bogus", "CONFIG GET stream-node-max-entries"]),
         case("config_set_proto_max_bulk_len", &[step("CONFIG SET proto-max-bulk-len 1mb"), step("CONFIG GET proto-max-bulk-len"), step(&proto_max), step("!closed"), step("@b CONFIG SET proto-max-bulk-len 512mb"), step("@b CONFIG GET proto-max-bulk-len")]),

@@ -91,7 +91,12 @@ fn cases() -> Vec<Case> {
         case("config_get_persistence", &[step("CONFIG GET save"), sluice_only("CONFIG GET appendonly", b"*2\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n", "Sluice always journals writes")]).resp2_only(),
         case("config_get_persistence3", &[step("CONFIG GET save"), sluice_only("CONFIG GET appendonly", b"%1\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n", "Sluice always journals writes")]).resp3_only(),
         case("config_get_network", &["~CONFIG GET port", "CONFIG GET bind", "~CONFIG GET dir", "CONFIG GET requirepass", "CONFIG GET maxclients"]),
-        case("config_get_limits", &["CONFIG GET proto-max-bulk-len", "CONFIG GET client-query-buffer-limit", "CONFIG GET stream-node-max-entries", "CONFIG GET stream-node-max-bytes"]),
+        case("config_get_limits", &["CONFIG GET proto-max-bulk-len", "CONFIG GET client-query-buffer-limit", "CONFIG GET stream-node-max-entries", "CONFIG GET stream-node-max-bytes", "CONFIG GET client-output-buffer-limit"]),
+        case("config_set_output_buffer_limit_errors", &[
+            "CONFIG SET client-output-buffer-limit \"normal 1mb 512kb\"", "CONFIG SET client-output-buffer-limit \"bogus 1 2 3\"",
+            "CONFIG SET client-output-buffer-limit \"normal x 2 3\"", "CONFIG SET client-output-buffer-limit \"normal 1 2 x\"",
+            "CONFIG SET client-output-buffer-limit \"\"", "CONFIG GET client-output-buffer-limit",
+        ]),
         case("config_get_glob", &["%CONFIG GET stream-node-max-*", "%CONFIG GET stream-node-max-entrie?", "CONFIG GET nosuchparam*", "CONFIG GET nosuchparam"]),
         case("config_get_multi", &["%CONFIG GET save bind", "%CONFIG GET stream-node-max-bytes stream-node-max-entries", "CONFIG GET maxclients maxclients", "%CONFIG GET maxclients nosuch requirepass"]),
         case("config_get_case", &["CONFIG GET SAVE", "CONFIG GET MaxClients", "config get appendfsync"]),

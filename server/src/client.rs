@@ -41,6 +41,9 @@ pub struct Client {
     pub in_exec: bool,
     /// Set while a blocking command waits.
     pub blocked: Option<crate::engine::Blocked>,
+    /// Commands of the request in flight not run yet: its replies reached
+    /// [`crate::engine::REPLY_BYTES_PER_TURN`]; they run on [`crate::engine::Msg::Continue`].
+    pub deferred: std::collections::VecDeque<Vec<Bytes>>,
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.
@@ -83,6 +86,7 @@ impl Client {
             reply_mode: ReplyMode::On,
             in_exec: false,
             blocked: None,
+            deferred: std::collections::VecDeque::new(),
         }
     }
 

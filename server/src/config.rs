@@ -55,6 +55,61 @@ pub struct Config {
     /// Threads doing network I/O and parsing, besides the engine thread (Redis's `io-threads`
     /// counts its main thread; ours is the engine). One is fastest on small machines.
     pub io_threads: u32,
+    /// After a disk-full fault, writes resume once this many bytes are free in `dir` (and a
+    /// probe write succeeds); see `fault.rs`.
+    pub min_free_disk: u64,
+    /// `client-output-buffer-limit`: (hard, soft bytes, soft seconds) for the classes normal,
+    /// replica (`slave`) and pubsub, as Redis. Sluice enforces the normal class (it has no
+    /// replicas or pub/sub clients yet).
+    pub client_output_buffer_limit: [OutputLimit; 3],
+}
+
+/// One class of `client-output-buffer-limit`: 0 = no limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutputLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_seconds: u64,
+}
+
+const OUTPUT_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+fn output_limits_text(l: &[OutputLimit; 3]) -> String {
+    OUTPUT_CLASSES
+        .iter()
+        .zip(l)
+        .map(|(name, l)| format!("{name} {} {} {}", l.hard, l.soft, l.soft_seconds))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Parses `class hard soft seconds [class hard soft seconds …]` with Redis's errors; classes
+/// not named keep their values.
+fn set_output_limits(l: &mut [OutputLimit; 3], v: &str) -> Result<(), String> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    // An empty value changes nothing (Redis answers OK).
+    if words.len() % 4 != 0 {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut new = *l;
+    for group in words.chunks(4) {
+        let class = match group[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        new[class] = OutputLimit {
+            hard: parse_memory(group[1]).map_err(|_| bad())?,
+            soft: parse_memory(group[2]).map_err(|_| bad())?,
+            soft_seconds: group[3].parse::<u64>().map_err(|_| bad())?,
+        };
+    }
+    *l = new;
+    Ok(())
 }
 
 impl Default for Config {
@@ -82,6 +137,20 @@ impl Default for Config {
             cache_size: 64 << 20,
             tcp_backlog: 511,
             io_threads: 1,
+            min_free_disk: 64 << 20,
+            client_output_buffer_limit: [
+                OutputLimit::default(),
+                OutputLimit {
+                    hard: 256 << 20,
+                    soft: 64 << 20,
+                    soft_seconds: 60,
+                },
+                OutputLimit {
+                    hard: 32 << 20,
+                    soft: 8 << 20,
+                    soft_seconds: 60,
+                },
+            ],
         }
     }
 }
@@ -89,6 +158,10 @@ impl Default for Config {
 /// Limits read by connection tasks while the engine owns the [`Config`].
 #[derive(Debug)]
 pub struct SharedLimits {
+    /// `client-output-buffer-limit` of the normal class: hard, soft, soft seconds.
+    pub output_hard: AtomicU64,
+    pub output_soft: AtomicU64,
+    pub output_soft_seconds: AtomicU64,
     pub proto_max_bulk_len: AtomicU64,
     pub client_query_buffer_limit: AtomicU64,
     pub maxclients: AtomicU64,
@@ -97,6 +170,9 @@ pub struct SharedLimits {
 impl SharedLimits {
     pub fn new(c: &Config) -> Arc<Self> {
         let s = SharedLimits {
+            output_hard: AtomicU64::new(0),
+            output_soft: AtomicU64::new(0),
+            output_soft_seconds: AtomicU64::new(0),
             proto_max_bulk_len: AtomicU64::new(0),
             client_query_buffer_limit: AtomicU64::new(0),
             maxclients: AtomicU64::new(0),
@@ -106,6 +182,11 @@ impl SharedLimits {
     }
 
     pub fn update(&self, c: &Config) {
+        let normal = c.client_output_buffer_limit[0];
+        self.output_hard.store(normal.hard, Ordering::Relaxed);
+        self.output_soft.store(normal.soft, Ordering::Relaxed);
+        self.output_soft_seconds
+            .store(normal.soft_seconds, Ordering::Relaxed);
         self.proto_max_bulk_len
             .store(c.proto_max_bulk_len, Ordering::Relaxed);
         self.client_query_buffer_limit
@@ -363,6 +444,21 @@ pub static PARAMS: &[Param] = &[
         c.cache_size = parse_memory(v)?;
         Ok(())
     }),
+    param!(
+        "min-free-disk",
+        true,
+        |c| c.min_free_disk.to_string(),
+        |c, v| {
+            c.min_free_disk = parse_memory(v)?;
+            Ok(())
+        }
+    ),
+    param!(
+        "client-output-buffer-limit",
+        true,
+        |c| output_limits_text(&c.client_output_buffer_limit),
+        |c, v| set_output_limits(&mut c.client_output_buffer_limit, v)
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Param> {

@@ -6,7 +6,7 @@
 //! (MULTI/EXEC needs no locks) and fjall is never touched from a tokio worker.
 //!
 //! Group commit: the engine takes one message, then every message already queued (up to
-//! [`MAX_DRAIN`]), executes them all, commits each command's writes as one atomic batch, and then
+//! [`MAX_DRAIN`]), executes them all, commits the drain's writes as one atomic batch, and then
 //! persists the journal ONCE for the whole drain (`fdatasync` under `appendfsync always`) before
 //! it releases any reply of that drain. A reply is therefore never sent for a write that a crash
 //! could still lose under the configured policy.
@@ -31,12 +31,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use sluice_resp::ReplyWriter;
-use sluice_storage::{Store, Sync};
+use sluice_storage::{Store, StoreError, StoreOptions, Sync};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::client::{Client, ReplyMode};
 use crate::commands;
 use crate::config::{Config, Fsync, SharedLimits};
+use crate::fault::{self, DiskFault};
+use crate::fsync::BackgroundFsync;
 use crate::reply::{printable, wrong_arity, CmdResult, ReplyError};
 use crate::table::Command;
 
@@ -49,6 +51,13 @@ pub const MIN_DRAIN_WORK: Duration = Duration::from_micros(20);
 
 /// Most messages executed before the drain is committed and its replies released.
 pub const MAX_DRAIN: usize = 1024;
+
+/// Reply bytes one client's request may build before the rest of its commands wait until that
+/// part is written to its socket (fairness, and a bound on memory: a pipeline of 2,000 `XRANGE
+/// key - +` of 5.8 MB each built 1,024 replies at once, 6 GB, and stalled every other client).
+/// The rest runs when the connection task asks for it ([`Msg::Continue`]), so a client that
+/// reads slowly slows only itself.
+pub const REPLY_BYTES_PER_TURN: usize = 1 << 20;
 
 /// From a connection task to the engine.
 pub enum Msg {
@@ -66,6 +75,10 @@ pub enum Msg {
     Disconnect {
         id: u64,
     },
+    /// The part of a request's replies marked [`Response::more`] was written: run the rest.
+    Continue {
+        id: u64,
+    },
     /// The client closed its side while a request was in flight: drop it if it is blocked.
     Eof {
         id: u64,
@@ -79,9 +92,24 @@ pub struct Response {
     pub data: BytesMut,
     /// Close the connection after writing `data`.
     pub close: bool,
+    /// The request has commands left ([`REPLY_BYTES_PER_TURN`]): once `data` is written, send
+    /// [`Msg::Continue`]; the request is still in flight.
+    pub more: bool,
     /// Whether the client is authenticated after these commands (the parser's limits depend
     /// on it).
     pub authenticated: bool,
+}
+
+impl Response {
+    /// Closes the connection without sending anything more.
+    pub fn close() -> Response {
+        Response {
+            data: BytesMut::new(),
+            close: true,
+            more: false,
+            authenticated: false,
+        }
+    }
 }
 
 /// Counters for INFO.
@@ -154,9 +182,6 @@ pub struct Server {
     pub kill: Vec<u64>,
     /// WATCHed keys → the clients watching them.
     pub watchers: HashMap<(usize, Bytes), Vec<u64>>,
-    pub last_fsync: Instant,
-    /// Writes were handed to the OS but not fsynced yet.
-    pub unsynced: bool,
     /// Mirrors whether `requirepass` is set, for connection tasks.
     pub requirepass_set: Arc<AtomicBool>,
     pub net: Arc<crate::net::NetStats>,
@@ -170,6 +195,8 @@ pub struct Server {
     pub ready: Vec<(usize, Bytes)>,
     /// Deadlines of blocked clients.
     pub deadlines: BTreeSet<(Instant, u64)>,
+    /// Set while writes are refused after a disk-full fault (see `fault.rs`).
+    pub disk_fault: Option<DiskFault>,
 }
 
 impl Server {
@@ -250,7 +277,13 @@ pub fn now_ms() -> u64 {
 
 /// The engine: see the module docs.
 pub struct Engine {
-    store: Store,
+    /// Always `Some`, except inside [`Engine::reopen_store`] (fjall's lock on the directory
+    /// means the old store must be gone before the new one opens).
+    store: Option<Store>,
+    /// How the store is opened (again, after a disk-full fault).
+    store_opts: StoreOptions,
+    /// The `everysec` fdatasync thread.
+    fsync: BackgroundFsync,
     srv: Server,
     rx: Receiver<Msg>,
     shutdown_notify: Option<Arc<tokio::sync::Notify>>,
@@ -285,6 +318,8 @@ impl CommitCost {
 impl Engine {
     pub fn new(
         store: Store,
+        store_opts: StoreOptions,
+        fsync: BackgroundFsync,
         config: Config,
         limits: Arc<SharedLimits>,
         rx: Receiver<Msg>,
@@ -300,7 +335,9 @@ impl Engine {
                 .to_string()
         };
         Engine {
-            store,
+            store: Some(store),
+            store_opts,
+            fsync,
             srv: Server {
                 clock: Clock::new(),
                 config,
@@ -311,8 +348,6 @@ impl Engine {
                 run_id,
                 kill: Vec::new(),
                 watchers: HashMap::new(),
-                last_fsync: Instant::now(),
-                unsynced: false,
                 requirepass_set,
                 net,
                 rng: now_ms() | 1,
@@ -320,6 +355,7 @@ impl Engine {
                 waiting: HashMap::new(),
                 ready: Vec::new(),
                 deadlines: BTreeSet::new(),
+                disk_fault: None,
             },
             rx,
             shutdown_notify: None,
@@ -333,9 +369,10 @@ impl Engine {
         self.shutdown_notify = Some(notify);
     }
 
-    /// Runs until a [`Msg::Shutdown`] or every sender is gone. Returns an error only for a
-    /// failed disk write, after which the journal is poisoned and the process must restart.
-    pub fn run(mut self) -> Result<(), sluice_storage::StoreError> {
+    /// Runs until a [`Msg::Shutdown`] or every sender is gone. Storage faults never end it
+    /// with a half-alive server: they go through [`fault::classify`] (read-only, or exit). The
+    /// error returned is only the final close's.
+    pub fn run(mut self) -> Result<(), StoreError> {
         let mut next_cron = Instant::now();
         loop {
             let wake = self
@@ -375,7 +412,7 @@ impl Engine {
                 next_cron =
                     Instant::now() + Duration::from_millis(1000 / self.srv.config.hz.max(1));
             }
-            self.finish_drain()?;
+            self.finish_drain();
             if self.srv.shutdown_requested {
                 self.srv.shutdown_requested = false;
                 tracing::info!("SHUTDOWN requested by a client");
@@ -387,70 +424,189 @@ impl Engine {
                 break;
             }
         }
-        self.store.close()?;
-        tracing::info!("engine stopped; data flushed and synced to disk");
+        if let Some(f) = &self.srv.disk_fault {
+            // Flushing memtables needs room the disk does not have: sync the journal only;
+            // the next start replays it.
+            tracing::warn!(cause = %f.cause, "stopping while writes are refused: memtables are not flushed to tables, the next start replays the journal");
+            self.store_mut().sync_journal()?;
+            tracing::info!("engine stopped; journal synced to disk");
+        } else {
+            self.store_mut().close()?;
+            tracing::info!("engine stopped; data flushed and synced to disk");
+        }
         Ok(())
     }
 
-    /// Persists per `appendfsync`, then releases the drain's replies and kills.
-    fn finish_drain(&mut self) -> Result<(), sluice_storage::StoreError> {
+    fn store_mut(&mut self) -> &mut Store {
+        self.store
+            .as_mut()
+            .expect("the store is open outside reopen_store")
+    }
+
+    /// Commits and persists per `appendfsync`, then releases the drain's replies and kills. A
+    /// storage error instead goes to [`Engine::storage_fault`], which withholds the replies.
+    fn finish_drain(&mut self) {
         let started = Instant::now();
-        if let Err(e) = self.store.commit() {
-            fatal_commit(&e, "drain");
+        if let Err(e) = self.store_mut().commit() {
+            return self.storage_fault(e, "committing a batch to the journal");
         }
-        if self.store.has_unpersisted() {
+        if self.store_mut().has_unpersisted() {
             let sync = match self.srv.config.appendfsync {
                 Fsync::Always => Sync::Disk,
                 Fsync::Everysec | Fsync::No => Sync::Os,
             };
-            self.store.persist(sync)?;
+            if let Err(e) = self.store_mut().persist(sync) {
+                let during = match sync {
+                    Sync::Disk => "fdatasync of the journal (appendfsync always)",
+                    Sync::Os => "writing the journal",
+                };
+                return self.storage_fault(e, during);
+            }
             self.srv.stats.persists += 1;
-            if sync == Sync::Disk {
-                self.srv.last_fsync = Instant::now();
-            } else {
-                self.srv.unsynced = true;
+            if self.srv.config.appendfsync == Fsync::Everysec {
+                // The once-a-second fdatasync runs on its own thread (`fsync.rs`).
+                self.fsync.mark_dirty();
             }
             self.commit_cost.record(started.elapsed());
-        }
-        // everysec: one fdatasync a second covers everything handed to the OS since the last.
-        if self.srv.unsynced
-            && self.srv.config.appendfsync != Fsync::No
-            && self.srv.last_fsync.elapsed() >= Duration::from_secs(1)
-        {
-            self.store.persist(Sync::Disk)?;
-            self.srv.last_fsync = Instant::now();
-            self.srv.unsynced = false;
         }
         for (tx, resp) in self.outbox.drain(..) {
             // A closed channel means the connection is gone; its Disconnect is on the way.
             let _ = tx.send(resp);
         }
+        self.release_kills();
+    }
+
+    /// Disconnects the clients marked for it during the drain.
+    fn release_kills(&mut self) {
         for id in std::mem::take(&mut self.srv.kill) {
             if let Some(c) = self.srv.clients.get(&id) {
-                let _ = c.tx.send(Response {
-                    data: BytesMut::new(),
-                    close: true,
-                    authenticated: false,
-                });
+                let _ = c.tx.send(Response::close());
             }
             // Also drops its WATCHes and, if it was blocked, its place in the wait lists.
             self.remove_client(id);
         }
-        Ok(())
     }
 
-    /// Periodic work: active expiry and the `everysec` fsync.
+    /// The one answer to a storage error (see `fault.rs`): exit, or withhold this drain's
+    /// replies, reopen the store from disk and refuse writes until the disk has room.
+    fn storage_fault(&mut self, e: StoreError, during: &str) {
+        let action = fault::classify(&e, &self.srv.config.dir, self.srv.config.min_free_disk);
+        self.apply_fault(action, &e, during);
+    }
+
+    /// [`Engine::storage_fault`] once the answer is known.
+    fn apply_fault(&mut self, action: fault::Action, e: &dyn std::fmt::Display, during: &str) {
+        let dir = self.srv.config.dir.clone();
+        let cause = match action {
+            fault::Action::FailStop => fault::fatal(&format!(
+                "{during} failed: {e} (data directory {})",
+                dir.display()
+            )),
+            fault::Action::ReadOnly(cause) => cause,
+        };
+        tracing::error!(
+            error = %e,
+            during,
+            dir = %dir.display(),
+            "disk full: refusing writes (-MISCONF) until min-free-disk ({} bytes) is free; reads go on",
+            self.srv.config.min_free_disk
+        );
+        // The drain's writes may or may not have reached the journal: none of its replies may
+        // go out. Closing the connections tells those clients their commands' fate is unknown.
+        let withheld = self.outbox.len();
+        for (tx, _) in self.outbox.drain(..) {
+            let _ = tx.send(Response::close());
+        }
+        if withheld > 0 {
+            tracing::warn!(
+                clients = withheld,
+                "closed the connections whose replies were waiting on the failed write"
+            );
+        }
+        self.reopen_store(during);
+        self.srv.disk_fault = Some(DiskFault::new(cause, now_ms()));
+        // Memory now equals the disk again, which may have lost this drain's changes: every
+        // open transaction that WATCHes a key fails, as if the key had been touched.
+        for c in self.srv.clients.values_mut() {
+            if !c.watched.is_empty() {
+                c.dirty_cas = true;
+            }
+        }
+        self.release_kills();
+    }
+
+    /// Drops the store (and fjall's lock on the directory with it) and opens it again, so that
+    /// memory holds exactly what the journal and tables hold. Exits if that fails.
+    fn reopen_store(&mut self, after: &str) {
+        let started = Instant::now();
+        drop(self.store.take());
+        let dir = &self.srv.config.dir;
+        match Store::open(dir, &self.store_opts, now_ms()) {
+            Ok(s) => {
+                self.store = Some(s);
+                let watching = !self.srv.watchers.is_empty();
+                self.store_mut().track_touches(watching);
+                tracing::info!(
+                    dir = %self.srv.config.dir.display(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "store reopened from disk"
+                );
+            }
+            Err(e) => fault::fatal(&format!(
+                "reopening the store in {} after a failed {after} failed: {e}",
+                dir.display()
+            )),
+        }
+    }
+
+    /// Periodic work: active expiry, reclaiming deleted streams, noticing a background storage
+    /// failure, and while writes are refused, probing whether they can resume.
     fn cron(&mut self) {
+        if let Some(f) = &mut self.srv.disk_fault {
+            if f.last_probe.elapsed() < fault::PROBE_EVERY {
+                return;
+            }
+            f.last_probe = Instant::now();
+            match fault::probe(&self.srv.config.dir, self.srv.config.min_free_disk) {
+                Ok(()) => {
+                    tracing::warn!(
+                        refused_for_s = f.since.elapsed().as_secs(),
+                        "the data directory has room again: writes resume"
+                    );
+                    self.srv.disk_fault = None;
+                }
+                Err(e) => {
+                    let now = fault::strerror(&e);
+                    if now != f.last_probe_error {
+                        tracing::warn!(probe = %now, "still refusing writes: the disk has no room");
+                        f.last_probe_error = now;
+                    }
+                }
+            }
+            // Expiry and reaping write: not while the disk is full.
+            return;
+        }
+        if let Some(e) = self.fsync.take_error() {
+            let action = fault::classify_io(&e);
+            return self.apply_fault(
+                action,
+                &format!("storage I/O error: {e}"),
+                "fdatasync of the journal (appendfsync everysec)",
+            );
+        }
+        if let Err(e) = self.store_mut().health_check() {
+            return self.storage_fault(e, "a background flush or compaction");
+        }
         let now = now_ms();
-        for db in 0..self.store.databases() {
-            let n = self.store.expire_cycle(db, now, 200);
+        for db in 0..self.store_mut().databases() {
+            let n = self.store_mut().expire_cycle(db, now, 200);
             self.srv.stats.expired_keys += n as u64;
         }
         self.after_writes(None);
         // Reclaim deleted streams in the background, a bounded amount per tick.
-        if self.store.dead_streams() > 0 {
-            if let Err(e) = self.store.reap(20_000) {
-                fatal_commit(&e, "reaping deleted streams");
+        if self.store_mut().dead_streams() > 0 {
+            if let Err(e) = self.store_mut().reap(20_000) {
+                self.storage_fault(e, "reclaiming deleted streams");
             }
         }
     }
@@ -473,15 +629,18 @@ impl Engine {
             Msg::Disconnect { id } => self.remove_client(id),
             Msg::Eof { id } => {
                 if let Some(c) = self.srv.clients.get(&id).filter(|c| c.blocked.is_some()) {
-                    let _ = c.tx.send(Response {
-                        data: BytesMut::new(),
-                        close: true,
-                        authenticated: false,
-                    });
+                    let _ = c.tx.send(Response::close());
                     self.remove_client(id);
                 }
             }
             Msg::Request { id, commands } => self.request(id, commands),
+            Msg::Continue { id } => {
+                if let Some(mut client) = self.srv.clients.remove(&id) {
+                    let queue = std::mem::take(&mut client.deferred);
+                    let out = ReplyWriter::new(client.proto);
+                    self.drive(client, out, queue);
+                }
+            }
             Msg::Shutdown => return true,
         }
         false
@@ -509,12 +668,21 @@ impl Engine {
     fn drive(&mut self, mut client: Client, mut out: ReplyWriter, mut queue: VecDeque<Vec<Bytes>>) {
         let id = client.id;
         while let Some(argv) = queue.pop_front() {
+            if out.len() >= REPLY_BYTES_PER_TURN {
+                // Fairness: the rest runs once this part is written (see the constant).
+                queue.push_front(argv);
+                client.deferred = std::mem::take(&mut queue);
+                break;
+            }
             let now = self.srv.clock.now_ms();
             out.set_protocol(client.proto);
             let mark = out.len();
             let mode = client.reply_mode;
             let mut ctx = Ctx {
-                store: &mut self.store,
+                store: self
+                    .store
+                    .as_mut()
+                    .expect("the store is open outside reopen_store"),
                 client: &mut client,
                 out: &mut out,
                 srv: &mut self.srv,
@@ -558,6 +726,7 @@ impl Engine {
         let resp = Response {
             data: out.take(),
             close: client.close_after_reply,
+            more: !client.deferred.is_empty(),
             authenticated: client.authenticated,
         };
         self.outbox.push((client.tx.clone(), resp));
@@ -644,7 +813,10 @@ impl Engine {
         b.out.set_protocol(client.proto);
         self.srv.clock.restart();
         let mut ctx = Ctx {
-            store: &mut self.store,
+            store: self
+                .store
+                .as_mut()
+                .expect("the store is open outside reopen_store"),
             client: &mut client,
             out: &mut b.out,
             now_ms: self.srv.clock.now_ms(),
@@ -695,8 +867,9 @@ impl Engine {
     fn after_writes(&mut self, mut current: Option<&mut Client>) {
         // Keys that lost their stream wake the clients blocked on them (XREADGROUP answers
         // with an error; XREAD goes back to waiting).
-        self.store.track_removals(!self.srv.waiting.is_empty());
-        for key in self.store.take_removed() {
+        let waiting = !self.srv.waiting.is_empty();
+        self.store_mut().track_removals(waiting);
+        for key in self.store_mut().take_removed() {
             if self.srv.waiting.contains_key(&key) && !self.srv.ready.contains(&key) {
                 self.srv.ready.push(key);
             }
@@ -704,7 +877,7 @@ impl Engine {
         if self.srv.watchers.is_empty() {
             return;
         }
-        let touched = self.store.take_touched();
+        let touched = self.store_mut().take_touched();
         let mut dirty: Vec<u64> = Vec::new();
         for key in touched {
             if let Some(ids) = self.srv.watchers.get(&key) {
@@ -724,7 +897,11 @@ impl Engine {
     }
 
     fn unwatch_all(&mut self, id: u64, keys: &[(usize, Bytes)]) {
-        unwatch(&mut self.srv, &mut self.store, id, keys);
+        let store = self
+            .store
+            .as_mut()
+            .expect("the store is open outside reopen_store");
+        unwatch(&mut self.srv, store, id, keys);
     }
 }
 
@@ -786,6 +963,16 @@ pub fn process(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
             return;
         }
     };
+    if let Some(f) = &ctx.srv.disk_fault {
+        // Redis refuses writes, and PING (a health check should fail), while its AOF cannot
+        // be written.
+        if cmd.has_flag("write") || cmd.name == "ping" {
+            let msg = f.reply();
+            queue_error(ctx);
+            ctx.out.error(&msg);
+            return;
+        }
+    }
     if let Some(queue) = ctx.client.multi.as_mut() {
         if !matches!(
             cmd.name,
@@ -840,6 +1027,15 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
         ctx.error(&wrong_arity(cmd.name));
         return;
     };
+    if let Some(f) = &ctx.srv.disk_fault {
+        // Also inside EXEC and for re-run blocked commands: nothing writes while the disk is
+        // full.
+        if cmd.has_flag("write") {
+            let msg = f.reply();
+            ctx.out.error(&msg);
+            return;
+        }
+    }
     let start = ctx.srv.clock.mark;
     // CLIENT LIST shows the command being run, as Redis does.
     ctx.client.last_cmd = cmd.name;
@@ -855,13 +1051,6 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     let e = stats.per_command.entry(key).or_insert((cmd.name, 0, 0));
     e.1 += 1;
     e.2 += ctx.srv.clock.lap(start);
-}
-
-/// A failed commit poisons fjall's journal: nothing more can be made durable, and replies must
-/// not claim otherwise. Exit; a restart recovers every committed batch from the journal.
-fn fatal_commit(e: &sluice_storage::StoreError, during: &str) -> ! {
-    tracing::error!(error = %e, during, "commit failed; exiting to recover from the journal");
-    std::process::exit(1);
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod fault;
+pub mod fsync;
+pub mod logging;
 pub mod net;
 pub mod reply;
 pub mod table;
@@ -30,11 +33,7 @@ use crate::config::{Config, SharedLimits};
 pub fn run(config: Config, stop: Option<watch::Receiver<bool>>) -> Result<(), String> {
     std::fs::create_dir_all(&config.dir)
         .map_err(|e| format!("can't create data directory {}: {e}", config.dir.display()))?;
-    let opts = StoreOptions {
-        databases: config.databases as usize,
-        cache_size: config.cache_size,
-        ..StoreOptions::default()
-    };
+    let opts = store_options(&config);
     let started = std::time::Instant::now();
     let store = Store::open(&config.dir, &opts, engine::now_ms())
         .map_err(|e| format!("can't open the store in {}: {e}", config.dir.display()))?;
@@ -63,8 +62,12 @@ pub fn run(config: Config, stop: Option<watch::Receiver<bool>>) -> Result<(), St
 
     // SHUTDOWN: the engine asks the network side to stop through this.
     let shutdown_request = Arc::new(tokio::sync::Notify::new());
+    let fsync = fsync::BackgroundFsync::start(config.dir.clone())
+        .map_err(|e| format!("can't start the fsync thread: {e}"))?;
     let mut engine = engine::Engine::new(
         store,
+        opts,
+        fsync,
         config,
         limits.clone(),
         rx,
@@ -72,9 +75,16 @@ pub fn run(config: Config, stop: Option<watch::Receiver<bool>>) -> Result<(), St
         net_stats.clone(),
     );
     engine.on_shutdown_request(shutdown_request.clone());
+    // However the engine ends, the network side stops with it: never a server that accepts
+    // connections with no engine behind them.
+    let engine_done = shutdown_request.clone();
     let engine_thread = std::thread::Builder::new()
         .name("sluice-engine".into())
-        .spawn(move || engine.run())
+        .spawn(move || {
+            let result = engine.run();
+            engine_done.notify_one();
+            result
+        })
         .map_err(|e| format!("can't start the engine thread: {e}"))?;
 
     let shared = Arc::new(net::Shared {
@@ -101,6 +111,15 @@ pub fn run(config: Config, stop: Option<watch::Receiver<bool>>) -> Result<(), St
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(format!("engine stopped on a storage error: {e}")),
         Err(_) => Err("engine thread panicked".into()),
+    }
+}
+
+/// How the store is opened, from the configuration.
+pub fn store_options(config: &Config) -> StoreOptions {
+    StoreOptions {
+        databases: config.databases as usize,
+        cache_size: config.cache_size,
+        ..StoreOptions::default()
     }
 }
 
@@ -138,7 +157,11 @@ async fn wait_for_stop(stop: Option<watch::Receiver<bool>>) {
                 signal(SignalKind::interrupt()),
             ) {
                 (Ok(mut term), Ok(mut int)) => {
-                    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+                    let which = tokio::select! {
+                        _ = term.recv() => "SIGTERM",
+                        _ = int.recv() => "SIGINT",
+                    };
+                    tracing::info!(signal = which, "received {which}: shutting down cleanly");
                 }
                 _ => std::future::pending::<()>().await,
             }

@@ -1,7 +1,5 @@
 //! The `sluice` binary: `sluice [config-file] [--option value …]`, as redis-server.
 
-use tracing_subscriber::EnvFilter;
-
 /// mimalloc: the engine and the connection tasks allocate small buffers at a high rate, and
 /// glibc's malloc showed up at ~15% of the engine thread's profile under XADD load.
 #[global_allocator]
@@ -19,19 +17,8 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let level = match config.loglevel.as_str() {
-        "debug" => "debug",
-        "verbose" => "info",
-        "notice" => "info",
-        "warning" => "warn",
-        _ => "error",
-    };
-    let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    sluice_server::logging::ignore_sigpipe();
+    sluice_server::logging::init(sluice_server::logging::level_for(&config.loglevel));
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         port = config.port,
@@ -44,13 +31,14 @@ fn main() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         tracing::error!("panic: {info}");
+        sluice_server::logging::flush();
         default_hook(info);
         std::process::abort();
     }));
     if let Err(e) = sluice_server::run(config, None) {
-        tracing::error!("{e}");
-        std::process::exit(1);
+        sluice_server::fault::fatal(&e);
     }
+    sluice_server::logging::flush();
 }
 
 /// `sluice check <dir>` and `sluice repair <dir> <new-dir>`, the offline tools of

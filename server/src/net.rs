@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use sluice_resp::{ParseLimits, RequestParser};
@@ -103,8 +104,11 @@ fn accept(
     let shared = shared.clone();
     tokio::spawn(async move {
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = connection(sock, addr, id, &shared, shutdown).await {
-            tracing::debug!(client = id, %addr, error = %e, "connection closed");
+        // As redis-server logs at `verbose`: one line per accepted and per closed connection.
+        tracing::debug!(client = id, %addr, "accepted connection");
+        match connection(sock, addr, id, &shared, shutdown).await {
+            Ok(()) => tracing::debug!(client = id, %addr, "client closed connection"),
+            Err(e) => tracing::debug!(client = id, %addr, error = %e, "connection closed"),
         }
         let _ = shared.engine.send(Msg::Disconnect { id });
         shared.stats.connected.fetch_sub(1, Ordering::SeqCst);
@@ -216,10 +220,20 @@ async fn connection(
                 let Some(resp) = resp else { return Ok(()) };
                 if !resp.data.is_empty() {
                     shared.stats.bytes_out.fetch_add(resp.data.len() as u64, Ordering::Relaxed);
-                    wr.write_all(&resp.data).await?;
+                    if !write_within_limits(&mut wr, &resp.data, &shared.limits).await? {
+                        tracing::warn!(client = id, %addr, bytes = resp.data.len(), "client closed for overcoming of output buffer limits (client-output-buffer-limit normal)");
+                        return Ok(());
+                    }
                 }
                 if resp.close {
                     return Ok(());
+                }
+                if resp.more {
+                    // The engine holds the rest of the request until this part is written.
+                    if shared.engine.send(Msg::Continue { id }).is_err() {
+                        return Ok(());
+                    }
+                    continue;
                 }
                 in_flight = false;
                 authenticated = resp.authenticated;
@@ -229,6 +243,35 @@ async fn connection(
             _ = shutdown.changed(), if !in_flight => return Ok(()),
         }
     }
+}
+
+/// Writes a reply under `client-output-buffer-limit normal` (hard, soft bytes, soft seconds):
+/// false (write nothing more, close) if the reply is over the hard limit, or over the soft
+/// limit and not written within the soft seconds (at once when they are 0). The engine builds
+/// at most [`crate::engine::REPLY_BYTES_PER_TURN`] plus one reply before this write finishes,
+/// so that is what a client's output buffer holds at most.
+async fn write_within_limits(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    data: &[u8],
+    l: &SharedLimits,
+) -> std::io::Result<bool> {
+    let len = data.len() as u64;
+    let hard = l.output_hard.load(Ordering::Relaxed);
+    if hard > 0 && len > hard {
+        return Ok(false);
+    }
+    let soft = l.output_soft.load(Ordering::Relaxed);
+    if soft > 0 && len > soft {
+        let secs = l.output_soft_seconds.load(Ordering::Relaxed);
+        if secs == 0 {
+            return Ok(false);
+        }
+        return match tokio::time::timeout(Duration::from_secs(secs), wr.write_all(data)).await {
+            Ok(r) => r.map(|()| true),
+            Err(_) => Ok(false),
+        };
+    }
+    wr.write_all(data).await.map(|()| true)
 }
 
 fn limits(l: &SharedLimits) -> ParseLimits {

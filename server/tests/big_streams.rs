@@ -254,7 +254,10 @@ fn maxlen_keeps_a_queue_and_its_disk_bounded() {
     // Write at least MIN entries, and on until the data directory has been seen to shrink
     // (old journal segments dropped), at most MAX.
     const MIN: usize = 200_000;
-    const MAX: usize = 500_000;
+    // The directory shrinks once fjall's journal reaches its 512 MiB cap and the oldest
+    // segments are dropped: about 520k entries of 1 KB since trims and appends of one drain
+    // collapse into one write (the staged-writes overlay).
+    const MAX: usize = 800_000;
     const STEP: usize = 20_000;
     const VALUE: usize = 1000;
     const MIB: u64 = 1 << 20;
@@ -305,9 +308,10 @@ fn maxlen_keeps_a_queue_and_its_disk_bounded() {
         "the data directory never shrank while {} went through a 1000-entry queue",
         mib(bytes)
     );
-    // fjall's journal limit (512 MiB) is the hard ceiling; the queue should stay far below it.
+    // fjall's journal limit (512 MiB) plus one memtable's worth of tables (64 MiB) is the
+    // ceiling: the 1 MB queue itself adds nothing that grows.
     assert!(
-        peak < 512 * MIB,
+        peak < (512 + 64) * MIB,
         "the data directory reached {} for a 1000-entry queue",
         mib(peak)
     );

@@ -6,18 +6,30 @@
 //! see the design note), which is why that thread is never a tokio worker.
 //!
 //! Write path (group commit). Commands change the in-memory state and stage their disk writes:
-//! entry deletions go straight into one `OwnedWriteBatch`; appended entries are gathered per
-//! stream into *runs* (see the layout below); a changed stream, node or consumer group is only
-//! marked dirty, and its record is encoded once at the commit, so a hot stream written a
-//! thousand times in one drain is written once; other records go into maps keyed by disk key
-//! (last write wins).
+//! appended entries are gathered per stream into an *open run* (see the layout below); full
+//! runs, and the runs XDEL and trimming rewrite or remove, go into the *overlay* of staged
+//! `entries` writes (`store/overlay.rs`, keyed by disk key, last write wins); a changed stream,
+//! node or consumer group is only marked dirty, and its record is encoded once at the commit,
+//! so a hot stream written a thousand times in one drain is written once; other records go
+//! into maps keyed by disk key (last write wins).
 //! [`Store::commit`] turns all of that into ONE atomic fjall batch; the engine calls it once per
-//! drain (and before any command that reads stream entries while entry writes are staged, see
-//! [`Store::read_barrier`], so a read sees every earlier write and a commit never falls inside a
-//! command). After the commit the engine calls [`Store::persist`] — `write(2)` for `appendfsync
-//! no`/`everysec`, `fdatasync` for `always` — and only then releases the drain's replies. A
-//! crash therefore loses whole drains at most, never part of a command, and never anything that
-//! was acknowledged under `always`.
+//! drain, between commands, and nothing else commits while commands run (the reaper commits
+//! from the engine's periodic task, also between commands). After the commit the engine calls
+//! [`Store::persist`] — `write(2)` for `appendfsync no`/`everysec`, `fdatasync` for `always` —
+//! and only then releases the drain's replies. fjall writes a batch to its journal as one
+//! unit that recovery keeps or drops whole, and its journal buffer (8 KiB) may reach the OS
+//! at any moment of a large batch, so a kill -9 keeps a prefix of whole batches. A crash
+//! therefore loses whole drains at most, never part of a command or of a transaction, and
+//! never anything that was acknowledged under `always`.
+//!
+//! Reads of stream entries never commit: they see fjall's runs merged with the overlay and the
+//! stream's open run (`overlay::Runs`), exactly the runs fjall would hold after a commit.
+//! (Earlier builds committed the staged writes before such a read — a "read barrier" — so a
+//! read inside MULTI/EXEC committed the part of the transaction executed so far as a batch of
+//! its own, and a kill -9 could keep half an EXEC.) The running command's own appended entry
+//! (`fresh`) stays out of the runs until the command ends, so its own trim can still cancel it.
+//! [`Store::begin_atomic`] / [`Store::end_atomic`] mark a section (EXEC, later scripts) whose
+//! writes must land in one batch, and assert that nothing commits inside it.
 //!
 //! Why one batch per drain and not per command: fjall takes a global journal lock per commit,
 //! and a stream's metadata and tail node change with every XADD; coalescing them per drain makes
@@ -58,7 +70,10 @@
 //!
 //! Invariants: the in-memory directories equal what `keys` holds once every staged write is
 //! committed; `open` rebuilds them from disk (entries are not read at startup), dropping keys
-//! that expired while the server was down.
+//! that expired while the server was down. The runs readers see (fjall under the overlay, plus
+//! the open runs) are the runs `entries` holds once every staged write is committed, and the
+//! layout invariants above hold for them at every command boundary. Nothing commits inside a
+//! command, and a commit inside an atomic section is a bug (asserted in debug builds).
 
 use std::collections::HashSet;
 
@@ -67,17 +82,23 @@ use std::path::Path;
 
 use bytes::Bytes;
 use fjall::config::FilterPolicy;
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode, Slice};
 
 mod damage;
 mod groups;
 mod opening;
+mod overlay;
 pub mod salvage;
 
+use self::overlay::{Overlay, Runs};
 use crate::keydir::{Entry, KeyDir, Value};
 use crate::stream::layout::{NodeLayout, NodeLimits, NodeSummary, Trim};
 use crate::stream::run::{self, RunBuilder};
 use crate::stream::{entry, StreamId, StreamMeta};
+
+/// How long [`Store::close`] waits for memtables to flush before it syncs the journal and
+/// returns anyway.
+pub const CLOSE_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The largest key name accepted. fjall panics on keys over 65,535 bytes and our disk keys add
 /// a prefix, so names are capped well below.
@@ -155,13 +176,52 @@ pub enum StoreError {
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StoreError::Fjall(e) => write!(f, "storage error: {e}"),
+            StoreError::Fjall(fjall::Error::Poisoned) => write!(
+                f,
+                "storage error: the store refuses writes after an earlier failed write, sync, \
+                 flush or compaction (fjall: Poisoned)"
+            ),
+            StoreError::Fjall(fjall::Error::Locked) => write!(
+                f,
+                "storage error: the data directory is in use by another process (fjall: Locked)"
+            ),
+            StoreError::Fjall(e) => match self.os_error() {
+                Some(io) => write!(f, "storage I/O error: {io}"),
+                None => write!(f, "storage error: {e}"),
+            },
             StoreError::Corrupt(what) => write!(f, "corrupt data on disk: {what}"),
         }
     }
 }
 
-impl std::error::Error for StoreError {}
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Fjall(e) => Some(e),
+            StoreError::Corrupt(_) => None,
+        }
+    }
+}
+
+impl StoreError {
+    /// The OS error at the root of this one (`ENOSPC`, `EIO`, …), if there is one.
+    pub fn os_error(&self) -> Option<&std::io::Error> {
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(self);
+        while let Some(e) = cur {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return Some(io);
+            }
+            cur = e.source();
+        }
+        None
+    }
+
+    /// fjall refused because an earlier write, sync, flush or compaction failed: nothing more
+    /// can be written by this process.
+    pub fn is_poisoned(&self) -> bool {
+        matches!(self, StoreError::Fjall(fjall::Error::Poisoned))
+    }
+}
 
 impl From<fjall::Error> for StoreError {
     fn from(e: fjall::Error) -> Self {
@@ -182,10 +242,13 @@ pub struct Store {
     entries: Keyspace,
     smeta: Keyspace,
     dirs: Vec<KeyDir>,
-    /// Entry writes of the current drain (full runs, run rewrites and removals).
+    /// The reaper's removals of dead incarnations' records, committed by [`Store::reap`].
     batch: Option<OwnedWriteBatch>,
-    /// True when `batch` or `open_runs` hold entry writes that readers could miss.
-    entries_staged: bool,
+    /// Entry writes of the current drain (full runs, run rewrites and removals), which every
+    /// read of stream entries sees (see `store/overlay.rs`).
+    overlay: Overlay,
+    /// Depth of nested atomic sections ([`Store::begin_atomic`]); no commit while above 0.
+    atomic: u32,
     /// The entry appended by the running command (sid, ID, encoded fields), added to its
     /// stream's open run when the command ends (so its own trim can still cancel it, as
     /// `XADD … MAXLEN 0` does).
@@ -394,7 +457,8 @@ impl Store {
             smeta,
             dirs: (0..opts.databases).map(|_| KeyDir::new()).collect(),
             batch: None,
-            entries_staged: false,
+            overlay: Overlay::default(),
+            atomic: 0,
             fresh: None,
             open_runs: HashMap::new(),
             run_limits: RunLimits::default(),
@@ -597,8 +661,10 @@ impl Store {
             self.pending_keys.insert(dead_key(sid), Some(Vec::new()));
             self.pending_smeta
                 .retain(|k, _| !k.starts_with(&sid.to_be_bytes()));
-            // Entries of the dead incarnation not written yet need never be.
+            // Entries of the dead incarnation not written yet need never be, and the reaper
+            // deletes what fjall holds of it.
             self.open_runs.remove(&sid);
+            self.overlay.forget(sid);
             self.run_cache.forget(sid);
             self.dead.push((sid, None));
         }
@@ -829,6 +895,14 @@ impl Store {
             return;
         };
         let limits = self.run_limits;
+        debug_assert!(
+            self.open_runs.contains_key(&sid)
+                || Runs::new(&self.entries, &self.overlay, None, sid)
+                    .range(id, StreamId::MAX, false)
+                    .next()
+                    .is_none(),
+            "a new open run at {id} of incarnation {sid} is not above every run"
+        );
         let open = self
             .open_runs
             .entry(sid)
@@ -838,25 +912,34 @@ impl Store {
         {
             // Full: stage it now and start the next run at this entry.
             let full = std::mem::replace(open, RunBuilder::new(id));
-            self.batch.get_or_insert_with(|| self.db.batch()).insert(
-                &self.entries,
-                entry_key(sid, full.key()),
-                full.finish(),
-            );
+            self.overlay
+                .put_new(sid, full.key(), Slice::from(full.finish()));
         }
         open.push(id, &raw);
-        self.entries_staged = true;
     }
 
-    /// Stages the open runs into the batch.
-    fn stage_open_runs(&mut self) {
-        if self.open_runs.is_empty() {
-            return;
-        }
-        let batch = self.batch.get_or_insert_with(|| self.db.batch());
+    /// Moves every open run into the overlay (at the commit).
+    fn seal_open_runs(&mut self) {
         for (sid, open) in self.open_runs.drain() {
-            batch.insert(&self.entries, entry_key(sid, open.key()), open.finish());
+            self.overlay
+                .put_new(sid, open.key(), Slice::from(open.finish()));
         }
+    }
+
+    /// Moves the open run of `sid` into the overlay, so that XDEL and trimming, which rewrite
+    /// runs of the overlay and of fjall, never have to rewrite an open run. The stream's next
+    /// append starts a new one.
+    fn seal_open_run(&mut self, sid: u64) {
+        if let Some(open) = self.open_runs.remove(&sid) {
+            self.overlay
+                .put_new(sid, open.key(), Slice::from(open.finish()));
+        }
+    }
+
+    /// The runs of incarnation `sid` as readers see them: fjall's, the staged writes, the open
+    /// run (see `store/overlay.rs`).
+    fn runs(&self, sid: u64) -> Runs<'_> {
+        Runs::new(&self.entries, &self.overlay, self.open_runs.get(&sid), sid)
     }
 
     /// True when trimming the stream at `name` certainly changes nothing (see
@@ -895,9 +978,6 @@ impl Store {
         if self.trim_is_noop(db, name, strategy, approx, None, now_ms) {
             return Ok(0);
         }
-        // XTRIM: earlier commands' writes must be visible. XADD already did this before it
-        // staged its own entry, which waits in `fresh` and is never committed by the barrier.
-        self.read_barrier()?;
         let Some((sid, first)) = self
             .stream(db, name, now_ms)
             .ok()
@@ -906,16 +986,28 @@ impl Store {
         else {
             return Ok(0);
         };
+        // Earlier commands' entries are read through the overlay; the running command's own
+        // (XADD's, `protect`) waits in `fresh` and is counted apart. Trimming may rewrite the
+        // run the stream's appends are gathered in: seal it first.
+        self.seal_open_run(sid);
         // Read what trimming may need before changing anything: the live IDs from the head.
         let mut reader_error = None;
         let outcome = {
-            let entries = self.entries.clone();
-            let meta = match self.stream_mut(db, name, now_ms) {
-                Ok(Some(m)) => m,
-                _ => return Ok(0),
+            let Store {
+                dirs,
+                entries,
+                overlay,
+                dirty_streams,
+                last_dirty,
+                ..
+            } = self;
+            let Some(Value::Stream(meta)) = dirs[db].get_mut(name).map(|e| &mut e.value) else {
+                return Ok(0);
             };
+            mark_dirty(dirty_streams, last_dirty, db, name);
+            let runs = Runs::new(entries, overlay, None, sid);
             meta.layout.trim(strategy, approx, limit, |from, to| {
-                match count_live(&entries, sid, from.max(first), to) {
+                match count_live(&runs, from.max(first), to) {
                     Ok(n) => n + u64::from(protect.is_some_and(|p| p >= from && p < to)),
                     Err(e) => {
                         reader_error = Some(e);
@@ -944,9 +1036,8 @@ impl Store {
         let mut gone: Vec<StreamId> = Vec::new();
         let mut rewrite = None;
         visit_runs(
-            &self.entries,
+            &self.runs(sid),
             None,
-            sid,
             first,
             StreamId::MAX,
             false,
@@ -988,14 +1079,12 @@ impl Store {
         }
         debug_assert!(left == u64::from(removed_own), "trim past the stream's end");
         self.run_cache.forget(sid);
-        let batch = self.batch.get_or_insert_with(|| self.db.batch());
         for key in gone {
-            batch.remove(&self.entries, entry_key(sid, key).to_vec());
+            self.overlay.remove(sid, key);
         }
         if let Some((key, value)) = rewrite {
-            batch.insert(&self.entries, entry_key(sid, key), value);
+            self.overlay.rewrite(sid, key, Slice::from(value));
         }
-        self.entries_staged = true;
         if removed_own {
             // The command's own entry was never staged: dropping it is all it takes.
             debug_assert!(self
@@ -1042,13 +1131,14 @@ impl Store {
         let Some(sid) = self.stream(db, name, now_ms).ok().flatten().map(|m| m.sid) else {
             return Ok(0);
         };
-        self.read_barrier()?;
+        // XDEL may rewrite the run the stream's appends are gathered in: seal it first.
+        self.seal_open_run(sid);
         let mut first_deleted = false;
         let mut seen = HashSet::new();
         let mut deleted: AHashSet<StreamId> = AHashSet::new();
         // The runs this command changes, by key: their value and the entries still in them.
         struct Touched {
-            value: fjall::Slice,
+            value: Slice,
             ids: Vec<(StreamId, std::ops::Range<usize>)>,
             changed: bool,
         }
@@ -1057,9 +1147,9 @@ impl Store {
             if !seen.insert(id) {
                 continue;
             }
-            // Disk does not change during the command (the rewrites are only staged), so the
-            // run that may hold `id` is still the one at or before it.
-            let Some((key, value)) = run_at_or_before(&self.entries, sid, id)? else {
+            // The runs do not change during the command (the rewrites are staged at its end),
+            // so the run that may hold `id` is still the one at or before it.
+            let Some((key, value)) = self.runs(sid).at_or_before(id)? else {
                 continue;
             };
             let run = match touched.entry(key) {
@@ -1128,37 +1218,54 @@ impl Store {
             meta.first_id = new_first;
         }
         self.run_cache.forget(sid);
-        let batch = self.batch.get_or_insert_with(|| self.db.batch());
         for (key, run) in touched {
             if !run.changed {
                 continue;
             }
             if run.ids.is_empty() {
-                batch.remove(&self.entries, entry_key(sid, key).to_vec());
+                self.overlay.remove(sid, key);
             } else {
                 // Same key: still a lower bound of what is left.
                 let mut b = RunBuilder::new(key);
                 for (id, r) in &run.ids {
                     b.push(*id, &run.value[r.clone()]);
                 }
-                batch.insert(&self.entries, entry_key(sid, key), b.finish());
+                self.overlay.rewrite(sid, key, Slice::from(b.finish()));
             }
         }
-        self.entries_staged = true;
         Ok(deleted.len() as u64)
     }
 
-    /// Makes every staged entry write visible to readers by committing the batch. The engine
-    /// calls this before a command that reads entries, so that commits fall between commands.
+    /// Does nothing, and never commits: every read of stream entries sees the staged writes
+    /// through the overlay (see `store/overlay.rs`). Kept for callers from before the overlay,
+    /// when it committed the staged entry writes; new code need not call it.
     pub fn read_barrier(&mut self) -> Result<()> {
-        if self.entries_staged {
-            // The running command's own entry stays out of this commit.
-            let fresh = self.fresh.take();
-            let result = self.commit();
-            self.fresh = fresh;
-            result?;
-        }
         Ok(())
+    }
+
+    /// Starts an atomic section: everything staged from here to the matching
+    /// [`Store::end_atomic`] reaches the disk in the same fjall batch, committed after the
+    /// section ends (at the end of the drain). EXEC runs its queued commands in one; so will
+    /// scripts. Sections nest.
+    ///
+    /// Nothing in a command commits — reads see staged writes through the overlay, and the
+    /// engine commits only between commands — so a section is kept whole by construction; the
+    /// section asserts it: [`Store::commit`] and [`Store::reap`] inside one are bugs
+    /// (`debug_assert!`; a release build commits anyway rather than leave the drain's
+    /// writes unpersisted behind its replies).
+    pub fn begin_atomic(&mut self) {
+        self.atomic += 1;
+    }
+
+    /// Ends the atomic section started by the matching [`Store::begin_atomic`].
+    pub fn end_atomic(&mut self) {
+        debug_assert!(self.atomic > 0, "end_atomic without begin_atomic");
+        self.atomic = self.atomic.saturating_sub(1);
+    }
+
+    /// True inside an atomic section.
+    pub fn in_atomic(&self) -> bool {
+        self.atomic > 0
     }
 
     /// Visits the IDs of the entries of incarnation `sid` in `from..=to` in order, while `f`
@@ -1170,11 +1277,7 @@ impl Store {
         to: StreamId,
         mut f: impl FnMut(StreamId) -> bool,
     ) -> Result<()> {
-        debug_assert!(
-            !self.entries_staged,
-            "entries read with entry writes staged: a missing read_barrier"
-        );
-        visit_runs(&self.entries, None, sid, from, to, false, |key, value| {
+        visit_runs(&self.runs(sid), None, from, to, false, |key, value| {
             for item in run_iter(sid, key, &value)? {
                 let (id, _) = item.map_err(|e| run_corrupt(sid, key, e))?;
                 if id < from {
@@ -1198,14 +1301,14 @@ impl Store {
         rev: bool,
         count: Option<usize>,
     ) -> Result<Vec<StreamEntry>> {
-        self.read_barrier()?;
         let mut out = Vec::new();
         if from > to || count == Some(0) {
             return Ok(out);
         }
         let limit = count.unwrap_or(usize::MAX);
+        let runs = Runs::new(&self.entries, &self.overlay, self.open_runs.get(&sid), sid);
         let cache = Some(&mut self.run_cache);
-        visit_runs(&self.entries, cache, sid, from, to, rev, |key, value| {
+        visit_runs(&runs, cache, from, to, rev, |key, value| {
             // One shared buffer per run; the entries are slices of it.
             let value = Bytes::from_owner(value);
             if rev {
@@ -1249,8 +1352,8 @@ impl Store {
     }
 
     /// Entries of the stream at `name` with IDs in `from..=to` (see [`Store::stream_range`]),
-    /// from the tail cache when it can answer alone — then without reading fjall and without a
-    /// read barrier — else from disk.
+    /// from the tail cache when it can answer alone — then without reading fjall — else from
+    /// the runs (fjall under the staged writes).
     pub fn stream_read(
         &mut self,
         db: usize,
@@ -1281,8 +1384,8 @@ impl Store {
 
     /// One entry by ID.
     pub fn stream_get(&mut self, sid: u64, id: StreamId) -> Result<Option<StreamEntry>> {
-        self.read_barrier()?;
-        let found = run_at_or_before_cached(&self.entries, &mut self.run_cache, sid, id)?;
+        let runs = Runs::new(&self.entries, &self.overlay, self.open_runs.get(&sid), sid);
+        let found = run_at_or_before_cached(&runs, &mut self.run_cache, id)?;
         let Some((key, value)) = found else {
             return Ok(None);
         };
@@ -1308,7 +1411,8 @@ impl Store {
         let Some((sid, resume)) = self.dead.first().cloned() else {
             return Ok(0);
         };
-        self.read_barrier()?;
+        debug_assert!(self.atomic == 0, "reap inside an atomic section");
+        // Nothing of a dead incarnation is staged (`drop_value`): fjall holds all there is.
         let prefix = sid.to_be_bytes();
         let start = resume.unwrap_or_else(|| prefix.to_vec());
         let mut done = 0usize;
@@ -1360,9 +1464,11 @@ impl Store {
     // Commit and persist.
 
     /// Commits everything staged since the last commit as one atomic batch (not yet persisted).
+    /// Never inside a command, nor inside an atomic section ([`Store::begin_atomic`]).
     pub fn commit(&mut self) -> Result<()> {
+        debug_assert!(self.atomic == 0, "commit inside an atomic section");
         self.end_command();
-        self.stage_open_runs();
+        self.seal_open_runs();
         self.last_dirty = None;
         for (db, name) in std::mem::take(&mut self.dirty_streams) {
             self.stage_journals(db, &name)?;
@@ -1378,11 +1484,15 @@ impl Store {
                 }
             }
         }
-        if self.pending_keys.is_empty() && self.pending_smeta.is_empty() && self.batch.is_none() {
-            self.entries_staged = false;
+        if self.pending_keys.is_empty()
+            && self.pending_smeta.is_empty()
+            && self.batch.is_none()
+            && self.overlay.is_empty()
+        {
             return Ok(());
         }
         let mut batch = self.batch.take().unwrap_or_else(|| self.db.batch());
+        self.overlay.drain_into(&mut batch, &self.entries);
         for (k, v) in self.pending_keys.drain() {
             match v {
                 Some(v) => batch.insert(&self.keys, k, v),
@@ -1395,7 +1505,7 @@ impl Store {
                 None => batch.remove(&self.smeta, k),
             }
         }
-        self.entries_staged = false;
+        debug_assert!(self.open_runs.is_empty() && self.overlay.is_empty());
         if !batch.is_empty() {
             batch.commit()?;
             self.unpersisted = true;
@@ -1412,6 +1522,7 @@ impl Store {
     pub fn has_staged(&self) -> bool {
         self.fresh.is_some()
             || !self.open_runs.is_empty()
+            || !self.overlay.is_empty()
             || self.batch.is_some()
             || !self.pending_keys.is_empty()
             || !self.pending_smeta.is_empty()
@@ -1432,15 +1543,52 @@ impl Store {
     }
 
     /// Clean shutdown: commits, flushes every memtable to tables and syncs, so the next start
-    /// has (almost) no journal to replay. (`rotate_memtable_and_wait` is doc-hidden in fjall 3;
-    /// if it goes away, a restart still recovers everything from the journal, only slower.)
+    /// has (almost) no journal to replay. Never waits forever: a flush that fails (a full
+    /// disk) poisons fjall and leaves its memtable sealed, so the wait ends with that error, or
+    /// after [`CLOSE_FLUSH_WAIT`] with the journal synced (a restart replays what was not
+    /// flushed). A poisoned store returns its error at once.
     pub fn close(&mut self) -> Result<()> {
         self.commit()?;
+        // Fails at once, with `Poisoned`, if an earlier write failed.
+        self.db.persist(PersistMode::Buffer)?;
         for ks in [&self.keys, &self.entries, &self.smeta] {
-            ks.rotate_memtable_and_wait()?;
+            ks.rotate_memtable()?;
+        }
+        let deadline = std::time::Instant::now() + CLOSE_FLUSH_WAIT;
+        while [&self.keys, &self.entries, &self.smeta]
+            .iter()
+            .any(|ks| ks.sealed_memtable_count() > 0)
+        {
+            // A failed background flush poisons the database: stop waiting for it.
+            self.db.persist(PersistMode::Buffer)?;
+            if std::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    "memtables not flushed after {:?}; the next start replays them from the journal",
+                    CLOSE_FLUSH_WAIT
+                );
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
         self.db.persist(PersistMode::SyncAll)?;
         self.unpersisted = false;
+        Ok(())
+    }
+
+    /// Commits what is staged and syncs the journal, without flushing memtables: the stop of a
+    /// server whose disk is full (a flush would need room). The next start replays the journal.
+    pub fn sync_journal(&mut self) -> Result<()> {
+        self.commit()?;
+        self.db.persist(PersistMode::SyncAll)?;
+        self.unpersisted = false;
+        Ok(())
+    }
+
+    /// Fails if fjall is poisoned (an earlier write, sync, flush or compaction failed), so the
+    /// engine learns of a background failure without waiting for the next write. Cheap: hands
+    /// the journal's buffer to the OS.
+    pub fn health_check(&mut self) -> Result<()> {
+        self.db.persist(PersistMode::Buffer)?;
         Ok(())
     }
 
@@ -1450,17 +1598,51 @@ impl Store {
     }
 }
 
-/// Visits the runs of incarnation `sid` that may hold IDs in `from..=to`, in key order (or
+/// `fdatasync`s the journal fjall is writing in the data directory `dir`, from any thread and
+/// without fjall's journal lock (so commits are not held up for the duration of the sync, as
+/// they are behind [`Store::persist`]`(Sync::Disk)`). Data handed to the OS before the call is
+/// on disk when it returns.
+///
+/// Relies on fjall 3's journal layout: journals are `<n>.jnl` files in the directory's root,
+/// the active one has the greatest `n`, and a journal is synced (`SyncAll`) when fjall seals it
+/// and opens the next, so only the active one can hold data that is not on disk. A journal
+/// sealed between the listing and the sync was synced by fjall itself.
+pub fn sync_active_journal(dir: &Path) -> std::io::Result<()> {
+    let mut newest: Option<(u64, std::path::PathBuf)> = None;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let n = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".jnl"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(n) = n {
+            if newest.as_ref().is_none_or(|(m, _)| n > *m) {
+                newest = Some((n, path));
+            }
+        }
+    }
+    let Some((_, path)) = newest else {
+        return Ok(());
+    };
+    match std::fs::File::open(&path) {
+        Ok(f) => f.sync_data(),
+        // Deleted after a flush since the listing: nothing in it needs syncing any more.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Visits the runs of `runs`' incarnation that may hold IDs in `from..=to`, in key order (or
 /// reversed with `rev`): the run at or before `from` (which may hold `from`), then every run
 /// with a key in `from..=to`. `f(key ID, value)` returns false to stop.
 fn visit_runs(
-    entries: &Keyspace,
+    runs: &Runs<'_>,
     cache: Option<&mut RunCache>,
-    sid: u64,
     from: StreamId,
     to: StreamId,
     rev: bool,
-    mut f: impl FnMut(StreamId, fjall::Slice) -> Result<bool>,
+    mut f: impl FnMut(StreamId, Slice) -> Result<bool>,
 ) -> Result<()> {
     if from > to {
         return Ok(());
@@ -1469,9 +1651,9 @@ fn visit_runs(
     let seek = if from == StreamId::MIN {
         None
     } else if let Some(cache) = cache {
-        run_at_or_before_cached(entries, cache, sid, from)?
+        run_at_or_before_cached(runs, cache, from)?
     } else {
-        run_at_or_before(entries, sid, from)?
+        runs.at_or_before(from)?
     };
     let start = match seek {
         Some((key, value)) if !rev => {
@@ -1487,15 +1669,9 @@ fn visit_runs(
         Some((key, _)) => key,
         None => from,
     };
-    let range = entries.range(entry_key(sid, start)..=entry_key(sid, to));
-    let iter: Box<dyn Iterator<Item = fjall::Guard>> = if rev {
-        Box::new(range.rev())
-    } else {
-        Box::new(range)
-    };
-    for guard in iter {
-        let (k, v) = guard.into_inner()?;
-        if !f(run_key_id(sid, &k)?, v)? {
+    for item in runs.range(start, to, rev) {
+        let (key, value) = item?;
+        if !f(key, value)? {
             break;
         }
     }
@@ -1506,7 +1682,10 @@ fn visit_runs(
 /// XREAD from the last ID they saw, one entry at a time — find the run holding their next ID
 /// without a reverse seek in fjall each time. A cached run is exact as long as it is not
 /// rewritten: appends only add runs after it, and every path that rewrites or removes runs
-/// (trim, XDEL, DEL) forgets the stream's cached runs.
+/// (trim, XDEL, DEL) forgets the stream's cached runs. It may come from fjall or from the
+/// staged writes (a sealed run, or a snapshot of an open run: later appends to that run only
+/// add IDs past the cached run's last, which the cache does not answer for); a commit writes
+/// the same runs to fjall, so the cache outlives commits.
 #[derive(Default)]
 pub(crate) struct RunCache {
     slots: Vec<CachedRun>,
@@ -1518,14 +1697,14 @@ struct CachedRun {
     key: StreamId,
     /// The run's last ID: an ID in `key..=last` can only be in this run.
     last: StreamId,
-    value: fjall::Slice,
+    value: Slice,
     used: u64,
 }
 
 impl RunCache {
     const SLOTS: usize = 16;
 
-    fn get(&mut self, sid: u64, id: StreamId) -> Option<(StreamId, fjall::Slice)> {
+    fn get(&mut self, sid: u64, id: StreamId) -> Option<(StreamId, Slice)> {
         self.tick += 1;
         let tick = self.tick;
         let slot = self
@@ -1536,7 +1715,7 @@ impl RunCache {
         Some((slot.key, slot.value.clone()))
     }
 
-    fn put(&mut self, sid: u64, key: StreamId, value: &fjall::Slice) -> Result<()> {
+    fn put(&mut self, sid: u64, key: StreamId, value: &Slice) -> Result<()> {
         let mut last = None;
         for item in run_iter(sid, key, value)? {
             last = Some(item.map_err(|e| run_corrupt(sid, key, e))?.0);
@@ -1564,37 +1743,21 @@ impl RunCache {
     }
 }
 
-/// [`run_at_or_before`] through the cache: a hit costs no fjall read.
+/// [`Runs::at_or_before`] through the cache: a hit costs no fjall read.
 fn run_at_or_before_cached(
-    entries: &Keyspace,
+    runs: &Runs<'_>,
     cache: &mut RunCache,
-    sid: u64,
     id: StreamId,
-) -> Result<Option<(StreamId, fjall::Slice)>> {
+) -> Result<Option<(StreamId, Slice)>> {
+    let sid = runs.sid();
     if let Some(hit) = cache.get(sid, id) {
         return Ok(Some(hit));
     }
-    let found = run_at_or_before(entries, sid, id)?;
+    let found = runs.at_or_before(id)?;
     if let Some((key, value)) = &found {
         cache.put(sid, *key, value)?;
     }
     Ok(found)
-}
-
-/// The run of `sid` with the greatest key ≤ `id`: the only one that may hold `id`.
-fn run_at_or_before(
-    entries: &Keyspace,
-    sid: u64,
-    id: StreamId,
-) -> Result<Option<(StreamId, fjall::Slice)>> {
-    let Some(guard) = entries
-        .range(entry_key(sid, StreamId::MIN)..=entry_key(sid, id))
-        .next_back()
-    else {
-        return Ok(None);
-    };
-    let (k, v) = guard.into_inner()?;
-    Ok(Some((run_key_id(sid, &k)?, v)))
 }
 
 /// The ID part of a run key of `sid`.
@@ -1622,13 +1785,14 @@ fn decode_run(
     run::decode(key, value).map_err(|e| run_corrupt(sid, key, e))
 }
 
-/// Live entries of `sid` with `from <= id < to`.
-fn count_live(entries: &Keyspace, sid: u64, from: StreamId, to: StreamId) -> Result<u64> {
+/// Live entries of `runs`' incarnation with `from <= id < to`.
+fn count_live(runs: &Runs<'_>, from: StreamId, to: StreamId) -> Result<u64> {
     if from >= to {
         return Ok(0);
     }
+    let sid = runs.sid();
     let mut n = 0;
-    visit_runs(entries, None, sid, from, to, false, |key, value| {
+    visit_runs(runs, None, from, to, false, |key, value| {
         for item in run_iter(sid, key, &value)? {
             let (id, _) = item.map_err(|e| run_corrupt(sid, key, e))?;
             if id >= to {
@@ -1818,6 +1982,232 @@ mod tests {
         s.commit().expect("commit");
         assert!(get(&mut s, 4).is_none());
         assert_eq!(ids(&mut s, 2), vec![5, 6]);
+    }
+
+    /// Everything a reader can observe of incarnation `sid` over the IDs 7-0 … 7-(`top`+1):
+    /// whole ranges both ways, short ranges from every ID both ways, every single entry.
+    fn observe(s: &mut Store, sid: u64, top: u64) -> Vec<String> {
+        let show = |es: Vec<StreamEntry>| -> String {
+            es.iter()
+                .map(|e| {
+                    let fields = e.fields().expect("fields");
+                    format!("{}={}", e.id, String::from_utf8_lossy(fields[1]))
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut out = Vec::new();
+        for rev in [false, true] {
+            let all = s
+                .stream_range(sid, StreamId::MIN, StreamId::MAX, rev, None)
+                .expect("range");
+            out.push(format!("all rev={rev}: {}", show(all)));
+        }
+        for seq in 0..=top + 1 {
+            let at = StreamId::new(7, seq);
+            let fwd = s
+                .stream_range(sid, at, StreamId::MAX, false, Some(3))
+                .expect("range");
+            let back = s
+                .stream_range(sid, StreamId::MIN, at, true, Some(3))
+                .expect("range");
+            let inner = s
+                .stream_range(sid, at, StreamId::new(7, seq + 4), false, None)
+                .expect("range");
+            let one = s.stream_get(sid, at).expect("get").into_iter().collect();
+            out.push(format!(
+                "{seq}: fwd {} back {} inner {} get {}",
+                show(fwd),
+                show(back),
+                show(inner),
+                show(one)
+            ));
+        }
+        out
+    }
+
+    /// The entries a plain model says stream `s` holds, in the form [`observe`] reads them.
+    fn model_view(model: &std::collections::BTreeMap<u64, String>, top: u64) -> Vec<String> {
+        let show = |v: Vec<(&u64, &String)>| -> String {
+            v.iter()
+                .map(|(k, f)| format!("7-{k}={f}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let mut out = Vec::new();
+        out.push(format!("all rev=false: {}", show(model.iter().collect())));
+        out.push(format!(
+            "all rev=true: {}",
+            show(model.iter().rev().collect())
+        ));
+        for seq in 0..=top + 1 {
+            out.push(format!(
+                "{seq}: fwd {} back {} inner {} get {}",
+                show(model.range(seq..).take(3).collect()),
+                show(model.range(..=seq).rev().take(3).collect()),
+                show(model.range(seq..=seq + 4).collect()),
+                show(model.range(seq..=seq).collect()),
+            ));
+        }
+        out
+    }
+
+    fn append(s: &mut Store, seq: u64, model: &mut std::collections::BTreeMap<u64, String>) {
+        let fields = [Bytes::from_static(b"f"), Bytes::from(format!("v{seq}"))];
+        s.stream_append(
+            0,
+            b"s",
+            StreamId::new(7, seq),
+            &fields,
+            NodeLimits::default(),
+            0,
+        );
+        s.end_command();
+        model.insert(seq, format!("v{seq}"));
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for e in std::fs::read_dir(from).expect("read_dir") {
+            let e = e.expect("dir entry");
+            let target = to.join(e.file_name());
+            if e.file_type().expect("file type").is_dir() {
+                copy_dir(&e.path(), &target);
+            } else {
+                std::fs::copy(e.path(), &target).expect("copy");
+            }
+        }
+    }
+
+    /// Inside an atomic section, reads see the section's own appends, XDELs and trims — in
+    /// runs on disk, staged runs and the open run, across run boundaries — exactly as they
+    /// read after the commit, and nothing of the section reaches the journal before it.
+    #[test]
+    fn reads_in_an_atomic_section_see_its_writes_as_after_a_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut model = std::collections::BTreeMap::new();
+        let (mut s, sid) = stream_of(dir.path(), 0);
+        s.set_run_limits(RunLimits {
+            max_entries: 3,
+            max_bytes: 1 << 20,
+        });
+        // On disk: 7-1 … 7-10 in runs of three.
+        for seq in 1..=10 {
+            append(&mut s, seq, &mut model);
+        }
+        s.commit().expect("commit");
+        s.persist(Sync::Os).expect("persist");
+        let before = model_view(&model, 30);
+        assert_eq!(observe(&mut s, sid, 30), before);
+
+        s.begin_atomic();
+        // After each step, the reads equal the model's.
+        let step = |s: &mut Store, model: &std::collections::BTreeMap<u64, String>, what: &str| {
+            let got = observe(s, sid, 30);
+            assert_eq!(
+                got,
+                model_view(model, 30),
+                "inside the section, after {what}"
+            );
+            got
+        };
+        // Appends: two full staged runs and an open one.
+        for seq in 11..=18 {
+            append(&mut s, seq, &mut model);
+        }
+        step(&mut s, &model, "appends");
+        // XDEL: the first entry, a run on disk emptied, an entry of a staged run, one of the
+        // open run and the last one.
+        let del = [1, 4, 5, 6, 12, 17, 18];
+        let ids: Vec<StreamId> = del.iter().map(|q| StreamId::new(7, *q)).collect();
+        assert_eq!(
+            s.stream_delete(0, b"s", &ids, 0).expect("xdel"),
+            del.len() as u64
+        );
+        s.end_command();
+        for q in del {
+            model.remove(&q);
+        }
+        step(&mut s, &model, "xdel");
+        // More appends after the XDEL sealed the open run, then an exact trim into the middle
+        // of a staged run.
+        for seq in 19..=24 {
+            append(&mut s, seq, &mut model);
+        }
+        let spec = TrimSpec {
+            strategy: Trim::MaxLen(9),
+            approx: false,
+            limit: 0,
+        };
+        let removed = s.stream_trim(0, b"s", spec, None, 0).expect("trim");
+        s.end_command();
+        while model.len() > 9 {
+            model.pop_first();
+        }
+        assert_eq!(removed, 17 - 9);
+        step(&mut s, &model, "trim");
+        // XADD's own trim removing its own entry (`MAXLEN 0`): nothing is left.
+        let fields = [Bytes::from_static(b"f"), Bytes::from_static(b"v25")];
+        s.stream_append(
+            0,
+            b"s",
+            StreamId::new(7, 25),
+            &fields,
+            NodeLimits::default(),
+            0,
+        );
+        let spec = TrimSpec {
+            strategy: Trim::MaxLen(0),
+            approx: false,
+            limit: 0,
+        };
+        let own = Some(StreamId::new(7, 25));
+        assert_eq!(s.stream_trim(0, b"s", spec, own, 0).expect("trim"), 10);
+        s.end_command();
+        model.clear();
+        step(&mut s, &model, "trim own");
+        for seq in 26..=28 {
+            append(&mut s, seq, &mut model);
+        }
+        let inside = step(&mut s, &model, "appends after");
+
+        // Nothing was committed inside the section, and the journal holds none of it: a copy
+        // of the directory opens as the state before it.
+        assert!(!s.has_unpersisted(), "a commit inside the atomic section");
+        let copy = tempfile::tempdir().expect("tempdir");
+        copy_dir(dir.path(), copy.path());
+        {
+            let mut other = Store::open(copy.path(), &StoreOptions::default(), 0).expect("copy");
+            assert_eq!(observe(&mut other, sid, 30), before);
+        }
+        s.end_atomic();
+        s.commit().expect("commit");
+        // After the commit, the reads are the same as inside the section.
+        assert_eq!(observe(&mut s, sid, 30), inside);
+        s.persist(Sync::Os).expect("persist");
+        drop(s);
+        let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("reopen");
+        assert_eq!(observe(&mut s, sid, 30), model_view(&model, 30));
+    }
+
+    /// A commit inside an atomic section is a bug, caught in debug builds; sections nest.
+    #[test]
+    #[cfg(debug_assertions)]
+    fn commit_inside_an_atomic_section_panics_in_debug_builds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut s, _) = stream_of(dir.path(), 2);
+        s.begin_atomic();
+        s.begin_atomic();
+        s.end_atomic();
+        assert!(s.in_atomic());
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.commit()));
+        assert!(
+            caught.is_err(),
+            "commit inside an atomic section did not panic"
+        );
+        s.end_atomic();
+        assert!(!s.in_atomic());
+        s.commit().expect("commit after the section");
     }
 
     #[test]

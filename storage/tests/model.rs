@@ -4,12 +4,16 @@
 //!
 //! The store is driven the way the server's engine drives it (`server/src/engine.rs`: `call()`
 //! and `finish_drain()`): XADD starts with `read_barrier()` only when it trims (as its handler
-//! does: so the appends of a drain gather into runs), the other commands of the stream group
-//! start with it, every command ends with `end_command()`, a drain ends with `commit()` then
-//! `persist()`, and cron work (`expire_cycle`, `reap`) runs between commands. The store's run
-//! limits (how many appended entries share one `entries` record) switch between tiny and
-//! default ones, so run boundaries fall everywhere: XDEL of the first or last entry of a run,
-//! trims and ranges starting inside one. Commands mirror the server's handlers:
+//! does), the other commands of the stream group start with it — it commits nothing any more
+//! (reads see the staged writes through the store's overlay), so every read below reads
+//! staged runs, open runs and fjall's runs merged — every command ends with `end_command()`,
+//! a drain ends with `commit()` then `persist()`, and cron work (`expire_cycle`, `reap`) runs
+//! between commands. `Exec` runs several commands inside an atomic section
+//! (`begin_atomic`/`end_atomic`, as EXEC does), its reads seeing its own appends, XDELs and
+//! trims. The store's run limits (how many appended entries share one `entries` record)
+//! switch between tiny and default ones, so run boundaries fall everywhere: XDEL of the first
+//! or last entry of a run, trims and ranges starting inside one. Commands mirror the server's
+//! handlers:
 //! XADD (`server/src/commands/streams.rs`) creates the stream if needed, appends, then trims
 //! with `protect: Some(id)`; XTRIM trims with `None`; the trim LIMIT comes from
 //! `effective_trim_limit`; XDEL, XRANGE/XREVRANGE (`stream_range`), `stream_get`, XSETID
@@ -40,10 +44,14 @@
 //!   the last commit. fjall's `Journal` persists its buffer when dropped, so every committed
 //!   batch survives a drop, and staged writes never reach the journal. The test knows the
 //!   commit points through `Store::has_staged()`: whenever nothing is staged at a command
-//!   boundary (after `read_barrier()`, after a command, after `reap`), the disk holds the model;
+//!   boundary (after a command, after `reap`), the disk holds the model — except inside an
+//!   atomic section, none of whose states may ever be what the disk holds;
 //! * `ProcessCrash` opens a copy of the directory taken as it is, without committing or
 //!   persisting (what a killed process leaves: all that `write(2)` handed to the OS): it must
-//!   equal one of the states committed since the last persist — whole commits only;
+//!   equal one of the states committed since the last persist — whole commits only; inside
+//!   an atomic section, one from before the section (nothing of it reached the journal); and
+//!   a section that starts with nothing committed since the last persist ends with nothing
+//!   committed either;
 //! * reaping: `reap(budget)` with small budgets; once `dead_streams()` is 0 no dead incarnation
 //!   (DEL, SET or RENAME over a stream, FLUSHDB, expiry, expiry at open) has any entry left
 //!   (checked with `stream_range` on the old sid); a new stream never reuses a sid, and a
@@ -116,7 +124,10 @@ mod stats {
     pub const PROCESS_CRASHES_LOSING: usize = 18;
     pub const XDELS_LAST: usize = 19;
     pub const REV_RANGES_MID: usize = 20;
-    const NAMES: [&str; 21] = [
+    pub const EXECS: usize = 21;
+    pub const EXEC_READS_OF_STAGED: usize = 22;
+    pub const EXEC_PROCESS_CRASHES: usize = 23;
+    const NAMES: [&str; 24] = [
         "appends",
         "trims removing entries",
         "trims removing the new entry",
@@ -138,8 +149,11 @@ mod stats {
         "process crashes losing committed but unpersisted writes",
         "xdel of the last entry",
         "reverse ranges ending before the last entry",
+        "atomic sections (EXEC)",
+        "reads in an atomic section after its own entry writes",
+        "process crashes inside an atomic section",
     ];
-    static C: [AtomicU64; 21] = [const { AtomicU64::new(0) }; 21];
+    static C: [AtomicU64; 24] = [const { AtomicU64::new(0) }; 24];
 
     pub fn add(i: usize) {
         C[i].fetch_add(1, Ordering::Relaxed);
@@ -264,6 +278,10 @@ enum Op {
     },
     /// Several commands in a row (to reach states that random sequences rarely reach).
     Seq(Vec<Op>),
+    /// The ops inside one atomic section, as EXEC runs its queue (`Store::begin_atomic`):
+    /// commands and process crashes only; cron work, drain ends, reopenings and crashes of
+    /// the store are skipped (none happens inside a command).
+    Exec(Vec<Op>),
     XDel {
         db: usize,
         key: usize,
@@ -411,7 +429,15 @@ fn bulk_then_edit() -> impl Strategy<Value = Op> {
     )
 }
 
+/// Any op, or an atomic section of several.
 fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        30 => base_op(),
+        1 => vec(base_op(), 1..10).prop_map(Op::Exec),
+    ]
+}
+
+fn base_op() -> impl Strategy<Value = Op> {
     let id_step = prop_oneof![
         3 => (1u64..3).prop_map(IdStep::SameMs),
         2 => (1u64..4, 0u64..3).prop_map(|(d, s)| IdStep::NextMs(d, s)),
@@ -722,6 +748,10 @@ struct Harness {
     xsetid_below_tail: bool,
     /// The store's run limits (see [`RUN_LIMITS`]).
     run_limits: RunLimits,
+    /// Inside an atomic section: no state in it may reach the disk, so none is durable.
+    in_exec: bool,
+    /// Inside an atomic section, after one of its commands staged an entry write.
+    exec_wrote_entries: bool,
 }
 
 /// Opens the store in `dir` with the run limits the test is using.
@@ -909,6 +939,8 @@ impl Harness {
             model: Model::new(),
             durable: vec![Model::new()],
             xsetid_below_tail: xsetid_below_tail(),
+            in_exec: false,
+            exec_wrote_entries: false,
         }
     }
 
@@ -916,8 +948,12 @@ impl Harness {
         self.store.as_mut().expect("store is open")
     }
 
-    /// Nothing staged: the disk holds exactly the model.
+    /// Nothing staged: the disk holds exactly the model. (Not inside an atomic section: a
+    /// state in the middle of one must never be what the disk holds.)
     fn note_commit_point(&mut self) {
+        if self.in_exec {
+            return;
+        }
         if !self.s().has_staged() {
             self.durable.push(self.model.clone());
         }
@@ -1265,10 +1301,36 @@ impl Harness {
                 }
             }),
             Op::DrainEnd { disk } => self.drain_end(*disk),
+            Op::Seq(ops) if self.in_exec => {
+                for op in ops {
+                    self.run_in_exec(op);
+                }
+            }
             Op::Seq(ops) => {
                 for op in ops {
                     self.run(op);
                 }
+            }
+            Op::Exec(ops) => {
+                assert!(!self.in_exec, "atomic sections of the model do not nest");
+                stats::add(stats::EXECS);
+                // Nothing committed since the last persist: then nothing may be at the end.
+                let clean = !self.s().has_unpersisted();
+                self.s().begin_atomic();
+                self.in_exec = true;
+                self.exec_wrote_entries = false;
+                for op in ops {
+                    self.run_in_exec(op);
+                }
+                self.in_exec = false;
+                self.s().end_atomic();
+                if clean {
+                    assert!(
+                        !self.s().has_unpersisted(),
+                        "a commit inside an atomic section"
+                    );
+                }
+                self.note_commit_point();
             }
             Op::Reopen => {
                 self.drain_end(false);
@@ -1282,6 +1344,38 @@ impl Harness {
                 self.model = self.committed().clone();
                 self.reopen();
             }
+        }
+    }
+
+    /// One op of an atomic section: see [`Op::Exec`].
+    fn run_in_exec(&mut self, op: &Op) {
+        match op {
+            Op::DrainEnd { .. }
+            | Op::Reopen
+            | Op::Crash
+            | Op::Reap(_)
+            | Op::ReapAll(_)
+            | Op::ExpireCycle { .. }
+            | Op::Exec(_) => {}
+            Op::ProcessCrash => {
+                stats::add(stats::EXEC_PROCESS_CRASHES);
+                self.process_crash();
+            }
+            Op::XRange { .. } | Op::XGet { .. } => {
+                if self.exec_wrote_entries {
+                    stats::add(stats::EXEC_READS_OF_STAGED);
+                }
+                self.run(op);
+            }
+            Op::XAdd { .. }
+            | Op::Bulk { .. }
+            | Op::XTrim { .. }
+            | Op::XDel { .. }
+            | Op::XDelRun { .. } => {
+                self.run(op);
+                self.exec_wrote_entries = true;
+            }
+            other => self.run(other),
         }
     }
 

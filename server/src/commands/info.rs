@@ -146,12 +146,17 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
             "persistence" => {
                 let _ = write!(
                     w,
-                    "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_write_status:ok\r\nsluice_appendfsync:{}\r\nsluice_disk_bytes:{}\r\nsluice_journal_persists:{}\r\nsluice_dead_streams:{}\r\n",
+                    "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_write_status:{}\r\nsluice_appendfsync:{}\r\nsluice_disk_bytes:{}\r\nsluice_journal_persists:{}\r\nsluice_dead_streams:{}\r\nsluice_writes_refused:{}\r\nsluice_writes_refused_since:{}\r\nsluice_writes_refused_cause:{}\r\nsluice_min_free_disk:{}\r\n",
                     ctx.now_ms / 1000,
+                    if srv.disk_fault.is_some() { "err" } else { "ok" },
                     srv.config.appendfsync.name(),
                     ctx.store.disk_space(),
                     srv.stats.persists,
-                    ctx.store.dead_streams()
+                    ctx.store.dead_streams(),
+                    u8::from(srv.disk_fault.is_some()),
+                    srv.disk_fault.as_ref().map_or(0, |f| f.since_ms / 1000),
+                    srv.disk_fault.as_ref().map_or("", |f| f.cause.as_str()),
+                    srv.config.min_free_disk,
                 );
             }
             "stats" => {

@@ -1,8 +1,16 @@
 //! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //!
 //! The engine executes one command at a time, so EXEC runs its queue with nothing interleaved.
-//! Each queued command commits its own atomic batch (a later command of the same EXEC must see
-//! the earlier ones' writes), and all of them are persisted together with the drain.
+//!
+//! Crash atomicity: EXEC runs its queue inside an atomic section of the store
+//! (`Store::begin_atomic` / `end_atomic`). No queued command commits anything: each one stages
+//! its writes, and a later command of the same EXEC that reads stream entries sees the earlier
+//! ones' through the store's overlay of staged writes (`storage/src/store/overlay.rs`), not
+//! through a commit. The whole transaction — with the rest of the drain — is committed as ONE
+//! fjall batch when the drain ends and persisted before any reply of the drain is sent. A
+//! fjall batch is atomic in the journal (recovery drops a torn last batch whole), so after a
+//! crash an EXEC is either wholly there or wholly absent, and under `appendfsync always` every
+//! acknowledged EXEC is there (`server/tests/crash_exec.rs` checks both with kill -9).
 
 use bytes::Bytes;
 
@@ -56,6 +64,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     }
     ctx.out.array(queue.len());
     ctx.client.in_exec = true;
+    ctx.store.begin_atomic();
     for argv in &queue {
         // Queued commands were resolved when queued; resolve again for the table entry.
         match super::lookup(&argv[0]).map(|c| engine::resolve(c, argv)) {
@@ -64,6 +73,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
             None => ctx.out.error("ERR unknown command"),
         }
     }
+    ctx.store.end_atomic();
     ctx.client.in_exec = false;
     Ok(())
 }

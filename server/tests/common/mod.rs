@@ -15,6 +15,10 @@ pub struct Server {
     pub dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     extra: Vec<String>,
+    /// Environment variables for the server process (e.g. an LD_PRELOAD fault shim).
+    pub env: Vec<(String, String)>,
+    /// Where the server's stderr goes (appended), instead of nowhere.
+    pub log: Option<PathBuf>,
 }
 
 pub fn free_port() -> u16 {
@@ -22,6 +26,15 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// The server binary: this build's, or the one `SLUICE_TEST_BIN` names (to run a test against
+/// another build, e.g. an older commit's, and see whether it finds that build's bug).
+pub fn sluice_bin() -> PathBuf {
+    match std::env::var_os("SLUICE_TEST_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_sluice")),
+    }
 }
 
 impl Server {
@@ -35,6 +48,27 @@ impl Server {
             dir,
             _tmp: Some(tmp),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
+            log: None,
+        };
+        s.spawn();
+        s
+    }
+
+    /// Starts a server on an existing data directory with environment variables set and its
+    /// stderr appended to `log`.
+    pub fn start_env(dir: &Path, extra: &[&str], env: &[(&str, &str)], log: &Path) -> Server {
+        let mut s = Server {
+            port: free_port(),
+            child: None,
+            dir: dir.to_path_buf(),
+            _tmp: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            log: Some(log.to_path_buf()),
         };
         s.spawn();
         s
@@ -48,6 +82,8 @@ impl Server {
             dir: dir.to_path_buf(),
             _tmp: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
+            log: None,
         };
         s.spawn();
         s
@@ -62,7 +98,7 @@ impl Server {
             if attempt > 0 {
                 self.port = free_port();
             }
-            let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            let child = Command::new(sluice_bin())
                 .args([
                     "--port",
                     &self.port.to_string(),
@@ -72,11 +108,18 @@ impl Server {
                 ])
                 .arg(&self.dir)
                 .args(&self.extra)
+                .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 .stdout(Stdio::null())
-                .stderr(if std::env::var_os("SLUICE_TEST_STDERR").is_some() {
-                    Stdio::inherit()
-                } else {
-                    Stdio::null()
+                .stderr(match &self.log {
+                    Some(path) => Stdio::from(
+                        std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(path)
+                            .expect("open the server log"),
+                    ),
+                    None if std::env::var_os("SLUICE_TEST_STDERR").is_some() => Stdio::inherit(),
+                    None => Stdio::null(),
                 })
                 .spawn()
                 .expect("spawn sluice");
@@ -428,7 +471,7 @@ impl Server {
                 None => Stdio::null(),
             };
             let started = Instant::now();
-            let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            let child = Command::new(sluice_bin())
                 .args([
                     "--port",
                     &self.port.to_string(),

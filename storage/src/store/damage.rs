@@ -10,7 +10,7 @@
 //! restart clears the poison, but the next compaction that picks the damaged table poisons the
 //! database again, so a server that exits on a poisoned commit fails every start after it.
 //! fjall's public API offers no way to keep a compaction away from a table, so the answer is
-//! in how the server reacts: see [`StoreError::is_poisoned`] and
+//! in how the server reacts (`server/src/fault.rs`), helped by [`StoreError::is_damage`] and
 //! [`Store::diagnose_in_background`].
 //!
 //! Invariant: the diagnosis only reads files.
@@ -21,12 +21,6 @@ use super::{Store, StoreError};
 use crate::check;
 
 impl StoreError {
-    /// fjall refuses writes because an earlier write failed or a background flush or
-    /// compaction crashed (a damaged table, a full disk, an I/O error). Reads still work.
-    pub fn is_poisoned(&self) -> bool {
-        matches!(self, StoreError::Fjall(fjall::Error::Poisoned))
-    }
-
     /// The error says data on disk is damaged: a block that fails its checksum or does not
     /// decode, or a record Sluice cannot decode.
     pub fn is_damage(&self) -> bool {

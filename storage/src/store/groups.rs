@@ -577,7 +577,7 @@ impl Store {
         Ok(())
     }
 
-    /// Whether the entry `id` of stream incarnation `sid` exists (committed writes).
+    /// Whether the entry `id` of stream incarnation `sid` exists (staged writes included).
     pub fn entry_exists(&mut self, sid: u64, id: StreamId) -> Result<bool> {
         Ok(self.stream_get(sid, id)?.is_some())
     }

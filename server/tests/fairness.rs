@@ -1,0 +1,185 @@
+//! Output fairness and limits: a client pipelining huge replies gets them built a part at a
+//! time (at most `REPLY_BYTES_PER_TURN` plus one reply ahead of what it has read), other
+//! clients are answered meanwhile, and `client-output-buffer-limit normal` closes a client
+//! over its hard limit, or over its soft limit for longer than the soft seconds, as Redis does.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{frame_len, Conn, Server};
+
+/// Entries of `VALUE` bytes in stream `big`: an `XRANGE big - +` reply is ~ENTRIES × VALUE.
+const ENTRIES: usize = 5_000;
+const VALUE: usize = 200;
+
+fn fill_big(c: &mut Conn) {
+    let value = vec![b'v'; VALUE];
+    for chunk in 0..ENTRIES / 500 {
+        let cmds: Vec<Vec<Vec<u8>>> = (0..500)
+            .map(|i| {
+                let id = format!("{}-1", chunk * 500 + i + 1);
+                vec![
+                    b"XADD".to_vec(),
+                    b"big".to_vec(),
+                    id.into_bytes(),
+                    b"f".to_vec(),
+                    value.clone(),
+                ]
+            })
+            .collect();
+        for r in c.pipeline(&cmds) {
+            assert!(matches!(r, common::Resp::Bulk(_)), "XADD: {r:?}");
+        }
+    }
+}
+
+/// The peak RSS of the process so far (VmHWM).
+fn peak_rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .expect("VmHWM");
+    kb * 1024
+}
+
+fn connected_clients(c: &mut Conn) -> u64 {
+    c.info_field("clients", "connected_clients")
+        .and_then(|v| v.parse().ok())
+        .expect("connected_clients")
+}
+
+/// Sends `n` copies of `XRANGE big - +` on a new connection without reading anything.
+fn pipeline_xranges(port: u16, n: usize) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let one = common::encode(&[b"XRANGE", b"big", b"-", b"+"]);
+    let all: Vec<u8> = (0..n).flat_map(|_| one.iter().copied()).collect();
+    s.write_all(&all).expect("send pipeline");
+    s
+}
+
+#[test]
+fn a_pipeline_of_huge_replies_is_built_a_part_at_a_time() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    fill_big(&mut c);
+    let pid = s.pid().expect("pid");
+    // One reply built and read first: the block cache and the allocator are warm.
+    assert_eq!(c.req_str("XRANGE big - +").array().len(), ENTRIES);
+    let before = peak_rss_bytes(pid);
+
+    // 200 replies of ~1.1 MB: 220 MB if they were built at once.
+    const N: usize = 200;
+    let mut greedy = pipeline_xranges(s.port, N);
+
+    // The others are served while the greedy client reads nothing.
+    let mut other = s.conn();
+    for _ in 0..20 {
+        assert_eq!(other.cmd("PING"), b"+PONG\r\n");
+        assert_eq!(
+            other.cmd("XLEN big"),
+            format!(":{ENTRIES}\r\n").into_bytes()
+        );
+    }
+    let during = peak_rss_bytes(pid);
+    println!(
+        "peak RSS {} MiB before, {} MiB with 200 MB of replies unread",
+        before >> 20,
+        during >> 20
+    );
+    assert!(
+        during.saturating_sub(before) < 32 << 20,
+        "peak RSS grew by {} MiB while a client had 200 MB of replies unread",
+        (during.saturating_sub(before)) >> 20
+    );
+
+    // Then it reads them all, whole and in order.
+    greedy.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let mut buf = Vec::new();
+    let mut tmp = vec![0u8; 1 << 20];
+    let mut replies = 0;
+    let mut first: Option<Vec<u8>> = None;
+    while replies < N {
+        if let Some(n) = frame_len(&buf) {
+            let reply: Vec<u8> = buf.drain(..n).collect();
+            match &first {
+                None => first = Some(reply),
+                Some(f) => assert!(f == &reply, "reply {replies} differs from the first"),
+            }
+            replies += 1;
+            continue;
+        }
+        let n = greedy.read(&mut tmp).expect("read replies");
+        assert!(n > 0, "closed after {replies} replies");
+        buf.extend_from_slice(&tmp[..n]);
+    }
+    let first = first.expect("a reply");
+    assert!(
+        first.len() > ENTRIES * VALUE,
+        "reply of {} bytes",
+        first.len()
+    );
+    assert!(first.starts_with(format!("*{ENTRIES}\r\n").as_bytes()));
+    assert_eq!(other.cmd("PING"), b"+PONG\r\n");
+}
+
+#[test]
+fn a_reply_over_the_hard_output_limit_closes_the_client() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    fill_big(&mut c);
+    assert_eq!(
+        c.cmd_args(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            b"normal 512kb 0 0"
+        ]),
+        b"+OK\r\n"
+    );
+    let mut greedy = pipeline_xranges(s.port, 1);
+    greedy.set_read_timeout(Some(Duration::from_secs(20))).ok();
+    let mut got = Vec::new();
+    let n = greedy.read_to_end(&mut got).expect("read to close");
+    assert_eq!(n, 0, "nothing of an over-limit reply is sent");
+    // Small replies are not affected.
+    assert_eq!(c.req_str("XRANGE big - + COUNT 10").array().len(), 10);
+}
+
+#[test]
+fn a_client_over_the_soft_limit_for_its_seconds_is_closed() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    fill_big(&mut c);
+    assert_eq!(
+        c.cmd_args(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            b"normal 0 256kb 1"
+        ]),
+        b"+OK\r\n"
+    );
+    assert_eq!(connected_clients(&mut c), 1);
+    // 100 replies of 1.1 MB never read: socket buffers fill, the write of a part over the
+    // soft limit waits longer than a second, and the server closes the client.
+    let _greedy = pipeline_xranges(s.port, 100);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen_two = false;
+    loop {
+        let n = connected_clients(&mut c);
+        seen_two |= n == 2;
+        if seen_two && n == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the client over the soft limit was not closed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,460 @@
+//! Storage faults, injected: the real `sluice` binary runs with an `LD_PRELOAD` shim
+//! (`fault_shim/shim.c`, compiled here with the system C compiler) that makes file operations
+//! under its data directory fail on demand. Each test asserts the documented policy
+//! (`server/src/fault.rs`, README "Durability"): EIO → fail-stop with a clear log line and
+//! status 1, never a reply for the failed write; ENOSPC → writes refused with `-MISCONF`,
+//! reads answered, writes resumed once the disk takes writes again; a torn journal write →
+//! nothing acknowledged lost. After each, a restart finds every acknowledged write.
+//!
+//! Also here: the server's answer to a log pipe that breaks or is never read, and the log
+//! line naming the signal that stopped it.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{Conn, Server};
+
+/// Builds the shim once per test binary; its path.
+fn shim() -> &'static Path {
+    static SHIM: OnceLock<PathBuf> = OnceLock::new();
+    SHIM.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fault_shim/shim.c");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sluice_fault_shim.so");
+        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+        let status = Command::new(&cc)
+            .args(["-shared", "-fPIC", "-O2", "-Wall", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .arg("-ldl")
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("cannot run the C compiler {cc:?} to build the fault shim: {e}")
+            });
+        assert!(status.success(), "building the fault shim failed");
+        out
+    })
+}
+
+/// A server under the shim, with its control file and log.
+struct Faulty {
+    server: Server,
+    ctl: PathBuf,
+    log: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Faulty {
+    fn start(extra: &[&str]) -> Faulty {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("data");
+        let ctl = tmp.path().join("fault-ctl");
+        let log = tmp.path().join("sluice.log");
+        std::fs::write(&ctl, "").expect("write ctl");
+        let dir_s = dir.to_string_lossy().to_string();
+        let ctl_s = ctl.to_string_lossy().to_string();
+        let shim_s = shim().to_string_lossy().to_string();
+        let server = Server::start_env(
+            &dir,
+            extra,
+            &[
+                ("LD_PRELOAD", shim_s.as_str()),
+                ("SLUICE_FAULT_DIR", dir_s.as_str()),
+                ("SLUICE_FAULT_CTL", ctl_s.as_str()),
+            ],
+            &log,
+        );
+        Faulty {
+            server,
+            ctl,
+            log,
+            _tmp: tmp,
+        }
+    }
+
+    fn inject(&self, mode: &str) {
+        std::fs::write(&self.ctl, mode).expect("write ctl");
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for the server process to exit; its exit code.
+    fn wait_exit(&mut self) -> Option<i32> {
+        let child = self.server.child.as_mut().expect("running");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.server.child = None;
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "the server did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts the server again on the same directory, without faults.
+    fn restart_clean(&mut self) {
+        self.server.kill9();
+        self.inject("");
+        self.server.restart();
+    }
+}
+
+/// Sends one command on a fresh connection and returns everything the server sent before it
+/// closed the connection (or before 10 s passed).
+fn send_and_read_to_close(port: u16, cmd: &[&[u8]]) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    s.write_all(&common::encode(cmd)).expect("send");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return got,
+            Err(e) => panic!(
+                "no close within 10 s ({e}); got {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+}
+
+fn xadd_acked(c: &mut Conn, from: u64, to: u64) {
+    for i in from..=to {
+        let id = format!("{i}-1");
+        let r = c.cmd_args(&[b"XADD", b"s", id.as_bytes(), b"f", &[b'x'; 100]]);
+        assert_eq!(r, format!("${}\r\n{id}\r\n", id.len()).into_bytes());
+    }
+}
+
+fn xlen(c: &mut Conn) -> i64 {
+    c.req_str("XLEN s").int()
+}
+
+/// Asserts that entries `1-1..=n-1` are all there, in order.
+fn assert_entries(c: &mut Conn, n: u64) {
+    let r = c.req_str(&format!("XRANGE s 1-1 {n}-1"));
+    let ids: Vec<String> = r
+        .array()
+        .iter()
+        .map(|e| String::from_utf8_lossy(e.array()[0].bulk()).to_string())
+        .collect();
+    let want: Vec<String> = (1..=n).map(|i| format!("{i}-1")).collect();
+    assert_eq!(ids, want, "acknowledged entries after restart");
+}
+
+#[test]
+fn fdatasync_eio_under_always_stops_the_server_without_replying() {
+    let mut f = Faulty::start(&["--appendfsync", "always"]);
+    let mut c = f.server.conn();
+    xadd_acked(&mut c, 1, 200);
+    f.inject("fsync-eio");
+    let got = send_and_read_to_close(f.server.port, &[b"XADD", b"s", b"1000-1", b"f", b"v"]);
+    assert!(
+        got.is_empty(),
+        "a reply for a write whose fdatasync failed: {got:?}"
+    );
+    assert_eq!(f.wait_exit(), Some(1), "fail-stop exits with status 1");
+    let log = f.log_text();
+    assert!(
+        log.contains("FATAL: fdatasync of the journal (appendfsync always) failed")
+            && log.contains("Input/output error"),
+        "the log names the failure:\n{log}"
+    );
+    f.restart_clean();
+    let mut c = f.server.conn();
+    assert_entries(&mut c, 200);
+    let n = xlen(&mut c);
+    assert!(n == 200 || n == 201, "XLEN {n}");
+}
+
+#[test]
+fn a_failed_everysec_fdatasync_stops_the_server() {
+    // Under everysec the fdatasync runs on a background thread once a second; its failure
+    // must not be logged and forgotten.
+    let mut f = Faulty::start(&["--appendfsync", "everysec"]);
+    let mut c = f.server.conn();
+    xadd_acked(&mut c, 1, 100);
+    f.inject("fsync-eio");
+    xadd_acked(&mut c, 101, 101);
+    assert_eq!(f.wait_exit(), Some(1), "fail-stop exits with status 1");
+    let log = f.log_text();
+    assert!(
+        log.contains("FATAL: fdatasync of the journal (appendfsync everysec) failed")
+            && log.contains("Input/output error"),
+        "the log names the failure:\n{log}"
+    );
+    f.restart_clean();
+    let mut c = f.server.conn();
+    assert_entries(&mut c, 101);
+}
+
+#[test]
+fn journal_write_eio_stops_the_server_without_replying() {
+    let mut f = Faulty::start(&["--appendfsync", "no"]);
+    let mut c = f.server.conn();
+    xadd_acked(&mut c, 1, 150);
+    assert_eq!(c.cmd("SET k v"), b"+OK\r\n");
+    f.inject("write-eio");
+    let got = send_and_read_to_close(f.server.port, &[b"SET", b"k", b"changed"]);
+    assert!(got.is_empty(), "a reply for a write that failed: {got:?}");
+    assert_eq!(f.wait_exit(), Some(1));
+    let log = f.log_text();
+    assert!(
+        log.contains("FATAL: writing the journal failed") && log.contains("Input/output error"),
+        "the log names the failure:\n{log}"
+    );
+    f.restart_clean();
+    let mut c = f.server.conn();
+    assert_entries(&mut c, 150);
+    assert_eq!(xlen(&mut c), 150);
+    assert_eq!(
+        c.cmd("GET k"),
+        b"$1\r\nv\r\n",
+        "the failed SET never reached the disk"
+    );
+}
+
+const MISCONF: &[u8] = b"-MISCONF Errors writing to the AOF file: No space left on device\r\n";
+
+#[test]
+fn a_full_disk_refuses_writes_serves_reads_and_resumes() {
+    let mut f = Faulty::start(&["--appendfsync", "everysec", "--min-free-disk", "0"]);
+    let mut c = f.server.conn();
+    xadd_acked(&mut c, 1, 100);
+    assert_eq!(c.cmd("SET a 1"), b"+OK\r\n");
+    assert_eq!(c.cmd("XGROUP CREATE s g 0"), b"+OK\r\n");
+    assert_eq!(
+        c.req_str("XREADGROUP GROUP g alice COUNT 10 STREAMS s >")
+            .array()
+            .len(),
+        1
+    );
+    f.inject("write-enospc");
+
+    // The write that meets the full disk: its connection is closed without a reply.
+    let got = send_and_read_to_close(f.server.port, &[b"XADD", b"s", b"1000-1", b"f", b"v"]);
+    assert!(got.is_empty(), "a reply for a write that failed: {got:?}");
+
+    // Reads go on; writes and PING get Redis's MISCONF error.
+    let mut c = f.server.conn();
+    assert_eq!(c.cmd("PING"), MISCONF);
+    assert_eq!(xlen(&mut c), 100, "the failed XADD is not there");
+    assert_eq!(c.cmd("GET a"), b"$1\r\n1\r\n");
+    assert_eq!(c.req_str("XRANGE s - + COUNT 1").array().len(), 1);
+    assert_eq!(c.req_str("XPENDING s g").array()[0].int(), 10);
+    assert_eq!(c.cmd("SET b 2"), MISCONF);
+    assert_eq!(c.cmd("XADD s 2000-1 f v"), MISCONF);
+    assert_eq!(c.cmd("XREADGROUP GROUP g bob STREAMS s >"), MISCONF);
+    assert_eq!(c.cmd("XACK s g 1-1"), MISCONF);
+    assert_eq!(c.cmd("DEL a"), MISCONF);
+    // In a transaction the refused write aborts EXEC, as in Redis.
+    assert_eq!(c.cmd("MULTI"), b"+OK\r\n");
+    assert_eq!(c.cmd("SET b 2"), MISCONF);
+    assert_eq!(
+        c.cmd("EXEC"),
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
+    assert_eq!(
+        c.info_field("persistence", "aof_last_write_status")
+            .as_deref(),
+        Some("err")
+    );
+    assert_eq!(
+        c.info_field("persistence", "sluice_writes_refused_cause")
+            .as_deref(),
+        Some("No space left on device")
+    );
+    assert!(f.log_text().contains("disk full: refusing writes"));
+
+    // Space comes back: writes resume by themselves (the probe runs once a second).
+    f.inject("");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while c
+        .info_field("persistence", "aof_last_write_status")
+        .as_deref()
+        != Some("ok")
+    {
+        assert!(Instant::now() < deadline, "writes did not resume");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(c.cmd("PING"), b"+PONG\r\n");
+    assert_eq!(c.cmd("SET b 2"), b"+OK\r\n");
+    xadd_acked(&mut c, 101, 120);
+    assert!(f.log_text().contains("writes resume"));
+
+    // Everything acknowledged survives kill -9.
+    f.restart_clean();
+    let mut c = f.server.conn();
+    assert_entries(&mut c, 120);
+    assert_eq!(xlen(&mut c), 120);
+    assert_eq!(c.cmd("MGET a b"), b"*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
+    assert_eq!(c.req_str("XPENDING s g").array()[0].int(), 10);
+}
+
+#[test]
+fn shutdown_works_while_the_disk_is_full() {
+    let mut f = Faulty::start(&["--appendfsync", "always", "--min-free-disk", "0"]);
+    let mut c = f.server.conn();
+    xadd_acked(&mut c, 1, 50);
+    f.inject("write-enospc");
+    let got = send_and_read_to_close(f.server.port, &[b"XADD", b"s", b"1000-1", b"f", b"v"]);
+    assert!(got.is_empty(), "a reply for a write that failed: {got:?}");
+    let mut c = f.server.conn();
+    assert_eq!(c.cmd("SET x 1"), MISCONF);
+    // SHUTDOWN closes the connection and the process exits cleanly.
+    c.send_raw(&common::encode(&[b"SHUTDOWN"]));
+    assert!(c.is_closed());
+    assert_eq!(f.wait_exit(), Some(0));
+    f.restart_clean();
+    let mut c = f.server.conn();
+    assert_entries(&mut c, 50);
+    assert_eq!(xlen(&mut c), 50);
+}
+
+#[test]
+fn a_flush_that_finds_the_disk_full_does_not_hang_shutdown() {
+    // The stop flushes memtables to tables; the table writes fail with ENOSPC, fjall's flush
+    // worker dies and poisons the store. The stop must still end (it used to wait forever),
+    // with a non-zero status and a line naming the failure; the journal keeps everything.
+    let mut f = Faulty::start(&["--appendfsync", "always"]);
+    let mut c = f.server.conn();
+    xadd_acked(&mut c, 1, 100);
+    f.inject("table-write-enospc");
+    c.send_raw(&common::encode(&[b"SHUTDOWN"]));
+    assert!(c.is_closed());
+    assert_eq!(f.wait_exit(), Some(1));
+    let log = f.log_text();
+    assert!(
+        log.contains("FATAL: engine stopped on a storage error") && log.contains("Poisoned"),
+        "log:\n{log}"
+    );
+    f.restart_clean();
+    let mut c = f.server.conn();
+    assert_entries(&mut c, 100);
+    assert_eq!(xlen(&mut c), 100);
+}
+
+#[test]
+fn a_torn_journal_write_loses_nothing_acknowledged() {
+    let mut f = Faulty::start(&["--appendfsync", "always"]);
+    let mut c = f.server.conn();
+    xadd_acked(&mut c, 1, 300);
+    assert_eq!(c.cmd("SET k before"), b"+OK\r\n");
+    // The next journal write is cut in half and the process dies (a crash mid-write).
+    f.inject("write-torn");
+    let got = send_and_read_to_close(f.server.port, &[b"SET", b"k", b"after"]);
+    assert!(got.is_empty(), "a reply for a write that was torn: {got:?}");
+    f.wait_exit();
+    f.restart_clean();
+    let mut c = f.server.conn();
+    assert_entries(&mut c, 300);
+    assert_eq!(xlen(&mut c), 300);
+    assert_eq!(
+        c.cmd("GET k"),
+        b"$6\r\nbefore\r\n",
+        "the torn batch is dropped whole"
+    );
+    // The server works on: the journal's torn tail was cut off, new writes land after it.
+    assert_eq!(c.cmd("SET k again"), b"+OK\r\n");
+    f.server.restart();
+    let mut c = f.server.conn();
+    assert_eq!(c.cmd("GET k"), b"$5\r\nagain\r\n");
+    assert_eq!(xlen(&mut c), 300);
+}
+
+/// Starts the binary with stderr on a pipe; waits until it answers PING.
+fn spawn_with_stderr_pipe(dir: &Path, loglevel: &str) -> (std::process::Child, u16) {
+    for _ in 0..5 {
+        let port = common::free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
+            .arg(dir)
+            .args(["--loglevel", loglevel])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sluice");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break; // lost the port race
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+                let mut buf = [0u8; 64];
+                if s.write_all(b"PING\r\n").is_ok() && matches!(s.read(&mut buf), Ok(n) if n > 0) {
+                    return (child, port);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("sluice did not start");
+}
+
+#[test]
+fn a_broken_log_pipe_does_not_stop_the_server() {
+    // `sluice … 2>&1 | head -c 200`: the reader goes away, every later log write fails (EPIPE).
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut child, port) = spawn_with_stderr_pipe(tmp.path(), "debug");
+    drop(child.stderr.take()); // close the read end: writes to stderr now fail
+    let mut c = Conn::new(port);
+    for i in 0..2000 {
+        assert_eq!(c.cmd(&format!("SET k{i} {i}")), b"+OK\r\n");
+    }
+    // Commands that log (a client's CONFIG SET of the log level) still get answered.
+    assert_eq!(c.cmd("CONFIG SET loglevel debug"), b"+OK\r\n");
+    assert_eq!(c.cmd("DBSIZE"), b":2000\r\n");
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "the server died"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_log_pipe_nobody_reads_does_not_block_the_server() {
+    // stderr is a pipe whose reader never reads: once its 64 KiB buffer is full, a blocking
+    // log write would stall the engine. Lines are dropped instead.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut child, port) = spawn_with_stderr_pipe(tmp.path(), "debug");
+    let _unread = child.stderr.take(); // kept open, never read
+    let mut c = Conn::new(port);
+    // Every new connection and every flush logs at debug level; far more than 64 KiB.
+    for i in 0..3000 {
+        let mut k = Conn::new(port);
+        assert_eq!(k.cmd(&format!("SET k{i} {}", "v".repeat(64))), b"+OK\r\n");
+    }
+    assert_eq!(c.cmd("DBSIZE"), b":3000\r\n");
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "the server died"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn the_log_names_the_signal_that_stopped_the_server() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("sluice.log");
+    let mut s = Server::start_env(&tmp.path().join("data"), &[], &[], &log);
+    let mut c = s.conn();
+    assert_eq!(c.cmd("SET k v"), b"+OK\r\n");
+    assert!(s.stop().success(), "SIGTERM stops the server with status 0");
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("received SIGTERM"), "log:\n{text}");
+}
