@@ -92,8 +92,9 @@ pub fn markdown(info: &RunInfo, rows: &[Row]) -> String {
     }
     let _ = writeln!(
         s,
-        "\nEach cell: median (min–max) over the repetitions; the ratio is Sluice/Redis, computed per \
-         pair of consecutive runs (Sluice then Redis), median (min–max). For throughput a ratio \
+        "\nEach cell: median (min–max) over the repetitions; the ratio is Sluice/Redis: the ratio of the \
+         two medians shown, then in parentheses the min–max of the per-pair ratios of consecutive \
+         runs (Sluice then Redis). For throughput a ratio \
          above 1 means Sluice is faster; for memory, disk and restart time a ratio below 1 means \
          Sluice uses less. Latencies are p50 / p99 / p999 in ms (redis-benchmark gives no p999)."
     );

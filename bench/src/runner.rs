@@ -506,20 +506,25 @@ fn probe_cmds(kind: Kind) -> Vec<Vec<&'static str>> {
             cmd: RbCmd::Xadd | RbCmd::XaddCapped,
             ..
         }
-        | Kind::Lg(Lg::Xadd) => v.push(xadd),
-        Kind::Lg(Lg::Xrange) => {
+        | Kind::Lg { lg: Lg::Xadd, .. } => v.push(xadd),
+        Kind::Lg { lg: Lg::Xrange, .. } => {
             v.push(xadd);
             v.push(vec!["XRANGE", K, "-", "+", "COUNT", "10"]);
         }
-        Kind::Lg(Lg::Xread) => {
+        Kind::Lg { lg: Lg::Xread, .. } => {
             v.push(xadd);
             v.push(vec!["XREAD", "COUNT", "10", "STREAMS", K, "0-0"]);
         }
-        Kind::Lg(Lg::XreadGroup | Lg::Xack | Lg::GroupFlow) => {
+        Kind::Lg {
+            lg: Lg::XreadGroup | Lg::Xack | Lg::GroupFlow,
+            ..
+        } => {
             v.push(xadd);
             v.extend(group);
         }
-        Kind::Lg(Lg::JobQueue) => {
+        Kind::Lg {
+            lg: Lg::JobQueue, ..
+        } => {
             v.push(xadd);
             v.extend(group);
             v.push(vec![
@@ -630,9 +635,19 @@ fn u64_arg(buf: &mut Vec<u8>, n: u64) {
 }
 
 /// One run of a load-generator workload.
-async fn run_lg(ctx: &Ctx, slot: &mut Slot, lg: Lg, level: &str, rep: u32) -> Outcome {
+async fn run_lg(
+    ctx: &Ctx,
+    slot: &mut Slot,
+    lg: Lg,
+    pipeline: usize,
+    level: &str,
+    rep: u32,
+) -> Outcome {
     let addr = slot.server.addr.clone();
-    let p = params(&ctx.s);
+    let p = Params {
+        pipeline,
+        ..params(&ctx.s)
+    };
     let stream = if lg.needs_stream() {
         match ensure_stream(ctx, slot).await {
             Ok(s) => Some(s),
@@ -862,7 +877,9 @@ async fn throughput_phase(ctx: &mut Ctx) -> Result<(), String> {
                                     }
                                     o
                                 }
-                                Kind::Lg(lg) => run_lg(ctx, slot, lg, level.name(), rep).await,
+                                Kind::Lg { lg, pipeline } => {
+                                    run_lg(ctx, slot, lg, pipeline, level.name(), rep).await
+                                }
                             };
                             match &o {
                                 Outcome::Unsupported(_) => verdict[i] = Some(o.clone()),

@@ -72,8 +72,15 @@ impl Lg {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    Rb { cmd: RbCmd, pipeline: usize },
-    Lg(Lg),
+    Rb {
+        cmd: RbCmd,
+        pipeline: usize,
+    },
+    /// A load-generator workload with its pipeline depth.
+    Lg {
+        lg: Lg,
+        pipeline: usize,
+    },
 }
 
 /// One throughput workload.
@@ -99,8 +106,10 @@ pub fn catalog(s: &Settings) -> Vec<Workload> {
     let mut v = Vec::new();
     let c = s.connections;
     let p = s.pipeline;
+    // One request in flight per connection (-P 1) is how most workers talk to a server: those
+    // rows run at every durability in the full mode.
     let durable_rb = |cmd: RbCmd, pl: usize| -> bool {
-        pl > 1 && (cmd == RbCmd::Xadd || (cmd == RbCmd::Set && !s.quick))
+        (pl == 1 && !s.quick) || (pl > 1 && (cmd == RbCmd::Xadd || (cmd == RbCmd::Set && !s.quick)))
     };
     for pl in [1usize, 16] {
         let capped = if pl > 1 {
@@ -130,13 +139,22 @@ pub fn catalog(s: &Settings) -> Vec<Workload> {
         }
     }
     let n = count(s.stream_entries);
-    let lg = |id: &str, name: String, k: Lg, unit: Unit, durable: bool, about: String| Workload {
-        id: id.into(),
-        name,
-        kind: Kind::Lg(k),
-        unit,
-        durable,
-        about,
+    let lg_p =
+        |id: &str, name: String, k: Lg, pl: usize, unit: Unit, durable: bool, about: String| {
+            Workload {
+                id: id.into(),
+                name,
+                kind: Kind::Lg {
+                    lg: k,
+                    pipeline: pl,
+                },
+                unit,
+                durable,
+                about,
+            }
+        };
+    let lg = |id: &str, name: String, k: Lg, unit: Unit, durable: bool, about: String| {
+        lg_p(id, name, k, p, unit, durable, about)
     };
     v.push(lg(
         "xadd",
@@ -196,6 +214,38 @@ pub fn catalog(s: &Settings) -> Vec<Workload> {
         !s.quick,
         format!(
             "{} producers XADD (pipeline {p}), {} consumers XREADGROUP COUNT 16 BLOCK 100 + XACK, 1 % never acked and recovered by XAUTOCLAIM; latency is XADD to XACK",
+            (c / 5).max(1),
+            c.saturating_sub((c / 5).max(1)).max(1)
+        ),
+    ));
+    // The consumer-group and job-queue rows with one request in flight per connection.
+    v.push(lg_p(
+        "xreadgroup-p1",
+        "XREADGROUP COUNT 1 > (-P 1)".into(),
+        Lg::XreadGroup,
+        1,
+        Unit::OpsPerSec,
+        !s.quick,
+        format!("{c} consumers of a new group, XREADGROUP ... COUNT 1 STREAMS key >, one request in flight each"),
+    ));
+    v.push(lg_p(
+        "xack-p1",
+        "XACK 1 id (-P 1)".into(),
+        Lg::Xack,
+        1,
+        Unit::OpsPerSec,
+        !s.quick,
+        "XACK of one pending ID per command, one request in flight per connection".into(),
+    ));
+    v.push(lg_p(
+        "job-queue-p1",
+        "job queue (XADD→XACK latency, -P 1)".into(),
+        Lg::JobQueue,
+        1,
+        Unit::JobsPerSec,
+        !s.quick,
+        format!(
+            "{} producers XADD one at a time, {} consumers XREADGROUP COUNT 16 BLOCK 100 + XACK, 1 % never acked and recovered by XAUTOCLAIM; latency is XADD to XACK",
             (c / 5).max(1),
             c.saturating_sub((c / 5).max(1)).max(1)
         ),

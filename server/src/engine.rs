@@ -41,6 +41,7 @@ use crate::fault::{self, DiskFault};
 use crate::fsync::BackgroundFsync;
 use crate::reply::{printable, wrong_arity, CmdResult, ReplyError};
 use crate::table::Command;
+use sluice_storage::stream::StreamId;
 
 /// A drain also ends once it has executed this many times what a commit costs (measured, see
 /// [`CommitCost`]), so committing takes at most about a fifth of the engine's time.
@@ -228,16 +229,35 @@ pub struct Ctx<'a> {
 #[derive(Debug, Clone)]
 pub struct BlockSpec {
     pub keys: Vec<Bytes>,
+    /// For each key (same order), when a change to it can serve the client; the engine checks
+    /// this before it re-runs the command, so a write wakes only the waiters it can serve
+    /// (2,000 clients blocked on one stream cost one comparison each per XADD, not a command).
+    pub wake_if: Vec<WakeIf>,
     /// 0 = forever.
     pub timeout_ms: u64,
     /// The command to re-run when a key is signalled, with `$` resolved to concrete IDs.
     pub argv: Vec<Bytes>,
 }
 
+/// When a signalled key may serve a blocked client (see [`BlockSpec::wake_if`]). Each must
+/// be true whenever re-running the command would reply (a false "true" only costs a re-run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WakeIf {
+    /// Always re-run the command.
+    Always,
+    /// The key is a stream whose last ID is above this one (XREAD).
+    StreamPast(StreamId),
+    /// The key is a stream whose last ID is above this group's last delivered ID, or the key,
+    /// the stream or the group is gone (XREADGROUP `>`, which then answers an error).
+    GroupBehind(Bytes),
+}
+
 /// A client parked by a blocking command.
 pub struct Blocked {
     pub argv: Vec<Bytes>,
     pub keys: Vec<(usize, Bytes)>,
+    /// Aligned with `keys`.
+    pub wake_if: Vec<WakeIf>,
     pub deadline: Option<Instant>,
     /// Replies of the request's earlier commands, sent with the blocked command's reply.
     pub out: ReplyWriter,
@@ -749,12 +769,19 @@ impl Engine {
         let db = client.db;
         let deadline =
             (spec.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(spec.timeout_ms));
+        debug_assert_eq!(
+            spec.keys.len(),
+            spec.wake_if.len(),
+            "a wake condition per key"
+        );
         let mut keys = Vec::new();
-        for k in spec.keys {
+        let mut wake_if = Vec::new();
+        for (k, w) in spec.keys.into_iter().zip(spec.wake_if) {
             let key = (db, k);
             if !keys.contains(&key) {
                 self.srv.waiting.entry(key.clone()).or_default().push(id);
                 keys.push(key);
+                wake_if.push(w);
             }
         }
         if let Some(d) = deadline {
@@ -763,6 +790,7 @@ impl Engine {
         client.blocked = Some(Blocked {
             argv: spec.argv,
             keys,
+            wake_if,
             deadline,
             out,
             rest,
@@ -792,9 +820,37 @@ impl Engine {
             for key in ready {
                 let ids = self.srv.waiting.get(&key).cloned().unwrap_or_default();
                 for id in ids {
-                    self.retry_blocked(id, key.1.clone());
+                    if self.may_serve(id, &key) {
+                        self.retry_blocked(id, key.1.clone());
+                    }
                 }
             }
+        }
+    }
+
+    /// Whether the change of `key` may serve the client `id` blocked on it (its [`WakeIf`]).
+    fn may_serve(&mut self, id: u64, key: &(usize, Bytes)) -> bool {
+        let Some(b) = self.srv.clients.get(&id).and_then(|c| c.blocked.as_ref()) else {
+            return false;
+        };
+        let Some(i) = b.keys.iter().position(|k| k == key) else {
+            return false;
+        };
+        let cond = match &b.wake_if[i] {
+            WakeIf::Always => return true,
+            c => c.clone(),
+        };
+        let now = self.srv.clock.now_ms();
+        let meta = self.store_mut().stream(key.0, &key.1, now);
+        match (cond, meta) {
+            (WakeIf::StreamPast(after), Ok(Some(m))) => m.last_id > after,
+            (WakeIf::StreamPast(_), _) => false,
+            (WakeIf::GroupBehind(g), Ok(Some(m))) => match m.groups.get(g.as_ref()) {
+                Some(g) => m.last_id > g.last_id,
+                None => true,
+            },
+            (WakeIf::GroupBehind(_), _) => true,
+            (WakeIf::Always, _) => true,
         }
     }
 

@@ -183,3 +183,64 @@ fn a_client_over_the_soft_limit_for_its_seconds_is_closed() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn each_xadd_wakes_the_first_blocked_group_reader_only() {
+    // Many clients blocked in XREADGROUP on one stream: each XADD serves the longest-waiting
+    // one, exactly once; the others stay blocked (the engine checks the group's position
+    // before re-running a blocked command).
+    const READERS: usize = 300;
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    assert_eq!(c.cmd("XGROUP CREATE q g $ MKSTREAM"), b"+OK\r\n");
+    let mut readers: Vec<Conn> = (0..READERS)
+        .map(|i| {
+            let mut r = s.conn();
+            r.send_raw(&common::encode(&[
+                b"XREADGROUP",
+                b"GROUP",
+                b"g",
+                format!("c{i}").as_bytes(),
+                b"BLOCK",
+                b"0",
+                b"STREAMS",
+                b"q",
+                b">",
+            ]));
+            // Block in order: the next reader starts once this one is parked.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while c.info_field("clients", "blocked_clients").as_deref()
+                != Some((i + 1).to_string().as_str())
+            {
+                assert!(Instant::now() < deadline, "reader {i} did not block");
+            }
+            r
+        })
+        .collect();
+    for i in 0..READERS {
+        let id = format!("{}-1", i + 1);
+        assert_eq!(
+            c.cmd(&format!("XADD q {id} n {i}")),
+            format!("${}\r\n{id}\r\n", id.len()).into_bytes()
+        );
+    }
+    assert_eq!(
+        c.info_field("clients", "blocked_clients").as_deref(),
+        Some("0")
+    );
+    for (i, r) in readers.iter_mut().enumerate() {
+        let got = r.read_reply();
+        let id = format!("{}-1", i + 1);
+        let want = format!(
+            "*1\r\n*2\r\n$1\r\nq\r\n*1\r\n*2\r\n${}\r\n{id}\r\n*2\r\n$1\r\nn\r\n${}\r\n{i}\r\n",
+            id.len(),
+            i.to_string().len()
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            want,
+            "reader {i} gets entry {id}"
+        );
+    }
+    assert_eq!(c.req_str("XPENDING q g").array()[0].int(), READERS as i64);
+}

@@ -14,7 +14,7 @@ use sluice_storage::{StreamEntry, Value, WrongType};
 
 use super::streams::{parse_strict_id, storage_error, write_entry};
 use crate::args::{eq, parse_i64};
-use crate::engine::{BlockSpec, Ctx};
+use crate::engine::{BlockSpec, Ctx, WakeIf};
 use crate::reply::{printable, CmdResult, ReplyError, NOT_INTEGER, SYNTAX, WRONGTYPE};
 
 fn wrongtype(_: WrongType) -> ReplyError {
@@ -453,6 +453,11 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         Some(ms) if !ctx.client.in_exec => {
             ctx.block = Some(BlockSpec {
                 keys: keys.to_vec(),
+                // Only `>` blocks (a history read answers at once).
+                wake_if: keys
+                    .iter()
+                    .map(|_| WakeIf::GroupBehind(group.clone()))
+                    .collect(),
                 timeout_ms: ms,
                 argv: argv.to_vec(),
             });

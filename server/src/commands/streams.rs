@@ -13,7 +13,7 @@ use sluice_storage::stream::StreamId;
 use sluice_storage::{StreamEntry, TrimSpec, WrongType};
 
 use crate::args::{eq, parse_i64};
-use crate::engine::{BlockSpec, Ctx};
+use crate::engine::{BlockSpec, Ctx, WakeIf};
 use crate::reply::{wrong_arity, CmdResult, ReplyError, NOT_INTEGER, SYNTAX, WRONGTYPE};
 
 pub const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
@@ -686,6 +686,7 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         Some(ms) if !ctx.client.in_exec => {
             // Block with `$` fixed to the IDs resolved now.
             let mut retry: Vec<Bytes> = argv[..streams_at + n].to_vec();
+            let mut wake_if = Vec::with_capacity(n);
             for (k, id) in keys.iter().zip(&ids) {
                 // `+` on a stream with nothing to return waits like `$`.
                 let id = match id {
@@ -697,9 +698,11 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                         .map_or(StreamId::MIN, |m| m.last_id),
                 };
                 retry.push(Bytes::from(id.to_string()));
+                wake_if.push(WakeIf::StreamPast(id));
             }
             ctx.block = Some(BlockSpec {
                 keys: keys.to_vec(),
+                wake_if,
                 timeout_ms: ms,
                 argv: retry,
             });
