@@ -568,14 +568,7 @@ impl Store {
                              holds {}, not a 4-byte format number: the record is damaged or was \
                              written by another program. {}",
                             crate::check::show_bytes(&raw),
-                            // keyspaces/<id> of the data directory.
-                            crate::check::remedy(
-                                self.keys
-                                    .path()
-                                    .parent()
-                                    .and_then(Path::parent)
-                                    .unwrap_or(self.keys.path())
-                            )
+                            crate::check::remedy(&damage::data_dir_of(self.keys.path()))
                         ))
                     })?;
                 if found != DATA_FORMAT {
