@@ -360,7 +360,8 @@ pub(crate) fn salvage(
     }
 
     // Entries, in key order: stream by stream, ID by ID.
-    let mut orphans: BTreeMap<u64, (u64, Option<StreamId>)> = BTreeMap::new();
+    // Per orphaned incarnation: entries read, the last ID, the name it is restored under.
+    let mut orphans: BTreeMap<u64, (u64, Option<StreamId>, Bytes)> = BTreeMap::new();
     let mut staged = 0u64;
     let mut write_error: Option<StoreError> = None;
     let entries_ks = src.entries.clone();
@@ -418,22 +419,26 @@ pub(crate) fn salvage(
                     (s.db, s.name.clone())
                 }
                 None => {
-                    let o = orphans.entry(sid).or_insert((0, None));
+                    let o = orphans.entry(sid).or_insert_with(|| {
+                        // A name no salvaged key has.
+                        let mut name = Bytes::from(format!("{ORPHAN_PREFIX}{sid}"));
+                        if let Some(d) = dst.as_deref_mut() {
+                            let mut n = 1;
+                            while d.dirs[ORPHAN_DB].get(&name).is_some() {
+                                name = Bytes::from(format!("{ORPHAN_PREFIX}{sid}-{n}"));
+                                n += 1;
+                            }
+                            d.stream_create(ORPHAN_DB, name.clone());
+                        }
+                        (0, None, name)
+                    });
                     if o.1.is_some_and(|l| id <= l) {
                         continue;
-                    }
-                    let name = Bytes::from(format!("{ORPHAN_PREFIX}{sid}"));
-                    if o.0 == 0 {
-                        if let Some(d) = dst.as_deref_mut() {
-                            if d.dirs[ORPHAN_DB].get(&name).is_none() {
-                                d.stream_create(ORPHAN_DB, name.clone());
-                            }
-                        }
                     }
                     o.0 += 1;
                     o.1 = Some(id);
                     counts.orphan_entries += 1;
-                    (ORPHAN_DB, name)
+                    (ORPHAN_DB, o.2.clone())
                 }
             };
             if let Some(d) = dst.as_deref_mut() {
@@ -487,14 +492,15 @@ pub(crate) fn salvage(
     } else {
         "restorable"
     };
-    for (sid, (n, _)) in orphans.iter().take(5) {
+    for (sid, (n, _, name)) in orphans.iter().take(5) {
         out.damage.push(format!(
             "{n} readable entries belong to stream incarnation {sid}, whose key record is lost: \
-             {restored} as stream {ORPHAN_PREFIX}{sid} in db {ORPHAN_DB}"
+             {restored} as stream {} in db {ORPHAN_DB}",
+            String::from_utf8_lossy(name)
         ));
     }
     if orphans.len() > 5 {
-        let rest: u64 = orphans.values().skip(5).map(|(n, _)| n).sum();
+        let rest: u64 = orphans.values().skip(5).map(|(n, _, _)| n).sum();
         out.damage.push(format!(
             "{rest} readable entries belong to {} more stream incarnations whose key record is \
              lost: {restored} as streams {ORPHAN_PREFIX}<incarnation> in db {ORPHAN_DB}",
