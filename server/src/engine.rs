@@ -517,20 +517,33 @@ impl Engine {
     /// [`Engine::storage_fault`] once the answer is known.
     fn apply_fault(&mut self, action: fault::Action, e: &dyn std::fmt::Display, during: &str) {
         let dir = self.srv.config.dir.clone();
-        let cause = match action {
+        let fault = match action {
             fault::Action::FailStop => fault::fatal(&format!(
-                "{during} failed: {e} (data directory {})",
+                "{during} failed: {e} (data directory {}); a restart recovers every acknowledged write from the journal",
                 dir.display()
             )),
-            fault::Action::ReadOnly(cause) => cause,
+            fault::Action::ReadOnly(cause) => {
+                tracing::error!(
+                    error = %e,
+                    during,
+                    dir = %dir.display(),
+                    "disk full: refusing writes (-MISCONF) until min-free-disk ({} bytes) is free; reads go on",
+                    self.srv.config.min_free_disk
+                );
+                DiskFault::new(cause, now_ms())
+            }
+            fault::Action::Damaged(cause) => {
+                tracing::error!(
+                    error = %e,
+                    during,
+                    dir = %dir.display(),
+                    "the store refuses writes after a failed background flush or compaction: refusing writes (-MISCONF) until the server restarts; reads go on. {cause}"
+                );
+                // Names the damaged table, if any, from a thread of its own (reads every table).
+                self.store_mut().diagnose_in_background();
+                DiskFault::damaged(cause, now_ms())
+            }
         };
-        tracing::error!(
-            error = %e,
-            during,
-            dir = %dir.display(),
-            "disk full: refusing writes (-MISCONF) until min-free-disk ({} bytes) is free; reads go on",
-            self.srv.config.min_free_disk
-        );
         // The drain's writes may or may not have reached the journal: none of its replies may
         // go out. Closing the connections tells those clients their commands' fate is unknown.
         let withheld = self.outbox.len();
@@ -544,7 +557,7 @@ impl Engine {
             );
         }
         self.reopen_store(during);
-        self.srv.disk_fault = Some(DiskFault::new(cause, now_ms()));
+        self.srv.disk_fault = Some(fault);
         // Memory now equals the disk again, which may have lost this drain's changes: every
         // open transaction that WATCHes a key fails, as if the key had been touched.
         for c in self.srv.clients.values_mut() {
@@ -583,7 +596,7 @@ impl Engine {
     /// failure, and while writes are refused, probing whether they can resume.
     fn cron(&mut self) {
         if let Some(f) = &mut self.srv.disk_fault {
-            if f.last_probe.elapsed() < fault::PROBE_EVERY {
+            if f.permanent || f.last_probe.elapsed() < fault::PROBE_EVERY {
                 return;
             }
             f.last_probe = Instant::now();

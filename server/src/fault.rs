@@ -16,8 +16,14 @@
 //!   reads, INFO, CONFIG and SHUTDOWN go on. Once a second it [`probe`]s the data directory;
 //!   when `min-free-disk` bytes are free and a probe file can be written and synced, writes
 //!   resume by themselves. INFO shows the state (`aof_last_write_status:err`).
-//! * **Anything else → fail-stop** ([`fatal`]): `EIO` from a write or an `fdatasync`, a
-//!   compaction that met a corrupt table, any other poisoning. The process logs one line
+//! * **fjall poisoned by a background flush or compaction while the disk has room → read-only
+//!   until a restart** ([`Action::Damaged`]): a compaction that read a damaged table (or met
+//!   an I/O error) poisons fjall, and would again after every restart, so exiting would keep
+//!   the server down. As for a full disk the store is reopened and writes are refused (with
+//!   `-MISCONF Writes are refused until the server restarts: …`), reads go on, and a
+//!   background diagnosis logs which table is damaged; no probe resumes writes.
+//! * **Anything else → fail-stop** ([`fatal`]): `EIO` from a journal write or an `fdatasync`,
+//!   a store that cannot be reopened. The process logs one line
 //!   saying what failed and what it means, and exits with status 1 at once, without releasing
 //!   the replies of the failed drain. A supervisor restarts it; the restart recovers every
 //!   committed batch from the journal. A half-alive process (connections accepted, nothing
@@ -47,6 +53,11 @@ pub const PROBE_FILE: &str = ".sluice-space-probe";
 pub enum Action {
     /// Refuse writes until the disk has room again; the error's text (`strerror`).
     ReadOnly(String),
+    /// Refuse writes until a restart: fjall was poisoned by a background flush or compaction
+    /// while the disk has room (a damaged table, or an I/O error). Exiting would not help: the
+    /// next compaction of a damaged table poisons the restarted server again, so fail-stop
+    /// would keep it down; read-only keeps the reads going. Holds the reason.
+    Damaged(String),
     /// Log and exit.
     FailStop,
 }
@@ -64,6 +75,8 @@ pub struct DiskFault {
     pub last_probe: Instant,
     /// The last probe's verdict, for the log.
     pub last_probe_error: String,
+    /// Writes stay refused until a restart (no probe): see [`Action::Damaged`].
+    pub permanent: bool,
 }
 
 impl DiskFault {
@@ -75,12 +88,29 @@ impl DiskFault {
             since_ms: now_ms,
             last_probe: now,
             last_probe_error: String::new(),
+            permanent: false,
         }
     }
 
-    /// The error every refused command gets (Redis's wording for a failed AOF write).
+    /// The state after [`Action::Damaged`].
+    pub fn damaged(cause: String, now_ms: u64) -> DiskFault {
+        DiskFault {
+            permanent: true,
+            ..DiskFault::new(cause, now_ms)
+        }
+    }
+
+    /// The error every refused command gets: Redis's wording for a failed AOF write, or for a
+    /// damaged store Sluice's own (with the same MISCONF code, which clients treat alike).
     pub fn reply(&self) -> String {
-        format!("MISCONF Errors writing to the AOF file: {}", self.cause)
+        if self.permanent {
+            format!(
+                "MISCONF Writes are refused until the server restarts: {}",
+                self.cause
+            )
+        } else {
+            format!("MISCONF Errors writing to the AOF file: {}", self.cause)
+        }
     }
 }
 
@@ -91,17 +121,21 @@ pub fn classify(e: &StoreError, dir: &Path, min_free: u64) -> Action {
         return classify_io(io);
     }
     if e.is_poisoned() {
-        // Poisoned earlier: by a background flush or compaction, or by a write whose error was
-        // reported then. If the disk is full now, that is the likely cause and read-only is
-        // the answer that keeps serving; otherwise fail-stop.
+        // Poisoned by a background flush or compaction (a failed journal write or sync was
+        // answered when it was reported). If the disk is full now, that is the likely cause
+        // and writes resume with the space; otherwise see [`Action::Damaged`].
         if let Err(io) = probe(dir, min_free) {
             if is_disk_full(&io) {
                 return Action::ReadOnly(strerror(&io));
             }
         }
+        return Action::Damaged(DAMAGED_CAUSE.into());
     }
     Action::FailStop
 }
+
+/// Why writes stop after [`Action::Damaged`].
+pub const DAMAGED_CAUSE: &str = "a background flush or compaction failed (a damaged table or an I/O error; the log names the file). Run `sluice check` on the data directory";
 
 /// [`classify`] for an OS error met outside the store (the background fsync).
 pub fn classify_io(e: &std::io::Error) -> Action {
@@ -164,7 +198,7 @@ pub fn available_bytes(dir: &Path) -> std::io::Result<u64> {
 /// status 1 without running anything else (no reply of the failed drain leaves, nothing more
 /// is written to the store; a restart recovers from the journal).
 pub fn fatal(what: &str) -> ! {
-    tracing::error!("FATAL: {what}; exiting (status 1) so the server is restarted from its journal: every acknowledged write is recovered");
+    tracing::error!("FATAL: {what}; exiting (status 1)");
     crate::logging::flush();
     std::process::exit(1);
 }

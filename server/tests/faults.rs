@@ -345,6 +345,104 @@ fn a_flush_that_finds_the_disk_full_does_not_hang_shutdown() {
 }
 
 #[test]
+fn a_failed_background_flush_makes_the_server_read_only_until_restart() {
+    // A memtable flush that fails with EIO (not a full disk) poisons fjall in the background.
+    // Exiting would not help (a damaged table would poison every restart again): writes are
+    // refused until a restart, reads go on.
+    let mut f = Faulty::start(&["--appendfsync", "everysec", "--min-free-disk", "0"]);
+    let mut c = f.server.conn();
+    xadd_acked(&mut c, 1, 10);
+    f.inject("table-write-eio");
+    // Fill the entries memtable (64 MiB) so that fjall flushes it, in batches of 4 KiB values.
+    let value = vec![b'x'; 4096];
+    let mut next = 11u64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let refused = loop {
+        let cmds: Vec<Vec<Vec<u8>>> = (0..500)
+            .map(|i| {
+                vec![
+                    b"XADD".to_vec(),
+                    b"s".to_vec(),
+                    format!("{}-1", next + i).into_bytes(),
+                    b"f".to_vec(),
+                    value.clone(),
+                ]
+            })
+            .collect();
+        let mut s2 = std::net::TcpStream::connect(("127.0.0.1", f.server.port)).expect("connect");
+        s2.set_read_timeout(Some(Duration::from_secs(20))).ok();
+        let all: Vec<u8> = cmds
+            .iter()
+            .flat_map(|c| common::encode(&c.iter().map(|a| a.as_slice()).collect::<Vec<_>>()))
+            .collect();
+        s2.write_all(&all).expect("send");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        let mut acked = 0u64;
+        let mut refused = false;
+        loop {
+            while let Some(n) = common::frame_len(&got) {
+                let frame: Vec<u8> = got.drain(..n).collect();
+                if frame.starts_with(b"-MISCONF") {
+                    refused = true;
+                } else {
+                    assert!(
+                        frame.starts_with(b"$"),
+                        "{:?}",
+                        String::from_utf8_lossy(&frame)
+                    );
+                    acked += 1;
+                }
+            }
+            if acked >= 500 || refused {
+                break;
+            }
+            match s2.read(&mut buf) {
+                Ok(0) | Err(_) => break, // the drain that met the failure is withheld
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        next += 500;
+        if refused {
+            break true;
+        }
+        let mut probe = f.server.conn();
+        if probe.cmd("SET probe 1").starts_with(b"-MISCONF") {
+            break true;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failed flush was never noticed"
+        );
+    };
+    assert!(refused);
+    let mut c = f.server.conn();
+    let refused = c.cmd("SET k v");
+    assert!(
+        refused.starts_with(b"-MISCONF Writes are refused until the server restarts"),
+        "{}",
+        String::from_utf8_lossy(&refused)
+    );
+    assert!(c.req_str("XLEN s").int() >= 10, "reads go on");
+    assert_eq!(c.req_str("XRANGE s 1-1 10-1").array().len(), 10);
+    assert_eq!(
+        c.info_field("persistence", "aof_last_write_status")
+            .as_deref(),
+        Some("err")
+    );
+    let log = f.log_text();
+    assert!(
+        log.contains("refuses writes after a failed background flush or compaction"),
+        "log:\n{log}"
+    );
+    // A restart (the shim off) takes writes again, with every acknowledged entry there.
+    f.restart_clean();
+    let mut c = f.server.conn();
+    assert_entries(&mut c, 10);
+    assert_eq!(c.cmd("SET k v"), b"+OK\r\n");
+}
+
+#[test]
 fn a_torn_journal_write_loses_nothing_acknowledged() {
     let mut f = Faulty::start(&["--appendfsync", "always"]);
     let mut c = f.server.conn();

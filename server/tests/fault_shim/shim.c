@@ -11,6 +11,7 @@
  *     write-enospc     those writes fail with ENOSPC (a full disk)
  *     table-write-enospc  like write-enospc, but only for files other than journals (*.jnl):
  *                      a memtable flush or compaction that finds the disk full
+ *     table-write-eio  the same with EIO: a flush or compaction that fails on a bad disk
  *     write-torn       the next write of 2+ bytes to a journal file (*.jnl) writes half of its
  *                      bytes, then the process kills itself with SIGKILL (a crash mid-write)
  *
@@ -29,7 +30,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-enum mode { NONE, FSYNC_EIO, WRITE_EIO, WRITE_ENOSPC, TABLE_WRITE_ENOSPC, WRITE_TORN };
+enum mode { NONE, FSYNC_EIO, WRITE_EIO, WRITE_ENOSPC, TABLE_WRITE_ENOSPC, TABLE_WRITE_EIO, WRITE_TORN };
 
 static ssize_t (*real_write)(int, const void *, size_t);
 static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
@@ -67,6 +68,7 @@ static enum mode current_mode(void) {
     if (!strncmp(buf, "write-enospc", 12)) return WRITE_ENOSPC;
     if (!strncmp(buf, "write-torn", 10)) return WRITE_TORN;
     if (!strncmp(buf, "table-write-enospc", 18)) return TABLE_WRITE_ENOSPC;
+    if (!strncmp(buf, "table-write-eio", 15)) return TABLE_WRITE_EIO;
     return NONE;
 }
 
@@ -96,9 +98,9 @@ static ssize_t write_fault(int fd, size_t count) {
     if (m == NONE || m == FSYNC_EIO) return 0;
     char path[4096];
     if (!targeted(fd, path, sizeof path)) return 0;
-    if (m == TABLE_WRITE_ENOSPC) {
+    if (m == TABLE_WRITE_ENOSPC || m == TABLE_WRITE_EIO) {
         if (is_journal(path)) return 0;
-        errno = ENOSPC;
+        errno = m == TABLE_WRITE_EIO ? EIO : ENOSPC;
         return -1;
     }
     if (m == WRITE_EIO) { errno = EIO; return -1; }
