@@ -185,6 +185,10 @@ impl std::fmt::Display for StoreError {
                 f,
                 "storage error: the data directory is in use by another process (fjall: Locked)"
             ),
+            StoreError::Fjall(e) if self.is_damage() => write!(
+                f,
+                "storage error: damaged data on disk ({e}); other keys are unaffected; run `sluice check` on the data directory"
+            ),
             StoreError::Fjall(e) => match self.os_error() {
                 Some(io) => write!(f, "storage I/O error: {io}"),
                 None => write!(f, "storage error: {e}"),
