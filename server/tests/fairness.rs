@@ -36,6 +36,23 @@ fn fill_big(c: &mut Conn) {
     }
 }
 
+/// A server holding the `big` stream, with `client-output-buffer-limit` set to `limit`.
+fn big_stream_with_output_limit(limit: &str) -> (Server, Conn) {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    fill_big(&mut c);
+    assert_eq!(
+        c.cmd_args(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            limit.as_bytes()
+        ]),
+        b"+OK\r\n"
+    );
+    (s, c)
+}
+
 /// The peak RSS of the process so far (VmHWM).
 fn peak_rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
@@ -129,18 +146,7 @@ fn a_pipeline_of_huge_replies_is_built_a_part_at_a_time() {
 
 #[test]
 fn a_reply_over_the_hard_output_limit_closes_the_client() {
-    let s = Server::start(&[]);
-    let mut c = s.conn();
-    fill_big(&mut c);
-    assert_eq!(
-        c.cmd_args(&[
-            b"CONFIG",
-            b"SET",
-            b"client-output-buffer-limit",
-            b"normal 512kb 0 0"
-        ]),
-        b"+OK\r\n"
-    );
+    let (s, mut c) = big_stream_with_output_limit("normal 512kb 0 0");
     let mut greedy = pipeline_xranges(s.port, 1);
     greedy.set_read_timeout(Some(Duration::from_secs(20))).ok();
     let mut got = Vec::new();
@@ -152,18 +158,7 @@ fn a_reply_over_the_hard_output_limit_closes_the_client() {
 
 #[test]
 fn a_client_over_the_soft_limit_for_its_seconds_is_closed() {
-    let s = Server::start(&[]);
-    let mut c = s.conn();
-    fill_big(&mut c);
-    assert_eq!(
-        c.cmd_args(&[
-            b"CONFIG",
-            b"SET",
-            b"client-output-buffer-limit",
-            b"normal 0 256kb 1"
-        ]),
-        b"+OK\r\n"
-    );
+    let (s, mut c) = big_stream_with_output_limit("normal 0 256kb 1");
     assert_eq!(connected_clients(&mut c), 1);
     // 100 replies of 1.1 MB never read: socket buffers fill, the write of a part over the
     // soft limit waits longer than a second, and the server closes the client.

@@ -58,25 +58,18 @@ impl Server {
     /// Starts a server on an existing data directory with environment variables set and its
     /// stderr appended to `log`.
     pub fn start_env(dir: &Path, extra: &[&str], env: &[(&str, &str)], log: &Path) -> Server {
-        let mut s = Server {
-            port: free_port(),
-            child: None,
-            dir: dir.to_path_buf(),
-            _tmp: None,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            log: Some(log.to_path_buf()),
-        };
+        let mut s = Server::unstarted(dir, extra);
+        s.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        s.log = Some(log.to_path_buf());
         s.spawn();
         s
     }
 
-    /// Starts a server on an existing data directory (the caller keeps it alive).
-    pub fn start_in(dir: &Path, extra: &[&str]) -> Server {
-        let mut s = Server {
+    fn unstarted(dir: &Path, extra: &[&str]) -> Server {
+        Server {
             port: free_port(),
             child: None,
             dir: dir.to_path_buf(),
@@ -84,7 +77,12 @@ impl Server {
             extra: extra.iter().map(|s| s.to_string()).collect(),
             env: Vec::new(),
             log: None,
-        };
+        }
+    }
+
+    /// Starts a server on an existing data directory (the caller keeps it alive).
+    pub fn start_in(dir: &Path, extra: &[&str]) -> Server {
+        let mut s = Server::unstarted(dir, extra);
         s.spawn();
         s
     }
