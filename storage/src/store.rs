@@ -23,7 +23,9 @@
 //! never anything that was acknowledged under `always`.
 //!
 //! Reads of stream entries never commit: they see fjall's runs merged with the overlay and the
-//! stream's open run (`overlay::Runs`), exactly the runs fjall would hold after a commit.
+//! stream's open run (`overlay::Runs`), exactly the runs fjall would hold after a commit. The
+//! run cache that saves their seeks keeps sealed runs only, never a copy of an open run, which
+//! later appends would leave behind (see `RunCache`).
 //! (Earlier builds committed the staged writes before such a read — a "read barrier" — so a
 //! read inside MULTI/EXEC committed the part of the transaction executed so far as a batch of
 //! its own, and a kill -9 could keep half an EXEC.) The running command's own appended entry
@@ -1677,12 +1679,20 @@ fn visit_runs(
 
 /// Runs read recently, so readers that move forward through a stream — XREADGROUP `>` and
 /// XREAD from the last ID they saw, one entry at a time — find the run holding their next ID
-/// without a reverse seek in fjall each time. A cached run is exact as long as it is not
-/// rewritten: appends only add runs after it, and every path that rewrites or removes runs
-/// (trim, XDEL, DEL) forgets the stream's cached runs. It may come from fjall or from the
-/// staged writes (a sealed run, or a snapshot of an open run: later appends to that run only
-/// add IDs past the cached run's last, which the cache does not answer for); a commit writes
-/// the same runs to fjall, so the cache outlives commits.
+/// without a reverse seek in fjall each time.
+///
+/// Invariant: a cached run is exactly the run the merged view (`overlay::Runs`) holds under
+/// its key — the whole run, not a part of it — so [`run_at_or_before_cached`] answers what
+/// [`Runs::at_or_before`] would, and [`visit_runs`] can go on after the run's key. Hence:
+/// * only sealed runs are cached (from fjall, or staged in the overlay); a sealed run changes
+///   only when trimming or XDEL rewrites or removes it, or the incarnation dies, and every such
+///   path (trim, XDEL, DEL and whatever drops a stream) forgets the stream's cached runs.
+///   Appends only add runs after it, and a commit writes the same runs to fjall, so the cache
+///   outlives commits;
+/// * an open run is never cached: appends go on adding entries to it under the same key, and
+///   sealing it (when full, before XDEL or a trim, at the commit) writes all of them, so a copy
+///   taken when it was read would become a stale prefix of the run, and a scan seeking into
+///   it would skip every entry appended since. It is in memory anyway: no seek to save.
 #[derive(Default)]
 pub(crate) struct RunCache {
     slots: Vec<CachedRun>,
@@ -1740,7 +1750,8 @@ impl RunCache {
     }
 }
 
-/// [`Runs::at_or_before`] through the cache: a hit costs no fjall read.
+/// [`Runs::at_or_before`] through the cache: a hit costs no fjall read. Same answer, always
+/// (see the invariant of [`RunCache`]; checked in debug builds).
 fn run_at_or_before_cached(
     runs: &Runs<'_>,
     cache: &mut RunCache,
@@ -1748,11 +1759,20 @@ fn run_at_or_before_cached(
 ) -> Result<Option<(StreamId, Slice)>> {
     let sid = runs.sid();
     if let Some(hit) = cache.get(sid, id) {
+        debug_assert!(
+            runs.at_or_before(id)
+                .map_or(true, |now| now.as_ref() == Some(&hit)),
+            "the run cache served a stale copy of run {} of incarnation {sid} for {id}",
+            hit.0
+        );
         return Ok(Some(hit));
     }
     let found = runs.at_or_before(id)?;
     if let Some((key, value)) = &found {
-        cache.put(sid, *key, value)?;
+        // Not the open run: it is still growing (see `RunCache`).
+        if runs.open_key() != Some(*key) {
+            cache.put(sid, *key, value)?;
+        }
     }
     Ok(found)
 }
@@ -1979,6 +1999,58 @@ mod tests {
         s.commit().expect("commit");
         assert!(get(&mut s, 4).is_none());
         assert_eq!(ids(&mut s, 2), vec![5, 6]);
+    }
+
+    /// A read into the open run leaves no copy of it in the run cache: appends go on filling
+    /// that run (and it is sealed with them, when full or at the commit), so a copy would be
+    /// a stale prefix of it, and a range starting inside the copy would skip what was
+    /// appended since (the scan goes on after the run's key). Before the fix, `ids(1)` after
+    /// the second append returned only 7-1.
+    #[test]
+    fn reads_into_the_open_run_see_its_later_appends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut s, sid) = stream_of(dir.path(), 1);
+        s.set_run_limits(RunLimits {
+            max_entries: 3,
+            max_bytes: 1 << 20,
+        });
+        let ids = |s: &mut Store, from: u64| -> Vec<u64> {
+            s.stream_range(sid, StreamId::new(7, from), StreamId::MAX, false, None)
+                .expect("range")
+                .iter()
+                .map(|e| e.id.seq)
+                .collect()
+        };
+        let get = |s: &mut Store, seq: u64| s.stream_get(sid, StreamId::new(7, seq)).expect("get");
+        let mut model = std::collections::BTreeMap::new();
+        model.insert(1, "1".to_string());
+        let mut add = |s: &mut Store, seq: u64| append(s, seq, &mut model);
+        // Both reads go through the cache's seek; the open run holds 7-1 alone.
+        assert!(get(&mut s, 1).is_some());
+        assert_eq!(ids(&mut s, 1), vec![1]);
+        // Appended to the same open run.
+        add(&mut s, 2);
+        assert_eq!(ids(&mut s, 1), vec![1, 2]);
+        assert!(get(&mut s, 2).is_some());
+        add(&mut s, 3);
+        assert_eq!(ids(&mut s, 2), vec![2, 3]);
+        // The run is full: 7-1 … 7-3 are sealed into the overlay, 7-4 opens the next run.
+        add(&mut s, 4);
+        assert_eq!(ids(&mut s, 1), vec![1, 2, 3, 4]);
+        assert_eq!(ids(&mut s, 2), vec![2, 3, 4]);
+        assert_eq!(ids(&mut s, 4), vec![4]);
+        add(&mut s, 5);
+        assert_eq!(ids(&mut s, 4), vec![4, 5]);
+        // Sealed and committed: fjall's runs read the same, through the cache and without.
+        s.commit().expect("commit");
+        assert_eq!(ids(&mut s, 4), vec![4, 5]);
+        assert_eq!(ids(&mut s, 1), vec![1, 2, 3, 4, 5]);
+        add(&mut s, 6);
+        assert_eq!(ids(&mut s, 5), vec![5, 6]);
+        assert_eq!(ids(&mut s, 6), vec![6]);
+        for seq in 1..=6 {
+            assert!(get(&mut s, seq).is_some(), "7-{seq}");
+        }
     }
 
     /// Everything a reader can observe of incarnation `sid` over the IDs 7-0 … 7-(`top`+1):

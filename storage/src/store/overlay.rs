@@ -181,6 +181,13 @@ impl<'a> Runs<'a> {
         self.sid
     }
 
+    /// The key of the incarnation's open run, if it has one. That run still grows (appends,
+    /// then its sealing, go on adding entries under this key), so a value read of it is a
+    /// snapshot that only lasts until the next append: `store.rs`'s run cache never keeps one.
+    pub(super) fn open_key(&self) -> Option<StreamId> {
+        self.open.map(RunBuilder::key)
+    }
+
     /// The open run as a run value, if its key is in `from..=to`.
     fn open_in(&self, from: StreamId, to: StreamId) -> Option<(StreamId, Slice)> {
         let open = self.open?;
