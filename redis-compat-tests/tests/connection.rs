@@ -98,6 +98,9 @@ fn cases() -> Vec<Case> {
         case("client_help", &[check("CLIENT HELP", "help lines", help_lines("CLIENT")), step("CLIENT HELP x")]),
         case("client_unknown", &["CLIENT FOO", "CLIENT foo bar", "CLIENT"]),
         case("client_kill", &["CLIENT KILL 1.2.3.4:5", "CLIENT KILL ID 999999999", "CLIENT KILL ID abc", "CLIENT KILL ID 0", "CLIENT KILL ADDR 1.2.3.4:5", "CLIENT KILL ADDR", "CLIENT KILL FOO bar", "CLIENT KILL LADDR 1.2.3.4:5", "CLIENT KILL TYPE foo", "CLIENT KILL USER nosuchuser", "CLIENT KILL SKIPME maybe", "CLIENT KILL ID 999999999 SKIPME yes"]),
+        // TYPE master/replica/slave/pubsub match no client (all are normal ones); another
+        // connection is open so that a filter that matched everything would show.
+        case("client_kill_type", &["@b PING", "CLIENT KILL TYPE master", "CLIENT KILL TYPE replica", "CLIENT KILL TYPE slave", "CLIENT KILL TYPE pubsub", "CLIENT KILL TYPE master SKIPME no", "@b PING"]),
         case("client_reply", &["!send CLIENT REPLY OFF", "!send SET {k} 1", "!send PING", "CLIENT REPLY ON", "GET {k}", "!send CLIENT REPLY SKIP", "!send SET {k} 2", "GET {k}", "CLIENT REPLY FOO", "CLIENT REPLY", "DEL {k}"]),
         // QUIT / RESET
         case("quit", &["QUIT", "!closed"]),
