@@ -44,6 +44,9 @@ const DEFAULT_SEED: u64 = 0x5eed_0010_0006;
 const DEFAULT_COMMANDS: usize = 40_000;
 /// Commands between two `PING` checks; batches alternate between RESP2 and RESP3.
 const BATCH: usize = 250;
+/// Batches between two restarts of the server on its data directory (alternately kill -9 and
+/// SIGTERM): whatever the commands stored must load again.
+const RESTART_EVERY: usize = 16;
 /// A reply that takes longer than this is a hang.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -354,8 +357,12 @@ fn eqi(a: &[u8], b: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // The dictionary
 
-const KEYS: &[&str] = &["s", "s", "s", "s2", "s2", "str", "nokey", "{s}", ""];
-const GROUPS: &[&str] = &["g", "g", "g", "g2", "nogroup", ""];
+const KEYS: &[&str] = &[
+    "s", "s", "s", "s", "s", "s2", "s2", "str", "nokey", "{s}", "",
+];
+/// Keys for the string commands: mostly not the streams.
+const STRING_KEYS: &[&str] = &["str", "str", "k", "k", "s", "nokey"];
+const GROUPS: &[&str] = &["g", "g", "g", "g", "g", "g2", "g2", "nogroup", ""];
 const CONSUMERS: &[&str] = &["c", "c", "c2", "c3", ""];
 
 const INT_EDGES: &[&str] = &[
@@ -700,6 +707,9 @@ impl Gen {
     fn key(&mut self) -> Vec<u8> {
         b(self.pick(KEYS))
     }
+    fn skey(&mut self) -> Vec<u8> {
+        b(self.pick(STRING_KEYS))
+    }
     fn group(&mut self) -> Vec<u8> {
         b(self.pick(GROUPS))
     }
@@ -742,7 +752,7 @@ impl Gen {
         b(&(self.rng.below(12) as i64 - 1).to_string())
     }
     fn num(&mut self) -> Vec<u8> {
-        if self.chance(55) {
+        if self.chance(70) {
             self.small()
         } else {
             self.int_edge()
@@ -751,7 +761,7 @@ impl Gen {
 
     fn id(&mut self) -> Vec<u8> {
         match self.rng.below(10) {
-            0..=3 if !self.seen_ids.is_empty() => {
+            0..=5 if !self.seen_ids.is_empty() => {
                 let i = self.rng.below(self.seen_ids.len() as u64) as usize;
                 let id = self.seen_ids[i].clone();
                 if self.chance(70) {
@@ -773,7 +783,7 @@ impl Gen {
                 };
                 b(&v)
             }
-            4 => {
+            6 => {
                 let parts = [
                     0u64,
                     1,
@@ -1121,7 +1131,7 @@ impl Gen {
             36..=37 => {
                 let mut v = vec![
                     b("SET"),
-                    k,
+                    self.skey(),
                     if self.chance(50) { self.num() } else { b("v") },
                 ];
                 let exp = match self.rng.below(5) {
@@ -1139,7 +1149,7 @@ impl Gen {
             }
             38 => {
                 let cmd = self.pick(&["INCR", "DECR", "INCRBY", "DECRBY"]);
-                let mut v = vec![b(cmd), k];
+                let mut v = vec![b(cmd), self.skey()];
                 if cmd.ends_with("BY") {
                     v.push(self.num());
                 }
@@ -1232,6 +1242,37 @@ impl Gen {
         } else {
             self.int_edge()
         }
+    }
+
+    /// A read that blocks for a few ms on the second connection, unless a command on the first
+    /// one (XADD, DEL, XGROUP DESTROY, RENAME, FLUSHALL, CLIENT KILL, …) ends it sooner.
+    fn blocking(&mut self) -> Argv {
+        let group = self.chance(60);
+        let mut v = vec![b(if group { "XREADGROUP" } else { "XREAD" })];
+        let mut o = vec![vec![b("BLOCK"), b(&(2 + self.rng.below(30)).to_string())]];
+        if group {
+            o.push(vec![b("GROUP"), self.group(), self.consumer()]);
+            if self.chance(20) {
+                o.push(vec![b("NOACK")]);
+            }
+        }
+        if self.chance(40) {
+            o.push(vec![b("COUNT"), self.num()]);
+        }
+        v.extend(self.options(o));
+        let n = 1 + self.chance(20) as usize;
+        v.push(b("STREAMS"));
+        for _ in 0..n {
+            v.push(self.key());
+        }
+        for _ in 0..n {
+            v.push(if self.chance(80) {
+                b(if group { ">" } else { "$" })
+            } else {
+                self.id()
+            });
+        }
+        v
     }
 
     /// One of the recent commands with a few random edits.
@@ -1404,11 +1445,18 @@ struct Run {
     in_multi: bool,
     queued_close: bool,
     history: VecDeque<String>,
+    /// A second connection that parks blocking reads, and the read it is blocked in.
+    blocker: Option<(FuzzConn, bool)>,
+    blocked: Option<Argv>,
+    /// A CLIENT KILL ran since the second connection was opened: it may be gone.
+    blocker_killable: bool,
     seed: u64,
     sent: usize,
     verbose: bool,
     /// `SLUICE_FUZZ_PROFILE`: time spent per command name.
-    profile: Option<std::collections::HashMap<String, (u64, Duration)>>,
+    profile: Option<std::collections::HashMap<String, (u64, Duration, u64)>>,
+    /// `SLUICE_FUZZ_PROFILE`: how often each error text (cut at 50 bytes) came back.
+    errors: std::collections::HashMap<String, u64>,
 }
 
 impl Run {
@@ -1426,11 +1474,15 @@ impl Run {
             resp3: false,
             in_multi: false,
             queued_close: false,
+            blocker: None,
+            blocked: None,
+            blocker_killable: false,
             history: VecDeque::new(),
             seed,
             sent: 0,
             verbose: std::env::var_os("SLUICE_FUZZ_VERBOSE").is_some(),
             profile: std::env::var_os("SLUICE_FUZZ_PROFILE").map(|_| Default::default()),
+            errors: Default::default(),
         }
     }
 
@@ -1485,7 +1537,7 @@ impl Run {
     fn exec(&mut self, argv: &Argv) -> Option<V> {
         self.sent += 1;
         let shown = show_cmd(argv);
-        if self.history.len() == 40 {
+        while self.history.len() >= 100 {
             self.history.pop_front();
         }
         self.history.push_back(shown.clone());
@@ -1493,6 +1545,9 @@ impl Run {
         // HELLO's reply comes in the protocol it asks for (if it succeeds).
         let parse3 = self.resp3 || (is("HELLO") && argv.len() > 1 && argv[1] == b"3");
         let closing = may_close(argv) || (is("EXEC") && self.queued_close);
+        if closing {
+            self.blocker_killable = true;
+        }
         let t0 = Instant::now();
         if self.conn.send(argv).is_err() && !closing {
             self.fail(
@@ -1519,6 +1574,15 @@ impl Run {
                 .or_default();
             e.0 += 1;
             e.1 += t0.elapsed();
+            if let V::Error(t) = &reply {
+                e.2 += 1;
+                let t = format!(
+                    "{}: {}",
+                    String::from_utf8_lossy(&argv[0]).to_ascii_uppercase(),
+                    String::from_utf8_lossy(&t[..t.len().min(50)])
+                );
+                *self.errors.entry(t).or_default() += 1;
+            }
         }
         if self.verbose {
             eprintln!("{shown}\n  -> {}", reply.render());
@@ -1534,7 +1598,10 @@ impl Run {
         } else if is("MULTI") && reply.is_simple("OK") {
             self.in_multi = true;
             self.queued_close = false;
-        } else if is("EXEC") || is("DISCARD") {
+        } else if (is("EXEC") || is("DISCARD"))
+            && !matches!(&reply, V::Error(e) if e.starts_with(b"ERR wrong number of arguments"))
+        {
+            // (With the wrong arity they are refused like any command, inside MULTI too.)
             self.in_multi = false;
             self.queued_close = false;
         } else if self.in_multi && reply.is_simple("QUEUED") && may_close(argv) {
@@ -1569,8 +1636,146 @@ impl Run {
         }
     }
 
-    /// Ends a batch: close a transaction, PING, and switch protocol if asked.
+    /// Restarts the server on the same data directory, after a crash (kill -9) or a clean
+    /// stop, and checks that it comes back with the data.
+    fn restart(&mut self, clean: bool) {
+        self.poll_blocked(true);
+        let what = vec![b(if clean {
+            "<SIGTERM and restart>"
+        } else {
+            "<kill -9 and restart>"
+        })];
+        self.history.push_back(show_cmd(&what));
+        let before = self.snapshot(&what);
+        if clean {
+            let st = self.server.stop();
+            if !st.success() {
+                self.fail(&what, &format!("SIGTERM: the server exited with {st}"));
+            }
+        }
+        let log = self.log.clone();
+        // Starting fails with a panic in the test harness if the server never answers.
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.server.restart_logged(&log);
+        }));
+        if started.is_err() {
+            self.fail(
+                &what,
+                "the server did not start again on its data directory",
+            );
+        }
+        self.blocker = None;
+        self.blocked = None;
+        self.reconnect();
+        let after = self.snapshot(&what);
+        if after != before {
+            self.fail(
+                &what,
+                &format!("the data changed across the restart:\n  before: {before:?}\n  after:  {after:?}"),
+            );
+        }
+    }
+
+    /// What a restart must keep: type, length and groups of the keys without a TTL in db 0.
+    fn snapshot(&mut self, what: &Argv) -> Vec<String> {
+        let mut c = FuzzConn::new(self.server.port);
+        let mut ask = |run: &mut Run, cmd: String| -> V {
+            if c.send(&split_args(&cmd)).is_err() {
+                run.fail(what, &format!("`{cmd}`: connection lost"));
+            }
+            match c.read(false, REPLY_TIMEOUT) {
+                Ok(v) => v,
+                Err(_) => run.fail(what, &format!("`{cmd}` failed")),
+            }
+        };
+        let mut out = Vec::new();
+        for k in ["s", "s2", "str", "k", "{s}"] {
+            if !matches!(ask(self, format!("PTTL {k}")), V::Int(-1)) {
+                continue;
+            }
+            let t = ask(self, format!("TYPE {k}")).render();
+            out.push(format!("{k}: {t}"));
+            if t == "+stream" {
+                for cmd in ["XLEN", "XINFO GROUPS", "XPENDING"] {
+                    let extra = if cmd == "XPENDING" { " g" } else { "" };
+                    let v = ask(self, format!("{cmd} {k}{extra}")).render();
+                    out.push(format!("{cmd} {k}{extra}: {v}"));
+                }
+            }
+        }
+        out
+    }
+
+    /// Sends a blocking read on the second connection (opened in RESP2 or RESP3 as `resp3`).
+    fn park(&mut self, argv: Argv, resp3: bool) {
+        if self.blocker.is_none() {
+            let mut c = FuzzConn::new(self.server.port);
+            if resp3 {
+                let hello = vec![b("HELLO"), b("3")];
+                let ok =
+                    c.send(&hello).is_ok() && matches!(c.read(true, REPLY_TIMEOUT), Ok(V::Agg(_)));
+                if !ok {
+                    self.fail(&hello, "HELLO 3 failed on the second connection");
+                }
+            }
+            self.blocker = Some((c, resp3));
+            self.blocker_killable = false;
+        }
+        self.history
+            .push_back(format!("[second connection] {}", show_cmd(&argv)));
+        let sent = self
+            .blocker
+            .as_mut()
+            .is_some_and(|(c, _)| c.send(&argv).is_ok());
+        self.blocked = Some(argv);
+        if !sent {
+            self.poll_blocked(true);
+        }
+    }
+
+    /// Checks the second connection's reply: if it has come (or, with `wait`, once it comes).
+    fn poll_blocked(&mut self, wait: bool) {
+        let (Some(argv), Some((c, resp3))) = (self.blocked.clone(), self.blocker.as_mut()) else {
+            return;
+        };
+        let resp3 = *resp3;
+        let got = if wait {
+            c.read(resp3, REPLY_TIMEOUT).map(Some)
+        } else {
+            c.try_read(resp3)
+        };
+        let what = |e: &str| format!("second connection, blocked in this command: {e}");
+        match got {
+            Ok(None) => return,
+            Ok(Some(v)) => {
+                if self.verbose {
+                    eprintln!(
+                        "[second connection] {}\n  -> {}",
+                        show_cmd(&argv),
+                        v.render()
+                    );
+                }
+            }
+            Err(Failure::Closed) if self.blocker_killable => {
+                self.check_alive(&argv);
+                self.blocker = None;
+            }
+            Err(Failure::Closed) => {
+                self.fail(&argv, &what("the connection closed instead of a reply"))
+            }
+            Err(Failure::Timeout) => {
+                self.fail(&argv, &what(&format!("no reply within {REPLY_TIMEOUT:?}")))
+            }
+            Err(Failure::Malformed(e)) => self.fail(&argv, &what(&format!("malformed reply: {e}"))),
+        }
+        self.blocked = None;
+    }
+
+    /// Ends a batch: close a transaction, PING, switch protocol if asked, and bring back the
+    /// streams `s` and `s2` (with group `g` and a pending entry) if they are gone, so that the
+    /// next batch has something to work on.
     fn checkpoint(&mut self, gen: &mut Gen, want_resp3: bool) {
+        self.poll_blocked(true);
         if self.in_multi {
             let end = if gen.chance(70) { "EXEC" } else { "DISCARD" };
             self.exec(&vec![b(end)]);
@@ -1593,10 +1798,50 @@ impl Run {
                 ),
             }
         }
+        self.exec(&split_args("SELECT 0"));
+        for k in ["s", "s2"] {
+            let is_stream = matches!(self.exec(&split_args(&format!("TYPE {k}"))),
+                Some(V::Simple(t)) if t == b"stream");
+            if is_stream {
+                continue;
+            }
+            for c in [
+                format!("DEL {k}"),
+                format!("XADD {k} * f v"),
+                format!("XADD {k} * f v"),
+                format!("XGROUP CREATE {k} g 0"),
+                format!("XREADGROUP GROUP g c COUNT 1 STREAMS {k} >"),
+            ] {
+                if let Some(v) = self.exec(&split_args(&c)) {
+                    gen.learn(&v);
+                }
+            }
+        }
     }
 }
 
 impl FuzzConn {
+    /// A reply if one is complete without waiting.
+    fn try_read(&mut self, resp3: bool) -> Result<Option<V>, Failure> {
+        self.s.set_nonblocking(true).ok();
+        let mut tmp = [0u8; 65536];
+        let got = loop {
+            match self.s.read(&mut tmp) {
+                Ok(0) => break Err(Failure::Closed),
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break Err(Failure::Closed),
+            }
+        };
+        self.s.set_nonblocking(false).ok();
+        match parse_frame(&self.buf, 0, resp3, 0) {
+            Err(e) => Err(Failure::Malformed(e)),
+            Ok(Some(_)) => self.read(resp3, REPLY_TIMEOUT).map(Some),
+            Ok(None) => got.map(|()| None),
+        }
+    }
+
     fn new_checked(port: u16) -> Option<FuzzConn> {
         let s = TcpStream::connect(("127.0.0.1", port)).ok()?;
         s.set_nodelay(true).ok()?;
@@ -1650,18 +1895,34 @@ fn fuzz_one(seed: u64, commands: usize) {
             if let Some(v) = run.exec(&argv) {
                 gen.learn(&v);
             }
+            if run.blocked.is_some() {
+                run.poll_blocked(false);
+            } else if gen.chance(2) {
+                let argv = gen.blocking();
+                let resp3 = run.blocker.as_ref().map_or(gen.chance(50), |(_, r)| *r);
+                run.park(argv, resp3);
+            }
         }
         batch += 1;
+        if batch % RESTART_EVERY == 0 {
+            run.restart(batch % (2 * RESTART_EVERY) == 0);
+        }
         run.checkpoint(&mut gen, batch % 2 == 1);
     }
     if let Some(p) = &run.profile {
         let mut rows: Vec<_> = p.iter().collect();
-        rows.sort_by_key(|(_, (_, t))| std::cmp::Reverse(*t));
-        for (name, (n, t)) in rows.iter().take(15) {
+        rows.sort_by_key(|(_, (_, t, _))| std::cmp::Reverse(*t));
+        for (name, (n, t, e)) in rows.iter().take(40) {
             eprintln!(
-                "  {name:<14} {n:>7} {t:>10.1?} {:>8.1?}/cmd",
-                *t / (*n as u32).max(1)
+                "  {name:<14} {n:>7} {t:>10.1?} {:>8.1?}/cmd {:>3}% errors",
+                *t / (*n as u32).max(1),
+                e * 100 / n.max(&1)
             );
+        }
+        let mut errs: Vec<_> = run.errors.iter().collect();
+        errs.sort_by_key(|(_, n)| std::cmp::Reverse(**n));
+        for (t, n) in errs.iter().take(80) {
+            eprintln!("  {n:>7} {t}");
         }
     }
     eprintln!(
