@@ -284,21 +284,36 @@ impl FuzzConn {
             .map_err(|_| Failure::Closed)
     }
 
+    /// A command and a `PING` after it in one write: the PING's reply must follow the
+    /// command's, which pins down where the command's reply ends.
+    fn send_with_ping(&mut self, argv: &[Vec<u8>]) -> Result<(), Failure> {
+        let args: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+        let mut bytes = encode(&args);
+        bytes.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+        self.s.write_all(&bytes).map_err(|_| Failure::Closed)
+    }
+
     /// Reads exactly one frame; anything already received after it is an error too.
     fn read(&mut self, resp3: bool, timeout: Duration) -> Result<V, Failure> {
+        let v = self.read_one(resp3, timeout)?;
+        if !self.buf.is_empty() {
+            return Err(Failure::Malformed(format!(
+                "{} unexpected bytes after the reply: {}",
+                self.buf.len(),
+                show(&self.buf[..self.buf.len().min(200)])
+            )));
+        }
+        Ok(v)
+    }
+
+    /// Reads one frame, leaving whatever follows it in the buffer.
+    fn read_one(&mut self, resp3: bool, timeout: Duration) -> Result<V, Failure> {
         let deadline = Instant::now() + timeout;
         loop {
             match parse_frame(&self.buf, 0, resp3, 0) {
                 Err(e) => return Err(Failure::Malformed(e)),
                 Ok(Some((v, len))) => {
                     self.buf.drain(..len);
-                    if !self.buf.is_empty() {
-                        return Err(Failure::Malformed(format!(
-                            "{} unexpected bytes after the reply: {}",
-                            self.buf.len(),
-                            show(&self.buf[..self.buf.len().min(200)])
-                        )));
-                    }
                     return Ok(v);
                 }
                 Ok(None) => {}
@@ -670,6 +685,9 @@ struct Gen {
     /// The last commands generated, for mutation.
     recent: VecDeque<Vec<Vec<u8>>>,
     now_ms: u64,
+    /// Percent of numbers and IDs drawn from the sane values (small numbers, IDs the server
+    /// returned) rather than the edges; varies by batch.
+    sane: u64,
 }
 
 type Argv = Vec<Vec<u8>>;
@@ -691,6 +709,7 @@ impl Gen {
             words,
             seen_ids: VecDeque::new(),
             recent: VecDeque::new(),
+            sane: 70,
             now_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -752,7 +771,7 @@ impl Gen {
         b(&(self.rng.below(12) as i64 - 1).to_string())
     }
     fn num(&mut self) -> Vec<u8> {
-        if self.chance(70) {
+        if self.chance(self.sane) {
             self.small()
         } else {
             self.int_edge()
@@ -760,8 +779,10 @@ impl Gen {
     }
 
     fn id(&mut self) -> Vec<u8> {
+        let sane = self.chance(self.sane);
         match self.rng.below(10) {
-            0..=5 if !self.seen_ids.is_empty() => {
+            _ if !sane => b(self.pick(ID_EDGES)),
+            0..=7 if !self.seen_ids.is_empty() => {
                 let i = self.rng.below(self.seen_ids.len() as u64) as usize;
                 let id = self.seen_ids[i].clone();
                 if self.chance(70) {
@@ -783,7 +804,7 @@ impl Gen {
                 };
                 b(&v)
             }
-            6 => {
+            8 => {
                 let parts = [
                     0u64,
                     1,
@@ -1503,10 +1524,14 @@ impl Run {
             std::thread::sleep(Duration::from_millis(10));
         }
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let panics: Vec<&str> = log
-            .lines()
-            .filter(|l| l.contains("panic"))
-            .take(5)
+        // The panic line and the message after it.
+        let lines: Vec<&str> = log.lines().collect();
+        let panics: Vec<&str> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.contains("panic"))
+            .flat_map(|(i, _)| lines[i..(i + 2).min(lines.len())].iter().copied())
+            .take(6)
             .collect();
         if !panics.is_empty() {
             status = format!("{status}\nserver log:\n  {}", panics.join("\n  "));
@@ -1549,13 +1574,24 @@ impl Run {
             self.blocker_killable = true;
         }
         let t0 = Instant::now();
-        if self.conn.send(argv).is_err() && !closing {
+        // Commands that may close the connection go alone; the others with a PING after them.
+        let sent = if closing {
+            self.conn.send(argv)
+        } else {
+            self.conn.send_with_ping(argv)
+        };
+        if sent.is_err() && !closing {
             self.fail(
                 argv,
                 "the connection was closed before the command was sent",
             );
         }
-        let reply = match self.conn.read(parse3, REPLY_TIMEOUT) {
+        let got = if closing {
+            self.conn.read(parse3, REPLY_TIMEOUT)
+        } else {
+            self.conn.read_one(parse3, REPLY_TIMEOUT)
+        };
+        let reply = match got {
             Ok(v) => v,
             Err(Failure::Closed) if closing => {
                 self.check_alive(argv);
@@ -1611,6 +1647,27 @@ impl Run {
             // QUIT (and a CLIENT KILL that hit us) close after the reply.
             self.check_alive(argv);
             self.reconnect();
+        }
+        if !closing {
+            let want = if self.in_multi { "QUEUED" } else { "PONG" };
+            match self.conn.read(self.resp3, REPLY_TIMEOUT) {
+                Ok(v) if v.is_simple(want) => {}
+                Ok(v) => self.fail(
+                    argv,
+                    &format!(
+                        "the PING sent after this command answered {} instead of +{want}: \
+                         the command's reply was {} (a miscounted reply?)",
+                        v.render(),
+                        reply.render()
+                    ),
+                ),
+                Err(Failure::Closed) => self.fail(argv, "the connection closed after the reply"),
+                Err(Failure::Timeout) => self.fail(argv, "no reply to the PING after the command"),
+                Err(Failure::Malformed(e)) => self.fail(
+                    argv,
+                    &format!("malformed data after the reply {}: {e}", reply.render()),
+                ),
+            }
         }
         Some(reply)
     }
@@ -1885,6 +1942,7 @@ fn fuzz_one(seed: u64, commands: usize) {
     }
     let mut batch = 0usize;
     while run.sent < commands {
+        gen.sane = gen.pick(&[30, 60, 70, 85]);
         for _ in 0..BATCH {
             let argv = if run.in_multi && gen.chance(8) {
                 vec![b(if gen.chance(80) { "EXEC" } else { "DISCARD" })]
@@ -2021,4 +2079,67 @@ fn regressions() {
             "regression {name}: no PONG at the end"
         );
     }
+}
+
+fn ask(c: &mut FuzzConn, line: &str) -> V {
+    if c.send(&split_args(line)).is_err() {
+        panic!("`{line}`: connection lost");
+    }
+    match c.read(false, REPLY_TIMEOUT) {
+        Ok(v) => v,
+        Err(Failure::Closed) => panic!("`{line}`: the connection closed (server died?)"),
+        Err(Failure::Timeout) => panic!("`{line}`: no reply"),
+        Err(Failure::Malformed(e)) => panic!("`{line}`: {e}"),
+    }
+}
+
+/// The fuzzer caps BLOCK at a few ms (Redis 7.0 blocks "forever" even for i64::MAX, where
+/// `now + timeout` overflows); here the largest timeouts are parked for real and served by an
+/// XADD from another connection.
+#[test]
+fn huge_block_timeouts_are_served() {
+    let server = Server::start(&["--appendfsync", "no"]);
+    let mut a = FuzzConn::new(server.port);
+    let mut blocked = FuzzConn::new(server.port);
+    ask(&mut a, "XADD s 1-1 f v");
+    ask(&mut a, "XGROUP CREATE s g $");
+    for block in [
+        "9223372036854775807",
+        "9223372036854775806",
+        "9223372036854000000",
+        "1000000000000000",
+    ] {
+        for cmd in [
+            format!("XREAD BLOCK {block} STREAMS s $"),
+            format!("XREADGROUP GROUP g c BLOCK {block} STREAMS s >"),
+        ] {
+            // Nothing new for the group either.
+            ask(&mut a, "XGROUP SETID s g $");
+            if blocked.send(&split_args(&cmd)).is_err() {
+                panic!("`{cmd}`: connection lost");
+            }
+            // Parked once INFO says so (a busy loop on replies, no sleeping).
+            let deadline = Instant::now() + REPLY_TIMEOUT;
+            loop {
+                let info = ask(&mut a, "INFO clients").render();
+                if info.contains("blocked_clients:1") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "`{cmd}` never blocked: {info}");
+            }
+            let id = match ask(&mut a, "XADD s * f v") {
+                V::Bulk(id) => id,
+                other => panic!("XADD answered {}", other.render()),
+            };
+            let reply = match blocked.read(false, REPLY_TIMEOUT) {
+                Ok(v) => v.render(),
+                Err(Failure::Closed) => panic!("`{cmd}`: the server died"),
+                Err(Failure::Timeout) => panic!("`{cmd}` was not served by an XADD"),
+                Err(Failure::Malformed(e)) => panic!("`{cmd}`: {e}"),
+            };
+            let want = format!("[[s, [[{}, [f, v]]]]]", show(&id));
+            assert_eq!(reply, want, "`{cmd}`");
+        }
+    }
+    assert!(ask(&mut a, "PING").is_simple("PONG"));
 }
