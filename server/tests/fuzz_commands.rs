@@ -308,13 +308,18 @@ impl FuzzConn {
 
     /// Reads one frame, leaving whatever follows it in the buffer.
     fn read_one(&mut self, resp3: bool, timeout: Duration) -> Result<V, Failure> {
+        self.read_one_raw(resp3, timeout).map(|(v, _)| v)
+    }
+
+    /// [`FuzzConn::read_one`] with the frame's bytes.
+    fn read_one_raw(&mut self, resp3: bool, timeout: Duration) -> Result<(V, Vec<u8>), Failure> {
         let deadline = Instant::now() + timeout;
         loop {
             match parse_frame(&self.buf, 0, resp3, 0) {
                 Err(e) => return Err(Failure::Malformed(e)),
                 Ok(Some((v, len))) => {
-                    self.buf.drain(..len);
-                    return Ok(v);
+                    let raw = self.buf.drain(..len).collect();
+                    return Ok((v, raw));
                 }
                 Ok(None) => {}
             }
@@ -688,6 +693,9 @@ struct Gen {
     /// Percent of numbers and IDs drawn from the sane values (small numbers, IDs the server
     /// returned) rather than the edges; varies by batch.
     sane: u64,
+    /// Random bytes stay printable ASCII (the differential mode: Sluice's error texts are
+    /// UTF-8, so a non-UTF-8 byte echoed in an error comes back as U+FFFD).
+    ascii: bool,
 }
 
 type Argv = Vec<Vec<u8>>;
@@ -710,6 +718,7 @@ impl Gen {
             seen_ids: VecDeque::new(),
             recent: VecDeque::new(),
             sane: 70,
+            ascii: false,
             now_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -827,7 +836,10 @@ impl Gen {
         let n = self.rng.below(9) as usize;
         (0..n)
             .map(|_| match self.rng.below(4) {
+                0 if self.ascii => b' ' + self.rng.below(95) as u8,
                 0 => self.rng.below(256) as u8,
+                // (No NUL in the differential mode: Redis's `%s` stops at one.)
+                1 if self.ascii => self.pick(b"\r\n \"'\\*?[]-+$>(~=".as_slice()),
                 1 => self.pick(b"\r\n\0 \"'\\*?[]-+$>(~=".as_slice()),
                 _ => b'a' + self.rng.below(26) as u8,
             })
@@ -1471,6 +1483,8 @@ struct Run {
     blocked: Option<Argv>,
     /// A CLIENT KILL ran since the second connection was opened: it may be gone.
     blocker_killable: bool,
+    /// How long each restart took to answer.
+    restarts: Vec<Duration>,
     seed: u64,
     sent: usize,
     verbose: bool,
@@ -1498,6 +1512,7 @@ impl Run {
             blocker: None,
             blocked: None,
             blocker_killable: false,
+            restarts: Vec::new(),
             history: VecDeque::new(),
             seed,
             sent: 0,
@@ -1533,9 +1548,14 @@ impl Run {
             .flat_map(|(i, _)| lines[i..(i + 2).min(lines.len())].iter().copied())
             .take(6)
             .collect();
+        let tail = &lines[lines.len().saturating_sub(8)..];
         if !panics.is_empty() {
-            status = format!("{status}\nserver log:\n  {}", panics.join("\n  "));
+            status = format!("{status}\nserver log (panics):\n  {}", panics.join("\n  "));
         }
+        status = format!(
+            "{status}\nserver log (last lines):\n  {}",
+            tail.join("\n  ")
+        );
         let hist: Vec<String> = self.history.iter().cloned().collect();
         panic!(
             "\nfuzz failure (seed {seed}, command #{n}, {proto}): {what}; {status}\n\
@@ -1712,9 +1732,12 @@ impl Run {
         }
         let log = self.log.clone();
         // Starting fails with a panic in the test harness if the server never answers.
+        let t0 = Instant::now();
         let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.server.restart_logged(&log);
+            self.server.restart_logged(&log)
         }));
+        let took = t0.elapsed();
+        self.restarts.push(started.as_ref().map_or(took, |d| *d));
         if started.is_err() {
             self.fail(
                 &what,
@@ -1984,9 +2007,11 @@ fn fuzz_one(seed: u64, commands: usize) {
         }
     }
     eprintln!(
-        "fuzz seed {seed:#x}: {} commands in {:.1?}, server alive",
+        "fuzz seed {seed:#x}: {} commands in {:.1?}, {} restarts (slowest {:.1?}), server alive",
         run.sent,
-        started.elapsed()
+        started.elapsed(),
+        run.restarts.len(),
+        run.restarts.iter().max().copied().unwrap_or_default()
     );
 }
 
@@ -2142,4 +2167,241 @@ fn huge_block_timeouts_are_served() {
         }
     }
     assert!(ask(&mut a, "PING").is_simple("PONG"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Differential mode: the same commands to redis-server 7.0.15, replies compared
+
+/// How a command's replies are compared with Redis's.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Cmp {
+    /// Same bytes.
+    Exact,
+    /// Same RESP types and aggregate lengths (values depend on time, ids or layout); errors
+    /// must still be the same text.
+    Shape,
+    /// Not compared: replies that differ by design (INFO, CONFIG, COMMAND, CLIENT, Redis 7.2
+    /// fields, cursors, key order).
+    Skip,
+}
+
+fn cmp_class(argv: &Argv) -> Cmp {
+    let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
+    let sub = argv
+        .get(1)
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .unwrap_or_default();
+    let full = argv.iter().any(|a| eqi(a, "FULL"));
+    match name.as_str() {
+        "info" | "config" | "command" | "client" | "time" | "randomkey" | "scan" | "keys"
+        | "object" | "hello" | "reset" => Cmp::Skip,
+        "xinfo" if sub == "consumers" || (sub == "stream" && full) => Cmp::Skip,
+        "xinfo" if sub == "stream" => Cmp::Shape,
+        // Idle times, and claims that depend on them.
+        "xpending" if argv.len() > 3 => Cmp::Shape,
+        "xclaim" | "xautoclaim" => Cmp::Shape,
+        "ttl" | "pttl" | "expiretime" | "pexpiretime" => Cmp::Shape,
+        _ => Cmp::Exact,
+    }
+}
+
+/// Same RESP types and lengths; errors compared by text.
+fn same_shape(a: &V, b: &V) -> bool {
+    match (a, b) {
+        (V::Error(x), V::Error(y)) => x == y,
+        (V::Agg(x), V::Agg(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_shape(p, q))
+        }
+        (V::Simple(_), V::Simple(_))
+        | (V::Int(_), V::Int(_))
+        | (V::Bulk(_), V::Bulk(_))
+        | (V::Nil, V::Nil)
+        | (V::Other, V::Other) => true,
+        _ => false,
+    }
+}
+
+/// Takes the timing out of a command, so that both servers end in the same state: relative
+/// TTLs of up to a day get a day longer (nothing expires during the run), and XCLAIM and
+/// XAUTOCLAIM's min-idle-time up to a day becomes 0 (claims do not depend on how many ms went
+/// by on each server).
+fn untime(argv: &mut Argv) {
+    const DAY_MS: i64 = 86_400_000;
+    let bump = |a: &mut Vec<u8>, by: i64| {
+        if let Some(n) = strict_i64(a) {
+            if n > 0 && n <= DAY_MS {
+                *a = b(&(n + by).to_string());
+            }
+        }
+    };
+    let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
+    match name.as_str() {
+        "expire" if argv.len() > 2 => bump(&mut argv[2], 86_400),
+        "pexpire" if argv.len() > 2 => bump(&mut argv[2], DAY_MS),
+        "set" => {
+            for i in 3..argv.len().saturating_sub(1) {
+                if eqi(&argv[i], "EX") {
+                    bump(&mut argv[i + 1], 86_400);
+                } else if eqi(&argv[i], "PX") {
+                    bump(&mut argv[i + 1], DAY_MS);
+                }
+            }
+        }
+        "xclaim" | "xautoclaim" if argv.len() > 4 => {
+            if strict_i64(&argv[4]).is_some_and(|n| n > 0 && n <= DAY_MS) {
+                argv[4] = b("0");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `SLUICE_FUZZ_SEED`/`SLUICE_FUZZ_COMMANDS` as for `fuzz`; needs redis-server 7.0.15
+/// (`REDIS_SERVER_BIN`, default /usr/bin/redis-server). Stops at the first difference.
+#[test]
+#[ignore = "differential exploration against redis-server; run by hand"]
+fn differential() {
+    let seeds = env_u64s("SLUICE_FUZZ_SEED").unwrap_or_else(|| vec![DEFAULT_SEED]);
+    let commands = env_u64s("SLUICE_FUZZ_COMMANDS")
+        .and_then(|v| v.first().copied())
+        .map_or(20_000, |n| n as usize);
+    let redis_bin =
+        std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "/usr/bin/redis-server".into());
+    for seed in seeds {
+        let sluice = Server::start(&["--appendfsync", "no"]);
+        let redis_dir = tempfile::tempdir().expect("tempdir");
+        let port = common::free_port();
+        let redis = std::process::Command::new(&redis_bin)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+            ])
+            .arg(redis_dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        // Killed on every way out, panics included.
+        struct Kill(std::process::Child);
+        impl Drop for Kill {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let redis = Kill(redis);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut r = loop {
+            if let Some(c) = FuzzConn::new_checked(port) {
+                break c;
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+        };
+        let mut s = FuzzConn::new(sluice.port);
+        let mut gen = Gen::new(seed);
+        gen.ascii = true;
+        let (mut resp3, mut in_multi, mut queued) = (false, false, Cmp::Exact);
+        let mut history: VecDeque<String> = VecDeque::new();
+        let mut xadd_ms = 1_000_000u64;
+        let mut n = 0usize;
+        let mut result = Ok(());
+        'run: while n < commands {
+            gen.sane = gen.pick(&[30, 60, 70, 85]);
+            for i in 0..BATCH + 1 {
+                let mut argv = if i == BATCH {
+                    vec![b(if in_multi { "EXEC" } else { "PING" })]
+                } else if in_multi && gen.chance(8) {
+                    vec![b(if gen.chance(80) { "EXEC" } else { "DISCARD" })]
+                } else {
+                    gen.next()
+                };
+                argv = defuse(argv, in_multi, &mut gen);
+                // Deterministic IDs; no connection churn; no Redis-only commands.
+                if may_close(&argv) || eqi(&argv[0], "HELLO") || eqi(&argv[0], "RESET") {
+                    argv = vec![b("PING")];
+                }
+                if sluice_server::commands::lookup(&argv[0]).is_none() {
+                    argv[0] = b("NOSUCHCOMMAND");
+                }
+                untime(&mut argv);
+                if eqi(&argv[0], "XADD") {
+                    xadd_ms += 1;
+                    for a in argv.iter_mut().skip(2) {
+                        if a.as_slice() == b"*" {
+                            *a = b(&format!("{xadd_ms}-*"));
+                        }
+                    }
+                }
+                n += 1;
+                history.push_back(show_cmd(&argv));
+                if history.len() > 60 {
+                    history.pop_front();
+                }
+                let class = if in_multi && eqi(&argv[0], "EXEC") {
+                    queued
+                } else {
+                    cmp_class(&argv)
+                };
+                let (got_s, got_r) = (
+                    s.send(&argv)
+                        .and_then(|_| s.read_one_raw(resp3, REPLY_TIMEOUT)),
+                    r.send(&argv)
+                        .and_then(|_| r.read_one_raw(resp3, REPLY_TIMEOUT)),
+                );
+                let ((vs, raw_s), (vr, raw_r)) = match (got_s, got_r) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    (a, b) => {
+                        let f = |x: Result<(V, Vec<u8>), Failure>| match x {
+                            Ok((v, _)) => v.render(),
+                            Err(Failure::Closed) => "<closed>".into(),
+                            Err(Failure::Timeout) => "<timeout>".into(),
+                            Err(Failure::Malformed(e)) => format!("<malformed: {e}>"),
+                        };
+                        result = Err(format!("sluice {} / redis {}", f(a), f(b)));
+                        break 'run;
+                    }
+                };
+                gen.learn(&vs);
+                let same = match class {
+                    Cmp::Exact => raw_s == raw_r,
+                    Cmp::Shape => same_shape(&vs, &vr),
+                    Cmp::Skip => true,
+                };
+                if !same {
+                    result = Err(format!(
+                        "replies differ ({class:?}):\n  sluice: {}\n  redis:  {}",
+                        show(&raw_s),
+                        show(&raw_r)
+                    ));
+                    break 'run;
+                }
+                if eqi(&argv[0], "MULTI") && vs.is_simple("OK") {
+                    in_multi = true;
+                    queued = Cmp::Exact;
+                } else if (eqi(&argv[0], "EXEC") || eqi(&argv[0], "DISCARD"))
+                    && !matches!(&vs, V::Error(e) if e.starts_with(b"ERR wrong number"))
+                {
+                    in_multi = false;
+                } else if in_multi {
+                    queued = queued.max(cmp_class(&argv));
+                }
+                let _ = &mut resp3;
+            }
+        }
+        drop(redis);
+        if let Err(e) = result {
+            panic!(
+                "\ndifferential (seed {seed}, command #{n}): {e}\ncommand: {}\npreceding commands:\n  {}\n",
+                history.back().cloned().unwrap_or_default(),
+                history.iter().rev().skip(1).rev().cloned().collect::<Vec<_>>().join("\n  ")
+            );
+        }
+        eprintln!("differential seed {seed}: {n} commands, no difference");
+    }
 }
