@@ -78,6 +78,8 @@ fn cases() -> Vec<Case> {
         case("auth", &["AUTH secret", "AUTH default secret", "AUTH nosuchuser secret", "AUTH", "AUTH a b c"]),
         // SELECT (per connection; keyspace-wide checks live in tests/isolated.rs)
         case("select", &["SELECT 0", "SELECT 15", "SELECT 16", "SELECT -1", "SELECT x", "SELECT 1.5", "SELECT \"\"", "SELECT", "SELECT 1 2"]),
+        // The index is a C int first (found by the differential fuzzer).
+        case("select_int_range", &["SELECT 2147483647", "SELECT 2147483648", "SELECT -2147483648", "SELECT -2147483649", "SELECT 9223372036854775807", "SELECT 99999999999999999999"]),
         case("select_keys", &["SET {k} db0", "SELECT 3", "GET {k}", "SET {k} db3", "GET {k}", "SELECT 0", "GET {k}", "@b GET {k}", "SELECT 3", "DEL {k}"]),
         // CLIENT
         case("client_id", &["~CLIENT ID", "CLIENT ID x"]),

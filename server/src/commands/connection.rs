@@ -118,6 +118,12 @@ pub fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 pub fn select(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let n = crate::args::int(&argv[1])?;
+    // Redis reads the index as a C int (`getIntFromObjectOrReply`).
+    if i32::try_from(n).is_err() {
+        return Err(
+            "ERR value is out of range, value must between -2147483648 and 2147483647".into(),
+        );
+    }
     if n < 0 || n as usize >= ctx.store.databases() {
         return Err("ERR DB index is out of range".into());
     }
