@@ -354,7 +354,9 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         ids.push(match id_arg.as_ref() {
             b"$" => return Err("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.".into()),
             b">" => None,
-            other => Some(parse_strict_id(other, 0)?),
+            // Redis stores `>` as the maximum ID, so an explicit
+            // 18446744073709551615-18446744073709551615 reads new entries too.
+            other => Some(parse_strict_id(other, 0)?).filter(|id| *id != StreamId::MAX),
         });
     }
     let woken = ctx.wake_key.clone();
