@@ -12,13 +12,20 @@
 //!
 //! A debug build checks arithmetic overflow and the server aborts on any panic, so "no panic"
 //! is: the server stays alive and answers. Every reply must be exactly one well-formed RESP2
-//! frame — or RESP3 after `HELLO 3`, which alternate batches switch to — with nothing after it,
-//! and every batch ends with `PING` → `PONG`. Commands go one at a time, so a failure names the
-//! command that killed or hung the server, with the commands before it.
+//! frame — or RESP3 after `HELLO 3`, which alternate batches switch to. Each command is sent
+//! with a `PING` behind it in the same write, and that PING's `+PONG` (`+QUEUED` in MULTI) must
+//! come right after the reply, which pins down where the reply ends. Commands go one at a time,
+//! so a failure names the command that killed, hung or garbled the server, with the commands
+//! before it, the seed and the server's panic message. Besides, a second connection parks short
+//! blocking XREAD/XREADGROUPs that the commands of the first one wake, time out, or kill; each
+//! batch ends with `PING`, brings back the streams `s`/`s2` with a group if they are gone, and
+//! every 16 batches the server is restarted on its data directory (kill -9 and SIGTERM in turn)
+//! and must come back with the same keys, lengths and groups.
 //!
-//! * `SLUICE_FUZZ_SEED=n` (or `a,b,c`): the seed(s); default [`DEFAULT_SEED`].
-//! * `SLUICE_FUZZ_COMMANDS=n`: commands per seed; default [`DEFAULT_COMMANDS`].
+//! * `SLUICE_FUZZ_SEED=n` (or `a,b,c`, or `0x…`): the seed(s); default [`DEFAULT_SEED`].
+//! * `SLUICE_FUZZ_COMMANDS=n`: commands per seed; default [`DEFAULT_COMMANDS`] (about 10 s).
 //! * `SLUICE_FUZZ_VERBOSE=1`: print every command and reply.
+//! * `SLUICE_FUZZ_PROFILE=1`: time and error texts per command at the end.
 //!
 //! The command sequence is a function of the seed (IDs the server returned feed later commands,
 //! and these depend on the clock, so a replay is close but not byte-exact: the failure report
@@ -26,9 +33,17 @@
 //! are defused: SHUTDOWN that would succeed, `CLIENT REPLY OFF|SKIP`, `CONFIG SET` of
 //! parameters that would lock the test out (`requirepass`, `timeout`, `maxclients`, the query
 //! limits) or slow it down (`appendfsync`), and blocking reads whose BLOCK would really wait
-//! (they wait at most 3 ms; `regressions` covers huge BLOCK values).
+//! (they wait at most 3 ms; `huge_block_timeouts_are_served` covers the huge BLOCK values).
 //!
 //! `regressions` replays every crash the fuzzer found, each time.
+//!
+//! `differential` (ignored; run by hand, needs redis-server 7.0.15) sends the same commands to
+//! Sluice and to Redis and stops at the first reply that differs (byte for byte; by shape where
+//! values depend on time; not at all for replies that differ by design), with the timing and
+//! Sluice's deliberate differences taken out of the commands. `SLUICE_FUZZ_DIFF_STATE=1` also
+//! compares the usual keys after every command, `SLUICE_FUZZ_DIFF_LOG=path` writes every command
+//! and both replies, `SLUICE_FUZZ_DIFF_TRACE=1` prints the replies compared by shape only.
+//! The differences it found are fixed with compat cases in `redis-compat-tests`.
 
 mod common;
 
@@ -2107,10 +2122,14 @@ fn regressions() {
 }
 
 fn ask(c: &mut FuzzConn, line: &str) -> V {
+    ask3(c, line, false)
+}
+
+fn ask3(c: &mut FuzzConn, line: &str, resp3: bool) -> V {
     if c.send(&split_args(line)).is_err() {
         panic!("`{line}`: connection lost");
     }
-    match c.read(false, REPLY_TIMEOUT) {
+    match c.read(resp3, REPLY_TIMEOUT) {
         Ok(v) => v,
         Err(Failure::Closed) => panic!("`{line}`: the connection closed (server died?)"),
         Err(Failure::Timeout) => panic!("`{line}`: no reply"),
@@ -2337,7 +2356,17 @@ fn differential() {
         let mut s = FuzzConn::new(sluice.port);
         let mut gen = Gen::new(seed);
         gen.ascii = true;
-        let (mut resp3, mut in_multi, mut queued) = (false, false, Cmp::Exact);
+        let (mut in_multi, mut queued) = (false, Cmp::Exact);
+        // Odd seeds compare RESP3 replies.
+        let resp3 = seed % 2 == 1;
+        if resp3 {
+            for c in [&mut s, &mut r] {
+                let hello = split_args("HELLO 3");
+                let ok =
+                    c.send(&hello).is_ok() && matches!(c.read(true, REPLY_TIMEOUT), Ok(V::Agg(_)));
+                assert!(ok, "HELLO 3 failed");
+            }
+        }
         let mut history: VecDeque<String> = VecDeque::new();
         let mut xadd_ms = 1_000_000u64;
         let trace = std::env::var_os("SLUICE_FUZZ_DIFF_TRACE").is_some();
@@ -2440,7 +2469,10 @@ fn differential() {
                     for k in ["s", "s2", "{s}", "\"\"", "str"] {
                         for q in ["TYPE", "XINFO GROUPS", "PTTL"] {
                             let line = format!("{q} {k}");
-                            let (x, y) = (ask(&mut s, &line).render(), ask(&mut r, &line).render());
+                            let (x, y) = (
+                                ask3(&mut s, &line, resp3).render(),
+                                ask3(&mut r, &line, resp3).render(),
+                            );
                             eprintln!("  {line}:\n    sluice: {x}\n    redis:  {y}");
                         }
                     }
@@ -2455,12 +2487,12 @@ fn differential() {
                     // The usual keys must agree after every command: type, TTL or not, groups.
                     for k in ["s", "s2", "{s}", "\"\"", "str", "k"] {
                         let probe = |c: &mut FuzzConn| {
-                            let t = ask(c, &format!("TYPE {k}")).render();
-                            let ttl = match ask(c, &format!("PTTL {k}")) {
+                            let t = ask3(c, &format!("TYPE {k}"), resp3).render();
+                            let ttl = match ask3(c, &format!("PTTL {k}"), resp3) {
                                 V::Int(n) if n > 0 => ":ttl".to_string(),
                                 v => v.render(),
                             };
-                            let g = ask(c, &format!("XINFO GROUPS {k}")).render();
+                            let g = ask3(c, &format!("XINFO GROUPS {k}"), resp3).render();
                             format!("{t} {ttl} {g}")
                         };
                         let (x, y) = (probe(&mut s), probe(&mut r));
@@ -2484,7 +2516,6 @@ fn differential() {
                 } else if in_multi {
                     queued = queued.max(cmp_class(&argv));
                 }
-                let _ = &mut resp3;
             }
         }
         drop(redis);
