@@ -880,7 +880,7 @@ impl Gen {
     }
 
     /// A command from the table with arguments from the dictionary, keys at the key positions.
-    fn from_table(&mut self) -> Argv {
+    fn table_command(&mut self) -> Argv {
         let i = self.rng.below(self.table.len() as u64) as usize;
         let (names, arity) = (self.table[i].names.clone(), self.table[i].cmd.arity);
         let min = arity.unsigned_abs() as usize;
@@ -1273,7 +1273,7 @@ impl Gen {
                     "OBJECT" => vec![b(cmd), b("ENCODING"), k],
                     "KEYS" => vec![b(cmd), b(self.pick(PATTERNS))],
                     _ => {
-                        let mut v = self.from_table();
+                        let mut v = self.table_command();
                         v.insert(0, b(self.pick(&["GETKEYS", "INFO", "DOCS"])));
                         v.insert(0, b("COMMAND"));
                         v
@@ -1389,7 +1389,7 @@ impl Gen {
     fn next(&mut self) -> Argv {
         let v = match self.rng.below(100) {
             0..=39 => self.template(),
-            40..=64 => self.from_table(),
+            40..=64 => self.table_command(),
             65..=84 => self.mutate(),
             _ => self.builder(),
         };
@@ -1433,15 +1433,11 @@ fn defuse(mut v: Argv, in_multi: bool, gen: &mut Gen) -> Argv {
     match (name.as_slice(), sub.as_slice()) {
         // A SHUTDOWN that would succeed (or, queued, run at EXEC) is dropped; one with a bad
         // or ABORT flag stays, to exercise its parser.
-        (b"shutdown", _) => {
-            if in_multi || v[1..].iter().all(|a| is_valid_shutdown_flag(a)) {
-                v = vec![b("PING")];
-            }
+        (b"shutdown", _) if in_multi || v[1..].iter().all(|a| is_valid_shutdown_flag(a)) => {
+            v = vec![b("PING")];
         }
-        (b"client", b"reply") => {
-            if v.len() > 2 && (eqi(&v[2], "OFF") || eqi(&v[2], "SKIP")) {
-                v[2] = b("ON");
-            }
+        (b"client", b"reply") if v.len() > 2 && (eqi(&v[2], "OFF") || eqi(&v[2], "SKIP")) => {
+            v[2] = b("ON");
         }
         (b"config", b"set") => {
             let deny = v[2..]
@@ -2000,8 +1996,8 @@ fn fuzz_one(seed: u64, commands: usize) {
             }
         }
         batch += 1;
-        if batch % RESTART_EVERY == 0 {
-            run.restart(batch % (2 * RESTART_EVERY) == 0);
+        if batch.is_multiple_of(RESTART_EVERY) {
+            run.restart(batch.is_multiple_of(2 * RESTART_EVERY));
         }
         run.checkpoint(&mut gen, batch % 2 == 1);
     }
