@@ -23,7 +23,7 @@
 //! and must come back with the same keys, lengths and groups.
 //!
 //! * `SLUICE_FUZZ_SEED=n` (or `a,b,c`, or `0x…`): the seed(s); default [`DEFAULT_SEED`].
-//! * `SLUICE_FUZZ_COMMANDS=n`: commands per seed; default [`DEFAULT_COMMANDS`] (about 10 s).
+//! * `SLUICE_FUZZ_COMMANDS=n`: commands per seed; default [`DEFAULT_COMMANDS`] (about 10 s in a debug build).
 //! * `SLUICE_FUZZ_VERBOSE=1`: print every command and reply.
 //! * `SLUICE_FUZZ_PROFILE=1`: time and error texts per command at the end.
 //!
@@ -56,7 +56,7 @@ use common::{encode, Rng, Server};
 use sluice_server::table::{Arg, Command};
 
 const DEFAULT_SEED: u64 = 0x5eed_0010_0006;
-const DEFAULT_COMMANDS: usize = 40_000;
+const DEFAULT_COMMANDS: usize = 60_000;
 /// Commands between two `PING` checks; batches alternate between RESP2 and RESP3.
 const BATCH: usize = 250;
 /// Batches between two restarts of the server on its data directory (alternately kill -9 and
