@@ -78,6 +78,8 @@ fn cases() -> Vec<Case> {
         case("auth", &["AUTH secret", "AUTH default secret", "AUTH nosuchuser secret", "AUTH", "AUTH a b c"]),
         // SELECT (per connection; keyspace-wide checks live in tests/isolated.rs)
         case("select", &["SELECT 0", "SELECT 15", "SELECT 16", "SELECT -1", "SELECT x", "SELECT 1.5", "SELECT \"\"", "SELECT", "SELECT 1 2"]),
+        // The index is a C int first (found by the differential fuzzer).
+        case("select_int_range", &["SELECT 2147483647", "SELECT 2147483648", "SELECT -2147483648", "SELECT -2147483649", "SELECT 9223372036854775807", "SELECT 99999999999999999999"]),
         case("select_keys", &["SET {k} db0", "SELECT 3", "GET {k}", "SET {k} db3", "GET {k}", "SELECT 0", "GET {k}", "@b GET {k}", "SELECT 3", "DEL {k}"]),
         // CLIENT
         case("client_id", &["~CLIENT ID", "CLIENT ID x"]),
@@ -98,7 +100,14 @@ fn cases() -> Vec<Case> {
         case("client_help", &[check("CLIENT HELP", "help lines", help_lines("CLIENT")), step("CLIENT HELP x")]),
         case("client_unknown", &["CLIENT FOO", "CLIENT foo bar", "CLIENT"]),
         case("client_kill", &["CLIENT KILL 1.2.3.4:5", "CLIENT KILL ID 999999999", "CLIENT KILL ID abc", "CLIENT KILL ID 0", "CLIENT KILL ADDR 1.2.3.4:5", "CLIENT KILL ADDR", "CLIENT KILL FOO bar", "CLIENT KILL LADDR 1.2.3.4:5", "CLIENT KILL TYPE foo", "CLIENT KILL USER nosuchuser", "CLIENT KILL SKIPME maybe", "CLIENT KILL ID 999999999 SKIPME yes"]),
+        // TYPE master/replica/slave/pubsub match no client (all are normal ones); another
+        // connection is open so that a filter that matched everything would show.
+        case("client_kill_type", &["@b PING", "CLIENT KILL TYPE master", "CLIENT KILL TYPE replica", "CLIENT KILL TYPE slave", "CLIENT KILL TYPE pubsub", "CLIENT KILL TYPE master SKIPME no", "@b PING"]),
         case("client_reply", &["!send CLIENT REPLY OFF", "!send SET {k} 1", "!send PING", "CLIENT REPLY ON", "GET {k}", "!send CLIENT REPLY SKIP", "!send SET {k} 2", "GET {k}", "CLIENT REPLY FOO", "CLIENT REPLY", "DEL {k}"]),
+        // SHUTDOWN's flags are all parsed before ABORT is acted on; ABORT with another flag,
+        // and NOSAVE with SAVE, are syntax errors (found by the differential fuzzer). None of
+        // these shuts the server down.
+        case("shutdown_flag_errors", &["SHUTDOWN ABORT", "SHUTDOWN abort ABORT", "SHUTDOWN ABORT x", "SHUTDOWN x ABORT", "SHUTDOWN ABORT NOW", "SHUTDOWN FORCE ABORT", "SHUTDOWN NOSAVE ABORT", "SHUTDOWN NOSAVE SAVE", "SHUTDOWN save nosave now", "SHUTDOWN NOW x", "PING"]),
         // QUIT / RESET
         case("quit", &["QUIT", "!closed"]),
         case("quit_extra_args", &["QUIT now", "!closed"]),

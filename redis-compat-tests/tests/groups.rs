@@ -470,6 +470,12 @@ fn cases() -> Vec<Case> {
             "XINFO GROUPS {k}", "XREADGROUP GROUP g c1 COUNT 1 STREAMS {k} >", "XINFO GROUPS {k}", "XREADGROUP GROUP g c2 STREAMS {k} >", "XINFO GROUPS {k}", "XGROUP CREATECONSUMER {k} g c3", "XREADGROUP GROUP g c3 STREAMS {k} >",
             "XREADGROUP GROUP g c3 COUNT 5 STREAMS {k} >", "XPENDING {k} g", "XADD {k} 4-1 d 4", "XREADGROUP GROUP g c3 COUNT 0 STREAMS {k} >", "XADD {k} 5-1 e 5", "XREADGROUP GROUP g c3 COUNT -1 STREAMS {k} >", "XPENDING {k} g", "XINFO GROUPS {k}", "DEL {k}",
         ])])),
+        // The maximum ID is how Redis stores `>`: given explicitly it reads new entries too
+        // (found by the differential fuzzer).
+        case("xreadgroup_max_id_reads_new", &with_setup3(&lines(&[
+            "XREADGROUP GROUP g c1 COUNT 1 STREAMS {k} 18446744073709551615-18446744073709551615", "XINFO GROUPS {k}", "XREADGROUP GROUP g c2 STREAMS {k} 18446744073709551615-18446744073709551615",
+            "XPENDING {k} g", "XREADGROUP GROUP g c1 STREAMS {k} 18446744073709551615-18446744073709551615", "XREADGROUP GROUP g c1 STREAMS {k} 18446744073709551615", "XREADGROUP GROUP g c1 STREAMS {k} 18446744073709551615-18446744073709551614", "DEL {k}",
+        ]))),
         // history: only this consumer's PEL after the given ID; a deleted entry is [id, nil]; delivery counts go up (not for deleted ones)
         case("xreadgroup_history", &steps(&[&lines(&SETUP3), &lines(&[
             "XREADGROUP GROUP g c1 COUNT 2 STREAMS {k} >", "XREADGROUP GROUP g c2 STREAMS {k} >", "XREADGROUP GROUP g c1 STREAMS {k} 0", "XREADGROUP GROUP g c1 STREAMS {k} 0-0", "XREADGROUP GROUP g c1 STREAMS {k} 1-1", "XREADGROUP GROUP g c1 STREAMS {k} 1",

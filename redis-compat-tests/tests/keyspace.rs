@@ -61,6 +61,11 @@ fn cases() -> Vec<Case> {
             "SET {k} v", "EXPIRE {k} 100 NX XX", "EXPIRE {k} 100 XX NX", "EXPIRE {k} 100 GT LT", "EXPIRE {k} 100 NX GT", "EXPIRE {k} 100 NX LT",
             "EXPIRE {k} 100 FOO", "EXPIRE {k} 100 NX NX", "PEXPIRE {k} 100 BAR", "EXPIREAT {k} 100 nx gt", "TTL {k}", "DEL {k}",
         ]),
+        // The options are checked before the time (found by the differential fuzzer).
+        case("expire_options_before_time", &["SET {k} v", "EXPIRE {k} abc FOO", "PEXPIREAT {k} - s", "EXPIRE {k} abc NX XX", "EXPIRE {k} abc GT LT", "EXPIRE {k} abc NX", "EXPIREAT {k}missing x FOO", "TTL {k}", "DEL {k}"]),
+        // The unsupported option is echoed as C's %s does (up to a NUL, in full) and CR/LF are
+        // trimmed off the end of the message (found by the differential fuzzer).
+        case("expire_option_text", &[r#"EXPIRE {k} 1 "a\r""#, r#"EXPIRE {k} 1 "a\x00b""#, r#"EXPIRE {k} 1 "\r\na\r\n\r""#, "EXPIRE {k} 1 LONGoooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooooo"]),
         case("expire_invalid_time", &[
             "SET {k} v", "EXPIRE {k} abc", "EXPIRE {k} 1.5", "EXPIRE {k} \"\"", "EXPIRE {k} 9223372036854775807", "EXPIRE {k} 9223372036854775",
             "EXPIRE {k} -9223372036854775808", "EXPIRE {k} 9223372036854776", "PEXPIRE {k} 9223372036854775807", "EXPIREAT {k} 9223372036854775807",

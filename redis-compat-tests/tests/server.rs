@@ -136,6 +136,11 @@ fn cases() -> Vec<Case> {
         case("command_info_shape", &["~COMMAND INFO set", "~COMMAND INFO xadd", "~COMMAND INFO del", "~COMMAND INFO ping", "~COMMAND INFO multi", "~COMMAND INFO xread", "~COMMAND INFO xrange", "~COMMAND INFO get set"]),
         case("command_info_unknown", &["COMMAND INFO nosuch", "COMMAND INFO nosuch get", "COMMAND INFO get|x"]),
         case("command_docs", &["~COMMAND DOCS get", "~COMMAND DOCS set", "COMMAND DOCS nosuch"]),
+        // COMMAND GETKEYS takes a command and at least one argument: arity -4 (found by the
+        // differential fuzzer, through a transaction Redis aborted and Sluice ran).
+        case("command_getkeys_arity", &["COMMAND GETKEYS TIME", "COMMAND GETKEYS GET", "COMMAND GETKEYS nosuch", "COMMAND GETKEYS", "MULTI", "COMMAND GETKEYS TIME", "SET {k} x", "EXEC", "EXISTS {k}"]),
+        // XREAD/XREADGROUP keys follow STREAMS: found by the keyword key spec as Redis does.
+        case("command_getkeys_keyword", &["COMMAND GETKEYS XREAD STREAMS a 0", "COMMAND GETKEYS XREAD COUNT 1 STREAMS a b 0 0", "COMMAND GETKEYS XREAD STREAMS a b 0", "COMMAND GETKEYS XREAD streams a 0", "COMMAND GETKEYS XREAD COUNT STREAMS STREAMS a 0", "COMMAND GETKEYS XREAD COUNT 1 BLOCK 2 a", "COMMAND GETKEYS XREAD a 0 STREAMS", "COMMAND GETKEYS XREAD a STREAMS 0", "COMMAND GETKEYS XREADGROUP GROUP g c STREAMS a b c > > >", "COMMAND GETKEYS XREADGROUP GROUP STREAMS c STREAMS a >", "COMMAND GETKEYS XREADGROUP GROUP g c COUNT 1 STREAMS", "COMMAND GETKEYS XREADGROUP GROUP g c COUNT 1 STREAMS a"]),
         case("command_getkeys", &["COMMAND GETKEYS SET a b", "COMMAND GETKEYS MSET a 1 b 2", "COMMAND GETKEYS GET a b", "COMMAND GETKEYS PING x", "COMMAND GETKEYS NOSUCH x", "COMMAND GETKEYS DEL a b c", "COMMAND GETKEYS EXPIRE a 10", "COMMAND GETKEYS RENAME a b"]),
         case("command_help", &[check("COMMAND HELP", "help lines", help_lines("COMMAND")), step("COMMAND FOO")]),
     ]

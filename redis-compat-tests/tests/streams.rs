@@ -347,6 +347,8 @@ fn cases() -> Vec<Case> {
         case("xinfo_stream_single", &["XADD {k} 1-1 a 1", "XINFO STREAM {k}", "DEL {k}"]),
         case("xinfo_stream_empty", &["XADD {k} 3-3 a 1", "XDEL {k} 3-3", "XINFO STREAM {k}", "XADD {k} MAXLEN 0 4-4 b 2", "XINFO STREAM {k}", "DEL {k}"]),
         case("xinfo_stream_errors", &["XINFO STREAM {k}", "XINFO STREAM {k} FULL", "SET {k}s v", "XINFO STREAM {k}s", "XADD {k} 1-1 a 1", "XINFO STREAM {k} extra", "XINFO STREAM {k} extra more", "XINFO STREAM", "XINFO", "DEL {k} {k}s"]),
+        // The key is looked up before the options are parsed (found by the differential fuzzer).
+        case("xinfo_stream_key_before_options", &["XINFO STREAM {k} FULL x", "XINFO STREAM {k} x", "XINFO STREAM {k} FULL COUNT x", "SET {k}s v", "XINFO STREAM {k}s FULL x", "XINFO STREAM {k}s COUNT", "XADD {k} 1-1 a 1", "XINFO STREAM {k} FULL x", "XINFO STREAM {k} FULL COUNT x", "DEL {k} {k}s"]),
         case("xinfo_help", &["XINFO HELP", "XINFO help", "XINFO HELP x"]),
         case("xinfo_unknown_subcommand", &["XINFO FOO", "XINFO FOO bar", "XINFO foo bar baz", "XINFO STREAMS {k}"]),
         case("xinfo_after_trims", &[

@@ -146,6 +146,8 @@ pub fn kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     let mut args = Args::new(&argv[2..]);
     let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
+    // TYPE: every Sluice client is a normal one (no replicas, masters or pub/sub clients).
+    let mut type_normal = true;
     let mut user = None;
     while let Some(opt) = args.next_opt() {
         let Some(v) = args.next_opt() else {
@@ -184,6 +186,7 @@ pub fn kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                     printable(v, 128)
                 )));
             }
+            type_normal = eq(v, "normal");
         } else {
             return Err(SYNTAX.into());
         }
@@ -197,7 +200,8 @@ pub fn kill(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
     }
     let matches = |c: &crate::client::Client| {
-        id.is_none_or(|i| c.id == i)
+        type_normal
+            && id.is_none_or(|i| c.id == i)
             && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
             && laddr.as_ref().is_none_or(|a| c.laddr.to_string() == *a)
     };

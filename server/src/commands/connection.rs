@@ -118,6 +118,12 @@ pub fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 pub fn select(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let n = crate::args::int(&argv[1])?;
+    // Redis reads the index as a C int (`getIntFromObjectOrReply`).
+    if i32::try_from(n).is_err() {
+        return Err(
+            "ERR value is out of range, value must between -2147483648 and 2147483647".into(),
+        );
+    }
     if n < 0 || n as usize >= ctx.store.databases() {
         return Err("ERR DB index is out of range".into());
     }
@@ -147,13 +153,27 @@ pub fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: a clean stop (every write is already in the journal,
 /// so SAVE and NOSAVE mean the same). The connection is closed without a reply, as Redis does.
 pub fn shutdown(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    // Redis parses every flag first: ABORT with any other flag, or NOSAVE with SAVE, is a
+    // syntax error.
+    let (mut nosave, mut save, mut other, mut abort) = (false, false, false, false);
     for a in &argv[1..] {
-        if eq(a, "ABORT") {
-            return Err("ERR No shutdown in progress.".into());
-        }
-        if !(eq(a, "NOSAVE") || eq(a, "SAVE") || eq(a, "NOW") || eq(a, "FORCE")) {
+        if eq(a, "NOSAVE") {
+            nosave = true;
+        } else if eq(a, "SAVE") {
+            save = true;
+        } else if eq(a, "NOW") || eq(a, "FORCE") {
+            other = true;
+        } else if eq(a, "ABORT") {
+            abort = true;
+        } else {
             return Err(SYNTAX.into());
         }
+    }
+    if (abort && (nosave || save || other)) || (nosave && save) {
+        return Err(SYNTAX.into());
+    }
+    if abort {
+        return Err("ERR No shutdown in progress.".into());
     }
     ctx.srv.shutdown_requested = true;
     ctx.client.close_after_reply = true;

@@ -42,11 +42,12 @@ fn estimate_entries_read(s: &StreamMeta, id: StreamId) -> i64 {
     } else if id > s.last_id {
         return ENTRIES_READ_UNKNOWN;
     }
+    // Redis computes these in unsigned 64-bit arithmetic, wrapping.
     if s.max_deleted == StreamId::MIN || s.max_deleted < s.first_id {
         if id < s.first_id {
-            return (s.entries_added - s.len()) as i64;
+            return s.entries_added.wrapping_sub(s.len()) as i64;
         } else if id == s.first_id {
-            return (s.entries_added - s.len() + 1) as i64;
+            return s.entries_added.wrapping_sub(s.len()).wrapping_add(1) as i64;
         }
     }
     ENTRIES_READ_UNKNOWN
@@ -67,16 +68,17 @@ fn write_read_and_lag(out: &mut sluice_resp::ReplyWriter, meta: &StreamMeta, g: 
     }
 }
 
-/// `streamReplyWithCGLag`: `None` is a null lag.
+/// `streamReplyWithCGLag`: `None` is a null lag. Unsigned, wrapping arithmetic as in Redis
+/// (ENTRIESREAD and XSETID ENTRIESADDED can set either counter anywhere up to i64::MAX).
 fn lag(s: &StreamMeta, g: &Group) -> Option<i64> {
     if s.entries_added == 0 {
         return Some(0);
     }
     if g.entries_read != ENTRIES_READ_UNKNOWN && !has_tombstones_from(s, g.last_id) {
-        return Some(s.entries_added as i64 - g.entries_read);
+        return Some(s.entries_added.wrapping_sub(g.entries_read as u64) as i64);
     }
     let read = estimate_entries_read(s, g.last_id);
-    (read != ENTRIES_READ_UNKNOWN).then(|| s.entries_added as i64 - read)
+    (read != ENTRIES_READ_UNKNOWN).then(|| s.entries_added.wrapping_sub(read as u64) as i64)
 }
 
 fn nogroup_xgroup(group: &[u8], key: &[u8]) -> ReplyError {
@@ -352,7 +354,9 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         ids.push(match id_arg.as_ref() {
             b"$" => return Err("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.".into()),
             b">" => None,
-            other => Some(parse_strict_id(other, 0)?),
+            // Redis stores `>` as the maximum ID, so an explicit
+            // 18446744073709551615-18446744073709551615 reads new entries too.
+            other => Some(parse_strict_id(other, 0)?).filter(|id| *id != StreamId::MAX),
         });
     }
     let woken = ctx.wake_key.clone();
@@ -533,7 +537,8 @@ fn deliver(
             for e in entries {
                 if e.id > last {
                     if entries_read != ENTRIES_READ_UNKNOWN && !has_tombstones_from(meta, e.id) {
-                        entries_read += 1;
+                        // Wraps past i64::MAX (set by ENTRIESREAD) as Redis's counter does.
+                        entries_read = entries_read.wrapping_add(1);
                     } else if meta.entries_added > 0 {
                         entries_read = estimate_entries_read(meta, e.id);
                     }
@@ -792,7 +797,12 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             justid = true;
         } else if eq(opt, "IDLE") && more > 0 {
             j += 1;
-            delivery_time = now - opt_int(&argv[j], "ERR Invalid IDLE option argument for XCLAIM")?;
+            // Redis's `now - idle` wraps (IDLE -9223372036854775808 is accepted); the clamp
+            // below then turns a wrapped value into `now`.
+            delivery_time = now.wrapping_sub(opt_int(
+                &argv[j],
+                "ERR Invalid IDLE option argument for XCLAIM",
+            )?);
         } else if eq(opt, "TIME") && more > 0 {
             j += 1;
             delivery_time = opt_int(&argv[j], "ERR Invalid TIME option argument for XCLAIM")?;

@@ -183,7 +183,6 @@ fn expire_generic(
     name: &str,
 ) -> CmdResult {
     let key = &argv[1];
-    let n = parse_i64(&argv[2]).ok_or(ReplyError::from(NOT_INTEGER))?;
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for opt in &argv[3..] {
         if eq(opt, "NX") {
@@ -195,10 +194,13 @@ fn expire_generic(
         } else if eq(opt, "LT") {
             lt = true;
         } else {
-            return Err(ReplyError::new(format!(
-                "ERR Unsupported option {}",
-                crate::reply::printable(opt, 128)
-            )));
+            // Redis formats the option with `%s` (it ends at a NUL byte), in full, and trims
+            // CR and LF off the end of the message.
+            let opt = opt.split(|&c| c == 0).next().unwrap_or_default();
+            let msg = format!("ERR Unsupported option {}", String::from_utf8_lossy(opt));
+            return Err(ReplyError::new(
+                msg.trim_end_matches(['\r', '\n']).to_string(),
+            ));
         }
     }
     if nx && (xx || gt || lt) {
@@ -207,6 +209,8 @@ fn expire_generic(
     if gt && lt {
         return Err("ERR GT and LT options at the same time are not compatible".into());
     }
+    // Redis checks the options first, then the time.
+    let n = parse_i64(&argv[2]).ok_or(ReplyError::from(NOT_INTEGER))?;
     let invalid = || ReplyError::new(format!("ERR invalid expire time in '{name}' command"));
     let mut when = n.checked_mul(unit_ms).ok_or_else(invalid)?;
     if !absolute {

@@ -1093,7 +1093,7 @@ pub static COMMAND_SUBCOMMANDS: [Command; 6] = [
             "O(N) where N is the total number of Redis commands",
             "Get an array of Redis command names",
         ),
-    cmd("command|getkeys", -3, server::command_getkeys)
+    cmd("command|getkeys", -4, server::command_getkeys)
         .flags(&["loading", "stale"])
         .acl(&["@slow", "@connection"])
         .doc(

@@ -273,7 +273,14 @@ pub fn command_getkeys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     let cmd = engine::resolve(cmd, target)
         .map_err(|_| ReplyError::from("ERR Invalid number of arguments specified for command"))?;
-    let keys = super::keys_of(cmd, target);
+    let mut keys = super::keys_of(cmd, target);
+    if keys.is_empty() && !cmd.key_specs.is_empty() {
+        // Keys after a keyword (XREAD's STREAMS): found by the key specs, as Redis does.
+        keys = keyword_keys(cmd, target);
+        if keys.is_empty() {
+            return Err("ERR Invalid arguments specified for command".into());
+        }
+    }
     if keys.is_empty() {
         return Err("ERR The command has no key arguments".into());
     }
@@ -282,6 +289,41 @@ pub fn command_getkeys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         ctx.out.bulk(k);
     }
     Ok(())
+}
+
+/// The keys of `argv` by the command's keyword key specs, as Redis's
+/// `getKeysUsingKeySpecs`: the keyword is searched from `startfrom` up to, but not including,
+/// the last argument; the keys follow it, `(argc - first) / limit` of them for `lastkey -1`.
+fn keyword_keys(cmd: &Command, argv: &[Bytes]) -> Vec<Bytes> {
+    let argc = argv.len() as i64;
+    let mut keys = Vec::new();
+    for spec in cmd.key_specs {
+        let Some(keyword) = spec.keyword else {
+            continue;
+        };
+        let start = i64::from(spec.index);
+        if start <= 0 {
+            continue;
+        }
+        let Some(kw) =
+            (start..argc - 1).find(|&i| argv[i as usize].eq_ignore_ascii_case(keyword.as_bytes()))
+        else {
+            continue;
+        };
+        let first = kw + 1;
+        let last = match (spec.lastkey, spec.limit) {
+            (l, _) if l >= 0 => first + i64::from(l),
+            (l, 0) => argc + i64::from(l),
+            (l, limit) => first + (argc - first) / i64::from(limit) + i64::from(l),
+        };
+        let step = i64::from(spec.keystep.max(1));
+        let mut i = first;
+        while i <= last && i < argc {
+            keys.push(argv[i as usize].clone());
+            i += step;
+        }
+    }
+    keys
 }
 
 pub fn command_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {

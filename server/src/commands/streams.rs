@@ -714,6 +714,16 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 /// XINFO STREAM key [FULL [COUNT n]]
 pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    // Redis looks the key up (no such key, WRONGTYPE) before it parses the options.
+    let db = ctx.db();
+    if ctx
+        .store
+        .stream(db, &argv[2], ctx.now_ms)
+        .map_err(wrongtype)?
+        .is_none()
+    {
+        return Err(crate::reply::NO_SUCH_KEY.into());
+    }
     let mut full = false;
     let mut count: i64 = 10;
     let opts = &argv[3..];
@@ -738,7 +748,6 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
         full = true;
     }
-    let db = ctx.db();
     let Some(meta) = ctx
         .store
         .stream(db, &argv[2], ctx.now_ms)
