@@ -1021,6 +1021,7 @@ pub fn process(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
                 // Redis aborts the transaction and says why, even outside MULTI.
                 ctx.client.multi = None;
                 ctx.client.multi_error = false;
+                crate::commands::multi::unwatch_client(ctx);
                 let why = e.0.strip_prefix("ERR ").unwrap_or(&e.0);
                 ctx.out.error(&format!(
                     "EXECABORT Transaction discarded because of: {why}"
