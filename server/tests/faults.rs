@@ -470,8 +470,18 @@ fn a_torn_journal_write_loses_nothing_acknowledged() {
     assert_eq!(xlen(&mut c), 300);
 }
 
+/// A server process started by hand; killed when dropped (also when a test panics).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the binary with stderr on a pipe; waits until it answers PING.
-fn spawn_with_stderr_pipe(dir: &Path, loglevel: &str) -> (std::process::Child, u16) {
+fn spawn_with_stderr_pipe(dir: &Path, loglevel: &str) -> (Killed, u16) {
     for _ in 0..5 {
         let port = common::free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -491,7 +501,7 @@ fn spawn_with_stderr_pipe(dir: &Path, loglevel: &str) -> (std::process::Child, u
                 s.set_read_timeout(Some(Duration::from_secs(2))).ok();
                 let mut buf = [0u8; 64];
                 if s.write_all(b"PING\r\n").is_ok() && matches!(s.read(&mut buf), Ok(n) if n > 0) {
-                    return (child, port);
+                    return (Killed(child), port);
                 }
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -507,7 +517,7 @@ fn a_broken_log_pipe_does_not_stop_the_server() {
     // `sluice … 2>&1 | head -c 200`: the reader goes away, every later log write fails (EPIPE).
     let tmp = tempfile::tempdir().expect("tempdir");
     let (mut child, port) = spawn_with_stderr_pipe(tmp.path(), "debug");
-    drop(child.stderr.take()); // close the read end: writes to stderr now fail
+    drop(child.0.stderr.take()); // close the read end: writes to stderr now fail
     let mut c = Conn::new(port);
     for i in 0..2000 {
         assert_eq!(c.cmd(&format!("SET k{i} {i}")), b"+OK\r\n");
@@ -518,13 +528,11 @@ fn a_broken_log_pipe_does_not_stop_the_server() {
     assert_alive_then_kill(child);
 }
 
-fn assert_alive_then_kill(mut child: std::process::Child) {
+fn assert_alive_then_kill(mut child: Killed) {
     assert!(
-        child.try_wait().expect("try_wait").is_none(),
+        child.0.try_wait().expect("try_wait").is_none(),
         "the server died"
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
@@ -533,7 +541,7 @@ fn a_log_pipe_nobody_reads_does_not_block_the_server() {
     // log write would stall the engine. Lines are dropped instead.
     let tmp = tempfile::tempdir().expect("tempdir");
     let (mut child, port) = spawn_with_stderr_pipe(tmp.path(), "debug");
-    let _unread = child.stderr.take(); // kept open, never read
+    let _unread = child.0.stderr.take(); // kept open, never read
     let mut c = Conn::new(port);
     // Every new connection and every flush logs at debug level; far more than 64 KiB.
     for i in 0..3000 {
