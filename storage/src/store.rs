@@ -1235,13 +1235,6 @@ impl Store {
         Ok(deleted.len() as u64)
     }
 
-    /// Does nothing, and never commits: every read of stream entries sees the staged writes
-    /// through the overlay (see `store/overlay.rs`). Kept for callers from before the overlay,
-    /// when it committed the staged entry writes; new code need not call it.
-    pub fn read_barrier(&mut self) -> Result<()> {
-        Ok(())
-    }
-
     /// Starts an atomic section: everything staged from here to the matching
     /// [`Store::end_atomic`] reaches the disk in the same fjall batch, committed after the
     /// section ends (at the end of the drain). EXEC runs its queued commands in one; so will

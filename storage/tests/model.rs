@@ -3,10 +3,9 @@
 //! after every command, after every drain end, and across reopenings of the database.
 //!
 //! The store is driven the way the server's engine drives it (`server/src/engine.rs`: `call()`
-//! and `finish_drain()`): XADD starts with `read_barrier()` only when it trims (as its handler
-//! does), the other commands of the stream group start with it — it commits nothing any more
-//! (reads see the staged writes through the store's overlay), so every read below reads
-//! staged runs, open runs and fjall's runs merged — every command ends with `end_command()`,
+//! and `finish_drain()`): nothing commits inside a command (reads see the staged writes
+//! through the store's overlay), so every read below reads staged runs, open runs and fjall's
+//! runs merged; every command ends with `end_command()`,
 //! a drain ends with `commit()` then `persist()`, and cron work (`expire_cycle`, `reap`) runs
 //! between commands. `Exec` runs several commands inside an atomic section
 //! (`begin_atomic`/`end_atomic`, as EXEC does), its reads seeing its own appends, XDELs and
@@ -971,7 +970,6 @@ impl Harness {
     /// One command as the engine's `call()` runs it.
     fn command(&mut self, stream_group: bool, f: impl FnOnce(&mut Self)) {
         if stream_group {
-            self.s().read_barrier().expect("read_barrier");
             self.note_commit_point();
         }
         f(self);

@@ -237,10 +237,6 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             return Ok(());
         }
         None => {
-            if a.strategy.is_some() {
-                // The trim below may need the barrier; it must not commit the new key alone.
-                ctx.store.read_barrier().map_err(storage_error)?;
-            }
             ctx.store.stream_create(db, key.clone());
             StreamId::MIN
         }
@@ -278,17 +274,6 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let total: u64 = fields.iter().map(|f| f.len() as u64).sum();
     if total > STREAM_LISTPACK_MAX_SIZE {
         return Err("ERR Elements are too large to be stored".into());
-    }
-    if let Some(strategy) = a.strategy {
-        // A trim that can remove something reads the stream's head: make earlier writes of
-        // this drain visible first, before this command stages anything. Most trims of a
-        // `MAXLEN ~` stream remove nothing, and the node layout says so without reading.
-        let noop = ctx
-            .store
-            .trim_is_noop(db, key, strategy, a.approx, Some(id), ctx.now_ms);
-        if !noop {
-            ctx.store.read_barrier().map_err(storage_error)?;
-        }
     }
     let limits = node_limits(ctx);
     ctx.store
