@@ -84,6 +84,19 @@ impl ReplyWriter {
         &self.buf
     }
 
+    /// Drops the first `n` bytes (written to the socket). An emptied buffer that grew past
+    /// 64 KiB gives its memory back, so one large reply does not pin it for the connection's
+    /// life.
+    pub fn consume(&mut self, n: usize) {
+        if n < self.buf.len() {
+            bytes::Buf::advance(&mut self.buf, n);
+        } else if self.buf.capacity() > 64 * 1024 {
+            self.buf = BytesMut::new();
+        } else {
+            self.buf.clear();
+        }
+    }
+
     /// Appends bytes that are already a complete encoded frame.
     pub fn raw(&mut self, frame: &[u8]) {
         self.buf.extend_from_slice(frame);

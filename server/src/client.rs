@@ -1,13 +1,18 @@
-//! Per-connection state that lives in the engine: protocol, database, name, authentication,
-//! the MULTI queue and WATCHed keys. The connection task only pumps bytes.
+//! Per-connection state, all of it owned by the engine thread: the socket and its buffers
+//! ([`Conn`]), the commands parsed and not run yet, the output buffer, and the session:
+//! protocol, database, name, authentication, the MULTI queue and WATCHed keys.
+//!
+//! Invariants: `pending` holds at most [`crate::net::MAX_PENDING_COMMANDS`] commands; while
+//! `blocked` is set none of them runs; `conn.released <= out.len()`.
 
 use std::net::SocketAddr;
 
-use bytes::Bytes;
-use sluice_resp::Protocol;
-use tokio::sync::mpsc::UnboundedSender;
+use std::collections::VecDeque;
 
-use crate::engine::Response;
+use bytes::Bytes;
+use sluice_resp::{Protocol, ReplyWriter};
+
+use crate::net::Conn;
 
 /// What the engine knows about one connection.
 pub struct Client {
@@ -31,8 +36,14 @@ pub struct Client {
     pub created_ms: u64,
     pub last_cmd_ms: u64,
     pub last_cmd: &'static str,
-    /// Where replies go.
-    pub tx: UnboundedSender<Response>,
+    /// The socket, its read buffer and parser.
+    pub conn: Conn,
+    /// Replies not written yet (the first `conn.released` bytes may be written).
+    pub out: ReplyWriter,
+    /// Commands parsed and not run yet, in order.
+    pub pending: VecDeque<Vec<Bytes>>,
+    /// Queued for the event loop's next pass over clients with work (see `Engine::schedule`).
+    pub scheduled: bool,
     /// Set when the client must be closed after its pending replies (QUIT, CLIENT KILL).
     pub close_after_reply: bool,
     /// CLIENT REPLY mode.
@@ -41,9 +52,6 @@ pub struct Client {
     pub in_exec: bool,
     /// Set while a blocking command waits.
     pub blocked: Option<crate::engine::Blocked>,
-    /// Commands of the request in flight not run yet: its replies reached
-    /// [`crate::engine::REPLY_BYTES_PER_TURN`]; they run on [`crate::engine::Msg::Continue`].
-    pub deferred: std::collections::VecDeque<Vec<Bytes>>,
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.
@@ -58,9 +66,9 @@ pub enum ReplyMode {
 impl Client {
     pub fn new(
         id: u64,
+        conn: Conn,
         addr: SocketAddr,
         laddr: SocketAddr,
-        tx: UnboundedSender<Response>,
         now_ms: u64,
         authenticated: bool,
     ) -> Self {
@@ -81,12 +89,14 @@ impl Client {
             created_ms: now_ms,
             last_cmd_ms: now_ms,
             last_cmd: "NULL",
-            tx,
+            conn,
+            out: ReplyWriter::new(Protocol::Resp2),
+            pending: VecDeque::new(),
+            scheduled: false,
             close_after_reply: false,
             reply_mode: ReplyMode::On,
             in_exec: false,
             blocked: None,
-            deferred: std::collections::VecDeque::new(),
         }
     }
 
@@ -94,19 +104,32 @@ impl Client {
     pub fn info_line(&self, now_ms: u64) -> String {
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle = now_ms.saturating_sub(self.last_cmd_ms) / 1000;
-        let flags = if self.multi.is_some() { "x" } else { "N" };
+        let flags = if self.multi.is_some() {
+            "x"
+        } else if self.blocked.is_some() {
+            "b"
+        } else {
+            "N"
+        };
+        let unwritten = self.out.len();
         let multi = self.multi.as_ref().map_or(-1, |q| q.len() as i64);
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
+            self.conn.fd,
             self.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
             age,
             idle,
             flags,
             self.db,
             multi,
+            self.conn.query_buffer_len(),
+            unwritten,
+            unwritten,
+            unwritten + self.conn.query_buffer_len(),
+            if unwritten > 0 { "rw" } else { "r" },
             self.last_cmd,
             self.proto.version(),
         )

@@ -1,117 +1,64 @@
-//! The engine: one OS thread that owns the store and every client's state, and executes every
-//! command, one at a time, like Redis's main thread.
+//! The engine: one OS thread that owns the store, every client's socket and state, and runs
+//! the event loop, like Redis's main thread: it polls the sockets (epoll through mio), reads
+//! and parses requests, executes every command one at a time, commits, and writes replies. No
+//! request crosses a thread: the only other threads are the `everysec` fdatasync
+//! (`fsync.rs`), the log writer, fjall's background flushes and compactions, and the one that
+//! turns SIGTERM/SIGINT into a wake-up of this loop.
 //!
-//! Connection tasks (tokio) parse requests and send them here as [`Msg`]s; the engine answers on
-//! each client's own channel. Because one thread executes everything, commands are serialized
-//! (MULTI/EXEC needs no locks) and fjall is never touched from a tokio worker.
+//! One loop iteration (a *drain*):
+//! 1. wait for socket events, the next blocked-client deadline or the next cron tick;
+//! 2. accept new connections; mark clients whose sockets are readable, or that have commands
+//!    waiting, as *scheduled*;
+//! 3. serve each scheduled client once: read once (up to 16 KiB), parse, and execute its
+//!    commands until they are done, one blocks, or its unwritten replies reach
+//!    [`REPLY_BYTES_PER_TURN`] (the rest wait until the socket takes them: one client's
+//!    pipeline cannot monopolise the loop or grow the buffer without bound);
+//! 4. time out blocked clients, run cron;
+//! 5. group commit: the drain's writes become ONE atomic batch and ONE journal write, synced
+//!    with `fdatasync` under `appendfsync always`; only then are the drain's replies released
+//!    to be written (see `net.rs`: `Conn::released`). A reply is therefore never sent for a
+//!    write that a crash could still lose under the configured policy, and a failed commit
+//!    withholds them (`fault.rs`).
 //!
-//! Group commit: the engine takes one message, then every message already queued (up to
-//! [`MAX_DRAIN`]), executes them all, commits the drain's writes as one atomic batch, and then
-//! persists the journal ONCE for the whole drain (`fdatasync` under `appendfsync always`) before
-//! it releases any reply of that drain. A reply is therefore never sent for a write that a crash
-//! could still lose under the configured policy.
-//!
-//! A drain is also cut short once it has worked [`DRAIN_WORK_PER_COMMIT`] times as long as a
-//! commit takes (a moving average of the commits that wrote something). Without that bound the
-//! clients of a drain all got their replies at once at its end, and sent their next requests
-//! all at once into the next drain: the engine and the network thread took turns instead of
-//! working at the same time (50 clients doing XREADGROUP then XACK, one request each in
-//! flight: 39 requests per drain, engine and network threads each half idle). A short drain
-//! releases its replies while the engine goes on with the next; where commits are expensive
-//! (an `fdatasync` under `appendfsync always`) drains stay long and the fsyncs few.
+//! Clients with more work than one turn (more input buffered, commands left) are scheduled
+//! again for the next iteration, after everyone else: that and the per-turn bounds are the
+//! fairness rules. Because one thread executes everything, commands are serialized (MULTI/EXEC
+//! needs no locks) and fjall is touched from this thread only.
 
 use std::collections::{BTreeSet, VecDeque};
 
 use ahash::AHashMap as HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use mio::{Events, Interest, Poll, Token};
 use sluice_resp::ReplyWriter;
 use sluice_storage::{Store, StoreError, StoreOptions, Sync};
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::client::{Client, ReplyMode};
 use crate::commands;
 use crate::config::{Config, Fsync, SharedLimits};
 use crate::fault::{self, DiskFault};
 use crate::fsync::BackgroundFsync;
+use crate::net::{Conn, Read_, MAX_PENDING_COMMANDS};
 use crate::reply::{printable, wrong_arity, CmdResult, ReplyError};
 use crate::table::Command;
 use sluice_storage::stream::StreamId;
 
-/// A drain also ends once it has executed this many times what a commit costs (measured, see
-/// [`CommitCost`]), so committing takes at most about a fifth of the engine's time.
-pub const DRAIN_WORK_PER_COMMIT: u32 = 4;
-
-/// The least work a drain may do before it ends for the reason above.
-pub const MIN_DRAIN_WORK: Duration = Duration::from_micros(20);
-
-/// Most messages executed before the drain is committed and its replies released.
-pub const MAX_DRAIN: usize = 1024;
-
-/// Reply bytes one client's request may build before the rest of its commands wait until that
-/// part is written to its socket (fairness, and a bound on memory: a pipeline of 2,000 `XRANGE
-/// key - +` of 5.8 MB each built 1,024 replies at once, 6 GB, and stalled every other client).
-/// The rest runs when the connection task asks for it ([`Msg::Continue`]), so a client that
-/// reads slowly slows only itself.
+/// Unwritten reply bytes at which a client's commands stop running until its socket has taken
+/// them (fairness, and a bound on memory: a pipeline of 2,000 `XRANGE key - +` of 5.8 MB each
+/// once built 1,024 replies at once, 6 GB, and stalled every other client). A client that reads
+/// slowly slows only itself.
 pub const REPLY_BYTES_PER_TURN: usize = 1 << 20;
 
-/// From a connection task to the engine.
-pub enum Msg {
-    Connect {
-        id: u64,
-        addr: SocketAddr,
-        laddr: SocketAddr,
-        tx: UnboundedSender<Response>,
-    },
-    /// Commands parsed from one read, executed in order; one [`Response`] carries all replies.
-    Request {
-        id: u64,
-        commands: Vec<Vec<Bytes>>,
-    },
-    Disconnect {
-        id: u64,
-    },
-    /// The part of a request's replies marked [`Response::more`] was written: run the rest.
-    Continue {
-        id: u64,
-    },
-    /// The client closed its side while a request was in flight: drop it if it is blocked.
-    Eof {
-        id: u64,
-    },
-    Shutdown,
-}
-
-/// From the engine to a connection task.
-#[derive(Debug)]
-pub struct Response {
-    pub data: BytesMut,
-    /// Close the connection after writing `data`.
-    pub close: bool,
-    /// The request has commands left ([`REPLY_BYTES_PER_TURN`]): once `data` is written, send
-    /// [`Msg::Continue`]; the request is still in flight.
-    pub more: bool,
-    /// Whether the client is authenticated after these commands (the parser's limits depend
-    /// on it).
-    pub authenticated: bool,
-}
-
-impl Response {
-    /// Closes the connection without sending anything more.
-    pub fn close() -> Response {
-        Response {
-            data: BytesMut::new(),
-            close: true,
-            more: false,
-            authenticated: false,
-        }
-    }
-}
+/// The poll token that wakes the loop from another thread (a stop signal).
+pub const WAKER: Token = Token(usize::MAX);
+/// Listener `i` polls as `LISTENER_BASE + i`; client `id` polls as `Token(id)`.
+const LISTENER_BASE: usize = usize::MAX / 2;
+/// Socket events taken per poll.
+const EVENTS_PER_POLL: usize = 1024;
 
 /// Counters for INFO.
 #[derive(Default, Debug)]
@@ -259,10 +206,6 @@ pub struct Blocked {
     /// Aligned with `keys`.
     pub wake_if: Vec<WakeIf>,
     pub deadline: Option<Instant>,
-    /// Replies of the request's earlier commands, sent with the blocked command's reply.
-    pub out: ReplyWriter,
-    /// The request's commands after the blocked one.
-    pub rest: VecDeque<Vec<Bytes>>,
 }
 
 impl Ctx<'_> {
@@ -305,47 +248,35 @@ pub struct Engine {
     /// The `everysec` fdatasync thread.
     fsync: BackgroundFsync,
     srv: Server,
-    rx: Receiver<Msg>,
-    shutdown_notify: Option<Arc<tokio::sync::Notify>>,
-    /// Replies of the current drain, released after the persist.
-    outbox: Vec<(UnboundedSender<Response>, Response)>,
-    commit_cost: CommitCost,
-}
-
-/// A moving average of how long the commit and persist of a drain that wrote something takes.
-#[derive(Debug, Default)]
-struct CommitCost {
-    avg_ns: u64,
-}
-
-impl CommitCost {
-    fn record(&mut self, took: Duration) {
-        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        self.avg_ns = if self.avg_ns == 0 {
-            ns
-        } else {
-            self.avg_ns - self.avg_ns / 8 + ns / 8
-        };
-    }
-
-    /// How long the next drain may work before it ends.
-    fn drain_budget(&self) -> Duration {
-        Duration::from_nanos(self.avg_ns.saturating_mul(u64::from(DRAIN_WORK_PER_COMMIT)))
-            .max(MIN_DRAIN_WORK)
-    }
+    poll: Poll,
+    listeners: Vec<mio::net::TcpListener>,
+    /// Set by the signal thread (then it wakes the loop through [`WAKER`]).
+    stop: Arc<AtomicBool>,
+    next_client_id: u64,
+    /// Clients to serve in this iteration's pass, in order (each has `scheduled` set).
+    todo: VecDeque<u64>,
+    /// Clients whose output or state changed in this drain: released, written or closed at
+    /// its end. May hold an id twice or a closed client's id; both are harmless.
+    dirty: Vec<u64>,
+    /// An accept failed (EMFILE…): the listeners are tried again at the next cron tick, since
+    /// the pending connections raise no new event.
+    retry_accept: bool,
 }
 
 impl Engine {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         store_opts: StoreOptions,
         fsync: BackgroundFsync,
         config: Config,
         limits: Arc<SharedLimits>,
-        rx: Receiver<Msg>,
         requirepass_set: Arc<AtomicBool>,
         net: Arc<crate::net::NetStats>,
-    ) -> Self {
+        poll: Poll,
+        listeners: Vec<mio::net::TcpListener>,
+        stop: Arc<AtomicBool>,
+    ) -> std::io::Result<Self> {
         let run_id: String = {
             let seed = now_ms() ^ u64::from(std::process::id()).rotate_left(32);
             let h = ahash::RandomState::with_seeds(seed, seed ^ 0x9e37, 7, 11);
@@ -354,7 +285,12 @@ impl Engine {
                 .collect::<String>()[..40]
                 .to_string()
         };
-        Engine {
+        let mut listeners = listeners;
+        for (i, l) in listeners.iter_mut().enumerate() {
+            poll.registry()
+                .register(l, Token(LISTENER_BASE + i), Interest::READABLE)?;
+        }
+        Ok(Engine {
             store: Some(store),
             store_opts,
             fsync,
@@ -377,54 +313,50 @@ impl Engine {
                 deadlines: BTreeSet::new(),
                 disk_fault: None,
             },
-            rx,
-            shutdown_notify: None,
-            outbox: Vec::new(),
-            commit_cost: CommitCost::default(),
-        }
+            poll,
+            listeners,
+            stop,
+            next_client_id: 1,
+            todo: VecDeque::new(),
+            dirty: Vec::new(),
+            retry_accept: false,
+        })
     }
 
-    /// Where SHUTDOWN asks the network side to stop.
-    pub fn on_shutdown_request(&mut self, notify: Arc<tokio::sync::Notify>) {
-        self.shutdown_notify = Some(notify);
-    }
-
-    /// Runs until a [`Msg::Shutdown`] or every sender is gone. Storage faults never end it
-    /// with a half-alive server: they go through [`fault::classify`] (read-only, or exit). The
-    /// error returned is only the final close's.
+    /// Runs the event loop until SHUTDOWN or a stop signal. Storage faults never end it with a
+    /// half-alive server: they go through [`fault::classify`] (read-only, or exit). The error
+    /// returned is only the final close's.
     pub fn run(mut self) -> Result<(), StoreError> {
+        let mut events = Events::with_capacity(EVENTS_PER_POLL);
         let mut next_cron = Instant::now();
         loop {
-            let wake = self
-                .srv
-                .deadlines
-                .first()
-                .map_or(next_cron, |(d, _)| (*d).min(next_cron));
-            let wait = wake.saturating_duration_since(Instant::now());
-            let first = match self.rx.recv_timeout(wait) {
-                Ok(m) => Some(m),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => break,
+            let timeout = if self.todo.is_empty() {
+                let wake = self
+                    .srv
+                    .deadlines
+                    .first()
+                    .map_or(next_cron, |(d, _)| (*d).min(next_cron));
+                wake.saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
             };
-            let mut stop = false;
-            self.srv.clock.sync();
-            if let Some(m) = first {
-                // The engine's clock is read once per command anyway (`Clock::lap`): the drain's
-                // work so far is its last reading less the one `sync` just took.
-                let started = self.srv.clock.mark;
-                let budget = self.commit_cost.drain_budget();
-                stop |= self.handle(m);
-                let mut n = 1;
-                while n < MAX_DRAIN
-                    && !stop
-                    && self.srv.clock.mark.saturating_duration_since(started) < budget
-                {
-                    match self.rx.try_recv() {
-                        Ok(m) => stop |= self.handle(m),
-                        Err(_) => break,
-                    }
-                    n += 1;
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    fault::fatal(&format!("epoll_wait failed: {e}"));
                 }
+            }
+            self.srv.clock.sync();
+            for ev in events.iter() {
+                match ev.token() {
+                    WAKER => {}
+                    Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE),
+                    Token(t) => self.socket_event(t as u64, ev),
+                }
+            }
+            // Each scheduled client once; those scheduled again go after everyone else.
+            for _ in 0..self.todo.len() {
+                let Some(id) = self.todo.pop_front() else { break };
+                self.serve(id);
             }
             self.expire_blocked();
             if Instant::now() >= next_cron {
@@ -434,16 +366,23 @@ impl Engine {
             }
             self.finish_drain();
             if self.srv.shutdown_requested {
-                self.srv.shutdown_requested = false;
                 tracing::info!("SHUTDOWN requested by a client");
-                if let Some(n) = &self.shutdown_notify {
-                    n.notify_one();
-                }
+                break;
             }
-            if stop {
+            if self.stop.load(Ordering::Relaxed) {
                 break;
             }
         }
+        tracing::info!("shutting down");
+        // What is released goes out if the sockets take it now; nobody waits for slow readers.
+        let ids: Vec<u64> = self.srv.clients.keys().copied().collect();
+        for id in ids {
+            if let Some(c) = self.srv.clients.get_mut(&id) {
+                let _ = c.conn.write_released(&mut c.out, &self.srv.net);
+            }
+            self.remove_client(id);
+        }
+        drop(std::mem::take(&mut self.listeners));
         if let Some(f) = &self.srv.disk_fault {
             // Flushing memtables needs room the disk does not have: sync the journal only;
             // the next start replays it.
@@ -457,16 +396,158 @@ impl Engine {
         Ok(())
     }
 
+    /// Accepts every pending connection of listener `i` (`maxclients` refuses with Redis's
+    /// error).
+    fn accept(&mut self, i: usize) {
+        loop {
+            let Some(l) = self.listeners.get(i) else { return };
+            let (sock, addr) = match l.accept() {
+                Ok(a) => a,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: try again at the next cron tick instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    self.retry_accept = true;
+                    return;
+                }
+            };
+            let max = self.srv.limits.maxclients.load(Ordering::Relaxed) as usize;
+            let net = &self.srv.net;
+            if net.connected.load(Ordering::Relaxed) >= max {
+                net.rejected.fetch_add(1, Ordering::Relaxed);
+                let _ = std::io::Write::write(&mut &sock, b"-ERR max number of clients reached\r\n");
+                continue;
+            }
+            let id = self.next_client_id;
+            self.next_client_id += 1;
+            let mut conn = Conn::new(sock, &self.srv.limits);
+            if let Err(e) = self.poll.registry().register(
+                &mut conn.sock,
+                Token(id as usize),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                tracing::warn!(error = %e, %addr, "can't poll the new connection; closing it");
+                continue;
+            }
+            let laddr = conn.sock.local_addr().unwrap_or(addr);
+            // As redis-server logs at `verbose`: one line per accepted and per closed connection.
+            tracing::debug!(client = id, %addr, "accepted connection");
+            let auth = self.srv.config.requirepass.is_none();
+            let client = Client::new(id, conn, addr, laddr, now_ms(), auth);
+            self.srv.clients.insert(id, client);
+            self.srv.net.connected.fetch_add(1, Ordering::Relaxed);
+            self.srv.stats.connections += 1;
+        }
+    }
+
+    /// A client's socket is readable (or closed) and/or writable.
+    fn socket_event(&mut self, id: u64, ev: &mio::event::Event) {
+        if ev.is_writable() {
+            let Some(c) = self.srv.clients.get_mut(&id) else { return };
+            if c.conn.released > 0 {
+                match c.conn.write_released(&mut c.out, &self.srv.net) {
+                    Ok(true) => {
+                        if c.close_after_reply {
+                            return self.remove_client(id);
+                        }
+                        // Commands held back by the reply budget may run again.
+                        if !c.pending.is_empty() && c.blocked.is_none() {
+                            self.schedule(id);
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::debug!(client = id, error = %e, "connection closed");
+                        return self.remove_client(id);
+                    }
+                }
+            }
+        }
+        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+            self.schedule(id);
+        }
+    }
+
+    /// Queues a client for this iteration's pass (once).
+    fn schedule(&mut self, id: u64) {
+        if let Some(c) = self.srv.clients.get_mut(&id) {
+            if !c.scheduled {
+                c.scheduled = true;
+                self.todo.push_back(id);
+            }
+        }
+    }
+
+    /// One turn of a client: read once, parse, and run what it sent.
+    fn serve(&mut self, id: u64) {
+        let Some(mut c) = self.srv.clients.remove(&id) else { return };
+        c.scheduled = false;
+        if c.close_after_reply {
+            // Its last replies are being written; nothing it sends runs.
+            self.srv.clients.insert(id, c);
+            return;
+        }
+        let limits = self.srv.limits.clone();
+        c.conn.parse_into(&mut c.pending, c.authenticated, &limits);
+        let mut again = false;
+        if c.pending.len() < MAX_PENDING_COMMANDS
+            && !c.conn.eof
+            && c.conn.protocol_error.is_none()
+        {
+            match c.conn.read(&limits, &self.srv.net) {
+                Ok(Read_::Data { more }) => again = more,
+                Ok(Read_::WouldBlock) => {}
+                Ok(Read_::Eof) => c.conn.eof = true,
+                Ok(Read_::TooBig) => {
+                    tracing::warn!(client = id, addr = %c.addr, bytes = c.conn.query_buffer_len(), "closing client that reached max query buffer length");
+                    self.srv.clients.insert(id, c);
+                    return self.remove_client(id);
+                }
+                Err(e) => {
+                    tracing::debug!(client = id, addr = %c.addr, error = %e, "connection closed");
+                    self.srv.clients.insert(id, c);
+                    return self.remove_client(id);
+                }
+            }
+            c.conn.parse_into(&mut c.pending, c.authenticated, &limits);
+        } else if !c.conn.eof && c.conn.protocol_error.is_none() {
+            // Not read for lack of room: read once the commands have run.
+            again = true;
+        }
+        if c.blocked.is_some() {
+            if c.conn.eof {
+                // It left while blocked: nobody to answer.
+                tracing::debug!(client = id, addr = %c.addr, "client closed connection");
+                self.srv.clients.insert(id, c);
+                return self.remove_client(id);
+            }
+            self.srv.clients.insert(id, c);
+            return;
+        }
+        self.srv.clients.insert(id, c);
+        if again {
+            self.schedule(id);
+        }
+        let Some(c) = self.srv.clients.remove(&id) else { return };
+        if c.out.len() >= REPLY_BYTES_PER_TURN {
+            // Its socket must take some replies first (the writable event schedules it).
+            self.srv.clients.insert(id, c);
+            return;
+        }
+        self.drive(c);
+    }
+
     fn store_mut(&mut self) -> &mut Store {
         self.store
             .as_mut()
             .expect("the store is open outside reopen_store")
     }
 
-    /// Commits and persists per `appendfsync`, then releases the drain's replies and kills. A
-    /// storage error instead goes to [`Engine::storage_fault`], which withholds the replies.
+    /// Commits and persists per `appendfsync`, then releases the drain's replies, writes them
+    /// and closes the clients that are done. A storage error instead goes to
+    /// [`Engine::storage_fault`], which withholds the replies.
     fn finish_drain(&mut self) {
-        let started = Instant::now();
         if let Err(e) = self.store_mut().commit() {
             return self.storage_fault(e, "committing a batch to the journal");
         }
@@ -487,20 +568,44 @@ impl Engine {
                 // The once-a-second fdatasync runs on its own thread (`fsync.rs`).
                 self.fsync.mark_dirty();
             }
-            self.commit_cost.record(started.elapsed());
         }
-        for (tx, resp) in self.outbox.drain(..) {
-            // A closed channel means the connection is gone; its Disconnect is on the way.
-            let _ = tx.send(resp);
+        let now = Instant::now();
+        for id in std::mem::take(&mut self.dirty) {
+            let Some(c) = self.srv.clients.get_mut(&id) else { continue };
+            c.conn.released = c.out.len();
+            // Over a limit, nothing more is written: Redis checks as replies are added.
+            if !c.conn.output_within_limits(c.out.len(), &self.srv.limits, now) {
+                self.close_over_output_limit(id);
+                continue;
+            }
+            match c.conn.write_released(&mut c.out, &self.srv.net) {
+                Ok(true) if c.close_after_reply => self.remove_client(id),
+                // Commands held back by the reply budget may run again.
+                Ok(true) if !c.pending.is_empty() && c.blocked.is_none() => self.schedule(id),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(client = id, error = %e, "connection closed");
+                    self.remove_client(id);
+                }
+            }
         }
         self.release_kills();
     }
 
-    /// Disconnects the clients marked for it during the drain.
+    /// `client-output-buffer-limit`: closes a client whose unwritten replies are over it.
+    fn close_over_output_limit(&mut self, id: u64) {
+        if let Some(c) = self.srv.clients.get(&id) {
+            tracing::warn!(client = id, addr = %c.addr, bytes = c.out.len(), "client closed for overcoming of output buffer limits (client-output-buffer-limit normal)");
+        }
+        self.remove_client(id);
+    }
+
+    /// Disconnects the clients marked for it during the drain (after writing what the socket
+    /// takes of their released replies).
     fn release_kills(&mut self) {
         for id in std::mem::take(&mut self.srv.kill) {
-            if let Some(c) = self.srv.clients.get(&id) {
-                let _ = c.tx.send(Response::close());
+            if let Some(c) = self.srv.clients.get_mut(&id) {
+                let _ = c.conn.write_released(&mut c.out, &self.srv.net);
             }
             // Also drops its WATCHes and, if it was blocked, its place in the wait lists.
             self.remove_client(id);
@@ -546,9 +651,16 @@ impl Engine {
         };
         // The drain's writes may or may not have reached the journal: none of its replies may
         // go out. Closing the connections tells those clients their commands' fate is unknown.
-        let withheld = self.outbox.len();
-        for (tx, _) in self.outbox.drain(..) {
-            let _ = tx.send(Response::close());
+        let mut withheld = 0;
+        for id in std::mem::take(&mut self.dirty) {
+            if let Some(c) = self.srv.clients.get_mut(&id) {
+                if c.out.len() > c.conn.released {
+                    c.out.truncate(c.conn.released);
+                    let _ = c.conn.write_released(&mut c.out, &self.srv.net);
+                    withheld += 1;
+                    self.remove_client(id);
+                }
+            }
         }
         if withheld > 0 {
             tracing::warn!(
@@ -595,6 +707,27 @@ impl Engine {
     /// Periodic work: active expiry, reclaiming deleted streams, noticing a background storage
     /// failure, and while writes are refused, probing whether they can resume.
     fn cron(&mut self) {
+        if std::mem::take(&mut self.retry_accept) {
+            for i in 0..self.listeners.len() {
+                self.accept(i);
+            }
+        }
+        // The soft output limit is a time limit: clients whose socket takes nothing are checked
+        // here, since nothing else happens to them.
+        let now = Instant::now();
+        let mut over = Vec::new();
+        for c in self.srv.clients.values_mut() {
+            if !c.out.is_empty()
+                && !c
+                    .conn
+                    .output_within_limits(c.out.len(), &self.srv.limits, now)
+            {
+                over.push(c.id);
+            }
+        }
+        for id in over {
+            self.close_over_output_limit(id);
+        }
         if let Some(f) = &mut self.srv.disk_fault {
             if f.permanent || f.last_probe.elapsed() < fault::PROBE_EVERY {
                 return;
@@ -644,67 +777,29 @@ impl Engine {
         }
     }
 
-    /// Returns true when the engine must stop.
-    fn handle(&mut self, msg: Msg) -> bool {
-        match msg {
-            Msg::Connect {
-                id,
-                addr,
-                laddr,
-                tx,
-            } => {
-                let auth = self.srv.config.requirepass.is_none();
-                self.srv
-                    .clients
-                    .insert(id, Client::new(id, addr, laddr, tx, now_ms(), auth));
-                self.srv.stats.connections += 1;
-            }
-            Msg::Disconnect { id } => self.remove_client(id),
-            Msg::Eof { id } => {
-                if let Some(c) = self.srv.clients.get(&id).filter(|c| c.blocked.is_some()) {
-                    let _ = c.tx.send(Response::close());
-                    self.remove_client(id);
-                }
-            }
-            Msg::Request { id, commands } => self.request(id, commands),
-            Msg::Continue { id } => {
-                if let Some(mut client) = self.srv.clients.remove(&id) {
-                    let queue = std::mem::take(&mut client.deferred);
-                    let out = ReplyWriter::new(client.proto);
-                    self.drive(client, out, queue);
-                }
-            }
-            Msg::Shutdown => return true,
-        }
-        false
-    }
-
-    fn request(&mut self, id: u64, commands: Vec<Vec<Bytes>>) {
-        let Some(client) = self.srv.clients.remove(&id) else {
-            return; // killed while its request was in flight
-        };
-        let out = ReplyWriter::new(client.proto);
-        self.drive(client, out, commands.into());
-    }
-
+    /// Closes a client: drops its socket, its WATCHes and its place in the wait lists.
     fn remove_client(&mut self, id: u64) {
         if let Some(mut c) = self.srv.clients.remove(&id) {
             self.unwatch_all(id, &c.watched);
             if let Some(b) = c.blocked.take() {
                 self.unblock(id, &b);
             }
+            let _ = self.poll.registry().deregister(&mut c.conn.sock);
+            self.srv.net.connected.fetch_sub(1, Ordering::Relaxed);
+            tracing::debug!(client = id, addr = %c.addr, "connection closed");
         }
     }
 
-    /// Executes a client's queued commands until they are done (then queues the reply) or one
-    /// blocks (then parks the client with what it has so far).
-    fn drive(&mut self, mut client: Client, mut out: ReplyWriter, mut queue: VecDeque<Vec<Bytes>>) {
+    /// Runs a client's pending commands until they are done, one blocks (then the client is
+    /// parked), it closes, or its unwritten replies reach [`REPLY_BYTES_PER_TURN`] (the rest
+    /// run once its socket has taken them). Then answers a protocol error or an end of input
+    /// that waited behind those commands, and marks the client dirty for the drain's end.
+    fn drive(&mut self, mut client: Client) {
         let id = client.id;
-        while let Some(argv) = queue.pop_front() {
+        let mut out = std::mem::take(&mut client.out);
+        while let Some(argv) = client.pending.pop_front() {
             if out.len() >= REPLY_BYTES_PER_TURN {
-                // Fairness: the rest runs once this part is written (see the constant).
-                queue.push_front(argv);
-                client.deferred = std::mem::take(&mut queue);
+                client.pending.push_front(argv);
                 break;
             }
             let now = self.srv.clock.now_ms();
@@ -725,7 +820,10 @@ impl Engine {
             };
             process(&mut ctx, &argv);
             if let Some(spec) = ctx.block.take() {
-                self.park(client, out, queue, spec);
+                // The replies so far go out with this drain, as Redis sends them.
+                client.out = out;
+                self.dirty.push(id);
+                self.park(client, spec);
                 self.after_writes(None);
                 self.serve_ready();
                 return;
@@ -748,36 +846,35 @@ impl Engine {
             if !self.srv.ready.is_empty() {
                 // Serve the clients this command woke before the next command runs, as Redis
                 // does between commands; this client waits in the table meanwhile.
+                client.out = out;
                 self.srv.clients.insert(id, client);
                 self.serve_ready();
                 match self.srv.clients.remove(&id) {
                     Some(c) => client = c,
                     None => return,
                 }
+                out = std::mem::take(&mut client.out);
             }
         }
-        let resp = Response {
-            data: out.take(),
-            close: client.close_after_reply,
-            more: !client.deferred.is_empty(),
-            authenticated: client.authenticated,
-        };
-        self.outbox.push((client.tx.clone(), resp));
-        if client.close_after_reply {
-            self.unwatch_all(id, &client.watched);
-        } else {
-            self.srv.clients.insert(id, client);
+        if client.pending.is_empty() && !client.close_after_reply {
+            if let Some(text) = client.conn.protocol_error.take() {
+                // As Redis: the error after the replies to the commands before it, then close.
+                tracing::debug!(client = id, addr = %client.addr, error = %text, "protocol error");
+                out.error(&text);
+                client.close_after_reply = true;
+            } else if client.conn.eof {
+                // Like Redis, answer what was received, then close.
+                tracing::debug!(client = id, addr = %client.addr, "client closed connection");
+                client.close_after_reply = true;
+            }
         }
+        client.out = out;
+        self.dirty.push(id);
+        self.srv.clients.insert(id, client);
     }
 
     /// Parks a client on the keys of `spec` until one is signalled or its timeout passes.
-    fn park(
-        &mut self,
-        mut client: Client,
-        out: ReplyWriter,
-        rest: VecDeque<Vec<Bytes>>,
-        spec: BlockSpec,
-    ) {
+    fn park(&mut self, mut client: Client, spec: BlockSpec) {
         let id = client.id;
         let db = client.db;
         let deadline =
@@ -805,8 +902,6 @@ impl Engine {
             keys,
             wake_if,
             deadline,
-            out,
-            rest,
         });
         self.srv.clients.insert(id, client);
     }
@@ -874,12 +969,13 @@ impl Engine {
         let Some(mut client) = self.srv.clients.remove(&id) else {
             return;
         };
-        let Some(mut b) = client.blocked.take() else {
+        let Some(b) = client.blocked.take() else {
             self.srv.clients.insert(id, client);
             return;
         };
-        let mark = b.out.len();
-        b.out.set_protocol(client.proto);
+        let mut out = std::mem::take(&mut client.out);
+        let mark = out.len();
+        out.set_protocol(client.proto);
         self.srv.clock.restart();
         let mut ctx = Ctx {
             store: self
@@ -887,7 +983,7 @@ impl Engine {
                 .as_mut()
                 .expect("the store is open outside reopen_store"),
             client: &mut client,
-            out: &mut b.out,
+            out: &mut out,
             now_ms: self.srv.clock.now_ms(),
             srv: &mut self.srv,
             block: None,
@@ -896,16 +992,18 @@ impl Engine {
         if let Some(cmd) = commands::lookup(&b.argv[0]).and_then(|c| resolve(c, &b.argv).ok()) {
             call(&mut ctx, cmd, &b.argv);
         }
-        if ctx.block.take().is_some() {
-            b.out.truncate(mark);
+        let blocked_again = ctx.block.take().is_some();
+        if blocked_again {
+            out.truncate(mark);
+            client.out = out;
             client.blocked = Some(b);
             self.srv.clients.insert(id, client);
             return;
         }
+        client.out = out;
         self.unblock(id, &b);
         self.after_writes(Some(&mut client));
-        let out = std::mem::take(&mut b.out);
-        self.drive(client, out, std::mem::take(&mut b.rest));
+        self.drive(client);
     }
 
     /// Answers blocked clients whose timeout passed with the null reply, then runs the rest of
@@ -920,15 +1018,14 @@ impl Engine {
             let Some(mut client) = self.srv.clients.remove(&id) else {
                 continue;
             };
-            let Some(mut b) = client.blocked.take() else {
+            let Some(b) = client.blocked.take() else {
                 self.srv.clients.insert(id, client);
                 continue;
             };
             self.unblock(id, &b);
-            let mut out = std::mem::take(&mut b.out);
-            out.set_protocol(client.proto);
-            out.null_array();
-            self.drive(client, out, std::mem::take(&mut b.rest));
+            client.out.set_protocol(client.proto);
+            client.out.null_array();
+            self.drive(client);
         }
     }
 
@@ -1121,35 +1218,4 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     let e = stats.per_command.entry(key).or_insert((cmd.name, 0, 0));
     e.1 += 1;
     e.2 += ctx.srv.clock.lap(start);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn drain_budget_follows_the_commit_cost() {
-        let mut c = CommitCost::default();
-        // Nothing committed yet: the floor.
-        assert_eq!(c.drain_budget(), MIN_DRAIN_WORK);
-        // Cheap commits (a write to the OS): the floor still.
-        c.record(Duration::from_micros(2));
-        assert_eq!(c.drain_budget(), MIN_DRAIN_WORK);
-        // Expensive commits (fdatasync): the budget follows the average, 4x.
-        for _ in 0..200 {
-            c.record(Duration::from_millis(2));
-        }
-        let b = c.drain_budget();
-        assert!(
-            b > Duration::from_micros(7_900) && b <= Duration::from_millis(8),
-            "{b:?}"
-        );
-        // One outlier moves the average by an eighth of the difference only.
-        c.record(Duration::from_millis(18));
-        let b = c.drain_budget();
-        assert!(
-            b > Duration::from_micros(15_900) && b <= Duration::from_millis(16),
-            "{b:?}"
-        );
-    }
 }

@@ -35,7 +35,7 @@ fn main() {
         default_hook(info);
         std::process::abort();
     }));
-    if let Err(e) = sluice_server::run(config, None) {
+    if let Err(e) = sluice_server::run(config) {
         sluice_server::fault::fatal(&e);
     }
     sluice_server::logging::flush();

@@ -1,30 +1,32 @@
-//! The network side: the TCP listener and one task per connection.
+//! The client side of the event loop: listening sockets, and per connection the read buffer,
+//! the request parser and the rules for writing replies. No threads and no channels: the engine
+//! thread polls these sockets (epoll through mio) and calls in here, so a request costs no
+//! thread hand-off (see `engine.rs` for the loop).
 //!
-//! A connection task reads into a buffer, parses every complete command with the bounded
-//! parser, sends them to the engine as one request, and writes the engine's reply with one
-//! write. Only one request per connection is in flight, so replies keep their order; while it
-//! waits, the task keeps reading (up to `client-query-buffer-limit`) so a client that
-//! disconnects is noticed at once. Limits: `maxclients` (checked at accept, answered with
-//! Redis's error), `proto-max-bulk-len`, `client-query-buffer-limit`, and at most
-//! [`MAX_COMMANDS_PER_REQUEST`] commands per request.
+//! A connection's replies live in its client's output buffer (`Client::out`). Only the first
+//! [`Conn::released`] bytes of it may be written: the replies of drains whose writes are
+//! committed and persisted under `appendfsync`. Replies the current drain builds sit after
+//! that mark until the drain's commit (and fdatasync under `always`) has succeeded; a failed
+//! commit drops them and closes the connection (`fault.rs`).
+//!
+//! Limits: `maxclients` (checked at accept, answered with Redis's error), `proto-max-bulk-len`
+//! and `client-query-buffer-limit` (checked as bytes arrive), at most
+//! [`MAX_PENDING_COMMANDS`] parsed commands waiting per client (then the socket is not read:
+//! TCP pushes back on the client), and `client-output-buffer-limit normal` on the unwritten
+//! output ([`Conn::output_within_limits`]).
 
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::Sender;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use sluice_resp::{ParseLimits, RequestParser};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use sluice_resp::{ParseLimits, ReplyWriter, RequestParser};
 
 use crate::config::SharedLimits;
-use crate::engine::{Msg, Response};
 
-/// Commands sent to the engine in one request; the rest wait for the next round.
-pub const MAX_COMMANDS_PER_REQUEST: usize = 1024;
+/// Parsed commands a client may have waiting; past this its socket is not read until they run.
+pub const MAX_PENDING_COMMANDS: usize = 1024;
 /// Read buffer sizes: a read reserves room for twice the last read, between these bounds.
 /// Arguments are slices of the buffer, so a consumed buffer is not reused but replaced:
 /// sizing it to the traffic (a pipeline of 16 small commands is ~1 KiB) keeps that cheap,
@@ -32,7 +34,8 @@ pub const MAX_COMMANDS_PER_REQUEST: usize = 1024;
 const READ_MIN: usize = 1024;
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Counters shared by all connection tasks.
+/// Counters for INFO, kept by the engine thread (atomics so INFO reads them the same way
+/// whoever updates them).
 #[derive(Default, Debug)]
 pub struct NetStats {
     pub connected: AtomicUsize,
@@ -41,240 +44,192 @@ pub struct NetStats {
     pub bytes_out: AtomicU64,
 }
 
-pub struct Shared {
-    pub engine: Sender<Msg>,
-    pub limits: Arc<SharedLimits>,
-    pub stats: Arc<NetStats>,
-    pub next_id: AtomicU64,
-    pub requirepass_set: Arc<std::sync::atomic::AtomicBool>,
+/// Binds a non-blocking listener with `tcp-backlog` (a short backlog drops SYNs under a burst
+/// of connections, which clients see as multi-second connect stalls).
+pub fn listen(addr: &str, port: u16, backlog: u32) -> io::Result<mio::net::TcpListener> {
+    let ip: std::net::IpAddr = match addr {
+        "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
+        "*" => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        other => other.trim_start_matches('-').parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad bind address {other:?}"),
+            )
+        })?,
+    };
+    let sa = SocketAddr::new(ip, port);
+    let domain = if sa.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&sa.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
 }
 
-/// Accepts connections until `shutdown` turns true.
-pub async fn serve(
-    listeners: Vec<TcpListener>,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut tasks = Vec::new();
-    for l in listeners {
-        let shared = shared.clone();
-        let mut shutdown = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    r = l.accept() => match r {
-                        Ok((sock, addr)) => accept(sock, addr, &shared, shutdown.clone()),
-                        Err(e) => {
-                            // EMFILE and friends: back off instead of spinning.
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                        }
-                    },
-                    _ = shutdown.changed() => break,
-                }
-            }
-        }));
-    }
-    let _ = shutdown.changed().await;
-    for t in tasks {
-        let _ = t.await;
-    }
+/// What one read from a client's socket gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Read_ {
+    /// Bytes arrived; `more` when the read filled the room offered (there may be more).
+    Data { more: bool },
+    /// Nothing to read now.
+    WouldBlock,
+    /// The client closed its side.
+    Eof,
+    /// The query buffer reached `client-query-buffer-limit`.
+    TooBig,
 }
 
-fn accept(
-    sock: TcpStream,
-    addr: SocketAddr,
-    shared: &Arc<Shared>,
-    shutdown: watch::Receiver<bool>,
-) {
-    let _ = sock.set_nodelay(true);
-    let max = shared.limits.maxclients.load(Ordering::Relaxed) as usize;
-    let n = shared.stats.connected.fetch_add(1, Ordering::SeqCst);
-    if n >= max {
-        shared.stats.connected.fetch_sub(1, Ordering::SeqCst);
-        shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(async move {
-            let mut sock = sock;
-            let _ = sock
-                .write_all(b"-ERR max number of clients reached\r\n")
-                .await;
-        });
-        return;
-    }
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        // As redis-server logs at `verbose`: one line per accepted and per closed connection.
-        tracing::debug!(client = id, %addr, "accepted connection");
-        match connection(sock, addr, id, &shared, shutdown).await {
-            Ok(()) => tracing::debug!(client = id, %addr, "client closed connection"),
-            Err(e) => tracing::debug!(client = id, %addr, error = %e, "connection closed"),
-        }
-        let _ = shared.engine.send(Msg::Disconnect { id });
-        shared.stats.connected.fetch_sub(1, Ordering::SeqCst);
-    });
+/// One client connection's socket and input state.
+pub struct Conn {
+    pub sock: mio::net::TcpStream,
+    pub fd: i32,
+    rbuf: BytesMut,
+    last_read: usize,
+    parser: RequestParser,
+    /// The client closed its side: answer what it sent, then close.
+    pub eof: bool,
+    /// A protocol error was found: answer the commands before it, then this error, then close.
+    pub protocol_error: Option<String>,
+    /// Bytes at the front of the output buffer that may be written (see the module docs).
+    pub released: usize,
+    /// Since when the unwritten output is over the soft limit.
+    soft_since: Option<Instant>,
 }
 
-async fn connection(
-    sock: TcpStream,
-    addr: SocketAddr,
-    id: u64,
-    shared: &Shared,
-    mut shutdown: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    let laddr = sock.local_addr()?;
-    let (mut rd, mut wr) = sock.into_split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Response>();
-    if shared
-        .engine
-        .send(Msg::Connect {
-            id,
-            addr,
-            laddr,
-            tx,
-        })
-        .is_err()
-    {
-        return Ok(());
+impl Conn {
+    pub fn new(sock: mio::net::TcpStream, limits: &SharedLimits) -> Conn {
+        let _ = sock.set_nodelay(true);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+        Conn {
+            sock,
+            fd,
+            rbuf: BytesMut::new(),
+            last_read: READ_MIN / 2,
+            parser: RequestParser::new(parse_limits(limits)),
+            eof: false,
+            protocol_error: None,
+            released: 0,
+            soft_since: None,
+        }
     }
-    let mut parser = RequestParser::new(limits(&shared.limits));
-    let mut buf = BytesMut::with_capacity(READ_MIN);
-    let mut last_read = READ_MIN / 2;
-    let mut pending: Vec<Vec<Bytes>> = Vec::new();
-    let mut in_flight = false;
-    // Redis applies tighter parse limits to unauthenticated clients; every Response tells us
-    // whether the client is authenticated now.
-    let mut authenticated = !shared.requirepass_set.load(Ordering::Relaxed);
-    let mut protocol_error: Option<String> = None;
-    let mut eof = false;
-    loop {
-        // Parse everything complete that is buffered (bounded per request).
-        if protocol_error.is_none() {
-            while pending.len() < MAX_COMMANDS_PER_REQUEST {
-                match parser.parse(&mut buf, authenticated) {
-                    Ok(Some(argv)) => pending.push(argv),
-                    Ok(None) => break,
-                    Err(e) => {
-                        protocol_error = Some(e.reply_text());
-                        break;
-                    }
-                }
-            }
-        }
-        if !in_flight && !pending.is_empty() {
-            let commands = std::mem::take(&mut pending);
-            if shared.engine.send(Msg::Request { id, commands }).is_err() {
-                return Ok(());
-            }
-            in_flight = true;
-            continue;
-        }
-        if !in_flight {
-            if let Some(text) = protocol_error.take() {
-                // As Redis: the error, then close (after the replies to earlier commands).
-                let msg = format!("-{text}\r\n");
-                wr.write_all(msg.as_bytes()).await?;
-                tracing::debug!(client = id, %addr, error = %text, "protocol error");
-                return Ok(());
-            }
-            if eof {
-                return Ok(());
-            }
-        }
-        let limit = shared
-            .limits
-            .client_query_buffer_limit
-            .load(Ordering::Relaxed) as usize;
-        let held = buf.len() + parser.pending_bytes();
-        let can_read = !eof && held < limit && protocol_error.is_none();
+
+    /// Bytes received and not parsed into commands yet (CLIENT LIST's `qbuf`).
+    pub fn query_buffer_len(&self) -> usize {
+        self.rbuf.len() + self.parser.pending_bytes()
+    }
+
+    /// Reads once into the query buffer, under `client-query-buffer-limit`.
+    pub fn read(&mut self, limits: &SharedLimits, stats: &NetStats) -> io::Result<Read_> {
+        let limit = limits.client_query_buffer_limit.load(Ordering::Relaxed) as usize;
+        let held = self.query_buffer_len();
         if held >= limit {
-            tracing::warn!(client = id, %addr, bytes = buf.len(), "closing client that reached max query buffer length");
-            return Ok(());
+            return Ok(Read_::TooBig);
         }
-        if can_read {
-            buf.reserve(
-                (last_read * 2).clamp(READ_MIN, READ_CHUNK).max(
-                    parser
-                        .bytes_needed()
-                        .unwrap_or(0)
-                        .saturating_sub(buf.len())
-                        .min(limit - held),
-                ),
-            );
+        let want = (self.last_read * 2).clamp(READ_MIN, READ_CHUNK).max(
+            self.parser
+                .bytes_needed()
+                .unwrap_or(0)
+                .saturating_sub(self.rbuf.len())
+                .min(limit - held),
+        );
+        self.rbuf.reserve(want);
+        let start = self.rbuf.len();
+        let spare = self.rbuf.spare_capacity_mut();
+        let room = spare.len();
+        // SAFETY: read(2) writes at most `room` bytes into the spare capacity it is given, and
+        // `set_len` below covers only the bytes it reports written.
+        let n = unsafe { libc::read(self.fd, spare.as_mut_ptr().cast(), room) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock => Ok(Read_::WouldBlock),
+                io::ErrorKind::Interrupted => Ok(Read_::Data { more: true }),
+                _ => Err(e),
+            };
         }
-        tokio::select! {
-            r = rd.read_buf(&mut buf), if can_read => {
-                let n = r?;
-                last_read = n;
-                if n == 0 {
-                    // Like Redis, answer what was already received, then close. A client that
-                    // left while blocked is dropped by the engine instead.
-                    eof = true;
-                    if in_flight {
-                        let _ = shared.engine.send(Msg::Eof { id });
-                    }
+        let n = n as usize;
+        if n == 0 {
+            return Ok(Read_::Eof);
+        }
+        // SAFETY: the kernel initialised these `n` bytes (n <= room).
+        unsafe { self.rbuf.set_len(start + n) };
+        self.last_read = n;
+        stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(Read_::Data { more: n == room })
+    }
+
+    /// Parses complete commands into `pending` (up to [`MAX_PENDING_COMMANDS`]); a protocol
+    /// error stops parsing for good.
+    pub fn parse_into(
+        &mut self,
+        pending: &mut std::collections::VecDeque<Vec<Bytes>>,
+        authenticated: bool,
+        limits: &SharedLimits,
+    ) {
+        if self.protocol_error.is_some() {
+            return;
+        }
+        // Limits may have changed with CONFIG SET.
+        self.parser.set_limits(parse_limits(limits));
+        while pending.len() < MAX_PENDING_COMMANDS {
+            match self.parser.parse(&mut self.rbuf, authenticated) {
+                Ok(Some(argv)) => pending.push_back(argv),
+                Ok(None) => break,
+                Err(e) => {
+                    self.protocol_error = Some(e.reply_text());
+                    break;
                 }
-                shared.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
             }
-            resp = rx.recv() => {
-                let Some(resp) = resp else { return Ok(()) };
-                if !resp.data.is_empty() {
-                    shared.stats.bytes_out.fetch_add(resp.data.len() as u64, Ordering::Relaxed);
-                    if !write_within_limits(&mut wr, &resp.data, &shared.limits).await? {
-                        tracing::warn!(client = id, %addr, bytes = resp.data.len(), "client closed for overcoming of output buffer limits (client-output-buffer-limit normal)");
-                        return Ok(());
-                    }
-                }
-                if resp.close {
-                    return Ok(());
-                }
-                if resp.more {
-                    // The engine holds the rest of the request until this part is written.
-                    if shared.engine.send(Msg::Continue { id }).is_err() {
-                        return Ok(());
-                    }
-                    continue;
-                }
-                in_flight = false;
-                authenticated = resp.authenticated;
-                // Limits may have changed with CONFIG SET.
-                parser.set_limits(limits(&shared.limits));
-            }
-            _ = shutdown.changed(), if !in_flight => return Ok(()),
         }
+    }
+
+    /// Writes released output until it is all written or the socket is full. Returns whether
+    /// everything released is written.
+    pub fn write_released(&mut self, out: &mut ReplyWriter, stats: &NetStats) -> io::Result<bool> {
+        debug_assert!(self.released <= out.len(), "released bytes are in the buffer");
+        while self.released > 0 {
+            let data = &out.buffer()[..self.released];
+            match self.sock.write(data) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+                    out.consume(n);
+                    self.released -= n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// `client-output-buffer-limit normal` (hard, soft bytes, soft seconds) on `unwritten`
+    /// bytes: false when the client must be closed (over the hard limit, or over the soft limit
+    /// for longer than the soft seconds; at once when they are 0).
+    pub fn output_within_limits(&mut self, unwritten: usize, l: &SharedLimits, now: Instant) -> bool {
+        let len = unwritten as u64;
+        let hard = l.output_hard.load(Ordering::Relaxed);
+        if hard > 0 && len > hard {
+            return false;
+        }
+        let soft = l.output_soft.load(Ordering::Relaxed);
+        if soft > 0 && len > soft {
+            let secs = l.output_soft_seconds.load(Ordering::Relaxed);
+            let since = *self.soft_since.get_or_insert(now);
+            return secs > 0 && now.saturating_duration_since(since) < Duration::from_secs(secs);
+        }
+        self.soft_since = None;
+        true
     }
 }
 
-/// Writes a reply under `client-output-buffer-limit normal` (hard, soft bytes, soft seconds):
-/// false (write nothing more, close) if the reply is over the hard limit, or over the soft
-/// limit and not written within the soft seconds (at once when they are 0). The engine builds
-/// at most [`crate::engine::REPLY_BYTES_PER_TURN`] plus one reply before this write finishes,
-/// so that is what a client's output buffer holds at most.
-async fn write_within_limits(
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
-    data: &[u8],
-    l: &SharedLimits,
-) -> std::io::Result<bool> {
-    let len = data.len() as u64;
-    let hard = l.output_hard.load(Ordering::Relaxed);
-    if hard > 0 && len > hard {
-        return Ok(false);
-    }
-    let soft = l.output_soft.load(Ordering::Relaxed);
-    if soft > 0 && len > soft {
-        let secs = l.output_soft_seconds.load(Ordering::Relaxed);
-        if secs == 0 {
-            return Ok(false);
-        }
-        return match tokio::time::timeout(Duration::from_secs(secs), wr.write_all(data)).await {
-            Ok(r) => r.map(|()| true),
-            Err(_) => Ok(false),
-        };
-    }
-    wr.write_all(data).await.map(|()| true)
-}
-
-fn limits(l: &SharedLimits) -> ParseLimits {
+fn parse_limits(l: &SharedLimits) -> ParseLimits {
     ParseLimits {
         max_bulk_len: l.proto_max_bulk_len.load(Ordering::Relaxed) as usize,
         ..ParseLimits::default()
