@@ -12,6 +12,7 @@ use sluice_storage::stream::group::{Group, GroupChange, ENTRIES_READ_UNKNOWN};
 use sluice_storage::stream::{StreamId, StreamMeta};
 use sluice_storage::{StreamEntry, Value, WrongType};
 
+use super::common::*;
 use super::streams::{parse_strict_id, storage_error, write_entry};
 use crate::args::{eq, parse_i64};
 use crate::engine::{BlockSpec, Ctx, WakeIf};
@@ -1168,3 +1169,168 @@ pub fn write_full_groups(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResu
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The table rows of this family (see `commands/mod.rs`).
+
+pub static COMMANDS: &[Command] = &[
+    cmd("xreadgroup", -7, xreadgroup)
+        .flags(&["write", "blocking", "movablekeys"])
+        .keys(0, 0, 0, &[ks_keyword(&["RO", "access"], "STREAMS", 4, -1, 1, 2)])
+        .acl(&["@write", "@stream", "@slow", "@blocking"])
+        .doc("stream", "5.0.0", "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.")
+        .args(&[
+            arg("group-block", "block").token("GROUP").of(&[arg("group", "string"), arg("consumer", "string")]),
+            arg("count", "integer").token("COUNT").opt(),
+            arg("milliseconds", "integer").token("BLOCK").opt(),
+            tok("NOACK").opt(),
+            arg("streams", "block").token("STREAMS").of(&[arg("key", "key").many(), arg("id", "string").many()]),
+        ]),
+    cmd("xack", -4, xack)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "update"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@fast"])
+        .doc("stream", "5.0.0", "O(1) for each message ID processed.", "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.")
+        .args(&[arg("key", "key"), arg("group", "string"), arg("id", "string").many()]),
+    cmd("xpending", -3, xpending)
+        .flags(&["readonly"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@read", "@stream", "@slow"])
+        .tips(&["nondeterministic_output"])
+        .doc("stream", "5.0.0", "O(N) with N being the number of elements returned, so asking for a small fixed number of entries per call is O(1). O(M), where M is the total number of entries scanned when used with the IDLE filter. When the command returns just the summary and the list of consumers is small, it runs in O(1) time; otherwise, an additional O(N) time for iterating every consumer.", "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.")
+        .history(&[("6.2.0", "Added the `IDLE` option and exclusive range intervals.")])
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("filters", "block").opt().of(&[
+                arg("min-idle-time", "integer").token("IDLE").since("6.2.0").opt(),
+                arg("start", "string"),
+                arg("end", "string"),
+                arg("count", "integer"),
+                arg("consumer", "string").opt(),
+            ]),
+        ]),
+    cmd("xclaim", -6, xclaim)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "update"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@fast"])
+        .tips(&["nondeterministic_output"])
+        .doc("stream", "5.0.0", "O(log N) with N being the number of messages in the PEL of the consumer group.", "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.")
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("consumer", "string"),
+            arg("min-idle-time", "string"),
+            arg("id", "string").many(),
+            arg("ms", "integer").token("IDLE").opt(),
+            arg("unix-time-milliseconds", "unix-time").token("TIME").opt(),
+            arg("count", "integer").token("RETRYCOUNT").opt(),
+            tok("FORCE").opt(),
+            tok("JUSTID").opt(),
+            arg("lastid", "string").token("LASTID").opt(),
+        ]),
+    cmd("xautoclaim", -6, xautoclaim)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "delete"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@fast"])
+        .tips(&["nondeterministic_output"])
+        .doc("stream", "6.2.0", "O(1) if COUNT is small.", "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.")
+        .history(&[("7.0.0", "Added an element to the reply array, containing deleted entries the command cleared from the PEL")])
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("consumer", "string"),
+            arg("min-idle-time", "string"),
+            arg("start", "string"),
+            arg("count", "integer").token("COUNT").opt(),
+            tok("JUSTID").opt(),
+        ]),
+    container("xgroup", &XGROUP_SUBCOMMANDS)
+        .acl(&["@slow"])
+        .doc("stream", "5.0.0", "Depends on subcommand.", "A container for consumer groups commands"),
+];
+
+pub static XGROUP_SUBCOMMANDS: [Command; 6] = [
+    cmd("xgroup|create", -5, xgroup_create)
+        .flags(&["write", "denyoom"])
+        .keys(2, 2, 1, &[ks(&["RW", "insert"], 2, 0, 1)])
+        .acl(&["@write", "@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(1)", "Create a consumer group.")
+        .history(&[("7.0.0", "Added the `entries_read` named argument.")])
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("id-selector", "oneof")
+                .of(&[arg("id", "string"), arg("new-id", "pure-token").token("$")]),
+            tok("MKSTREAM").opt(),
+            arg("entries-read", "integer").token("ENTRIESREAD").opt(),
+        ]),
+    cmd("xgroup|setid", -5, xgroup_setid)
+        .flags(&["write"])
+        .keys(2, 2, 1, &[ks(&["RW", "update"], 2, 0, 1)])
+        .acl(&["@write", "@stream", "@slow"])
+        .doc(
+            "stream",
+            "5.0.0",
+            "O(1)",
+            "Set a consumer group to an arbitrary last delivered ID value.",
+        )
+        .history(&[("7.0.0", "Added the optional `entries_read` argument.")])
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("id-selector", "oneof")
+                .of(&[arg("id", "string"), arg("new-id", "pure-token").token("$")]),
+            arg("entriesread", "integer").token("ENTRIESREAD").opt(),
+        ]),
+    cmd("xgroup|destroy", 4, xgroup_destroy)
+        .flags(&["write"])
+        .keys(2, 2, 1, &[ks(&["RW", "delete"], 2, 0, 1)])
+        .acl(&["@write", "@stream", "@slow"])
+        .doc(
+            "stream",
+            "5.0.0",
+            "O(N) where N is the number of entries in the group's pending entries list (PEL).",
+            "Destroy a consumer group.",
+        )
+        .args(&[arg("key", "key"), arg("group", "string")]),
+    cmd("xgroup|createconsumer", 5, xgroup_createconsumer)
+        .flags(&["write", "denyoom"])
+        .keys(2, 2, 1, &[ks(&["RW", "insert"], 2, 0, 1)])
+        .acl(&["@write", "@stream", "@slow"])
+        .doc(
+            "stream",
+            "6.2.0",
+            "O(1)",
+            "Create a consumer in a consumer group.",
+        )
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("consumer", "string"),
+        ]),
+    cmd("xgroup|delconsumer", 5, xgroup_delconsumer)
+        .flags(&["write"])
+        .keys(2, 2, 1, &[ks(&["RW", "delete"], 2, 0, 1)])
+        .acl(&["@write", "@stream", "@slow"])
+        .doc(
+            "stream",
+            "5.0.0",
+            "O(1)",
+            "Delete a consumer from a consumer group.",
+        )
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("consumer", "string"),
+        ]),
+    cmd("xgroup|help", 2, xgroup_help)
+        .flags(&["loading", "stale"])
+        .acl(&["@stream", "@slow"])
+        .doc(
+            "stream",
+            "5.0.0",
+            "O(1)",
+            "Show helpful text about the different subcommands",
+        ),
+];

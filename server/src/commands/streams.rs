@@ -12,6 +12,7 @@ use sluice_storage::stream::layout::{
 use sluice_storage::stream::StreamId;
 use sluice_storage::{StreamEntry, TrimSpec, WrongType};
 
+use super::common::*;
 use crate::args::{eq, parse_i64};
 use crate::engine::{BlockSpec, Ctx, WakeIf};
 use crate::reply::{wrong_arity, CmdResult, ReplyError, NOT_INTEGER, SYNTAX, WRONGTYPE};
@@ -829,3 +830,133 @@ pub fn xinfo_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The table rows of this family (see `commands/mod.rs`).
+
+pub static COMMANDS: &[Command] = &[
+    cmd("xadd", -5, xadd)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "update"], 1, 0, 1).notes("UPDATE instead of INSERT because of the optional trimming feature")])
+        .acl(&["@write", "@stream", "@fast"])
+        .tips(&["nondeterministic_output"])
+        .doc("stream", "5.0.0", "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.", "Appends a new entry to a stream")
+        .history(&[
+            ("6.2.0", "Added the `NOMKSTREAM` option, `MINID` trimming strategy and the `LIMIT` option."),
+            ("7.0.0", "Added support for the `<ms>-*` explicit ID form."),
+        ])
+        .args(&[
+            arg("key", "key"),
+            tok("NOMKSTREAM").since("6.2.0").opt(),
+            arg("trim", "block").opt().of(&[
+                arg("strategy", "oneof").of(&[tok("MAXLEN"), tok("MINID").since("6.2.0")]),
+                arg("operator", "oneof").opt().of(&[arg("equal", "pure-token").token("="), arg("approximately", "pure-token").token("~")]),
+                arg("threshold", "string"),
+                arg("count", "integer").token("LIMIT").since("6.2.0").opt(),
+            ]),
+            arg("id-selector", "oneof").of(&[arg("auto-id", "pure-token").token("*"), arg("id", "string")]),
+            arg("data", "block").many().of(&[arg("field", "string"), arg("value", "string")]),
+        ]),
+    cmd("xrange", -4, xrange)
+        .flags(&["readonly"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@read", "@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).", "Return a range of elements in a stream, with IDs matching the specified IDs interval")
+        .history(&[("6.2.0", "Added exclusive ranges.")])
+        .args(&[arg("key", "key"), arg("start", "string"), arg("end", "string"), arg("count", "integer").token("COUNT").opt()]),
+    cmd("xrevrange", -4, xrevrange)
+        .flags(&["readonly"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@read", "@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).", "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE")
+        .history(&[("6.2.0", "Added exclusive ranges.")])
+        .args(&[arg("key", "key"), arg("end", "string"), arg("start", "string"), arg("count", "integer").token("COUNT").opt()]),
+    cmd("xlen", 2, xlen)
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, &[ks(&["RO"], 1, 0, 1)])
+        .acl(&["@read", "@stream", "@fast"])
+        .doc("stream", "5.0.0", "O(1)", "Return the number of entries in a stream")
+        .args(&[arg("key", "key")]),
+    cmd("xdel", -3, xdel)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "delete"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@fast"])
+        .doc("stream", "5.0.0", "O(1) for each single item to delete in the stream, regardless of the stream size.", "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.")
+        .args(&[arg("key", "key"), arg("id", "string").many()]),
+    cmd("xtrim", -4, xtrim)
+        .flags(&["write"])
+        .keys(1, 1, 1, &[ks(&["RW", "delete"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@slow"])
+        .tips(&["nondeterministic_output"])
+        .doc("stream", "5.0.0", "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.", "Trims the stream to (approximately if '~' is passed) a certain size")
+        .history(&[("6.2.0", "Added the `MINID` trimming strategy and the `LIMIT` option.")])
+        .args(&[
+            arg("key", "key"),
+            arg("trim", "block").of(&[
+                arg("strategy", "oneof").of(&[tok("MAXLEN"), tok("MINID").since("6.2.0")]),
+                arg("operator", "oneof").opt().of(&[arg("equal", "pure-token").token("="), arg("approximately", "pure-token").token("~")]),
+                arg("threshold", "string"),
+                arg("count", "integer").token("LIMIT").since("6.2.0").opt(),
+            ]),
+        ]),
+    cmd("xsetid", -3, xsetid)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "update"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@fast"])
+        .doc("stream", "5.0.0", "O(1)", "An internal command for replicating stream values")
+        .history(&[("7.0.0", "Added the `entries_added` and `max_deleted_entry_id` arguments.")])
+        .args(&[
+            arg("key", "key"),
+            arg("last-id", "string"),
+            arg("entries-added", "integer").token("ENTRIESADDED").since("7.0.0").opt(),
+            arg("max-deleted-id", "string").token("MAXDELETEDID").since("7.0.0").opt(),
+        ]),
+    cmd("xread", -4, xread)
+        .flags(&["readonly", "blocking", "movablekeys"])
+        .keys(0, 0, 0, &[ks_keyword(&["RO", "access"], "STREAMS", 1, -1, 1, 2)])
+        .acl(&["@read", "@stream", "@slow", "@blocking"])
+        .doc("stream", "5.0.0", "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.")
+        .args(&[
+            arg("count", "integer").token("COUNT").opt(),
+            arg("milliseconds", "integer").token("BLOCK").opt(),
+            arg("streams", "block").token("STREAMS").of(&[arg("key", "key").many(), arg("id", "string").many()]),
+        ]),
+    container("xinfo", &XINFO_SUBCOMMANDS)
+        .acl(&["@slow"])
+        .doc("stream", "5.0.0", "Depends on subcommand.", "A container for stream introspection commands"),
+];
+
+/// XINFO STREAM and HELP are handled here, GROUPS and CONSUMERS beside the other group code.
+pub static XINFO_SUBCOMMANDS: [Command; 4] = [
+    cmd("xinfo|groups", 3, super::groups::xinfo_groups)
+        .flags(&["readonly"])
+        .keys(2, 2, 1, &[ks(&["RO", "access"], 2, 0, 1)])
+        .acl(&["@read", "@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(1)", "List the consumer groups of a stream")
+        .history(&[("7.0.0", "Added the `entries-read` and `lag` fields")])
+        .args(&[arg("key", "key")]),
+    cmd("xinfo|consumers", 4, super::groups::xinfo_consumers)
+        .flags(&["readonly"])
+        .keys(2, 2, 1, &[ks(&["RO", "access"], 2, 0, 1)])
+        .acl(&["@read", "@stream", "@slow"])
+        .tips(&["nondeterministic_output"])
+        .doc("stream", "5.0.0", "O(1)", "List the consumers in a consumer group")
+        .args(&[arg("key", "key"), arg("group", "string")]),
+    cmd("xinfo|stream", -3, xinfo_stream)
+        .flags(&["readonly"])
+        .keys(2, 2, 1, &[ks(&["RO", "access"], 2, 0, 1)])
+        .acl(&["@read", "@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(1)", "Get information about a stream")
+        .history(&[
+            ("6.0.0", "Added the `FULL` modifier."),
+            ("7.0.0", "Added the `max-deleted-entry-id`, `entries-added`, `recorded-first-entry-id`, `entries-read` and `lag` fields"),
+        ])
+        .args(&[
+            arg("key", "key"),
+            arg("full-block", "block").token("FULL").opt().of(&[arg("count", "integer").token("COUNT").opt()]),
+        ]),
+    cmd("xinfo|help", 2, xinfo_help)
+        .flags(&["loading", "stale"])
+        .acl(&["@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(1)", "Show helpful text about the different subcommands"),
+];
