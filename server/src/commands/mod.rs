@@ -19,6 +19,7 @@ pub mod info;
 pub mod keys;
 pub mod multi;
 pub mod server;
+pub mod stream_id;
 pub mod streams;
 pub mod strings;
 
