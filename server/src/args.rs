@@ -1,4 +1,8 @@
 //! Parsing helpers over a command's arguments: integers as Redis parses them, and a cursor.
+//!
+//! Handlers parse their arguments through an [`Args`] cursor into a typed value before they
+//! touch any state; the cursor never indexes past the arguments it was given, so a handler that
+//! reads through it cannot read past what its row's arity guarantees.
 
 use bytes::Bytes;
 
@@ -45,7 +49,7 @@ impl<'a> Args<'a> {
     }
 
     pub fn remaining(&self) -> usize {
-        self.args.len() - self.pos
+        self.args.len().saturating_sub(self.pos)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -77,15 +81,59 @@ impl<'a> Args<'a> {
         int(self.next()?)
     }
 
+    /// The next argument as an integer, with `err` if it is not one (a syntax error if there
+    /// is none).
+    pub fn next_int(&mut self, err: &'static str) -> Result<i64, ReplyError> {
+        parse_i64(self.next()?).ok_or(ReplyError::from(err))
+    }
+
+    /// Whether the next argument is `keyword` (any case), without consuming it.
+    pub fn peek_is(&self, keyword: &str) -> bool {
+        self.peek().is_some_and(|a| eq(a, keyword))
+    }
+
+    /// Consumes the next argument if it is `keyword` (any case).
+    pub fn next_if(&mut self, keyword: &str) -> bool {
+        let hit = self.peek_is(keyword);
+        if hit {
+            self.pos += 1;
+        }
+        hit
+    }
+
     /// The arguments not consumed yet.
     pub fn rest(&self) -> &'a [Bytes] {
-        &self.args[self.pos..]
+        self.args.get(self.pos..).unwrap_or_default()
+    }
+
+    /// Consumes every argument left and returns them.
+    pub fn take_rest(&mut self) -> &'a [Bytes] {
+        let rest = self.rest();
+        self.pos = self.args.len();
+        rest
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursor_consumes_in_order_and_never_panics() {
+        let v: Vec<Bytes> = ["COUNT", "5", "x"]
+            .iter()
+            .map(|s| Bytes::from(*s))
+            .collect();
+        let mut a = Args::new(&v);
+        assert!(a.peek_is("count") && !a.next_if("BLOCK") && a.next_if("count"));
+        assert_eq!(a.next_int("ERR bad"), Ok(5));
+        assert_eq!(a.next_int("ERR bad"), Err(ReplyError::from("ERR bad")));
+        assert!(a.is_empty() && a.rest().is_empty() && a.take_rest().is_empty());
+        assert!(a.next().is_err() && a.next_opt().is_none() && !a.next_if("x"));
+        let mut a = Args::new(&v);
+        assert_eq!(a.take_rest().len(), 3);
+        assert_eq!(a.remaining(), 0);
+    }
 
     #[test]
     fn integers_parse_like_redis() {

@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 
+use super::common::*;
 use crate::args::{eq, Args};
 use crate::engine::Ctx;
 use crate::reply::{printable, CmdResult, ReplyError, SYNTAX};
@@ -290,3 +291,111 @@ pub fn help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The table rows of this family (see `commands/mod.rs`).
+
+pub static COMMANDS: &[Command] = &[container("client", &CLIENT_SUBCOMMANDS)
+    .acl(&["@slow"])
+    .doc(
+        "connection",
+        "2.4.0",
+        "Depends on subcommand.",
+        "A container for client connection commands",
+    )];
+
+const CLIENT_FLAGS: &[&str] = &["noscript", "loading", "stale"];
+
+const CLIENT_ACL: &[&str] = &["@slow", "@connection"];
+
+pub static CLIENT_SUBCOMMANDS: [Command; 9] = [
+    cmd("client|reply", 3, reply)
+        .flags(CLIENT_FLAGS)
+        .acl(CLIENT_ACL)
+        .doc(
+            "connection",
+            "3.2.0",
+            "O(1)",
+            "Instruct the server whether to reply to commands",
+        )
+        .args(&[arg("action", "oneof").of(&[tok("ON"), tok("OFF"), tok("SKIP")])]),
+    cmd("client|id", 2, id)
+        .flags(CLIENT_FLAGS)
+        .acl(CLIENT_ACL)
+        .doc(
+            "connection",
+            "5.0.0",
+            "O(1)",
+            "Returns the client ID for the current connection",
+        ),
+    cmd("client|setname", 3, setname)
+        .flags(CLIENT_FLAGS)
+        .acl(CLIENT_ACL)
+        .doc(
+            "connection",
+            "2.6.9",
+            "O(1)",
+            "Set the current connection name",
+        )
+        .args(&[arg("connection-name", "string")]),
+    cmd("client|getname", 2, getname)
+        .flags(CLIENT_FLAGS)
+        .acl(CLIENT_ACL)
+        .doc(
+            "connection",
+            "2.6.9",
+            "O(1)",
+            "Get the current connection name",
+        ),
+    cmd("client|setinfo", 4, setinfo)
+        .flags(CLIENT_FLAGS)
+        .acl(CLIENT_ACL)
+        .doc(
+            "connection",
+            "7.2.0",
+            "O(1)",
+            "Set client or connection specific info",
+        )
+        .args(&[arg("attr", "oneof").of(&[
+            arg("libname", "string").token("LIB-NAME"),
+            arg("libver", "string").token("LIB-VER"),
+        ])]),
+    cmd("client|list", -2, list)
+        .tips(&["nondeterministic_output"])
+        .flags(CLIENT_FLAGS)
+        .acl(&["@admin", "@slow", "@dangerous", "@connection"])
+        .doc(
+            "connection",
+            "2.4.0",
+            "O(N) where N is the number of client connections",
+            "Get the list of client connections",
+        ),
+    cmd("client|info", 2, info)
+        .tips(&["nondeterministic_output"])
+        .flags(CLIENT_FLAGS)
+        .acl(CLIENT_ACL)
+        .doc(
+            "connection",
+            "6.2.0",
+            "O(1)",
+            "Returns information about the current client connection.",
+        ),
+    cmd("client|kill", -3, kill)
+        .flags(&["admin", "noscript", "loading", "stale"])
+        .acl(&["@admin", "@slow", "@dangerous", "@connection"])
+        .doc(
+            "connection",
+            "2.4.0",
+            "O(N) where N is the number of client connections",
+            "Kill the connection of a client",
+        ),
+    cmd("client|help", 2, help)
+        .flags(&["loading", "stale"])
+        .acl(CLIENT_ACL)
+        .doc(
+            "connection",
+            "5.0.0",
+            "O(1)",
+            "Show helpful text about the different subcommands",
+        ),
+];

@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 
+use super::common::*;
 use crate::config::{glob_match, PARAMS};
 use crate::engine::Ctx;
 use crate::reply::{CmdResult, ReplyError};
@@ -107,3 +108,63 @@ pub fn help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The table rows of this family (see `commands/mod.rs`).
+
+pub static COMMANDS: &[Command] = &[container("config", &CONFIG_SUBCOMMANDS)
+    .acl(&["@slow"])
+    .doc(
+        "server",
+        "2.0.0",
+        "Depends on subcommand.",
+        "A container for server configuration commands",
+    )];
+
+const CONFIG_FLAGS: &[&str] = &["admin", "noscript", "loading", "stale"];
+
+const CONFIG_ACL: &[&str] = &["@admin", "@slow", "@dangerous"];
+
+pub static CONFIG_SUBCOMMANDS: [Command; 4] = [
+    cmd("config|get", -3, get)
+        .flags(CONFIG_FLAGS)
+        .acl(CONFIG_ACL)
+        .doc(
+            "server",
+            "2.0.0",
+            "O(N) when N is the number of configuration parameters provided",
+            "Get the values of configuration parameters",
+        )
+        .args(&[arg("parameter", "string").many()]),
+    cmd("config|set", -4, set)
+        .tips(&["request_policy:all_nodes", "response_policy:all_succeeded"])
+        .flags(&["admin", "noscript", "loading", "stale"])
+        .acl(CONFIG_ACL)
+        .doc(
+            "server",
+            "2.0.0",
+            "O(N) when N is the number of configuration parameters provided",
+            "Set configuration parameters to the given values",
+        )
+        .args(&[arg("data", "block")
+            .many()
+            .of(&[arg("parameter", "string"), arg("value", "string")])]),
+    cmd("config|resetstat", 2, resetstat)
+        .flags(CONFIG_FLAGS)
+        .acl(CONFIG_ACL)
+        .doc(
+            "server",
+            "2.0.0",
+            "O(1)",
+            "Reset the stats returned by INFO",
+        ),
+    cmd("config|help", 2, help)
+        .flags(&["loading", "stale"])
+        .acl(&["@slow"])
+        .doc(
+            "server",
+            "5.0.0",
+            "O(1)",
+            "Show helpful text about the different subcommands",
+        ),
+];

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use sluice_resp::Protocol;
 
+use super::common::*;
 use crate::args::{eq, Args};
 use crate::engine::Ctx;
 use crate::reply::{wrong_arity, CmdResult, ReplyError, SYNTAX};
@@ -179,3 +180,77 @@ pub fn shutdown(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     ctx.client.close_after_reply = true;
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The table rows of this family (see `commands/mod.rs`).
+
+pub static COMMANDS: &[Command] = &[
+    cmd("ping", -1, ping)
+        .tips(&["request_policy:all_shards", "response_policy:all_succeeded"])
+        .flags(&["fast"])
+        .acl(&["@fast", "@connection"])
+        .doc("connection", "1.0.0", "O(1)", "Ping the server")
+        .args(&[arg("message", "string").opt()]),
+    cmd("echo", 2, echo)
+        .flags(&["fast"])
+        .acl(&["@fast", "@connection"])
+        .doc("connection", "1.0.0", "O(1)", "Echo the given string")
+        .args(&[arg("message", "string")]),
+    cmd("hello", -1, hello)
+        .flags(CONN)
+        .acl(&["@fast", "@connection"])
+        .doc("connection", "6.0.0", "O(1)", "Handshake with Redis")
+        .args(&[arg("arguments", "block").opt().of(&[
+            arg("protover", "integer"),
+            arg("username_password", "block")
+                .token("AUTH")
+                .opt()
+                .of(&[arg("username", "string"), arg("password", "string")]),
+            arg("clientname", "string").token("SETNAME").opt(),
+        ])]),
+    cmd("auth", -2, auth)
+        .flags(CONN)
+        .acl(&["@fast", "@connection"])
+        .doc(
+            "connection",
+            "1.0.0",
+            "O(N) where N is the number of passwords defined for the user",
+            "Authenticate to the server",
+        )
+        .args(&[arg("username", "string").opt(), arg("password", "string")]),
+    cmd("select", 2, select)
+        .flags(&["loading", "stale", "fast"])
+        .acl(&["@fast", "@connection"])
+        .doc(
+            "connection",
+            "1.0.0",
+            "O(1)",
+            "Change the selected database for the current connection",
+        )
+        .args(&[arg("index", "integer")]),
+    cmd("quit", -1, quit)
+        .flags(&[
+            "noscript",
+            "loading",
+            "stale",
+            "fast",
+            "no_auth",
+            "allow_busy",
+        ])
+        .acl(&["@fast", "@connection"])
+        .doc("connection", "1.0.0", "O(1)", "Close the connection"),
+    cmd("reset", 1, reset)
+        .flags(CONN)
+        .acl(&["@fast", "@connection"])
+        .doc("connection", "6.2.0", "O(1)", "Reset the connection"),
+    cmd("shutdown", -1, shutdown)
+        .flags(&["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"])
+        .acl(&["@admin", "@slow", "@dangerous"])
+        .doc("server", "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", "Synchronously save the dataset to disk and then shut down the server")
+        .args(&[
+            arg("nosave-save", "oneof").opt().of(&[tok("NOSAVE"), tok("SAVE")]),
+            tok("NOW").since("7.0.0").opt(),
+            tok("FORCE").since("7.0.0").opt(),
+            tok("ABORT").since("7.0.0").opt(),
+        ]),
+];

@@ -12,10 +12,12 @@ use sluice_storage::stream::group::{Group, GroupChange, ENTRIES_READ_UNKNOWN};
 use sluice_storage::stream::{StreamId, StreamMeta};
 use sluice_storage::{StreamEntry, Value, WrongType};
 
-use super::streams::{parse_strict_id, storage_error, write_entry};
-use crate::args::{eq, parse_i64};
+use super::common::*;
+use super::stream_id;
+use super::streams::{parse_read_args, storage_error, strict_ids, write_entry, ReadArgs, ReadId};
+use crate::args::{eq, parse_i64, Args};
 use crate::engine::{BlockSpec, Ctx, WakeIf};
-use crate::reply::{printable, CmdResult, ReplyError, NOT_INTEGER, SYNTAX, WRONGTYPE};
+use crate::reply::{printable, CmdResult, ReplyError, SYNTAX, WRONGTYPE};
 
 fn wrongtype(_: WrongType) -> ReplyError {
     WRONGTYPE.into()
@@ -109,63 +111,104 @@ fn group_sid(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8]) -> Result<u64, ReplyEr
         .ok_or_else(|| nogroup(key, group))
 }
 
-fn syntax_sub(argv: &[Bytes], cmd: &str) -> ReplyError {
+fn syntax_sub(sub: &[u8], cmd: &str) -> ReplyError {
     ReplyError::new(format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try {cmd} HELP.",
-        printable(&argv[1], 128)
+        printable(sub, 128)
     ))
 }
 
 // ---------------------------------------------------------------------------------------------
 // XGROUP
 
-struct XgroupArgs {
+/// Where XGROUP CREATE/SETID put the group: `$` is the stream's last ID when the command runs.
+#[derive(Clone, Copy)]
+enum GroupStart {
+    Last,
+    Id(StreamId),
+}
+
+/// XGROUP CREATE|SETID|DESTROY|CREATECONSUMER|DELCONSUMER key group [id|consumer] [options].
+struct Xgroup<'a> {
+    sub: &'a Bytes,
+    key: &'a Bytes,
+    group: &'a Bytes,
+    /// CREATECONSUMER/DELCONSUMER's consumer (the argument CREATE/SETID take as the ID).
+    consumer: Option<&'a Bytes>,
+    /// CREATE/SETID's `<id|$>`: CREATE takes only complete IDs, SETID also `-` and `+`. Redis
+    /// reports a bad ID after its checks of the key and the group, so the error waits here.
+    start: Result<GroupStart, ReplyError>,
     mkstream: bool,
     entries_read: i64,
 }
 
-/// The options after `<key> <group> <id>` and the checks Redis does before any subcommand.
-/// Returns `None` after replying, or the parsed options and whether the key holds a stream.
-fn xgroup_prelude(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Result<(XgroupArgs, bool), ReplyError> {
-    let sub = &argv[1];
-    let create = eq(sub, "CREATE");
-    let setid = eq(sub, "SETID");
-    let mut a = XgroupArgs {
-        mkstream: false,
-        entries_read: ENTRIES_READ_UNKNOWN,
-    };
-    let mut i = 5;
-    while i < argv.len() {
-        if create && eq(&argv[i], "MKSTREAM") {
-            a.mkstream = true;
-            i += 1;
-        } else if (create || setid) && eq(&argv[i], "ENTRIESREAD") && i + 1 < argv.len() {
-            let n = parse_i64(&argv[i + 1]).ok_or(ReplyError::from(NOT_INTEGER))?;
-            if n < 0 && n != ENTRIES_READ_UNKNOWN {
-                return Err("ERR value for ENTRIESREAD must be positive or -1".into());
+impl<'a> Xgroup<'a> {
+    /// The options after `<key> <group> <id>`, checked before anything else.
+    fn parse(argv: &'a [Bytes]) -> Result<Self, ReplyError> {
+        let mut args = Args::new(argv.get(1..).unwrap_or_default());
+        let sub = args.next()?;
+        let key = args.next()?;
+        let group = args.next()?;
+        let consumer = args.next_opt();
+        let create = eq(sub, "CREATE");
+        let setid = eq(sub, "SETID");
+        let start = match consumer.map(|a| a.as_ref()) {
+            Some(b"$") => Ok(GroupStart::Last),
+            Some(a) if create => stream_id::strict(a, 0).map(GroupStart::Id),
+            Some(a) => stream_id::with_bounds(a, 0).map(GroupStart::Id),
+            None => Err(syntax_sub(sub, "XGROUP")),
+        };
+        let mut x = Xgroup {
+            sub,
+            key,
+            group,
+            consumer,
+            start,
+            mkstream: false,
+            entries_read: ENTRIES_READ_UNKNOWN,
+        };
+        while let Some(opt) = args.next_opt() {
+            if create && eq(opt, "MKSTREAM") {
+                x.mkstream = true;
+            } else if (create || setid) && eq(opt, "ENTRIESREAD") && !args.is_empty() {
+                let n = args.next_i64()?;
+                if n < 0 && n != ENTRIES_READ_UNKNOWN {
+                    return Err("ERR value for ENTRIESREAD must be positive or -1".into());
+                }
+                x.entries_read = n;
+            } else {
+                return Err(syntax_sub(sub, "XGROUP"));
             }
-            a.entries_read = n;
-            i += 2;
-        } else {
-            return Err(syntax_sub(argv, "XGROUP"));
         }
+        Ok(x)
     }
+
+    /// CREATECONSUMER/DELCONSUMER's consumer (their arity guarantees it).
+    fn consumer(&self) -> Result<&'a Bytes, ReplyError> {
+        self.consumer.ok_or_else(|| syntax_sub(self.sub, "XGROUP"))
+    }
+}
+
+/// The checks Redis does before any XGROUP subcommand runs; returns whether the key holds a
+/// stream.
+fn xgroup_check(ctx: &mut Ctx<'_>, x: &Xgroup<'_>) -> Result<bool, ReplyError> {
     let db = ctx.db();
     let exists = ctx
         .store
-        .stream(db, &argv[2], ctx.now_ms)
+        .stream(db, x.key, ctx.now_ms)
         .map_err(wrongtype)?
         .is_some();
-    if !a.mkstream {
+    if !x.mkstream {
         if !exists {
             return Err("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.".into());
         }
-        let has_group = group_exists(ctx, &argv[2], &argv[3]);
-        if !has_group && (setid || eq(sub, "CREATECONSUMER") || eq(sub, "DELCONSUMER")) {
-            return Err(nogroup_xgroup(&argv[3], &argv[2]));
+        let has_group = group_exists(ctx, x.key, x.group);
+        let sub = x.sub;
+        if !has_group && (eq(sub, "SETID") || eq(sub, "CREATECONSUMER") || eq(sub, "DELCONSUMER")) {
+            return Err(nogroup_xgroup(x.group, x.key));
         }
     }
-    Ok((a, exists))
+    Ok(exists)
 }
 
 fn group_exists(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8]) -> bool {
@@ -173,38 +216,36 @@ fn group_exists(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8]) -> bool {
     matches!(ctx.store.stream(db, key, ctx.now_ms), Ok(Some(m)) if m.groups.contains_key(group))
 }
 
-/// The `<id|$>` argument of XGROUP CREATE/SETID: `$` is the stream's last ID (0-0 if the key
-/// does not exist yet, as with MKSTREAM).
-fn group_start_id(
-    ctx: &mut Ctx<'_>,
-    argv: &[Bytes],
-    parse: fn(&[u8], u64) -> Result<StreamId, ReplyError>,
-) -> Result<StreamId, ReplyError> {
-    if argv[4].as_ref() != b"$" {
-        return parse(&argv[4], 0);
+/// The ID a group starts at: `$` is the stream's last ID (0-0 if the key does not exist yet,
+/// as with MKSTREAM).
+fn group_start_id(ctx: &mut Ctx<'_>, x: &Xgroup<'_>) -> Result<StreamId, ReplyError> {
+    match x.start.clone()? {
+        GroupStart::Id(id) => Ok(id),
+        GroupStart::Last => {
+            let db = ctx.db();
+            Ok(ctx
+                .store
+                .stream(db, x.key, ctx.now_ms)
+                .map_err(wrongtype)?
+                .map_or(StreamId::MIN, |m| m.last_id))
+        }
     }
-    let db = ctx.db();
-    Ok(ctx
-        .store
-        .stream(db, &argv[2], ctx.now_ms)
-        .map_err(wrongtype)?
-        .map_or(StreamId::MIN, |m| m.last_id))
 }
 
 pub fn xgroup_create(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let (a, exists) = xgroup_prelude(ctx, argv)?;
+    let x = Xgroup::parse(argv)?;
+    let exists = xgroup_check(ctx, &x)?;
     if argv.len() > 8 {
-        return Err(syntax_sub(argv, "XGROUP"));
+        return Err(syntax_sub(x.sub, "XGROUP"));
     }
     let db = ctx.db();
-    // CREATE takes only complete IDs (or `$`).
-    let id = group_start_id(ctx, argv, parse_strict_id)?;
+    let id = group_start_id(ctx, &x)?;
     if !exists {
-        ctx.store.stream_create(db, argv[2].clone());
+        ctx.store.stream_create(db, x.key.clone());
     }
     if ctx
         .store
-        .create_group(db, &argv[2], argv[3].clone(), id, a.entries_read)
+        .create_group(db, x.key, x.group.clone(), id, x.entries_read)
     {
         ctx.out.ok();
         Ok(())
@@ -214,39 +255,31 @@ pub fn xgroup_create(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 pub fn xgroup_setid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let (a, _) = xgroup_prelude(ctx, argv)?;
+    let x = Xgroup::parse(argv)?;
+    xgroup_check(ctx, &x)?;
     if argv.len() != 5 && argv.len() != 7 {
-        return Err(syntax_sub(argv, "XGROUP"));
+        return Err(syntax_sub(x.sub, "XGROUP"));
     }
     let db = ctx.db();
-    // SETID also takes `-` and `+`.
-    let id = group_start_id(ctx, argv, parse_any_id)?;
-    if let Some(g) = ctx.store.group_mut(db, &argv[2], &argv[3]) {
+    let id = group_start_id(ctx, &x)?;
+    if let Some(g) = ctx.store.group_mut(db, x.key, x.group) {
         g.last_id = id;
-        g.entries_read = a.entries_read;
+        g.entries_read = x.entries_read;
     }
     ctx.store
-        .save_group(db, &argv[2], &argv[3], &[GroupChange::Group]);
+        .save_group(db, x.key, x.group, &[GroupChange::Group]);
     ctx.out.ok();
     Ok(())
 }
 
-/// An ID that may also be `-` or `+` (Redis's non-strict parse).
-fn parse_any_id(arg: &[u8], missing_seq: u64) -> Result<StreamId, ReplyError> {
-    match arg {
-        b"-" => Ok(StreamId::MIN),
-        b"+" => Ok(StreamId::MAX),
-        other => parse_strict_id(other, missing_seq),
-    }
-}
-
 pub fn xgroup_destroy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    xgroup_prelude(ctx, argv)?;
+    let x = Xgroup::parse(argv)?;
+    xgroup_check(ctx, &x)?;
     let db = ctx.db();
-    if ctx.store.destroy_group(db, &argv[2], &argv[3]) {
+    if ctx.store.destroy_group(db, x.key, x.group) {
         ctx.out.int(1);
         // Blocked XREADGROUP clients of this group must learn that it is gone.
-        ctx.signal_ready(db, &argv[2]);
+        ctx.signal_ready(db, x.key);
     } else {
         ctx.out.int(0);
     }
@@ -254,29 +287,33 @@ pub fn xgroup_destroy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 pub fn xgroup_createconsumer(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    xgroup_prelude(ctx, argv)?;
+    let x = Xgroup::parse(argv)?;
+    xgroup_check(ctx, &x)?;
+    let consumer = x.consumer()?;
     let db = ctx.db();
     let now = ctx.now_ms;
     let mut changes = Vec::new();
-    let created = match ctx.store.group_mut(db, &argv[2], &argv[3]) {
-        Some(g) => g.ensure_consumer(&argv[4], now, &mut changes).1,
+    let created = match ctx.store.group_mut(db, x.key, x.group) {
+        Some(g) => g.ensure_consumer(consumer, now, &mut changes).1,
         None => false,
     };
-    ctx.store.save_group(db, &argv[2], &argv[3], &changes);
+    ctx.store.save_group(db, x.key, x.group, &changes);
     ctx.out.int(created as i64);
     Ok(())
 }
 
 pub fn xgroup_delconsumer(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    xgroup_prelude(ctx, argv)?;
+    let x = Xgroup::parse(argv)?;
+    xgroup_check(ctx, &x)?;
+    let consumer = x.consumer()?;
     let db = ctx.db();
     let mut changes = Vec::new();
     let pending = ctx
         .store
-        .group_mut(db, &argv[2], &argv[3])
-        .and_then(|g| g.remove_consumer(&argv[4], &mut changes))
+        .group_mut(db, x.key, x.group)
+        .and_then(|g| g.remove_consumer(consumer, &mut changes))
         .unwrap_or(0);
-    ctx.store.save_group(db, &argv[2], &argv[3], &changes);
+    ctx.store.save_group(db, x.key, x.group, &changes);
     ctx.out.int(pending as i64);
     Ok(())
 }
@@ -320,13 +357,18 @@ enum Served {
 }
 
 pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let a = super::streams::parse_read_args(argv, true)?;
-    let (timeout, mut count, streams_at, noack) = (a.timeout, a.count, a.streams_at, a.noack);
-    let Some((group, consumer)) = a.group else {
+    let ReadArgs {
+        timeout,
+        mut count,
+        noack,
+        group,
+        keys,
+        ids: id_args,
+        ..
+    } = parse_read_args(argv, true)?;
+    let Some((group, consumer)) = group else {
         return Err("ERR Missing GROUP option for XREADGROUP".into());
     };
-    let n = (argv.len() - streams_at) / 2;
-    let keys = &argv[streams_at..streams_at + n];
     let db = ctx.db();
     if let Some(w) = ctx.wake_key.clone() {
         // Woken because the key changed under a blocked client: Redis 7.0's texts.
@@ -341,8 +383,8 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
     }
     // Every key, group and ID is checked before anything is served. `None` is `>`.
-    let mut ids: Vec<Option<StreamId>> = Vec::with_capacity(n);
-    for (k, id_arg) in keys.iter().zip(&argv[streams_at + n..]) {
+    let mut ids: Vec<Option<StreamId>> = Vec::with_capacity(keys.len());
+    for (k, id_arg) in keys.iter().zip(id_args) {
         let meta = ctx.store.stream(db, k, ctx.now_ms).map_err(wrongtype)?;
         if !meta.is_some_and(|m| m.groups.contains_key(group)) {
             return Err(ReplyError::new(format!(
@@ -351,12 +393,9 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 printable(group, 1024)
             )));
         }
-        ids.push(match id_arg.as_ref() {
-            b"$" => return Err("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.".into()),
-            b">" => None,
-            // Redis stores `>` as the maximum ID, so an explicit
-            // 18446744073709551615-18446744073709551615 reads new entries too.
-            other => Some(parse_strict_id(other, 0)?).filter(|id| *id != StreamId::MAX),
+        ids.push(match id_arg? {
+            ReadId::After(id) => Some(id),
+            ReadId::New | ReadId::Last | ReadId::Newest => None,
         });
     }
     let woken = ctx.wake_key.clone();
@@ -613,9 +652,13 @@ fn write_results(ctx: &mut Ctx<'_>, results: &[(&Bytes, Served)]) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // XACK, XPENDING
 
+/// XACK key group id …
 pub fn xack(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut args = Args::new(argv.get(1..).unwrap_or_default());
+    let (key, group) = (args.next()?, args.next()?);
+    // Redis looks the key and the group up before it reports a bad ID.
+    let ids = strict_ids(args.take_rest());
     let db = ctx.db();
-    let (key, group) = (&argv[1], &argv[2]);
     let exists = ctx
         .store
         .stream(db, key, ctx.now_ms)
@@ -625,10 +668,7 @@ pub fn xack(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    let ids = argv[3..]
-        .iter()
-        .map(|a| parse_strict_id(a, 0))
-        .collect::<Result<Vec<_>, _>>()?;
+    let ids = ids?;
     let acked = ctx.store.update_group(db, key, group, |g, changes| {
         ids.into_iter()
             .filter(|id| g.remove_pending(*id, changes))
@@ -638,52 +678,77 @@ pub fn xack(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// A range bound as XPENDING/XAUTOCLAIM parse it: `-`, `+`, an ID, or `(ID`.
-fn parse_interval(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), ReplyError> {
-    if arg.len() > 1 && arg[0] == b'(' {
-        Ok((parse_strict_id(&arg[1..], missing_seq)?, true))
-    } else {
-        Ok((parse_any_id(arg, missing_seq)?, false))
+/// XPENDING key group [[IDLE min-idle-time] start end count [consumer]]
+struct Xpending<'a> {
+    key: &'a Bytes,
+    group: &'a Bytes,
+    /// `None`: the summary form.
+    range: Option<PendingRange<'a>>,
+}
+
+struct PendingRange<'a> {
+    min_idle: i64,
+    start: StreamId,
+    end: StreamId,
+    count: i64,
+    consumer: Option<&'a Bytes>,
+}
+
+impl<'a> Xpending<'a> {
+    /// `xpendingCommand`: the argument count first, then IDLE, count, start, end.
+    fn parse(argv: &'a [Bytes]) -> Result<Self, ReplyError> {
+        let mut args = Args::new(argv.get(1..).unwrap_or_default());
+        let (key, group) = (args.next()?, args.next()?);
+        let opts = args.take_rest();
+        if !opts.is_empty() && (opts.len() < 3 || opts.len() > 6) {
+            return Err(SYNTAX.into());
+        }
+        if opts.is_empty() {
+            return Ok(Xpending {
+                key,
+                group,
+                range: None,
+            });
+        }
+        let (min_idle, opts) = match opts {
+            [idle, v, rest @ ..] if eq(idle, "IDLE") => {
+                let min_idle = crate::args::int(v)?;
+                // With IDLE, start end count must follow.
+                if rest.len() < 3 {
+                    return Err(SYNTAX.into());
+                }
+                (min_idle, rest)
+            }
+            _ => (0, opts),
+        };
+        let [start, end, count, rest @ ..] = opts else {
+            return Err(SYNTAX.into());
+        };
+        let count = crate::args::int(count)?.max(0);
+        let start = stream_id::range_start(start)?;
+        let end = stream_id::range_end(end)?;
+        Ok(Xpending {
+            key,
+            group,
+            range: Some(PendingRange {
+                min_idle,
+                start,
+                end,
+                count,
+                consumer: rest.first(),
+            }),
+        })
     }
 }
 
 pub fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let summary = argv.len() == 3;
-    if argv.len() != 3 && (argv.len() < 6 || argv.len() > 9) {
-        return Err(SYNTAX.into());
-    }
-    let (mut start, mut end, mut count, mut min_idle) = (StreamId::MIN, StreamId::MAX, 0i64, 0i64);
-    let mut consumer: Option<&Bytes> = None;
-    if argv.len() >= 6 {
-        let mut at = 3;
-        if eq(&argv[3], "IDLE") {
-            min_idle = parse_i64(&argv[4]).ok_or(ReplyError::from(NOT_INTEGER))?;
-            if argv.len() < 8 {
-                return Err(SYNTAX.into());
-            }
-            at += 2;
-        }
-        count = parse_i64(&argv[at + 2])
-            .ok_or(ReplyError::from(NOT_INTEGER))?
-            .max(0);
-        let (s, ex) = parse_interval(&argv[at], 0)?;
-        start = if ex {
-            s.successor()
-                .ok_or(ReplyError::from("ERR invalid start ID for the interval"))?
-        } else {
-            s
-        };
-        let (e, ex) = parse_interval(&argv[at + 1], u64::MAX)?;
-        end = if ex {
-            e.predecessor()
-                .ok_or(ReplyError::from("ERR invalid end ID for the interval"))?
-        } else {
-            e
-        };
-        consumer = argv.get(at + 3);
-    }
+    let Xpending { key, group, range } = Xpending::parse(argv)?;
+    let summary = range.is_none();
+    let (min_idle, start, end, mut count, consumer) = match range {
+        Some(r) => (r.min_idle, r.start, r.end, r.count, r.consumer),
+        None => (0, StreamId::MIN, StreamId::MAX, 0, None),
+    };
     let db = ctx.db();
-    let (key, group) = (&argv[1], &argv[2]);
     let Some(meta) = ctx.store.stream(db, key, ctx.now_ms).map_err(wrongtype)? else {
         return Err(nogroup(key, group));
     };
@@ -767,67 +832,113 @@ pub fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 // ---------------------------------------------------------------------------------------------
 // XCLAIM, XAUTOCLAIM
 
-fn opt_int(arg: &[u8], msg: &'static str) -> Result<i64, ReplyError> {
-    parse_i64(arg).ok_or(ReplyError::from(msg))
+/// XCLAIM key group consumer min-idle-time id … [IDLE ms] [TIME ms] [RETRYCOUNT n] [FORCE]
+/// [JUSTID] [LASTID id]
+struct Xclaim<'a> {
+    key: &'a Bytes,
+    group: &'a Bytes,
+    consumer: &'a Bytes,
+    /// Redis looks the key and the group up before it parses the rest, so its error waits.
+    opts: Result<XclaimOpts, ReplyError>,
+}
+
+struct XclaimOpts {
+    min_idle: i64,
+    ids: Vec<StreamId>,
+    force: bool,
+    justid: bool,
+    /// -1: not given.
+    retrycount: i64,
+    /// Already clamped to `[0, now]` (an unset, negative or future time is `now`).
+    delivery_time: u64,
+    last_id: StreamId,
+}
+
+impl<'a> Xclaim<'a> {
+    fn parse(argv: &'a [Bytes], now: i64) -> Result<Self, ReplyError> {
+        let mut args = Args::new(argv.get(1..).unwrap_or_default());
+        let (key, group, consumer) = (args.next()?, args.next()?, args.next()?);
+        Ok(Xclaim {
+            key,
+            group,
+            consumer,
+            opts: Self::parse_opts(args, now),
+        })
+    }
+
+    fn parse_opts(mut args: Args<'_>, now: i64) -> Result<XclaimOpts, ReplyError> {
+        let min_idle = args
+            .next_int("ERR Invalid min-idle-time argument for XCLAIM")?
+            .max(0);
+        // IDs up to the first argument that is not one: the options start there.
+        let mut ids = Vec::new();
+        while let Some(id) = args.peek().and_then(|a| stream_id::strict(a, 0).ok()) {
+            ids.push(id);
+            args.next()?;
+        }
+        let mut o = XclaimOpts {
+            min_idle,
+            ids,
+            force: false,
+            justid: false,
+            retrycount: -1,
+            delivery_time: 0,
+            last_id: StreamId::MIN,
+        };
+        let mut delivery_time = -1i64;
+        while let Some(opt) = args.next_opt() {
+            let more = args.remaining();
+            if eq(opt, "FORCE") {
+                o.force = true;
+            } else if eq(opt, "JUSTID") {
+                o.justid = true;
+            } else if eq(opt, "IDLE") && more > 0 {
+                // Redis's `now - idle` wraps (IDLE -9223372036854775808 is accepted); the
+                // clamp below then turns a wrapped value into `now`.
+                delivery_time =
+                    now.wrapping_sub(args.next_int("ERR Invalid IDLE option argument for XCLAIM")?);
+            } else if eq(opt, "TIME") && more > 0 {
+                delivery_time = args.next_int("ERR Invalid TIME option argument for XCLAIM")?;
+            } else if eq(opt, "RETRYCOUNT") && more > 0 {
+                o.retrycount =
+                    args.next_int("ERR Invalid RETRYCOUNT option argument for XCLAIM")?;
+            } else if eq(opt, "LASTID") && more > 0 {
+                o.last_id = stream_id::strict(args.next()?, 0)?;
+            } else {
+                return Err(ReplyError::new(format!(
+                    "ERR Unrecognized XCLAIM option '{}'",
+                    printable(opt, 128)
+                )));
+            }
+        }
+        o.delivery_time = if delivery_time < 0 || delivery_time > now {
+            now
+        } else {
+            delivery_time
+        } as u64;
+        Ok(o)
+    }
 }
 
 pub fn xclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let db = ctx.db();
-    let (key, group, consumer) = (&argv[1], &argv[2], &argv[3]);
-    let sid = group_sid(ctx, key, group)?;
-    let min_idle = opt_int(&argv[4], "ERR Invalid min-idle-time argument for XCLAIM")?.max(0);
-    let mut ids = Vec::new();
-    let mut j = 5;
-    while j < argv.len() {
-        match parse_strict_id(&argv[j], 0) {
-            Ok(id) => ids.push(id),
-            Err(_) => break,
-        }
-        j += 1;
-    }
     let now = ctx.now_ms as i64;
-    let (mut force, mut justid, mut retrycount, mut delivery_time, mut last_id) =
-        (false, false, -1i64, -1i64, StreamId::MIN);
-    while j < argv.len() {
-        let more = argv.len() - 1 - j;
-        let opt = &argv[j];
-        if eq(opt, "FORCE") {
-            force = true;
-        } else if eq(opt, "JUSTID") {
-            justid = true;
-        } else if eq(opt, "IDLE") && more > 0 {
-            j += 1;
-            // Redis's `now - idle` wraps (IDLE -9223372036854775808 is accepted); the clamp
-            // below then turns a wrapped value into `now`.
-            delivery_time = now.wrapping_sub(opt_int(
-                &argv[j],
-                "ERR Invalid IDLE option argument for XCLAIM",
-            )?);
-        } else if eq(opt, "TIME") && more > 0 {
-            j += 1;
-            delivery_time = opt_int(&argv[j], "ERR Invalid TIME option argument for XCLAIM")?;
-        } else if eq(opt, "RETRYCOUNT") && more > 0 {
-            j += 1;
-            retrycount = opt_int(
-                &argv[j],
-                "ERR Invalid RETRYCOUNT option argument for XCLAIM",
-            )?;
-        } else if eq(opt, "LASTID") && more > 0 {
-            j += 1;
-            last_id = parse_strict_id(&argv[j], 0)?;
-        } else {
-            return Err(ReplyError::new(format!(
-                "ERR Unrecognized XCLAIM option '{}'",
-                printable(opt, 128)
-            )));
-        }
-        j += 1;
-    }
-    let delivery_time = if delivery_time < 0 || delivery_time > now {
-        now
-    } else {
-        delivery_time
-    } as u64;
+    let Xclaim {
+        key,
+        group,
+        consumer,
+        opts,
+    } = Xclaim::parse(argv, now)?;
+    let db = ctx.db();
+    let sid = group_sid(ctx, key, group)?;
+    let XclaimOpts {
+        min_idle,
+        ids,
+        force,
+        justid,
+        retrycount,
+        delivery_time,
+        last_id,
+    } = opts?;
     refresh_seen(ctx, key, group, consumer);
     let mut changes = Vec::new();
     if let Some(g) = ctx.store.group_mut(db, key, group) {
@@ -900,41 +1011,63 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let min_idle = opt_int(
-        &argv[4],
-        "ERR Invalid min-idle-time argument for XAUTOCLAIM",
-    )?
-    .max(0);
-    let (start, ex) = parse_interval(&argv[5], 0)?;
-    let start = if ex {
-        start
-            .successor()
-            .ok_or(ReplyError::from("ERR invalid start ID for the interval"))?
-    } else {
-        start
-    };
-    let mut count: i64 = 100;
-    let mut justid = false;
-    let mut j = 6;
-    while j < argv.len() {
-        let more = argv.len() - 1 - j;
-        if eq(&argv[j], "COUNT") && more > 0 {
-            // Redis's bound: LONG_MAX / max(sizeof(streamID), attempts factor).
-            let max = i64::MAX / 16;
-            count = parse_i64(&argv[j + 1])
-                .filter(|c| (1..=max).contains(c))
-                .ok_or(ReplyError::from("ERR COUNT must be > 0"))?;
-            j += 1;
-        } else if eq(&argv[j], "JUSTID") {
-            justid = true;
-        } else {
-            return Err(SYNTAX.into());
+/// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
+struct Xautoclaim<'a> {
+    key: &'a Bytes,
+    group: &'a Bytes,
+    consumer: &'a Bytes,
+    min_idle: i64,
+    start: StreamId,
+    count: i64,
+    justid: bool,
+}
+
+impl<'a> Xautoclaim<'a> {
+    fn parse(argv: &'a [Bytes]) -> Result<Self, ReplyError> {
+        let mut args = Args::new(argv.get(1..).unwrap_or_default());
+        let (key, group, consumer) = (args.next()?, args.next()?, args.next()?);
+        let min_idle = args
+            .next_int("ERR Invalid min-idle-time argument for XAUTOCLAIM")?
+            .max(0);
+        let start = stream_id::range_start(args.next()?)?;
+        let mut count: i64 = 100;
+        let mut justid = false;
+        while let Some(opt) = args.next_opt() {
+            if eq(opt, "COUNT") && !args.is_empty() {
+                // Redis's bound: LONG_MAX / max(sizeof(streamID), attempts factor).
+                let max = i64::MAX / 16;
+                count = parse_i64(args.next()?)
+                    .filter(|c| (1..=max).contains(c))
+                    .ok_or(ReplyError::from("ERR COUNT must be > 0"))?;
+            } else if eq(opt, "JUSTID") {
+                justid = true;
+            } else {
+                return Err(SYNTAX.into());
+            }
         }
-        j += 1;
+        Ok(Xautoclaim {
+            key,
+            group,
+            consumer,
+            min_idle,
+            start,
+            count,
+            justid,
+        })
     }
+}
+
+pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let Xautoclaim {
+        key,
+        group,
+        consumer,
+        min_idle,
+        start,
+        mut count,
+        justid,
+    } = Xautoclaim::parse(argv)?;
     let db = ctx.db();
-    let (key, group, consumer) = (&argv[1], &argv[2], &argv[3]);
     let sid = group_sid(ctx, key, group)?;
     // Redis allocates COUNT stream IDs up front and refuses a COUNT it cannot allocate; Sluice
     // allocates nothing per COUNT but keeps the refusal for absurd values.
@@ -1055,9 +1188,10 @@ fn stream_or_err<'a>(ctx: &'a mut Ctx<'_>, key: &[u8]) -> Result<&'a StreamMeta,
 }
 
 pub fn xinfo_groups(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    stream_or_err(ctx, &argv[2])?;
+    let key = Args::new(argv.get(2..).unwrap_or_default()).next()?;
+    stream_or_err(ctx, key)?;
     let db = ctx.db();
-    let Ok(Some(meta)) = ctx.store.stream(db, &argv[2], ctx.now_ms) else {
+    let Ok(Some(meta)) = ctx.store.stream(db, key, ctx.now_ms) else {
         return Ok(());
     };
     let out = &mut *ctx.out;
@@ -1080,14 +1214,16 @@ pub fn xinfo_groups(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 /// XINFO CONSUMERS with Redis 7.2's fields: `idle` since the last attempted interaction,
 /// `inactive` since the last successful one (-1 if never).
 pub fn xinfo_consumers(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    stream_or_err(ctx, &argv[2])?;
+    let mut args = Args::new(argv.get(2..).unwrap_or_default());
+    let (key, group) = (args.next()?, args.next()?);
+    stream_or_err(ctx, key)?;
     let db = ctx.db();
     let now = ctx.now_ms as i64;
-    let Ok(Some(meta)) = ctx.store.stream(db, &argv[2], ctx.now_ms) else {
+    let Ok(Some(meta)) = ctx.store.stream(db, key, ctx.now_ms) else {
         return Ok(());
     };
-    let Some(g) = meta.groups.get(argv[3].as_ref()) else {
-        return Err(nogroup_xgroup(&argv[3], &argv[2]));
+    let Some(g) = meta.groups.get(group.as_ref()) else {
+        return Err(nogroup_xgroup(group, key));
     };
     let out = &mut *ctx.out;
     out.array(g.consumers.len());
@@ -1168,3 +1304,168 @@ pub fn write_full_groups(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResu
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The table rows of this family (see `commands/mod.rs`).
+
+pub static COMMANDS: &[Command] = &[
+    cmd("xreadgroup", -7, xreadgroup)
+        .flags(&["write", "blocking", "movablekeys"])
+        .keys(0, 0, 0, &[ks_keyword(&["RO", "access"], "STREAMS", 4, -1, 1, 2)])
+        .acl(&["@write", "@stream", "@slow", "@blocking"])
+        .doc("stream", "5.0.0", "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.")
+        .args(&[
+            arg("group-block", "block").token("GROUP").of(&[arg("group", "string"), arg("consumer", "string")]),
+            arg("count", "integer").token("COUNT").opt(),
+            arg("milliseconds", "integer").token("BLOCK").opt(),
+            tok("NOACK").opt(),
+            arg("streams", "block").token("STREAMS").of(&[arg("key", "key").many(), arg("id", "string").many()]),
+        ]),
+    cmd("xack", -4, xack)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "update"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@fast"])
+        .doc("stream", "5.0.0", "O(1) for each message ID processed.", "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.")
+        .args(&[arg("key", "key"), arg("group", "string"), arg("id", "string").many()]),
+    cmd("xpending", -3, xpending)
+        .flags(&["readonly"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@read", "@stream", "@slow"])
+        .tips(&["nondeterministic_output"])
+        .doc("stream", "5.0.0", "O(N) with N being the number of elements returned, so asking for a small fixed number of entries per call is O(1). O(M), where M is the total number of entries scanned when used with the IDLE filter. When the command returns just the summary and the list of consumers is small, it runs in O(1) time; otherwise, an additional O(N) time for iterating every consumer.", "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.")
+        .history(&[("6.2.0", "Added the `IDLE` option and exclusive range intervals.")])
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("filters", "block").opt().of(&[
+                arg("min-idle-time", "integer").token("IDLE").since("6.2.0").opt(),
+                arg("start", "string"),
+                arg("end", "string"),
+                arg("count", "integer"),
+                arg("consumer", "string").opt(),
+            ]),
+        ]),
+    cmd("xclaim", -6, xclaim)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "update"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@fast"])
+        .tips(&["nondeterministic_output"])
+        .doc("stream", "5.0.0", "O(log N) with N being the number of messages in the PEL of the consumer group.", "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.")
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("consumer", "string"),
+            arg("min-idle-time", "string"),
+            arg("id", "string").many(),
+            arg("ms", "integer").token("IDLE").opt(),
+            arg("unix-time-milliseconds", "unix-time").token("TIME").opt(),
+            arg("count", "integer").token("RETRYCOUNT").opt(),
+            tok("FORCE").opt(),
+            tok("JUSTID").opt(),
+            arg("lastid", "string").token("LASTID").opt(),
+        ]),
+    cmd("xautoclaim", -6, xautoclaim)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "delete"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@fast"])
+        .tips(&["nondeterministic_output"])
+        .doc("stream", "6.2.0", "O(1) if COUNT is small.", "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.")
+        .history(&[("7.0.0", "Added an element to the reply array, containing deleted entries the command cleared from the PEL")])
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("consumer", "string"),
+            arg("min-idle-time", "string"),
+            arg("start", "string"),
+            arg("count", "integer").token("COUNT").opt(),
+            tok("JUSTID").opt(),
+        ]),
+    container("xgroup", &XGROUP_SUBCOMMANDS)
+        .acl(&["@slow"])
+        .doc("stream", "5.0.0", "Depends on subcommand.", "A container for consumer groups commands"),
+];
+
+pub static XGROUP_SUBCOMMANDS: [Command; 6] = [
+    cmd("xgroup|create", -5, xgroup_create)
+        .flags(&["write", "denyoom"])
+        .keys(2, 2, 1, &[ks(&["RW", "insert"], 2, 0, 1)])
+        .acl(&["@write", "@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(1)", "Create a consumer group.")
+        .history(&[("7.0.0", "Added the `entries_read` named argument.")])
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("id-selector", "oneof")
+                .of(&[arg("id", "string"), arg("new-id", "pure-token").token("$")]),
+            tok("MKSTREAM").opt(),
+            arg("entries-read", "integer").token("ENTRIESREAD").opt(),
+        ]),
+    cmd("xgroup|setid", -5, xgroup_setid)
+        .flags(&["write"])
+        .keys(2, 2, 1, &[ks(&["RW", "update"], 2, 0, 1)])
+        .acl(&["@write", "@stream", "@slow"])
+        .doc(
+            "stream",
+            "5.0.0",
+            "O(1)",
+            "Set a consumer group to an arbitrary last delivered ID value.",
+        )
+        .history(&[("7.0.0", "Added the optional `entries_read` argument.")])
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("id-selector", "oneof")
+                .of(&[arg("id", "string"), arg("new-id", "pure-token").token("$")]),
+            arg("entriesread", "integer").token("ENTRIESREAD").opt(),
+        ]),
+    cmd("xgroup|destroy", 4, xgroup_destroy)
+        .flags(&["write"])
+        .keys(2, 2, 1, &[ks(&["RW", "delete"], 2, 0, 1)])
+        .acl(&["@write", "@stream", "@slow"])
+        .doc(
+            "stream",
+            "5.0.0",
+            "O(N) where N is the number of entries in the group's pending entries list (PEL).",
+            "Destroy a consumer group.",
+        )
+        .args(&[arg("key", "key"), arg("group", "string")]),
+    cmd("xgroup|createconsumer", 5, xgroup_createconsumer)
+        .flags(&["write", "denyoom"])
+        .keys(2, 2, 1, &[ks(&["RW", "insert"], 2, 0, 1)])
+        .acl(&["@write", "@stream", "@slow"])
+        .doc(
+            "stream",
+            "6.2.0",
+            "O(1)",
+            "Create a consumer in a consumer group.",
+        )
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("consumer", "string"),
+        ]),
+    cmd("xgroup|delconsumer", 5, xgroup_delconsumer)
+        .flags(&["write"])
+        .keys(2, 2, 1, &[ks(&["RW", "delete"], 2, 0, 1)])
+        .acl(&["@write", "@stream", "@slow"])
+        .doc(
+            "stream",
+            "5.0.0",
+            "O(1)",
+            "Delete a consumer from a consumer group.",
+        )
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("consumer", "string"),
+        ]),
+    cmd("xgroup|help", 2, xgroup_help)
+        .flags(&["loading", "stale"])
+        .acl(&["@stream", "@slow"])
+        .doc(
+            "stream",
+            "5.0.0",
+            "O(1)",
+            "Show helpful text about the different subcommands",
+        ),
+];

@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use bytes::Bytes;
 
+use super::common::*;
 use crate::engine::Ctx;
 use crate::reply::CmdResult;
 
@@ -235,3 +236,22 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
     }
     out
 }
+
+// ---------------------------------------------------------------------------------------------
+// The table rows of this family (see `commands/mod.rs`).
+
+pub static COMMANDS: &[Command] = &[cmd("info", -1, info)
+    .tips(&[
+        "nondeterministic_output",
+        "request_policy:all_shards",
+        "response_policy:special",
+    ])
+    .flags(&["loading", "stale"])
+    .acl(&["@slow", "@dangerous"])
+    .doc(
+        "server",
+        "1.0.0",
+        "O(1)",
+        "Get information and statistics about the server",
+    )
+    .args(&[arg("section", "string").opt().many()])];

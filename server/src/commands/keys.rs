@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use super::common::*;
 use crate::args::{eq, parse_i64, Args};
 use crate::config::glob_match;
 use crate::engine::Ctx;
@@ -377,3 +378,303 @@ pub fn object_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The table rows of this family (see `commands/mod.rs`).
+
+const EXPIRE_ARGS: &[Arg] = &[
+    arg("key", "key"),
+    arg("seconds", "integer"),
+    arg("condition", "oneof")
+        .opt()
+        .of(&[tok("NX"), tok("XX"), tok("GT"), tok("LT")]),
+];
+
+pub static COMMANDS: &[Command] = &[
+    cmd("dbsize", 1, dbsize)
+        .tips(&["request_policy:all_shards", "response_policy:agg_sum"])
+        .flags(&["readonly", "fast"])
+        .acl(&["@keyspace", "@read", "@fast"])
+        .doc(
+            "server",
+            "1.0.0",
+            "O(1)",
+            "Return the number of keys in the selected database",
+        ),
+    cmd("flushdb", -1, flushdb)
+        .tips(&["request_policy:all_shards", "response_policy:all_succeeded"])
+        .flags(&["write"])
+        .acl(&["@keyspace", "@write", "@slow", "@dangerous"])
+        .doc(
+            "server",
+            "1.0.0",
+            "O(N) where N is the number of keys in the selected database",
+            "Remove all keys from the current database",
+        )
+        .args(&[arg("flush-type", "oneof")
+            .opt()
+            .of(&[tok("ASYNC"), tok("SYNC")])]),
+    cmd("flushall", -1, flushall)
+        .tips(&["request_policy:all_shards", "response_policy:all_succeeded"])
+        .flags(&["write"])
+        .acl(&["@keyspace", "@write", "@slow", "@dangerous"])
+        .doc(
+            "server",
+            "1.0.0",
+            "O(N) where N is the total number of keys in all databases",
+            "Remove all keys from all databases",
+        )
+        .args(&[arg("flush-type", "oneof")
+            .opt()
+            .of(&[tok("ASYNC"), tok("SYNC")])]),
+    cmd("del", -2, del)
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"])
+        .flags(&["write"])
+        .keys(1, -1, 1, RM_ALL)
+        .acl(&["@keyspace", "@write", "@slow"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(N) where N is the number of keys that will be removed.",
+            "Delete a key",
+        )
+        .args(&[arg("key", "key").many()]),
+    cmd("unlink", -2, del)
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"])
+        .flags(&["write", "fast"])
+        .keys(1, -1, 1, RM_ALL)
+        .acl(&["@keyspace", "@write", "@fast"])
+        .doc(
+            "generic",
+            "4.0.0",
+            "O(1) for each key removed regardless of its size.",
+            "Delete a key asynchronously in another thread.",
+        )
+        .args(&[arg("key", "key").many()]),
+    cmd("exists", -2, exists)
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"])
+        .flags(&["readonly", "fast"])
+        .keys(1, -1, 1, RO_ALL)
+        .acl(&["@keyspace", "@read", "@fast"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(N) where N is the number of keys to check.",
+            "Determine if a key exists",
+        )
+        .args(&[arg("key", "key").many()]),
+    cmd("type", 2, type_)
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, &[ks(&["RO"], 1, 0, 1)])
+        .acl(&["@keyspace", "@read", "@fast"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(1)",
+            "Determine the type stored at key",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("keys", 2, keys)
+        .tips(&["request_policy:all_shards", "nondeterministic_output_order"])
+        .flags(&["readonly"])
+        .acl(&["@keyspace", "@read", "@slow", "@dangerous"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(N) with N being the number of keys in the database",
+            "Find all keys matching the given pattern",
+        )
+        .args(&[arg("pattern", "pattern")]),
+    cmd("scan", -2, scan)
+        .tips(&["nondeterministic_output", "request_policy:special"])
+        .flags(&["readonly"])
+        .acl(&["@keyspace", "@read", "@slow"])
+        .doc(
+            "generic",
+            "2.8.0",
+            "O(1) for every call. O(N) for a complete iteration.",
+            "Incrementally iterate the keys space",
+        )
+        .args(&[
+            arg("cursor", "integer"),
+            arg("pattern", "pattern").token("MATCH").opt(),
+            arg("count", "integer").token("COUNT").opt(),
+            arg("type", "string").token("TYPE").opt(),
+        ]),
+    cmd("rename", 3, rename)
+        .flags(&["write"])
+        .keys(
+            1,
+            2,
+            1,
+            &[
+                ks(&["RW", "access", "delete"], 1, 0, 1),
+                ks(&["OW", "update"], 2, 0, 1),
+            ],
+        )
+        .acl(&["@keyspace", "@write", "@slow"])
+        .doc("generic", "1.0.0", "O(1)", "Rename a key")
+        .args(&[arg("key", "key"), arg("newkey", "key")]),
+    cmd("renamenx", 3, renamenx)
+        .flags(&["write", "fast"])
+        .keys(
+            1,
+            2,
+            1,
+            &[
+                ks(&["RW", "access", "delete"], 1, 0, 1),
+                ks(&["OW", "insert"], 2, 0, 1),
+            ],
+        )
+        .acl(&["@keyspace", "@write", "@fast"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(1)",
+            "Rename a key, only if the new key does not exist",
+        )
+        .args(&[arg("key", "key"), arg("newkey", "key")]),
+    cmd("expire", -3, expire)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@keyspace", "@write", "@fast"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(1)",
+            "Set a key's time to live in seconds",
+        )
+        .args(EXPIRE_ARGS),
+    cmd("pexpire", -3, pexpire)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@keyspace", "@write", "@fast"])
+        .doc(
+            "generic",
+            "2.6.0",
+            "O(1)",
+            "Set a key's time to live in milliseconds",
+        )
+        .args(EXPIRE_ARGS),
+    cmd("expireat", -3, expireat)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@keyspace", "@write", "@fast"])
+        .doc(
+            "generic",
+            "1.2.0",
+            "O(1)",
+            "Set the expiration for a key as a UNIX timestamp",
+        )
+        .args(EXPIRE_ARGS),
+    cmd("pexpireat", -3, pexpireat)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@keyspace", "@write", "@fast"])
+        .doc(
+            "generic",
+            "2.6.0",
+            "O(1)",
+            "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
+        )
+        .args(EXPIRE_ARGS),
+    cmd("ttl", 2, ttl)
+        .tips(&["nondeterministic_output"])
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@keyspace", "@read", "@fast"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(1)",
+            "Get the time to live for a key in seconds",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("pttl", 2, pttl)
+        .tips(&["nondeterministic_output"])
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@keyspace", "@read", "@fast"])
+        .doc(
+            "generic",
+            "2.6.0",
+            "O(1)",
+            "Get the time to live for a key in milliseconds",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("expiretime", 2, expiretime)
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@keyspace", "@read", "@fast"])
+        .doc(
+            "generic",
+            "7.0.0",
+            "O(1)",
+            "Get the expiration Unix timestamp for a key",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("pexpiretime", 2, pexpiretime)
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@keyspace", "@read", "@fast"])
+        .doc(
+            "generic",
+            "7.0.0",
+            "O(1)",
+            "Get the expiration Unix timestamp for a key in milliseconds",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("randomkey", 1, randomkey)
+        .tips(&["request_policy:all_shards", "nondeterministic_output"])
+        .flags(&["readonly"])
+        .acl(&["@keyspace", "@read", "@slow"])
+        .doc(
+            "generic",
+            "1.0.0",
+            "O(1)",
+            "Return a random key from the keyspace",
+        ),
+    container("object", &OBJECT_SUBCOMMANDS)
+        .acl(&["@slow"])
+        .doc(
+            "generic",
+            "2.2.3",
+            "Depends on subcommand.",
+            "A container for object introspection commands",
+        ),
+    cmd("persist", 2, persist)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@keyspace", "@write", "@fast"])
+        .doc(
+            "generic",
+            "2.2.0",
+            "O(1)",
+            "Remove the expiration from a key",
+        )
+        .args(&[arg("key", "key")]),
+];
+
+pub static OBJECT_SUBCOMMANDS: [Command; 2] = [
+    cmd("object|encoding", 3, object_encoding)
+        .tips(&["nondeterministic_output"])
+        .flags(&["readonly"])
+        .keys(2, 2, 1, &[ks(&["RO"], 2, 0, 1)])
+        .acl(&["@keyspace", "@read", "@slow"])
+        .doc(
+            "generic",
+            "2.2.3",
+            "O(1)",
+            "Inspect the internal encoding of a Redis object",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("object|help", 2, object_help)
+        .flags(&["loading", "stale"])
+        .acl(&["@keyspace", "@slow"])
+        .doc(
+            "generic",
+            "6.2.0",
+            "O(1)",
+            "Show helpful text about the different subcommands",
+        ),
+];

@@ -14,6 +14,7 @@
 
 use bytes::Bytes;
 
+use super::common::*;
 use crate::engine::{self, Ctx};
 use crate::reply::CmdResult;
 
@@ -102,3 +103,56 @@ pub fn unwatch(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     ctx.out.ok();
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The table rows of this family (see `commands/mod.rs`).
+
+pub static COMMANDS: &[Command] = &[
+    cmd("multi", 1, multi)
+        .flags(TX)
+        .acl(&["@fast", "@transaction"])
+        .doc(
+            "transactions",
+            "1.2.0",
+            "O(1)",
+            "Mark the start of a transaction block",
+        ),
+    cmd("exec", 1, exec)
+        .flags(&["noscript", "loading", "stale", "skip_slowlog"])
+        .acl(&["@slow", "@transaction"])
+        .doc(
+            "transactions",
+            "1.2.0",
+            "Depends on commands in the transaction",
+            "Execute all commands issued after MULTI",
+        ),
+    cmd("discard", 1, discard)
+        .flags(TX)
+        .acl(&["@fast", "@transaction"])
+        .doc(
+            "transactions",
+            "2.0.0",
+            "O(N), when N is the number of queued commands",
+            "Discard all commands issued after MULTI",
+        ),
+    cmd("watch", -2, watch)
+        .flags(TX)
+        .keys(1, -1, 1, RO_ALL)
+        .acl(&["@fast", "@transaction"])
+        .doc(
+            "transactions",
+            "2.2.0",
+            "O(1) for every key.",
+            "Watch the given keys to determine execution of the MULTI/EXEC block",
+        )
+        .args(&[arg("key", "key").many()]),
+    cmd("unwatch", 1, unwatch)
+        .flags(TX)
+        .acl(&["@fast", "@transaction"])
+        .doc(
+            "transactions",
+            "2.2.0",
+            "O(1)",
+            "Forget about all watched keys",
+        ),
+];

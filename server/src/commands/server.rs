@@ -2,10 +2,10 @@
 
 use bytes::Bytes;
 
+use super::common::*;
 use crate::args::eq;
 use crate::engine::{self, Ctx};
 use crate::reply::{CmdResult, ReplyError};
-use crate::table::{Arg, Command};
 
 pub fn time(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     let now = std::time::SystemTime::now()
@@ -190,14 +190,14 @@ fn write_docs(ctx: &mut Ctx<'_>, c: &Command) {
 }
 
 pub fn command_count(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
-    ctx.out.int(super::all().len() as i64);
+    ctx.out.int(super::all().count() as i64);
     Ok(())
 }
 
 /// `COMMAND` with no subcommand is dispatched here too (see `lookup_command_bare`).
 pub fn command_info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if argv.len() <= 2 {
-        ctx.out.array(super::all().len());
+        ctx.out.array(super::all().count());
         for c in super::all() {
             write_info(ctx, c);
         }
@@ -215,7 +215,7 @@ pub fn command_info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 pub fn command_docs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let cmds: Vec<&'static Command> = if argv.len() <= 2 {
-        super::all().iter().collect()
+        super::all().collect()
     } else {
         argv[2..].iter().filter_map(|n| find(n)).collect()
     };
@@ -351,3 +351,87 @@ pub fn command_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The table rows of this family (see `commands/mod.rs`).
+
+pub static COMMANDS: &[Command] = &[
+    cmd("time", 1, time)
+        .tips(&["nondeterministic_output"])
+        .flags(&["loading", "stale", "fast"])
+        .acl(&["@fast"])
+        .doc("server", "2.6.0", "O(1)", "Return the current server time"),
+    container("command", &COMMAND_SUBCOMMANDS)
+        .tips(&["nondeterministic_output_order"])
+        .bare(-1, command_info)
+        .flags(&["loading", "stale"])
+        .acl(&["@slow", "@connection"])
+        .doc(
+            "server",
+            "2.8.13",
+            "O(N) where N is the total number of Redis commands",
+            "Get array of Redis command details",
+        ),
+];
+
+pub static COMMAND_SUBCOMMANDS: [Command; 6] = [
+    cmd("command|count", 2, command_count)
+        .flags(&["loading", "stale"])
+        .acl(&["@slow", "@connection"])
+        .doc(
+            "server",
+            "2.8.13",
+            "O(1)",
+            "Get total number of Redis commands",
+        ),
+    cmd("command|info", -2, command_info)
+        .tips(&["nondeterministic_output_order"])
+        .flags(&["loading", "stale"])
+        .acl(&["@slow", "@connection"])
+        .doc(
+            "server",
+            "2.8.13",
+            "O(N) where N is the number of commands to look up",
+            "Get array of specific Redis command details, or all when no argument is given.",
+        )
+        .args(&[arg("command-name", "string").opt().many()]),
+    cmd("command|docs", -2, command_docs)
+        .tips(&["nondeterministic_output_order"])
+        .flags(&["loading", "stale"])
+        .acl(&["@slow", "@connection"])
+        .doc(
+            "server",
+            "7.0.0",
+            "O(N) where N is the number of commands to look up",
+            "Get array of specific Redis command documentation",
+        )
+        .args(&[arg("command-name", "string").opt().many()]),
+    cmd("command|list", -2, command_list)
+        .tips(&["nondeterministic_output_order"])
+        .flags(&["loading", "stale"])
+        .acl(&["@slow", "@connection"])
+        .doc(
+            "server",
+            "7.0.0",
+            "O(N) where N is the total number of Redis commands",
+            "Get an array of Redis command names",
+        ),
+    cmd("command|getkeys", -4, command_getkeys)
+        .flags(&["loading", "stale"])
+        .acl(&["@slow", "@connection"])
+        .doc(
+            "server",
+            "2.8.13",
+            "O(N) where N is the number of arguments to the command",
+            "Extract keys given a full Redis command",
+        ),
+    cmd("command|help", 2, command_help)
+        .flags(&["loading", "stale"])
+        .acl(&["@slow", "@connection"])
+        .doc(
+            "server",
+            "5.0.0",
+            "O(1)",
+            "Show helpful text about the different subcommands",
+        ),
+];

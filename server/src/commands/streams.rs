@@ -1,9 +1,10 @@
 //! Stream commands: XADD, XRANGE, XREVRANGE, XLEN, XDEL, XTRIM, XSETID, XREAD (with BLOCK) and
 //! XINFO STREAM/HELP — with Redis 7.0.15's parsing order, replies, quirks and error texts.
 //!
-//! Parsing is separated from execution where it matters for error precedence: Redis validates
-//! every argument before it looks the key up, so the parsers here run first and the store is
-//! only touched by a command that parsed cleanly.
+//! Every handler first parses its arguments (through an `Args` cursor, IDs through
+//! `stream_id`) into a typed value, then executes. Where Redis looks the key up before it
+//! reports a bad argument (XDEL, XINFO STREAM), the parse result is kept and its error returned
+//! after the lookup, so the error that wins is Redis's.
 
 use bytes::Bytes;
 use sluice_storage::stream::layout::{
@@ -12,11 +13,11 @@ use sluice_storage::stream::layout::{
 use sluice_storage::stream::StreamId;
 use sluice_storage::{StreamEntry, TrimSpec, WrongType};
 
-use crate::args::{eq, parse_i64};
+use super::common::*;
+use super::stream_id;
+use crate::args::{eq, Args};
 use crate::engine::{BlockSpec, Ctx, WakeIf};
-use crate::reply::{wrong_arity, CmdResult, ReplyError, NOT_INTEGER, SYNTAX, WRONGTYPE};
-
-pub const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
+use crate::reply::{wrong_arity, CmdResult, ReplyError, SYNTAX, WRONGTYPE};
 
 fn wrongtype(_: WrongType) -> ReplyError {
     WRONGTYPE.into()
@@ -26,84 +27,6 @@ fn wrongtype(_: WrongType) -> ReplyError {
 pub fn storage_error(e: sluice_storage::StoreError) -> ReplyError {
     tracing::error!(error = %e, "stream read failed");
     ReplyError::new(format!("ERR {e}"))
-}
-
-/// Redis's `string2ull`: the strict integer parser first (a negative value is refused), then
-/// `strtoull`, which also takes leading white space, a sign (a minus wraps around), and any
-/// number of leading zeros, but nothing after the digits.
-fn string2ull(s: &[u8]) -> Option<u64> {
-    if let Some(v) = parse_i64(s) {
-        return u64::try_from(v).ok();
-    }
-    let mut i = 0;
-    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
-        i += 1;
-    }
-    let neg = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let digits = &s[i..];
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    Some(if neg { v.wrapping_neg() } else { v })
-}
-
-/// `streamGenericParseIDOrReply`: `-`, `+` (unless strict), `<ms>`, `<ms>-<seq>`, and with
-/// `seq_star` also `<ms>-*`. Returns the ID and whether the sequence was given (false for `*`).
-fn parse_id_generic(
-    arg: &[u8],
-    missing_seq: u64,
-    strict: bool,
-    seq_star: bool,
-) -> Result<(StreamId, bool), ReplyError> {
-    if arg.len() > 127 {
-        return Err(INVALID_ID.into());
-    }
-    match arg {
-        b"-" if !strict => return Ok((StreamId::MIN, true)),
-        b"+" if !strict => return Ok((StreamId::MAX, true)),
-        _ => {}
-    }
-    let (ms, seq) = match arg.iter().position(|&b| b == b'-') {
-        Some(p) => (&arg[..p], Some(&arg[p + 1..])),
-        None => (arg, None),
-    };
-    let ms = string2ull(ms).ok_or(ReplyError::from(INVALID_ID))?;
-    match seq {
-        Some(b"*") if seq_star => Ok((StreamId::new(ms, 0), false)),
-        Some(s) => Ok((
-            StreamId::new(ms, string2ull(s).ok_or(ReplyError::from(INVALID_ID))?),
-            true,
-        )),
-        None => Ok((StreamId::new(ms, missing_seq), true)),
-    }
-}
-
-/// A complete ID (no `-`/`+`), as the strict parser accepts.
-pub fn parse_strict_id(arg: &[u8], missing_seq: u64) -> Result<StreamId, ReplyError> {
-    parse_id_generic(arg, missing_seq, true, false).map(|(id, _)| id)
-}
-
-/// A range bound: `-`, `+`, an ID, or `(ID` exclusive. Returns the ID and exclusivity.
-fn parse_interval(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), ReplyError> {
-    if arg.len() > 1 && arg[0] == b'(' {
-        Ok((parse_strict_id(&arg[1..], missing_seq)?, true))
-    } else {
-        Ok((parse_id_generic(arg, missing_seq, false, false)?.0, false))
-    }
 }
 
 /// Writes one entry: `[id, [field, value, …]]`.
@@ -138,7 +61,7 @@ fn node_limits(ctx: &Ctx<'_>) -> NodeLimits {
     }
 }
 
-/// The trimming options of XADD and XTRIM (`streamParseAddOrTrimArgsOrReply`).
+/// The trimming options of XADD and XTRIM (`streamParseAddOrTrimArgsOrReply`), and XADD's ID.
 #[derive(Default)]
 struct TrimArgs {
     strategy: Option<Trim>,
@@ -147,17 +70,15 @@ struct TrimArgs {
     nomkstream: bool,
     /// XADD: the ID argument (`None` = `*`) and whether its sequence was given.
     id: Option<(StreamId, bool)>,
-    /// XADD: index of the first field.
-    fields_at: usize,
 }
 
-fn parse_trim_args(argv: &[Bytes], xadd: bool) -> Result<TrimArgs, ReplyError> {
+/// Parses the options after the key; for XADD up to and including the ID (`*` or explicit),
+/// leaving the cursor on the first field.
+fn parse_trim_args(args: &mut Args<'_>, xadd: bool) -> Result<TrimArgs, ReplyError> {
     let mut a = TrimArgs::default();
-    let mut i = 2;
     let mut limit_given = false;
-    while i < argv.len() {
-        let more = argv.len() - 1 - i;
-        let opt = &argv[i];
+    while let Some(opt) = args.next_opt() {
+        let more = args.remaining();
         if xadd && opt.as_ref() == b"*" {
             break;
         } else if (eq(opt, "MAXLEN") || eq(opt, "MINID")) && more > 0 {
@@ -165,41 +86,37 @@ fn parse_trim_args(argv: &[Bytes], xadd: bool) -> Result<TrimArgs, ReplyError> {
                 return Err("ERR syntax error, MAXLEN and MINID options at the same time are not compatible".into());
             }
             a.approx = false;
-            let next = &argv[i + 1];
-            if more >= 2 && next.as_ref() == b"~" {
+            if more >= 2 && args.peek().is_some_and(|n| n.as_ref() == b"~") {
                 a.approx = true;
-                i += 1;
-            } else if more >= 2 && next.as_ref() == b"=" {
-                i += 1;
+                args.next()?;
+            } else if more >= 2 && args.peek().is_some_and(|n| n.as_ref() == b"=") {
+                args.next()?;
             }
-            let v = &argv[i + 1];
+            let v = args.next()?;
             if eq(opt, "MAXLEN") {
-                let n = parse_i64(v).ok_or(ReplyError::from(NOT_INTEGER))?;
+                let n = crate::args::int(v)?;
                 if n < 0 {
                     return Err("ERR The MAXLEN argument must be >= 0.".into());
                 }
                 a.strategy = Some(Trim::MaxLen(n as u64));
             } else {
-                a.strategy = Some(Trim::MinId(parse_strict_id(v, 0)?));
+                a.strategy = Some(Trim::MinId(stream_id::strict(v, 0)?));
             }
-            i += 1;
         } else if eq(opt, "LIMIT") && more > 0 {
-            let n = parse_i64(&argv[i + 1]).ok_or(ReplyError::from(NOT_INTEGER))?;
+            let n = args.next_i64()?;
             if n < 0 {
                 return Err("ERR The LIMIT argument must be >= 0.".into());
             }
             a.limit = Some(n);
             limit_given = true;
-            i += 1;
         } else if xadd && eq(opt, "NOMKSTREAM") {
             a.nomkstream = true;
         } else if xadd {
-            a.id = Some(parse_id_generic(opt, 0, true, true)?);
+            a.id = Some(stream_id::xadd(opt)?);
             break;
         } else {
             return Err(SYNTAX.into());
         }
-        i += 1;
     }
     if a.limit.is_some_and(|l| l != 0) && a.strategy.is_none() {
         return Err(
@@ -212,23 +129,40 @@ fn parse_trim_args(argv: &[Bytes], xadd: bool) -> Result<TrimArgs, ReplyError> {
     if limit_given && !a.approx {
         return Err("ERR syntax error, LIMIT cannot be used without the special ~ option".into());
     }
-    a.fields_at = i + 1;
     Ok(a)
 }
 
 /// XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value …
-pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let a = parse_trim_args(argv, true)?;
-    let fields = argv.get(a.fields_at..).unwrap_or(&[]);
-    if fields.len() < 2 || fields.len() % 2 == 1 {
-        return Err(wrong_arity("xadd"));
-    }
-    if let Some((id, true)) = a.id {
-        if id == StreamId::MIN {
-            return Err("ERR The ID specified in XADD must be greater than 0-0".into());
+struct Xadd<'a> {
+    key: &'a Bytes,
+    opts: TrimArgs,
+    fields: &'a [Bytes],
+}
+
+impl<'a> Xadd<'a> {
+    fn parse(argv: &'a [Bytes]) -> Result<Self, ReplyError> {
+        let mut args = Args::new(argv.get(1..).unwrap_or_default());
+        let key = args.next()?;
+        let opts = parse_trim_args(&mut args, true)?;
+        let fields = args.take_rest();
+        if fields.len() < 2 || fields.len() % 2 == 1 {
+            return Err(wrong_arity("xadd"));
         }
+        if let Some((id, true)) = opts.id {
+            if id == StreamId::MIN {
+                return Err("ERR The ID specified in XADD must be greater than 0-0".into());
+            }
+        }
+        Ok(Xadd { key, opts, fields })
     }
-    let key = &argv[1];
+}
+
+pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let Xadd {
+        key,
+        opts: a,
+        fields,
+    } = Xadd::parse(argv)?;
     let db = ctx.db();
     let last = match ctx.store.stream(db, key, ctx.now_ms).map_err(wrongtype)? {
         Some(m) => m.last_id,
@@ -295,15 +229,36 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 /// XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]
-pub fn xtrim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let a = parse_trim_args(argv, false)?;
-    if a.fields_at < argv.len() {
-        return Err(SYNTAX.into());
+struct Xtrim<'a> {
+    key: &'a Bytes,
+    strategy: Trim,
+    approx: bool,
+    limit: Option<i64>,
+}
+
+impl<'a> Xtrim<'a> {
+    fn parse(argv: &'a [Bytes]) -> Result<Self, ReplyError> {
+        let mut args = Args::new(argv.get(1..).unwrap_or_default());
+        let key = args.next()?;
+        let a = parse_trim_args(&mut args, false)?;
+        let (Some(strategy), true) = (a.strategy, args.is_empty()) else {
+            return Err(SYNTAX.into());
+        };
+        Ok(Xtrim {
+            key,
+            strategy,
+            approx: a.approx,
+            limit: a.limit,
+        })
     }
+}
+
+pub fn xtrim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let a = Xtrim::parse(argv)?;
     let db = ctx.db();
     if ctx
         .store
-        .stream(db, &argv[1], ctx.now_ms)
+        .stream(db, a.key, ctx.now_ms)
         .map_err(wrongtype)?
         .is_none()
     {
@@ -312,57 +267,69 @@ pub fn xtrim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     let limits = node_limits(ctx);
     let limit = effective_trim_limit(a.approx, a.limit.map(|l| l as u64), limits.max_entries);
-    let Some(strategy) = a.strategy else {
-        return Err(SYNTAX.into());
-    };
     let spec = TrimSpec {
-        strategy,
+        strategy: a.strategy,
         approx: a.approx,
         limit,
     };
     let n = ctx
         .store
-        .stream_trim(db, &argv[1], spec, None, ctx.now_ms)
+        .stream_trim(db, a.key, spec, None, ctx.now_ms)
         .map_err(storage_error)?;
     ctx.out.int(n as i64);
     Ok(())
 }
 
-/// XRANGE / XREVRANGE.
-fn range_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], rev: bool) -> CmdResult {
-    let (start_arg, end_arg) = if rev {
-        (&argv[3], &argv[2])
-    } else {
-        (&argv[2], &argv[3])
-    };
-    let (mut start, start_ex) = parse_interval(start_arg, 0)?;
-    if start_ex {
-        start = start
-            .successor()
-            .ok_or(ReplyError::from("ERR invalid start ID for the interval"))?;
-    }
-    let (mut end, end_ex) = parse_interval(end_arg, u64::MAX)?;
-    if end_ex {
-        end = end
-            .predecessor()
-            .ok_or(ReplyError::from("ERR invalid end ID for the interval"))?;
-    }
-    let mut count: i64 = -1;
-    let mut j = 4;
-    while j < argv.len() {
-        if eq(&argv[j], "COUNT") && j + 1 < argv.len() {
-            count = parse_i64(&argv[j + 1])
-                .ok_or(ReplyError::from(NOT_INTEGER))?
-                .max(0);
-            j += 2;
+/// XRANGE key start end [COUNT n] / XREVRANGE key end start [COUNT n]
+struct Range<'a> {
+    key: &'a Bytes,
+    start: StreamId,
+    end: StreamId,
+    /// -1: no COUNT.
+    count: i64,
+}
+
+impl<'a> Range<'a> {
+    fn parse(argv: &'a [Bytes], rev: bool) -> Result<Self, ReplyError> {
+        let mut args = Args::new(argv.get(1..).unwrap_or_default());
+        let key = args.next()?;
+        let (first, second) = (args.next()?, args.next()?);
+        // Redis parses the start first, whichever argument it is.
+        let (start_arg, end_arg) = if rev {
+            (second, first)
         } else {
-            return Err(SYNTAX.into());
+            (first, second)
+        };
+        let start = stream_id::range_start(start_arg)?;
+        let end = stream_id::range_end(end_arg)?;
+        let mut count: i64 = -1;
+        while let Some(opt) = args.next_opt() {
+            if eq(opt, "COUNT") && !args.is_empty() {
+                count = args.next_i64()?.max(0);
+            } else {
+                return Err(SYNTAX.into());
+            }
         }
+        Ok(Range {
+            key,
+            start,
+            end,
+            count,
+        })
     }
+}
+
+fn range_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], rev: bool) -> CmdResult {
+    let Range {
+        key,
+        start,
+        end,
+        count,
+    } = Range::parse(argv, rev)?;
     let db = ctx.db();
     if ctx
         .store
-        .stream(db, &argv[1], ctx.now_ms)
+        .stream(db, key, ctx.now_ms)
         .map_err(wrongtype)?
         .is_none()
     {
@@ -377,7 +344,7 @@ fn range_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], rev: bool) -> CmdResult {
     let now = ctx.now_ms;
     let entries = ctx
         .store
-        .stream_read(db, &argv[1], (start, end), rev, limit, now)
+        .stream_read(db, key, (start, end), rev, limit, now)
         .map_err(storage_error)?;
     write_entries(ctx, &entries)
 }
@@ -390,68 +357,101 @@ pub fn xrevrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     range_generic(ctx, argv, true)
 }
 
+/// XLEN key
 pub fn xlen(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let key = Args::new(argv.get(1..).unwrap_or_default()).next()?;
     let db = ctx.db();
     let n = ctx
         .store
-        .stream(db, &argv[1], ctx.now_ms)
+        .stream(db, key, ctx.now_ms)
         .map_err(wrongtype)?
         .map_or(0, |m| m.len());
     ctx.out.int(n as i64);
     Ok(())
 }
 
+/// Complete IDs (XDEL, XACK): every one is checked before anything is changed.
+pub fn strict_ids(args: &[Bytes]) -> Result<Vec<StreamId>, ReplyError> {
+    args.iter().map(|a| stream_id::strict(a, 0)).collect()
+}
+
+/// XDEL key id …
 pub fn xdel(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut args = Args::new(argv.get(1..).unwrap_or_default());
+    let key = args.next()?;
+    // Redis looks the key up before it reports a bad ID.
+    let ids = strict_ids(args.take_rest());
     let db = ctx.db();
     if ctx
         .store
-        .stream(db, &argv[1], ctx.now_ms)
+        .stream(db, key, ctx.now_ms)
         .map_err(wrongtype)?
         .is_none()
     {
         ctx.out.int(0);
         return Ok(());
     }
-    // Every ID is checked before anything is deleted.
-    let ids = argv[2..]
-        .iter()
-        .map(|a| parse_strict_id(a, 0))
-        .collect::<Result<Vec<_>, _>>()?;
+    let ids = ids?;
     let n = ctx
         .store
-        .stream_delete(db, &argv[1], &ids, ctx.now_ms)
+        .stream_delete(db, key, &ids, ctx.now_ms)
         .map_err(storage_error)?;
     ctx.out.int(n as i64);
     Ok(())
 }
 
-pub fn xsetid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let id = parse_strict_id(&argv[2], 0)?;
-    let mut entries_added: Option<u64> = None;
-    let mut max_deleted = StreamId::MIN;
-    let mut i = 3;
-    while i < argv.len() {
-        let more = argv.len() - 1 - i;
-        if eq(&argv[i], "ENTRIESADDED") && more > 0 {
-            let n = parse_i64(&argv[i + 1]).ok_or(ReplyError::from(NOT_INTEGER))?;
-            if n < 0 {
-                return Err("ERR entries_added must be positive".into());
+/// XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id]
+struct Xsetid<'a> {
+    key: &'a Bytes,
+    id: StreamId,
+    entries_added: Option<u64>,
+    /// 0-0: not given.
+    max_deleted: StreamId,
+}
+
+impl<'a> Xsetid<'a> {
+    fn parse(argv: &'a [Bytes]) -> Result<Self, ReplyError> {
+        let mut args = Args::new(argv.get(1..).unwrap_or_default());
+        let key = args.next()?;
+        let id = stream_id::strict(args.next()?, 0)?;
+        let mut entries_added: Option<u64> = None;
+        let mut max_deleted = StreamId::MIN;
+        while let Some(opt) = args.next_opt() {
+            if eq(opt, "ENTRIESADDED") && !args.is_empty() {
+                let n = args.next_i64()?;
+                if n < 0 {
+                    return Err("ERR entries_added must be positive".into());
+                }
+                entries_added = Some(n as u64);
+            } else if eq(opt, "MAXDELETEDID") && !args.is_empty() {
+                max_deleted = stream_id::strict(args.next()?, 0)?;
+                if id < max_deleted {
+                    return Err("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id".into());
+                }
+            } else {
+                return Err(SYNTAX.into());
             }
-            entries_added = Some(n as u64);
-        } else if eq(&argv[i], "MAXDELETEDID") && more > 0 {
-            max_deleted = parse_strict_id(&argv[i + 1], 0)?;
-            if id < max_deleted {
-                return Err("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id".into());
-            }
-        } else {
-            return Err(SYNTAX.into());
         }
-        i += 2;
+        Ok(Xsetid {
+            key,
+            id,
+            entries_added,
+            max_deleted,
+        })
     }
+}
+
+pub fn xsetid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let Xsetid {
+        key,
+        id,
+        entries_added,
+        max_deleted,
+    } = Xsetid::parse(argv)?;
     let db = ctx.db();
     let Some((sid, len)) = ctx
         .store
-        .stream(db, &argv[1], ctx.now_ms)
+        .stream(db, key, ctx.now_ms)
         .map_err(wrongtype)?
         .map(|m| (m.sid, m.len()))
     else {
@@ -471,7 +471,7 @@ pub fn xsetid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             return Err("ERR The entries_added specified in XSETID is smaller than the target stream length".into());
         }
     }
-    if let Ok(Some(meta)) = ctx.store.stream_mut(db, &argv[1], ctx.now_ms) {
+    if let Ok(Some(meta)) = ctx.store.stream_mut(db, key, ctx.now_ms) {
         meta.last_id = id;
         if let Some(n) = entries_added {
             meta.entries_added = n;
@@ -487,8 +487,22 @@ pub fn xsetid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 /// Default COUNT of a blocked XREAD when it is served (Redis's XREAD_BLOCKED_DEFAULT_COUNT).
 const BLOCKED_DEFAULT_COUNT: usize = 1000;
 
-/// XREAD [COUNT n] [BLOCK ms] STREAMS key … id …
-/// The options of XREAD and XREADGROUP, parsed in Redis's order (`xreadCommand`).
+/// The ID of one stream of XREAD / XREADGROUP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadId {
+    /// XREAD `$`: entries after the stream's last ID now.
+    Last,
+    /// XREAD `+` (Redis 7.4): the last entry.
+    Newest,
+    /// XREADGROUP `>` (or the maximum ID, as Redis stores `>`): entries never delivered.
+    New,
+    /// Entries after this ID (XREAD), or the consumer's pending entries after it (XREADGROUP).
+    After(StreamId),
+}
+
+/// XREAD [COUNT n] [BLOCK ms] STREAMS key … id …, and XREADGROUP GROUP g c [COUNT n]
+/// [BLOCK ms] [NOACK] STREAMS key … id …: the options parsed in Redis's order
+/// (`xreadCommand`).
 pub struct ReadArgs<'a> {
     /// BLOCK in ms (0 = forever).
     pub timeout: Option<u64>,
@@ -497,91 +511,111 @@ pub struct ReadArgs<'a> {
     pub noack: bool,
     /// XREADGROUP's GROUP group consumer.
     pub group: Option<(&'a Bytes, &'a Bytes)>,
-    /// Index of the first key after STREAMS.
-    pub streams_at: usize,
+    /// The command name and options before the keys (a blocked XREAD is re-run with them).
+    pub head: &'a [Bytes],
+    pub keys: &'a [Bytes],
+    /// One per key. Redis reports a bad ID only after it has looked up the keys before it
+    /// (WRONGTYPE, NOGROUP), so the errors wait here until the key's turn.
+    pub ids: Vec<Result<ReadId, ReplyError>>,
 }
 
 pub fn parse_read_args(argv: &[Bytes], xreadgroup: bool) -> Result<ReadArgs<'_>, ReplyError> {
-    let mut a = ReadArgs {
-        timeout: None,
-        count: 0,
-        noack: false,
-        group: None,
-        streams_at: 0,
-    };
-    let mut i = 1;
-    while i < argv.len() {
-        let more = argv.len() - i - 1;
-        let o = &argv[i];
+    let mut timeout = None;
+    let mut count = 0;
+    let mut noack = false;
+    let mut group = None;
+    let mut streams = None;
+    let mut args = Args::new(argv.get(1..).unwrap_or_default());
+    while let Some(o) = args.next_opt() {
+        let more = args.remaining();
         if eq(o, "BLOCK") && more > 0 {
-            i += 1;
-            let t = parse_i64(&argv[i]).ok_or(ReplyError::from(
-                "ERR timeout is not an integer or out of range",
-            ))?;
+            let t = args.next_int("ERR timeout is not an integer or out of range")?;
             if t < 0 {
                 return Err("ERR timeout is negative".into());
             }
-            a.timeout = Some(t as u64);
+            timeout = Some(t as u64);
         } else if eq(o, "COUNT") && more > 0 {
-            i += 1;
-            a.count = parse_i64(&argv[i])
-                .ok_or(ReplyError::from(NOT_INTEGER))?
-                .max(0) as usize;
+            count = args.next_i64()?.max(0) as usize;
         } else if eq(o, "STREAMS") && more > 0 {
-            a.streams_at = i + 1;
-            if !(argv.len() - a.streams_at).is_multiple_of(2) {
+            let rest = args.rest();
+            if !rest.len().is_multiple_of(2) {
                 return Err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.".into());
             }
+            streams = Some(rest);
             break;
         } else if eq(o, "GROUP") && more >= 2 {
             if !xreadgroup {
                 return Err("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.".into());
             }
-            a.group = Some((&argv[i + 1], &argv[i + 2]));
-            i += 2;
+            group = Some((args.next()?, args.next()?));
         } else if eq(o, "NOACK") {
             if !xreadgroup {
                 return Err("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.".into());
             }
-            a.noack = true;
+            noack = true;
         } else {
             return Err(SYNTAX.into());
         }
-        i += 1;
     }
-    if a.streams_at == 0 {
+    let Some(streams) = streams else {
         return Err(SYNTAX.into());
-    }
-    if xreadgroup && a.group.is_none() {
+    };
+    if xreadgroup && group.is_none() {
         return Err("ERR Missing GROUP option for XREADGROUP".into());
     }
-    Ok(a)
+    let (keys, id_args) = streams.split_at(streams.len() / 2);
+    let ids = id_args
+        .iter()
+        .map(|a| match (a.as_ref(), xreadgroup) {
+            (b"$", false) => Ok(ReadId::Last),
+            (b"+", false) => Ok(ReadId::Newest),
+            (b">", false) => Err("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.".into()),
+            (b"$", true) => Err("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.".into()),
+            (b">", true) => Ok(ReadId::New),
+            (other, true) => match stream_id::strict(other, 0)? {
+                StreamId::MAX => Ok(ReadId::New),
+                id => Ok(ReadId::After(id)),
+            },
+            (other, false) => Ok(ReadId::After(stream_id::strict(other, 0)?)),
+        })
+        .collect();
+    let head = argv.get(..argv.len() - streams.len()).unwrap_or_default();
+    Ok(ReadArgs {
+        timeout,
+        count,
+        noack,
+        group,
+        head,
+        keys,
+        ids,
+    })
 }
 
 pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let ReadArgs {
         timeout,
         mut count,
-        streams_at,
+        head,
+        keys,
+        ids: id_args,
         ..
     } = parse_read_args(argv, false)?;
-    let n = (argv.len() - streams_at) / 2;
-    let keys = &argv[streams_at..streams_at + n];
+    let n = keys.len();
     let db = ctx.db();
     // Resolve every ID (and type-check every key) before reading anything. `None` is `+`
     // (Redis 7.4): the last entry.
     let mut ids: Vec<Option<StreamId>> = Vec::with_capacity(n);
-    for (k, id_arg) in keys.iter().zip(&argv[streams_at + n..]) {
+    for (k, id_arg) in keys.iter().zip(id_args) {
         // A woken client whose key now holds another type goes back to waiting, as in Redis.
         let meta = match ctx.store.stream(db, k, ctx.now_ms) {
             Err(_) if ctx.wake_key.is_some() => None,
             other => other.map_err(wrongtype)?,
         };
-        let id = match id_arg.as_ref() {
-            b"$" => Some(meta.map_or(StreamId::MIN, |m| m.last_id)),
-            b"+" => None,
-            b">" => return Err("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.".into()),
-            other => Some(parse_strict_id(other, 0)?),
+        let id = match id_arg? {
+            ReadId::Last => Some(meta.map_or(StreamId::MIN, |m| m.last_id)),
+            ReadId::Newest => None,
+            ReadId::After(id) => Some(id),
+            ReadId::New => return Err(SYNTAX.into()),
         };
         ids.push(id);
     }
@@ -670,7 +704,7 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     match timeout {
         Some(ms) if !ctx.client.in_exec => {
             // Block with `$` fixed to the IDs resolved now.
-            let mut retry: Vec<Bytes> = argv[..streams_at + n].to_vec();
+            let mut retry: Vec<Bytes> = head.iter().chain(keys).cloned().collect();
             let mut wake_if = Vec::with_capacity(n);
             for (k, id) in keys.iter().zip(&ids) {
                 // `+` on a stream with nothing to return waits like `$`.
@@ -698,46 +732,51 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 /// XINFO STREAM key [FULL [COUNT n]]
+struct XinfoStream<'a> {
+    key: &'a Bytes,
+    /// `Some(count)` for FULL (0 = everything). Redis looks the key up (no such key,
+    /// WRONGTYPE) before it reports bad options, so their error waits here.
+    full: Result<Option<i64>, ReplyError>,
+}
+
+impl<'a> XinfoStream<'a> {
+    fn parse(argv: &'a [Bytes]) -> Result<Self, ReplyError> {
+        let mut args = Args::new(argv.get(1..).unwrap_or_default());
+        let sub = args.next()?;
+        let key = args.next()?;
+        let syntax = || {
+            ReplyError::new(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
+                crate::reply::printable(sub, 128)
+            ))
+        };
+        let full = match args.rest() {
+            [] => Ok(None),
+            [full] if eq(full, "FULL") => Ok(Some(10)),
+            [full, count, n] if eq(full, "FULL") && eq(count, "COUNT") => {
+                crate::args::int(n).map(|c| Some(if c < 0 { 10 } else { c }))
+            }
+            _ => Err(syntax()),
+        };
+        Ok(XinfoStream { key, full })
+    }
+}
+
 pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    // Redis looks the key up (no such key, WRONGTYPE) before it parses the options.
+    let XinfoStream { key, full } = XinfoStream::parse(argv)?;
     let db = ctx.db();
     if ctx
         .store
-        .stream(db, &argv[2], ctx.now_ms)
+        .stream(db, key, ctx.now_ms)
         .map_err(wrongtype)?
         .is_none()
     {
         return Err(crate::reply::NO_SUCH_KEY.into());
     }
-    let mut full = false;
-    let mut count: i64 = 10;
-    let opts = &argv[3..];
-    if !opts.is_empty() {
-        let syntax = || {
-            ReplyError::new(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
-                crate::reply::printable(&argv[1], 128)
-            ))
-        };
-        if (opts.len() != 1 && opts.len() != 3) || !eq(&opts[0], "FULL") {
-            return Err(syntax());
-        }
-        if opts.len() == 3 {
-            if !eq(&opts[1], "COUNT") {
-                return Err(syntax());
-            }
-            count = parse_i64(&opts[2]).ok_or(ReplyError::from(NOT_INTEGER))?;
-            if count < 0 {
-                count = 10;
-            }
-        }
-        full = true;
-    }
-    let Some(meta) = ctx
-        .store
-        .stream(db, &argv[2], ctx.now_ms)
-        .map_err(wrongtype)?
-    else {
+    let full = full?;
+    let count = full.unwrap_or(10);
+    let full = full.is_some();
+    let Some(meta) = ctx.store.stream(db, key, ctx.now_ms).map_err(wrongtype)? else {
         return Err(crate::reply::NO_SUCH_KEY.into());
     };
     let groups = meta.groups.len();
@@ -796,7 +835,7 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         out.bulk(b"entries");
         write_entries(ctx, &entries)?;
         ctx.out.bulk(b"groups");
-        super::groups::write_full_groups(ctx, &argv[2], count.max(0) as usize)?;
+        super::groups::write_full_groups(ctx, key, count.max(0) as usize)?;
     } else {
         out.bulk(b"groups");
         out.int(groups as i64);
@@ -829,3 +868,133 @@ pub fn xinfo_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     );
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The table rows of this family (see `commands/mod.rs`).
+
+pub static COMMANDS: &[Command] = &[
+    cmd("xadd", -5, xadd)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "update"], 1, 0, 1).notes("UPDATE instead of INSERT because of the optional trimming feature")])
+        .acl(&["@write", "@stream", "@fast"])
+        .tips(&["nondeterministic_output"])
+        .doc("stream", "5.0.0", "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.", "Appends a new entry to a stream")
+        .history(&[
+            ("6.2.0", "Added the `NOMKSTREAM` option, `MINID` trimming strategy and the `LIMIT` option."),
+            ("7.0.0", "Added support for the `<ms>-*` explicit ID form."),
+        ])
+        .args(&[
+            arg("key", "key"),
+            tok("NOMKSTREAM").since("6.2.0").opt(),
+            arg("trim", "block").opt().of(&[
+                arg("strategy", "oneof").of(&[tok("MAXLEN"), tok("MINID").since("6.2.0")]),
+                arg("operator", "oneof").opt().of(&[arg("equal", "pure-token").token("="), arg("approximately", "pure-token").token("~")]),
+                arg("threshold", "string"),
+                arg("count", "integer").token("LIMIT").since("6.2.0").opt(),
+            ]),
+            arg("id-selector", "oneof").of(&[arg("auto-id", "pure-token").token("*"), arg("id", "string")]),
+            arg("data", "block").many().of(&[arg("field", "string"), arg("value", "string")]),
+        ]),
+    cmd("xrange", -4, xrange)
+        .flags(&["readonly"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@read", "@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).", "Return a range of elements in a stream, with IDs matching the specified IDs interval")
+        .history(&[("6.2.0", "Added exclusive ranges.")])
+        .args(&[arg("key", "key"), arg("start", "string"), arg("end", "string"), arg("count", "integer").token("COUNT").opt()]),
+    cmd("xrevrange", -4, xrevrange)
+        .flags(&["readonly"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@read", "@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).", "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE")
+        .history(&[("6.2.0", "Added exclusive ranges.")])
+        .args(&[arg("key", "key"), arg("end", "string"), arg("start", "string"), arg("count", "integer").token("COUNT").opt()]),
+    cmd("xlen", 2, xlen)
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, &[ks(&["RO"], 1, 0, 1)])
+        .acl(&["@read", "@stream", "@fast"])
+        .doc("stream", "5.0.0", "O(1)", "Return the number of entries in a stream")
+        .args(&[arg("key", "key")]),
+    cmd("xdel", -3, xdel)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "delete"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@fast"])
+        .doc("stream", "5.0.0", "O(1) for each single item to delete in the stream, regardless of the stream size.", "Removes the specified entries from the stream. Returns the number of items actually deleted, that may be different from the number of IDs passed in case certain IDs do not exist.")
+        .args(&[arg("key", "key"), arg("id", "string").many()]),
+    cmd("xtrim", -4, xtrim)
+        .flags(&["write"])
+        .keys(1, 1, 1, &[ks(&["RW", "delete"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@slow"])
+        .tips(&["nondeterministic_output"])
+        .doc("stream", "5.0.0", "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.", "Trims the stream to (approximately if '~' is passed) a certain size")
+        .history(&[("6.2.0", "Added the `MINID` trimming strategy and the `LIMIT` option.")])
+        .args(&[
+            arg("key", "key"),
+            arg("trim", "block").of(&[
+                arg("strategy", "oneof").of(&[tok("MAXLEN"), tok("MINID").since("6.2.0")]),
+                arg("operator", "oneof").opt().of(&[arg("equal", "pure-token").token("="), arg("approximately", "pure-token").token("~")]),
+                arg("threshold", "string"),
+                arg("count", "integer").token("LIMIT").since("6.2.0").opt(),
+            ]),
+        ]),
+    cmd("xsetid", -3, xsetid)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "update"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@fast"])
+        .doc("stream", "5.0.0", "O(1)", "An internal command for replicating stream values")
+        .history(&[("7.0.0", "Added the `entries_added` and `max_deleted_entry_id` arguments.")])
+        .args(&[
+            arg("key", "key"),
+            arg("last-id", "string"),
+            arg("entries-added", "integer").token("ENTRIESADDED").since("7.0.0").opt(),
+            arg("max-deleted-id", "string").token("MAXDELETEDID").since("7.0.0").opt(),
+        ]),
+    cmd("xread", -4, xread)
+        .flags(&["readonly", "blocking", "movablekeys"])
+        .keys(0, 0, 0, &[ks_keyword(&["RO", "access"], "STREAMS", 1, -1, 1, 2)])
+        .acl(&["@read", "@stream", "@slow", "@blocking"])
+        .doc("stream", "5.0.0", "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.")
+        .args(&[
+            arg("count", "integer").token("COUNT").opt(),
+            arg("milliseconds", "integer").token("BLOCK").opt(),
+            arg("streams", "block").token("STREAMS").of(&[arg("key", "key").many(), arg("id", "string").many()]),
+        ]),
+    container("xinfo", &XINFO_SUBCOMMANDS)
+        .acl(&["@slow"])
+        .doc("stream", "5.0.0", "Depends on subcommand.", "A container for stream introspection commands"),
+];
+
+/// XINFO STREAM and HELP are handled here, GROUPS and CONSUMERS beside the other group code.
+pub static XINFO_SUBCOMMANDS: [Command; 4] = [
+    cmd("xinfo|groups", 3, super::groups::xinfo_groups)
+        .flags(&["readonly"])
+        .keys(2, 2, 1, &[ks(&["RO", "access"], 2, 0, 1)])
+        .acl(&["@read", "@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(1)", "List the consumer groups of a stream")
+        .history(&[("7.0.0", "Added the `entries-read` and `lag` fields")])
+        .args(&[arg("key", "key")]),
+    cmd("xinfo|consumers", 4, super::groups::xinfo_consumers)
+        .flags(&["readonly"])
+        .keys(2, 2, 1, &[ks(&["RO", "access"], 2, 0, 1)])
+        .acl(&["@read", "@stream", "@slow"])
+        .tips(&["nondeterministic_output"])
+        .doc("stream", "5.0.0", "O(1)", "List the consumers in a consumer group")
+        .args(&[arg("key", "key"), arg("group", "string")]),
+    cmd("xinfo|stream", -3, xinfo_stream)
+        .flags(&["readonly"])
+        .keys(2, 2, 1, &[ks(&["RO", "access"], 2, 0, 1)])
+        .acl(&["@read", "@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(1)", "Get information about a stream")
+        .history(&[
+            ("6.0.0", "Added the `FULL` modifier."),
+            ("7.0.0", "Added the `max-deleted-entry-id`, `entries-added`, `recorded-first-entry-id`, `entries-read` and `lag` fields"),
+        ])
+        .args(&[
+            arg("key", "key"),
+            arg("full-block", "block").token("FULL").opt().of(&[arg("count", "integer").token("COUNT").opt()]),
+        ]),
+    cmd("xinfo|help", 2, xinfo_help)
+        .flags(&["loading", "stale"])
+        .acl(&["@stream", "@slow"])
+        .doc("stream", "5.0.0", "O(1)", "Show helpful text about the different subcommands"),
+];

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use sluice_storage::{Entry, Value};
 
+use super::common::*;
 use crate::args::{eq, parse_i64, Args};
 use crate::engine::Ctx;
 use crate::reply::{wrong_arity, CmdResult, ReplyError, NOT_INTEGER, OVERFLOW, SYNTAX, WRONGTYPE};
@@ -259,3 +260,139 @@ pub fn mset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     ctx.out.ok();
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The table rows of this family (see `commands/mod.rs`).
+
+pub static COMMANDS: &[Command] = &[
+    cmd("get", 2, get)
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@read", "@string", "@fast"])
+        .doc("string", "1.0.0", "O(1)", "Get the value of a key")
+        .args(&[arg("key", "key")]),
+    cmd("set", -3, set)
+        .flags(&["write", "denyoom"])
+        .keys(
+            1,
+            1,
+            1,
+            &[ks(&["RW", "access", "update", "variable_flags"], 1, 0, 1)
+                .notes("RW and ACCESS due to the optional `GET` argument")],
+        )
+        .acl(&["@write", "@string", "@slow"])
+        .doc("string", "1.0.0", "O(1)", "Set the string value of a key")
+        .history(&[
+            ("2.6.12", "Added the `EX`, `PX`, `NX` and `XX` options."),
+            ("6.0.0", "Added the `KEEPTTL` option."),
+            ("6.2.0", "Added the `GET`, `EXAT` and `PXAT` option."),
+            (
+                "7.0.0",
+                "Allowed the `NX` and `GET` options to be used together.",
+            ),
+        ])
+        .args(&[
+            arg("key", "key"),
+            arg("value", "string"),
+            arg("condition", "oneof")
+                .since("2.6.12")
+                .opt()
+                .of(&[tok("NX"), tok("XX")]),
+            tok("GET").since("6.2.0").opt(),
+            arg("expiration", "oneof").opt().of(&[
+                arg("seconds", "integer").token("EX").since("2.6.12"),
+                arg("milliseconds", "integer").token("PX").since("2.6.12"),
+                arg("unix-time-seconds", "unix-time")
+                    .token("EXAT")
+                    .since("6.2.0"),
+                arg("unix-time-milliseconds", "unix-time")
+                    .token("PXAT")
+                    .since("6.2.0"),
+                tok("KEEPTTL").since("6.0.0"),
+            ]),
+        ]),
+    cmd("setnx", 3, setnx)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, &[ks(&["OW", "insert"], 1, 0, 1)])
+        .acl(&["@write", "@string", "@fast"])
+        .doc(
+            "string",
+            "1.0.0",
+            "O(1)",
+            "Set the value of a key, only if the key does not exist",
+        )
+        .args(&[arg("key", "key"), arg("value", "string")]),
+    cmd("incr", 2, incr)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, RW_ACCESS_UPDATE)
+        .acl(&["@write", "@string", "@fast"])
+        .doc(
+            "string",
+            "1.0.0",
+            "O(1)",
+            "Increment the integer value of a key by one",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("decr", 2, decr)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, RW_ACCESS_UPDATE)
+        .acl(&["@write", "@string", "@fast"])
+        .doc(
+            "string",
+            "1.0.0",
+            "O(1)",
+            "Decrement the integer value of a key by one",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("incrby", 3, incrby)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, RW_ACCESS_UPDATE)
+        .acl(&["@write", "@string", "@fast"])
+        .doc(
+            "string",
+            "1.0.0",
+            "O(1)",
+            "Increment the integer value of a key by the given amount",
+        )
+        .args(&[arg("key", "key"), arg("increment", "integer")]),
+    cmd("decrby", 3, decrby)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, RW_ACCESS_UPDATE)
+        .acl(&["@write", "@string", "@fast"])
+        .doc(
+            "string",
+            "1.0.0",
+            "O(1)",
+            "Decrement the integer value of a key by the given number",
+        )
+        .args(&[arg("key", "key"), arg("decrement", "integer")]),
+    cmd("mget", -2, mget)
+        .tips(&["request_policy:multi_shard"])
+        .flags(&["readonly", "fast"])
+        .keys(1, -1, 1, RO_ACCESS_ALL)
+        .acl(&["@read", "@string", "@fast"])
+        .doc(
+            "string",
+            "1.0.0",
+            "O(N) where N is the number of keys to retrieve.",
+            "Get the values of all the given keys",
+        )
+        .args(&[arg("key", "key").many()]),
+    cmd("mset", -3, mset)
+        .tips(&[
+            "request_policy:multi_shard",
+            "response_policy:all_succeeded",
+        ])
+        .flags(&["write", "denyoom"])
+        .keys(1, -1, 2, &[ks(&["OW", "update"], 1, -1, 2)])
+        .acl(&["@write", "@string", "@slow"])
+        .doc(
+            "string",
+            "1.0.1",
+            "O(N) where N is the number of keys to set.",
+            "Set multiple keys to multiple values",
+        )
+        .args(&[arg("data", "block")
+            .many()
+            .of(&[arg("key", "key"), arg("value", "string")])]),
+];
