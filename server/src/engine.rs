@@ -355,7 +355,9 @@ impl Engine {
             }
             // Each scheduled client once; those scheduled again go after everyone else.
             for _ in 0..self.todo.len() {
-                let Some(id) = self.todo.pop_front() else { break };
+                let Some(id) = self.todo.pop_front() else {
+                    break;
+                };
                 self.serve(id);
             }
             self.expire_blocked();
@@ -400,7 +402,9 @@ impl Engine {
     /// error).
     fn accept(&mut self, i: usize) {
         loop {
-            let Some(l) = self.listeners.get(i) else { return };
+            let Some(l) = self.listeners.get(i) else {
+                return;
+            };
             let (sock, addr) = match l.accept() {
                 Ok(a) => a,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
@@ -416,7 +420,8 @@ impl Engine {
             let net = &self.srv.net;
             if net.connected.load(Ordering::Relaxed) >= max {
                 net.rejected.fetch_add(1, Ordering::Relaxed);
-                let _ = std::io::Write::write(&mut &sock, b"-ERR max number of clients reached\r\n");
+                let _ =
+                    std::io::Write::write(&mut &sock, b"-ERR max number of clients reached\r\n");
                 continue;
             }
             let id = self.next_client_id;
@@ -444,7 +449,9 @@ impl Engine {
     /// A client's socket is readable (or closed) and/or writable.
     fn socket_event(&mut self, id: u64, ev: &mio::event::Event) {
         if ev.is_writable() {
-            let Some(c) = self.srv.clients.get_mut(&id) else { return };
+            let Some(c) = self.srv.clients.get_mut(&id) else {
+                return;
+            };
             if c.conn.released > 0 {
                 match c.conn.write_released(&mut c.out, &self.srv.net) {
                     Ok(true) => {
@@ -481,7 +488,9 @@ impl Engine {
 
     /// One turn of a client: read once, parse, and run what it sent.
     fn serve(&mut self, id: u64) {
-        let Some(mut c) = self.srv.clients.remove(&id) else { return };
+        let Some(mut c) = self.srv.clients.remove(&id) else {
+            return;
+        };
         c.scheduled = false;
         if c.close_after_reply {
             // Its last replies are being written; nothing it sends runs.
@@ -491,9 +500,7 @@ impl Engine {
         let limits = self.srv.limits.clone();
         c.conn.parse_into(&mut c.pending, c.authenticated, &limits);
         let mut again = false;
-        if c.pending.len() < MAX_PENDING_COMMANDS
-            && !c.conn.eof
-            && c.conn.protocol_error.is_none()
+        if c.pending.len() < MAX_PENDING_COMMANDS && !c.conn.eof && c.conn.protocol_error.is_none()
         {
             match c.conn.read(&limits, &self.srv.net) {
                 Ok(Read_::Data { more }) => again = more,
@@ -529,7 +536,9 @@ impl Engine {
         if again {
             self.schedule(id);
         }
-        let Some(c) = self.srv.clients.remove(&id) else { return };
+        let Some(c) = self.srv.clients.remove(&id) else {
+            return;
+        };
         if c.out.len() >= REPLY_BYTES_PER_TURN {
             // Its socket must take some replies first (the writable event schedules it).
             self.srv.clients.insert(id, c);
@@ -571,10 +580,15 @@ impl Engine {
         }
         let now = Instant::now();
         for id in std::mem::take(&mut self.dirty) {
-            let Some(c) = self.srv.clients.get_mut(&id) else { continue };
+            let Some(c) = self.srv.clients.get_mut(&id) else {
+                continue;
+            };
             c.conn.released = c.out.len();
             // Over a limit, nothing more is written: Redis checks as replies are added.
-            if !c.conn.output_within_limits(c.out.len(), &self.srv.limits, now) {
+            if !c
+                .conn
+                .output_within_limits(c.out.len(), &self.srv.limits, now)
+            {
                 self.close_over_output_limit(id);
                 continue;
             }

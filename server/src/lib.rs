@@ -43,7 +43,8 @@ pub fn run(config: Config) -> Result<(), String> {
         tracing::info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");
         listeners.push(l);
     }
-    let poll = mio::Poll::new().map_err(|e| format!("can't create the event loop's poller: {e}"))?;
+    let poll =
+        mio::Poll::new().map_err(|e| format!("can't create the event loop's poller: {e}"))?;
     let waker = Arc::new(
         mio::Waker::new(poll.registry(), engine::WAKER)
             .map_err(|e| format!("can't create the event loop's waker: {e}"))?,

@@ -191,7 +191,10 @@ impl Conn {
     /// Writes released output until it is all written or the socket is full. Returns whether
     /// everything released is written.
     pub fn write_released(&mut self, out: &mut ReplyWriter, stats: &NetStats) -> io::Result<bool> {
-        debug_assert!(self.released <= out.len(), "released bytes are in the buffer");
+        debug_assert!(
+            self.released <= out.len(),
+            "released bytes are in the buffer"
+        );
         while self.released > 0 {
             let data = &out.buffer()[..self.released];
             match self.sock.write(data) {
@@ -212,7 +215,12 @@ impl Conn {
     /// `client-output-buffer-limit normal` (hard, soft bytes, soft seconds) on `unwritten`
     /// bytes: false when the client must be closed (over the hard limit, or over the soft limit
     /// for longer than the soft seconds; at once when they are 0).
-    pub fn output_within_limits(&mut self, unwritten: usize, l: &SharedLimits, now: Instant) -> bool {
+    pub fn output_within_limits(
+        &mut self,
+        unwritten: usize,
+        l: &SharedLimits,
+        now: Instant,
+    ) -> bool {
         let len = unwritten as u64;
         let hard = l.output_hard.load(Ordering::Relaxed);
         if hard > 0 && len > hard {
