@@ -1,0 +1,253 @@
+//! Blocking commands: parking a client on keys (XREAD/XREADGROUP BLOCK), waking it when a key
+//! it waits on changes, and answering it when its timeout passes.
+//!
+//! Invariants: a parked client is in `Server::clients` with `blocked` set, listed under each of
+//! its keys in `Server::waiting` (in arrival order) and, with a timeout, in
+//! `Server::deadlines`; [`Engine::unblock`] removes all three together. None of its pending
+//! commands runs while it is parked. A woken client re-runs its command only if its
+//! [`WakeIf`] says the change can serve it, and a re-run that still finds nothing leaves it
+//! parked where it was (keeping its place and deadline).
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sluice_storage::stream::StreamId;
+
+use super::{call, resolve, unwatch, Ctx, Engine};
+use crate::client::Client;
+use crate::commands;
+
+/// What a blocking command waits for.
+#[derive(Debug, Clone)]
+pub struct BlockSpec {
+    pub keys: Vec<Bytes>,
+    /// For each key (same order), when a change to it can serve the client; the engine checks
+    /// this before it re-runs the command, so a write wakes only the waiters it can serve
+    /// (2,000 clients blocked on one stream cost one comparison each per XADD, not a command).
+    pub wake_if: Vec<WakeIf>,
+    /// 0 = forever.
+    pub timeout_ms: u64,
+    /// The command to re-run when a key is signalled, with `$` resolved to concrete IDs.
+    pub argv: Vec<Bytes>,
+}
+
+/// When a signalled key may serve a blocked client (see [`BlockSpec::wake_if`]). Each must
+/// be true whenever re-running the command would reply (a false "true" only costs a re-run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WakeIf {
+    /// Always re-run the command.
+    Always,
+    /// The key is a stream whose last ID is above this one (XREAD).
+    StreamPast(StreamId),
+    /// The key is a stream whose last ID is above this group's last delivered ID, or the key,
+    /// the stream or the group is gone (XREADGROUP `>`, which then answers an error).
+    GroupBehind(Bytes),
+}
+
+/// A client parked by a blocking command.
+pub struct Blocked {
+    pub argv: Vec<Bytes>,
+    pub keys: Vec<(usize, Bytes)>,
+    /// Aligned with `keys`.
+    pub wake_if: Vec<WakeIf>,
+    pub deadline: Option<Instant>,
+}
+
+impl Engine {
+    /// Parks a client on the keys of `spec` until one is signalled or its timeout passes.
+    pub(super) fn park(&mut self, mut client: Client, spec: BlockSpec) {
+        let id = client.id;
+        let db = client.db;
+        let deadline =
+            (spec.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(spec.timeout_ms));
+        debug_assert_eq!(
+            spec.keys.len(),
+            spec.wake_if.len(),
+            "a wake condition per key"
+        );
+        let mut keys = Vec::new();
+        let mut wake_if = Vec::new();
+        for (k, w) in spec.keys.into_iter().zip(spec.wake_if) {
+            let key = (db, k);
+            if !keys.contains(&key) {
+                self.srv.waiting.entry(key.clone()).or_default().push(id);
+                keys.push(key);
+                wake_if.push(w);
+            }
+        }
+        if let Some(d) = deadline {
+            self.srv.deadlines.insert((d, id));
+        }
+        client.blocked = Some(Blocked {
+            argv: spec.argv,
+            keys,
+            wake_if,
+            deadline,
+        });
+        self.srv.clients.insert(id, client);
+    }
+
+    /// Removes a parked client from the wait lists and the deadline set.
+    pub(super) fn unblock(&mut self, id: u64, b: &Blocked) {
+        for k in &b.keys {
+            if let Some(ids) = self.srv.waiting.get_mut(k) {
+                ids.retain(|w| *w != id);
+                if ids.is_empty() {
+                    self.srv.waiting.remove(k);
+                }
+            }
+        }
+        if let Some(d) = b.deadline {
+            self.srv.deadlines.remove(&(d, id));
+        }
+    }
+
+    /// Re-runs the commands of clients blocked on signalled keys, in arrival order per key.
+    pub(super) fn serve_ready(&mut self) {
+        while !self.srv.ready.is_empty() {
+            let ready = std::mem::take(&mut self.srv.ready);
+            for key in ready {
+                let ids = self.srv.waiting.get(&key).cloned().unwrap_or_default();
+                for id in ids {
+                    if self.may_serve(id, &key) {
+                        self.retry_blocked(id, key.1.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the change of `key` may serve the client `id` blocked on it (its [`WakeIf`]).
+    pub(super) fn may_serve(&mut self, id: u64, key: &(usize, Bytes)) -> bool {
+        let Some(b) = self.srv.clients.get(&id).and_then(|c| c.blocked.as_ref()) else {
+            return false;
+        };
+        let Some(i) = b.keys.iter().position(|k| k == key) else {
+            return false;
+        };
+        let cond = match &b.wake_if[i] {
+            WakeIf::Always => return true,
+            c => c.clone(),
+        };
+        let now = self.srv.clock.now_ms();
+        let meta = self.store_mut().stream(key.0, &key.1, now);
+        match (cond, meta) {
+            (WakeIf::StreamPast(after), Ok(Some(m))) => m.last_id > after,
+            (WakeIf::StreamPast(_), _) => false,
+            (WakeIf::GroupBehind(g), Ok(Some(m))) => match m.groups.get(g.as_ref()) {
+                Some(g) => m.last_id > g.last_id,
+                None => true,
+            },
+            (WakeIf::GroupBehind(_), _) => true,
+            (WakeIf::Always, _) => true,
+        }
+    }
+
+    /// Re-runs the blocked command of `id`. A reply unparks it; if it still has nothing to
+    /// return it stays parked where it was (so clients keep their arrival order) with its
+    /// original deadline.
+    pub(super) fn retry_blocked(&mut self, id: u64, wake_key: Bytes) {
+        let Some(mut client) = self.srv.clients.remove(&id) else {
+            return;
+        };
+        let Some(b) = client.blocked.take() else {
+            self.srv.clients.insert(id, client);
+            return;
+        };
+        let mut out = std::mem::take(&mut client.out);
+        let mark = out.len();
+        out.set_protocol(client.proto);
+        self.srv.clock.restart();
+        let mut ctx = Ctx {
+            store: self
+                .store
+                .as_mut()
+                .expect("the store is open outside reopen_store"),
+            client: &mut client,
+            out: &mut out,
+            now_ms: self.srv.clock.now_ms(),
+            srv: &mut self.srv,
+            block: None,
+            wake_key: Some(wake_key),
+        };
+        if let Some(cmd) = commands::lookup(&b.argv[0]).and_then(|c| resolve(c, &b.argv).ok()) {
+            call(&mut ctx, cmd, &b.argv);
+        }
+        let blocked_again = ctx.block.take().is_some();
+        if blocked_again {
+            out.truncate(mark);
+            client.out = out;
+            client.blocked = Some(b);
+            self.srv.clients.insert(id, client);
+            return;
+        }
+        client.out = out;
+        self.unblock(id, &b);
+        self.after_writes(Some(&mut client));
+        self.drive(client);
+    }
+
+    /// Answers blocked clients whose timeout passed with the null reply, then runs the rest of
+    /// their request.
+    pub(super) fn expire_blocked(&mut self) {
+        let now = Instant::now();
+        while let Some(&(deadline, id)) = self.srv.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.srv.deadlines.remove(&(deadline, id));
+            let Some(mut client) = self.srv.clients.remove(&id) else {
+                continue;
+            };
+            let Some(b) = client.blocked.take() else {
+                self.srv.clients.insert(id, client);
+                continue;
+            };
+            self.unblock(id, &b);
+            client.out.set_protocol(client.proto);
+            client.out.null_array();
+            self.drive(client);
+        }
+    }
+
+    /// Marks WATCHers of changed keys dirty.
+    pub(super) fn after_writes(&mut self, mut current: Option<&mut Client>) {
+        // Keys that lost their stream wake the clients blocked on them (XREADGROUP answers
+        // with an error; XREAD goes back to waiting).
+        let waiting = !self.srv.waiting.is_empty();
+        self.store_mut().track_removals(waiting);
+        for key in self.store_mut().take_removed() {
+            if self.srv.waiting.contains_key(&key) && !self.srv.ready.contains(&key) {
+                self.srv.ready.push(key);
+            }
+        }
+        if self.srv.watchers.is_empty() {
+            return;
+        }
+        let touched = self.store_mut().take_touched();
+        let mut dirty: Vec<u64> = Vec::new();
+        for key in touched {
+            if let Some(ids) = self.srv.watchers.get(&key) {
+                dirty.extend(ids);
+            }
+        }
+        for id in dirty {
+            match current.as_deref_mut() {
+                Some(c) if c.id == id => c.dirty_cas = true,
+                _ => {
+                    if let Some(c) = self.srv.clients.get_mut(&id) {
+                        c.dirty_cas = true;
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn unwatch_all(&mut self, id: u64, keys: &[(usize, Bytes)]) {
+        let store = self
+            .store
+            .as_mut()
+            .expect("the store is open outside reopen_store");
+        unwatch(&mut self.srv, store, id, keys);
+    }
+}

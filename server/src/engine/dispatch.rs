@@ -1,0 +1,146 @@
+//! Dispatch: from an argument vector to a handler — lookup, authentication, subcommand and
+//! arity checks, the read-only state's refusals, MULTI queueing — and the call itself, which
+//! ends every command (its staged writes are closed, its time counted).
+
+use bytes::Bytes;
+
+use super::Ctx;
+use crate::commands;
+use crate::reply::{printable, wrong_arity, CmdResult, ReplyError};
+use crate::table::Command;
+
+/// Executes one command from a client: authentication, lookup, arity, MULTI queueing, then the
+/// handler, then the commit of its writes.
+pub fn process(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
+    let Some(name) = argv.first() else { return };
+    let Some(cmd) = commands::lookup(name) else {
+        // Redis quotes arguments until the list reaches 128 characters.
+        let mut args = String::new();
+        for a in argv[1..].iter() {
+            if args.len() >= 128 {
+                break;
+            }
+            args.push_str(&format!("'{}' ", printable(a, 128 - args.len())));
+        }
+        let msg = format!(
+            "ERR unknown command '{}', with args beginning with: {}",
+            printable(name, 128),
+            args
+        );
+        queue_error(ctx);
+        ctx.out.error(&msg);
+        return;
+    };
+    if !ctx.client.authenticated && !cmd.has_flag("no_auth") {
+        queue_error(ctx);
+        ctx.out.error("NOAUTH Authentication required.");
+        return;
+    }
+    let cmd = match resolve(cmd, argv) {
+        Ok(c) => c,
+        Err(e) => {
+            if cmd.name == "exec" {
+                // Redis aborts the transaction and says why, even outside MULTI.
+                ctx.client.multi = None;
+                ctx.client.multi_error = false;
+                crate::commands::multi::unwatch_client(ctx);
+                let why = e.0.strip_prefix("ERR ").unwrap_or(&e.0);
+                ctx.out.error(&format!(
+                    "EXECABORT Transaction discarded because of: {why}"
+                ));
+                return;
+            }
+            queue_error(ctx);
+            ctx.error(&e);
+            return;
+        }
+    };
+    if let Some(f) = &ctx.srv.disk_fault {
+        // Redis refuses writes, and PING (a health check should fail), while its AOF cannot
+        // be written.
+        if cmd.has_flag("write") || cmd.name == "ping" {
+            let msg = f.reply();
+            queue_error(ctx);
+            ctx.out.error(&msg);
+            return;
+        }
+    }
+    if let Some(queue) = ctx.client.multi.as_mut() {
+        if !matches!(
+            cmd.name,
+            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+        ) {
+            queue.push(argv.to_vec());
+            ctx.out.simple("QUEUED");
+            return;
+        }
+    }
+    call(ctx, cmd, argv);
+}
+
+/// Flags the open transaction as failed (a command could not be queued).
+fn queue_error(ctx: &mut Ctx<'_>) {
+    if ctx.client.multi.is_some() {
+        ctx.client.multi_error = true;
+    }
+}
+
+/// Finds the subcommand of a container and checks arity and key lengths.
+pub fn resolve(cmd: &'static Command, argv: &[Bytes]) -> Result<&'static Command, ReplyError> {
+    let mut cmd = cmd;
+    let bare_container = argv.len() == 1 && cmd.handler.is_some();
+    if !cmd.subcommands.is_empty() && !bare_container {
+        let Some(sub) = argv.get(1) else {
+            return Err(wrong_arity(cmd.name));
+        };
+        cmd = match cmd.subcommand(sub) {
+            Some(s) => s,
+            None => return Err(crate::reply::unknown_subcommand(cmd.name, sub)),
+        };
+    }
+    if !cmd.arity_ok(argv.len()) {
+        return Err(wrong_arity(cmd.name));
+    }
+    for i in cmd.key_indices(argv.len()) {
+        if argv[i].len() > sluice_storage::MAX_KEY_LEN {
+            return Err(ReplyError::new(format!(
+                "ERR key too long: {} bytes, the limit is {} bytes",
+                argv[i].len(),
+                sluice_storage::MAX_KEY_LEN
+            )));
+        }
+    }
+    Ok(cmd)
+}
+
+/// Runs a resolved command (also used by EXEC) and commits its writes.
+pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
+    let Some(handler) = cmd.handler else {
+        ctx.error(&wrong_arity(cmd.name));
+        return;
+    };
+    if let Some(f) = &ctx.srv.disk_fault {
+        // Also inside EXEC and for re-run blocked commands: nothing writes while the disk is
+        // full.
+        if cmd.has_flag("write") {
+            let msg = f.reply();
+            ctx.out.error(&msg);
+            return;
+        }
+    }
+    let start = ctx.srv.clock.mark;
+    // CLIENT LIST shows the command being run, as Redis does.
+    ctx.client.last_cmd = cmd.name;
+    let result: CmdResult = handler(ctx, argv);
+    if let Err(e) = result {
+        ctx.error(&e);
+    }
+    ctx.store.end_command();
+    ctx.client.last_cmd_ms = ctx.now_ms;
+    let stats = &mut ctx.srv.stats;
+    stats.commands += 1;
+    let key = cmd as *const Command as usize;
+    let e = stats.per_command.entry(key).or_insert((cmd.name, 0, 0));
+    e.1 += 1;
+    e.2 += ctx.srv.clock.lap(start);
+}
