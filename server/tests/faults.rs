@@ -153,6 +153,53 @@ fn assert_entries(c: &mut Conn, n: u64) {
 }
 
 #[test]
+fn under_always_a_reply_waits_for_the_fdatasync_of_its_write() {
+    // The pipelined group commit runs the fdatasync on the fsync thread while the loop goes
+    // on: the replies of the drain (and of any later drain, even a read's) must still wait.
+    let f = Faulty::start(&["--appendfsync", "always"]);
+    let mut c = f.server.conn();
+    xadd_acked(&mut c, 1, 10);
+    f.inject("fsync-hold");
+    let marker = PathBuf::from(format!("{}.held", f.ctl.display()));
+    let mut writer = TcpStream::connect(("127.0.0.1", f.server.port)).expect("connect");
+    writer
+        .write_all(&common::encode(&[b"XADD", b"s", b"11-1", b"f", b"v"]))
+        .expect("send");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "no fdatasync started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The sync of that write is in progress: neither its reply nor a later read's is sent.
+    let mut reader = TcpStream::connect(("127.0.0.1", f.server.port)).expect("connect");
+    reader
+        .write_all(&common::encode(&[b"XLEN", b"s"]))
+        .expect("send");
+    for s in [&mut writer, &mut reader] {
+        s.set_read_timeout(Some(Duration::from_millis(300))).ok();
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!(
+                "a reply before the fdatasync finished: {other:?} {:?}",
+                &buf
+            ),
+        }
+    }
+    f.inject("");
+    for (s, want) in [
+        (&mut writer, &b"$4\r\n11-1\r\n"[..]),
+        (&mut reader, b":11\r\n"),
+    ] {
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        let mut got = vec![0u8; want.len()];
+        s.read_exact(&mut got)
+            .expect("the reply once the sync is done");
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
 fn fdatasync_eio_under_always_stops_the_server_without_replying() {
     let mut f = Faulty::start(&["--appendfsync", "always"]);
     let mut c = f.server.conn();

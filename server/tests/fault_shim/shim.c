@@ -14,6 +14,9 @@
  *     table-write-eio  the same with EIO: a flush or compaction that fails on a bad disk
  *     write-torn       the next write of 2+ bytes to a journal file (*.jnl) writes half of its
  *                      bytes, then the process kills itself with SIGKILL (a crash mid-write)
+ *     fsync-hold       fsync/fdatasync wait, before syncing, until the control file says
+ *                      something else; while one waits, the file `<SLUICE_FAULT_CTL>.held`
+ *                      exists (a disk that takes its time, for tests of what waits on a sync)
  *
  * Only regular files under the data directory are affected: sockets, pipes and stderr never.
  */
@@ -30,7 +33,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-enum mode { NONE, FSYNC_EIO, WRITE_EIO, WRITE_ENOSPC, TABLE_WRITE_ENOSPC, TABLE_WRITE_EIO, WRITE_TORN };
+enum mode { NONE, FSYNC_EIO, FSYNC_HOLD, WRITE_EIO, WRITE_ENOSPC, TABLE_WRITE_ENOSPC, TABLE_WRITE_EIO, WRITE_TORN };
 
 static ssize_t (*real_write)(int, const void *, size_t);
 static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
@@ -64,6 +67,7 @@ static enum mode current_mode(void) {
     if (n <= 0) return NONE;
     buf[n] = 0;
     if (!strncmp(buf, "fsync-eio", 9)) return FSYNC_EIO;
+    if (!strncmp(buf, "fsync-hold", 10)) return FSYNC_HOLD;
     if (!strncmp(buf, "write-eio", 9)) return WRITE_EIO;
     if (!strncmp(buf, "write-enospc", 12)) return WRITE_ENOSPC;
     if (!strncmp(buf, "write-torn", 10)) return WRITE_TORN;
@@ -95,7 +99,7 @@ static int is_journal(const char *path) {
  * otherwise the number of bytes to write before dying (torn write). */
 static ssize_t write_fault(int fd, size_t count) {
     enum mode m = current_mode();
-    if (m == NONE || m == FSYNC_EIO) return 0;
+    if (m == NONE || m == FSYNC_EIO || m == FSYNC_HOLD) return 0;
     char path[4096];
     if (!targeted(fd, path, sizeof path)) return 0;
     if (m == TABLE_WRITE_ENOSPC || m == TABLE_WRITE_EIO) {
@@ -165,10 +169,22 @@ ssize_t pwritev64(int fd, const struct iovec *iov, int n, off_t off) {
     return real_pwritev64(fd, iov, n, off);
 }
 
+static void hold(void) {
+    const char *ctl = getenv("SLUICE_FAULT_CTL");
+    char marker[4096];
+    snprintf(marker, sizeof marker, "%s.held", ctl);
+    int fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0) close(fd);
+    while (current_mode() == FSYNC_HOLD) usleep(1000);
+    unlink(marker);
+}
+
 static int sync_fault(int fd) {
-    if (current_mode() != FSYNC_EIO) return 0;
+    enum mode m = current_mode();
+    if (m != FSYNC_EIO && m != FSYNC_HOLD) return 0;
     char path[4096];
     if (!targeted(fd, path, sizeof path)) return 0;
+    if (m == FSYNC_HOLD) { hold(); return 0; }
     errno = EIO;
     return -1;
 }
