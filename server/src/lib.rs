@@ -50,13 +50,12 @@ pub fn run(config: Config) -> Result<(), String> {
             .map_err(|e| format!("can't create the event loop's waker: {e}"))?,
     );
     let stop = Arc::new(AtomicBool::new(false));
-    start_signal_thread(stop.clone(), waker.clone())?;
+    start_signal_thread(stop.clone(), waker)?;
 
     let limits = SharedLimits::new(&config);
     let requirepass_set = Arc::new(AtomicBool::new(config.requirepass.is_some()));
     let fsync = fsync::BackgroundFsync::start(config.dir.clone())
         .map_err(|e| format!("can't start the fsync thread: {e}"))?;
-    fsync.set_waker(waker);
     let engine = engine::Engine::new(
         store,
         opts,

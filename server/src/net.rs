@@ -97,9 +97,6 @@ pub struct Conn {
     pub protocol_error: Option<String>,
     /// Bytes at the front of the output buffer that may be written (see the module docs).
     pub released: usize,
-    /// Bytes written to the socket since the connection opened: with it, an absolute position
-    /// in the output stream (`written + index in the buffer`) outlives writes.
-    pub written: u64,
     /// Since when the unwritten output is over the soft limit.
     soft_since: Option<Instant>,
 }
@@ -117,7 +114,6 @@ impl Conn {
             eof: false,
             protocol_error: None,
             released: 0,
-            written: 0,
             soft_since: None,
         }
     }
@@ -207,7 +203,6 @@ impl Conn {
                     stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
                     out.consume(n);
                     self.released -= n;
-                    self.written += n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -154,8 +154,9 @@ fn assert_entries(c: &mut Conn, n: u64) {
 
 #[test]
 fn under_always_a_reply_waits_for_the_fdatasync_of_its_write() {
-    // The pipelined group commit runs the fdatasync on the fsync thread while the loop goes
-    // on: the replies of the drain (and of any later drain, even a read's) must still wait.
+    // While the fdatasync of a write is in progress, neither its reply nor that of a later
+    // read (which may have seen the write) is sent. (The loop runs the sync inline; a
+    // pipelined commit that went on executing during the sync would have to hold both.)
     let f = Faulty::start(&["--appendfsync", "always"]);
     let mut c = f.server.conn();
     xadd_acked(&mut c, 1, 10);

@@ -112,7 +112,6 @@ impl Harness {
         let poll = mio::Poll::new().expect("poll");
         let waker = Arc::new(mio::Waker::new(poll.registry(), engine::WAKER).expect("waker"));
         let stop = Arc::new(AtomicBool::new(false));
-        fsync.set_waker(waker.clone());
         let engine = Engine::new(
             store,
             opts,

@@ -57,11 +57,7 @@ impl Engine {
         // The drain's writes may or may not have reached the journal: none of its replies may
         // go out. Closing the connections tells those clients their commands' fate is unknown.
         let mut withheld = 0;
-        let mut waiting = std::mem::take(&mut self.dirty);
-        for (_, ends) in std::mem::take(&mut self.awaiting_sync) {
-            waiting.extend(ends.into_iter().map(|(id, _)| id));
-        }
-        for id in waiting {
+        for id in std::mem::take(&mut self.dirty) {
             if let Some(c) = self.srv.clients.get_mut(&id) {
                 if c.out.len() > c.conn.released {
                     c.out.truncate(c.conn.released);

@@ -93,11 +93,6 @@ pub struct Engine {
     /// Clients whose output or state changed in this drain: released, written or closed at
     /// its end. May hold an id twice or a closed client's id; both are harmless.
     dirty: Vec<u64>,
-    /// Pipelined group commit (`appendfsync always`): the number of the last drain whose
-    /// journal write was handed to the OS, and per drain not yet synced, its number and the
-    /// clients with replies from it (with the absolute output position their replies end at).
-    written_seq: u64,
-    awaiting_sync: VecDeque<(u64, Vec<(u64, u64)>)>,
     /// An accept failed (EMFILE…): the listeners are tried again at the next cron tick, since
     /// the pending connections raise no new event.
     retry_accept: bool,
@@ -159,8 +154,6 @@ impl Engine {
             next_client_id: 1,
             todo: VecDeque::new(),
             dirty: Vec::new(),
-            written_seq: 0,
-            awaiting_sync: VecDeque::new(),
             retry_accept: false,
         })
     }
@@ -188,7 +181,6 @@ impl Engine {
                 }
             }
             self.srv.clock.sync();
-            self.release_synced();
             for ev in events.iter() {
                 match ev.token() {
                     WAKER => {}
@@ -219,21 +211,6 @@ impl Engine {
             }
         }
         tracing::info!("shutting down");
-        if !self.awaiting_sync.is_empty() {
-            // Replies waiting for the fsync thread: sync here instead, then release them.
-            match self.store_mut().sync_journal() {
-                Ok(()) => {
-                    for (_, ends) in std::mem::take(&mut self.awaiting_sync) {
-                        for (id, end) in ends {
-                            self.release(id, Some(end));
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "syncing the journal at shutdown failed: the replies waiting for it are not sent")
-                }
-            }
-        }
         // What is released goes out if the sockets take it now; nobody waits for slow readers.
         let ids: Vec<u64> = self.srv.clients.keys().copied().collect();
         for id in ids {
@@ -313,7 +290,7 @@ impl Engine {
             if c.conn.released > 0 {
                 match c.conn.write_released(&mut c.out, &self.srv.net) {
                     Ok(true) => {
-                        if c.close_after_reply && c.out.is_empty() {
+                        if c.close_after_reply {
                             return self.remove_client(id);
                         }
                         // Commands held back by the reply budget may run again.
@@ -418,106 +395,50 @@ impl Engine {
         if let Err(e) = self.store_mut().commit() {
             return self.storage_fault(e, "committing a batch to the journal");
         }
-        let always = self.srv.config.appendfsync == Fsync::Always;
         if self.store_mut().has_unpersisted() {
-            // Under `always` the fdatasync runs on the fsync thread (pipelined group commit,
-            // `fsync.rs`): here the batch only goes to the OS.
-            if let Err(e) = self.store_mut().persist(Sync::Os) {
-                return self.storage_fault(e, "writing the journal");
+            let sync = match self.srv.config.appendfsync {
+                Fsync::Always => Sync::Disk,
+                Fsync::Everysec | Fsync::No => Sync::Os,
+            };
+            if let Err(e) = self.store_mut().persist(sync) {
+                let during = match sync {
+                    Sync::Disk => "fdatasync of the journal (appendfsync always)",
+                    Sync::Os => "writing the journal",
+                };
+                return self.storage_fault(e, during);
             }
             self.srv.stats.persists += 1;
-            if always {
-                self.written_seq += 1;
-                self.fsync.request(self.written_seq);
-            } else if self.srv.config.appendfsync == Fsync::Everysec {
+            if self.srv.config.appendfsync == Fsync::Everysec {
                 // The once-a-second fdatasync runs on its own thread (`fsync.rs`).
                 self.fsync.mark_dirty();
             }
         }
-        let dirty = std::mem::take(&mut self.dirty);
-        if self.fsync.synced() < self.written_seq {
-            // Some write of this drain or an earlier one is not on disk yet: these replies wait
-            // for the sync that covers it (even the replies of reads, which may have seen it).
-            let clients = &self.srv.clients;
-            let ends: Vec<(u64, u64)> = dirty
-                .into_iter()
-                .filter_map(|id| {
-                    let c = clients.get(&id)?;
-                    Some((id, c.conn.written + c.out.len() as u64))
-                })
-                .collect();
-            if !ends.is_empty() {
-                self.awaiting_sync.push_back((self.written_seq, ends));
-            }
-        } else {
-            for id in dirty {
-                self.release(id, None);
-            }
-        }
-        self.release_synced();
-        self.release_kills();
-    }
-
-    /// Releases the replies of the drains whose writes the fsync thread has synced (or answers
-    /// its error with the fault policy: none of them is released then).
-    fn release_synced(&mut self) {
-        if self.awaiting_sync.is_empty() {
-            return;
-        }
-        if let Some(e) = self.fsync.take_error() {
-            let action = fault::classify_io(&e);
-            return self.apply_fault(
-                action,
-                &format!("storage I/O error: {e}"),
-                "fdatasync of the journal (appendfsync always)",
-            );
-        }
-        let synced = self.fsync.synced();
-        while self
-            .awaiting_sync
-            .front()
-            .is_some_and(|(seq, _)| *seq <= synced)
-        {
-            let Some((_, ends)) = self.awaiting_sync.pop_front() else {
-                break;
-            };
-            for (id, end) in ends {
-                self.release(id, Some(end));
-            }
-        }
-    }
-
-    /// Lets a client's replies up to `end` (an absolute output position, `None` = all it has)
-    /// be written, and writes what the socket takes; closes it if it is done or over its output
-    /// limits, schedules it if commands were waiting for its output to drain.
-    fn release(&mut self, id: u64, end: Option<u64>) {
         let now = Instant::now();
-        let Some(c) = self.srv.clients.get_mut(&id) else {
-            return;
-        };
-        let upto = match end {
-            Some(abs) => (abs.saturating_sub(c.conn.written) as usize).min(c.out.len()),
-            None => c.out.len(),
-        };
-        c.conn.released = c.conn.released.max(upto);
-        // Over a limit, nothing more is written: Redis checks as replies are added.
-        if !c
-            .conn
-            .output_within_limits(c.out.len(), &self.srv.limits, now)
-        {
-            return self.close_over_output_limit(id);
-        }
-        let all = c.conn.released == c.out.len();
-        match c.conn.write_released(&mut c.out, &self.srv.net) {
-            Ok(true) if all && c.close_after_reply => self.remove_client(id),
-            // Commands held back by the reply budget may run again.
-            Ok(true) if !c.pending.is_empty() && c.blocked.is_none() => self.schedule(id),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::debug!(client = id, error = %e, "connection closed");
-                self.remove_client(id);
+        for id in std::mem::take(&mut self.dirty) {
+            let Some(c) = self.srv.clients.get_mut(&id) else {
+                continue;
+            };
+            c.conn.released = c.out.len();
+            // Over a limit, nothing more is written: Redis checks as replies are added.
+            if !c
+                .conn
+                .output_within_limits(c.out.len(), &self.srv.limits, now)
+            {
+                self.close_over_output_limit(id);
+                continue;
+            }
+            match c.conn.write_released(&mut c.out, &self.srv.net) {
+                Ok(true) if c.close_after_reply => self.remove_client(id),
+                // Commands held back by the reply budget may run again.
+                Ok(true) if !c.pending.is_empty() && c.blocked.is_none() => self.schedule(id),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(client = id, error = %e, "connection closed");
+                    self.remove_client(id);
+                }
             }
         }
+        self.release_kills();
     }
 
     /// `client-output-buffer-limit`: closes a client whose unwritten replies are over it.
