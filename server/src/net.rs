@@ -93,6 +93,10 @@ pub struct Conn {
     parser: RequestParser,
     /// The client closed its side: answer what it sent, then close.
     pub eof: bool,
+    /// The socket may hold input not read yet (the last read filled its buffer, or it was not
+    /// read for lack of room for more commands): with edge-triggered polling no new event
+    /// will say so, so the engine schedules the client again.
+    pub maybe_unread: bool,
     /// A protocol error was found: answer the commands before it, then this error, then close.
     pub protocol_error: Option<String>,
     /// Bytes at the front of the output buffer that may be written (see the module docs).
@@ -112,6 +116,7 @@ impl Conn {
             last_read: READ_MIN / 2,
             parser: RequestParser::new(parse_limits(limits)),
             eof: false,
+            maybe_unread: false,
             protocol_error: None,
             released: 0,
             soft_since: None,

@@ -239,3 +239,86 @@ fn each_xadd_wakes_the_first_blocked_group_reader_only() {
     }
     assert_eq!(c.req_str("XPENDING q g").array()[0].int(), READERS as i64);
 }
+
+#[test]
+fn a_client_that_half_closes_after_a_pipeline_of_huge_replies_gets_them_all_then_the_close() {
+    // The end of its input arrives while its replies are held back by the reply budget: the
+    // server must still answer every command it sent, then close (as Redis does).
+    let (s, _c) = big_stream_with_output_limit("normal 0 0 0");
+    const N: usize = 6;
+    let mut greedy = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    let mut all = Vec::new();
+    for _ in 0..N {
+        all.extend_from_slice(&common::encode(&[b"XRANGE", b"big", b"-", b"+"]));
+    }
+    all.extend_from_slice(&common::encode(&[b"PING"]));
+    greedy.write_all(&all).expect("send pipeline");
+    greedy
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    greedy.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let mut got = Vec::new();
+    greedy
+        .read_to_end(&mut got)
+        .expect("every reply, then the close");
+    let mut replies = 0;
+    let mut rest = &got[..];
+    while let Some(n) = frame_len(rest) {
+        replies += 1;
+        rest = &rest[n..];
+    }
+    assert!(rest.is_empty(), "a partial reply at the end");
+    assert_eq!(replies, N + 1, "replies before the close");
+    assert!(got.ends_with(b"+PONG\r\n"));
+}
+
+/// CPU time (user + system) the process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let after = &stat[stat.rfind(')').expect("comm") + 2..];
+    let f: Vec<&str> = after.split(' ').collect();
+    let ticks: u64 = f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime");
+    // SAFETY: sysconf only reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis(ticks * 1000 / hz.max(1))
+}
+
+#[test]
+fn a_client_that_stops_reading_costs_no_cpu() {
+    // More commands than a client may have waiting, with replies it does not read: its
+    // commands stop at the reply budget and its socket is not read; nothing spins meanwhile.
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    fill_big(&mut c);
+    let pid = s.pid().expect("pid");
+    let _greedy = pipeline_xranges(s.port, 1_500);
+    // Wait until it is stuck: its output stays at the budget and the others are answered.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = c.req_str("CLIENT LIST").bulk().to_vec();
+        let stuck = String::from_utf8_lossy(&list).lines().any(|l| {
+            l.split(' ').any(|f| {
+                f.strip_prefix("obl=")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .is_some_and(|v| v > 0)
+            })
+        });
+        if stuck {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the greedy client never had replies waiting"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = cpu_time(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_time(pid) - before;
+    assert!(
+        used < Duration::from_millis(300),
+        "the server used {used:?} of CPU in 1 s while one client read nothing"
+    );
+    assert_eq!(c.cmd("PING"), b"+PONG\r\n");
+}

@@ -290,11 +290,11 @@ impl Engine {
             if c.conn.released > 0 {
                 match c.conn.write_released(&mut c.out, &self.srv.net) {
                     Ok(true) => {
-                        if c.close_after_reply {
+                        if c.close_after_reply && c.out.is_empty() {
                             return self.remove_client(id);
                         }
                         // Commands held back by the reply budget may run again.
-                        if !c.pending.is_empty() && c.blocked.is_none() {
+                        if Self::wants_turn(c) {
                             self.schedule(id);
                         }
                     }
@@ -334,28 +334,31 @@ impl Engine {
         }
         let limits = self.srv.limits.clone();
         c.conn.parse_into(&mut c.pending, c.authenticated, &limits);
-        let mut again = false;
-        if c.pending.len() < MAX_PENDING_COMMANDS && !c.conn.eof && c.conn.protocol_error.is_none()
-        {
-            match c.conn.read(&limits, &self.srv.net) {
-                Ok(Read_::Data { more }) => again = more,
-                Ok(Read_::WouldBlock) => {}
-                Ok(Read_::Eof) => c.conn.eof = true,
-                Ok(Read_::TooBig) => {
-                    tracing::warn!(client = id, addr = %c.addr, bytes = c.conn.query_buffer_len(), "closing client that reached max query buffer length");
-                    self.srv.clients.insert(id, c);
-                    return self.remove_client(id);
+        if !c.conn.eof && c.conn.protocol_error.is_none() {
+            if c.pending.len() < MAX_PENDING_COMMANDS {
+                match c.conn.read(&limits, &self.srv.net) {
+                    Ok(Read_::Data { more }) => c.conn.maybe_unread = more,
+                    Ok(Read_::WouldBlock) => c.conn.maybe_unread = false,
+                    Ok(Read_::Eof) => {
+                        c.conn.eof = true;
+                        c.conn.maybe_unread = false;
+                    }
+                    Ok(Read_::TooBig) => {
+                        tracing::warn!(client = id, addr = %c.addr, bytes = c.conn.query_buffer_len(), "closing client that reached max query buffer length");
+                        self.srv.clients.insert(id, c);
+                        return self.remove_client(id);
+                    }
+                    Err(e) => {
+                        tracing::debug!(client = id, addr = %c.addr, error = %e, "connection closed");
+                        self.srv.clients.insert(id, c);
+                        return self.remove_client(id);
+                    }
                 }
-                Err(e) => {
-                    tracing::debug!(client = id, addr = %c.addr, error = %e, "connection closed");
-                    self.srv.clients.insert(id, c);
-                    return self.remove_client(id);
-                }
+                c.conn.parse_into(&mut c.pending, c.authenticated, &limits);
+            } else {
+                // Not read for lack of room: once its commands have run (see `wants_turn`).
+                c.conn.maybe_unread = true;
             }
-            c.conn.parse_into(&mut c.pending, c.authenticated, &limits);
-        } else if !c.conn.eof && c.conn.protocol_error.is_none() {
-            // Not read for lack of room: read once the commands have run.
-            again = true;
         }
         if c.blocked.is_some() {
             if c.conn.eof {
@@ -367,19 +370,25 @@ impl Engine {
             self.srv.clients.insert(id, c);
             return;
         }
-        self.srv.clients.insert(id, c);
-        if again {
-            self.schedule(id);
-        }
-        let Some(c) = self.srv.clients.remove(&id) else {
-            return;
-        };
         if c.out.len() >= REPLY_BYTES_PER_TURN {
-            // Its socket must take some replies first (the writable event schedules it).
+            // Its socket must take some replies first (then `wants_turn` schedules it).
             self.srv.clients.insert(id, c);
             return;
         }
         self.drive(c);
+    }
+
+    /// Whether a client that is not scheduled should get a turn: it can run commands now
+    /// (not blocked, not closing, under the reply budget) and has something to do — commands
+    /// waiting, input perhaps left unread, or an end of input or protocol error to answer.
+    fn wants_turn(c: &Client) -> bool {
+        c.blocked.is_none()
+            && !c.close_after_reply
+            && c.out.len() < REPLY_BYTES_PER_TURN
+            && (!c.pending.is_empty()
+                || c.conn.maybe_unread
+                || c.conn.eof
+                || c.conn.protocol_error.is_some())
     }
 
     fn store_mut(&mut self) -> &mut Store {
@@ -430,7 +439,7 @@ impl Engine {
             match c.conn.write_released(&mut c.out, &self.srv.net) {
                 Ok(true) if c.close_after_reply => self.remove_client(id),
                 // Commands held back by the reply budget may run again.
-                Ok(true) if !c.pending.is_empty() && c.blocked.is_none() => self.schedule(id),
+                Ok(true) if Self::wants_turn(c) => self.schedule(id),
                 Ok(_) => {}
                 Err(e) => {
                     tracing::debug!(client = id, error = %e, "connection closed");
@@ -625,8 +634,13 @@ impl Engine {
                 client.close_after_reply = true;
             }
         }
+        let again = Self::wants_turn(&client) && client.conn.maybe_unread;
         client.out = out;
         self.dirty.push(id);
         self.srv.clients.insert(id, client);
+        if again {
+            // Its input was not all read (a full read, or no room for more commands).
+            self.schedule(id);
+        }
     }
 }
