@@ -44,6 +44,8 @@ pub struct Client {
     /// Commands of the request in flight not run yet: its replies reached
     /// [`crate::engine::REPLY_BYTES_PER_TURN`]; they run on [`crate::engine::Msg::Continue`].
     pub deferred: std::collections::VecDeque<Vec<Bytes>>,
+    /// Connected to the Disque port (`disque-port`): a bare HELLO is Disque's.
+    pub disque: bool,
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.
@@ -87,6 +89,7 @@ impl Client {
             in_exec: false,
             blocked: None,
             deferred: std::collections::VecDeque::new(),
+            disque: false,
         }
     }
 

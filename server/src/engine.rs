@@ -250,6 +250,9 @@ pub enum WakeIf {
     /// The key is a stream whose last ID is above this group's last delivered ID, or the key,
     /// the stream or the group is gone (XREADGROUP `>`, which then answers an error).
     GroupBehind(Bytes),
+    /// The key is a job queue (GETJOB), not a Redis key: it waits under database
+    /// `commands::jobs::JOBS_DB`; always re-run.
+    Queue,
 }
 
 /// A client parked by a blocking command.
@@ -636,6 +639,12 @@ impl Engine {
             self.srv.stats.expired_keys += n as u64;
         }
         self.after_writes(None);
+        if let Err(e) =
+            commands::jobs::jobs_cron(self.store.as_mut().expect("open"), &mut self.srv, now)
+        {
+            return self.storage_fault(e, "running the job timers");
+        }
+        self.serve_ready();
         // Reclaim deleted streams in the background, a bounded amount per tick.
         if self.store_mut().dead_streams() > 0 {
             if let Err(e) = self.store_mut().reap(20_000) {
@@ -790,6 +799,11 @@ impl Engine {
         let mut keys = Vec::new();
         let mut wake_if = Vec::new();
         for (k, w) in spec.keys.into_iter().zip(spec.wake_if) {
+            let db = if w == WakeIf::Queue {
+                commands::jobs::JOBS_DB
+            } else {
+                db
+            };
             let key = (db, k);
             if !keys.contains(&key) {
                 self.srv.waiting.entry(key.clone()).or_default().push(id);
@@ -850,7 +864,7 @@ impl Engine {
             return false;
         };
         let cond = match &b.wake_if[i] {
-            WakeIf::Always => return true,
+            WakeIf::Always | WakeIf::Queue => return true,
             c => c.clone(),
         };
         let now = self.srv.clock.now_ms();
@@ -863,7 +877,7 @@ impl Engine {
                 None => true,
             },
             (WakeIf::GroupBehind(_), _) => true,
-            (WakeIf::Always, _) => true,
+            (WakeIf::Always | WakeIf::Queue, _) => true,
         }
     }
 

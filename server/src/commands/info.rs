@@ -24,6 +24,8 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "cluster",
     "keyspace",
 ];
+/// Disque's sections, in its default INFO for clients of the Disque port.
+const JOB_SECTIONS: &[&str] = &["jobs", "queues"];
 /// Every section, in the order Redis prints them whatever order they were asked in.
 const ALL_SECTIONS: &[&str] = &[
     "server",
@@ -39,6 +41,8 @@ const ALL_SECTIONS: &[&str] = &[
     "latencystats",
     "cluster",
     "keyspace",
+    "jobs",
+    "queues",
 ];
 
 fn rss_bytes() -> u64 {
@@ -83,6 +87,9 @@ pub fn info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         .collect();
     if wanted.is_empty() || wanted.iter().any(|w| w == "default") {
         wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+        if crate::commands::jobs::is_disque_client(ctx) {
+            wanted.extend(JOB_SECTIONS.iter().map(|s| s.to_string()));
+        }
     }
     if wanted.iter().any(|w| w == "all" || w == "everything") {
         wanted.extend(ALL_SECTIONS.iter().map(|s| s.to_string()));
@@ -230,7 +237,11 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
                     }
                 }
             }
-            _ => {}
+            s => {
+                if let Some(text) = crate::commands::jobs::info_section(ctx.store, s) {
+                    w.push_str(&text);
+                }
+            }
         }
     }
     out

@@ -9,6 +9,7 @@ pub mod config_cmd;
 pub mod connection;
 pub mod groups;
 pub mod info;
+pub mod jobs;
 pub mod keys;
 pub mod multi;
 pub mod server;
@@ -1115,7 +1116,13 @@ pub static COMMAND_SUBCOMMANDS: [Command; 6] = [
 
 fn index() -> &'static HashMap<String, &'static Command> {
     static INDEX: OnceLock<HashMap<String, &'static Command>> = OnceLock::new();
-    INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name.to_string(), c)).collect())
+    INDEX.get_or_init(|| {
+        COMMANDS
+            .iter()
+            .chain(jobs::COMMANDS)
+            .map(|c| (c.name.to_string(), c))
+            .collect()
+    })
 }
 
 /// The command named `name` (any case).

@@ -135,6 +135,8 @@ pub struct Jobs {
     ready: Vec<Bytes>,
     rng: [u64; 2],
     seq: u64,
+    /// When [`Jobs::gc_queues`] last ran, Unix seconds.
+    last_gc_s: u64,
 }
 
 /// SplitMix64's output function: a bijection of u64 with good diffusion.
@@ -201,6 +203,7 @@ impl Jobs {
             ready: Vec::new(),
             rng: [mix(s), mix(s ^ 0x5851_f42d_4c95_7f2d)],
             seq: 0,
+            last_gc_s: 0,
         }
     }
 
@@ -276,6 +279,11 @@ impl Jobs {
     /// Jobs queued in `name` (0 for an unknown queue).
     pub fn qlen(&self, name: &[u8]) -> u64 {
         self.queues.get(name).map_or(0, |q| q.len)
+    }
+
+    /// When [`Jobs::gc_queues`] last ran, Unix seconds.
+    pub fn last_gc_s(&self) -> u64 {
+        self.last_gc_s
     }
 
     /// Queues that got a job since the last call.
@@ -717,6 +725,7 @@ impl Jobs {
         busy: impl Fn(&[u8]) -> bool,
     ) -> usize {
         let now_s = now_ms / 1000;
+        self.last_gc_s = now_s;
         let gone: Vec<Bytes> = self
             .queues
             .iter()
