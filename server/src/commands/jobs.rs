@@ -36,6 +36,13 @@ pub const MAX_JOBS_PER_REPLY: usize = 10_000;
 /// Most timers handled per cron tick (the rest on the next ticks, 10 per second at hz 10).
 pub const TIMERS_PER_TICK: usize = 2_000;
 
+/// Most time the timers take per cron tick (checked every [`TIMER_CHUNK`] timers), so a
+/// million jobs due in the same second never stall other clients for more than this.
+pub const TIMER_TIME_PER_TICK: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Timers handled between two looks at the clock.
+const TIMER_CHUNK: usize = 128;
+
 /// Empty, unpaused queues without blocked clients are forgotten after this long (Disque's
 /// `QUEUE_MAX_IDLE_TIME`).
 pub const QUEUE_MAX_IDLE_S: u64 = 300;
@@ -339,6 +346,13 @@ pub fn getjob(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             return reply_job(ctx, &id, &job, withcounters);
         }
         return block(ctx, argv, queues, timeout);
+    }
+    // Disque creates every queue named that does not exist (to keep its federation state),
+    // even for NOHANG: QSTAT then shows it, until the idle-queue collection.
+    for q in queues {
+        if q.len() <= jobs::MAX_QUEUE_NAME && ctx.store.jobs_ref().queue(q).is_none() {
+            ctx.store.jobs().touch_queue(q, now);
+        }
     }
     let mut left = usize::try_from(count)
         .unwrap_or(usize::MAX)
@@ -871,7 +885,8 @@ pub fn info_section(store: &Store, section: &str) -> Option<String> {
 }
 
 /// The job timers, from the engine's periodic task: requeues unacknowledged jobs, queues
-/// delayed jobs, expires jobs past their TTL (at most [`TIMERS_PER_TICK`] per call), wakes
+/// delayed jobs, expires jobs past their TTL (at most [`TIMERS_PER_TICK`] and about
+/// [`TIMER_TIME_PER_TICK`] per call: the rest waits for the next ticks), wakes
 /// the clients blocked on queues that got jobs, and forgets idle empty queues.
 ///
 /// Precision: the engine's cron runs `hz` times a second (10 by default), so a timer fires
@@ -879,9 +894,17 @@ pub fn info_section(store: &Store, section: &str) -> Option<String> {
 /// of random jitter to every requeue, and its RETRY, DELAY and TTL are whole seconds, so this
 /// is as precise as what Disque clients rely on.
 pub fn jobs_cron(store: &mut Store, srv: &mut Server, now_ms: u64) -> Result<(), StoreError> {
-    let run = store.jobs().run_timers(now_ms, TIMERS_PER_TICK)?;
-    if run.processed > 0 {
-        tracing::debug!(?run, "job timers");
+    let started = std::time::Instant::now();
+    let mut done = 0;
+    while done < TIMERS_PER_TICK && started.elapsed() < TIMER_TIME_PER_TICK {
+        let run = store.jobs().run_timers(now_ms, TIMER_CHUNK)?;
+        if run.processed > 0 {
+            tracing::debug!(?run, "job timers");
+        }
+        done += run.processed;
+        if !run.more {
+            break;
+        }
     }
     for q in store.jobs().take_ready() {
         let k = (JOBS_DB, q);
