@@ -24,7 +24,8 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "cluster",
     "keyspace",
 ];
-/// Disque's sections, in its default INFO for clients of the Disque port.
+/// Disque's sections: printed when named, and in the default and `all` INFO of clients of the
+/// Disque port (not of Redis clients, whose tools compare the section list with Redis's).
 const JOB_SECTIONS: &[&str] = &["jobs", "queues"];
 /// Every section, in the order Redis prints them whatever order they were asked in.
 const ALL_SECTIONS: &[&str] = &[
@@ -41,8 +42,6 @@ const ALL_SECTIONS: &[&str] = &[
     "latencystats",
     "cluster",
     "keyspace",
-    "jobs",
-    "queues",
 ];
 
 fn rss_bytes() -> u64 {
@@ -93,6 +92,9 @@ pub fn info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     if wanted.iter().any(|w| w == "all" || w == "everything") {
         wanted.extend(ALL_SECTIONS.iter().map(|s| s.to_string()));
+        if crate::commands::jobs::is_disque_client(ctx) {
+            wanted.extend(JOB_SECTIONS.iter().map(|s| s.to_string()));
+        }
     }
     let text = render(ctx, &wanted);
     ctx.out.verbatim("txt", text.as_bytes());
@@ -237,10 +239,16 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
                     }
                 }
             }
-            s => {
-                if let Some(text) = crate::commands::jobs::info_section(ctx.store, s) {
-                    w.push_str(&text);
-                }
+            _ => {}
+        }
+    }
+    for section in JOB_SECTIONS {
+        if wanted.iter().any(|w| w == section) {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            if let Some(text) = crate::commands::jobs::info_section(ctx.store, section) {
+                out.push_str(&text);
             }
         }
     }
