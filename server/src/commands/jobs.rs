@@ -269,26 +269,39 @@ pub fn addjob(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 // ---------------------------------------------------------------------------------------
 // GETJOB
 
-fn reply_job(ctx: &mut Ctx<'_>, id: &JobId, job: &Job, withcounters: bool) -> CmdResult {
-    let body = ctx
-        .store
-        .jobs_ref()
-        .body(id)
-        .map_err(storage_error)?
-        .unwrap_or_default();
+/// The bodies of `jobs`, read before any reply is written (a read error then answers an
+/// error, never half an array).
+fn with_bodies(
+    ctx: &Ctx<'_>,
+    jobs: Vec<(JobId, Job)>,
+) -> Result<Vec<(JobId, Job, Bytes)>, ReplyError> {
+    let mut out = Vec::with_capacity(jobs.len());
+    for (id, job) in jobs {
+        let body = ctx
+            .store
+            .jobs_ref()
+            .body(&id)
+            .map_err(storage_error)?
+            .unwrap_or_default();
+        out.push((id, job, body));
+    }
+    Ok(out)
+}
+
+/// One job as GETJOB and QPEEK give it: `[queue, id, body]`, plus the counters.
+fn reply_job(ctx: &mut Ctx<'_>, id: &JobId, job: &Job, body: &[u8], withcounters: bool) {
     let s = ctx.store.jobs_ref().format_id(id);
     let out = &mut *ctx.out;
     out.array(if withcounters { 7 } else { 3 });
     out.bulk(&job.queue);
     out.bulk(&s);
-    out.bulk(&body);
+    out.bulk(body);
     if withcounters {
         out.bulk(b"nacks");
         out.int(i64::from(job.nacks));
         out.bulk(b"additional-deliveries");
         out.int(i64::from(job.deliveries));
     }
-    Ok(())
 }
 
 /// `GETJOB [NOHANG] [TIMEOUT ms] [COUNT n] [WITHCOUNTERS] FROM queue …`
@@ -341,9 +354,13 @@ pub fn getjob(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         } else {
             ctx.store.jobs().fetch(&q, now).map_err(storage_error)?
         };
-        if let Some((id, job)) = got {
+        if let Some(got) = got {
+            let jobs = with_bodies(ctx, vec![got])?;
             ctx.out.array(1);
-            return reply_job(ctx, &id, &job, withcounters);
+            for (id, job, body) in &jobs {
+                reply_job(ctx, id, job, body, withcounters);
+            }
+            return Ok(());
         }
         return block(ctx, argv, queues, timeout);
     }
@@ -382,9 +399,10 @@ pub fn getjob(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
     }
     if !got.is_empty() {
-        ctx.out.array(got.len());
-        for (id, job) in &got {
-            reply_job(ctx, id, job, withcounters)?;
+        let jobs = with_bodies(ctx, got)?;
+        ctx.out.array(jobs.len());
+        for (id, job, body) in &jobs {
+            reply_job(ctx, id, job, body, withcounters);
         }
         return Ok(());
     }
@@ -516,13 +534,8 @@ pub fn working(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 // ---------------------------------------------------------------------------------------
 // SHOW, JSCAN
 
-fn reply_job_info(ctx: &mut Ctx<'_>, id: &JobId, job: &Job) -> CmdResult {
-    let body = ctx
-        .store
-        .jobs_ref()
-        .body(id)
-        .map_err(storage_error)?
-        .unwrap_or_default();
+/// SHOW's 30-element array.
+fn reply_job_info(ctx: &mut Ctx<'_>, id: &JobId, job: &Job, body: &[u8]) {
     let s = ctx.store.jobs_ref().format_id(id);
     let node = ctx.store.jobs_ref().node_id().to_string();
     let now = ctx.now_ms;
@@ -569,8 +582,7 @@ fn reply_job_info(ctx: &mut Ctx<'_>, id: &JobId, job: &Job) -> CmdResult {
     };
     out.int(i64::try_from(awake.saturating_sub(now)).unwrap_or(i64::MAX));
     out.bulk(b"body");
-    out.bulk(&body);
-    Ok(())
+    out.bulk(body);
 }
 
 /// `SHOW id`
@@ -582,7 +594,12 @@ pub fn show(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     match ctx.store.jobs_ref().get(&id).map_err(storage_error)? {
         None => ctx.out.null(),
-        Some(job) => reply_job_info(ctx, &id, &job)?,
+        Some(job) => {
+            let jobs = with_bodies(ctx, vec![(id, job)])?;
+            for (id, job, body) in &jobs {
+                reply_job_info(ctx, id, job, body);
+            }
+        }
     }
     Ok(())
 }
@@ -659,14 +676,23 @@ pub fn jscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             break;
         }
     }
+    let items: Vec<(JobId, Job)> = items.into_iter().map(|i| (i.id, i.job)).collect();
+    let items = if all {
+        with_bodies(ctx, items)?
+    } else {
+        items
+            .into_iter()
+            .map(|(i, j)| (i, j, Bytes::new()))
+            .collect()
+    };
     ctx.out.array(2);
     ctx.out.bulk(cursor.to_string().as_bytes());
     ctx.out.array(items.len());
-    for it in &items {
+    for (id, job, body) in &items {
         if all {
-            reply_job_info(ctx, &it.id, &it.job)?;
+            reply_job_info(ctx, id, job, body);
         } else {
-            let s = ctx.store.jobs_ref().format_id(&it.id);
+            let s = ctx.store.jobs_ref().format_id(id);
             ctx.out.simple(std::str::from_utf8(&s).unwrap_or_default());
         }
     }
@@ -701,9 +727,10 @@ pub fn qpeek(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             jobs.push((id, job));
         }
     }
+    let jobs = with_bodies(ctx, jobs)?;
     ctx.out.array(jobs.len());
-    for (id, job) in &jobs {
-        reply_job(ctx, id, job, false)?;
+    for (id, job, body) in &jobs {
+        reply_job(ctx, id, job, body, false);
     }
     Ok(())
 }
