@@ -52,6 +52,8 @@ pub struct Client {
     pub in_exec: bool,
     /// Set while a blocking command waits.
     pub blocked: Option<crate::engine::Blocked>,
+    /// Connected to the Disque port (`disque-port`): a bare HELLO is Disque's.
+    pub disque: bool,
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.
@@ -97,6 +99,7 @@ impl Client {
             reply_mode: ReplyMode::On,
             in_exec: false,
             blocked: None,
+            disque: false,
         }
     }
 

@@ -32,6 +32,9 @@ impl Fsync {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub port: u16,
+    /// The Disque port (0 = none; Disque's is 7711): on it a bare `HELLO` is Disque's. Every
+    /// command works on both ports; equal to `port`, the main port is the Disque port.
+    pub disque_port: u16,
     pub bind: Vec<String>,
     pub dir: PathBuf,
     pub requirepass: Option<String>,
@@ -116,6 +119,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             port: 6379,
+            disque_port: 0,
             bind: vec!["127.0.0.1".into()],
             dir: PathBuf::from("./data"),
             requirepass: None,
@@ -276,6 +280,15 @@ pub static PARAMS: &[Param] = &[
         c.port = uint(v, 0, 65535)? as u16;
         Ok(())
     }),
+    param!(
+        "disque-port",
+        false,
+        |c| c.disque_port.to_string(),
+        |c, v| {
+            c.disque_port = uint(v, 0, 65535)? as u16;
+            Ok(())
+        }
+    ),
     param!("bind", false, |c| c.bind.join(" "), |c, v| {
         c.bind = v.split_whitespace().map(str::to_string).collect();
         if c.bind.is_empty() {

@@ -43,11 +43,22 @@ pub fn run(config: Config) -> Result<(), String> {
         );
     }
     let mut listeners = Vec::new();
-    for addr in &config.bind {
-        let l = net::listen(addr, config.port, config.tcp_backlog)
-            .map_err(|e| format!("can't listen on {addr}:{}: {e}", config.port))?;
-        tracing::info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");
-        listeners.push(l);
+    let mut ports = vec![(config.port, false)];
+    if config.disque_port != 0 && config.disque_port != config.port {
+        // Disque clients' port: every command, and Disque's bare HELLO (see the README).
+        ports.push((config.disque_port, true));
+    }
+    for (port, disque) in ports {
+        for addr in &config.bind {
+            let l = net::listen(addr, port, config.tcp_backlog)
+                .map_err(|e| format!("can't listen on {addr}:{port}: {e}"))?;
+            tracing::info!(
+                addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+                disque,
+                "listening"
+            );
+            listeners.push((l, disque));
+        }
     }
     let poll =
         mio::Poll::new().map_err(|e| format!("can't create the event loop's poller: {e}"))?;

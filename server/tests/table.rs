@@ -121,7 +121,7 @@ impl Harness {
             Arc::new(AtomicBool::new(false)),
             Arc::new(NetStats::default()),
             poll,
-            vec![listener],
+            vec![(listener, false)],
             stop.clone(),
         )
         .expect("engine");

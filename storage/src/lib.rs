@@ -4,11 +4,13 @@
 //!   per drain: group commit) and recovery.
 //! * [`keydir`] — the in-memory directory of keys of one database, with expiry and SCAN order.
 //! * [`stream`] — stream IDs and the stream store.
+//! * [`jobs`] — Disque-style jobs, queues and timers, committed with everything else.
 //! * [`check`] — what a data directory must hold before fjall opens it (checked without
 //!   changing anything), and the file-level verification behind `sluice check`.
 //! * [`repair`] — the offline tools `sluice check` and `sluice repair`.
 
 pub mod check;
+pub mod jobs;
 pub mod keydir;
 pub mod repair;
 pub mod store;

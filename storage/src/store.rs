@@ -69,6 +69,8 @@
 //!   consumer groups' records and PEL logs under tags `0x02`, `0x03`, `0x05` (see
 //!   `store/groups.rs`: one log record per group per commit, never a record per pending
 //!   entry).
+//! * keyspace `keys`, tags `0x10`..=`0x15`: the job store (jobs, bodies, queue and timer
+//!   indexes, queues), laid out and owned by `crate::jobs`, staged and committed with the rest.
 //!
 //! Invariants: the in-memory directories equal what `keys` holds once every staged write is
 //! committed; `open` rebuilds them from disk (entries are not read at startup), dropping keys
@@ -287,6 +289,8 @@ pub struct Store {
     removed: Vec<(usize, Bytes)>,
     track_removals: bool,
     pel_log_min_ops: u64,
+    /// The job store (`crate::jobs`): its writes join every commit's batch.
+    jobs: crate::jobs::Jobs,
 }
 
 fn disk_key(db: usize, name: &[u8]) -> Vec<u8> {
@@ -458,7 +462,7 @@ impl Store {
     ) -> Store {
         Store {
             db,
-            keys,
+            keys: keys.clone(),
             entries,
             smeta,
             dirs: (0..opts.databases).map(|_| KeyDir::new()).collect(),
@@ -481,11 +485,13 @@ impl Store {
             removed: Vec::new(),
             track_removals: false,
             pel_log_min_ops: opts.pel_log_min_ops,
+            jobs: crate::jobs::Jobs::new(keys),
         }
     }
 
     fn load(&mut self, now_ms: u64) -> Result<()> {
         self.check_format()?;
+        self.jobs.load()?;
         if let Some(raw) = self.keys.get(NEXT_SID_KEY)? {
             let b: [u8; 8] = raw
                 .as_ref()
@@ -623,6 +629,16 @@ impl Store {
 
     pub fn databases(&self) -> usize {
         self.dirs.len()
+    }
+
+    /// The job store (see `crate::jobs`).
+    pub fn jobs(&mut self) -> &mut crate::jobs::Jobs {
+        &mut self.jobs
+    }
+
+    /// The job store, read only.
+    pub fn jobs_ref(&self) -> &crate::jobs::Jobs {
+        &self.jobs
     }
 
     /// Read access to one database's directory (expired keys included: use [`Store::lookup`]).
@@ -1480,10 +1496,12 @@ impl Store {
             && self.pending_smeta.is_empty()
             && self.batch.is_none()
             && self.overlay.is_empty()
+            && !self.jobs.has_staged()
         {
             return Ok(());
         }
         let mut batch = self.batch.take().unwrap_or_else(|| self.db.batch());
+        self.jobs.drain_into(&mut batch);
         self.overlay.drain_into(&mut batch, &self.entries);
         for (k, v) in self.pending_keys.drain() {
             match v {
@@ -1519,6 +1537,7 @@ impl Store {
             || !self.pending_keys.is_empty()
             || !self.pending_smeta.is_empty()
             || !self.dirty_streams.is_empty()
+            || self.jobs.has_staged()
     }
 
     /// Pushes committed writes to the OS or to the disk. Call once per drain, after

@@ -63,6 +63,9 @@ pub fn auth(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 pub fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if argv.len() == 1 && super::jobs::is_disque_client(ctx) {
+        return super::jobs::disque_hello(ctx);
+    }
     let mut args = Args::new(&argv[1..]);
     let mut proto = ctx.client.proto;
     if let Some(v) = args.next_opt() {

@@ -25,6 +25,9 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "cluster",
     "keyspace",
 ];
+/// Disque's sections: printed when named, and in the default and `all` INFO of clients of the
+/// Disque port (not of Redis clients, whose tools compare the section list with Redis's).
+const JOB_SECTIONS: &[&str] = &["jobs", "queues"];
 /// Every section, in the order Redis prints them whatever order they were asked in.
 const ALL_SECTIONS: &[&str] = &[
     "server",
@@ -84,9 +87,15 @@ pub fn info(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         .collect();
     if wanted.is_empty() || wanted.iter().any(|w| w == "default") {
         wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+        if crate::commands::jobs::is_disque_client(ctx) {
+            wanted.extend(JOB_SECTIONS.iter().map(|s| s.to_string()));
+        }
     }
     if wanted.iter().any(|w| w == "all" || w == "everything") {
         wanted.extend(ALL_SECTIONS.iter().map(|s| s.to_string()));
+        if crate::commands::jobs::is_disque_client(ctx) {
+            wanted.extend(JOB_SECTIONS.iter().map(|s| s.to_string()));
+        }
     }
     let text = render(ctx, &wanted);
     ctx.out.verbatim("txt", text.as_bytes());
@@ -232,6 +241,16 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
                 }
             }
             _ => {}
+        }
+    }
+    for section in JOB_SECTIONS {
+        if wanted.iter().any(|w| w == section) {
+            if !out.is_empty() {
+                out.push_str("\r\n");
+            }
+            if let Some(text) = crate::commands::jobs::info_section(ctx.store, section) {
+                out.push_str(&text);
+            }
         }
     }
     out

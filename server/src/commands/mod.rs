@@ -16,6 +16,7 @@ pub mod config_cmd;
 pub mod connection;
 pub mod groups;
 pub mod info;
+pub mod jobs;
 pub mod keys;
 pub mod multi;
 pub mod server;
@@ -43,6 +44,7 @@ pub static FAMILIES: &[&[Command]] = &[
     streams::COMMANDS,
     groups::COMMANDS,
     multi::COMMANDS,
+    jobs::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<String, &'static Command> {
@@ -153,7 +155,8 @@ mod tests {
     #[test]
     fn write_commands_declare_their_keys() {
         for c in every_row() {
-            if c.has_flag("write") && !KEYLESS_WRITES.contains(&c.name) {
+            // Disque's job commands write jobs and queues, which are not Redis keys.
+            if c.has_flag("write") && !KEYLESS_WRITES.contains(&c.name) && c.group != "jobs" {
                 assert!(
                     c.first_key > 0 || c.key_specs.iter().any(|k| k.keyword.is_some()),
                     "{}: a write command without key positions",

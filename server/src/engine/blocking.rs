@@ -42,6 +42,9 @@ pub enum WakeIf {
     /// The key is a stream whose last ID is above this group's last delivered ID, or the key,
     /// the stream or the group is gone (XREADGROUP `>`, which then answers an error).
     GroupBehind(Bytes),
+    /// The key is a job queue (GETJOB), not a Redis key: it waits under database
+    /// `commands::jobs::JOBS_DB`; always re-run.
+    Queue,
 }
 
 /// A client parked by a blocking command.
@@ -68,6 +71,11 @@ impl Engine {
         let mut keys = Vec::new();
         let mut wake_if = Vec::new();
         for (k, w) in spec.keys.into_iter().zip(spec.wake_if) {
+            let db = if w == WakeIf::Queue {
+                commands::jobs::JOBS_DB
+            } else {
+                db
+            };
             let key = (db, k);
             if !keys.contains(&key) {
                 self.srv.waiting.entry(key.clone()).or_default().push(id);
@@ -126,7 +134,7 @@ impl Engine {
             return false;
         };
         let cond = match &b.wake_if[i] {
-            WakeIf::Always => return true,
+            WakeIf::Always | WakeIf::Queue => return true,
             c => c.clone(),
         };
         let now = self.srv.clock.now_ms();
@@ -139,7 +147,7 @@ impl Engine {
                 None => true,
             },
             (WakeIf::GroupBehind(_), _) => true,
-            (WakeIf::Always, _) => true,
+            (WakeIf::Always | WakeIf::Queue, _) => true,
         }
     }
 

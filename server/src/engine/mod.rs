@@ -84,7 +84,9 @@ pub struct Engine {
     fsync: BackgroundFsync,
     srv: Server,
     poll: Poll,
-    listeners: Vec<mio::net::TcpListener>,
+    /// The listening sockets; `true` for those on `disque-port` (their clients get Disque's
+    /// bare HELLO).
+    listeners: Vec<(mio::net::TcpListener, bool)>,
     /// Set by the signal thread (then it wakes the loop through [`WAKER`]).
     stop: Arc<AtomicBool>,
     next_client_id: u64,
@@ -109,7 +111,7 @@ impl Engine {
         requirepass_set: Arc<AtomicBool>,
         net: Arc<crate::net::NetStats>,
         poll: Poll,
-        listeners: Vec<mio::net::TcpListener>,
+        listeners: Vec<(mio::net::TcpListener, bool)>,
         stop: Arc<AtomicBool>,
     ) -> std::io::Result<Self> {
         let run_id: String = {
@@ -121,7 +123,7 @@ impl Engine {
                 .to_string()
         };
         let mut listeners = listeners;
-        for (i, l) in listeners.iter_mut().enumerate() {
+        for (i, (l, _)) in listeners.iter_mut().enumerate() {
             poll.registry()
                 .register(l, Token(LISTENER_BASE + i), Interest::READABLE)?;
         }
@@ -237,9 +239,10 @@ impl Engine {
     /// error).
     fn accept(&mut self, i: usize) {
         loop {
-            let Some(l) = self.listeners.get(i) else {
+            let Some((l, disque)) = self.listeners.get(i) else {
                 return;
             };
+            let disque = *disque;
             let (sock, addr) = match l.accept() {
                 Ok(a) => a,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
@@ -274,7 +277,8 @@ impl Engine {
             // As redis-server logs at `verbose`: one line per accepted and per closed connection.
             tracing::debug!(client = id, %addr, "accepted connection");
             let auth = self.srv.config.requirepass.is_none();
-            let client = Client::new(id, conn, addr, laddr, now_ms(), auth);
+            let mut client = Client::new(id, conn, addr, laddr, now_ms(), auth);
+            client.disque = disque;
             self.srv.clients.insert(id, client);
             self.srv.net.connected.fetch_add(1, Ordering::Relaxed);
             self.srv.stats.connections += 1;
@@ -535,6 +539,16 @@ impl Engine {
             self.srv.stats.expired_keys += n as u64;
         }
         self.after_writes(None);
+        if let Err(e) = crate::commands::jobs::jobs_cron(
+            self.store
+                .as_mut()
+                .expect("the store is open outside reopen_store"),
+            &mut self.srv,
+            now,
+        ) {
+            return self.storage_fault(e, "running the job timers");
+        }
+        self.serve_ready();
         // Reclaim deleted streams in the background, a bounded amount per tick.
         if self.store_mut().dead_streams() > 0 {
             if let Err(e) = self.store_mut().reap(20_000) {

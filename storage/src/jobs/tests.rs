@@ -1,0 +1,390 @@
+//! Unit tests of the job store, on a real store in a temporary directory and a fake clock.
+
+use super::*;
+use crate::store::{Store, StoreOptions, Sync};
+
+const T0: u64 = 1_700_000_000_000;
+
+fn open(dir: &std::path::Path) -> Store {
+    Store::open(dir, &StoreOptions::default(), T0).expect("open")
+}
+
+fn spec(queue: &str, body: &str) -> NewJob {
+    NewJob {
+        queue: Bytes::copy_from_slice(queue.as_bytes()),
+        body: Bytes::copy_from_slice(body.as_bytes()),
+        repl: 1,
+        ttl: 86_400,
+        retry: 300,
+        delay: 0,
+        ttl_word: ttl_word(86_400, 300),
+        max_deliveries: 0,
+        dead_letter: Bytes::new(),
+    }
+}
+
+fn commit(s: &mut Store) {
+    s.commit().expect("commit");
+    s.persist(Sync::Os).expect("persist");
+}
+
+/// Every invariant of the module docs, checked against what fjall holds after a commit.
+fn check_invariants(s: &mut Store) {
+    commit(s);
+    let j = s.jobs_ref();
+    let mut jobs = 0u64;
+    let mut per_queue: HashMap<Bytes, u64> = HashMap::new();
+    for g in j.ks.prefix([TAG_JOB]) {
+        let (k, v) = g.into_inner().expect("read");
+        let id = JobId(k[1..].try_into().expect("id"));
+        let job = Job::decode(&v).expect("decodes");
+        jobs += 1;
+        assert!(
+            j.ks.get(job_key(TAG_BODY, &id)).expect("read").is_some(),
+            "body"
+        );
+        assert!(
+            j.ks.get(timer_key(job.awake, &id)).expect("read").is_some(),
+            "timer"
+        );
+        assert!(job.awake >= j.timer_low.min(job.awake));
+        let qk = queued_key(TAG_QUEUED, &job.queue, job.ctime, &id);
+        let queued = j.ks.get(&qk).expect("read").is_some();
+        assert_eq!(queued, job.state == JobState::Queued, "queue index");
+        if queued {
+            *per_queue.entry(job.queue.clone()).or_default() += 1;
+        }
+    }
+    assert_eq!(jobs, j.registered, "job count");
+    assert_eq!(
+        j.ks.prefix([TAG_TIMER]).count() as u64,
+        jobs,
+        "one timer per job"
+    );
+    assert_eq!(
+        j.ks.prefix([TAG_BODY]).count() as u64,
+        jobs,
+        "one body per job"
+    );
+    for (name, q) in &j.queues {
+        assert_eq!(
+            q.len,
+            per_queue.get(name).copied().unwrap_or(0),
+            "len of {name:?}"
+        );
+    }
+}
+
+#[test]
+fn jobs_are_queued_fetched_and_acked_in_order() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = open(dir.path());
+    let a = s.jobs().add(spec("q", "a"), T0).expect("add");
+    let b = s.jobs().add(spec("q", "b"), T0).expect("add");
+    let c = s.jobs().add(spec("q", "c"), T0 + 1).expect("add");
+    assert_eq!(s.jobs().qlen(b"q"), 3);
+    // Reads see what is staged, before any commit.
+    assert_eq!(s.jobs().peek(b"q", 10, false).expect("peek"), vec![a, b, c]);
+    assert_eq!(s.jobs().peek(b"q", 2, true).expect("peek"), vec![c, b]);
+    let (got, job) = s
+        .jobs()
+        .fetch(b"q", T0 + 10)
+        .expect("fetch")
+        .expect("a job");
+    assert_eq!(got, a);
+    assert_eq!(job.state, JobState::Active);
+    assert_eq!(s.jobs().body(&a).expect("body").as_deref(), Some(&b"a"[..]));
+    check_invariants(&mut s);
+    assert!(s.jobs().delete(&a, T0 + 20).expect("ack"));
+    assert!(!s.jobs().delete(&a, T0 + 20).expect("ack again"));
+    let (got, _) = s.jobs().fetch(b"q", T0 + 30).expect("fetch").expect("b");
+    assert_eq!(got, b);
+    assert_eq!(s.jobs().qlen(b"q"), 1);
+    assert_eq!(s.jobs().registered(), 2);
+    check_invariants(&mut s);
+}
+
+#[test]
+fn a_restart_keeps_queues_in_order_and_timers_where_they_were() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (ids, active, node) = {
+        let mut s = open(dir.path());
+        let ids: Vec<JobId> = (0..50)
+            .map(|i| {
+                s.jobs()
+                    .add(spec("q", &format!("j{i}")), T0 + i)
+                    .expect("add")
+            })
+            .collect();
+        let (active, _) = s.jobs().fetch(b"q", T0 + 100).expect("fetch").expect("job");
+        let node = s.jobs().node_id().to_string();
+        commit(&mut s);
+        (ids, active, node)
+    };
+    let mut s = open(dir.path());
+    assert_eq!(s.jobs().node_id(), node, "the node ID is stable");
+    assert_eq!(s.jobs().qlen(b"q"), 49);
+    assert_eq!(s.jobs().registered(), 50);
+    assert_eq!(
+        s.jobs().peek(b"q", 100, false).expect("peek"),
+        ids[1..].to_vec()
+    );
+    let job = s.jobs().get(&active).expect("get").expect("job");
+    assert_eq!(job.state, JobState::Active);
+    assert_eq!(
+        job.qtime,
+        T0 + 300_000,
+        "requeue time unchanged by the restart"
+    );
+    // Nothing is due before the retry time; at it, the job is queued again.
+    assert_eq!(
+        s.jobs()
+            .run_timers(T0 + 299_999, 100)
+            .expect("timers")
+            .requeued,
+        0
+    );
+    let run = s.jobs().run_timers(T0 + 300_000, 100).expect("timers");
+    assert_eq!(run.requeued, 1);
+    let job = s.jobs().get(&active).expect("get").expect("job");
+    assert_eq!(
+        (job.state, job.deliveries, job.nacks),
+        (JobState::Queued, 1, 0)
+    );
+    // Requeued jobs go back to their place by creation time: the head.
+    assert_eq!(s.jobs().peek(b"q", 1, false).expect("peek"), vec![active]);
+    check_invariants(&mut s);
+}
+
+#[test]
+fn nack_enqueue_dequeue_and_counters() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = open(dir.path());
+    let a = s.jobs().add(spec("q", "a"), T0).expect("add");
+    assert!(
+        !s.jobs().enqueue(&a, true, 0, T0).expect("nack queued"),
+        "queued: no-op"
+    );
+    s.jobs().fetch(b"q", T0).expect("fetch");
+    assert!(s.jobs().enqueue(&a, true, 0, T0).expect("nack"));
+    s.jobs().fetch(b"q", T0).expect("fetch");
+    assert!(s.jobs().enqueue(&a, false, 0, T0).expect("enqueue"));
+    let j = s.jobs().get(&a).expect("get").expect("job");
+    assert_eq!((j.nacks, j.deliveries, j.state), (1, 1, JobState::Queued));
+    assert!(s.jobs().dequeue(&a, T0).expect("dequeue"));
+    assert!(!s.jobs().dequeue(&a, T0).expect("dequeue again"));
+    assert_eq!(s.jobs().qlen(b"q"), 0);
+    check_invariants(&mut s);
+}
+
+#[test]
+fn at_most_once_jobs_are_never_queued_again() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = open(dir.path());
+    let mut sp = spec("q", "x");
+    sp.retry = 0;
+    sp.ttl_word = ttl_word(86_400, 0);
+    let a = s.jobs().add(sp, T0).expect("add");
+    assert!(!a.at_least_once());
+    s.jobs().fetch(b"q", T0).expect("fetch").expect("job");
+    assert!(!s.jobs().enqueue(&a, true, 0, T0).expect("nack"));
+    assert_eq!(
+        s.jobs()
+            .run_timers(T0 + 10_000_000, 100)
+            .expect("t")
+            .requeued,
+        0
+    );
+    assert_eq!(s.jobs().qlen(b"q"), 0);
+    check_invariants(&mut s);
+}
+
+#[test]
+fn delay_ttl_and_working() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = open(dir.path());
+    let mut sp = spec("q", "d");
+    sp.delay = 5;
+    sp.ttl = 20;
+    sp.retry = 2;
+    let d = s.jobs().add(sp, T0).expect("add");
+    assert_eq!(s.jobs().qlen(b"q"), 0, "delayed");
+    assert_eq!(s.jobs().run_timers(T0 + 4_999, 10).expect("t").requeued, 0);
+    assert_eq!(s.jobs().run_timers(T0 + 5_000, 10).expect("t").requeued, 1);
+    let j = s.jobs().get(&d).expect("get").expect("job");
+    assert_eq!(
+        (j.state, j.deliveries),
+        (JobState::Queued, 0),
+        "the first queuing is no redelivery"
+    );
+    // WORKING dequeues and postpones; refused after half the TTL.
+    assert_eq!(
+        s.jobs().working(&d, T0 + 6_000).expect("w"),
+        Working::Retry(2)
+    );
+    assert_eq!(s.jobs().qlen(b"q"), 0);
+    assert_eq!(s.jobs().get(&d).expect("g").expect("j").qtime, T0 + 8_000);
+    assert_eq!(
+        s.jobs().working(&d, T0 + 10_001).expect("w"),
+        Working::TooLate
+    );
+    assert_eq!(
+        s.jobs().working(&JobId([1; 20]), T0).expect("w"),
+        Working::NoJob
+    );
+    // Expiry a second after the TTL, whatever the state.
+    let run = s.jobs().run_timers(T0 + 21_000, 100).expect("t");
+    assert_eq!(run.expired, 1);
+    assert!(s.jobs().get(&d).expect("get").is_none());
+    assert_eq!(s.jobs().registered(), 0);
+    check_invariants(&mut s);
+}
+
+#[test]
+fn timers_do_a_bounded_amount_of_work_per_call() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = open(dir.path());
+    for i in 0..25 {
+        let mut sp = spec("q", &format!("{i}"));
+        sp.delay = 1;
+        s.jobs().add(sp, T0).expect("add");
+    }
+    commit(&mut s);
+    let now = T0 + 1_000;
+    let r1 = s.jobs().run_timers(now, 10).expect("t");
+    assert_eq!((r1.requeued, r1.more), (10, true));
+    let r2 = s.jobs().run_timers(now, 10).expect("t");
+    assert_eq!((r2.requeued, r2.more), (10, true));
+    let r3 = s.jobs().run_timers(now, 10).expect("t");
+    assert_eq!((r3.requeued, r3.more), (5, false));
+    assert_eq!(s.jobs().qlen(b"q"), 25);
+    check_invariants(&mut s);
+}
+
+#[test]
+fn nack_delay_and_dead_letters() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = open(dir.path());
+    let mut sp = spec("q", "p");
+    sp.max_deliveries = 2;
+    sp.dead_letter = Bytes::from_static(b"dlq");
+    let p = s.jobs().add(sp, T0).expect("add");
+    s.jobs().fetch(b"q", T0).expect("f").expect("job");
+    // NACK with a delay: counted now, queued later.
+    assert!(s.jobs().enqueue(&p, true, 3_000, T0).expect("nack delay"));
+    assert_eq!(s.jobs().qlen(b"q"), 0);
+    assert_eq!(s.jobs().get(&p).expect("g").expect("j").nacks, 1);
+    assert_eq!(s.jobs().run_timers(T0 + 3_000, 10).expect("t").requeued, 1);
+    let j = s.jobs().get(&p).expect("g").expect("j");
+    assert_eq!((j.state, j.nacks, j.deliveries), (JobState::Queued, 1, 0));
+    // Second delivery, NACK: the limit is reached, the job moves to the dead-letter queue
+    // with its counters.
+    s.jobs().fetch(b"q", T0 + 4_000).expect("f").expect("job");
+    assert!(s.jobs().enqueue(&p, true, 0, T0 + 4_000).expect("nack"));
+    assert_eq!((s.jobs().qlen(b"q"), s.jobs().qlen(b"dlq")), (0, 1));
+    let j = s.jobs().get(&p).expect("g").expect("j");
+    assert_eq!((&j.queue[..], j.nacks), (&b"dlq"[..], 2));
+    check_invariants(&mut s);
+}
+
+#[test]
+fn scans_pause_and_queue_gc() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = open(dir.path());
+    let mut ids: Vec<JobId> = (0..30)
+        .map(|i| {
+            s.jobs()
+                .add(spec(&format!("q{}", i % 3), "x"), T0)
+                .expect("add")
+        })
+        .collect();
+    ids.sort();
+    commit(&mut s);
+    // JSCAN: every job exactly once over a walk of small pages.
+    let mut seen = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let (next, items) = s.jobs().scan(cursor, 4, 40, |_| true).expect("scan");
+        seen.extend(items.into_iter().map(|i| i.id));
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen, ids);
+    let (_, q1) = s
+        .jobs()
+        .scan(0, 100, 1000, |j| &j.queue[..] == b"q1")
+        .expect("scan");
+    assert_eq!(q1.len(), 10);
+    // QSCAN.
+    let (next, names) = s.jobs().scan_queues(0, 100, |_| true);
+    assert_eq!((next, names.len()), (0, 3));
+    let mut all = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let (next, names) = s.jobs().scan_queues(cursor, 1, |_| true);
+        all.extend(names);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    all.sort();
+    assert_eq!(
+        all,
+        vec![Bytes::from("q0"), Bytes::from("q1"), Bytes::from("q2")]
+    );
+    // PAUSE.
+    let q = Bytes::from_static(b"empty");
+    assert_eq!(s.jobs().set_pause(&q, Some(0), T0), 0);
+    assert!(
+        s.jobs().queue(b"empty").is_none(),
+        "PAUSE none creates nothing"
+    );
+    assert_eq!(s.jobs().set_pause(&q, Some(PAUSED_IN), T0), PAUSED_IN);
+    assert_eq!(s.jobs().set_pause(&q, None, T0), PAUSED_IN);
+    // GC: empty, unpaused and idle queues go.
+    for i in 0..3 {
+        while s
+            .jobs()
+            .fetch(format!("q{i}").as_bytes(), T0)
+            .expect("f")
+            .is_some()
+        {}
+    }
+    assert_eq!(s.jobs().gc_queues(T0 + 299_000, 300, |_| false), 0);
+    assert_eq!(s.jobs().gc_queues(T0 + 300_000, 300, |n| n == b"q0"), 2);
+    assert!(s.jobs().queue(b"q0").is_some() && s.jobs().queue(b"empty").is_some());
+    check_invariants(&mut s);
+    drop(s);
+    let mut s = open(dir.path());
+    assert_eq!(s.jobs().queue_count(), 2);
+    assert_eq!(
+        s.jobs().set_pause(&q, None, T0),
+        PAUSED_IN,
+        "pause state survives"
+    );
+}
+
+#[test]
+fn uncommitted_jobs_are_gone_after_reopen() {
+    let dir = tempfile::tempdir().expect("tmp");
+    {
+        let mut s = open(dir.path());
+        s.jobs().add(spec("q", "kept"), T0).expect("add");
+        commit(&mut s);
+        s.jobs().add(spec("q", "lost"), T0).expect("add");
+        // Dropped without a commit: what a crash before the drain's batch leaves.
+        drop(s);
+    }
+    let mut s = open(dir.path());
+    assert_eq!(s.jobs().qlen(b"q"), 1);
+    let ids = s.jobs().peek(b"q", 10, false).expect("peek");
+    assert_eq!(
+        s.jobs().body(&ids[0]).expect("body").as_deref(),
+        Some(&b"kept"[..])
+    );
+}
