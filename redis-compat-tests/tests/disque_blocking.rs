@@ -1,0 +1,3 @@
+fn main() {
+    redis_compat_tests::run_disque(vec![]);
+}
