@@ -309,14 +309,7 @@ pub fn run_and_exit(
     let conclusion = libtest_mimic::run(args, trials);
     if conclusion.has_failed() {
         if let Some(s) = &servers {
-            let log = s.sluice.log();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            if !tail.is_empty() {
-                eprintln!("--- last lines of the sluice server's output ---");
-                for l in tail.iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
+            print_log_tail(&s.sluice);
         }
     }
     // Conclusion::exit() does not run destructors: kill the servers first.
