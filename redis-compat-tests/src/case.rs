@@ -16,7 +16,12 @@
 //! !silence                  nothing may arrive within 300 ms (partial request)
 //! !sleep 50                 pause 50 ms (both servers)
 //! !scan SCAN {cursor} ...   iterate a cursor to the end, compare the sorted distinct elements
+//! !until :1 QLEN {k}        repeat the command until the reply is exactly `:1\r\n` (each server)
+//! !until-has \r\n:1\r\n CMD  repeat the command until the reply contains these bytes
 //! ```
+//!
+//! In the Disque suites (`run_disque*`), job and node IDs in replies are normalised and `{idN}`
+//! in a command is that server's N-th job ID: see [`crate::disque`].
 //!
 //! `{k}` expands to a key prefix unique to the case and protocol, so cases can
 //! run in parallel on the shared servers.
@@ -97,6 +102,15 @@ pub enum Action {
     /// Iterate a cursor command (one argument is `{cursor}`) until the cursor
     /// is 0 again; the distinct collected elements, sorted, are compared.
     Scan(Vec<Vec<u8>>),
+    /// Repeat a command (every 10 ms, up to the read timeout) until its
+    /// (normalised) reply equals `want` (`contains == false`) or contains it:
+    /// waiting for a server-side event (a timer, a blocked client) without
+    /// guessing a sleep. Both servers must get there.
+    Until {
+        want: Vec<u8>,
+        contains: bool,
+        args: Vec<Vec<u8>>,
+    },
 }
 
 /// One step of a case.
@@ -172,6 +186,23 @@ impl Step {
                     Action::Sleep(Duration::from_millis(arg.trim().parse().unwrap_or_else(
                         |_| panic!("step {text:?}: !sleep needs milliseconds"),
                     )))
+                }
+                "until" | "until-has" => {
+                    let arg = arg.trim_start();
+                    let (want, cmd) = arg
+                        .split_once(char::is_whitespace)
+                        .unwrap_or_else(|| panic!("step {text:?}: !{word} <bytes> <command>"));
+                    let mut want = unescape(want);
+                    if word == "until" {
+                        want.extend_from_slice(b"\r\n");
+                    }
+                    let args = split_args(cmd).unwrap_or_else(|e| panic!("step {text:?}: {e}"));
+                    assert!(!args.is_empty(), "step {text:?}: empty command");
+                    Action::Until {
+                        want,
+                        contains: word == "until-has",
+                        args,
+                    }
                 }
                 "scan" => {
                     let args = split_args(arg).unwrap_or_else(|e| panic!("step {text:?}: {e}"));
@@ -282,6 +313,8 @@ pub struct Case {
     /// Run while no other case of the same test binary runs (see
     /// [`Case::exclusive`]).
     pub exclusive: bool,
+    /// Disque suites: connect to Sluice's Disque port (see [`Case::disque_port`]).
+    pub disque_port: bool,
 }
 
 /// `case("set_get", &["SET {k} v", "GET {k}"])`: the one-line way to write a
@@ -301,6 +334,7 @@ where
         steps: steps.iter().map(Into::into).collect(),
         protos: vec![Proto::Resp2, Proto::Resp3],
         exclusive: false,
+        disque_port: false,
     }
 }
 
@@ -326,6 +360,15 @@ impl Case {
         self
     }
 
+    /// Disque suites: every connection of this case goes to Sluice's Disque
+    /// listener (`--disque-port`, where bare `HELLO` is Disque's) instead of
+    /// its normal port. When Sluice has no such listener, the case fails
+    /// saying so (it is not skipped).
+    pub fn disque_port(mut self) -> Case {
+        self.disque_port = true;
+        self
+    }
+
     pub fn has_sluice_only(&self) -> bool {
         self.steps.iter().any(|s| {
             matches!(
@@ -341,9 +384,31 @@ pub struct RunCtx {
     pub addrs: [std::net::SocketAddr; 2],
     pub timeout: Duration,
     pub trace: bool,
+    /// The two servers' names in messages: `["redis", "sluice"]` (see [`NAMES`]),
+    /// or `["disque", "sluice"]`.
+    pub names: [&'static str; 2],
+    /// The reference and Sluice's Disque listener, for [`Case::disque_port`]
+    /// cases (`Err` says why Sluice has none; `None` outside Disque suites).
+    pub disque_addrs: Option<Result<[std::net::SocketAddr; 2], String>>,
+    /// Normalise job and node IDs and expand `{idN}` (Disque suites).
+    pub job_ids: bool,
 }
 
-const NAMES: [&str; 2] = ["redis", "sluice"];
+impl RunCtx {
+    /// The context of a Redis suite.
+    pub fn redis(addrs: [std::net::SocketAddr; 2], timeout: Duration, trace: bool) -> RunCtx {
+        RunCtx {
+            addrs,
+            timeout,
+            trace,
+            names: NAMES,
+            disque_addrs: None,
+            job_ids: false,
+        }
+    }
+}
+
+pub const NAMES: [&str; 2] = ["redis", "sluice"];
 
 enum Res {
     Out(Outcome),
@@ -368,6 +433,8 @@ pub fn run_case(case: &Case, proto: Proto, ctx: &RunCtx) -> Result<(), String> {
         if proto == Proto::Resp2 { 2 } else { 3 }
     );
     let mut conns: Vec<(String, [Conn; 2])> = Vec::new();
+    let mut ids: [crate::disque::Ids; 2] = Default::default();
+    let [n0, n1] = ctx.names;
     let mut transcript = String::new();
     let header = format!("case `{}` [{}]", case.name, proto.label());
     let result = (|| {
@@ -379,17 +446,26 @@ pub fn run_case(case: &Case, proto: Proto, ctx: &RunCtx) -> Result<(), String> {
             let idx = match conns.iter().position(|(n, _)| *n == st.conn) {
                 Some(i) => i,
                 None => {
-                    let pair = open_pair(ctx, proto, &st.conn, &mut transcript)?;
+                    let pair = open_pair(ctx, case, proto, &st.conn, &mut transcript)?;
                     conns.push((st.conn.clone(), pair));
                     conns.len() - 1
                 }
             };
             let pair = &mut conns[idx].1;
-            let res = [
-                exec(&mut pair[0], st, &key, ctx),
-                exec(&mut pair[1], st, &key, ctx),
+            let [ids0, ids1] = &mut ids;
+            let mut res = [
+                exec(&mut pair[0], st, &key, ctx, ids0),
+                exec(&mut pair[1], st, &key, ctx, ids1),
             ];
-            let verdict = verify(st, &res);
+            if ctx.job_ids {
+                for (r, side) in res.iter_mut().zip(ids.iter_mut()) {
+                    if let Res::Out(Outcome::Reply(reply)) = r {
+                        reply.raw = side.normalise(&reply.raw);
+                        reply.frame = crate::disque::reparse(&reply.raw);
+                    }
+                }
+            }
+            let verdict = verify(st, &res, ctx.names);
             let (r0, r1) = (res[0].describe(), res[1].describe());
             let (r0, r1) = if ctx.trace {
                 (r0, r1)
@@ -398,20 +474,26 @@ pub fn run_case(case: &Case, proto: Proto, ctx: &RunCtx) -> Result<(), String> {
             };
             let _ = write!(
                 transcript,
-                "  {:>2}. {}\n        redis:  {r0}\n",
+                "  {:>2}. {}\n        {n0}:{:w$}{r0}\n",
                 i + 1,
-                short(&st.text)
+                short(&st.text),
+                "",
+                w = 8 - n0.len()
             );
             if r0 != r1 {
-                let _ = writeln!(transcript, "        sluice: {r1}");
+                let _ = writeln!(transcript, "        {n1}:{:w$}{r1}", "", w = 8 - n1.len());
             }
             if let Err(why) = verdict {
                 return Err(format!(
-                    "step {} `{}` on connection @{} ({} expected)\n  {why}\n  redis:  {r0}\n  sluice: {r1}",
+                    "step {} `{}` on connection @{} ({} expected)\n  {why}\n  {n0}:{:w0$}{r0}\n  {n1}:{:w1$}{r1}",
                     i + 1,
                     short(&st.text),
                     st.conn,
                     st.expect.describe(),
+                    "",
+                    "",
+                    w0 = 8 - n0.len(),
+                    w1 = 8 - n1.len(),
                 ));
             }
         }
@@ -454,13 +536,27 @@ fn short(text: &str) -> String {
 
 fn open_pair(
     ctx: &RunCtx,
+    case: &Case,
     proto: Proto,
     name: &str,
     transcript: &mut String,
 ) -> Result<[Conn; 2], String> {
+    let addrs = if case.disque_port {
+        match &ctx.disque_addrs {
+            Some(Ok(a)) => *a,
+            Some(Err(why)) => {
+                return Err(format!(
+                    "this case needs Sluice's Disque port (`.disque_port()`): {why}"
+                ))
+            }
+            None => return Err("`.disque_port()` cases run only in a Disque suite".into()),
+        }
+    } else {
+        ctx.addrs
+    };
     let open = |i: usize| {
-        Conn::connect(ctx.addrs[i], ctx.timeout)
-            .map_err(|e| format!("cannot connect to {} at {}: {e}", NAMES[i], ctx.addrs[i]))
+        Conn::connect(addrs[i], ctx.timeout)
+            .map_err(|e| format!("cannot connect to {} at {}: {e}", ctx.names[i], addrs[i]))
     };
     let mut pair = [open(0)?, open(1)?];
     if proto == Proto::Resp3 {
@@ -509,12 +605,52 @@ fn expand(arg: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     out
 }
 
-fn exec(conn: &mut Conn, st: &Step, key: &str, ctx: &RunCtx) -> Res {
+fn exec(conn: &mut Conn, st: &Step, key: &str, ctx: &RunCtx, ids: &mut crate::disque::Ids) -> Res {
     let k = key.as_bytes();
+    let expand = |a: &[u8], from: &[u8], to: &[u8]| {
+        let a = expand(a, from, to);
+        if ctx.job_ids {
+            ids.expand(&a)
+        } else {
+            a
+        }
+    };
     match &st.action {
         Action::Command(args) => {
             let args: Vec<Vec<u8>> = args.iter().map(|a| expand(a, b"{k}", k)).collect();
             Res::Out(conn.call(&args))
+        }
+        Action::Until {
+            want,
+            contains,
+            args,
+        } => {
+            let args: Vec<Vec<u8>> = args.iter().map(|a| expand(a, b"{k}", k)).collect();
+            let deadline = std::time::Instant::now() + ctx.timeout;
+            loop {
+                let out = conn.call(&args);
+                let raw = match out.reply() {
+                    Some(r) if ctx.job_ids => ids.normalise(&r.raw),
+                    Some(r) => r.raw.clone(),
+                    None => return Res::Assert(Err(format!("gave {}", out.describe()))),
+                };
+                let ok = if *contains {
+                    raw.windows(want.len()).any(|w| w == want.as_slice())
+                } else {
+                    raw == *want
+                };
+                if ok {
+                    return Res::Assert(Ok(()));
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Res::Assert(Err(format!(
+                        "still answers {} after {:?}",
+                        resp::escape(&raw),
+                        ctx.timeout
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
         Action::Raw(bytes) => {
             let bytes = expand(bytes, b"{k}", k);
@@ -535,7 +671,19 @@ fn exec(conn: &mut Conn, st: &Step, key: &str, ctx: &RunCtx) -> Res {
         Action::Closed => Res::Assert(conn.expect_closed(ctx.timeout.min(Duration::from_secs(3)))),
         Action::Silence => Res::Assert(conn.expect_silence(Duration::from_millis(300))),
         Action::Sleep(_) => Res::Assert(Ok(())),
-        Action::Scan(args) => Res::Out(scan(conn, args, k)),
+        Action::Scan(args) => {
+            let args: Vec<Vec<u8>> = args
+                .iter()
+                .map(|a| {
+                    if a == b"{cursor}" {
+                        a.clone()
+                    } else {
+                        expand(a, b"{k}", k)
+                    }
+                })
+                .collect();
+            Res::Out(scan(conn, &args, k))
+        }
     }
 }
 
@@ -582,12 +730,13 @@ fn scan(conn: &mut Conn, args: &[Vec<u8>], key: &[u8]) -> Outcome {
     Outcome::Io("cursor iteration did not end after 100000 calls".into())
 }
 
-fn verify(st: &Step, res: &[Res; 2]) -> Result<(), String> {
+fn verify(st: &Step, res: &[Res; 2], names: [&str; 2]) -> Result<(), String> {
+    let reference = names[0];
     let (a, b) = match (&res[0], &res[1]) {
         (Res::Assert(ra), Res::Assert(rb)) => {
             if let Err(e) = ra {
                 return Err(format!(
-                    "case bug: the reference redis failed this check: {e}"
+                    "case bug: the reference {reference} failed this check: {e}"
                 ));
             }
             return rb.clone().map_err(|e| format!("sluice: {e}"));
@@ -612,7 +761,7 @@ fn verify(st: &Step, res: &[Res; 2]) -> Result<(), String> {
         Outcome::Reply(_) | Outcome::Closed { .. } => {}
         other => {
             return Err(format!(
-                "case bug: the reference redis gave {}",
+                "case bug: the reference {reference} gave {}",
                 other.describe()
             ))
         }
@@ -627,7 +776,7 @@ fn verify(st: &Step, res: &[Res; 2]) -> Result<(), String> {
             if ra.raw == rb.raw {
                 Ok(())
             } else {
-                Err(first_difference(&ra.raw, &rb.raw))
+                Err(first_difference(&ra.raw, &rb.raw, reference))
             }
         }
         Expect::Shape => match shape_diff(&ra.frame, &rb.frame, "reply") {
@@ -636,7 +785,8 @@ fn verify(st: &Step, res: &[Res; 2]) -> Result<(), String> {
         },
         Expect::Unordered => unordered_diff(&ra.frame, &rb.frame),
         Expect::Each { pred, .. } => {
-            pred(&ra.frame).map_err(|e| format!("case bug: redis fails the predicate: {e}"))?;
+            pred(&ra.frame)
+                .map_err(|e| format!("case bug: {reference} fails the predicate: {e}"))?;
             pred(&rb.frame).map_err(|e| format!("sluice fails the predicate: {e}"))
         }
         Expect::Pair { pred, .. } => pred(&ra.frame, &rb.frame),
@@ -644,11 +794,11 @@ fn verify(st: &Step, res: &[Res; 2]) -> Result<(), String> {
     }
 }
 
-fn first_difference(a: &[u8], b: &[u8]) -> String {
+fn first_difference(a: &[u8], b: &[u8], reference: &str) -> String {
     let at = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     let lo = at.saturating_sub(16);
     format!(
-        "bytes differ at offset {at}: redis …{} vs sluice …{}",
+        "bytes differ at offset {at}: {reference} …{} vs sluice …{}",
         resp::escape(&a[lo..(at + 24).min(a.len())]),
         resp::escape(&b[lo.min(b.len())..(at + 24).min(b.len())])
     )
@@ -846,27 +996,28 @@ mod tests {
     #[test]
     fn verifies_expectations() {
         let same = Step::parse("GET {k}");
-        assert!(verify(&same, &[out(b"$1\r\nv\r\n"), out(b"$1\r\nv\r\n")]).is_ok());
-        assert!(verify(&same, &[out(b"$1\r\nv\r\n"), out(b"$-1\r\n")]).is_err());
+        assert!(verify(&same, &[out(b"$1\r\nv\r\n"), out(b"$1\r\nv\r\n")], NAMES).is_ok());
+        assert!(verify(&same, &[out(b"$1\r\nv\r\n"), out(b"$-1\r\n")], NAMES).is_err());
         let shape = Step::parse("~TTL {k}");
-        assert!(verify(&shape, &[out(b":5\r\n"), out(b":7\r\n")]).is_ok());
-        assert!(verify(&shape, &[out(b":5\r\n"), out(b"$1\r\n5\r\n")]).is_err());
+        assert!(verify(&shape, &[out(b":5\r\n"), out(b":7\r\n")], NAMES).is_ok());
+        assert!(verify(&shape, &[out(b":5\r\n"), out(b"$1\r\n5\r\n")], NAMES).is_err());
         let unordered = Step::parse("%KEYS *");
         let ab = b"*2\r\n$1\r\na\r\n$1\r\nb\r\n";
         let ba = b"*2\r\n$1\r\nb\r\n$1\r\na\r\n";
-        assert!(verify(&unordered, &[out(ab), out(ba)]).is_ok());
-        assert!(verify(&unordered, &[out(ab), out(b"*1\r\n$1\r\na\r\n")]).is_err());
+        assert!(verify(&unordered, &[out(ab), out(ba)], NAMES).is_ok());
+        assert!(verify(&unordered, &[out(ab), out(b"*1\r\n$1\r\na\r\n")], NAMES).is_err());
         let deliberate = sluice_only("FOO", b"+OK\r\n", "newer than 7.0.15");
-        assert!(verify(&deliberate, &[out(b"-ERR x\r\n"), out(b"+OK\r\n")]).is_ok());
-        assert!(verify(&deliberate, &[out(b"+OK\r\n"), out(b"-ERR x\r\n")]).is_err());
+        assert!(verify(&deliberate, &[out(b"-ERR x\r\n"), out(b"+OK\r\n")], NAMES).is_ok());
+        assert!(verify(&deliberate, &[out(b"+OK\r\n"), out(b"-ERR x\r\n")], NAMES).is_err());
         let checked = sluice_check("FOO", "newer than 7.0.15", crate::pred::int_between(1, 5));
-        assert!(verify(&checked, &[out(b"-ERR x\r\n"), out(b":3\r\n")]).is_ok());
-        assert!(verify(&checked, &[out(b":3\r\n"), out(b":9\r\n")]).is_err());
+        assert!(verify(&checked, &[out(b"-ERR x\r\n"), out(b":3\r\n")], NAMES).is_ok());
+        assert!(verify(&checked, &[out(b":3\r\n"), out(b":9\r\n")], NAMES).is_err());
         let closed = Step::parse("!closed");
-        assert!(verify(&closed, &[Res::Assert(Ok(())), Res::Assert(Ok(()))]).is_ok());
+        assert!(verify(&closed, &[Res::Assert(Ok(())), Res::Assert(Ok(()))], NAMES).is_ok());
         assert!(verify(
             &closed,
-            &[Res::Assert(Ok(())), Res::Assert(Err("open".into()))]
+            &[Res::Assert(Ok(())), Res::Assert(Err("open".into()))],
+            NAMES
         )
         .is_err());
     }

@@ -19,6 +19,7 @@
 
 pub mod case;
 pub mod client;
+pub mod disque;
 pub mod pred;
 pub mod resp;
 pub mod rng;
@@ -31,7 +32,7 @@ pub use case::{case, check, pair, sluice_check, sluice_only, step, Case, Expect,
 pub use client::{Conn, Outcome, Reply};
 pub use resp::Frame;
 pub use rng::Rng;
-pub use server::ServerPair;
+pub use server::{DisquePair, ServerPair};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -120,11 +121,11 @@ fn run_suite_with(cases: Vec<Case>, isolated: bool, mut args: Arguments) -> ! {
     let will_run = !args.list && trials.iter().any(|t| !args.is_filtered_out(t));
     let servers = will_run.then(ServerPair::start);
     if let Some(s) = &servers {
-        let _ = shared.set(Arc::new(case::RunCtx {
-            addrs: [s.redis.addr, s.sluice.addr],
-            timeout: read_timeout(),
-            trace: std::env::var_os("COMPAT_TRACE").is_some_and(|v| v != "0"),
-        }));
+        let _ = shared.set(Arc::new(case::RunCtx::redis(
+            [s.redis.addr, s.sluice.addr],
+            read_timeout(),
+            trace_on(),
+        )));
         if !args.quiet {
             eprintln!(
                 "compat: redis {} on {}, sluice {} on {}",
@@ -138,6 +139,166 @@ fn run_suite_with(cases: Vec<Case>, isolated: bool, mut args: Arguments) -> ! {
     run_and_exit(&args, trials, servers)
 }
 
+fn trace_on() -> bool {
+    std::env::var_os("COMPAT_TRACE").is_some_and(|v| v != "0")
+}
+
+/// How a Disque suite shares its servers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DisqueMode {
+    /// One server pair; cases in parallel (own queue names from `{k}`).
+    Shared { waiting: bool },
+    /// A fresh server pair for every case: for cases that look at every
+    /// job or queue of the server (QSCAN, JSCAN without QUEUE, INFO jobs).
+    Fresh,
+}
+
+/// Disque-differential cases: the same commands on a real disque-server
+/// (1.0-rc1, built by `scripts/build-disque.sh`) and on Sluice, in parallel
+/// on one pair of servers. Cases run over RESP2 only (Disque has no RESP3);
+/// job and node IDs are normalised and `{idN}` expands to each server's own
+/// IDs (see [`disque`]); `.disque_port()` cases talk to Sluice's
+/// `--disque-port` listener. Without a disque-server every case is reported
+/// as ignored, with one message saying why.
+pub fn run_disque(cases: Vec<Case>) -> ! {
+    run_disque_suite(cases, DisqueMode::Shared { waiting: false })
+}
+
+/// [`run_disque`] for cases that mostly wait (blocking GETJOB, timers): up to
+/// 16 at a time (see [`run_waiting`]).
+pub fn run_disque_waiting(cases: Vec<Case>) -> ! {
+    run_disque_suite(cases, DisqueMode::Shared { waiting: true })
+}
+
+/// [`run_disque`] with a fresh pair of servers for every case (see
+/// [`DisqueMode::Fresh`]): for cases that see the whole server.
+pub fn run_disque_fresh(cases: Vec<Case>) -> ! {
+    run_disque_suite(cases, DisqueMode::Fresh)
+}
+
+fn run_disque_suite(cases: Vec<Case>, mode: DisqueMode) -> ! {
+    let mut args = Arguments::from_args();
+    if mode == (DisqueMode::Shared { waiting: true }) && args.test_threads.is_none() {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        args.test_threads = Some(cpus.max(16));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for c in &cases {
+        assert!(
+            seen.insert(c.name.clone()),
+            "duplicate case name {:?}",
+            c.name
+        );
+    }
+    // Why the whole suite is skipped, if it is.
+    let skip: Option<String> = match server::disque_bin() {
+        Err(why) => Some(why),
+        Ok(_)
+            if std::env::var_os("SLUICE_BIN")
+                .is_some_and(|p| server::is_named(std::path::Path::new(&p), "redis-server")) =>
+        {
+            Some("SLUICE_BIN is a redis-server (the Redis validation run)".into())
+        }
+        Ok(_) => None,
+    };
+    let disque_bin = server::disque_bin().ok();
+    let shared: Arc<std::sync::OnceLock<Arc<case::RunCtx>>> = Arc::new(std::sync::OnceLock::new());
+    let mut trials = Vec::new();
+    for c in cases {
+        let c = Arc::new(c);
+        // Disque predates RESP3: its cases run over RESP2 only.
+        let proto = Proto::Resp2;
+        let ctx = Arc::clone(&shared);
+        let skip_why = skip.clone();
+        let bin = disque_bin.clone();
+        let cc = Arc::clone(&c);
+        trials.push(
+            Trial::test(format!("{}::{}", c.name, proto.label()), move || {
+                if let Some(why) = skip_why {
+                    return Err(format!("skipped: {why}").into());
+                }
+                let _gate = Gate::enter(cc.exclusive);
+                match mode {
+                    DisqueMode::Shared { .. } => {
+                        let ctx = ctx.get().expect("servers started");
+                        case::run_case(&cc, proto, ctx).map_err(Failed::from)
+                    }
+                    DisqueMode::Fresh => {
+                        let bin = bin.expect("disque-server found");
+                        let pair = DisquePair::start(&bin).map_err(Failed::from)?;
+                        let ctx = disque_ctx(&pair);
+                        let r = case::run_case(&cc, proto, &ctx);
+                        if r.is_err() {
+                            print_log_tail(&pair.sluice);
+                        }
+                        r.map_err(Failed::from)
+                    }
+                }
+            })
+            .with_ignored_flag(skip.is_some()),
+        );
+    }
+    let will_run = !args.list && trials.iter().any(|t| !args.is_filtered_out(t));
+    if let Some(why) = &skip {
+        if will_run && !args.quiet {
+            let n = trials.iter().filter(|t| !args.is_filtered_out(t)).count();
+            eprintln!("compat: {why}: skipping {n} Disque-differential cases");
+        }
+        let conclusion = libtest_mimic::run(&args, trials);
+        conclusion.exit()
+    }
+    let mut pair = None;
+    if will_run && matches!(mode, DisqueMode::Shared { .. }) {
+        let bin = disque_bin.expect("disque-server found");
+        let p = DisquePair::start(&bin).unwrap_or_else(|e| panic!("{e}"));
+        let _ = shared.set(Arc::new(disque_ctx(&p)));
+        if !args.quiet {
+            eprintln!(
+                "compat: disque {} on {}, sluice {} on {} (Disque port: {})",
+                p.disque.bin.display(),
+                p.disque.addr,
+                p.sluice.bin.display(),
+                p.sluice.addr,
+                match &p.sluice_disque {
+                    Ok(a) => a.to_string(),
+                    Err(e) => e.clone(),
+                }
+            );
+        }
+        pair = Some(p);
+    }
+    let conclusion = libtest_mimic::run(&args, trials);
+    if conclusion.has_failed() {
+        if let Some(p) = &pair {
+            print_log_tail(&p.sluice);
+        }
+    }
+    drop(pair);
+    conclusion.exit()
+}
+
+fn disque_ctx(p: &DisquePair) -> case::RunCtx {
+    case::RunCtx {
+        addrs: [p.disque.addr, p.sluice.addr],
+        timeout: read_timeout(),
+        trace: trace_on(),
+        names: ["disque", "sluice"],
+        disque_addrs: Some(p.sluice_disque.clone().map(|s| [p.disque.addr, s])),
+        job_ids: true,
+    }
+}
+
+fn print_log_tail(s: &server::Server) {
+    let log = s.log();
+    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+    if !tail.is_empty() {
+        eprintln!("--- last lines of the {} server's output ---", s.name);
+        for l in tail.iter().rev() {
+            eprintln!("{l}");
+        }
+    }
+}
+
 /// Runs the trials, shows the tail of Sluice's log if any failed, stops the servers and exits
 /// with libtest's status (shared by every test target that starts a server pair).
 pub fn run_and_exit(
@@ -148,14 +309,7 @@ pub fn run_and_exit(
     let conclusion = libtest_mimic::run(args, trials);
     if conclusion.has_failed() {
         if let Some(s) = &servers {
-            let log = s.sluice.log();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            if !tail.is_empty() {
-                eprintln!("--- last lines of the sluice server's output ---");
-                for l in tail.iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
+            print_log_tail(&s.sluice);
         }
     }
     // Conclusion::exit() does not run destructors: kill the servers first.

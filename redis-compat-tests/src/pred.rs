@@ -177,3 +177,132 @@ pub fn help_lines(cmd: &'static str) -> impl Fn(&Frame) -> Result<(), String> + 
         Ok(())
     }
 }
+
+/// For replies holding field/value lists (RESP2 flat arrays like Disque's SHOW and QSTAT, at any
+/// depth, e.g. inside JSCAN's reply, or RESP3 maps): everything byte-identical, except the
+/// values of the fields named in `shape_only`, which need only the same shape (RESP type,
+/// aggregate length), and those named in `near` with a tolerance, which must be integers at
+/// most that far apart (e.g. a TTL in seconds read a moment apart). A field is a bulk or status
+/// string at an even index of an array, or a map key.
+pub fn same_but(
+    shape_only: &'static [&'static str],
+    near: &'static [(&'static str, i64)],
+) -> impl Fn(&Frame, &Frame) -> Result<(), String> + Send + Sync {
+    move |a, b| same_but_at(a, b, "reply", shape_only, near)
+}
+
+fn field_name(f: &Frame) -> Option<&[u8]> {
+    match f {
+        Frame::Bulk(s) | Frame::Simple(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn same_but_at(
+    a: &Frame,
+    b: &Frame,
+    path: &str,
+    shape_only: &[&str],
+    near: &[(&str, i64)],
+) -> Result<(), String> {
+    let value = |name: Option<&[u8]>, va: &Frame, vb: &Frame, p: &str| -> Result<(), String> {
+        let name = name.map(|n| String::from_utf8_lossy(n).into_owned());
+        if let Some(n) = &name {
+            if shape_only.contains(&n.as_str()) {
+                return match shape_diff(va, vb, p) {
+                    None => Ok(()),
+                    Some(d) => Err(format!("shapes differ: {d}")),
+                };
+            }
+            if let Some((_, tol)) = near.iter().find(|(f, _)| f == n) {
+                return match (va, vb) {
+                    (Frame::Integer(x), Frame::Integer(y)) if (x - y).abs() <= *tol => Ok(()),
+                    _ => Err(format!(
+                        "{p}: {va} vs {vb} (integers at most {tol} apart expected)"
+                    )),
+                };
+            }
+        }
+        same_but_at(va, vb, p, shape_only, near)
+    };
+    match (a, b) {
+        (Frame::Array(x), Frame::Array(y)) => {
+            if x.len() != y.len() {
+                return Err(format!("{path}: length {} vs {}", x.len(), y.len()));
+            }
+            let mut i = 0;
+            while i < x.len() {
+                // A field name is followed by its value.
+                let name = field_name(&x[i]).filter(|n| Some(*n) == field_name(&y[i]));
+                let is_field = name.is_some_and(|n| {
+                    let n = String::from_utf8_lossy(n);
+                    shape_only.contains(&n.as_ref()) || near.iter().any(|(f, _)| *f == n)
+                });
+                if is_field && i % 2 == 0 && i + 1 < x.len() {
+                    let p = format!("{path}.{}", String::from_utf8_lossy(name.unwrap()));
+                    value(name, &x[i + 1], &y[i + 1], &p)?;
+                    i += 2;
+                } else {
+                    same_but_at(&x[i], &y[i], &format!("{path}[{i}]"), shape_only, near)?;
+                    i += 1;
+                }
+            }
+            Ok(())
+        }
+        (Frame::Map(x), Frame::Map(y)) => {
+            if x.len() != y.len() {
+                return Err(format!("{path}: {} entries vs {}", x.len(), y.len()));
+            }
+            for ((ka, va), (kb, vb)) in x.iter().zip(y) {
+                if ka != kb {
+                    return Err(format!("{path}: key {ka} vs {kb}"));
+                }
+                let p = format!("{path}.{ka}");
+                value(field_name(ka), va, vb, &p)?;
+            }
+            Ok(())
+        }
+        _ if a == b => Ok(()),
+        _ => Err(format!("{path}: {a} vs {b}")),
+    }
+}
+
+/// A `[cursor, [items…]]` reply (SCAN-like: Disque's QSCAN, JSCAN): the same cursor and the
+/// same items in any order (hash-table order differs between servers).
+pub fn scan_reply_unordered(a: &Frame, b: &Frame) -> Result<(), String> {
+    let parts = |f: &Frame| -> Result<(Frame, Vec<Vec<u8>>), String> {
+        match f {
+            Frame::Array(v) if v.len() == 2 => match &v[1] {
+                Frame::Array(items) => {
+                    let mut e: Vec<Vec<u8>> = items.iter().map(Frame::encode).collect();
+                    e.sort();
+                    Ok((v[0].clone(), e))
+                }
+                other => Err(format!("items: expected an array, got {other}")),
+            },
+            other => Err(format!("expected [cursor, items], got {other}")),
+        }
+    };
+    if a.kind() != b.kind() {
+        return Err(format!("types differ: {} vs {}", a.kind(), b.kind()));
+    }
+    if !matches!(a, Frame::Array(_)) {
+        return if a == b {
+            Ok(())
+        } else {
+            Err(format!("{a} vs {b}"))
+        };
+    }
+    let ((ca, ia), (cb, ib)) = (parts(a)?, parts(b)?);
+    if ca != cb {
+        return Err(format!("cursors differ: {ca} vs {cb}"));
+    }
+    if ia != ib {
+        return Err(format!(
+            "items differ: {} vs {} items, or other items",
+            ia.len(),
+            ib.len()
+        ));
+    }
+    Ok(())
+}

@@ -122,10 +122,40 @@ fn free_port() -> u16 {
 /// Spawn `bin` with the flags both servers accept and wait until it answers
 /// PING with +PONG. Retries on a fresh port if the chosen one was taken.
 pub fn start(name: &'static str, bin: &Path, redis_flags: bool) -> Server {
+    let flags = if redis_flags {
+        Flags::Redis
+    } else {
+        Flags::Sluice
+    };
+    start_with(name, bin, flags, &[])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
+}
+
+/// Which command-line flags a server is started with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flags {
+    /// `--port P --bind 127.0.0.1 --dir D --appendfsync no`
+    Sluice,
+    /// Sluice's, plus `--save "" --appendonly no` (redis-server).
+    Redis,
+    /// `--port P --bind 127.0.0.1 --dir D --appendonly no` (disque-server: no AOF).
+    Disque,
+}
+
+/// Like [`start`] with explicit flags and extra arguments; `{port2}` in an extra argument is
+/// replaced by a second free port, returned with the server (e.g. Sluice's `--disque-port`).
+/// `Err` when the server cannot be started (its output included).
+pub fn start_with(
+    name: &'static str,
+    bin: &Path,
+    flags: Flags,
+    extra: &[&str],
+) -> Result<(Server, Option<u16>), String> {
     let mut last_err = String::new();
     for _attempt in 0..3 {
-        match try_start(name, bin, redis_flags) {
-            Ok(s) => return s,
+        match try_start(name, bin, flags, extra) {
+            Ok(s) => return Ok(s),
             Err((msg, retry)) => {
                 last_err = msg;
                 if !retry {
@@ -134,10 +164,15 @@ pub fn start(name: &'static str, bin: &Path, redis_flags: bool) -> Server {
             }
         }
     }
-    panic!("{last_err}");
+    Err(last_err)
 }
 
-fn try_start(name: &'static str, bin: &Path, redis_flags: bool) -> Result<Server, (String, bool)> {
+fn try_start(
+    name: &'static str,
+    bin: &Path,
+    flags: Flags,
+    extra: &[&str],
+) -> Result<(Server, Option<u16>), (String, bool)> {
     let dir = tempfile::Builder::new()
         .prefix(&format!("compat-{name}-"))
         .tempdir()
@@ -157,11 +192,26 @@ fn try_start(name: &'static str, bin: &Path, redis_flags: bool) -> Result<Server
         .arg("--bind")
         .arg("127.0.0.1")
         .arg("--dir")
-        .arg(&data_dir)
-        .args(["--appendfsync", "no"]);
-    if redis_flags {
+        .arg(&data_dir);
+    match flags {
+        Flags::Sluice => {
+            cmd.args(["--appendfsync", "no"]);
+        }
         // Only redis-server knows these; Sluice has no RDB and no AOF switch.
-        cmd.args(["--save", "", "--appendonly", "no"]);
+        Flags::Redis => {
+            cmd.args(["--appendfsync", "no", "--save", "", "--appendonly", "no"]);
+        }
+        // Disque 1.0-rc1 has no RDB; its AOF is off by default, said explicitly.
+        Flags::Disque => {
+            cmd.args(["--appendonly", "no"]);
+        }
+    }
+    let port2 = extra.iter().any(|a| a.contains("{port2}")).then(free_port);
+    for a in extra {
+        match port2 {
+            Some(p2) => cmd.arg(a.replace("{port2}", &p2.to_string())),
+            None => cmd.arg(a),
+        };
     }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(log_file))
@@ -171,6 +221,8 @@ fn try_start(name: &'static str, bin: &Path, redis_flags: bool) -> Result<Server
         let hint = if name == "redis" {
             " (install redis-server 7.0.15, e.g. `apt-get install redis-server`, \
              or set REDIS_SERVER_BIN)"
+        } else if name == "disque" {
+            " (build it with scripts/build-disque.sh, or set DISQUE_BIN)"
         } else {
             " (build it with `cargo build -p sluice-server --bin sluice`, or set SLUICE_BIN)"
         };
@@ -205,7 +257,7 @@ fn try_start(name: &'static str, bin: &Path, redis_flags: bool) -> Result<Server
         }
         match Conn::connect(server.addr, Duration::from_millis(500)) {
             Ok(mut c) => match c.call(&["PING"]) {
-                Outcome::Reply(r) if r.raw == b"+PONG\r\n" => return Ok(server),
+                Outcome::Reply(r) if r.raw == b"+PONG\r\n" => return Ok((server, port2)),
                 other => last = format!("PING answered {}", other.describe()),
             },
             Err(e) => last = format!("connect: {e}"),
@@ -286,5 +338,111 @@ fn warn_if_not_7_0_15(server: &Server) {
              replies may legitimately differ",
             server.bin.display()
         );
+    }
+}
+
+/// Where the reference disque-server is: `$DISQUE_BIN`, else what `scripts/build-disque.sh`
+/// built (`<target>/disque/bin/disque-server`, next to the test executable's profile directory,
+/// or under `$CARGO_TARGET_DIR` / `<workspace>/target`). `Err` says why there is none.
+pub fn disque_bin() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("DISQUE_BIN") {
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            return Ok(p);
+        }
+        return Err(format!("DISQUE_BIN={} does not exist", p.display()));
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crate is inside the workspace")
+        .to_path_buf();
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        // <target>/debug/deps/<test-exe>  ->  <target>/disque/bin/disque-server
+        if let Some(target) = exe
+            .parent()
+            .and_then(|d| d.parent())
+            .and_then(|d| d.parent())
+        {
+            candidates.push(target.join("disque/bin/disque-server"));
+        }
+    }
+    if let Some(t) = option_env!("CARGO_TARGET_DIR") {
+        candidates.push(workspace.join(t).join("disque/bin/disque-server"));
+    }
+    candidates.push(workspace.join("target/disque/bin/disque-server"));
+    if let Some(p) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(p.clone());
+    }
+    let src = workspace.join("../shared/reference");
+    let why = if src.is_dir() {
+        "not built yet: run scripts/build-disque.sh, or set DISQUE_BIN"
+    } else {
+        "../shared/reference is missing, so scripts/build-disque.sh cannot build it"
+    };
+    Err(format!("disque-server not found ({why})"))
+}
+
+/// True when `bin`'s file name starts with `prefix` (`redis-server`, `disque-server`): the
+/// harness is then validated against the reference itself.
+pub fn is_named(bin: &Path, prefix: &str) -> bool {
+    bin.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+}
+
+/// The reference disque-server and Sluice, for the Disque-differential cases. Sluice is
+/// started with `--disque-port P2` (its listener where bare `HELLO` is Disque's); when it does
+/// not accept that flag it is started without it and `sluice_disque` says why, so that the
+/// cases that need that port fail saying so. With `SLUICE_BIN` pointing at a disque-server
+/// (to validate the cases against Disque itself), both sides are Disque.
+pub struct DisquePair {
+    pub disque: Server,
+    pub sluice: Server,
+    /// Sluice's Disque listener.
+    pub sluice_disque: Result<SocketAddr, String>,
+}
+
+impl DisquePair {
+    pub fn start(disque_bin: &Path) -> Result<DisquePair, String> {
+        let disque = start_with("disque", disque_bin, Flags::Disque, &[])?.0;
+        let sluice_bin = sluice_bin();
+        if is_named(&sluice_bin, "disque-server") {
+            let sluice = start_with("sluice", &sluice_bin, Flags::Disque, &[])?.0;
+            let addr = sluice.addr;
+            return Ok(DisquePair {
+                disque,
+                sluice,
+                sluice_disque: Ok(addr),
+            });
+        }
+        match start_with(
+            "sluice",
+            &sluice_bin,
+            Flags::Sluice,
+            &["--disque-port", "{port2}"],
+        ) {
+            Ok((sluice, Some(p2))) => Ok(DisquePair {
+                disque,
+                sluice,
+                sluice_disque: Ok(SocketAddr::from(([127, 0, 0, 1], p2))),
+            }),
+            Ok((_, None)) => unreachable!("{{port2}} was passed"),
+            Err(e) => {
+                let sluice = start_with("sluice", &sluice_bin, Flags::Sluice, &[])?.0;
+                let first = e
+                    .lines()
+                    .find(|l| l.contains("disque-port"))
+                    .unwrap_or_else(|| e.lines().next().unwrap_or_default());
+                Ok(DisquePair {
+                    disque,
+                    sluice,
+                    sluice_disque: Err(format!(
+                        "Sluice did not start with `--disque-port` ({}), so it was started \
+                         without it and has no Disque port",
+                        first.trim()
+                    )),
+                })
+            }
+        }
     }
 }
