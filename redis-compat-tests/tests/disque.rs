@@ -325,7 +325,22 @@ fn cases() -> Vec<Case> {
                 let (ma, mb) = (mask(a), mask(b));
                 if ma == mb { Ok(()) } else { Err(format!("{ma} vs {mb}")) }
             }),
-            step("HELLO 3"), step("HELLO 2"), step("hello x y"), step("PING"),
+            step("PING"),
+        ]).disque_port(),
+        // Deliberate difference: on the Disque port HELLO *with arguments* stays Redis's (Disque
+        // has no such form and answers an arity error), so a Redis client library that sends
+        // `HELLO 3` at connect (redis-py 8, under pydisque) still works there.
+        case("hello_with_arguments_is_redis", &[
+            sluice_check("HELLO 3", "Redis's HELLO (Disque: arity error)", |f| match f {
+                Frame::Map(kv) if kv.first().is_some_and(|(k, v)| k == &Frame::Bulk(b"server".to_vec()) && v == &Frame::Bulk(b"redis".to_vec())) => Ok(()),
+                other => Err(format!("not Redis's HELLO 3 map: {other}")),
+            }),
+            sluice_check("HELLO 2", "Redis's HELLO (Disque: arity error)", |f| match f {
+                Frame::Array(v) if v.first() == Some(&Frame::Bulk(b"server".to_vec())) => Ok(()),
+                other => Err(format!("not Redis's HELLO 2 reply: {other}")),
+            }),
+            sluice_only("hello x y", b"-ERR Protocol version is not an integer or out of range\r\n", "Redis's HELLO error (Disque: arity error)"),
+            step("PING"),
         ]).disque_port(),
         // job commands work on the Disque port too
         case("disque_port_jobs", &["ADDJOB {k} a 0", "GETJOB FROM {k}", "ACKJOB {id1}", "QLEN {k}"]).disque_port(),

@@ -73,7 +73,10 @@ fn cases() -> Vec<Case> {
             step("GETJOB FROM q1"), step("INFO jobs"), step("ACKJOB {id1}"), step("DELJOB {id3}"), step("INFO jobs"),
             check("INFO", "the Jobs and Queues sections", has_lines(&["# Jobs", "registered_jobs:1", "# Queues", "registered_queues:"])),
             check("INFO all", "the Jobs and Queues sections", has_lines(&["# Jobs", "registered_jobs:1", "# Queues", "registered_queues:"])),
-        ]),
+        ])
+        // A Disque client's INFO, on the Disque port: on Redis's port the default and `all`
+        // INFO list Redis's sections only (`INFO jobs` works on both).
+        .disque_port(),
         // queues are counted until they are collected (empty, idle for 5 minutes, nobody blocked, not paused)
         case("info_queues_kept", &[
             "ADDJOB q1 a 0", "GETJOB FROM q1", "ACKJOB {id1}", "INFO queues", "PAUSE q2 in", "INFO queues", "PAUSE q2 none", "GETJOB TIMEOUT 10 FROM q3", "INFO queues", "INFO jobs",
