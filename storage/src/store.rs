@@ -92,6 +92,7 @@ mod opening;
 mod overlay;
 pub mod salvage;
 
+pub use self::groups::{ClaimOutcome, ClaimSpec, GroupMut};
 use self::overlay::{Overlay, Runs};
 use crate::keydir::{Entry, KeyDir, Value};
 use crate::stream::layout::{NodeLayout, NodeLimits, NodeSummary, Trim};

@@ -135,7 +135,7 @@ impl Engine {
             (WakeIf::StreamPast(after), Ok(Some(m))) => m.last_id > after,
             (WakeIf::StreamPast(_), _) => false,
             (WakeIf::GroupBehind(g), Ok(Some(m))) => match m.groups.get(g.as_ref()) {
-                Some(g) => m.last_id > g.last_id,
+                Some(g) => m.last_id > g.last_id(),
                 None => true,
             },
             (WakeIf::GroupBehind(_), _) => true,
