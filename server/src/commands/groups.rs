@@ -5,7 +5,8 @@
 //!
 //! Every change to a group goes through the store's `GroupMut` handle (`Store::group_mut`), whose
 //! methods stage their own records (the storage crate owns the group's state and its PEL log);
-//! the handlers here only read groups directly.
+//! the handlers here only read groups directly. Blocked readers are woken from what the store
+//! reports changed, never from here.
 
 use bytes::Bytes;
 use sluice_storage::store::{ClaimOutcome, ClaimSpec};
@@ -229,13 +230,9 @@ pub fn xgroup_destroy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let x = Xgroup::parse(argv)?;
     xgroup_check(ctx, &x)?;
     let db = ctx.db();
-    if ctx.store.destroy_group(db, x.key, x.group) {
-        ctx.out.int(1);
-        // Blocked XREADGROUP clients of this group must learn that it is gone.
-        ctx.signal_ready(db, x.key);
-    } else {
-        ctx.out.int(0);
-    }
+    // The store wakes blocked XREADGROUP clients of the group (they learn that it is gone).
+    let destroyed = ctx.store.destroy_group(db, x.key, x.group);
+    ctx.out.int(destroyed as i64);
     Ok(())
 }
 

@@ -11,7 +11,9 @@
 //! group's log buffer at once (`log_state`, `log_gone`), a changed group or consumer record is
 //! marked for the commit (written once per commit however often it changes), a deleted
 //! consumer's record is removed, and the handle marks the stream dirty when dropped, so the
-//! commit calls [`Store::stage_journals`] for it.
+//! commit calls [`Store::stage_journals`] for it. Destroying a group notes its key in the
+//! store's ready tracking (`ReadyKeys`: its blocked readers answer NOGROUP); no other group
+//! change wakes a reader, as in Redis 7.0.15.
 //!
 //! * `sid ‖ 0x02 ‖ gid u32` → group record ([`Group::encode`])
 //! * `sid ‖ 0x03 ‖ gid ‖ cid u32` → consumer record ([`Consumer::encode`])
@@ -334,7 +336,7 @@ pub enum ClaimOutcome {
 /// itself: PEL changes go to the group's log buffer at once (see the module docs), a changed
 /// group or consumer record is marked for the commit, a deleted consumer's record is removed,
 /// and the stream is marked dirty (when the handle is dropped, if anything changed) so that
-/// the commit writes it all.
+/// the commit writes it all. None of them wakes a blocked reader (see `ReadyKeys`).
 pub struct GroupMut<'a> {
     group: &'a mut Group,
     /// The stream's counters when the handle was taken (they do not change through it).
@@ -368,7 +370,8 @@ impl GroupMut<'_> {
         self.changed = true;
     }
 
-    /// XGROUP SETID: sets the last delivered ID and entries-read.
+    /// XGROUP SETID: sets the last delivered ID and entries-read. (Setting it back does not
+    /// wake the group's blocked readers, as in Redis 7.0.15: they wait for the next append.)
     pub fn set_last_id(&mut self, id: StreamId, entries_read: i64) {
         self.group.last_id = id;
         self.group.entries_read = entries_read;
@@ -712,7 +715,7 @@ impl Store {
     }
 
     /// XGROUP DESTROY: destroys a group and stages the removal of all its records; false if it
-    /// did not exist.
+    /// did not exist. Its blocked readers are woken (to learn that it is gone).
     pub fn destroy_group(&mut self, db: usize, name: &[u8], group: &[u8]) -> bool {
         let Some(Value::Stream(meta)) = self.dirs[db].get_mut(name).map(|e| &mut e.value) else {
             return false;
@@ -731,6 +734,7 @@ impl Store {
             self.pending_smeta.insert(log_key(sid, g.gid, *seq), None);
         }
         self.mark_dirty(db, name);
+        self.ready.note(db, name);
         true
     }
 
