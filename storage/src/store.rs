@@ -94,6 +94,7 @@ mod opening;
 mod overlay;
 pub mod salvage;
 
+pub use self::groups::{ClaimOutcome, ClaimSpec, GroupMut};
 use self::overlay::{Overlay, Runs};
 use crate::keydir::{Entry, KeyDir, Value};
 use crate::stream::layout::{NodeLayout, NodeLimits, NodeSummary, Trim};
@@ -283,14 +284,48 @@ pub struct Store {
     /// Keys changed since the last drain of them (for WATCH), recorded while `track_touches`.
     touched: Vec<(usize, Bytes)>,
     track_touches: bool,
-    /// Keys whose value left the keyspace or changed type (deleted, expired, overwritten,
-    /// renamed away), recorded while `track_removals` (the engine wakes clients blocked on
-    /// them).
-    removed: Vec<(usize, Bytes)>,
-    track_removals: bool,
+    /// Keys that may now serve a blocked reader (see [`Store::track_ready`]).
+    ready: ReadyKeys,
     pel_log_min_ops: u64,
     /// The job store (`crate::jobs`): its writes join every commit's batch.
     jobs: crate::jobs::Jobs,
+}
+
+/// The keys that may now serve a blocked reader, recorded while the engine asks
+/// ([`Store::track_ready`]: only while some client is blocked, so recording costs nothing in the
+/// common case): a stream appended to, a key created or replaced (a new stream, a RENAME
+/// destination), removed or changed in type (deleted, expired, overwritten, renamed away), a
+/// consumer group destroyed (its readers answer NOGROUP). Every change of that kind notes its
+/// key here, in the store method that makes it, so no command handler has to remember to. A
+/// key may be noted more than once (consecutive repeats are not).
+///
+/// Not noted, as Redis 7.0.15 signals none of them (the differential tests
+/// `block_setid_does_not_wake` and `block_other_writes_do_not_wake` pin it): a group created
+/// (nobody waits on a group that does not exist: XREADGROUP answers NOGROUP), a group's last
+/// delivered ID set back (XGROUP SETID: the reader stays blocked until the next append),
+/// XSETID, XDEL, trims, and every other group change.
+#[derive(Debug, Default)]
+pub(crate) struct ReadyKeys {
+    on: bool,
+    keys: Vec<(usize, Bytes)>,
+}
+
+impl ReadyKeys {
+    /// Notes that `name` changed in a way that may serve a blocked reader.
+    #[inline]
+    fn note(&mut self, db: usize, name: &[u8]) {
+        if !self.on {
+            return;
+        }
+        if self
+            .keys
+            .last()
+            .is_some_and(|(d, n)| *d == db && n.as_ref() == name)
+        {
+            return;
+        }
+        self.keys.push((db, Bytes::copy_from_slice(name)));
+    }
 }
 
 fn disk_key(db: usize, name: &[u8]) -> Vec<u8> {
@@ -482,8 +517,7 @@ impl Store {
             unpersisted: false,
             touched: Vec::new(),
             track_touches: false,
-            removed: Vec::new(),
-            track_removals: false,
+            ready: ReadyKeys::default(),
             pel_log_min_ops: opts.pel_log_min_ops,
             jobs: crate::jobs::Jobs::new(keys),
         }
@@ -691,11 +725,11 @@ impl Store {
         self.pending_keys
             .insert(disk_key(db, &name), Some(encode_entry(&entry)));
         self.touch(db, &name);
-        let is_stream = matches!(entry.value, Value::Stream(_));
-        if is_stream {
+        // Replaced, created or changed in type: blocked readers may be served (or must learn
+        // that their stream is gone).
+        self.ready.note(db, &name);
+        if matches!(entry.value, Value::Stream(_)) {
             self.dirty_streams.insert((db, name.clone()));
-        } else {
-            self.note_removed(db, &name);
         }
         if let Some(old) = self.dirs[db].insert(name, entry) {
             self.drop_value(old);
@@ -706,12 +740,6 @@ impl Store {
         mark_dirty(&mut self.dirty_streams, &mut self.last_dirty, db, name);
     }
 
-    fn note_removed(&mut self, db: usize, name: &[u8]) {
-        if self.track_removals {
-            self.removed.push((db, Bytes::copy_from_slice(name)));
-        }
-    }
-
     /// Deletes `name`; true if it existed.
     pub fn delete(&mut self, db: usize, name: &[u8]) -> bool {
         let Some(old) = self.dirs[db].remove(name) else {
@@ -719,7 +747,7 @@ impl Store {
         };
         self.pending_keys.insert(disk_key(db, name), None);
         self.touch(db, name);
-        self.note_removed(db, name);
+        self.ready.note(db, name);
         self.drop_value(old);
         true
     }
@@ -732,7 +760,7 @@ impl Store {
         };
         self.pending_keys.insert(disk_key(db, src), None);
         self.touch(db, src);
-        self.note_removed(db, src);
+        self.ready.note(db, src);
         self.put(db, dst, entry);
         true
     }
@@ -787,17 +815,22 @@ impl Store {
         }
     }
 
-    /// Turns recording of removed keys on or off (on while clients are blocked on keys).
-    pub fn track_removals(&mut self, on: bool) {
-        self.track_removals = on;
+    /// Turns recording of the keys that may now serve a blocked reader on or off (the engine
+    /// turns it on while clients are blocked on keys): a stream appended to, a key created or
+    /// replaced (a new stream, a RENAME destination), removed or changed in type, a consumer
+    /// group destroyed. The store method that makes such a change notes its key
+    /// (`ReadyKeys`); off, nothing is recorded and no key is cloned.
+    pub fn track_ready(&mut self, on: bool) {
+        self.ready.on = on;
         if !on {
-            self.removed.clear();
+            self.ready.keys.clear();
         }
     }
 
-    /// Takes the keys removed or changed in type since the last call.
-    pub fn take_removed(&mut self) -> Vec<(usize, Bytes)> {
-        std::mem::take(&mut self.removed)
+    /// Takes the keys recorded since the last call that may now serve a blocked reader (see
+    /// [`Store::track_ready`]), oldest first; a key may repeat.
+    pub fn drain_ready(&mut self) -> std::vec::Drain<'_, (usize, Bytes)> {
+        self.ready.keys.drain(..)
     }
 
     /// Takes the keys changed since the last call (FLUSHDB reports every key it removed).
@@ -901,6 +934,7 @@ impl Store {
         meta.tail_push(id, raw.clone());
         self.fresh = Some((meta.sid, id, raw));
         self.touch(db, name);
+        self.ready.note(db, name);
     }
 
     /// Stages the running command's appended entry (into its stream's open run). The engine
@@ -1902,6 +1936,71 @@ mod tests {
         let s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("reopen");
         assert_eq!(s.dir(1).len(), 0);
         assert_eq!(s.dir(2).len(), 1);
+    }
+
+    /// The store reports the keys that may serve a blocked reader, only while tracking is on:
+    /// appends, new or replaced keys, removals, a destroyed group; not other group changes.
+    #[test]
+    fn ready_keys_are_reported_only_while_tracking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
+        let ready = |s: &mut Store| -> Vec<(usize, Vec<u8>)> {
+            s.drain_ready().map(|(db, k)| (db, k.to_vec())).collect()
+        };
+        let key = |db: usize, k: &[u8]| (db, k.to_vec());
+        let fields = [Bytes::from_static(b"f"), Bytes::from_static(b"v")];
+        let limits = NodeLimits::default();
+        // Off: nothing is recorded.
+        s.stream_create(0, Bytes::from_static(b"s"));
+        s.stream_append(0, b"s", StreamId::new(1, 1), &fields, limits, 0);
+        s.end_command();
+        assert!(ready(&mut s).is_empty());
+        s.track_ready(true);
+        // An append, repeated: noted once in a row.
+        for seq in 2..4 {
+            s.stream_append(0, b"s", StreamId::new(1, seq), &fields, limits, 0);
+            s.end_command();
+        }
+        assert_eq!(ready(&mut s), vec![key(0, b"s")]);
+        // A new stream (XADD creating it, MKSTREAM), then its first append.
+        s.stream_create(1, Bytes::from_static(b"t"));
+        s.stream_append(1, b"t", StreamId::new(1, 1), &fields, limits, 0);
+        s.end_command();
+        assert_eq!(ready(&mut s), vec![key(1, b"t")]);
+        // Group changes other than DESTROY wake nobody (as in Redis 7.0.15).
+        assert!(s.create_group(0, b"s", Bytes::from_static(b"g"), StreamId::MIN, 0));
+        {
+            let mut g = s.group_mut(0, b"s", b"g").expect("group");
+            let c = Bytes::from_static(b"c");
+            g.deliver(&c, [StreamId::new(1, 1)], false, 5);
+            g.set_last_id(StreamId::MIN, 0);
+            assert!(g.ack(StreamId::new(1, 1)));
+        }
+        assert!(ready(&mut s).is_empty());
+        assert!(s.destroy_group(0, b"s", b"g"));
+        assert_eq!(ready(&mut s), vec![key(0, b"s")]);
+        // RENAME: the source is gone, the destination replaced; DEL; SET over a stream.
+        s.put(0, Bytes::from_static(b"x"), string("v", None));
+        assert!(s.rename(0, b"s", Bytes::from_static(b"x")));
+        assert!(s.delete(1, b"t"));
+        s.put(0, Bytes::from_static(b"x"), string("w", None));
+        assert_eq!(
+            ready(&mut s),
+            vec![
+                key(0, b"x"),
+                key(0, b"s"),
+                key(0, b"x"),
+                key(1, b"t"),
+                key(0, b"x")
+            ]
+        );
+        // Turning it off forgets what was recorded.
+        s.stream_create(0, Bytes::from_static(b"s"));
+        s.track_ready(false);
+        assert!(ready(&mut s).is_empty());
+        s.stream_append(0, b"s", StreamId::new(1, 1), &fields, limits, 0);
+        s.end_command();
+        assert!(ready(&mut s).is_empty());
     }
 
     fn raw_db(path: &Path) -> (Database, Keyspace, Keyspace) {

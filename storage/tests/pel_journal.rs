@@ -1,8 +1,8 @@
 //! Property test of the durable consumer-group state (`store/groups.rs`): random sequences of
 //! group operations — create/destroy groups, deliveries, claims, acknowledgements, history
 //! re-deliveries, consumer deletion, DEL of the stream — driven through the store the way the
-//! server's handlers drive it (change the group through `group_mut`, hand the changes to
-//! `save_group`), with commits, reopenings and crashes in between.
+//! server's handlers drive it (through the methods of the `GroupMut` handle `group_mut` returns,
+//! which stage their own records), with commits, reopenings and crashes in between.
 //!
 //! The reference is the store's own in-memory state at each commit: what the disk must give
 //! back is exactly the groups, consumers and pending entries that were in memory when the last
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use proptest::collection::vec;
 use proptest::prelude::*;
-use sluice_storage::stream::group::GroupChange;
+use sluice_storage::store::{ClaimSpec, GroupMut};
 use sluice_storage::stream::StreamId;
 use sluice_storage::{Store, StoreOptions, Sync};
 
@@ -106,21 +106,21 @@ fn state(store: &mut Store, now: u64) -> State {
         .map(|(name, g)| {
             g.check().expect("group invariants");
             let consumers = g
-                .consumers
+                .consumers()
                 .iter()
                 .map(|(n, c)| {
-                    let pel = c.pel.iter().map(|i| i.ms).collect();
-                    (n.to_vec(), (c.cid, c.seen_time, c.active_time, pel))
+                    let pel = c.pel().iter().map(|i| i.ms).collect();
+                    (n.to_vec(), (c.cid(), c.seen_time(), c.active_time(), pel))
                 })
                 .collect();
             let pel = g
-                .pel
+                .pel()
                 .iter()
-                .map(|(i, n)| (i.ms, (n.cid, n.delivery_time, n.delivery_count)))
+                .map(|(i, n)| (i.ms, (n.cid(), n.delivery_time(), n.delivery_count())))
                 .collect();
             (
                 name.to_vec(),
-                (g.last_id.ms, g.entries_read, consumers, pel),
+                (g.last_id().ms, g.entries_read(), consumers, pel),
             )
         })
         .collect()
@@ -197,16 +197,10 @@ impl Harness {
         Ok(())
     }
 
-    fn change(
-        &mut self,
-        g: usize,
-        f: impl FnOnce(&mut sluice_storage::stream::group::Group, &mut Vec<GroupChange>),
-    ) {
-        let mut changes = Vec::new();
-        if let Some(group) = self.store().group_mut(0, KEY, GROUPS[g]) {
-            f(group, &mut changes);
+    fn change(&mut self, g: usize, f: impl FnOnce(&mut GroupMut<'_>)) {
+        if let Some(mut group) = self.store().group_mut(0, KEY, GROUPS[g]) {
+            f(&mut group);
         }
-        self.store().save_group(0, KEY, GROUPS[g], &changes);
     }
 
     fn apply(&mut self, op: &Op) -> Result<(), TestCaseError> {
@@ -222,45 +216,40 @@ impl Harness {
             }
             Op::Deliver { g, c, from, n } => {
                 let (from, n) = (*from, *n);
-                self.change(*g, |grp, ch| {
-                    let (cid, _) = grp.ensure_consumer(&Bytes::from_static(CONSUMERS[*c]), now, ch);
-                    for i in from..from + n {
-                        grp.deliver(id(i), cid, now, ch);
-                    }
-                    grp.last_id = grp.last_id.max(id(from + n - 1));
-                    ch.push(GroupChange::Group);
+                self.change(*g, |grp| {
+                    let consumer = Bytes::from_static(CONSUMERS[*c]);
+                    grp.deliver(&consumer, (from..from + n).map(id), false, now);
                 });
             }
             Op::Claim { g, c, id: i, count } => {
                 let (i, count) = (*i, *count);
-                self.change(*g, |grp, ch| {
-                    if grp.pel.contains_key(&id(i)) {
-                        let (cid, _) =
-                            grp.ensure_consumer(&Bytes::from_static(CONSUMERS[*c]), now, ch);
-                        grp.assign(id(i), cid, now, count, ch);
-                    }
+                self.change(*g, |grp| {
+                    let spec = ClaimSpec {
+                        min_idle: 0,
+                        delivery_time: now,
+                        retry_count: Some(count),
+                        force: false,
+                        justid: false,
+                    };
+                    grp.claim(&Bytes::from_static(CONSUMERS[*c]), id(i), true, &spec, now);
                 });
             }
             Op::Ack { g, ids } => {
-                self.change(*g, |grp, ch| {
+                self.change(*g, |grp| {
                     for i in ids {
-                        grp.remove_pending(id(*i), ch);
+                        grp.ack(id(*i));
                     }
                 });
             }
             Op::History { g, id: i } => {
                 let i = *i;
-                self.change(*g, |grp, ch| {
-                    if let Some(n) = grp.pel.get_mut(&id(i)) {
-                        n.delivery_time = now;
-                        n.delivery_count += 1;
-                        ch.push(GroupChange::Nack(id(i)));
-                    }
+                self.change(*g, |grp| {
+                    grp.redeliver(id(i), now);
                 });
             }
             Op::DelConsumer { g, c } => {
-                self.change(*g, |grp, ch| {
-                    grp.remove_consumer(CONSUMERS[*c], ch);
+                self.change(*g, |grp| {
+                    grp.delete_consumer(CONSUMERS[*c]);
                 });
             }
             Op::Recreate => {
@@ -372,30 +361,26 @@ fn acknowledging_a_backlog_in_order_needs_no_cleaning() {
     let mut store = Store::open(dir.path(), &options, T0).expect("open");
     store.stream_create(0, Bytes::from_static(KEY));
     store.create_group(0, KEY, Bytes::from_static(GROUPS[0]), id(0), 0);
-    let mut changes = Vec::new();
+    let consumer = Bytes::from_static(CONSUMERS[0]);
     for from in (1..=N).step_by(BATCH as usize) {
-        let g = store.group_mut(0, KEY, GROUPS[0]).expect("group");
-        let (cid, _) = g.ensure_consumer(&Bytes::from_static(CONSUMERS[0]), T0, &mut changes);
-        for i in from..from + BATCH {
-            g.deliver(id(i), cid, T0, &mut changes);
-        }
-        store.save_group(0, KEY, GROUPS[0], &changes);
-        changes.clear();
+        let mut g = store.group_mut(0, KEY, GROUPS[0]).expect("group");
+        g.deliver(&consumer, (from..from + BATCH).map(id), false, T0);
+        drop(g);
         store.commit().expect("commit");
     }
     let stats = |store: &mut Store| {
         let g = store.group_mut(0, KEY, GROUPS[0]).expect("group");
+        let g = g.group();
         g.check().expect("invariants");
-        (g.pel.len() as u64, g.pel_log_stats())
+        (g.pel().len() as u64, g.pel_log_stats())
     };
     assert_eq!(stats(&mut store).1.ops, N);
     for from in (1..=N).step_by(37) {
-        let g = store.group_mut(0, KEY, GROUPS[0]).expect("group");
+        let mut g = store.group_mut(0, KEY, GROUPS[0]).expect("group");
         for i in from..(from + 37).min(N + 1) {
-            assert!(g.remove_pending(id(i), &mut changes), "{i} pending");
+            assert!(g.ack(id(i)), "{i} pending");
         }
-        store.save_group(0, KEY, GROUPS[0], &changes);
-        changes.clear();
+        drop(g);
         store.commit().expect("commit");
         let (pel, log) = stats(&mut store);
         assert!(

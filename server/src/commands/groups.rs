@@ -3,12 +3,14 @@
 //! XINFO STREAM FULL report Redis 7.2's `inactive`/`active-time` fields (a deliberate
 //! difference, see the compat tests).
 //!
-//! Every change to a group is made in memory through `stream::group::Group` (which keeps the
-//! two PEL indexes consistent) and handed to the store as a list of changed records, which it
-//! writes in the same batch as the rest of the command.
+//! Every change to a group goes through the store's `GroupMut` handle (`Store::group_mut`), whose
+//! methods stage their own records (the storage crate owns the group's state and its PEL log);
+//! the handlers here only read groups directly. Blocked readers are woken from what the store
+//! reports changed, never from here.
 
 use bytes::Bytes;
-use sluice_storage::stream::group::{Group, GroupChange, ENTRIES_READ_UNKNOWN};
+use sluice_storage::store::{ClaimOutcome, ClaimSpec};
+use sluice_storage::stream::group::{Group, ENTRIES_READ_UNKNOWN};
 use sluice_storage::stream::{StreamId, StreamMeta};
 use sluice_storage::{StreamEntry, Value, WrongType};
 
@@ -23,64 +25,19 @@ fn wrongtype(_: WrongType) -> ReplyError {
     WRONGTYPE.into()
 }
 
-/// `streamRangeHasTombstones(s, start, NULL)`.
-fn has_tombstones_from(s: &StreamMeta, start: StreamId) -> bool {
-    if s.is_empty() || s.max_deleted == StreamId::MIN || s.first_id > s.max_deleted {
-        return false;
-    }
-    start <= s.max_deleted
-}
-
-/// `streamEstimateDistanceFromFirstEverEntry`: entries-read as of `id`, if knowable.
-fn estimate_entries_read(s: &StreamMeta, id: StreamId) -> i64 {
-    if s.entries_added == 0 {
-        return 0;
-    }
-    if s.is_empty() && id <= s.last_id {
-        return s.entries_added as i64;
-    }
-    if id == s.last_id {
-        return s.entries_added as i64;
-    } else if id > s.last_id {
-        return ENTRIES_READ_UNKNOWN;
-    }
-    // Redis computes these in unsigned 64-bit arithmetic, wrapping.
-    if s.max_deleted == StreamId::MIN || s.max_deleted < s.first_id {
-        if id < s.first_id {
-            return s.entries_added.wrapping_sub(s.len()) as i64;
-        } else if id == s.first_id {
-            return s.entries_added.wrapping_sub(s.len()).wrapping_add(1) as i64;
-        }
-    }
-    ENTRIES_READ_UNKNOWN
-}
-
 /// The `entries-read` and `lag` fields of XINFO GROUPS and XINFO STREAM FULL (null when
 /// unknown).
 fn write_read_and_lag(out: &mut sluice_resp::ReplyWriter, meta: &StreamMeta, g: &Group) {
     out.bulk(b"entries-read");
-    match g.entries_read {
+    match g.entries_read() {
         ENTRIES_READ_UNKNOWN => out.null(),
         n => out.int(n),
     }
     out.bulk(b"lag");
-    match lag(meta, g) {
+    match g.lag(meta) {
         Some(l) => out.int(l),
         None => out.null(),
     }
-}
-
-/// `streamReplyWithCGLag`: `None` is a null lag. Unsigned, wrapping arithmetic as in Redis
-/// (ENTRIESREAD and XSETID ENTRIESADDED can set either counter anywhere up to i64::MAX).
-fn lag(s: &StreamMeta, g: &Group) -> Option<i64> {
-    if s.entries_added == 0 {
-        return Some(0);
-    }
-    if g.entries_read != ENTRIES_READ_UNKNOWN && !has_tombstones_from(s, g.last_id) {
-        return Some(s.entries_added.wrapping_sub(g.entries_read as u64) as i64);
-    }
-    let read = estimate_entries_read(s, g.last_id);
-    (read != ENTRIES_READ_UNKNOWN).then(|| s.entries_added.wrapping_sub(read as u64) as i64)
 }
 
 fn nogroup_xgroup(group: &[u8], key: &[u8]) -> ReplyError {
@@ -262,12 +219,9 @@ pub fn xgroup_setid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     let db = ctx.db();
     let id = group_start_id(ctx, &x)?;
-    if let Some(g) = ctx.store.group_mut(db, x.key, x.group) {
-        g.last_id = id;
-        g.entries_read = x.entries_read;
+    if let Some(mut g) = ctx.store.group_mut(db, x.key, x.group) {
+        g.set_last_id(id, x.entries_read);
     }
-    ctx.store
-        .save_group(db, x.key, x.group, &[GroupChange::Group]);
     ctx.out.ok();
     Ok(())
 }
@@ -276,13 +230,9 @@ pub fn xgroup_destroy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let x = Xgroup::parse(argv)?;
     xgroup_check(ctx, &x)?;
     let db = ctx.db();
-    if ctx.store.destroy_group(db, x.key, x.group) {
-        ctx.out.int(1);
-        // Blocked XREADGROUP clients of this group must learn that it is gone.
-        ctx.signal_ready(db, x.key);
-    } else {
-        ctx.out.int(0);
-    }
+    // The store wakes blocked XREADGROUP clients of the group (they learn that it is gone).
+    let destroyed = ctx.store.destroy_group(db, x.key, x.group);
+    ctx.out.int(destroyed as i64);
     Ok(())
 }
 
@@ -292,12 +242,10 @@ pub fn xgroup_createconsumer(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let consumer = x.consumer()?;
     let db = ctx.db();
     let now = ctx.now_ms;
-    let mut changes = Vec::new();
-    let created = match ctx.store.group_mut(db, x.key, x.group) {
-        Some(g) => g.ensure_consumer(consumer, now, &mut changes).1,
-        None => false,
-    };
-    ctx.store.save_group(db, x.key, x.group, &changes);
+    let created = ctx
+        .store
+        .group_mut(db, x.key, x.group)
+        .is_some_and(|mut g| g.create_consumer(consumer, now));
     ctx.out.int(created as i64);
     Ok(())
 }
@@ -307,13 +255,11 @@ pub fn xgroup_delconsumer(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     xgroup_check(ctx, &x)?;
     let consumer = x.consumer()?;
     let db = ctx.db();
-    let mut changes = Vec::new();
     let pending = ctx
         .store
         .group_mut(db, x.key, x.group)
-        .and_then(|g| g.remove_consumer(consumer, &mut changes))
+        .and_then(|mut g| g.delete_consumer(consumer))
         .unwrap_or(0);
-    ctx.store.save_group(db, x.key, x.group, &changes);
     ctx.out.int(pending as i64);
     Ok(())
 }
@@ -404,8 +350,11 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     // Redis 7.2: every read attempt refreshes an existing consumer's seen-time (`idle`); a
     // consumer is created only when something is served, as in 7.0.
+    let now = ctx.now_ms;
     for k in keys {
-        refresh_seen(ctx, k, group, consumer);
+        if let Some(mut g) = ctx.store.group_mut(db, k, group) {
+            g.refresh_seen(consumer, now);
+        }
     }
     let limit = (count > 0).then_some(count);
     let mut results: Vec<(&Bytes, Served)> = Vec::new();
@@ -429,10 +378,9 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                     continue;
                 };
                 let pending: Vec<StreamId> = g
-                    .consumers
-                    .get(consumer)
+                    .consumer(consumer)
                     .map(|c| {
-                        c.pel
+                        c.pel()
                             .range(start..)
                             .take(limit.unwrap_or(usize::MAX))
                             .copied()
@@ -444,27 +392,22 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                     let e = ctx.store.stream_get(sid, pid).map_err(storage_error)?;
                     served.push((pid, e));
                 }
-                // Re-reading history is not new activity (Redis 7.2 leaves active-time alone).
-                touch_consumer(ctx, k, group, consumer, false);
                 let now = ctx.now_ms;
-                let mut changes = Vec::new();
-                if let Some(g) = ctx.store.group_mut(db, k, group) {
+                if let Some(mut g) = ctx.store.group_mut(db, k, group) {
+                    // Re-reading history is not new activity (Redis 7.2 leaves active-time
+                    // alone); an entry deleted from the stream is not delivered again.
+                    g.touch_consumer(consumer, now, false);
                     for (pid, e) in &served {
                         if e.is_some() {
-                            if let Some(n) = g.pel.get_mut(pid) {
-                                n.delivery_time = now;
-                                n.delivery_count += 1;
-                                changes.push(GroupChange::Nack(*pid));
-                            }
+                            g.redeliver(*pid, now);
                         }
                     }
                 }
-                ctx.store.save_group(db, k, group, &changes);
                 results.push((k, Served::History(served)));
             }
             None => {
                 // `>`: entries after the group's last delivered ID, if the stream has any.
-                let last_delivered = g.last_id;
+                let last_delivered = g.last_id();
                 // Served when the stream moved past the group; a woken client is answered even
                 // if those entries are gone again (then with an empty list), as Redis does.
                 let has_new =
@@ -483,7 +426,9 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 if entries.is_empty() && woken.is_none() {
                     continue;
                 }
-                deliver(ctx, k, group, consumer, &entries, noack);
+                if let Some(mut g) = ctx.store.group_mut(db, k, group) {
+                    g.deliver(consumer, entries.iter().map(|e| e.id), noack, now);
+                }
                 results.push((k, Served::New(entries)));
             }
         }
@@ -508,98 +453,6 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         _ => ctx.out.null_array(),
     }
     Ok(())
-}
-
-/// Refreshes the seen-time of `consumer` if it exists.
-fn refresh_seen(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8], consumer: &Bytes) {
-    let db = ctx.db();
-    let now = ctx.now_ms;
-    let mut changes = Vec::new();
-    if let Some(g) = ctx.store.group_mut(db, key, group) {
-        if let Some(c) = g.consumers.get_mut(consumer.as_ref()) {
-            c.seen_time = now;
-            changes.push(GroupChange::Consumer(c.cid));
-        }
-    }
-    ctx.store.save_group(db, key, group, &changes);
-}
-
-/// Refreshes (or creates) the consumer on a served read; `active`: entries were returned.
-fn touch_consumer(
-    ctx: &mut Ctx<'_>,
-    key: &[u8],
-    group: &[u8],
-    consumer: &Bytes,
-    active: bool,
-) -> u32 {
-    let db = ctx.db();
-    let now = ctx.now_ms;
-    let mut changes = Vec::new();
-    let cid = match ctx.store.group_mut(db, key, group) {
-        Some(g) => {
-            let (cid, _) = g.ensure_consumer(consumer, now, &mut changes);
-            if let Some(c) = g.consumer_mut(cid) {
-                c.seen_time = now;
-                if active {
-                    c.active_time = now as i64;
-                }
-            }
-            changes.push(GroupChange::Consumer(cid));
-            cid
-        }
-        None => 0,
-    };
-    ctx.store.save_group(db, key, group, &changes);
-    cid
-}
-
-/// Records the delivery of `entries` to `consumer`: the group's last ID and entries-read, and
-/// (unless NOACK) the PEL.
-fn deliver(
-    ctx: &mut Ctx<'_>,
-    key: &[u8],
-    group: &[u8],
-    consumer: &Bytes,
-    entries: &[StreamEntry],
-    noack: bool,
-) {
-    // Redis 7.2 counts a delivery as activity only when it creates pending entries.
-    let cid = touch_consumer(ctx, key, group, consumer, !entries.is_empty() && !noack);
-    let db = ctx.db();
-    let now = ctx.now_ms;
-    // entries-read follows Redis: +1 per entry while it is exact, else an estimate.
-    let mut reads = Vec::with_capacity(entries.len());
-    if let Ok(Some(meta)) = ctx.store.stream(db, key, now) {
-        if let Some(g) = meta.groups.get(group) {
-            let mut entries_read = g.entries_read;
-            let mut last = g.last_id;
-            for e in entries {
-                if e.id > last {
-                    if entries_read != ENTRIES_READ_UNKNOWN && !has_tombstones_from(meta, e.id) {
-                        // Wraps past i64::MAX (set by ENTRIESREAD) as Redis's counter does.
-                        entries_read = entries_read.wrapping_add(1);
-                    } else if meta.entries_added > 0 {
-                        entries_read = estimate_entries_read(meta, e.id);
-                    }
-                    last = e.id;
-                }
-                reads.push((last, entries_read));
-            }
-        }
-    }
-    let mut changes = vec![GroupChange::Group];
-    if let Some(g) = ctx.store.group_mut(db, key, group) {
-        if let Some(&(last, read)) = reads.last() {
-            g.last_id = last;
-            g.entries_read = read;
-        }
-        if !noack {
-            for e in entries {
-                g.deliver(e.id, cid, now, &mut changes);
-            }
-        }
-    }
-    ctx.store.save_group(db, key, group, &changes);
 }
 
 fn write_results(ctx: &mut Ctx<'_>, results: &[(&Bytes, Served)]) -> CmdResult {
@@ -669,12 +522,11 @@ pub fn xack(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     let ids = ids?;
-    let acked = ctx.store.update_group(db, key, group, |g, changes| {
-        ids.into_iter()
-            .filter(|id| g.remove_pending(*id, changes))
-            .count()
-    });
-    ctx.out.int(acked.unwrap_or(0) as i64);
+    let acked = match ctx.store.group_mut(db, key, group) {
+        Some(mut g) => ids.into_iter().filter(|id| g.ack(*id)).count(),
+        None => 0,
+    };
+    ctx.out.int(acked as i64);
     Ok(())
 }
 
@@ -759,17 +611,21 @@ pub fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let out = &mut *ctx.out;
     if summary {
         out.array(4);
-        out.int(g.pel.len() as i64);
-        match (g.pel.keys().next(), g.pel.keys().next_back()) {
+        out.int(g.pel().len() as i64);
+        match (g.pel().keys().next(), g.pel().keys().next_back()) {
             (Some(first), Some(last)) => {
                 out.bulk(first.text().as_bytes());
                 out.bulk(last.text().as_bytes());
-                let with: Vec<_> = g.consumers.values().filter(|c| !c.pel.is_empty()).collect();
+                let with: Vec<_> = g
+                    .consumers()
+                    .values()
+                    .filter(|c| !c.pel().is_empty())
+                    .collect();
                 out.array(with.len());
                 for c in with {
                     out.array(2);
-                    out.bulk(&c.name);
-                    out.bulk_int(c.pel.len() as i64);
+                    out.bulk(c.name());
+                    out.bulk_int(c.pel().len() as i64);
                 }
             }
             _ => {
@@ -781,9 +637,9 @@ pub fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     let ids: Box<dyn Iterator<Item = StreamId>> = match consumer {
-        Some(name) => match g.consumers.get(name.as_ref()) {
+        Some(name) => match g.consumer(name) {
             Some(c) => Box::new(
-                c.pel
+                c.pel()
                     .range(start..)
                     .copied()
                     .take_while(move |id| *id <= end)
@@ -796,7 +652,7 @@ pub fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             }
         },
         None => Box::new(
-            g.pel
+            g.pel()
                 .range(start..)
                 .map(|(id, _)| *id)
                 .take_while(move |id| *id <= end)
@@ -809,14 +665,14 @@ pub fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         if count == 0 {
             break;
         }
-        let Some(n) = g.pel.get(&id) else { continue };
-        let idle = (now as i64 - n.delivery_time as i64).max(0);
+        let Some(n) = g.pel().get(&id) else { continue };
+        let idle = (now as i64 - n.delivery_time() as i64).max(0);
         if min_idle != 0 && idle < min_idle {
             continue;
         }
         count -= 1;
-        let name = g.consumer_name(n.cid).cloned().unwrap_or_default();
-        rows.push((id, name, idle, n.delivery_count));
+        let name = g.consumer_name(n.cid()).cloned().unwrap_or_default();
+        rows.push((id, name, idle, n.delivery_count()));
     }
     out.array(rows.len());
     for (id, name, idle, deliveries) in rows {
@@ -939,63 +795,34 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         delivery_time,
         last_id,
     } = opts?;
-    refresh_seen(ctx, key, group, consumer);
-    let mut changes = Vec::new();
-    if let Some(g) = ctx.store.group_mut(db, key, group) {
-        if last_id > g.last_id {
-            g.last_id = last_id;
-            changes.push(GroupChange::Group);
-        }
-    }
-    let mut claimed: Vec<(StreamId, Option<StreamEntry>)> = Vec::new();
-    let mut cid = None;
+    let spec = ClaimSpec {
+        min_idle,
+        delivery_time,
+        retry_count: (retrycount >= 0).then_some(retrycount as u64),
+        force,
+        justid,
+    };
+    let now = now as u64;
+    // The entries first (reading them changes nothing), then the claims.
+    let mut claimed: Vec<(StreamId, Option<StreamEntry>)> = Vec::with_capacity(ids.len());
     for id in ids {
-        let entry = ctx.store.stream_get(sid, id).map_err(storage_error)?;
-        let Some(g) = ctx.store.group_mut(db, key, group) else {
-            break;
-        };
-        let Some(entry) = entry else {
-            // Deleted from the stream: purge it from the PEL, say nothing.
-            g.remove_pending(id, &mut changes);
-            continue;
-        };
-        let mut nack = g.pel.get(&id).copied();
-        let forced = nack.is_none() && force;
-        if forced {
-            nack = Some(sluice_storage::stream::group::Nack::new(0, now as u64, 1));
-        }
-        let Some(n) = nack else { continue };
-        if !forced && min_idle > 0 && (now - n.delivery_time as i64) < min_idle {
-            continue;
-        }
-        let c = match cid {
-            Some(c) => c,
-            None => {
-                let (c, _) = g.ensure_consumer(consumer, now as u64, &mut changes);
-                cid = Some(c);
-                c
-            }
-        };
-        let count = if retrycount >= 0 {
-            retrycount as u64
-        } else if !justid {
-            n.delivery_count + 1
-        } else {
-            n.delivery_count
-        };
-        g.assign(id, c, delivery_time, count, &mut changes);
-        claimed.push((id, (!justid).then_some(entry)));
+        claimed.push((id, ctx.store.stream_get(sid, id).map_err(storage_error)?));
     }
-    if let (Some(c), Some(g)) = (cid, ctx.store.group_mut(db, key, group)) {
-        if let Some(cons) = g.consumer_mut(c) {
-            cons.seen_time = now as u64;
-            if !claimed.is_empty() {
-                cons.active_time = now;
-            }
+    match ctx.store.group_mut(db, key, group) {
+        Some(mut g) => {
+            g.refresh_seen(consumer, now);
+            g.raise_last_id(last_id);
+            // An entry deleted from the stream is purged from the PEL, and not reported.
+            claimed.retain_mut(|(id, e)| {
+                let outcome = g.claim(consumer, *id, e.is_some(), &spec, now);
+                if justid {
+                    *e = None;
+                }
+                outcome == ClaimOutcome::Claimed
+            });
         }
-        changes.push(GroupChange::Consumer(c));
+        None => claimed.clear(),
     }
-    ctx.store.save_group(db, key, group, &changes);
     for (_, e) in &claimed {
         if let Some(e) = e {
             e.fields().map_err(storage_error)?;
@@ -1077,21 +904,28 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         );
     }
     let now = ctx.now_ms;
-    refresh_seen(ctx, key, group, consumer);
+    let spec = ClaimSpec {
+        min_idle,
+        delivery_time: now,
+        retry_count: None,
+        force: false,
+        justid,
+    };
+    // Which pending entries to claim or purge (reading them changes nothing), then the claims.
     let mut attempts = count * 10;
-    let mut changes = Vec::new();
     let mut claimed: Vec<(StreamId, Option<StreamEntry>)> = Vec::new();
-    let mut deleted = Vec::new();
-    let mut cid = None;
     let mut cursor = start;
     let mut next = StreamId::MIN;
     // A loop, not `while let`: it also stops on COUNT and attempts, setting the cursor.
     #[allow(clippy::while_let_loop)]
     loop {
-        let Some(g) = ctx.store.group_mut(db, key, group) else {
+        let Ok(Some(meta)) = ctx.store.stream(db, key, now) else {
             break;
         };
-        let Some((&id, &n)) = g.pel.range(cursor..).next() else {
+        let Some(g) = meta.groups.get(group) else {
+            break;
+        };
+        let Some((&id, &n)) = g.pel().range(cursor..).next() else {
             next = StreamId::MIN;
             break;
         };
@@ -1105,54 +939,41 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             None => StreamId::MAX,
         };
         let entry = ctx.store.stream_get(sid, id).map_err(storage_error)?;
-        let Some(g) = ctx.store.group_mut(db, key, group) else {
-            break;
-        };
-        let Some(entry) = entry else {
-            g.remove_pending(id, &mut changes);
-            deleted.push(id);
+        // Deleted from the stream (purged and reported), or idle long enough: counted.
+        let idle = now as i64 - n.delivery_time() as i64;
+        if entry.is_none() || min_idle <= 0 || idle >= min_idle {
+            claimed.push((id, entry));
             count -= 1;
-            if id == StreamId::MAX {
-                break;
-            }
-            continue;
-        };
-        if min_idle > 0 && (now as i64 - n.delivery_time as i64) < min_idle {
-            if id == StreamId::MAX {
-                break;
-            }
-            continue;
         }
-        let c = match cid {
-            Some(c) => c,
-            None => {
-                let (c, _) = g.ensure_consumer(consumer, now, &mut changes);
-                cid = Some(c);
-                c
-            }
-        };
-        let deliveries = if justid {
-            n.delivery_count
-        } else {
-            n.delivery_count + 1
-        };
-        g.assign(id, c, now, deliveries, &mut changes);
-        claimed.push((id, (!justid).then_some(entry)));
-        count -= 1;
         if id == StreamId::MAX {
             break;
         }
     }
-    if let (Some(c), Some(g)) = (cid, ctx.store.group_mut(db, key, group)) {
-        if let Some(cons) = g.consumer_mut(c) {
-            cons.seen_time = now;
-            if !claimed.is_empty() {
-                cons.active_time = now as i64;
-            }
+    let mut deleted = Vec::new();
+    match ctx.store.group_mut(db, key, group) {
+        Some(mut g) => {
+            g.refresh_seen(consumer, now);
+            claimed.retain_mut(
+                |(id, e)| match g.claim(consumer, *id, e.is_some(), &spec, now) {
+                    ClaimOutcome::Claimed => {
+                        if justid {
+                            *e = None;
+                        }
+                        true
+                    }
+                    ClaimOutcome::Deleted => {
+                        deleted.push(*id);
+                        false
+                    }
+                    ClaimOutcome::Skipped => {
+                        debug_assert!(false, "XAUTOCLAIM chose {id}, which its claim skipped");
+                        false
+                    }
+                },
+            );
         }
-        changes.push(GroupChange::Consumer(c));
+        None => claimed.clear(),
     }
-    ctx.store.save_group(db, key, group, &changes);
     for (_, e) in &claimed {
         if let Some(e) = e {
             e.fields().map_err(storage_error)?;
@@ -1201,11 +1022,11 @@ pub fn xinfo_groups(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         out.bulk(b"name");
         out.bulk(name);
         out.bulk(b"consumers");
-        out.int(g.consumers.len() as i64);
+        out.int(g.consumers().len() as i64);
         out.bulk(b"pending");
-        out.int(g.pel.len() as i64);
+        out.int(g.pel().len() as i64);
         out.bulk(b"last-delivered-id");
-        out.bulk(g.last_id.text().as_bytes());
+        out.bulk(g.last_id().text().as_bytes());
         write_read_and_lag(out, meta, g);
     }
     Ok(())
@@ -1226,20 +1047,20 @@ pub fn xinfo_consumers(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(nogroup_xgroup(group, key));
     };
     let out = &mut *ctx.out;
-    out.array(g.consumers.len());
-    for c in g.consumers.values() {
+    out.array(g.consumers().len());
+    for c in g.consumers().values() {
         out.map(4);
         out.bulk(b"name");
-        out.bulk(&c.name);
+        out.bulk(c.name());
         out.bulk(b"pending");
-        out.int(c.pel.len() as i64);
+        out.int(c.pel().len() as i64);
         out.bulk(b"idle");
-        out.int((now - c.seen_time as i64).max(0));
+        out.int((now - c.seen_time() as i64).max(0));
         out.bulk(b"inactive");
-        out.int(if c.active_time < 0 {
+        out.int(if c.active_time() < 0 {
             -1
         } else {
-            (now - c.active_time).max(0)
+            (now - c.active_time()).max(0)
         });
     }
     Ok(())
@@ -1260,45 +1081,41 @@ pub fn write_full_groups(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResu
         out.bulk(b"name");
         out.bulk(name);
         out.bulk(b"last-delivered-id");
-        out.bulk(g.last_id.text().as_bytes());
+        out.bulk(g.last_id().text().as_bytes());
         write_read_and_lag(out, meta, g);
         out.bulk(b"pel-count");
-        out.int(g.pel.len() as i64);
+        out.int(g.pel().len() as i64);
         out.bulk(b"pending");
-        let rows: Vec<_> = g.pel.iter().take(take).collect();
+        let rows: Vec<_> = g.pel().iter().take(take).collect();
         out.array(rows.len());
         for (id, n) in rows {
             out.array(4);
             out.bulk(id.text().as_bytes());
-            out.bulk(g.consumer_name(n.cid).map_or(&b""[..], |b| b.as_ref()));
-            out.int(n.delivery_time as i64);
-            out.int(n.delivery_count as i64);
+            out.bulk(g.consumer_name(n.cid()).map_or(&b""[..], |b| b.as_ref()));
+            out.int(n.delivery_time() as i64);
+            out.int(n.delivery_count() as i64);
         }
         out.bulk(b"consumers");
-        out.array(g.consumers.len());
-        for c in g.consumers.values() {
+        out.array(g.consumers().len());
+        for c in g.consumers().values() {
             out.map(5);
             out.bulk(b"name");
-            out.bulk(&c.name);
+            out.bulk(c.name());
             out.bulk(b"seen-time");
-            out.int(c.seen_time as i64);
+            out.int(c.seen_time() as i64);
             out.bulk(b"active-time");
-            out.int(c.active_time);
+            out.int(c.active_time());
             out.bulk(b"pel-count");
-            out.int(c.pel.len() as i64);
+            out.int(c.pel().len() as i64);
             out.bulk(b"pending");
-            let rows: Vec<_> = c.pel.iter().take(take).collect();
+            let rows: Vec<_> = c.pel().iter().take(take).collect();
             out.array(rows.len());
             for id in rows {
-                let n = g
-                    .pel
-                    .get(id)
-                    .copied()
-                    .unwrap_or(sluice_storage::stream::group::Nack::new(c.cid, 0, 0));
+                let n = g.pel().get(id);
                 out.array(3);
                 out.bulk(id.text().as_bytes());
-                out.int(n.delivery_time as i64);
-                out.int(n.delivery_count as i64);
+                out.int(n.map_or(0, |n| n.delivery_time()) as i64);
+                out.int(n.map_or(0, |n| n.delivery_count()) as i64);
             }
         }
     }

@@ -122,7 +122,6 @@ pub fn rename(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         // A move, not a copy: a stream keeps its incarnation and its entries stay where they are.
         ctx.store.expire_if_due(db, dst, ctx.now_ms);
         ctx.store.rename(db, src, dst.clone());
-        ctx.signal_ready(db, dst);
     }
     ctx.out.ok();
     Ok(())
@@ -139,7 +138,6 @@ pub fn renamenx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     ctx.store.rename(db, src, dst.clone());
-    ctx.signal_ready(db, dst);
     ctx.out.int(1);
     Ok(())
 }

@@ -224,7 +224,6 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             .map_err(storage_error)?;
     }
     ctx.out.bulk(id.text().as_bytes());
-    ctx.signal_ready(db, key);
     Ok(())
 }
 

@@ -1,6 +1,11 @@
 //! Blocking commands: parking a client on keys (XREAD/XREADGROUP BLOCK), waking it when a key
 //! it waits on changes, and answering it when its timeout passes.
 //!
+//! Which keys changed comes from the store, not from the command handlers: while any client is
+//! blocked the store records every key that may now serve a blocked reader (see
+//! `Store::track_ready`), and [`Engine::after_writes`] queues the waiters of those keys after
+//! each command. State outside the keyspace (job queues) signals through `Ctx::signal_ready`.
+//!
 //! Invariants: a parked client is in `Server::clients` with `blocked` set, listed under each of
 //! its keys in `Server::waiting` (in arrival order) and, with a timeout, in
 //! `Server::deadlines`; [`Engine::unblock`] removes all three together. None of its pending
@@ -143,7 +148,7 @@ impl Engine {
             (WakeIf::StreamPast(after), Ok(Some(m))) => m.last_id > after,
             (WakeIf::StreamPast(_), _) => false,
             (WakeIf::GroupBehind(g), Ok(Some(m))) => match m.groups.get(g.as_ref()) {
-                Some(g) => m.last_id > g.last_id,
+                Some(g) => m.last_id > g.last_id(),
                 None => true,
             },
             (WakeIf::GroupBehind(_), _) => true,
@@ -218,13 +223,21 @@ impl Engine {
         }
     }
 
-    /// Marks WATCHers of changed keys dirty.
+    /// Wakes the clients blocked on keys the store reports changed, and marks WATCHers of
+    /// changed keys dirty.
     pub(super) fn after_writes(&mut self, mut current: Option<&mut Client>) {
-        // Keys that lost their stream wake the clients blocked on them (XREADGROUP answers
-        // with an error; XREAD goes back to waiting).
+        // The store records the keys that may now serve a blocked reader (appended to,
+        // created, replaced, removed, a group destroyed: see `Store::track_ready`), and only
+        // while somebody is blocked, so a command costs
+        // nothing here in the common case. Their waiters are re-run if their `WakeIf` allows
+        // (XREADGROUP answers an error for a stream or group gone; XREAD goes back to waiting).
         let waiting = !self.srv.waiting.is_empty();
-        self.store_mut().track_removals(waiting);
-        for key in self.store_mut().take_removed() {
+        let store = self
+            .store
+            .as_mut()
+            .expect("the store is open outside reopen_store");
+        store.track_ready(waiting);
+        for key in store.drain_ready() {
             if self.srv.waiting.contains_key(&key) && !self.srv.ready.contains(&key) {
                 self.srv.ready.push(key);
             }

@@ -135,7 +135,11 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Wakes clients blocked on `key` once the current command is done (XADD and friends).
+    /// Wakes clients blocked on `key` once the current command is done, for state that is
+    /// NOT in the keyspace (job queues and the like). Keyspace and stream changes (appends,
+    /// new, replaced or removed keys, consumer groups destroyed) are reported by the store
+    /// itself (`Store::track_ready`) and woken in `Engine::after_writes`: no stream or key
+    /// command calls this.
     pub fn signal_ready(&mut self, db: usize, key: &Bytes) {
         if self.srv.waiting.is_empty() {
             return; // nobody is blocked: the common case, without cloning the key

@@ -1,5 +1,19 @@
-//! Persistence of consumer groups (see `stream::group`): records in the `smeta` keyspace,
-//! written in the same batch as the command that changed them.
+//! Changes and persistence of consumer groups (see `stream::group`): records in the `smeta`
+//! keyspace, written in the same batch as the command that changed them.
+//!
+//! The only ways to change a group's state: [`Store::create_group`], [`Store::destroy_group`],
+//! and the methods of [`GroupMut`] ([`Store::group_mut`]): `set_last_id` (XGROUP SETID),
+//! `raise_last_id` (XCLAIM LASTID), `create_consumer` / `delete_consumer` (XGROUP
+//! CREATECONSUMER / DELCONSUMER), `refresh_seen` / `touch_consumer` (a consumer's seen and
+//! active times), `deliver` (XREADGROUP `>`), `redeliver` (XREADGROUP history), `ack` (XACK),
+//! `claim` (XCLAIM / XAUTOCLAIM, with IDLE/TIME, RETRYCOUNT, FORCE and JUSTID in
+//! [`ClaimSpec`]). Each one stages what it changed itself: PEL changes are appended to the
+//! group's log buffer at once (`log_state`, `log_gone`), a changed group or consumer record is
+//! marked for the commit (written once per commit however often it changes), a deleted
+//! consumer's record is removed, and the handle marks the stream dirty when dropped, so the
+//! commit calls [`Store::stage_journals`] for it. Destroying a group notes its key in the
+//! store's ready tracking (`ReadyKeys`: its blocked readers answer NOGROUP); no other group
+//! change wakes a reader, as in Redis 7.0.15.
 //!
 //! * `sid ‖ 0x02 ‖ gid u32` → group record ([`Group::encode`])
 //! * `sid ‖ 0x03 ‖ gid ‖ cid u32` → consumer record ([`Consumer::encode`])
@@ -45,10 +59,14 @@ use std::collections::BTreeMap;
 use ahash::AHashMap as HashMap;
 use bytes::Bytes;
 
+use ahash::AHashSet;
+
 use super::{mark_dirty, Result, Store, StoreError};
 use crate::keydir::Value;
 use crate::stream::entry::{get_varint, put_varint};
-use crate::stream::group::{Consumer, Group, GroupChange, LogRecord, Nack, PelJournal};
+use crate::stream::group::{
+    Consumer, Group, LogRecord, Nack, PelJournal, StreamCounters, ENTRIES_READ_UNKNOWN,
+};
 use crate::stream::{StreamId, StreamMeta};
 
 const TAG_GROUP: u8 = 0x02;
@@ -229,34 +247,6 @@ fn replay_log(g: &mut Group, seq: u64, raw: &[u8]) -> Option<()> {
     Some(())
 }
 
-/// Notes what a group operation changed: PEL changes go to the log buffer, group and
-/// consumer records are written at the commit (once per commit however often they change);
-/// a removed consumer's record is deleted.
-fn note_changes(
-    pending: &mut HashMap<Vec<u8>, Option<Vec<u8>>>,
-    sid: u64,
-    g: &mut Group,
-    changes: &[GroupChange],
-) {
-    for ch in changes {
-        match ch {
-            GroupChange::Group => g.journal.group_dirty = true,
-            GroupChange::Consumer(cid) => {
-                if g.journal.consumers_dirty.last() != Some(cid) {
-                    g.journal.consumers_dirty.push(*cid);
-                }
-            }
-            GroupChange::ConsumerRemoved(cid) => {
-                pending.insert(consumer_key(sid, g.gid, *cid), None);
-            }
-            GroupChange::Nack(id) => log_state(g, *id),
-            // Already gone from the PEL (a later change re-adding it comes later in the list):
-            // no need to look it up again.
-            GroupChange::NackRemoved(id) => log_gone(g, *id),
-        }
-    }
-}
-
 /// Deletes the oldest log record of `g`.
 fn drop_oldest_log(
     pending: &mut HashMap<Vec<u8>, Option<Vec<u8>>>,
@@ -313,6 +303,288 @@ fn drop_dead_logs(
     }
 }
 
+/// How XCLAIM and XAUTOCLAIM claim an entry (see [`GroupMut::claim`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimSpec {
+    /// Only entries idle for at least this long (ms) are claimed; 0 or less: any.
+    pub min_idle: i64,
+    /// The claimed entries' new delivery time: XCLAIM's IDLE/TIME, already clamped to
+    /// `[0, now]`; `now` otherwise.
+    pub delivery_time: u64,
+    /// XCLAIM's RETRYCOUNT: the delivery count to set. Without it the count goes up by one,
+    /// unless `justid`.
+    pub retry_count: Option<u64>,
+    /// XCLAIM's FORCE: an ID that is not pending is claimed as if it had been delivered once.
+    pub force: bool,
+    /// JUSTID: the claim is not a delivery (the count stays, unless `retry_count`).
+    pub justid: bool,
+}
+
+/// What [`GroupMut::claim`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The entry is now pending for the claimant.
+    Claimed,
+    /// Not pending (and not forced), or not idle long enough: nothing changed.
+    Skipped,
+    /// The entry is gone from the stream: it is dropped from the PEL if it was there.
+    Deleted,
+}
+
+/// A consumer group open for changes ([`Store::group_mut`]). Its methods are the only way to
+/// change a group's state from outside the storage crate, and each stages what it changed
+/// itself: PEL changes go to the group's log buffer at once (see the module docs), a changed
+/// group or consumer record is marked for the commit, a deleted consumer's record is removed,
+/// and the stream is marked dirty (when the handle is dropped, if anything changed) so that
+/// the commit writes it all. None of them wakes a blocked reader (see `ReadyKeys`).
+pub struct GroupMut<'a> {
+    group: &'a mut Group,
+    /// The stream's counters when the handle was taken (they do not change through it).
+    stream: StreamCounters,
+    sid: u64,
+    db: usize,
+    name: &'a [u8],
+    pending: &'a mut HashMap<Vec<u8>, Option<Vec<u8>>>,
+    dirty_streams: &'a mut AHashSet<(usize, Bytes)>,
+    last_dirty: &'a mut Option<(usize, Bytes)>,
+    /// Something was staged: the stream is marked dirty on drop.
+    changed: bool,
+}
+
+impl GroupMut<'_> {
+    /// The group as it is now.
+    pub fn group(&self) -> &Group {
+        self.group
+    }
+
+    fn group_changed(&mut self) {
+        self.group.journal.group_dirty = true;
+        self.changed = true;
+    }
+
+    fn consumer_changed(&mut self, cid: u32) {
+        let dirty = &mut self.group.journal.consumers_dirty;
+        if dirty.last() != Some(&cid) {
+            dirty.push(cid);
+        }
+        self.changed = true;
+    }
+
+    /// XGROUP SETID: sets the last delivered ID and entries-read. (Setting it back does not
+    /// wake the group's blocked readers, as in Redis 7.0.15: they wait for the next append.)
+    pub fn set_last_id(&mut self, id: StreamId, entries_read: i64) {
+        self.group.last_id = id;
+        self.group.entries_read = entries_read;
+        self.group_changed();
+    }
+
+    /// XCLAIM LASTID: raises the last delivered ID to `id` if it is below.
+    pub fn raise_last_id(&mut self, id: StreamId) {
+        if id > self.group.last_id {
+            self.group.last_id = id;
+            self.group_changed();
+        }
+    }
+
+    /// XGROUP CREATECONSUMER: creates the consumer (seen now, never active); false if it
+    /// exists.
+    pub fn create_consumer(&mut self, name: &Bytes, now_ms: u64) -> bool {
+        let (cid, created) = self.group.add_consumer(name, now_ms);
+        if created {
+            self.consumer_changed(cid);
+        }
+        created
+    }
+
+    /// XGROUP DELCONSUMER: deletes the consumer and drops its pending entries; returns how
+    /// many it had, `None` if it did not exist.
+    pub fn delete_consumer(&mut self, name: &[u8]) -> Option<usize> {
+        let c = self.group.take_consumer(name)?;
+        for id in &c.pel {
+            log_gone(self.group, *id);
+        }
+        self.pending
+            .insert(consumer_key(self.sid, self.group.gid, c.cid), None);
+        self.changed = true;
+        Some(c.pel.len())
+    }
+
+    /// A read or claim attempt (Redis 7.2's seen-time): refreshes the consumer's seen time if
+    /// it exists; never creates it.
+    pub fn refresh_seen(&mut self, name: &[u8], now_ms: u64) {
+        if let Some(c) = self.group.consumers.get_mut(name) {
+            c.seen_time = now_ms;
+            let cid = c.cid;
+            self.consumer_changed(cid);
+        }
+    }
+
+    /// A served read: the consumer (created if missing) is seen now, and active now if
+    /// `active` (it got pending entries). Returns its cid.
+    pub fn touch_consumer(&mut self, name: &Bytes, now_ms: u64, active: bool) -> u32 {
+        let cid = match self.group.consumers.get_mut(name.as_ref()) {
+            Some(c) => {
+                c.seen_time = now_ms;
+                if active {
+                    c.active_time = now_ms as i64;
+                }
+                c.cid
+            }
+            None => {
+                let (cid, _) = self.group.add_consumer(name, now_ms);
+                if active {
+                    if let Some(c) = self.group.consumer_mut(cid) {
+                        c.active_time = now_ms as i64;
+                    }
+                }
+                cid
+            }
+        };
+        self.consumer_changed(cid);
+        cid
+    }
+
+    /// XREADGROUP `>`: `ids` (new entries, in order) are delivered to `consumer` (created if
+    /// missing). The group's last delivered ID moves to the greatest of them and entries-read
+    /// follows Redis (+1 per entry while it is exact, else an estimate); unless `noack`, each
+    /// becomes pending for the consumer, delivered now once (taken over from another
+    /// consumer with its count reset, as Redis does). The group record is written even when
+    /// `ids` is empty (a woken reader whose entries are gone again).
+    pub fn deliver(
+        &mut self,
+        consumer: &Bytes,
+        ids: impl IntoIterator<Item = StreamId>,
+        noack: bool,
+        now_ms: u64,
+    ) {
+        let mut ids = ids.into_iter().peekable();
+        let any = ids.peek().is_some();
+        // Redis 7.2 counts a delivery as activity only when it creates pending entries.
+        let cid = self.touch_consumer(consumer, now_ms, any && !noack);
+        let s = self.stream;
+        let g = &mut *self.group;
+        let (mut last, mut read) = (g.last_id, g.entries_read);
+        for id in ids {
+            if id > last {
+                if read != ENTRIES_READ_UNKNOWN && !s.has_tombstones_from(id) {
+                    // Wraps past i64::MAX (set by ENTRIESREAD) as Redis's counter does.
+                    read = read.wrapping_add(1);
+                } else if s.entries_added > 0 {
+                    read = s.estimate_entries_read(id);
+                }
+                last = id;
+            }
+            if !noack {
+                g.put_pending(id, cid, now_ms, 1);
+                log_state(g, id);
+            }
+        }
+        if any {
+            g.last_id = last;
+            g.entries_read = read;
+        }
+        self.group_changed();
+    }
+
+    /// XREADGROUP history: the pending entry `id` is delivered again now (one more delivery);
+    /// false if it is not pending. (The reader is touched with [`GroupMut::touch_consumer`].)
+    pub fn redeliver(&mut self, id: StreamId, now_ms: u64) -> bool {
+        let Some(n) = self.group.pel.get_mut(&id) else {
+            return false;
+        };
+        n.delivery_time = now_ms;
+        n.delivery_count += 1;
+        log_state(self.group, id);
+        self.changed = true;
+        true
+    }
+
+    /// XACK (and a claim of an entry gone from the stream): `id` is no longer pending; false
+    /// if it was not.
+    pub fn ack(&mut self, id: StreamId) -> bool {
+        if self.group.take_pending(id).is_none() {
+            return false;
+        }
+        log_gone(self.group, id);
+        self.changed = true;
+        true
+    }
+
+    /// XCLAIM / XAUTOCLAIM of `id` by `consumer`; `in_stream`: the entry still exists. An entry
+    /// gone from the stream is dropped from the PEL. Otherwise a pending entry (or, with
+    /// FORCE, one that is not) idle for at least `min_idle` becomes pending for `consumer`
+    /// (created if missing, and then seen and active now) with the spec's delivery time and
+    /// count.
+    pub fn claim(
+        &mut self,
+        consumer: &Bytes,
+        id: StreamId,
+        in_stream: bool,
+        spec: &ClaimSpec,
+        now_ms: u64,
+    ) -> ClaimOutcome {
+        if !in_stream {
+            self.ack(id);
+            return ClaimOutcome::Deleted;
+        }
+        let (n, forced) = match self.group.pel.get(&id) {
+            Some(n) => (*n, false),
+            None if spec.force => (Nack::new(0, now_ms, 1), true),
+            None => return ClaimOutcome::Skipped,
+        };
+        if !forced && spec.min_idle > 0 && (now_ms as i64 - n.delivery_time as i64) < spec.min_idle
+        {
+            return ClaimOutcome::Skipped;
+        }
+        let count = match spec.retry_count {
+            Some(c) => c,
+            None if spec.justid => n.delivery_count,
+            None => n.delivery_count + 1,
+        };
+        let cid = self.touch_consumer(consumer, now_ms, true);
+        self.group.put_pending(id, cid, spec.delivery_time, count);
+        log_state(self.group, id);
+        self.changed = true;
+        ClaimOutcome::Claimed
+    }
+
+    /// Salvage: a consumer as it was (its times included); returns its cid here.
+    pub(crate) fn restore_consumer(&mut self, c: &Consumer) -> u32 {
+        let (cid, _) = self.group.add_consumer(&c.name, c.seen_time);
+        if let Some(nc) = self.group.consumer_mut(cid) {
+            nc.seen_time = c.seen_time;
+            nc.active_time = c.active_time;
+        }
+        self.consumer_changed(cid);
+        cid
+    }
+
+    /// Salvage: a pending entry as it was, for consumer `cid` of this group.
+    pub(crate) fn restore_pending(&mut self, id: StreamId, cid: u32, n: &Nack) {
+        self.group
+            .put_pending(id, cid, n.delivery_time, n.delivery_count);
+        log_state(self.group, id);
+        self.changed = true;
+    }
+}
+
+impl Drop for GroupMut<'_> {
+    fn drop(&mut self) {
+        if !self.changed {
+            return;
+        }
+        mark_dirty(self.dirty_streams, self.last_dirty, self.db, self.name);
+        // The two PEL indexes and the journal's live counts agree after every change (checked
+        // where it is cheap: the full check walks the PEL).
+        #[cfg(debug_assertions)]
+        if self.group.pel.len() <= 256 {
+            if let Err(e) = self.group.check() {
+                panic!("group invariants broken: {e}");
+            }
+        }
+    }
+}
+
 fn corrupt(what: &str, k: &[u8]) -> StoreError {
     StoreError::Corrupt(format!("bad {what} record {k:?}"))
 }
@@ -331,7 +603,7 @@ impl Store {
                 .ok_or_else(|| corrupt("group", &k))?;
             let (group, name) = Group::decode(gid, &v).ok_or_else(|| corrupt("group", &k))?;
             by_gid.insert(gid, name.clone());
-            meta.groups.insert(name, group);
+            meta.groups.map.insert(name, group);
         }
         for guard in self.smeta.prefix(group_prefix(sid, TAG_CONSUMER, None)) {
             let (k, v) = guard.into_inner()?;
@@ -363,7 +635,7 @@ impl Store {
                 .ok_or_else(|| corrupt("orphan pel log", &k))?;
             replay_log(group, seq, &v).ok_or_else(|| corrupt("pel log", &k))?;
         }
-        for group in meta.groups.values_mut() {
+        for group in meta.groups.map.values_mut() {
             let Group {
                 pel,
                 consumers,
@@ -390,57 +662,35 @@ impl Store {
         Ok(())
     }
 
-    /// The group `group` of the stream at `name`, mutably (the caller records what it changed
-    /// and hands that to [`Store::save_group`]).
-    pub fn group_mut(&mut self, db: usize, name: &[u8], group: &[u8]) -> Option<&mut Group> {
-        match self.dirs[db].get_mut(name).map(|e| &mut e.value) {
-            Some(Value::Stream(m)) => m.groups.get_mut(group),
-            _ => None,
-        }
-    }
-
-    /// Stages the records a group operation changed. `changes` may repeat records; the last
-    /// state wins.
-    pub fn save_group(&mut self, db: usize, name: &[u8], group: &[u8], changes: &[GroupChange]) {
-        if changes.is_empty() {
-            return;
-        }
-        let Some(Value::Stream(meta)) = self.dirs[db].get_mut(name).map(|e| &mut e.value) else {
-            return;
-        };
-        let sid = meta.sid;
-        let Some(g) = meta.groups.get_mut(group) else {
-            return;
-        };
-        note_changes(&mut self.pending_smeta, sid, g, changes);
-        mark_dirty(&mut self.dirty_streams, &mut self.last_dirty, db, name);
-    }
-
-    /// Runs `f` on the group `group` of the stream at `name` (which must be live: the caller
-    /// looked it up) and stages what it changed, with one lookup of each; `None` if there is
-    /// no such group.
-    pub fn update_group<R>(
-        &mut self,
+    /// The group `group` of the stream at `name` (which must be live: the caller looked it
+    /// up), as a handle whose methods are the only way to change it; `None` if there is no
+    /// such stream or group.
+    pub fn group_mut<'a>(
+        &'a mut self,
         db: usize,
-        name: &[u8],
+        name: &'a [u8],
         group: &[u8],
-        f: impl FnOnce(&mut Group, &mut Vec<GroupChange>) -> R,
-    ) -> Option<R> {
+    ) -> Option<GroupMut<'a>> {
         let Some(Value::Stream(meta)) = self.dirs[db].get_mut(name).map(|e| &mut e.value) else {
             return None;
         };
         let sid = meta.sid;
-        let g = meta.groups.get_mut(group)?;
-        let mut changes = Vec::new();
-        let r = f(g, &mut changes);
-        if !changes.is_empty() {
-            note_changes(&mut self.pending_smeta, sid, g, &changes);
-            mark_dirty(&mut self.dirty_streams, &mut self.last_dirty, db, name);
-        }
-        Some(r)
+        let stream = StreamCounters::of(meta);
+        let group = meta.groups.get_mut(group)?;
+        Some(GroupMut {
+            group,
+            stream,
+            sid,
+            db,
+            name,
+            pending: &mut self.pending_smeta,
+            dirty_streams: &mut self.dirty_streams,
+            last_dirty: &mut self.last_dirty,
+            changed: false,
+        })
     }
 
-    /// Creates a group; false if one with that name exists.
+    /// XGROUP CREATE: creates a group; false if one with that name exists.
     pub fn create_group(
         &mut self,
         db: usize,
@@ -457,19 +707,21 @@ impl Store {
         }
         let gid = meta.next_gid;
         meta.next_gid += 1;
-        meta.groups
-            .insert(group.clone(), Group::new(gid, last_id, entries_read));
-        self.save_group(db, name, &group, &[GroupChange::Group]);
+        let mut g = Group::new(gid, last_id, entries_read);
+        g.journal.group_dirty = true;
+        meta.groups.map.insert(group, g);
+        self.mark_dirty(db, name);
         true
     }
 
-    /// Destroys a group and stages the removal of all its records; false if it did not exist.
+    /// XGROUP DESTROY: destroys a group and stages the removal of all its records; false if it
+    /// did not exist. Its blocked readers are woken (to learn that it is gone).
     pub fn destroy_group(&mut self, db: usize, name: &[u8], group: &[u8]) -> bool {
         let Some(Value::Stream(meta)) = self.dirs[db].get_mut(name).map(|e| &mut e.value) else {
             return false;
         };
         let sid = meta.sid;
-        let Some(g) = meta.groups.remove(group) else {
+        let Some(g) = meta.groups.map.remove(group) else {
             return false;
         };
         self.pending_smeta
@@ -482,6 +734,7 @@ impl Store {
             self.pending_smeta.insert(log_key(sid, g.gid, *seq), None);
         }
         self.mark_dirty(db, name);
+        self.ready.note(db, name);
         true
     }
 
@@ -494,7 +747,7 @@ impl Store {
         };
         let sid = meta.sid;
         let min_ops = self.pel_log_min_ops;
-        for (gname, g) in meta.groups.iter_mut() {
+        for (gname, g) in meta.groups.map.iter_mut() {
             let gid = g.gid;
             if std::mem::take(&mut g.journal.group_dirty) {
                 self.pending_smeta.insert(

@@ -538,22 +538,17 @@ pub(crate) fn salvage(
         }
         for (gname, g) in &s.meta.groups {
             d.create_group(s.db, &s.name, gname.clone(), g.last_id, g.entries_read);
-            d.update_group(s.db, &s.name, gname, |ng, changes| {
+            if let Some(mut ng) = d.group_mut(s.db, &s.name, gname) {
                 let mut cids = StdHashMap::new();
                 for c in g.consumers.values() {
-                    let (cid, _) = ng.ensure_consumer(&c.name, c.seen_time, changes);
-                    if let Some(nc) = ng.consumer_mut(cid) {
-                        nc.seen_time = c.seen_time;
-                        nc.active_time = c.active_time;
-                    }
-                    cids.insert(c.cid, cid);
+                    cids.insert(c.cid, ng.restore_consumer(c));
                 }
                 for (id, nack) in &g.pel {
                     if let Some(&cid) = cids.get(&nack.cid) {
-                        ng.assign(*id, cid, nack.delivery_time, nack.delivery_count, changes);
+                        ng.restore_pending(*id, cid, nack);
                     }
                 }
-            });
+            }
         }
     }
     if let Some(d) = dst {

@@ -3,22 +3,31 @@
 //! Everything here lives in memory (write-through): the PEL is indexed twice — by ID for the
 //! group (`pel`) and by consumer (`Consumer::pel`) — so XACK, XPENDING with a consumer, history
 //! reads and DELCONSUMER cost what they touch, and the XPENDING summary is proportional to the
-//! number of consumers. The store persists every change in the same batch as the command that
-//! made it (see [`GroupChange`]); PEL changes go through the group's [`PelJournal`], a log
-//! of one record per group per commit (see `store/groups.rs`).
+//! number of consumers.
+//!
+//! Ownership: outside the storage crate these structures are read-only — every field is
+//! `pub(crate)` behind a read accessor, and a stream's [`Groups`] can only be read. Group state
+//! changes only through the store: `Store::create_group` / `Store::destroy_group`, and the
+//! methods of the `GroupMut` handle `Store::group_mut` returns (`store/groups.rs`: set the last
+//! delivered ID, create / delete / touch consumers, deliver, redeliver, acknowledge, claim).
+//! Each of those stages its own records in the same batch as the command — PEL changes go
+//! into the group's [`PelJournal`], a log of one record per group per commit; group and
+//! consumer records are marked for the commit — so no caller can change state and forget to
+//! persist it. The methods here change the in-memory indexes only and are for those methods.
 //!
 //! Invariants: every `pel` entry's `cid` names a consumer of the group whose `pel` set holds
 //! that ID, and every ID in a consumer's set is in `pel` with that consumer's `cid`. For the
 //! journal: a pending entry's `seq` names the log record holding its latest state (the
 //! record being built when `seq == journal.next`), and every record's `live` counts the
-//! pending entries whose `seq` names it.
+//! pending entries whose `seq` names it. [`Group::check`] verifies both (after every change in
+//! debug builds, for groups small enough to check cheaply).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use bytes::Bytes;
 
-use super::StreamId;
+use super::{StreamId, StreamMeta};
 
 /// `entries-read` unknown (Redis's `SCG_INVALID_ENTRIES_READ`).
 pub const ENTRIES_READ_UNKNOWN: i64 = -1;
@@ -26,10 +35,10 @@ pub const ENTRIES_READ_UNKNOWN: i64 = -1;
 /// One pending entry: delivered to `cid`, not acknowledged yet.
 #[derive(Clone, Copy, Debug)]
 pub struct Nack {
-    pub cid: u32,
+    pub(crate) cid: u32,
     /// Unix ms of the last delivery.
-    pub delivery_time: u64,
-    pub delivery_count: u64,
+    pub(crate) delivery_time: u64,
+    pub(crate) delivery_count: u64,
     /// The log record holding this entry's latest state ([`NO_SEQ`]: none yet).
     pub(crate) seq: u64,
 }
@@ -143,41 +152,161 @@ impl PelJournal {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Consumer {
-    pub cid: u32,
-    pub name: Bytes,
+    pub(crate) cid: u32,
+    pub(crate) name: Bytes,
     /// Last attempted interaction (read or claim), Unix ms (Redis 7.2's `seen-time`).
-    pub seen_time: u64,
+    pub(crate) seen_time: u64,
     /// Last successful interaction, Unix ms; -1 if never (Redis 7.2's `active-time`).
-    pub active_time: i64,
-    pub pel: BTreeSet<StreamId>,
+    pub(crate) active_time: i64,
+    pub(crate) pel: BTreeSet<StreamId>,
+}
+
+impl Consumer {
+    pub fn cid(&self) -> u32 {
+        self.cid
+    }
+
+    pub fn name(&self) -> &Bytes {
+        &self.name
+    }
+
+    /// Last attempted interaction (read or claim), Unix ms (Redis 7.2's `seen-time`).
+    pub fn seen_time(&self) -> u64 {
+        self.seen_time
+    }
+
+    /// Last successful interaction, Unix ms; -1 if never (Redis 7.2's `active-time`).
+    pub fn active_time(&self) -> i64 {
+        self.active_time
+    }
+
+    /// The IDs pending for this consumer.
+    pub fn pel(&self) -> &BTreeSet<StreamId> {
+        &self.pel
+    }
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Group {
-    pub gid: u32,
-    pub last_id: StreamId,
-    pub entries_read: i64,
-    pub pel: BTreeMap<StreamId, Nack>,
+    pub(crate) gid: u32,
+    pub(crate) last_id: StreamId,
+    pub(crate) entries_read: i64,
+    pub(crate) pel: BTreeMap<StreamId, Nack>,
     /// By name, in Redis's (byte) order.
-    pub consumers: BTreeMap<Bytes, Consumer>,
+    pub(crate) consumers: BTreeMap<Bytes, Consumer>,
     /// cid → name.
-    pub names: BTreeMap<u32, Bytes>,
-    pub next_cid: u32,
+    pub(crate) names: BTreeMap<u32, Bytes>,
+    pub(crate) next_cid: u32,
     pub(crate) journal: PelJournal,
 }
 
-/// A record of a group that changed and must be written (or removed) on disk.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum GroupChange {
-    Group,
-    Consumer(u32),
-    ConsumerRemoved(u32),
-    Nack(StreamId),
-    NackRemoved(StreamId),
+/// The consumer groups of a stream, by name (Redis lists them in byte order). Read-only
+/// outside the storage crate: groups are created and destroyed through the store.
+#[derive(Clone, Debug, Default)]
+pub struct Groups {
+    pub(crate) map: BTreeMap<Bytes, Group>,
+}
+
+impl Groups {
+    pub fn get(&self, name: &[u8]) -> Option<&Group> {
+        self.map.get(name)
+    }
+
+    pub fn contains_key(&self, name: &[u8]) -> bool {
+        self.map.contains_key(name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn iter(&self) -> std::collections::btree_map::Iter<'_, Bytes, Group> {
+        self.map.iter()
+    }
+
+    pub fn values(&self) -> std::collections::btree_map::Values<'_, Bytes, Group> {
+        self.map.values()
+    }
+
+    pub(crate) fn get_mut(&mut self, name: &[u8]) -> Option<&mut Group> {
+        self.map.get_mut(name)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+    }
+}
+
+impl<'a> IntoIterator for &'a Groups {
+    type Item = (&'a Bytes, &'a Group);
+    type IntoIter = std::collections::btree_map::Iter<'a, Bytes, Group>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.map.iter()
+    }
+}
+
+/// What `entries-read` and the lag of a group depend on in its stream: a copy, so that a
+/// group can change while they are known.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StreamCounters {
+    pub first_id: StreamId,
+    pub last_id: StreamId,
+    pub max_deleted: StreamId,
+    pub entries_added: u64,
+    pub len: u64,
+}
+
+impl StreamCounters {
+    pub fn of(s: &StreamMeta) -> StreamCounters {
+        StreamCounters {
+            first_id: s.first_id,
+            last_id: s.last_id,
+            max_deleted: s.max_deleted,
+            entries_added: s.entries_added,
+            len: s.len(),
+        }
+    }
+
+    /// `streamRangeHasTombstones(s, start, NULL)`.
+    pub fn has_tombstones_from(&self, start: StreamId) -> bool {
+        if self.len == 0 || self.max_deleted == StreamId::MIN || self.first_id > self.max_deleted {
+            return false;
+        }
+        start <= self.max_deleted
+    }
+
+    /// `streamEstimateDistanceFromFirstEverEntry`: entries-read as of `id`, if knowable.
+    pub fn estimate_entries_read(&self, id: StreamId) -> i64 {
+        if self.entries_added == 0 {
+            return 0;
+        }
+        if self.len == 0 && id <= self.last_id {
+            return self.entries_added as i64;
+        }
+        if id == self.last_id {
+            return self.entries_added as i64;
+        } else if id > self.last_id {
+            return ENTRIES_READ_UNKNOWN;
+        }
+        // Redis computes these in unsigned 64-bit arithmetic, wrapping.
+        if self.max_deleted == StreamId::MIN || self.max_deleted < self.first_id {
+            if id < self.first_id {
+                return self.entries_added.wrapping_sub(self.len) as i64;
+            } else if id == self.first_id {
+                return self.entries_added.wrapping_sub(self.len).wrapping_add(1) as i64;
+            }
+        }
+        ENTRIES_READ_UNKNOWN
+    }
 }
 
 impl Group {
-    pub fn new(gid: u32, last_id: StreamId, entries_read: i64) -> Self {
+    pub(crate) fn new(gid: u32, last_id: StreamId, entries_read: i64) -> Self {
         Group {
             gid,
             last_id,
@@ -187,17 +316,62 @@ impl Group {
         }
     }
 
+    // -----------------------------------------------------------------------------------------
+    // Reads.
+
+    pub fn gid(&self) -> u32 {
+        self.gid
+    }
+
+    /// The last delivered ID.
+    pub fn last_id(&self) -> StreamId {
+        self.last_id
+    }
+
+    /// Entries read, or [`ENTRIES_READ_UNKNOWN`].
+    pub fn entries_read(&self) -> i64 {
+        self.entries_read
+    }
+
+    /// The pending entries, by ID.
+    pub fn pel(&self) -> &BTreeMap<StreamId, Nack> {
+        &self.pel
+    }
+
+    /// The consumers, by name in Redis's (byte) order.
+    pub fn consumers(&self) -> &BTreeMap<Bytes, Consumer> {
+        &self.consumers
+    }
+
+    pub fn consumer(&self, name: &[u8]) -> Option<&Consumer> {
+        self.consumers.get(name)
+    }
+
     pub fn consumer_name(&self, cid: u32) -> Option<&Bytes> {
         self.names.get(&cid)
     }
 
-    /// Creates the consumer if missing; returns its cid and whether it was created.
-    pub fn ensure_consumer(
-        &mut self,
-        name: &Bytes,
-        now_ms: u64,
-        changes: &mut Vec<GroupChange>,
-    ) -> (u32, bool) {
+    /// `streamReplyWithCGLag`: `None` is a null lag. Unsigned, wrapping arithmetic as in Redis
+    /// (ENTRIESREAD and XSETID ENTRIESADDED can set either counter anywhere up to i64::MAX).
+    pub fn lag(&self, s: &StreamMeta) -> Option<i64> {
+        let s = StreamCounters::of(s);
+        if s.entries_added == 0 {
+            return Some(0);
+        }
+        if self.entries_read != ENTRIES_READ_UNKNOWN && !s.has_tombstones_from(self.last_id) {
+            return Some(s.entries_added.wrapping_sub(self.entries_read as u64) as i64);
+        }
+        let read = s.estimate_entries_read(self.last_id);
+        (read != ENTRIES_READ_UNKNOWN).then(|| s.entries_added.wrapping_sub(read as u64) as i64)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The in-memory side of changes: the two PEL indexes and the consumer directory. They log
+    // nothing; `store::groups::GroupMut` pairs each with its records.
+
+    /// Creates the consumer if missing (seen now, never active); returns its cid and whether
+    /// it was created.
+    pub(crate) fn add_consumer(&mut self, name: &Bytes, now_ms: u64) -> (u32, bool) {
         if let Some(c) = self.consumers.get(name) {
             return (c.cid, false);
         }
@@ -214,11 +388,10 @@ impl Group {
             },
         );
         self.names.insert(cid, name.clone());
-        changes.push(GroupChange::Consumer(cid));
         (cid, true)
     }
 
-    pub fn consumer_mut(&mut self, cid: u32) -> Option<&mut Consumer> {
+    pub(crate) fn consumer_mut(&mut self, cid: u32) -> Option<&mut Consumer> {
         let name = self.names.get(&cid)?;
         self.consumers.get_mut(name)
     }
@@ -248,30 +421,14 @@ impl Group {
         Some(old)
     }
 
-    /// Records a delivery of `id` to `cid` (XREADGROUP `>`): a fresh PEL entry, or one taken
-    /// over from another consumer with its count reset, as Redis does.
-    pub fn deliver(&mut self, id: StreamId, cid: u32, now_ms: u64, changes: &mut Vec<GroupChange>) {
-        if let Some(old) = self.set_nack(id, Nack::new(cid, now_ms, 1)) {
-            if old.cid != cid {
-                if let Some(c) = self.consumer_mut(old.cid) {
-                    c.pel.remove(&id);
-                }
-            }
-        }
-        if let Some(c) = self.consumer_mut(cid) {
-            c.pel.insert(id);
-        }
-        changes.push(GroupChange::Nack(id));
-    }
-
-    /// Moves (or keeps) the PEL entry `id` to `cid` with new delivery data (XCLAIM/XAUTOCLAIM).
-    pub fn assign(
+    /// Makes `id` pending for `cid` with this delivery state, in both indexes (a delivery, or
+    /// a claim that may move it from another consumer).
+    pub(crate) fn put_pending(
         &mut self,
         id: StreamId,
         cid: u32,
         delivery_time: u64,
         delivery_count: u64,
-        changes: &mut Vec<GroupChange>,
     ) {
         let old = self.set_nack(id, Nack::new(cid, delivery_time, delivery_count));
         if let Some(old) = old {
@@ -284,35 +441,26 @@ impl Group {
         if let Some(c) = self.consumer_mut(cid) {
             c.pel.insert(id);
         }
-        changes.push(GroupChange::Nack(id));
     }
 
-    /// Removes `id` from the PEL (XACK, or a claim of a deleted entry); true if it was pending.
-    pub fn remove_pending(&mut self, id: StreamId, changes: &mut Vec<GroupChange>) -> bool {
-        let Some(old) = self.take_nack(id) else {
-            return false;
-        };
+    /// Removes `id` from both indexes; its previous state if it was pending.
+    pub(crate) fn take_pending(&mut self, id: StreamId) -> Option<Nack> {
+        let old = self.take_nack(id)?;
         if let Some(c) = self.consumer_mut(old.cid) {
             c.pel.remove(&id);
         }
-        changes.push(GroupChange::NackRemoved(id));
-        true
+        Some(old)
     }
 
-    /// Deletes a consumer and drops its pending entries; returns how many it had.
-    pub fn remove_consumer(
-        &mut self,
-        name: &[u8],
-        changes: &mut Vec<GroupChange>,
-    ) -> Option<usize> {
+    /// Removes a consumer and its pending entries (from the group PEL too); returns it, with
+    /// the IDs it had pending.
+    pub(crate) fn take_consumer(&mut self, name: &[u8]) -> Option<Consumer> {
         let c = self.consumers.remove(name)?;
         self.names.remove(&c.cid);
         for id in &c.pel {
             self.take_nack(*id);
-            changes.push(GroupChange::NackRemoved(*id));
         }
-        changes.push(GroupChange::ConsumerRemoved(c.cid));
-        Some(c.pel.len())
+        Some(c)
     }
 
     /// The size of the group's PEL log (see `store/groups.rs`).
@@ -390,7 +538,7 @@ impl Group {
     }
 
     /// The group record: `last_id ‖ entries_read i64 ‖ next_cid u32 ‖ name`.
-    pub fn encode(&self, name: &[u8]) -> Vec<u8> {
+    pub(crate) fn encode(&self, name: &[u8]) -> Vec<u8> {
         let mut v = Vec::with_capacity(28 + name.len());
         v.extend_from_slice(&self.last_id.to_be_bytes());
         v.extend_from_slice(&self.entries_read.to_be_bytes());
@@ -400,7 +548,7 @@ impl Group {
     }
 
     /// Decodes [`Group::encode`] into (group without consumers/PEL, name).
-    pub fn decode(gid: u32, raw: &[u8]) -> Option<(Group, Bytes)> {
+    pub(crate) fn decode(gid: u32, raw: &[u8]) -> Option<(Group, Bytes)> {
         if raw.len() < 28 {
             return None;
         }
@@ -415,7 +563,7 @@ impl Group {
 
 impl Consumer {
     /// The consumer record: `seen_time u64 ‖ active_time i64 ‖ name`.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(16 + self.name.len());
         v.extend_from_slice(&self.seen_time.to_be_bytes());
         v.extend_from_slice(&self.active_time.to_be_bytes());
@@ -423,7 +571,7 @@ impl Consumer {
         v
     }
 
-    pub fn decode(cid: u32, raw: &[u8]) -> Option<Consumer> {
+    pub(crate) fn decode(cid: u32, raw: &[u8]) -> Option<Consumer> {
         if raw.len() < 16 {
             return None;
         }
@@ -438,8 +586,22 @@ impl Consumer {
 }
 
 impl Nack {
+    /// The consumer it was delivered to.
+    pub fn cid(&self) -> u32 {
+        self.cid
+    }
+
+    /// Unix ms of the last delivery.
+    pub fn delivery_time(&self) -> u64 {
+        self.delivery_time
+    }
+
+    pub fn delivery_count(&self) -> u64 {
+        self.delivery_count
+    }
+
     /// A delivery state, not logged yet.
-    pub fn new(cid: u32, delivery_time: u64, delivery_count: u64) -> Nack {
+    pub(crate) fn new(cid: u32, delivery_time: u64, delivery_count: u64) -> Nack {
         Nack {
             cid,
             delivery_time,
@@ -476,19 +638,18 @@ mod tests {
     #[test]
     fn indexes_stay_consistent_through_deliveries_claims_and_acks() {
         let mut g = Group::new(1, StreamId::MIN, 0);
-        let mut ch = Vec::new();
-        let (a, _) = g.ensure_consumer(&Bytes::from_static(b"a"), 1, &mut ch);
-        let (b, _) = g.ensure_consumer(&Bytes::from_static(b"b"), 1, &mut ch);
+        let (a, _) = g.add_consumer(&Bytes::from_static(b"a"), 1);
+        let (b, _) = g.add_consumer(&Bytes::from_static(b"b"), 1);
         for s in 1..=5 {
-            g.deliver(StreamId::new(1, s), a, 10, &mut ch);
+            g.put_pending(StreamId::new(1, s), a, 10, 1);
         }
-        g.assign(StreamId::new(1, 2), b, 20, 2, &mut ch);
-        g.deliver(StreamId::new(1, 3), b, 30, &mut ch);
-        assert!(g.remove_pending(StreamId::new(1, 4), &mut ch));
-        assert!(!g.remove_pending(StreamId::new(1, 4), &mut ch));
+        g.put_pending(StreamId::new(1, 2), b, 20, 2);
+        g.put_pending(StreamId::new(1, 3), b, 30, 1);
+        assert!(g.take_pending(StreamId::new(1, 4)).is_some());
+        assert!(g.take_pending(StreamId::new(1, 4)).is_none());
         g.check().expect("consistent");
         assert_eq!(g.consumers[&Bytes::from_static(b"b")].pel.len(), 2);
-        assert_eq!(g.remove_consumer(b"a", &mut ch), Some(2));
+        assert_eq!(g.take_consumer(b"a").map(|c| c.pel.len()), Some(2));
         g.check().expect("consistent after delconsumer");
         assert_eq!(g.pel.len(), 2);
     }

@@ -9,11 +9,9 @@
 //! `max_deleted` and `entries_added` follow Redis 7.0's rules (XDEL raises `max_deleted`,
 //! trimming does not; XSETID may set both).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
-use bytes::Bytes;
-
-use super::group::Group;
+use super::group::Groups;
 use super::layout::NodeLayout;
 use super::StreamId;
 
@@ -27,7 +25,7 @@ pub struct StreamMeta {
     pub entries_added: u64,
     pub layout: NodeLayout,
     /// Consumer groups by name (Redis lists them in byte order).
-    pub groups: BTreeMap<Bytes, Group>,
+    pub groups: Groups,
     /// Group id allocator (persisted with the metadata).
     pub next_gid: u32,
     /// The newest entries (ID and encoded fields), not persisted: readers at the tail — XREAD,
@@ -59,7 +57,7 @@ impl StreamMeta {
             max_deleted: StreamId::MIN,
             entries_added: 0,
             layout: NodeLayout::new(),
-            groups: BTreeMap::new(),
+            groups: Groups::default(),
             next_gid: 1,
             tail: VecDeque::new(),
             tail_bytes: 0,
@@ -186,7 +184,7 @@ impl StreamMeta {
             max_deleted: id_at(40)?,
             entries_added: u64_at(56)?,
             layout: NodeLayout::new(),
-            groups: BTreeMap::new(),
+            groups: Groups::default(),
             next_gid: raw
                 .get(64..68)
                 .and_then(|b| b.try_into().ok())
