@@ -170,6 +170,8 @@ pub async fn run(args: Args) -> Result<(), String> {
         None
     } else {
         let bin = match &args.sluice_bin {
+            // The servers start in their data directories: a relative path would not resolve.
+            Some(b) if b.components().count() > 1 => std::fs::canonicalize(b).unwrap_or(b.clone()),
             Some(b) => b.clone(),
             None => build_sluice(&ui)?,
         };
