@@ -155,7 +155,7 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..100_000))]
     pub fair_readers: u64,
 
-    /// Fairness phase: seconds the producer sends XADDs to the blocked readers [quick: 2, full: 5].
+    /// Fairness phase: seconds the producer sends XADDs to the blocked readers [quick: 1, full: 5].
     #[arg(long, value_name = "SECS")]
     pub fair_duration: Option<f64>,
 
@@ -276,7 +276,7 @@ impl Args {
             xrange_timeout: Duration::from_secs(if q { 60 } else { 150 }),
             xrange_reps: 1,
             readers: self.fair_readers as usize,
-            duration: secs(self.fair_duration, 2.0, 5.0)?,
+            duration: secs(self.fair_duration, 1.0, 5.0)?,
         };
         let stream_entries = self
             .stream_entries

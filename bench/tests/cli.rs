@@ -42,7 +42,7 @@ fn fairness_settings() {
     let q = s(&["--quick", "--phases", "fairness"]).unwrap();
     assert_eq!(q.phases, vec![Phase::Fairness]);
     assert_eq!(q.fair.xranges, [200, 100]);
-    assert_eq!(q.fair.duration.as_secs(), 2);
+    assert_eq!(q.fair.duration.as_secs(), 1);
     // Redis's pipeline is never longer than Sluice's.
     let c = s(&["--fair-xranges", "50", "--fair-redis-xranges", "400"]).unwrap();
     assert_eq!(c.fair.xranges, [50, 50]);
