@@ -33,6 +33,9 @@ pub enum Phase {
     Memory,
     /// Disk bytes per entry, and time from process start to the first answered command.
     Restart,
+    /// Whether one client can hold up the others: PING latency and peak RSS while a client
+    /// pipelines huge XRANGE replies; XADD rate with thousands of blocked readers.
+    Fairness,
 }
 
 /// Side-by-side benchmark of Sluice against the real redis-server.
@@ -75,7 +78,7 @@ pub struct Args {
     pub redis_addr: Option<String>,
 
     /// Phases to run.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Phase::Throughput, Phase::Memory, Phase::Restart])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Phase::Throughput, Phase::Memory, Phase::Restart, Phase::Fairness])]
     pub phases: Vec<Phase>,
 
     /// Durability levels. Every workload runs at `no`; the write workloads also run at each
@@ -133,6 +136,29 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub restart_entries: Option<u64>,
 
+    /// Fairness phase: pipelined `XRANGE key - +` (about 5.8 MB each) sent by the greedy client
+    /// to Sluice [quick: 200, full: 2000].
+    #[arg(long, value_name = "N")]
+    pub fair_xranges: Option<u64>,
+
+    /// Fairness phase: the same for Redis, which builds every reply in memory (N × 5.8 MB), so
+    /// fewer [quick: 100, full: 300; at most --fair-xranges].
+    #[arg(long, value_name = "N")]
+    pub fair_redis_xranges: Option<u64>,
+
+    /// Fairness phase: the greedy XRANGE connection is closed when the server's RSS passes this
+    /// many MiB (either server; said in the report).
+    #[arg(long, value_name = "MIB", default_value_t = 3072, value_parser = clap::value_parser!(u64).range(64..))]
+    pub fair_rss_limit_mib: u64,
+
+    /// Fairness phase: connections blocked in XREADGROUP ... BLOCK 0 while the producer runs.
+    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..100_000))]
+    pub fair_readers: u64,
+
+    /// Fairness phase: seconds the producer sends XADDs to the blocked readers [quick: 1, full: 5].
+    #[arg(long, value_name = "SECS")]
+    pub fair_duration: Option<f64>,
+
     /// Where the servers' data directories are created [default: the system temp dir].
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
@@ -173,6 +199,30 @@ pub struct Settings {
     pub load_pipeline: usize,
     /// Minimum idle time before the job queue's reaper reclaims a job with XAUTOCLAIM.
     pub reclaim_idle: Duration,
+    pub fair: FairSettings,
+}
+
+/// The fairness phase's settings.
+#[derive(Clone, Debug)]
+pub struct FairSettings {
+    /// Pipelined `XRANGE key - +` on Sluice and on Redis.
+    pub xranges: [u64; 2],
+    /// Entries of the stream the XRANGEs read, and the size of each entry's one value.
+    pub entries: u64,
+    pub value_len: usize,
+    /// How long the greedy client reads nothing before reading every reply.
+    pub hold: Duration,
+    /// One PING every this long (one in flight).
+    pub ping_every: Duration,
+    /// The greedy connection is closed when the server's RSS passes this.
+    pub rss_limit: u64,
+    /// A hard limit on one XRANGE-pipeline run.
+    pub xrange_timeout: Duration,
+    /// Repetitions of the XRANGE pipeline on each server (the blocked-readers case uses --reps).
+    pub xrange_reps: u32,
+    pub readers: usize,
+    /// How long the producer sends XADDs to the blocked readers.
+    pub duration: Duration,
 }
 
 impl Args {
@@ -208,6 +258,26 @@ impl Args {
         levels.dedup();
         let mut phases = self.phases.clone();
         phases.dedup();
+        let xranges = self.fair_xranges.unwrap_or(if q { 200 } else { 2000 });
+        if xranges == 0 {
+            return Err("--fair-xranges must be positive".into());
+        }
+        let redis_xranges = self
+            .fair_redis_xranges
+            .unwrap_or(if q { 100 } else { 300 })
+            .clamp(1, xranges);
+        let fair = FairSettings {
+            xranges: [xranges, redis_xranges],
+            entries: 20_000,
+            value_len: 248,
+            hold: Duration::from_secs(if q { 1 } else { 2 }),
+            ping_every: Duration::from_millis(10),
+            rss_limit: self.fair_rss_limit_mib * 1024 * 1024,
+            xrange_timeout: Duration::from_secs(if q { 60 } else { 150 }),
+            xrange_reps: 1,
+            readers: self.fair_readers as usize,
+            duration: secs(self.fair_duration, 1.0, 5.0)?,
+        };
         let stream_entries = self
             .stream_entries
             .unwrap_or(if q { 300_000 } else { 3_000_000 });
@@ -237,6 +307,7 @@ impl Args {
             rb_target: Duration::from_secs_f64(if q { 0.5 } else { 3.0 }),
             load_pipeline: 64,
             reclaim_idle: Duration::from_millis(if q { 100 } else { 200 }),
+            fair,
         })
     }
 }
@@ -259,7 +330,9 @@ impl Args {
             && !sluice_is_redis
             && self.only.is_empty()
             && self.skip.is_empty()
-            && self.phases.len() == 3
+            && Phase::value_variants()
+                .iter()
+                .all(|p| self.phases.contains(p))
             && self.fsync.len() == 3
             && self.reps >= 3
             && self.duration.is_none()
@@ -268,6 +341,11 @@ impl Args {
             && self.stream_entries.is_none()
             && self.mem_entries.is_empty()
             && self.restart_entries.is_none()
+            && self.fair_xranges.is_none()
+            && self.fair_redis_xranges.is_none()
+            && self.fair_rss_limit_mib == 3072
+            && self.fair_readers == 2000
+            && self.fair_duration.is_none()
     }
 }
 

@@ -4,6 +4,7 @@
 //! `bench/README.md` for usage and for what each workload does.
 
 pub mod cli;
+pub mod fairness;
 pub mod loadgen;
 pub mod model;
 pub mod rbench;

@@ -28,6 +28,8 @@ pub enum Unit {
     BytesPerEntry,
     Bytes,
     Seconds,
+    /// A latency, in milliseconds.
+    Millis,
 }
 
 impl Unit {
@@ -40,6 +42,7 @@ impl Unit {
             Unit::BytesPerEntry => "B/entry",
             Unit::Bytes => "bytes",
             Unit::Seconds => "s",
+            Unit::Millis => "ms",
         }
     }
 
@@ -78,6 +81,15 @@ impl Unit {
                     format!("{:.0} ms", v * 1000.0)
                 } else {
                     format!("{v:.2} s")
+                }
+            }
+            Unit::Millis => {
+                if v < 10.0 {
+                    format!("{v:.2}")
+                } else if v < 100.0 {
+                    format!("{v:.1}")
+                } else {
+                    format!("{v:.0}")
                 }
             }
         }
@@ -133,7 +145,7 @@ impl Outcome {
 /// A measured quantity with every run on both servers.
 #[derive(Clone, Debug)]
 pub struct Row {
-    /// "throughput", "memory", "disk" or "restart".
+    /// "throughput", "memory", "disk", "restart" or "fairness".
     pub section: String,
     /// Stable id (for --only and the CSV).
     pub id: String,
@@ -142,6 +154,9 @@ pub struct Row {
     /// Durability level, or "external".
     pub level: String,
     pub unit: Unit,
+    /// Whether a Sluice/Redis ratio means something (false when the two sides did different
+    /// amounts of work, e.g. a shorter pipeline on Redis to bound its memory).
+    pub comparable: bool,
     pub sluice: Vec<Outcome>,
     pub redis: Vec<Outcome>,
 }
@@ -154,6 +169,7 @@ impl Row {
             name: name.into(),
             level: level.into(),
             unit,
+            comparable: true,
             sluice: Vec::new(),
             redis: Vec::new(),
         }
@@ -248,6 +264,9 @@ pub fn summarize(runs: &[Outcome]) -> SideStatus {
 /// with them (the median of per-pair ratios did not: 352.5k against 433.4k once showed 1.04);
 /// the per-pair ratios of consecutive runs (Sluice then Redis) give the spread.
 pub fn pair_ratios(row: &Row) -> Option<(f64, f64, f64, usize)> {
+    if !row.comparable {
+        return None;
+    }
     let pairs: Vec<(f64, f64)> = row
         .sluice
         .iter()

@@ -71,10 +71,25 @@ fn ms(v: f64) -> String {
     }
 }
 
+/// A ratio for people: two decimals, or `1/N` below 0.1 and `N×`-style integers above 100
+/// (the fairness rows compare stalls of milliseconds with stalls of seconds).
+pub fn fmt_ratio(m: f64) -> String {
+    if m > 0.0 && m < 0.095 {
+        format!("1/{:.0}", 1.0 / m)
+    } else if m >= 100.0 {
+        format!("{m:.0}")
+    } else {
+        format!("{m:.2}")
+    }
+}
+
 fn ratio_cell(row: &Row) -> String {
     match pair_ratios(row) {
-        Some((m, lo, hi, n)) if n > 1 => format!("**{m:.2}** ({lo:.2}–{hi:.2})"),
-        Some((m, _, _, _)) => format!("**{m:.2}**"),
+        Some((m, lo, hi, n)) if n > 1 => {
+            format!("**{}** ({}–{})", fmt_ratio(m), fmt_ratio(lo), fmt_ratio(hi))
+        }
+        Some((m, _, _, _)) => format!("**{}**", fmt_ratio(m)),
+        None if !row.comparable => "n/a (different work)".into(),
         None => "n/a".into(),
     }
 }
@@ -95,17 +110,20 @@ pub fn markdown(info: &RunInfo, rows: &[Row]) -> String {
         "\nEach cell: median (min–max) over the repetitions; the ratio is Sluice/Redis: the ratio of the \
          two medians shown, then in parentheses the min–max of the per-pair ratios of consecutive \
          runs (Sluice then Redis). For throughput a ratio \
-         above 1 means Sluice is faster; for memory, disk and restart time a ratio below 1 means \
-         Sluice uses less. Latencies are p50 / p99 / p999 in ms (redis-benchmark gives no p999)."
+         above 1 means Sluice is faster; for memory, disk, restart time and latencies (ms) a ratio \
+         below 1 means Sluice uses less or answers sooner. Latencies are p50 / p99 / p999 in ms (redis-benchmark gives no p999)."
     );
-    let sections = ["throughput", "memory", "disk", "restart"];
+    let sections = ["throughput", "memory", "disk", "restart", "fairness"];
     for sec in sections {
         let rs: Vec<&Row> = rows.iter().filter(|r| r.section == sec).collect();
         if rs.is_empty() {
             continue;
         }
         let _ = writeln!(s, "\n### {}\n", capitalize(sec));
-        if sec == "throughput" {
+        if sec == "fairness" {
+            let _ = writeln!(s, "{FAIRNESS_ABOUT}\n");
+        }
+        if sec == "throughput" || sec == "fairness" {
             let _ = writeln!(
                 s,
                 "| Workload | fsync | Unit | Sluice | Redis | Sluice/Redis | Sluice p50/p99/p999 ms | Redis p50/p99/p999 ms |"
@@ -170,6 +188,19 @@ pub fn markdown(info: &RunInfo, rows: &[Row]) -> String {
     }
     s
 }
+
+/// What the fairness rows measure (the counts are in the rows' names, the details in the notes).
+const FAIRNESS_ABOUT: &str = "Both servers at `no` durability (Sluice `appendfsync no`, Redis \
+without AOF). *XRANGE pipeline*: one client pipelines `XRANGE key - +` on a stream whose \
+reply is about 5.8 MB, reads nothing for a while and then everything, while another client \
+sends one PING every 10 ms (one in flight); PING latency and the server's peak RSS are over \
+the pipeline's lifetime, lower is better. Redis builds every reply of a pipeline in memory \
+(N × 5.8 MB), so its pipeline is shorter (see the row names) and either side's greedy \
+connection is closed when the server's RSS passes the harness's limit (said in the notes): the \
+greedy client's total time is then not comparable. *Blocked readers*: many connections \
+blocked in `XREADGROUP ... BLOCK 0` on one stream and group (each woken reader takes its entry \
+and blocks again) while one producer sends unpipelined `XADD`s as fast as it can; higher is \
+better.";
 
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
@@ -247,7 +278,7 @@ pub fn summary_csv(rows: &[Row]) -> String {
 /// Every run.
 pub fn runs_csv(rows: &[Row]) -> String {
     let mut s = String::from(
-        "section,id,workload,fsync,unit,rep,server,status,value,p50_ms,p99_ms,p999_ms,note\n",
+        "section,id,workload,fsync,unit,rep,server,status,value,p50_ms,p99_ms,p999_ms,note,comparable\n",
     );
     for r in rows {
         for side in Side::BOTH {
@@ -266,7 +297,7 @@ pub fn runs_csv(rows: &[Row]) -> String {
                 };
                 let _ = writeln!(
                     s,
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     csv_field(&r.section),
                     csv_field(&r.id),
                     csv_field(&r.name),
@@ -279,7 +310,8 @@ pub fn runs_csv(rows: &[Row]) -> String {
                     opt(l.map(|l| l.p50)),
                     opt(l.map(|l| l.p99)),
                     opt(l.and_then(|l| l.p999)),
-                    csv_field(&note)
+                    csv_field(&note),
+                    if r.comparable { "" } else { "no" }
                 );
             }
         }
@@ -305,7 +337,9 @@ pub fn chart_svg(info: &RunInfo, rows: &[Row], path: &Path) -> Result<(), String
             }
         }
     }
-    let span = (span + 0.15).ceil();
+    // At most 1/256..256: a fairness row's stall of seconds against milliseconds would
+    // squeeze every other bar into the middle; such bars end at the edge, labelled.
+    let span = (span + 0.15).ceil().min(8.0);
 
     let root = SVGBackend::new(path, (width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
@@ -324,7 +358,7 @@ pub fn chart_svg(info: &RunInfo, rows: &[Row], path: &Path) -> Result<(), String
         .disable_y_mesh()
         .disable_y_axis()
         .x_labels((2.0 * span) as usize + 1)
-        .x_desc("Sluice/Redis (log scale; throughput: >1 = Sluice faster; memory, disk, restart: <1 = Sluice smaller/faster)")
+        .x_desc("Sluice/Redis (log scale; throughput: >1 = Sluice faster; memory, disk, restart, latency: <1 = Sluice smaller/faster)")
         .x_label_formatter(&|v| {
             let r = 2f64.powf(*v);
             if r >= 1.0 { format!("{r:.0}×") } else { format!("1/{:.0}", 1.0 / r) }
@@ -397,7 +431,7 @@ pub fn chart_svg(info: &RunInfo, rows: &[Row], path: &Path) -> Result<(), String
                     .map_err(|e| e.to_string())?;
                 chart
                     .draw_series(std::iter::once(Text::new(
-                        format!("{m:.2}"),
+                        fmt_ratio(*m),
                         (lg(*b).max(lg(*m)).max(0.0) + span * 0.015, y0 + 0.68),
                         ("sans-serif", 12).into_font().color(&BLACK),
                     )))
@@ -408,6 +442,7 @@ pub fn chart_svg(info: &RunInfo, rows: &[Row], path: &Path) -> Result<(), String
                     (SideStatus::Unsupported(_), _) => "n/a: unsupported by Sluice",
                     (_, SideStatus::Unsupported(_)) => "n/a: unsupported by Redis",
                     (SideStatus::Failed(_), _) | (_, SideStatus::Failed(_)) => "n/a: failed",
+                    _ if !row.comparable => "n/a: different work on each side",
                     _ => "n/a",
                 };
                 chart
@@ -458,6 +493,7 @@ fn unit_from(name: &str) -> Option<crate::model::Unit> {
         BytesPerEntry,
         Bytes,
         Seconds,
+        Millis,
     ]
     .into_iter()
     .find(|u| u.name() == name)
@@ -500,7 +536,10 @@ pub fn parse_runs_csv(text: &str) -> Result<Vec<Row>, String> {
         let idx = match rows.iter().position(|r| r.id == f[1] && r.level == f[3]) {
             Some(i) => i,
             None => {
-                rows.push(Row::new(&f[0], &f[1], &f[2], &f[3], unit));
+                let mut row = Row::new(&f[0], &f[1], &f[2], &f[3], unit);
+                // Written since the fairness phase; older files have 13 fields.
+                row.comparable = f.get(13).map(String::as_str) != Some("no");
+                rows.push(row);
                 rows.len() - 1
             }
         };
@@ -604,5 +643,37 @@ mod tests {
         assert_eq!(markdown(&info, &back), md);
         assert_eq!(parse_info(&info_text(&info)).date, "2026-01-01");
         assert_eq!(split_csv("a,\"b,\"\"c\"\"\",d"), vec!["a", "b,\"c\"", "d"]);
+    }
+
+    #[test]
+    fn fairness_rows() {
+        assert_eq!(fmt_ratio(0.03), "1/33");
+        assert_eq!(fmt_ratio(0.5), "0.50");
+        assert_eq!(fmt_ratio(250.0), "250");
+        let mut stall = Row::new("fairness", "fair-max", "PING max", "no", Unit::Millis);
+        stall.push(Side::Sluice, Outcome::Ok(RunResult::value(150.0)));
+        stall.push(Side::Redis, Outcome::Ok(RunResult::value(5000.0)));
+        let mut time = Row::new("fairness", "fair-time", "greedy time", "no", Unit::Seconds);
+        time.comparable = false;
+        time.push(Side::Sluice, Outcome::Ok(RunResult::value(25.0)));
+        time.push(Side::Redis, Outcome::Ok(RunResult::value(6.0)));
+        let rows = vec![stall, time];
+        let info = RunInfo::default();
+        let md = markdown(&info, &rows);
+        assert!(md.contains("### Fairness"), "{md}");
+        assert!(
+            md.contains("| PING max | no | ms | 150 | 5000 | **1/33** |"),
+            "{md}"
+        );
+        assert!(md.contains("n/a (different work)"), "{md}");
+        assert!(summary_csv(&rows)
+            .lines()
+            .nth(2)
+            .unwrap()
+            .ends_with(",,,,0"));
+        // Read back, the row is still not comparable.
+        let back = parse_runs_csv(&runs_csv(&rows)).unwrap();
+        assert!(back[0].comparable && !back[1].comparable);
+        assert_eq!(markdown(&info, &back), md);
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{Args, Fsync, Phase, Settings};
+use crate::fairness::{self, XrangeParams};
 use crate::loadgen::{self, Gen, LgError, Params};
 use crate::model::{Outcome, Row, RunResult, Side, Unit};
 use crate::rbench::{self, RbSpec};
@@ -133,6 +134,14 @@ pub async fn run(args: Args) -> Result<(), String> {
             "restart        disk bytes per entry and restart time with {} entries\n",
             s.restart_entries
         );
+        out += &format!(
+            "fair-xrange    PING latency and peak RSS while one client pipelines {} (Redis: {}) XRANGE - + of ~5.8 MB\n",
+            s.fair.xranges[0], s.fair.xranges[1]
+        );
+        out += &format!(
+            "fair-blocked   XADD/s of one unpipelined producer with {} readers blocked in XREADGROUP\n",
+            s.fair.readers
+        );
         // Ignore a closed pipe (`| head`).
         let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
         return Ok(());
@@ -161,6 +170,8 @@ pub async fn run(args: Args) -> Result<(), String> {
         None
     } else {
         let bin = match &args.sluice_bin {
+            // The servers start in their data directories: a relative path would not resolve.
+            Some(b) if b.components().count() > 1 => std::fs::canonicalize(b).unwrap_or(b.clone()),
             Some(b) => b.clone(),
             None => build_sluice(&ui)?,
         };
@@ -208,6 +219,20 @@ pub async fn run(args: Args) -> Result<(), String> {
         ),
         duration: String::new(),
     };
+    let mut info = info;
+    if s.has_phase(Phase::Fairness) {
+        let f = &s.fair;
+        info.settings += &format!(
+            "; fairness: {} (Sluice) / {} (Redis) pipelined XRANGE of {} entries × {} B, greedy connection closed above {} MiB RSS, {} blocked readers for {:.0} s",
+            f.xranges[0],
+            f.xranges[1],
+            util::count(f.entries),
+            f.value_len,
+            f.rss_limit >> 20,
+            f.readers,
+            f.duration.as_secs_f64()
+        );
+    }
     let publish = args.publishes().then(|| {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("results")
@@ -256,6 +281,11 @@ pub async fn run(args: Args) -> Result<(), String> {
         } else {
             restart_phase(&mut ctx).await?;
         }
+    }
+    if ctx.s.has_phase(Phase::Fairness)
+        && (ctx.s.selected("fair-xrange") || ctx.s.selected("fair-blocked"))
+    {
+        fairness_phase(&mut ctx).await?;
     }
     ctx.info.duration = format!("{:.0} s", ctx.started.elapsed().as_secs_f64());
     ctx.info.machine = format!(
@@ -1207,5 +1237,277 @@ async fn restart_phase(ctx: &mut Ctx) -> Result<(), String> {
         ctx.ui.log(format!("  {}", one_line(r)));
     }
     ctx.rows.extend([disk, disk_total, time, rss]);
+    write_outputs(ctx)
+}
+
+const FAIR_BIG_KEY: &str = "bench:fair:big";
+
+/// For a server that died during a run: its log's last line (its full log is in `logs/`).
+fn died_msg(server: &Server) -> String {
+    let tail = server.log_tail();
+    let last = tail.lines().last().unwrap_or("");
+    format!("the server died during the run; last log line: {last}")
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.0} MiB", b as f64 / (1024.0 * 1024.0))
+}
+
+/// The fairness phase: a fresh pair at `no` (Redis without AOF). See `fairness.rs`.
+async fn fairness_phase(ctx: &mut Ctx) -> Result<(), String> {
+    let f = ctx.s.fair.clone();
+    let external = ctx.sluice_addr.is_some() || ctx.redis_addr.is_some();
+    let label = if external { "external" } else { "no" };
+    ctx.ui.log(format!(
+        "fairness phase (appendfsync no; Redis without AOF): {} / {} pipelined XRANGE, {} blocked readers",
+        f.xranges[0], f.xranges[1], f.readers
+    ));
+    let mut pair = start_pair(ctx, Fsync::No, "fair").await?;
+    let mut rows: Vec<Row> = Vec::new();
+
+    if ctx.s.selected("fair-xrange") {
+        let [ns, nr] = f.xranges;
+        let counts = if ns == nr {
+            format!("×{ns}")
+        } else {
+            format!("×{ns} (Redis ×{nr})")
+        };
+        let row = |id: &str, what: &str, unit: Unit| {
+            Row::new(
+                "fairness",
+                &format!("fair-xrange-{id}"),
+                &format!("XRANGE {counts}: {what}"),
+                label,
+                unit,
+            )
+        };
+        let mut p50 = row("ping-p50", "PING p50", Unit::Millis);
+        let mut p99 = row("ping-p99", "PING p99", Unit::Millis);
+        let mut pmax = row("ping-max", "PING max", Unit::Millis);
+        let mut rss = row("rss", "server peak RSS", Unit::Bytes);
+        let mut time = row("time", "greedy client's time", Unit::Seconds);
+        time.comparable = ns == nr;
+        let mut reply_len: [Option<Result<u64, Outcome>>; 2] = [None, None];
+        let steps = ctx.ui.steps(f.xrange_reps as u64 * 2, "fairness");
+        for rep in 0..f.xrange_reps {
+            for (i, slot) in pair.iter_mut().enumerate() {
+                let side = slot.server.side;
+                steps.set_message(format!(
+                    "{} pipelined XRANGE on {} (run {}/{})",
+                    f.xranges[i],
+                    side.name(),
+                    rep + 1,
+                    f.xrange_reps
+                ));
+                if !slot.server.alive() {
+                    revive(ctx, slot).await;
+                    reply_len[i] = None;
+                }
+                if reply_len[i].is_none() {
+                    let r = fairness::load_big_stream(
+                        &slot.server.addr,
+                        FAIR_BIG_KEY,
+                        f.entries,
+                        f.value_len,
+                    )
+                    .await
+                    .map_err(err_outcome);
+                    reply_len[i] = Some(r);
+                }
+                let len = match reply_len[i].clone() {
+                    Some(Ok(len)) => len,
+                    other => {
+                        let o = match other {
+                            Some(Err(o)) => o,
+                            _ => Outcome::Failed("the stream was not loaded".into()),
+                        };
+                        for r in [&mut p50, &mut p99, &mut pmax, &mut rss, &mut time] {
+                            r.push(side, o.clone());
+                        }
+                        steps.inc(1);
+                        continue;
+                    }
+                };
+                let params = XrangeParams {
+                    key: FAIR_BIG_KEY.into(),
+                    commands: f.xranges[i],
+                    reply_len: len,
+                    entries: f.entries,
+                    hold: f.hold,
+                    ping_every: f.ping_every,
+                    rss_limit: f.rss_limit,
+                    timeout: f.xrange_timeout,
+                };
+                let r =
+                    fairness::xrange_pipeline(&slot.server.addr, slot.server.pid(), &params).await;
+                let died = !slot.server.alive();
+                match (r, died) {
+                    (Ok(run), false) => {
+                        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+                        // The histogram rounds up within its precision: never above the
+                        // exact maximum.
+                        let q = |h: &hdrhistogram::Histogram<u64>, x: f64| {
+                            (h.value_at_quantile(x) as f64 / 1e6).min(ms(run.ping_max))
+                        };
+                        let answered = run.pings.len();
+                        if answered == 0 {
+                            let o = Outcome::Failed(format!(
+                                "no PING answered in {:.1} s",
+                                ms(run.ping_max) / 1e3
+                            ));
+                            p50.push(side, o.clone());
+                            p99.push(side, o);
+                        } else {
+                            let mut a = RunResult::value(q(&run.pings, 0.5));
+                            a.note = format!(
+                                "{answered} PING(s) answered; the greedy client ran {:.1} s",
+                                run.total.as_secs_f64()
+                            );
+                            p50.push(side, Outcome::Ok(a));
+                            p99.push(side, Outcome::Ok(RunResult::value(q(&run.pings, 0.99))));
+                        }
+                        let mut m = RunResult::value(ms(run.ping_max));
+                        if let Some(w) = run.ping_unanswered {
+                            m.note = format!(
+                                "a PING was still unanswered after {:.1} s (counted in the max)",
+                                w.as_secs_f64()
+                            );
+                        }
+                        pmax.push(side, Outcome::Ok(m));
+                        match run.rss_peak {
+                            Some(peak) => {
+                                let mut r = RunResult::value(peak as f64);
+                                r.note = format!(
+                                    "RSS {} before the pipeline (sampled VmRSS every 10 ms, and VmHWM)",
+                                    run.rss_before.map(mib).unwrap_or_else(|| "?".into())
+                                );
+                                if let Some(s) = &run.stopped {
+                                    r.note += &format!("; {s}");
+                                }
+                                rss.push(side, Outcome::Ok(r));
+                            }
+                            None => rss.push(
+                                side,
+                                Outcome::Failed("external server: no process to measure".into()),
+                            ),
+                        }
+                        let read = run.replies as f64 * len as f64;
+                        match &run.stopped {
+                            Some(s) => time.push(side, Outcome::Failed(s.clone())),
+                            None => {
+                                let mut t = RunResult::value(run.total.as_secs_f64());
+                                t.note = format!(
+                                    "{} replies of {:.2} MB ({:.1} GB) read, nothing read for the first {:.1} s",
+                                    run.replies,
+                                    len as f64 / 1e6,
+                                    read / 1e9,
+                                    f.hold.as_secs_f64()
+                                );
+                                time.push(side, Outcome::Ok(t));
+                            }
+                        }
+                    }
+                    (r, _) => {
+                        let o = match r {
+                            _ if died => Outcome::Failed(died_msg(&slot.server)),
+                            Err(e) => err_outcome(e),
+                            Ok(_) => Outcome::Failed("no result".into()),
+                        };
+                        ctx.ui
+                            .log(format!("  XRANGE pipeline on {}: {:?}", side.name(), o));
+                        for r in [&mut p50, &mut p99, &mut pmax, &mut rss, &mut time] {
+                            r.push(side, o.clone());
+                        }
+                    }
+                }
+                steps.inc(1);
+            }
+        }
+        steps.finish_and_clear();
+        for slot in pair.iter() {
+            quiet(&slot.server.addr, &["DEL", FAIR_BIG_KEY]).await;
+        }
+        for r in [p50, p99, pmax, rss, time] {
+            ctx.ui.log(format!("  {}", one_line(&r)));
+            rows.push(r);
+        }
+    }
+
+    if ctx.s.selected("fair-blocked") {
+        // The same producer with no reader first (each repetition, on each server): the
+        // baseline that tells the readers' cost from the machine's noise.
+        let mut base = Row::new(
+            "fairness",
+            "fair-blocked-baseline",
+            "1-conn XADD, no reader (baseline)",
+            label,
+            Unit::OpsPerSec,
+        );
+        let mut row = Row::new(
+            "fairness",
+            "fair-blocked-xadd",
+            &format!("1-conn XADD, {} readers blocked", f.readers),
+            label,
+            Unit::OpsPerSec,
+        );
+        let steps = ctx.ui.steps(ctx.s.reps as u64 * 4, "fairness");
+        let mut verdict: [[Option<Outcome>; 2]; 2] = Default::default();
+        for rep in 0..ctx.s.reps {
+            for (i, slot) in pair.iter_mut().enumerate() {
+                for (j, readers) in [0, f.readers].into_iter().enumerate() {
+                    let side = slot.server.side;
+                    steps.set_message(format!(
+                        "XADD with {readers} blocked readers on {} (run {}/{})",
+                        side.name(),
+                        rep + 1,
+                        ctx.s.reps
+                    ));
+                    let verdict = &mut verdict[j];
+                    let o = match &verdict[i] {
+                        Some(o) => o.clone(),
+                        None => {
+                            revive(ctx, slot).await;
+                            let key = format!("bench:fair:q:{rep}:{j}");
+                            let r = fairness::blocked_readers(
+                                &slot.server.addr,
+                                &key,
+                                readers,
+                                f.duration,
+                            )
+                            .await;
+                            let o = if slot.server.alive() {
+                                lg_outcome(r)
+                            } else {
+                                Outcome::Failed(died_msg(&slot.server))
+                            };
+                            match &o {
+                                Outcome::Unsupported(_) => verdict[i] = Some(o.clone()),
+                                Outcome::Failed(e) => ctx.ui.log(format!(
+                                "  XADD with {readers} blocked readers on {} run {}: failed: {e}",
+                                side.name(),
+                                rep + 1
+                            )),
+                                Outcome::Ok(_) => {}
+                            }
+                            o
+                        }
+                    };
+                    if j == 0 {
+                        base.push(side, o)
+                    } else {
+                        row.push(side, o)
+                    }
+                    steps.inc(1);
+                }
+            }
+        }
+        steps.finish_and_clear();
+        for r in [base, row] {
+            ctx.ui.log(format!("  {}", one_line(&r)));
+            rows.push(r);
+        }
+    }
+    stop_pair(&mut pair).await;
+    ctx.rows.extend(rows);
     write_outputs(ctx)
 }

@@ -341,11 +341,7 @@ impl Server {
 
     /// Resident set size (VmRSS) in bytes.
     pub fn rss(&self) -> Option<u64> {
-        let pid = self.pid()?;
-        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb * 1024)
+        rss_of(self.pid()?)
     }
 
     /// Bytes the data directory occupies on disk (like `du`: allocated blocks).
@@ -363,6 +359,32 @@ impl Drop for Server {
             unregister(c.id());
         }
     }
+}
+
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in bytes.
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Resident set size (VmRSS) of a process, in bytes.
+pub fn rss_of(pid: u32) -> Option<u64> {
+    status_kb(pid, "VmRSS")
+}
+
+/// Peak resident set size (VmHWM) of a process, in bytes.
+pub fn peak_rss_of(pid: u32) -> Option<u64> {
+    status_kb(pid, "VmHWM")
+}
+
+/// Resets the process's VmHWM to its current RSS (`echo 5 > /proc/<pid>/clear_refs`, Linux 4.0
+/// and later, our own child); false when the kernel refused.
+pub fn reset_peak_rss(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), b"5").is_ok()
 }
 
 /// Allocated bytes of every file under `p`.

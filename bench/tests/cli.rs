@@ -19,8 +19,36 @@ fn defaults_are_full_mode() {
     assert_eq!(s.levels, vec![Fsync::No, Fsync::Everysec, Fsync::Always]);
     assert_eq!(
         s.phases,
-        vec![Phase::Throughput, Phase::Memory, Phase::Restart]
+        vec![
+            Phase::Throughput,
+            Phase::Memory,
+            Phase::Restart,
+            Phase::Fairness
+        ]
     );
+    assert_eq!(s.fair.xranges, [2000, 300]);
+    assert_eq!(s.fair.readers, 2000);
+    assert_eq!(s.fair.duration.as_secs(), 5);
+    assert_eq!(s.fair.rss_limit, 3072 << 20);
+}
+
+#[test]
+fn fairness_settings() {
+    let s = |a: &[&str]| {
+        let mut v = vec!["sluice-bench"];
+        v.extend_from_slice(a);
+        Args::try_parse_from(v).unwrap().settings()
+    };
+    let q = s(&["--quick", "--phases", "fairness"]).unwrap();
+    assert_eq!(q.phases, vec![Phase::Fairness]);
+    assert_eq!(q.fair.xranges, [200, 100]);
+    assert_eq!(q.fair.duration.as_secs(), 1);
+    // Redis's pipeline is never longer than Sluice's.
+    let c = s(&["--fair-xranges", "50", "--fair-redis-xranges", "400"]).unwrap();
+    assert_eq!(c.fair.xranges, [50, 50]);
+    assert!(s(&["--fair-xranges", "0"]).is_err());
+    assert!(Args::try_parse_from(["sluice-bench", "--fair-readers", "0"]).is_err());
+    assert!(Args::try_parse_from(["sluice-bench", "--fair-rss-limit-mib", "1"]).is_err());
 }
 
 #[test]
@@ -127,5 +155,8 @@ fn only_complete_full_runs_publish() {
     assert!(!p(&["--sluice-bin", "/usr/bin/redis-server"]));
     assert!(!p(&["--out", "/tmp/x"]));
     assert!(!p(&["--phases", "throughput"]));
+    assert!(!p(&["--phases", "throughput,memory,restart"]));
+    assert!(p(&["--phases", "fairness,restart,memory,throughput"]));
+    assert!(!p(&["--fair-xranges", "100"]));
     assert!(!p(&["--duration", "2"]));
 }
