@@ -739,6 +739,7 @@ fn kill9_under_a_job_workload_loses_no_acknowledged_job() {
     let mut s = Server::start(&["--appendfsync", "always"]);
     let mut added: Vec<String> = Vec::new();
     let mut acked: Vec<String> = Vec::new();
+    let mut doubtful: Vec<String> = Vec::new();
     for cycle in 0..3 {
         let port = s.port;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -747,6 +748,8 @@ fn kill9_under_a_job_workload_loses_no_acknowledged_job() {
             std::thread::spawn(move || {
                 let mut c = Conn::new(port);
                 let (mut added, mut acked) = (Vec::new(), Vec::new());
+                // An ACKJOB sent when the server was killed: done or not, nobody knows.
+                let mut in_doubt: Option<String> = None;
                 let mut i = 0u64;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     i += 1;
@@ -769,6 +772,9 @@ fn kill9_under_a_job_workload_loses_no_acknowledged_job() {
                         };
                         c.send_raw(&common::encode(&[verb, got.as_bytes()]));
                         let Ok(Resp::Int(n)) = read_or_dead(&mut c) else {
+                            if verb == b"ACKJOB" {
+                                in_doubt = Some(got);
+                            }
                             break;
                         };
                         if verb == b"ACKJOB" && n == 1 {
@@ -776,21 +782,26 @@ fn kill9_under_a_job_workload_loses_no_acknowledged_job() {
                         }
                     }
                 }
-                (added, acked)
+                (added, acked, in_doubt)
             })
         };
         std::thread::sleep(Duration::from_millis(300));
         s.kill9();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let (a, k) = worker.join().expect("worker");
+        let (a, k, d) = worker.join().expect("worker");
         added.extend(a);
         acked.extend(k);
+        doubtful.extend(d);
         s.restart();
     }
     let mut c = s.conn();
     let acked_set: std::collections::HashSet<&String> = acked.iter().collect();
     for id in &added {
         let show = c.req_str(&format!("SHOW {id}"));
+        if doubtful.contains(id) {
+            // Its ACKJOB was in flight at the kill: either outcome is right.
+            continue;
+        }
         if acked_set.contains(id) {
             assert_eq!(show, Resp::Nil, "acknowledged job {id} came back");
         } else {
