@@ -418,12 +418,8 @@ fn start_sluice_with_disque_port() -> Result<(Server, u16), String> {
         let port = s.addr.port();
         return Ok((s, port));
     }
-    let (s, port2) = server::start_with(
-        "sluice",
-        &bin,
-        Flags::Sluice,
-        &["--disque-port", "{port2}"],
-    )?;
+    let (s, port2) =
+        server::start_with("sluice", &bin, Flags::Sluice, &["--disque-port", "{port2}"])?;
     Ok((s, port2.expect("{port2} was passed")))
 }
 
