@@ -3,10 +3,17 @@
 //! job queue with consumer groups). Every script also runs against the reference redis-server,
 //! which proves the script's expectations right.
 //!
-//! The libraries are installed on first use, pinned by `clients/python/requirements.txt` and
-//! `clients/node/package-lock.json`: a virtualenv under the target directory
-//! (`<target>/<profile>/clients-deps/venv`, or `pip install --target` when `venv` is not
-//! available) and `npm ci` in `clients/node` (its `node_modules` is git-ignored). Each is
+//! The Disque client library pydisque runs `clients/python/pydisque_check.py` (the job API)
+//! against Sluice's Disque port (a second Sluice, started with `--disque-port`) and against the
+//! reference disque-server 1.0-rc1 built by `scripts/build-disque.sh`; without one,
+//! `pydisque::disque` is reported as ignored, saying why (like the Disque-differential cases).
+//!
+//! The libraries are installed on first use, pinned by `clients/python/requirements.txt`,
+//! `clients/python/pydisque-requirements.txt` and `clients/node/package-lock.json`: a
+//! virtualenv per Python pin file under the target directory
+//! (`<target>/<profile>/clients-deps/venv` and `.../venv-pydisque`, or `pip install --target`
+//! when `venv` is not available), so pydisque's redis-py 7 never meets redis_py_check.py's
+//! redis-py 8, and `npm ci` in `clients/node` (its `node_modules` is git-ignored). Each is
 //! reinstalled when its pin file changes, under an exclusive file lock that scripts hold shared
 //! while they run, so concurrent test runs in one tree do not pull packages from under each
 //! other. Needs `python3` (>= 3.10) with pip, `node` (>= 20) and `npm`, and the registries
@@ -14,9 +21,9 @@
 //!
 //! | variable | meaning |
 //! | --- | --- |
-//! | `CLIENTS_PYTHON` | interpreter that makes the virtualenv (default `python3`) |
+//! | `CLIENTS_PYTHON` | interpreter that makes the virtualenvs (default `python3`) |
 //! | `CLIENTS_NODE`, `CLIENTS_NPM` | default `node`, `npm` |
-//! | `SLUICE_BIN`, `REDIS_SERVER_BIN` | as for the other targets (see README.md) |
+//! | `SLUICE_BIN`, `REDIS_SERVER_BIN`, `DISQUE_BIN` | as for the other targets (see README.md) |
 
 use std::ffi::OsString;
 use std::fs;
@@ -26,6 +33,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use redis_compat_tests::server::{self, Flags, Server};
 use redis_compat_tests::ServerPair;
 
 /// How long one script may run (they take about a second).
@@ -166,13 +174,33 @@ fn ensure_installed<T>(
     }
 }
 
-/// How to run a Python script with the pinned redis-py.
+/// How to run a Python script with its pinned packages.
 struct PythonEnv {
     python: PathBuf,
     pythonpath: Option<PathBuf>,
 }
 
+/// One pinned set of Python packages, in its own virtualenv (or `--target` directory).
+#[derive(Clone, Copy)]
+enum PyPins {
+    /// `requirements.txt`: redis-py 8 for `redis_py_check.py`.
+    RedisPy,
+    /// `pydisque-requirements.txt`: pydisque and the redis-py 7 it runs on.
+    Pydisque,
+}
+
+impl PyPins {
+    fn what(self) -> &'static str {
+        match self {
+            PyPins::RedisPy => "redis-py",
+            PyPins::Pydisque => "pydisque",
+        }
+    }
+}
+
 struct PythonPaths {
+    pins: PyPins,
+    lock: PathBuf,
     reqs: PathBuf,
     venv: PathBuf,
     venv_python: PathBuf,
@@ -181,12 +209,23 @@ struct PythonPaths {
     stamp_site: PathBuf,
 }
 
-fn python_paths() -> PythonPaths {
+fn python_paths(pins: PyPins) -> PythonPaths {
     let base = deps_dir();
-    let venv = base.join("venv");
-    let site = base.join("python-site");
+    let (venv, site, reqs, lock) = match pins {
+        PyPins::RedisPy => ("venv", "python-site", "requirements.txt", ".python.lock"),
+        PyPins::Pydisque => (
+            "venv-pydisque",
+            "python-site-pydisque",
+            "pydisque-requirements.txt",
+            ".python-pydisque.lock",
+        ),
+    };
+    let venv = base.join(venv);
+    let site = base.join(site);
     PythonPaths {
-        reqs: clients_dir().join("python").join("requirements.txt"),
+        pins,
+        lock: base.join(lock),
+        reqs: clients_dir().join("python").join(reqs),
         venv_python: venv.join("bin").join("python"),
         stamp_venv: venv.join(".sluice-requirements"),
         stamp_site: site.join(".sluice-requirements"),
@@ -195,7 +234,7 @@ fn python_paths() -> PythonPaths {
     }
 }
 
-/// The installed redis-py, if its stamp matches requirements.txt.
+/// The installed packages, if their stamp matches their pin file.
 fn python_ready(p: &PythonPaths) -> Option<PythonEnv> {
     if up_to_date(&p.stamp_venv, &p.reqs) && p.venv_python.is_file() {
         return Some(PythonEnv {
@@ -235,7 +274,7 @@ fn python_install(p: &PythonPaths) -> Result<(), String> {
                 pip(&p.venv_python.clone().into_os_string())
                     .arg("-r")
                     .arg(&p.reqs),
-                "pip install -r requirements.txt (virtualenv)",
+                &format!("pip install -r {} (virtualenv)", reqs_name(p)),
                 INSTALL_TIMEOUT,
             )?;
             &p.stamp_venv
@@ -247,7 +286,7 @@ fn python_install(p: &PythonPaths) -> Result<(), String> {
                     .arg(&p.site)
                     .arg("-r")
                     .arg(&p.reqs),
-                "pip install --target -r requirements.txt",
+                &format!("pip install --target -r {}", reqs_name(p)),
                 INSTALL_TIMEOUT,
             )
             .map_err(|e| format!("{venv_err}\nand then {e}"))?;
@@ -255,8 +294,29 @@ fn python_install(p: &PythonPaths) -> Result<(), String> {
         }
     };
     fs::copy(&p.reqs, stamp).map_err(|e| format!("write {}: {e}", stamp.display()))?;
-    eprintln!("clients: installed redis-py in {:.1?}", started.elapsed());
+    eprintln!(
+        "clients: installed {} in {:.1?}",
+        p.pins.what(),
+        started.elapsed()
+    );
     Ok(())
+}
+
+fn reqs_name(p: &PythonPaths) -> String {
+    p.reqs
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// `Ok` with a shared lock and the interpreter to run, once `pins` are installed.
+fn python_env(pins: PyPins) -> Result<(FileLock, PythonEnv), String> {
+    let paths = python_paths(pins);
+    ensure_installed(
+        &paths.lock,
+        || python_ready(&paths),
+        || python_install(&paths),
+    )
 }
 
 /// `npm ci` in clients/node, pinned by package-lock.json; the stamp is a copy of the lock file
@@ -292,6 +352,8 @@ enum Lib {
     RedisPy,
     Ioredis,
     NodeRedis,
+    /// The Disque client: runs against Disque ports (Sluice's `--disque-port`, disque-server).
+    Pydisque,
 }
 
 impl Lib {
@@ -300,6 +362,7 @@ impl Lib {
             Lib::RedisPy => "redis_py",
             Lib::Ioredis => "ioredis",
             Lib::NodeRedis => "node_redis",
+            Lib::Pydisque => "pydisque",
         }
     }
 }
@@ -308,19 +371,18 @@ fn run_script(lib: Lib, server: &str, port: u16) -> Result<(), Failed> {
     let started = Instant::now();
     // The lock is held (shared) until the script has finished.
     let (_lock, mut cmd) = match lib {
-        Lib::RedisPy => {
-            let paths = python_paths();
-            let (lock, env) = ensure_installed(
-                &deps_dir().join(".python.lock"),
-                || python_ready(&paths),
-                || python_install(&paths),
-            )?;
+        Lib::RedisPy | Lib::Pydisque => {
+            let (pins, script) = match lib {
+                Lib::RedisPy => (PyPins::RedisPy, "redis_py_check.py"),
+                _ => (PyPins::Pydisque, "pydisque_check.py"),
+            };
+            let (lock, env) = python_env(pins)?;
             let mut cmd = Command::new(&env.python);
             if let Some(p) = &env.pythonpath {
                 cmd.env("PYTHONPATH", p);
             }
             cmd.env("PYTHONDONTWRITEBYTECODE", "1");
-            cmd.arg(clients_dir().join("python").join("redis_py_check.py"));
+            cmd.arg(clients_dir().join("python").join(script));
             (lock, cmd)
         }
         Lib::Ioredis | Lib::NodeRedis => {
@@ -346,6 +408,32 @@ fn run_script(lib: Lib, server: &str, port: u16) -> Result<(), Failed> {
     Ok(())
 }
 
+/// Sluice with a Disque port (`--disque-port`), for pydisque: `(server, Disque port)`. With
+/// `SLUICE_BIN` pointing at a disque-server (to validate the script against Disque on both
+/// sides), that server's own port.
+fn start_sluice_with_disque_port() -> Result<(Server, u16), String> {
+    let bin = server::sluice_bin();
+    if server::is_named(&bin, "disque-server") {
+        let s = server::start_with("sluice", &bin, Flags::Disque, &[])?.0;
+        let port = s.addr.port();
+        return Ok((s, port));
+    }
+    let (s, port2) =
+        server::start_with("sluice", &bin, Flags::Sluice, &["--disque-port", "{port2}"])?;
+    Ok((s, port2.expect("{port2} was passed")))
+}
+
+fn print_log_tail(s: &Server) {
+    let log = s.log();
+    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+    if !tail.is_empty() {
+        eprintln!("--- last lines of the {} server's output ---", s.name);
+        for l in tail.iter().rev() {
+            eprintln!("{l}");
+        }
+    }
+}
+
 fn main() {
     let args = Arguments::from_args();
     let ports: Arc<OnceLock<[u16; 2]>> = Arc::new(OnceLock::new());
@@ -362,9 +450,43 @@ fn main() {
             ));
         }
     }
+    let redis_trials = trials.len();
+
+    // pydisque against the reference disque-server and against Sluice's Disque port. Either
+    // side is skipped (reported as ignored, saying why) when its server cannot be had.
+    let sluice_bin_is = |prefix: &str| {
+        std::env::var_os("SLUICE_BIN").is_some_and(|p| server::is_named(Path::new(&p), prefix))
+    };
+    let skip: [Option<String>; 2] = [
+        server::disque_bin().err(),
+        sluice_bin_is("redis-server").then(|| {
+            "SLUICE_BIN is a redis-server (the Redis validation run), which has no Disque port"
+                .to_string()
+        }),
+    ];
+    type DisquePorts = [Result<u16, String>; 2];
+    let disque_ports: Arc<OnceLock<DisquePorts>> = Arc::new(OnceLock::new());
+    for (i, server) in ["disque", "sluice"].into_iter().enumerate() {
+        let ports = Arc::clone(&disque_ports);
+        let skip_why = skip[i].clone();
+        trials.push(
+            Trial::test(format!("{}::{server}", Lib::Pydisque.name()), move || {
+                if let Some(why) = skip_why {
+                    return Err(format!("skipped: {why}").into());
+                }
+                match &ports.get().expect("servers started")[i] {
+                    Ok(port) => run_script(Lib::Pydisque, server, *port),
+                    Err(e) => Err(e.clone().into()),
+                }
+            })
+            .with_ignored_flag(skip[i].is_some()),
+        );
+    }
+
     // As in the other targets: a filter matching nothing, or --list, starts no server.
-    let will_run = !args.list && trials.iter().any(|t| !args.is_filtered_out(t));
-    let servers = will_run.then(ServerPair::start);
+    let runs = |t: &Trial| !args.list && !args.is_filtered_out(t) && !t.has_ignored_flag();
+    let will_run = |range: std::ops::Range<usize>| trials[range].iter().any(runs);
+    let servers = will_run(0..redis_trials).then(ServerPair::start);
     if let Some(s) = &servers {
         let _ = ports.set([s.redis.addr.port(), s.sluice.addr.port()]);
         if !args.quiet {
@@ -377,5 +499,59 @@ fn main() {
             );
         }
     }
-    redis_compat_tests::run_and_exit(&args, trials, servers)
+    for (i, server) in ["disque", "sluice"].into_iter().enumerate() {
+        if let Some(why) = &skip[i] {
+            let t = &trials[redis_trials + i];
+            if !args.list && !args.is_filtered_out(t) && !args.quiet {
+                eprintln!("clients: {why}: skipping pydisque::{server}");
+            }
+        }
+    }
+    let disque = will_run(redis_trials..redis_trials + 1).then(|| {
+        server::disque_bin().and_then(|bin| server::start_with("disque", &bin, Flags::Disque, &[]))
+    });
+    let sluice_disque =
+        will_run(redis_trials + 1..redis_trials + 2).then(start_sluice_with_disque_port);
+    if disque.is_some() || sluice_disque.is_some() {
+        let not_started = || Err("not started".to_string());
+        let _ = disque_ports.set([
+            match &disque {
+                Some(Ok((d, _))) => Ok(d.addr.port()),
+                Some(Err(e)) => Err(e.clone()),
+                None => not_started(),
+            },
+            match &sluice_disque {
+                Some(Ok((_, p))) => Ok(*p),
+                Some(Err(e)) => Err(e.clone()),
+                None => not_started(),
+            },
+        ]);
+        if !args.quiet {
+            if let Some(Ok((d, _))) = &disque {
+                eprintln!("clients: disque {} on {}", d.bin.display(), d.addr);
+            }
+            if let Some(Ok((s, p))) = &sluice_disque {
+                eprintln!(
+                    "clients: sluice {} on {} (Disque port: {p})",
+                    s.bin.display(),
+                    s.addr
+                );
+            }
+        }
+    }
+
+    let conclusion = libtest_mimic::run(&args, trials);
+    if conclusion.has_failed() {
+        if let Some(s) = &servers {
+            print_log_tail(&s.sluice);
+        }
+        if let Some(Ok((s, _))) = &sluice_disque {
+            print_log_tail(s);
+        }
+    }
+    // Conclusion::exit() does not run destructors: kill the servers first.
+    drop(servers);
+    drop(disque);
+    drop(sluice_disque);
+    conclusion.exit()
 }
