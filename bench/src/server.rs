@@ -66,6 +66,8 @@ fn data_dir(work_dir: &Path, side: Side, level: Fsync) -> Result<tempfile::TempD
 pub enum Flavor {
     Sluice,
     Redis,
+    /// Disque 1.0-rc1 (a Redis 3 fork): Redis's flags, no RDB, `--appendonly` for durability.
+    Disque,
 }
 
 /// A binary to start.
@@ -108,6 +110,19 @@ impl Launch {
                     "--daemonize".into(),
                     "no".into(),
                 ]);
+                a.extend(["--logfile".into(), "".into()]);
+                match level {
+                    Fsync::No => a.extend(["--appendonly".into(), "no".into()]),
+                    l => a.extend([
+                        "--appendonly".into(),
+                        "yes".into(),
+                        "--appendfsync".into(),
+                        l.name().into(),
+                    ]),
+                }
+            }
+            Flavor::Disque => {
+                a.extend(["--daemonize".into(), "no".into()]);
                 a.extend(["--logfile".into(), "".into()]);
                 match level {
                     Fsync::No => a.extend(["--appendonly".into(), "no".into()]),
@@ -195,6 +210,14 @@ impl Server {
         self.launch.is_none()
     }
 
+    /// For messages: "disque" for a Disque server, else the side's name.
+    pub fn name(&self) -> &'static str {
+        match &self.launch {
+            Some(l) if l.flavor == Flavor::Disque => "disque",
+            _ => self.side.name(),
+        }
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
     }
@@ -252,8 +275,20 @@ impl Server {
 
     /// Waits until PING is answered with PONG (not -LOADING); returns how long that took.
     pub async fn wait_ready(&mut self, timeout: Duration) -> Result<Duration, String> {
+        self.wait_reply(timeout, &[b"PING"], is_pong).await
+    }
+
+    /// Waits until `cmd` gets a reply that `ok` accepts (a `-LOADING` error does not count);
+    /// returns how long that took.
+    pub async fn wait_reply(
+        &mut self,
+        timeout: Duration,
+        cmd: &[&[u8]],
+        ok: fn(&Value) -> bool,
+    ) -> Result<Duration, String> {
         let start = Instant::now();
         let mut conn: Option<Conn> = None;
+        let what = String::from_utf8_lossy(cmd.first().copied().unwrap_or(b"")).into_owned();
         loop {
             if let Some(c) = &mut self.child {
                 if let Ok(Some(st)) = c.try_wait() {
@@ -262,15 +297,15 @@ impl Server {
                     self.child = None;
                     return Err(format!(
                         "{} exited ({st}) before answering; log:\n{}",
-                        self.side.name(),
+                        self.name(),
                         self.log_tail()
                     ));
                 }
             }
             if start.elapsed() > timeout {
                 return Err(format!(
-                    "{} did not answer PING within {:?}",
-                    self.side.name(),
+                    "{} did not answer {what} within {:?}",
+                    self.name(),
                     timeout
                 ));
             }
@@ -278,8 +313,8 @@ impl Server {
                 conn = Conn::connect(&self.addr).await.ok();
             }
             if let Some(c) = &mut conn {
-                match tokio::time::timeout(Duration::from_secs(5), c.cmd(&[b"PING"])).await {
-                    Ok(Ok(Value::Simple(s))) if s == "PONG" => return Ok(start.elapsed()),
+                match tokio::time::timeout(Duration::from_secs(5), c.cmd(cmd)).await {
+                    Ok(Ok(v)) if ok(&v) => return Ok(start.elapsed()),
                     Ok(Ok(_)) => {}
                     _ => conn = None,
                 }
@@ -315,11 +350,21 @@ impl Server {
     /// Stops the server and starts it again on the same data; returns the time from process
     /// start to the first PONG.
     pub async fn restart_timed(&mut self, timeout: Duration) -> Result<Duration, String> {
+        self.restart_timed_reply(timeout, &[b"PING"], is_pong).await
+    }
+
+    /// Like [`Server::restart_timed`], up to the first reply to `cmd` that `ok` accepts.
+    pub async fn restart_timed_reply(
+        &mut self,
+        timeout: Duration,
+        cmd: &[&[u8]],
+        ok: fn(&Value) -> bool,
+    ) -> Result<Duration, String> {
         self.stop(Duration::from_secs(300));
         // The port is released at once (SO_REUSEADDR); the clock starts at spawn.
         let t0 = Instant::now();
         self.spawn()?;
-        self.wait_ready(timeout).await?;
+        self.wait_reply(timeout, cmd, ok).await?;
         Ok(t0.elapsed())
     }
 
@@ -385,6 +430,10 @@ pub fn peak_rss_of(pid: u32) -> Option<u64> {
 /// and later, our own child); false when the kernel refused.
 pub fn reset_peak_rss(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), b"5").is_ok()
+}
+
+fn is_pong(v: &Value) -> bool {
+    matches!(v, Value::Simple(s) if s == "PONG")
 }
 
 /// Allocated bytes of every file under `p`.
