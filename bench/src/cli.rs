@@ -29,6 +29,9 @@ impl Fsync {
 pub enum Phase {
     /// redis-benchmark and the Rust load generator: throughput and latency.
     Throughput,
+    /// The job queue against the real Disque (not Redis): ADDJOB, GETJOB NOHANG, add → get →
+    /// ack, memory per queued job and restart time. Skipped when disque-server is missing.
+    Jobs,
     /// RSS (and Redis's used_memory) after loading N entries.
     Memory,
     /// Disk bytes per entry, and time from process start to the first answered command.
@@ -68,6 +71,15 @@ pub struct Args {
     #[arg(long, value_name = "PATH", default_value = "redis-benchmark")]
     pub redis_benchmark: PathBuf,
 
+    /// disque-server binary for the jobs phase [default: $DISQUE_BIN, else
+    /// target/disque/bin/disque-server, built by scripts/build-disque.sh].
+    #[arg(long, value_name = "PATH")]
+    pub disque_bin: Option<PathBuf>,
+
+    /// Jobs phase: queued jobs for the memory and restart rows [quick: 100000, full: 1000000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1000..))]
+    pub jobs_queued: Option<u64>,
+
     /// Use a Sluice that is already running at HOST:PORT instead of starting one
     /// (memory and restart phases are then skipped).
     #[arg(long, value_name = "HOST:PORT")]
@@ -78,7 +90,7 @@ pub struct Args {
     pub redis_addr: Option<String>,
 
     /// Phases to run.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Phase::Throughput, Phase::Memory, Phase::Restart, Phase::Fairness])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Phase::Throughput, Phase::Memory, Phase::Restart, Phase::Fairness, Phase::Jobs])]
     pub phases: Vec<Phase>,
 
     /// Durability levels. Every workload runs at `no`; the write workloads also run at each
@@ -337,6 +349,7 @@ impl Args {
             && self.reps >= 3
             && self.duration.is_none()
             && self.warmup.is_none()
+            && self.jobs_queued.is_none()
             && self.rb_requests.is_none()
             && self.stream_entries.is_none()
             && self.mem_entries.is_empty()

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod fairness;
+pub mod jobs;
 pub mod loadgen;
 pub mod model;
 pub mod rbench;

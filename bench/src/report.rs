@@ -165,6 +165,7 @@ pub fn markdown(info: &RunInfo, rows: &[Row]) -> String {
             }
         }
     }
+    s += &jobs_table(rows);
     let notes: Vec<String> = rows
         .iter()
         .flat_map(|r| {
@@ -175,7 +176,13 @@ pub fn markdown(info: &RunInfo, rows: &[Row]) -> String {
                     .filter(|o| !o.note.is_empty())
                     .take(1)
                     .map(move |o| {
-                        format!("- {} ({}), {}: {}", r.name, r.level, side.name(), o.note)
+                        format!(
+                            "- {} ({}), {}: {}",
+                            r.name,
+                            r.level,
+                            side_label(r, side),
+                            o.note
+                        )
                     })
             })
         })
@@ -207,6 +214,53 @@ fn capitalize(s: &str) -> String {
     match c.next() {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
         None => String::new(),
+    }
+}
+
+/// The jobs phase's rows: Sluice against Disque, in their own table.
+fn jobs_table(rows: &[Row]) -> String {
+    let rs: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.section == crate::jobs::SECTION)
+        .collect();
+    let mut s = String::new();
+    if rs.is_empty() {
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "\n### Job queue: Sluice vs Disque\n\n{}\n",
+        crate::jobs::ABOUT
+    );
+    let _ = writeln!(
+        s,
+        "| Workload | fsync: Sluice / Disque | Unit | Sluice | Disque | Sluice/Disque | Sluice p50/p99/p999 ms | Disque p50/p99/p999 ms |"
+    );
+    let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---:|");
+    for r in rs {
+        let ss = summarize(&r.sluice);
+        let dd = summarize(&r.redis);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.name,
+            r.level,
+            r.unit.name(),
+            status_cell(r.unit, &ss),
+            status_cell(r.unit, &dd),
+            ratio_cell(r),
+            lat_cell(&ss),
+            lat_cell(&dd)
+        );
+    }
+    s
+}
+
+/// The name of a row's side: the reference side of the jobs rows is Disque.
+fn side_label(r: &Row, side: Side) -> &'static str {
+    match side {
+        Side::Redis if r.section == crate::jobs::SECTION => "disque",
+        s => s.name(),
     }
 }
 
@@ -304,7 +358,7 @@ pub fn runs_csv(rows: &[Row]) -> String {
                     csv_field(&r.level),
                     r.unit.name(),
                     i + 1,
-                    side.name(),
+                    side_label(r, side),
                     st,
                     v,
                     opt(l.map(|l| l.p50)),
@@ -513,7 +567,7 @@ pub fn parse_runs_csv(text: &str) -> Result<Vec<Row>, String> {
         let unit = unit_from(&f[4]).ok_or_else(|| format!("unknown unit {}", f[4]))?;
         let side = match f[6].as_str() {
             "sluice" => Side::Sluice,
-            "redis" => Side::Redis,
+            "redis" | "disque" => Side::Redis,
             o => return Err(format!("unknown server {o}")),
         };
         let num = |s: &str| s.parse::<f64>().ok();

@@ -8,6 +8,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{Args, Fsync, Phase, Settings};
 use crate::fairness::{self, XrangeParams};
+use crate::jobs;
 use crate::loadgen::{self, Gen, LgError, Params};
 use crate::model::{Outcome, Row, RunResult, Side, Unit};
 use crate::rbench::{self, RbSpec};
@@ -52,7 +53,7 @@ impl Ui {
         pb
     }
 
-    fn steps(&self, len: u64, prefix: &str) -> ProgressBar {
+    pub fn steps(&self, len: u64, prefix: &str) -> ProgressBar {
         self.bar(
             len,
             prefix,
@@ -60,7 +61,7 @@ impl Ui {
         )
     }
 
-    fn entries(&self, len: u64, prefix: &str) -> ProgressBar {
+    pub fn entries(&self, len: u64, prefix: &str) -> ProgressBar {
         self.bar(
             len,
             prefix,
@@ -126,6 +127,7 @@ pub async fn run(args: Args) -> Result<(), String> {
                 w.id, w.name, w.about
             );
         }
+        out += &jobs::list(&jobs::JobSettings::new(&args, &s));
         out += &format!(
             "memory         RSS and used_memory after {:?} entries\n",
             s.mem_entries
@@ -264,6 +266,9 @@ pub async fn run(args: Args) -> Result<(), String> {
 
     if ctx.s.has_phase(Phase::Throughput) {
         throughput_phase(&mut ctx).await?;
+    }
+    if ctx.s.has_phase(Phase::Jobs) {
+        jobs_phase(&mut ctx, &args).await?;
     }
     let external = ctx.sluice_addr.is_some() || ctx.redis_addr.is_some();
     if ctx.s.has_phase(Phase::Memory) && ctx.s.selected("memory") {
@@ -1510,4 +1515,43 @@ async fn fairness_phase(ctx: &mut Ctx) -> Result<(), String> {
     stop_pair(&mut pair).await;
     ctx.rows.extend(rows);
     write_outputs(ctx)
+}
+
+/// The jobs phase (Sluice against Disque, `jobs.rs`); skipped, saying why, when disque-server
+/// is missing or the servers are external.
+async fn jobs_phase(ctx: &mut Ctx, args: &Args) -> Result<(), String> {
+    let bin = jobs::disque_bin(args);
+    let Some(sluice) = ctx.sluice.clone() else {
+        ctx.ui.log(
+            "jobs phase skipped: it needs a Sluice started by the harness (not --sluice-addr)",
+        );
+        return Ok(());
+    };
+    if check_bin(&bin).is_err() {
+        ctx.ui.log(format!(
+            "jobs phase skipped: disque-server not found at {} (build it with scripts/build-disque.sh, or pass --disque-bin PATH)",
+            bin.display()
+        ));
+        return Ok(());
+    }
+    let js = jobs::JobSettings::new(args, &ctx.s);
+    ctx.info.redis += &format!(
+        "; jobs rows: Disque {} ({})",
+        bin.display(),
+        util::version_of(&bin)
+    );
+    ctx.info.settings += &format!("; {}", js.describe());
+    let env = jobs::Env {
+        ui: ctx.ui.clone(),
+        s: ctx.s.clone(),
+        sluice,
+        disque: jobs::disque_launch(bin),
+        work_dir: ctx.work_dir.clone(),
+        logs: ctx.logs.clone(),
+    };
+    jobs::run(&env, &js, &mut |row| {
+        ctx.rows.push(row);
+        write_outputs(ctx)
+    })
+    .await
 }

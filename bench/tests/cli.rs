@@ -23,7 +23,8 @@ fn defaults_are_full_mode() {
             Phase::Throughput,
             Phase::Memory,
             Phase::Restart,
-            Phase::Fairness
+            Phase::Fairness,
+            Phase::Jobs
         ]
     );
     assert_eq!(s.fair.xranges, [2000, 300]);
@@ -156,7 +157,38 @@ fn only_complete_full_runs_publish() {
     assert!(!p(&["--out", "/tmp/x"]));
     assert!(!p(&["--phases", "throughput"]));
     assert!(!p(&["--phases", "throughput,memory,restart"]));
-    assert!(p(&["--phases", "fairness,restart,memory,throughput"]));
+    assert!(!p(&["--phases", "fairness,restart,memory,throughput"]));
+    assert!(p(&["--phases", "fairness,restart,jobs,memory,throughput"]));
     assert!(!p(&["--fair-xranges", "100"]));
     assert!(!p(&["--duration", "2"]));
+}
+
+#[test]
+fn jobs_phase_options() {
+    let parse = |a: &[&str]| {
+        let mut v = vec!["sluice-bench"];
+        v.extend_from_slice(a);
+        Args::try_parse_from(v)
+    };
+    let a = parse(&[
+        "--quick",
+        "--phases",
+        "jobs",
+        "--disque-bin",
+        "/x/disque-server",
+    ])
+    .unwrap();
+    assert_eq!(a.settings().unwrap().phases, vec![Phase::Jobs]);
+    assert!(parse(&["--jobs-queued", "10"]).is_err());
+    assert!(!parse(&["--jobs-queued", "5000"]).unwrap().publishes());
+    assert!(!parse(&["--phases", "throughput,memory,restart"])
+        .unwrap()
+        .publishes());
+    let bin = env!("CARGO_BIN_EXE_sluice-bench");
+    let out = Command::new(bin).arg("--list").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("jobs-flow-p1") && text.contains("jobs-memory"),
+        "{text}"
+    );
 }
