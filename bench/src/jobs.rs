@@ -511,12 +511,19 @@ async fn one_run(env: &Env, js: &JobSettings, side: Side, level: Fsync, w: &Work
         },
         Work::Flow => flow(&addr, &p, w.pipeline).await,
     };
-    let o = lg_outcome(r);
-    let o = if srv.alive() {
-        o
-    } else {
-        Outcome::Failed(died(&srv))
-    };
+    let mut o = lg_outcome(r);
+    if let Outcome::Failed(_) = o {
+        // A lost connection may be the server's death, seen a moment later.
+        for _ in 0..50 {
+            if !srv.alive() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    if !srv.alive() {
+        o = Outcome::Failed(died(&srv));
+    }
     // Killed (SIGKILL) and its data directory removed.
     drop(srv);
     o

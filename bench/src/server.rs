@@ -78,16 +78,21 @@ pub struct Launch {
 }
 
 impl Launch {
-    /// A binary whose file name contains "redis" is started with Redis's flags.
+    /// A binary whose file name contains "redis" is started with Redis's flags, one whose name
+    /// contains "disque" with Disque's.
     pub fn detect(bin: PathBuf) -> Launch {
-        let redis = bin
+        let name = bin
             .file_name()
-            .map(|n| n.to_string_lossy().contains("redis"))
-            .unwrap_or(false);
-        Launch {
-            bin,
-            flavor: if redis { Flavor::Redis } else { Flavor::Sluice },
-        }
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let flavor = if name.contains("redis") {
+            Flavor::Redis
+        } else if name.contains("disque") {
+            Flavor::Disque
+        } else {
+            Flavor::Sluice
+        };
+        Launch { bin, flavor }
     }
 
     fn args(&self, port: u16, dir: &Path, level: Fsync) -> Vec<String> {
