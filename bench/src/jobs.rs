@@ -835,11 +835,21 @@ async fn memory_and_restart(env: &Env, js: &JobSettings) -> Vec<Row> {
         let rate = match r {
             Ok(rate) => rate,
             Err(e) => {
+                // An error reply here is a refusal (Disque past 95 % of its maxmemory), not an
+                // unsupported command: say how far it got.
                 let o = if srv.alive() {
-                    lg_outcome(Err(e))
+                    let at = match qlen(&srv.addr).await {
+                        Ok(q) => format!(" (QLEN {q} when it failed)"),
+                        Err(_) => String::new(),
+                    };
+                    Outcome::Failed(format!("{e}{at}"))
                 } else {
                     Outcome::Failed(died(&srv))
                 };
+                env.ui.log(format!(
+                    "  {}: adding {c} jobs failed: {o:?}",
+                    side_name(side)
+                ));
                 fail(&mut [&mut per_job, &mut rss_total, &mut load, &mut disk], o);
                 servers.push(None);
                 continue;
