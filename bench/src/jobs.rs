@@ -780,18 +780,22 @@ async fn memory_and_restart(env: &Env, js: &JobSettings) -> Vec<Row> {
         Row::new(SECTION, &format!("jobs-{id}-{c}"), name, &label, unit)
     };
     let mut per_job = mk(
-        "mem-rss-per-job",
+        "memory-rss-per-job",
         &format!("RSS per queued job ({c})"),
         Unit::BytesPerEntry,
     );
-    let mut rss_total = mk("mem-rss", &format!("RSS with {c} queued jobs"), Unit::Bytes);
+    let mut rss_total = mk(
+        "memory-rss",
+        &format!("RSS with {c} queued jobs"),
+        Unit::Bytes,
+    );
     let mut load = mk(
-        "mem-load",
+        "memory-load",
         &format!("ADDJOB load, 50 conns × pipeline {}", js.load_pipeline),
         Unit::JobsPerSec,
     );
     let mut disk = mk(
-        "mem-disk-per-job",
+        "memory-disk-per-job",
         &format!("disk per queued job ({c})"),
         Unit::BytesPerEntry,
     );
