@@ -397,7 +397,14 @@ pub fn chart_svg(info: &RunInfo, rows: &[Row], path: &Path) -> Result<(), String
 
     let root = SVGBackend::new(path, (width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let title = format!("Sluice / Redis, same run — {} ({})", info.date, info.mode);
+    let vs = if rows.iter().all(|r| r.section == crate::jobs::SECTION) {
+        "Disque"
+    } else if rows.iter().any(|r| r.section == crate::jobs::SECTION) {
+        "Redis (rows marked Disque: Sluice / Disque)"
+    } else {
+        "Redis"
+    };
+    let title = format!("Sluice / {vs}, same run — {} ({})", info.date, info.mode);
     let (left, right) = root.split_horizontally(label_w);
     let mut chart = ChartBuilder::on(&right)
         .caption(&title, ("sans-serif", 20))
