@@ -91,7 +91,7 @@ fn output_limits_text(l: &[OutputLimit; 3]) -> String {
 fn set_output_limits(l: &mut [OutputLimit; 3], v: &str) -> Result<(), String> {
     let words: Vec<&str> = v.split_whitespace().collect();
     // An empty value changes nothing (Redis answers OK).
-    if words.len() % 4 != 0 {
+    if !words.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut new = *l;
@@ -159,7 +159,8 @@ impl Default for Config {
     }
 }
 
-/// Limits read by connection tasks while the engine owns the [`Config`].
+/// The limits the event loop reads on its hot paths (parsing, output), as atomics that CONFIG
+/// SET updates in place.
 #[derive(Debug)]
 pub struct SharedLimits {
     /// `client-output-buffer-limit` of the normal class: hard, soft, soft seconds.

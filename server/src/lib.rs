@@ -70,7 +70,6 @@ pub fn run(config: Config) -> Result<(), String> {
     start_signal_thread(stop.clone(), waker)?;
 
     let limits = SharedLimits::new(&config);
-    let requirepass_set = Arc::new(AtomicBool::new(config.requirepass.is_some()));
     let fsync = fsync::BackgroundFsync::start(config.dir.clone())
         .map_err(|e| format!("can't start the fsync thread: {e}"))?;
     let engine = engine::Engine::new(
@@ -79,7 +78,6 @@ pub fn run(config: Config) -> Result<(), String> {
         fsync,
         config,
         limits,
-        requirepass_set,
         Arc::new(net::NetStats::default()),
         poll,
         listeners,

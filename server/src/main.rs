@@ -1,6 +1,6 @@
 //! The `sluice` binary: `sluice [config-file] [--option value …]`, as redis-server.
 
-/// mimalloc: the engine and the connection tasks allocate small buffers at a high rate, and
+/// mimalloc: the event loop allocates small buffers at a high rate, and
 /// glibc's malloc showed up at ~15% of the engine thread's profile under XADD load.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -118,7 +118,6 @@ impl Harness {
             fsync,
             config,
             limits,
-            Arc::new(AtomicBool::new(false)),
             Arc::new(NetStats::default()),
             poll,
             vec![(listener, false)],

@@ -77,10 +77,6 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     ctx.srv.config = next;
     ctx.srv.limits.update(&ctx.srv.config);
-    ctx.srv.requirepass_set.store(
-        ctx.srv.config.requirepass.is_some(),
-        std::sync::atomic::Ordering::Relaxed,
-    );
     ctx.out.ok();
     Ok(())
 }

@@ -7,7 +7,6 @@
 //! `watchers` and each client's `watched` list agree.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -92,8 +91,6 @@ pub struct Server {
     pub kill: Vec<u64>,
     /// WATCHed keys → the clients watching them.
     pub watchers: HashMap<(usize, Bytes), Vec<u64>>,
-    /// Mirrors whether `requirepass` is set, for connection tasks.
-    pub requirepass_set: Arc<AtomicBool>,
     pub net: Arc<crate::net::NetStats>,
     /// Set by SHUTDOWN: stop once this drain is answered.
     pub shutdown_requested: bool,
