@@ -11,6 +11,8 @@
 //! REPLY OFF) from one that killed the engine, whose thread then ends and closes every socket.
 //! A failure names the command. SHUTDOWN is the one command not called: it stops the engine.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -149,7 +151,8 @@ impl Harness {
         socket2::SockRef::from(&a)
             .set_linger(Some(Duration::ZERO))
             .expect("linger");
-        a.write_all(&encode(argv)).expect("send");
+        let args: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
+        a.write_all(&common::encode(&args)).expect("send");
         let mut pong = [0u8; 7];
         let alive = self
             .probe
@@ -186,17 +189,6 @@ impl Drop for Harness {
             let _ = e.join();
         }
     }
-}
-
-/// A command as the RESP array of bulk strings clients send.
-fn encode(argv: &[Bytes]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", argv.len()).into_bytes();
-    for a in argv {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 fn bytes(args: &[&str]) -> Vec<Bytes> {
