@@ -67,8 +67,11 @@ impl Store {
     }
 
     /// Stores `entry` under `name`, replacing whatever was there.
-    pub fn put(&mut self, db: usize, name: Bytes, entry: Entry) {
+    pub fn put(&mut self, db: usize, name: Bytes, mut entry: Entry) {
         debug_assert!(name.len() <= MAX_KEY_LEN);
+        if let Value::String(v) = &mut entry.value {
+            *v = crate::keydir::owned_value(std::mem::take(v));
+        }
         self.pending_keys
             .insert(disk_key(db, &name), Some(encode_entry(&entry)));
         self.touch(db, &name);

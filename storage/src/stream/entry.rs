@@ -13,7 +13,19 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Reads a varint from the front of `buf`, advancing it.
+#[inline]
 pub fn get_varint(buf: &mut &[u8]) -> Option<u64> {
+    // One byte: by far the common case inside runs (ID deltas, small lengths).
+    if let Some((&b, rest)) = buf.split_first() {
+        if b & 0x80 == 0 {
+            *buf = rest;
+            return Some(u64::from(b));
+        }
+    }
+    get_varint_slow(buf)
+}
+
+fn get_varint_slow(buf: &mut &[u8]) -> Option<u64> {
     let mut v: u64 = 0;
     for shift in (0..64).step_by(7) {
         let (&b, rest) = buf.split_first()?;
