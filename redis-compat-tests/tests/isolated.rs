@@ -58,6 +58,16 @@ fn cases() -> Vec<Case> {
             "XDEL s 0-4", "XTRIM s MAXLEN 1", "XRANGE s - +", "XINFO STREAM s FULL",
             "XDEL s 0-6", "XLEN s", "XINFO STREAM s",
         ]),
+        // maxmemory: above it, commands that may add data (`denyoom`) are refused; inside MULTI
+        // every command but EXEC/DISCARD is (queueing takes memory), and EXEC of a queue with a
+        // denyoom command; reads and deletes still run. 1 byte is below either server's memory.
+        case("maxmemory_refuses_writes", &[
+            "SET k v", "CONFIG SET maxmemory 1", "SET k v2", "XADD s * f v", "SETNX n 1", "INCR n", "MSET a 1 b 2",
+            "GET k", "XLEN s", "EXISTS k", "MULTI", "SET k v3", "GET k", "EXEC", "DEL k",
+            "CONFIG SET maxmemory-policy allkeys-lru", "CONFIG GET maxmemory-policy", "SET k v4",
+            "CONFIG SET maxmemory 0 maxmemory-policy noeviction", "MULTI", "SET k v5", "CONFIG SET maxmemory 1",
+            "EXEC", "DISCARD", "CONFIG SET maxmemory 0", "SET k v6", "GET k", "CONFIG GET maxmemory",
+        ]),
         case("config_set_appendfsync", &["CONFIG SET appendfsync everysec", "CONFIG GET appendfsync", "CONFIG SET appendfsync ALWAYS", "CONFIG GET appendfsync", "CONFIG SET appendfsync no", "CONFIG GET appendfsync"]),
         // io-threads: 1 by default on both, and not settable at runtime (same error text).
         case("config_set_output_buffer_limit", &[

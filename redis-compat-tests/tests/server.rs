@@ -106,9 +106,13 @@ fn cases() -> Vec<Case> {
             "CONFIG SET stream-node-max-entries -1", "CONFIG SET stream-node-max-bytes abc", "CONFIG SET save bad", "CONFIG SET save \"1\"",
             "CONFIG SET proto-max-bulk-len 1", "CONFIG SET client-query-buffer-limit 1", "CONFIG SET port abc", "CONFIG SET a b c",
             "CONFIG SET maxclients 10 maxclients 20", "CONFIG SET maxclients 10 nosuch 1", "CONFIG SET requirepass", "CONFIG SET",
-            "CONFIG SET dir /nonexistent/dir",
+            "CONFIG SET dir /nonexistent/dir", "CONFIG SET maxmemory-policy bogus", "CONFIG SET maxmemory-policy \"\"",
+            "CONFIG SET maxmemory abc", "CONFIG GET maxmemory-policy",
         ]),
-        case("config_subcommands", &["CONFIG", "CONFIG FOO", "CONFIG foo bar", "~CONFIG HELP", "CONFIG HELP x", "CONFIG RESETSTAT", "CONFIG RESETSTAT x", "CONFIG GET"]),
+        case("config_subcommands", &["CONFIG", "CONFIG FOO", "CONFIG foo bar", "~CONFIG HELP", "CONFIG HELP x", "CONFIG RESETSTAT", "CONFIG RESETSTAT x", "CONFIG GET",
+            // Both servers run without a config file here (tests/config_file.rs in the server
+            // crate rewrites a real one).
+            "CONFIG REWRITE", "CONFIG REWRITE x"]),
         // INFO
         case("info_default", &[info("INFO", INFO_DEFAULT), info("INFO default", INFO_DEFAULT), info("INFO DEFAULT", INFO_DEFAULT)]),
         case("info_sections", &[

@@ -65,6 +65,18 @@ pub struct Config {
     /// replica (`slave`) and pubsub, as Redis. Sluice enforces the normal class (it has no
     /// replicas or pub/sub clients yet).
     pub client_output_buffer_limit: [OutputLimit; 3],
+    /// Log file ("" = standard error; with `daemonize yes`, nowhere, as Redis).
+    pub logfile: String,
+    /// Written with the server's pid once it listens, removed at a clean exit ("" = none).
+    pub pidfile: String,
+    /// Fork into the background at start (before any thread exists).
+    pub daemonize: bool,
+    /// The config file given on the command line, absolute (INFO `config_file`, CONFIG
+    /// REWRITE).
+    pub config_file: Option<PathBuf>,
+    /// Redis directives from the config file or command line that do not apply to Sluice,
+    /// with their values: accepted, and listed in one warning at start.
+    pub ignored: Vec<(String, String)>,
 }
 
 /// One class of `client-output-buffer-limit`: 0 = no limit.
@@ -155,6 +167,11 @@ impl Default for Config {
                     soft_seconds: 60,
                 },
             ],
+            logfile: String::new(),
+            pidfile: String::new(),
+            daemonize: false,
+            config_file: None,
+            ignored: Vec::new(),
         }
     }
 }
@@ -206,6 +223,8 @@ type Setter = fn(&mut Config, &str) -> Result<(), String>;
 /// One parameter.
 pub struct Param {
     pub name: &'static str,
+    /// What it means, for `--help`.
+    pub help: &'static str,
     pub get: Getter,
     pub set: Setter,
     /// `CONFIG SET` may change it.
@@ -265,9 +284,10 @@ fn memory_in(v: &str, min: u64, max: u64) -> Result<u64, String> {
 }
 
 macro_rules! param {
-    ($name:literal, $mutable:expr, |$c:ident| $get:expr, |$cs:ident, $v:ident| $set:expr) => {
+    ($name:literal, $help:literal, $mutable:expr, |$c:ident| $get:expr, |$cs:ident, $v:ident| $set:expr) => {
         Param {
             name: $name,
+            help: $help,
             mutable: $mutable,
             get: |$c: &Config| $get,
             set: |$cs: &mut Config, $v: &str| $set,
@@ -277,12 +297,12 @@ macro_rules! param {
 
 /// Every parameter, in the order `CONFIG GET *` lists them.
 pub static PARAMS: &[Param] = &[
-    param!("port", false, |c| c.port.to_string(), |c, v| {
+    param!("port", "TCP port for Redis clients", false, |c| c.port.to_string(), |c, v| {
         c.port = uint(v, 0, 65535)? as u16;
         Ok(())
     }),
     param!(
-        "disque-port",
+        "disque-port", "TCP port for Disque clients, on which a bare HELLO is Disque's (0 = none; Disque uses 7711)",
         false,
         |c| c.disque_port.to_string(),
         |c, v| {
@@ -290,7 +310,7 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         }
     ),
-    param!("bind", false, |c| c.bind.join(" "), |c, v| {
+    param!("bind", "addresses to listen on; a leading '-' makes an address optional, '*' is every IPv4 address", false, |c| c.bind.join(" "), |c, v| {
         c.bind = v.split_whitespace().map(str::to_string).collect();
         if c.bind.is_empty() {
             return Err("Too many bind addresses specified.".into());
@@ -298,7 +318,7 @@ pub static PARAMS: &[Param] = &[
         Ok(())
     }),
     param!(
-        "dir",
+        "dir", "data directory (created if missing)",
         false,
         |c| std::fs::canonicalize(&c.dir)
             .unwrap_or_else(|_| c.dir.clone())
@@ -310,7 +330,7 @@ pub static PARAMS: &[Param] = &[
         }
     ),
     param!(
-        "requirepass",
+        "requirepass", "password clients must give with AUTH or HELLO (empty = none)",
         true,
         |c| c.requirepass.clone().unwrap_or_default(),
         |c, v| {
@@ -319,7 +339,7 @@ pub static PARAMS: &[Param] = &[
         }
     ),
     param!(
-        "appendfsync",
+        "appendfsync", "when the journal is synced to disk: always (before each reply), everysec, or no (left to the OS)",
         true,
         |c| c.appendfsync.name().to_string(),
         |c, v| {
@@ -337,7 +357,7 @@ pub static PARAMS: &[Param] = &[
         }
     ),
     param!(
-        "appendonly",
+        "appendonly", "always yes: every write goes through the journal",
         true,
         |c| if c.appendonly { "yes" } else { "no" }.to_string(),
         |c, v| {
@@ -351,7 +371,7 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         }
     ),
-    param!("save", true, |c| c.save.clone(), |c, v| {
+    param!("save", "accepted for redis.conf compatibility; Sluice has no RDB snapshots (every write is journaled)", true, |c| c.save.clone(), |c, v| {
         let parts: Vec<&str> = v.split_whitespace().collect();
         if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<u64>().is_err()) {
             return Err("Invalid save parameters".into());
@@ -359,15 +379,15 @@ pub static PARAMS: &[Param] = &[
         c.save = parts.join(" ");
         Ok(())
     }),
-    param!("maxclients", true, |c| c.maxclients.to_string(), |c, v| {
+    param!("maxclients", "most connected clients", true, |c| c.maxclients.to_string(), |c, v| {
         c.maxclients = uint(v, 1, u32::MAX as u64)?;
         Ok(())
     }),
-    param!("databases", false, |c| c.databases.to_string(), |c, v| {
+    param!("databases", "number of databases (SELECT 0..n-1)", false, |c| c.databases.to_string(), |c, v| {
         c.databases = uint(v, 1, 256)?;
         Ok(())
     }),
-    param!("loglevel", true, |c| c.loglevel.clone(), |c, v| {
+    param!("loglevel", "debug, verbose, notice, warning or nothing", true, |c| c.loglevel.clone(), |c, v| {
         let l = v.to_ascii_lowercase();
         if !["debug", "verbose", "notice", "warning", "nothing"].contains(&l.as_str()) {
             return Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into());
@@ -376,7 +396,7 @@ pub static PARAMS: &[Param] = &[
         Ok(())
     }),
     param!(
-        "proto-max-bulk-len",
+        "proto-max-bulk-len", "largest bulk string a client may send",
         true,
         |c| c.proto_max_bulk_len.to_string(),
         |c, v| {
@@ -385,7 +405,7 @@ pub static PARAMS: &[Param] = &[
         }
     ),
     param!(
-        "client-query-buffer-limit",
+        "client-query-buffer-limit", "most unparsed bytes held for one client",
         true,
         |c| c.client_query_buffer_limit.to_string(),
         |c, v| {
@@ -394,7 +414,7 @@ pub static PARAMS: &[Param] = &[
         }
     ),
     param!(
-        "stream-node-max-entries",
+        "stream-node-max-entries", "most entries in one stream node (XINFO and trimming granularity, as Redis)",
         true,
         |c| c.stream_node_max_entries.to_string(),
         |c, v| {
@@ -403,7 +423,7 @@ pub static PARAMS: &[Param] = &[
         }
     ),
     param!(
-        "stream-node-max-bytes",
+        "stream-node-max-bytes", "most bytes in one stream node",
         true,
         |c| c.stream_node_max_bytes.to_string(),
         |c, v| {
@@ -411,12 +431,12 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         }
     ),
-    param!("timeout", true, |c| c.timeout.to_string(), |c, v| {
+    param!("timeout", "close a client idle this many seconds (0 = never)", true, |c| c.timeout.to_string(), |c, v| {
         c.timeout = uint(v, 0, i32::MAX as u64)?;
         Ok(())
     }),
     param!(
-        "tcp-keepalive",
+        "tcp-keepalive", "TCP keepalive period in seconds (0 = off)",
         true,
         |c| c.tcp_keepalive.to_string(),
         |c, v| {
@@ -424,25 +444,32 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         }
     ),
-    param!("maxmemory", true, |c| c.maxmemory.to_string(), |c, v| {
+    param!("maxmemory", "refuse commands that may add data once the server's memory (RSS) is above this (0 = no limit); Sluice never evicts", true, |c| c.maxmemory.to_string(), |c, v| {
         c.maxmemory = parse_memory(v)?;
         Ok(())
     }),
     param!(
-        "maxmemory-policy",
+        "maxmemory-policy", "accepted and validated as Redis's; every policy acts as noeviction (Sluice keeps data on disk and never evicts)",
         true,
         |c| c.maxmemory_policy.clone(),
         |c, v| {
-            c.maxmemory_policy = v.to_ascii_lowercase();
+            let v = v.to_ascii_lowercase();
+            if !MAXMEMORY_POLICIES.contains(&v.as_str()) {
+                return Err(format!(
+                    "argument(s) must be one of the following: {}",
+                    MAXMEMORY_POLICIES.join(", ")
+                ));
+            }
+            c.maxmemory_policy = v;
             Ok(())
         }
     ),
-    param!("hz", true, |c| c.hz.to_string(), |c, v| {
+    param!("hz", "timer frequency: expiry, timeouts, job timers", true, |c| c.hz.to_string(), |c, v| {
         c.hz = uint(v, 1, 500)?;
         Ok(())
     }),
     param!(
-        "tcp-backlog",
+        "tcp-backlog", "listen(2) backlog",
         false,
         |c| c.tcp_backlog.to_string(),
         |c, v| {
@@ -450,16 +477,16 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         }
     ),
-    param!("io-threads", false, |c| c.io_threads.to_string(), |c, v| {
+    param!("io-threads", "accepted; the event loop does all socket I/O on one thread", false, |c| c.io_threads.to_string(), |c, v| {
         c.io_threads = uint(v, 1, 128)? as u32;
         Ok(())
     }),
-    param!("cache-size", false, |c| c.cache_size.to_string(), |c, v| {
+    param!("cache-size", "block cache of the LSM store", false, |c| c.cache_size.to_string(), |c, v| {
         c.cache_size = parse_memory(v)?;
         Ok(())
     }),
     param!(
-        "min-free-disk",
+        "min-free-disk", "after a disk-full error, writes resume once this much is free",
         true,
         |c| c.min_free_disk.to_string(),
         |c, v| {
@@ -468,12 +495,111 @@ pub static PARAMS: &[Param] = &[
         }
     ),
     param!(
-        "client-output-buffer-limit",
+        "client-output-buffer-limit", "per-class output limits: class hard soft seconds",
         true,
         |c| output_limits_text(&c.client_output_buffer_limit),
         |c, v| set_output_limits(&mut c.client_output_buffer_limit, v)
     ),
+    param!("logfile", "log file; empty = standard error", false, |c| c.logfile.clone(), |c, v| {
+        c.logfile = v.to_string();
+        Ok(())
+    }),
+    param!("pidfile", "file the server writes its pid to (empty = none)", false, |c| c.pidfile.clone(), |c, v| {
+        c.pidfile = v.to_string();
+        Ok(())
+    }),
+    param!("daemonize", "yes = fork into the background (logs go to logfile, or nowhere)", false, |c| if c.daemonize { "yes" } else { "no" }.to_string(), |c, v| {
+        c.daemonize = yes_no(v)?;
+        Ok(())
+    }),
+    param!("unixsocket", "Unix socket path; not supported yet: only empty is accepted", false, |_c| String::new(), |_c, v| {
+        if !v.is_empty() {
+            return Err("Sluice does not listen on Unix sockets yet; use bind/port".into());
+        }
+        Ok(())
+    }),
 ];
+
+/// `maxmemory-policy` values, as Redis lists them in its error.
+const MAXMEMORY_POLICIES: [&str; 8] = [
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+
+/// Redis 7.0 directives that mean nothing for Sluice (RDB, replication, cluster, encodings,
+/// defragmentation, TLS, ...): accepted from a config file or the command line, so a stock
+/// redis.conf starts, and listed in one warning at start. Values that would ask for a feature
+/// Sluice lacks are refused instead (see [`refused`]).
+const IGNORED: &[&str] = &[
+    "acl-pubsub-default", "aclfile", "acllog-max-len", "active-defrag-cycle-max",
+    "active-defrag-cycle-min", "active-defrag-ignore-bytes", "active-defrag-max-scan-fields",
+    "active-defrag-threshold-lower", "active-defrag-threshold-upper", "active-expire-effort",
+    "activedefrag", "activerehashing", "always-show-logo", "aof-disable-auto-gc",
+    "aof-load-truncated", "aof-rewrite-incremental-fsync", "aof-timestamp-enabled",
+    "aof-use-rdb-preamble", "aof_rewrite_cpulist", "appenddirname", "appendfilename",
+    "auto-aof-rewrite-min-size", "auto-aof-rewrite-percentage", "bgsave_cpulist",
+    "bind-source-addr", "bio_cpulist", "busy-reply-threshold", "cluster-allow-pubsubshard-when-down",
+    "cluster-allow-reads-when-down", "cluster-allow-replica-migration", "cluster-announce-bus-port",
+    "cluster-announce-hostname", "cluster-announce-ip", "cluster-announce-port",
+    "cluster-announce-tls-port", "cluster-config-file", "cluster-enabled",
+    "cluster-link-sendbuf-limit", "cluster-migration-barrier", "cluster-node-timeout",
+    "cluster-port", "cluster-preferred-endpoint-type", "cluster-replica-no-failover",
+    "cluster-replica-validity-factor", "cluster-require-full-coverage", "cluster-slave-no-failover",
+    "cluster-slave-validity-factor", "crash-log-enabled", "crash-memcheck-enabled", "dbfilename",
+    "disable-thp", "dynamic-hz", "enable-debug-command", "enable-module-command",
+    "enable-protected-configs", "hash-max-listpack-entries", "hash-max-listpack-value",
+    "hash-max-ziplist-entries", "hash-max-ziplist-value", "hll-sparse-max-bytes", "ignore-warnings",
+    "io-threads-do-reads", "jemalloc-bg-thread", "latency-monitor-threshold", "latency-tracking",
+    "latency-tracking-info-percentiles", "lazyfree-lazy-eviction", "lazyfree-lazy-expire",
+    "lazyfree-lazy-server-del", "lazyfree-lazy-user-del", "lazyfree-lazy-user-flush",
+    "lfu-decay-time", "lfu-log-factor", "list-compress-depth", "list-max-listpack-size",
+    "list-max-ziplist-size", "lua-time-limit", "masterauth", "masteruser", "maxmemory-clients",
+    "maxmemory-eviction-tenacity", "maxmemory-samples", "min-replicas-max-lag",
+    "min-replicas-to-write", "min-slaves-max-lag", "min-slaves-to-write",
+    "no-appendfsync-on-rewrite", "notify-keyspace-events", "oom-score-adj", "oom-score-adj-values",
+    "proc-title-template", "propagation-error-behavior", "protected-mode", "rdb-del-sync-files",
+    "rdb-save-incremental-fsync", "rdbchecksum", "rdbcompression", "repl-backlog-size",
+    "repl-backlog-ttl", "repl-disable-tcp-nodelay", "repl-diskless-load", "repl-diskless-sync",
+    "repl-diskless-sync-delay", "repl-diskless-sync-max-replicas", "repl-ping-replica-period",
+    "repl-ping-slave-period", "repl-timeout", "replica-announce-ip", "replica-announce-port",
+    "replica-announced", "replica-ignore-disk-write-errors", "replica-ignore-maxmemory",
+    "replica-lazy-flush", "replica-priority", "replica-read-only", "replica-serve-stale-data",
+    "sanitize-dump-payload", "server_cpulist", "set-max-intset-entries", "set-proc-title",
+    "shutdown-on-sigint", "shutdown-on-sigterm", "shutdown-timeout", "slave-announce-ip",
+    "slave-announce-port", "slave-ignore-maxmemory", "slave-lazy-flush", "slave-priority",
+    "slave-read-only", "slave-serve-stale-data", "slowlog-log-slower-than", "slowlog-max-len",
+    "socket-mark-id", "stop-writes-on-bgsave-error", "supervised", "syslog-enabled",
+    "syslog-facility", "syslog-ident", "tls-auth-clients", "tls-ca-cert-dir", "tls-ca-cert-file",
+    "tls-cert-file", "tls-ciphers", "tls-ciphersuites", "tls-client-cert-file",
+    "tls-client-key-file", "tls-client-key-file-pass", "tls-cluster", "tls-dh-params-file",
+    "tls-key-file", "tls-key-file-pass", "tls-port", "tls-prefer-server-ciphers", "tls-protocols",
+    "tls-replication", "tls-session-cache-size", "tls-session-cache-timeout",
+    "tls-session-caching", "tracking-table-max-keys", "unixsocketperm",
+    "zset-max-listpack-entries", "zset-max-listpack-value", "zset-max-ziplist-entries",
+    "zset-max-ziplist-value",
+];
+
+/// Why a Redis directive that Sluice otherwise ignores cannot be accepted with this value:
+/// the config asks for something Sluice would silently not do.
+fn refused(name: &str, value: &str) -> Option<String> {
+    let v = value.trim().to_ascii_lowercase();
+    let why = match name {
+        "replicaof" | "slaveof" => "Sluice has no replication; remove replicaof",
+        "cluster-enabled" if v != "no" => "Sluice has no cluster mode; set cluster-enabled no",
+        "tls-port" if v != "0" => "Sluice has no TLS; set tls-port 0",
+        "rename-command" => "Sluice does not support rename-command; remove it (ACLs are not supported either)",
+        "loadmodule" => "Sluice does not load Redis modules; remove loadmodule",
+        "user" => "Sluice has no ACL users; use requirepass",
+        _ => return None,
+    };
+    Some(why.to_string())
+}
 
 pub fn find(name: &str) -> Option<&'static Param> {
     PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
@@ -492,6 +618,19 @@ impl std::fmt::Display for ConfigError {
 impl Config {
     /// Applies `name value…` from the command line or a config file.
     pub fn apply(&mut self, name: &str, values: &[String]) -> Result<(), ConfigError> {
+        let lower = name.to_ascii_lowercase();
+        if let Some(why) = refused(&lower, &values.join(" ")) {
+            return Err(ConfigError(format!("'{name}': {why}")));
+        }
+        // A stock redis.conf says `appendonly no`; Sluice journals every write whatever it is
+        // told, which keeps more than was asked for, so the file still starts (CONFIG SET
+        // appendonly no is refused: a running server cannot pretend to stop journaling).
+        let appendonly_no = lower == "appendonly"
+            && matches!(values, [v] if v.eq_ignore_ascii_case("no"));
+        if appendonly_no || (find(name).is_none() && IGNORED.contains(&lower.as_str())) {
+            self.ignored.push((lower, values.join(" ")));
+            return Ok(());
+        }
         let p = find(name).ok_or_else(|| {
             ConfigError(format!(
                 "Bad directive or wrong number of arguments: '{name}'"
@@ -509,7 +648,10 @@ impl Config {
             if !first.starts_with("--") {
                 let text = std::fs::read_to_string(first)
                     .map_err(|e| ConfigError(format!("can't open config file '{first}': {e}")))?;
-                c.apply_file(&text)?;
+                c.apply_file(&text, 0)?;
+                c.config_file = Some(
+                    std::fs::canonicalize(first).unwrap_or_else(|_| PathBuf::from(first)),
+                );
                 rest = &args[1..];
             }
         }
@@ -527,16 +669,13 @@ impl Config {
                 values.push(rest[i].clone());
                 i += 1;
             }
-            if name == "help" || name == "version" {
-                return Err(ConfigError(usage()));
-            }
             c.apply(name, &values)?;
         }
         Ok(c)
     }
 
-    /// Applies a config file in redis.conf syntax.
-    pub fn apply_file(&mut self, text: &str) -> Result<(), ConfigError> {
+    /// Applies a config file in redis.conf syntax (`include` nests up to a few levels).
+    pub fn apply_file(&mut self, text: &str, depth: usize) -> Result<(), ConfigError> {
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -550,6 +689,28 @@ impl Config {
                 .map(|w| String::from_utf8_lossy(w).into_owned())
                 .collect();
             if let Some((name, values)) = words.split_first() {
+                if name.eq_ignore_ascii_case("include") {
+                    let [path] = values else {
+                        return Err(ConfigError(format!(
+                            "config file line {}: include takes one file",
+                            n + 1
+                        )));
+                    };
+                    if depth >= 8 {
+                        return Err(ConfigError(format!(
+                            "config file line {}: includes nested too deeply",
+                            n + 1
+                        )));
+                    }
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        ConfigError(format!(
+                            "config file line {}: can't open included file '{path}': {e}",
+                            n + 1
+                        ))
+                    })?;
+                    self.apply_file(&text, depth + 1)?;
+                    continue;
+                }
                 self.apply(name, values)
                     .map_err(|e| ConfigError(format!("config file line {}: {}", n + 1, e.0)))?;
             }
@@ -558,13 +719,113 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The config file rewritten as CONFIG REWRITE does: every line kept (comments, ignored
+    /// Redis directives, includes) except that the first line of each Sluice parameter gets
+    /// the current value and later duplicates are dropped; parameters that differ from their
+    /// default and have no line are appended. `old` is the file's current text.
+    pub fn rewritten(&self, old: &str) -> String {
+        let defaults = Config::default();
+        let mut done: Vec<&'static str> = Vec::new();
+        let mut out = String::new();
+        for line in old.lines() {
+            let trimmed = line.trim();
+            let name = trimmed.split_whitespace().next().unwrap_or("");
+            let param = (!trimmed.starts_with('#'))
+                .then(|| find(name))
+                .flatten();
+            match param {
+                Some(p) if done.contains(&p.name) => {}
+                Some(p) => {
+                    done.push(p.name);
+                    out.push_str(&config_line(p.name, &(p.get)(self)));
+                }
+                None => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        let mut header = false;
+        for p in PARAMS {
+            let value = (p.get)(self);
+            if done.contains(&p.name) || value == (p.get)(&defaults) {
+                continue;
+            }
+            if !header {
+                out.push_str("# Generated by CONFIG REWRITE\n");
+                header = true;
+            }
+            out.push_str(&config_line(p.name, &value));
+        }
+        out
+    }
+}
+
+/// One `name value` line, the value quoted when it is empty or has spaces or quotes (the
+/// config parser splits lines as redis-cli does).
+fn config_line(name: &str, value: &str) -> String {
+    let plain = !value.is_empty()
+        && !value
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b == b'"' || b == b'\'' || b == b'\\' || !b.is_ascii_graphic());
+    // Multi-word values of list parameters stay unquoted: `bind 127.0.0.1 ::1`,
+    // `save 3600 1 300 100`, `client-output-buffer-limit normal 0 0 0 ...`.
+    let list = matches!(name, "bind" | "save" | "client-output-buffer-limit")
+        && !value.is_empty()
+        && value.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if plain || list {
+        format!("{name} {value}\n")
+    } else {
+        let mut q = String::from("\"");
+        for c in value.chars() {
+            match c {
+                '"' => q.push_str("\\\""),
+                '\\' => q.push_str("\\\\"),
+                '\n' => q.push_str("\\n"),
+                '\r' => q.push_str("\\r"),
+                '\t' => q.push_str("\\t"),
+                c => q.push(c),
+            }
+        }
+        q.push('"');
+        format!("{name} {q}\n")
+    }
+}
+
+/// `sluice --help`: how to start it, then every parameter with its default and meaning.
 pub fn usage() -> String {
-    let names: Vec<&str> = PARAMS.iter().map(|p| p.name).collect();
-    format!(
+    let defaults = Config::default();
+    let mut out = String::from(
         "Usage: sluice [/path/to/sluice.conf] [--option value ...]\n\
-         Options (redis.conf names): {}\n\
-         Example: sluice --port 6380 --dir ./data --appendfsync always",
-        names.join(", ")
+         \x20      sluice -v | --version\n\
+         \x20      sluice -h | --help\n\
+         \x20      sluice check <data-dir>\n\
+         \x20      sluice repair <damaged-data-dir> <new-data-dir>\n\n\
+         The config file uses redis.conf syntax; --options override it. Redis directives that\n\
+         do not apply to Sluice (RDB, replication, cluster, encodings...) are accepted and\n\
+         listed in one warning at start.\n\n\
+         Options (redis.conf names), with their defaults:\n",
+    );
+    for p in PARAMS {
+        let def = (p.get)(&defaults);
+        let def = if def.is_empty() { "\"\"".to_string() } else { def };
+        let set = if p.mutable { "" } else { " (start only)" };
+        out.push_str(&format!("  --{} {}\n      {}{}\n", p.name, def, p.help, set));
+    }
+    out.push_str(
+        "\nExamples:\n  sluice\n  sluice --port 6380 --dir /var/lib/sluice --appendfsync always\n  \
+         sluice /etc/redis/redis.conf --daemonize no\n",
+    );
+    out
+}
+
+/// `sluice --version`, in redis-server's format.
+pub fn version_line() -> String {
+    format!(
+        "Sluice server v={} sha=00000000:0 malloc=mimalloc bits={} build=0",
+        env!("CARGO_PKG_VERSION"),
+        usize::BITS
     )
 }
 
@@ -709,7 +970,7 @@ mod tests {
         assert_eq!(c.port, 7000);
         assert_eq!(c.appendfsync, Fsync::Always);
         let mut c = Config::default();
-        c.apply_file("# comment\nport 7001\nbind 127.0.0.1 ::1\nrequirepass \"a b\"\n")
+        c.apply_file("# comment\nport 7001\nbind 127.0.0.1 ::1\nrequirepass \"a b\"\n", 0)
             .expect("file");
         assert_eq!(c.port, 7001);
         assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
@@ -717,5 +978,71 @@ mod tests {
         assert!(Config::from_args(&["--nope".into(), "1".into()]).is_err());
         assert_eq!(parse_memory("1gb"), Ok(1 << 30));
         assert_eq!(parse_memory("512mb"), Ok(512 << 20));
+    }
+
+    #[test]
+    fn redis_directives_that_do_not_apply_are_listed_and_feature_requests_refused() {
+        let mut c = Config::default();
+        c.apply_file(
+            "protected-mode yes\ndbfilename dump.rdb\nappendonly no\nsave 3600 1\ncluster-enabled no\n",
+            0,
+        )
+        .expect("a stock-like file starts");
+        let names: Vec<&str> = c.ignored.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["protected-mode", "dbfilename", "appendonly", "cluster-enabled"]);
+        assert!(c.appendonly);
+        for bad in [
+            "replicaof 10.0.0.1 6379",
+            "cluster-enabled yes",
+            "rename-command FLUSHALL \"\"",
+            "loadmodule /x.so",
+            "unixsocket /tmp/s.sock",
+            "nosuchdirective 1",
+        ] {
+            let e = Config::default().apply_file(bad, 0).expect_err(bad);
+            assert!(e.0.starts_with("config file line 1: "), "{bad}: {}", e.0);
+        }
+        let e = Config::default()
+            .apply_file("maxmemory-policy bogus", 0)
+            .expect_err("bad policy");
+        assert!(e.0.contains("volatile-lru, volatile-lfu"), "{}", e.0);
+    }
+
+    #[test]
+    fn rewrite_keeps_the_file_and_updates_values() {
+        let old = "# my server\nport 7001\nprotected-mode yes\nport 7002\nsave \"\"\ninclude /etc/x.conf\n";
+        let mut c = Config::default();
+        c.port = 7005;
+        c.requirepass = Some("a b\"c".into());
+        c.maxmemory = 1 << 20;
+        c.bind = vec!["127.0.0.1".into(), "::1".into()];
+        let text = c.rewritten(old);
+        assert_eq!(
+            text,
+            "# my server\nport 7005\nprotected-mode yes\nsave \"\"\ninclude /etc/x.conf\n\
+             # Generated by CONFIG REWRITE\nbind 127.0.0.1 ::1\nrequirepass \"a b\\\"c\"\nmaxmemory 1048576\n"
+        );
+        // What is written reads back to the same values (the include line is dropped here
+        // because the file does not exist).
+        let mut back = Config::default();
+        back.apply_file(&text.replace("include /etc/x.conf\n", ""), 0)
+            .expect("rewritten file parses");
+        assert_eq!(back.port, 7005);
+        assert_eq!(back.requirepass.as_deref(), Some("a b\"c"));
+        assert_eq!(back.maxmemory, 1 << 20);
+        assert_eq!(back.bind, c.bind);
+        // Rewriting again changes nothing.
+        assert_eq!(c.rewritten(&text), text);
+    }
+
+    #[test]
+    fn help_lists_every_parameter_with_its_default() {
+        let u = usage();
+        for p in PARAMS {
+            assert!(u.contains(&format!("--{} ", p.name)), "{}", p.name);
+            assert!(!p.help.is_empty(), "{} has no help", p.name);
+        }
+        assert!(u.contains("--port 6379\n"));
+        assert!(version_line().starts_with("Sluice server v="));
     }
 }

@@ -50,8 +50,16 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     for (port, disque) in ports {
         for addr in &config.bind {
-            let l = net::listen(addr, port, config.tcp_backlog)
-                .map_err(|e| format!("can't listen on {addr}:{port}: {e}"))?;
+            let l = match net::listen(addr, port, config.tcp_backlog) {
+                Ok(l) => l,
+                // As Redis: a '-' address is optional, skipped where the machine lacks it
+                // (`bind 127.0.0.1 -::1` on a host without IPv6).
+                Err(e) if addr.starts_with('-') && optional_bind_failure(&e) => {
+                    tracing::warn!(addr = %addr, port, "optional bind address unavailable, skipped: {e}");
+                    continue;
+                }
+                Err(e) => return Err(format!("can't listen on {addr}:{port}: {e}")),
+            };
             tracing::info!(
                 addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
                 disque,
@@ -59,6 +67,12 @@ pub fn run(config: Config) -> Result<(), String> {
             );
             listeners.push((l, disque));
         }
+    }
+    if listeners.is_empty() {
+        return Err(format!(
+            "no bind address could be used (bind {})",
+            config.bind.join(" ")
+        ));
     }
     let poll =
         mio::Poll::new().map_err(|e| format!("can't create the event loop's poller: {e}"))?;
@@ -131,4 +145,12 @@ fn start_signal_thread(stop: Arc<AtomicBool>, waker: Arc<mio::Waker>) -> Result<
         })
         .map_err(|e| format!("can't start the signal thread: {e}"))?;
     Ok(())
+}
+
+/// Errors that mean the address does not exist on this machine (not that it is taken).
+fn optional_bind_failure(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT | libc::ENOPROTOOPT)
+    ) || e.kind() == std::io::ErrorKind::InvalidInput
 }

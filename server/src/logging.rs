@@ -61,7 +61,15 @@ pub fn init(level: &str) {
         // No thread, no log: lines fill the queue and are dropped; the server still runs.
         queue.dropped.fetch_add(1, Ordering::Relaxed);
     }
-    let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    // fjall's and lsm-tree's own lines (flushes, ingestion, recovery details) are internals: an
+    // operator sees them at `loglevel debug`, or with SLUICE_LOG.
+    let directives = if level == "debug" {
+        level.to_string()
+    } else {
+        format!("{level},fjall=warn,lsm_tree=warn")
+    };
+    let filter =
+        EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new(directives));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -7,6 +7,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // As redis-server: these are only recognised as the first argument.
+    match args.first().map(String::as_str) {
+        Some("-v" | "--version") => {
+            println!("{}", sluice_server::config::version_line());
+            return;
+        }
+        Some("-h" | "--help") => {
+            print!("{}", sluice_server::config::usage());
+            return;
+        }
+        _ => {}
+    }
     if let Some(code) = offline_tool(&args) {
         std::process::exit(code);
     }
@@ -14,17 +26,55 @@ fn main() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
+            eprintln!("(sluice --help lists every option)");
             std::process::exit(1);
         }
     };
+    // Before any thread exists: fork() keeps only the calling thread.
+    if config.daemonize {
+        daemonize();
+    }
+    if !config.logfile.is_empty() {
+        if let Err(e) = redirect_stderr(&config.logfile) {
+            eprintln!("Can't open the log file {}: {e}", config.logfile);
+            std::process::exit(1);
+        }
+    }
     sluice_server::logging::ignore_sigpipe();
     sluice_server::logging::init(sluice_server::logging::level_for(&config.loglevel));
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
+        pid = std::process::id(),
         port = config.port,
         appendfsync = config.appendfsync.name(),
+        config_file = %config.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
         "Sluice starting"
     );
+    if !config.ignored.is_empty() {
+        let list: Vec<String> = config
+            .ignored
+            .iter()
+            .map(|(n, v)| format!("{n} {v}"))
+            .collect();
+        tracing::warn!(
+            count = list.len(),
+            "Redis directives that do not apply to Sluice were ignored: {}",
+            list.join("; ")
+        );
+    }
+    if config.maxmemory_policy != "noeviction" {
+        tracing::warn!(
+            policy = %config.maxmemory_policy,
+            "Sluice never evicts keys: maxmemory-policy acts as noeviction (commands that add data are refused above maxmemory)"
+        );
+    }
+    if !config.pidfile.is_empty() {
+        if let Err(e) = std::fs::write(&config.pidfile, format!("{}\n", std::process::id())) {
+            // Redis logs this and goes on.
+            tracing::warn!(pidfile = %config.pidfile, "can't write the pid file: {e}");
+        }
+    }
+    let pidfile = config.pidfile.clone();
     raise_open_files_limit(config.maxclients + 64);
     // A panic is a bug; a half-dead server (say, a dead engine thread with live connections)
     // would hang its clients. Log it and abort, as Redis does on an assertion.
@@ -38,7 +88,53 @@ fn main() {
     if let Err(e) = sluice_server::run(config) {
         sluice_server::fault::fatal(&e);
     }
+    if !pidfile.is_empty() {
+        let _ = std::fs::remove_file(&pidfile);
+    }
     sluice_server::logging::flush();
+}
+
+/// `daemonize yes`: the parent exits at once; the child leaves the terminal's session and
+/// points its standard streams at /dev/null (the log then goes to `logfile`, or nowhere, as
+/// with Redis).
+fn daemonize() {
+    // SAFETY: no other thread exists yet (see the caller), so fork() copies a consistent
+    // process; the parent only calls _exit.
+    unsafe {
+        match libc::fork() {
+            -1 => {
+                eprintln!("can't fork to daemonize: {}", std::io::Error::last_os_error());
+                std::process::exit(1);
+            }
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        libc::setsid();
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+}
+
+/// `logfile`: standard error becomes the file (appended to), so the log's writer thread and any
+/// last words from the runtime go there.
+fn redirect_stderr(path: &str) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    // SAFETY: dup2 on two valid descriptors; `f` stays open until the dup exists.
+    if unsafe { libc::dup2(f.as_raw_fd(), 2) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// `sluice check <dir>` and `sluice repair <dir> <new-dir>`, the offline tools of

@@ -49,7 +49,8 @@ pub struct NetStats {
 pub fn listen(addr: &str, port: u16, backlog: u32) -> io::Result<mio::net::TcpListener> {
     let ip: std::net::IpAddr = match addr {
         "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
-        "*" => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        "*" | "-*" => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        "::*" | "-::*" => std::net::Ipv6Addr::UNSPECIFIED.into(),
         other => other.trim_start_matches('-').parse().map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -65,6 +66,11 @@ pub fn listen(addr: &str, port: u16, backlog: u32) -> io::Result<mio::net::TcpLi
     };
     let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if sa.is_ipv6() {
+        // As Redis: `bind * ::*` listens on both families without the IPv6 socket taking the
+        // IPv4 port too.
+        socket.set_only_v6(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&sa.into())?;
     socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;

@@ -81,6 +81,44 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// CONFIG REWRITE: the config file given at start, rewritten with the current values (see
+/// `Config::rewritten`), replaced atomically (a temporary file, fsynced, then renamed).
+pub fn rewrite(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let Some(path) = ctx.srv.config.config_file.clone() else {
+        return Err(ReplyError::new(
+            "ERR The server is running without a config file",
+        ));
+    };
+    let failed = |what: &str, e: std::io::Error| {
+        tracing::warn!(file = %path.display(), "CONFIG REWRITE failed: {what}: {e}");
+        ReplyError::new(format!("ERR Rewriting config file: {e}"))
+    };
+    let old = std::fs::read_to_string(&path).or_else(|e| {
+        // Redis rewrites a config file that was deleted meanwhile from scratch.
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Ok(String::new())
+        } else {
+            Err(failed("reading it", e))
+        }
+    })?;
+    let text = ctx.srv.config.rewritten(&old);
+    let tmp = path.with_extension(format!("rewrite-{}.tmp", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(failed("writing it", e));
+    }
+    tracing::info!(file = %path.display(), "CONFIG REWRITE executed with success");
+    ctx.out.ok();
+    Ok(())
+}
+
 pub fn resetstat(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     ctx.srv.stats = Default::default();
     ctx.out.ok();
@@ -121,7 +159,7 @@ const CONFIG_FLAGS: &[&str] = &["admin", "noscript", "loading", "stale"];
 
 const CONFIG_ACL: &[&str] = &["@admin", "@slow", "@dangerous"];
 
-pub static CONFIG_SUBCOMMANDS: [Command; 4] = [
+pub static CONFIG_SUBCOMMANDS: [Command; 5] = [
     cmd("config|get", -3, get)
         .flags(CONFIG_FLAGS)
         .acl(CONFIG_ACL)
@@ -145,6 +183,15 @@ pub static CONFIG_SUBCOMMANDS: [Command; 4] = [
         .args(&[arg("data", "block")
             .many()
             .of(&[arg("parameter", "string"), arg("value", "string")])]),
+    cmd("config|rewrite", 2, rewrite)
+        .flags(CONFIG_FLAGS)
+        .acl(CONFIG_ACL)
+        .doc(
+            "server",
+            "2.8.0",
+            "O(1)",
+            "Overwrite the configuration file",
+        ),
     cmd("config|resetstat", 2, resetstat)
         .flags(CONFIG_FLAGS)
         .acl(CONFIG_ACL)

@@ -45,7 +45,8 @@ const ALL_SECTIONS: &[&str] = &[
     "keyspace",
 ];
 
-fn rss_bytes() -> u64 {
+/// The process's resident set size, from /proc (0 where that is unavailable).
+pub(crate) fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| {
@@ -119,7 +120,7 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
             "server" => {
                 let _ = write!(
                     w,
-                    "# Server\r\nredis_version:{REDIS_VERSION}\r\nsluice_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:{}\r\nconfig_file:\r\n",
+                    "# Server\r\nredis_version:{REDIS_VERSION}\r\nsluice_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:{}\r\nconfig_file:{}\r\n",
                     env!("CARGO_PKG_VERSION"),
                     std::env::consts::OS,
                     std::env::consts::ARCH,
@@ -131,6 +132,7 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
                     srv.config.hz,
                     srv.config.hz,
                     std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+                    srv.config.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
                 );
             }
             "clients" => {

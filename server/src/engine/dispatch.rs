@@ -65,6 +65,12 @@ pub fn process(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
             return;
         }
     }
+    if refused_for_memory(ctx, cmd) {
+        queue_error(ctx);
+        ctx.out
+            .error("OOM command not allowed when used memory > 'maxmemory'.");
+        return;
+    }
     if let Some(queue) = ctx.client.multi.as_mut() {
         if !matches!(
             cmd.name,
@@ -76,6 +82,25 @@ pub fn process(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
         }
     }
     call(ctx, cmd, argv);
+}
+
+/// Redis's `maxmemory` rule: over the limit, refuse commands that may add data, any command
+/// queued inside MULTI (queueing itself takes memory), and an EXEC whose queue holds such a
+/// command; EXEC, DISCARD, QUIT and RESET themselves always run.
+fn refused_for_memory(ctx: &mut Ctx<'_>, cmd: &'static Command) -> bool {
+    let in_multi = ctx.client.multi.is_some();
+    let exec_with_denyoom = cmd.name == "exec"
+        && ctx.client.multi.as_ref().is_some_and(|q| {
+            q.iter().any(|argv| {
+                commands::lookup(&argv[0])
+                    .and_then(|c| resolve(c, argv).ok())
+                    .is_some_and(|c| c.has_flag("denyoom"))
+            })
+        });
+    let candidate = cmd.has_flag("denyoom")
+        || exec_with_denyoom
+        || (in_multi && !matches!(cmd.name, "exec" | "discard" | "quit" | "reset"));
+    candidate && ctx.srv.over_maxmemory()
 }
 
 /// Flags the open transaction as failed (a command could not be queued).

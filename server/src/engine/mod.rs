@@ -147,6 +147,7 @@ impl Engine {
                 ready: Vec::new(),
                 deadlines: BTreeSet::new(),
                 disk_fault: None,
+                used_memory: (0, None),
             },
             poll,
             listeners,

@@ -104,9 +104,34 @@ pub struct Server {
     pub deadlines: BTreeSet<(Instant, u64)>,
     /// Set while writes are refused after a disk-full fault (see `fault.rs`).
     pub disk_fault: Option<DiskFault>,
+    /// The process's memory (RSS) as last sampled for `maxmemory`, and when.
+    pub used_memory: (u64, Option<Instant>),
 }
 
+/// How stale the memory sample behind `maxmemory` may be.
+const MEMORY_SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl Server {
+    /// True when `maxmemory` is set and the process uses more: commands that may add data
+    /// (`denyoom`) are refused with Redis's OOM error. Sluice never evicts (the data is on
+    /// disk; what grows in memory is caches, memtables and buffers), so every
+    /// `maxmemory-policy` acts as `noeviction`.
+    pub fn over_maxmemory(&mut self) -> bool {
+        let max = self.config.maxmemory;
+        if max == 0 {
+            return false;
+        }
+        let now = self.clock.mark;
+        if self
+            .used_memory
+            .1
+            .is_none_or(|at| now.saturating_duration_since(at) >= MEMORY_SAMPLE_EVERY)
+        {
+            self.used_memory = (crate::commands::info::rss_bytes(), Some(now));
+        }
+        self.used_memory.0 > max
+    }
+
     /// A pseudo-random number (xorshift64*); not for anything secret.
     pub fn random(&mut self) -> u64 {
         let mut x = self.rng;

@@ -1,0 +1,189 @@
+//! Starting like redis-server: `-v`/`-h`, Debian's stock redis.conf (its directives that do not
+//! apply to Sluice accepted and listed in one warning), `daemonize`, `pidfile`, `logfile`,
+//! optional `-` bind addresses, INFO `config_file` and CONFIG REWRITE read back by a restart.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{free_port, sluice_bin, Conn};
+
+const STOCK_CONF: &str = "/etc/redis/redis.conf";
+
+#[test]
+fn version_and_help_exit_zero() {
+    for flag in ["-v", "--version"] {
+        let out = Command::new(sluice_bin()).arg(flag).output().expect("run");
+        assert!(out.status.success(), "{flag}: {:?}", out.status);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("Sluice server v="), "{flag}: {text}");
+    }
+    for flag in ["-h", "--help"] {
+        let out = Command::new(sluice_bin()).arg(flag).output().expect("run");
+        assert!(out.status.success(), "{flag}: {:?}", out.status);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("--appendfsync everysec\n"), "{flag}: {text}");
+        assert!(text.contains("--maxmemory 0\n"), "{flag}: {text}");
+    }
+    // A bad option says what is wrong and where to look, and exits 1.
+    let out = Command::new(sluice_bin())
+        .args(["--nosuchoption", "1"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'nosuchoption'") && err.contains("--help"), "{err}");
+}
+
+/// Kills the daemon named by a pid file when the test ends, whatever happened.
+struct Daemon(PathBuf);
+
+impl Daemon {
+    fn pid(&self) -> Option<i32> {
+        std::fs::read_to_string(&self.0).ok()?.trim().parse().ok()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: sending a signal has no memory-safety preconditions.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Waits until `port` answers PING (the daemon is not our child: there is no pipe to watch).
+fn wait_for_ping(port: u16) -> Conn {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            drop(s);
+            let mut c = Conn::new(port);
+            if c.cmd("PING") == b"+PONG\r\n" {
+                return c;
+            }
+        }
+        assert!(Instant::now() < deadline, "no server on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_gone(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while path.exists() {
+        assert!(Instant::now() < deadline, "{} not removed", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn info_field(c: &mut Conn, field: &str) -> String {
+    let raw = c.cmd("INFO server");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn stock_redis_conf_starts_and_config_rewrite_round_trips() {
+    if !Path::new(STOCK_CONF).exists() {
+        eprintln!("SKIPPED: {STOCK_CONF} is missing (Debian's redis-server package installs it)");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let conf = tmp.path().join("redis.conf");
+    std::fs::copy(STOCK_CONF, &conf).expect("copy the stock config");
+    let pidfile = tmp.path().join("sluice.pid");
+    let logfile = tmp.path().join("sluice.log");
+    let data = tmp.path().join("data");
+    let port = free_port();
+    let port_s = port.to_string();
+    // The stock file says `daemonize yes`, `pidfile /run/…`, `logfile /var/log/…`, `dir
+    // /var/lib/redis`: the paths are overridden, daemonize is kept.
+    let status = Command::new(sluice_bin())
+        .arg(&conf)
+        .args(["--port", &port_s, "--bind", "127.0.0.1", "-192.0.2.1", "--dir"])
+        .arg(&data)
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .arg("--logfile")
+        .arg(&logfile)
+        .status()
+        .expect("run sluice");
+    assert!(status.success(), "the daemonizing parent exits 0: {status:?}");
+    let daemon = Daemon(pidfile.clone());
+    let mut c = wait_for_ping(port);
+    let pid = daemon.pid().expect("the pid file holds the daemon's pid");
+    assert_eq!(info_field(&mut c, "process_id"), pid.to_string());
+    assert_eq!(
+        info_field(&mut c, "config_file"),
+        std::fs::canonicalize(&conf).expect("canonical").display().to_string()
+    );
+    let log = std::fs::read_to_string(&logfile).expect("the log file");
+    assert!(
+        log.contains("Redis directives that do not apply to Sluice were ignored")
+            && log.contains("protected-mode yes")
+            && log.contains("dbfilename dump.rdb"),
+        "{log}"
+    );
+    assert!(log.contains("optional bind address unavailable"), "{log}");
+    assert!(!log.contains("lsm_tree"), "fjall internals only at debug: {log}");
+
+    assert_eq!(c.cmd("CONFIG SET maxmemory 123mb"), b"+OK\r\n");
+    assert_eq!(c.cmd("CONFIG SET appendfsync always"), b"+OK\r\n");
+    assert_eq!(c.cmd("CONFIG REWRITE"), b"+OK\r\n");
+    let text = std::fs::read_to_string(&conf).expect("rewritten");
+    assert!(text.contains("\nmaxmemory 128974848\n"), "{text}");
+    assert!(text.contains("\nappendfsync always\n"), "{text}");
+    assert!(text.contains(&format!("\nport {port}\n")), "{text}");
+    // Lines Sluice ignores and comments stay as they were.
+    assert!(text.contains("\nprotected-mode yes\n"), "{text}");
+    assert!(text.contains("# Redis configuration file example."), "{text}");
+
+    c.send_raw(&common::encode(&[b"SHUTDOWN"]));
+    assert!(c.is_closed(), "SHUTDOWN closes the connection");
+    wait_gone(&pidfile);
+
+    // The rewritten file starts a server (in the foreground this time) with those values.
+    let mut child = Command::new(sluice_bin())
+        .arg(&conf)
+        .args(["--daemonize", "no", "--logfile", ""])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("restart from the rewritten file");
+    let mut c = wait_for_ping(port);
+    assert_eq!(
+        c.cmd("CONFIG GET maxmemory"),
+        b"*2\r\n$9\r\nmaxmemory\r\n$9\r\n128974848\r\n"
+    );
+    assert_eq!(
+        c.cmd("CONFIG GET appendfsync"),
+        b"*2\r\n$11\r\nappendfsync\r\n$6\r\nalways\r\n"
+    );
+    c.send_raw(&common::encode(&[b"SHUTDOWN"]));
+    assert!(c.is_closed(), "SHUTDOWN closes the connection");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+    assert!(!pidfile.exists(), "the pid file is removed at a clean exit");
+}
+
+#[test]
+fn directives_that_ask_for_missing_features_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let conf = tmp.path().join("s.conf");
+    std::fs::write(&conf, "port 0\nreplicaof 10.0.0.1 6379\n").expect("write");
+    let out = Command::new(sluice_bin()).arg(&conf).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("config file line 2") && err.contains("no replication"),
+        "{err}"
+    );
+}
