@@ -92,6 +92,8 @@ pub struct Command {
     pub args: &'static [Arg],
     /// (version, change) pairs for COMMAND DOCS.
     pub history: &'static [(&'static str, &'static str)],
+    /// Deprecated since a version, replaced by (COMMAND DOCS).
+    pub deprecated: Option<(&'static str, &'static str)>,
     pub key_specs: &'static [KeySpec],
     pub subcommands: &'static [Command],
     /// `None` for containers whose subcommands have handlers.
@@ -212,6 +214,7 @@ pub const fn cmd(name: &'static str, arity: i32, handler: Handler) -> Command {
         complexity: "O(1)",
         args: &[],
         history: &[],
+        deprecated: None,
         key_specs: &[],
         subcommands: &[],
         handler: Some(handler),
@@ -235,6 +238,7 @@ pub const fn container(name: &'static str, subcommands: &'static [Command]) -> C
         complexity: "Depends on subcommand.",
         args: &[],
         history: &[],
+        deprecated: None,
         key_specs: &[],
         subcommands,
         handler: None,
@@ -288,6 +292,11 @@ impl Command {
     }
     pub const fn history(mut self, h: &'static [(&'static str, &'static str)]) -> Self {
         self.history = h;
+        self
+    }
+    /// COMMAND DOCS `doc_flags deprecated`, with the version and the replacement.
+    pub const fn deprecated(mut self, since: &'static str, replaced_by: &'static str) -> Self {
+        self.deprecated = Some((since, replaced_by));
         self
     }
     pub const fn args(mut self, a: &'static [Arg]) -> Self {

@@ -630,6 +630,9 @@ const CONFIG_DENY: &[&str] = &[
     "proto-max-bulk-len",
     "client-query-buffer-limit",
     "appendfsync",
+    // Above it every write (and everything inside MULTI) is refused: the rest of the run
+    // would test nothing.
+    "maxmemory",
 ];
 
 const PATTERNS: &[&str] = &[
@@ -2272,7 +2275,7 @@ fn untime(argv: &mut Argv) {
         "client" if argv.len() > 1 && eqi(&argv[1], "SETINFO") => {
             *argv = vec![b("CLIENT"), b("GETNAME")];
         }
-        // Parameters differ (Sluice does not enforce maxmemory, has no `hash-max-*`, …).
+        // Parameters differ (Sluice has no `hash-max-*`, measures maxmemory against RSS, …).
         "config" if argv.len() > 1 && eqi(&argv[1], "SET") => argv[1] = b("GET"),
         // XREAD's `+` (last entry) is Redis 7.4, a deliberate difference.
         "xread" => {

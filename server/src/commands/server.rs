@@ -154,6 +154,7 @@ fn write_args(ctx: &mut Ctx<'_>, args: &[Arg], key_index: &mut i64) {
 
 fn write_docs(ctx: &mut Ctx<'_>, c: &Command) {
     let n = 4
+        + 3 * usize::from(c.deprecated.is_some())
         + usize::from(!c.history.is_empty())
         + usize::from(!c.args.is_empty())
         + usize::from(!c.subcommands.is_empty());
@@ -166,6 +167,15 @@ fn write_docs(ctx: &mut Ctx<'_>, c: &Command) {
     ctx.out.bulk(c.group.as_bytes());
     ctx.out.bulk(b"complexity");
     ctx.out.bulk(c.complexity.as_bytes());
+    if let Some((since, replaced_by)) = c.deprecated {
+        ctx.out.bulk(b"doc_flags");
+        ctx.out.set(1);
+        ctx.out.simple("deprecated");
+        ctx.out.bulk(b"deprecated_since");
+        ctx.out.bulk(since.as_bytes());
+        ctx.out.bulk(b"replaced_by");
+        ctx.out.bulk(replaced_by.as_bytes());
+    }
     if !c.history.is_empty() {
         ctx.out.bulk(b"history");
         ctx.out.set(c.history.len());

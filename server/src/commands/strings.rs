@@ -1,6 +1,9 @@
-//! String commands: GET, SET, SETNX, INCR/INCRBY/DECR/DECRBY, MGET, MSET — enough for the locks
-//! and counters that job-queue code keeps beside its streams. Values live in memory and in the
-//! `keys` keyspace (write-through).
+//! String commands: GET, SET, SETNX, SETEX, PSETEX, GETEX, GETDEL, GETSET, APPEND, STRLEN,
+//! GETRANGE, SETRANGE, INCR/INCRBY/DECR/DECRBY, MGET, MSET, MSETNX — the locks and counters that
+//! job-queue code keeps beside its streams, and what redis-cli's `--bigkeys` asks. Values live
+//! in memory and in the `keys` keyspace (write-through). Not here: INCRBYFLOAT (Redis computes
+//! in C `long double` and prints 17 decimals; Rust has no such type, and an f64 result would
+//! differ from Redis's in the last digits).
 
 use bytes::Bytes;
 use sluice_storage::{Entry, Value};
@@ -261,8 +264,251 @@ pub fn mset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+fn put_string(ctx: &mut Ctx<'_>, key: &Bytes, value: Bytes, expire_at: Option<u64>) {
+    let db = ctx.db();
+    ctx.store.put(
+        db,
+        key.clone(),
+        Entry {
+            value: Value::String(value),
+            expire_at,
+        },
+    );
+}
+
+/// The string at `key` and its expiry, for commands that rewrite it in place.
+fn string_and_expiry(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+) -> Result<Option<(Bytes, Option<u64>)>, ReplyError> {
+    let db = ctx.db();
+    match ctx.store.lookup(db, key, ctx.now_ms) {
+        None => Ok(None),
+        Some(Entry {
+            value: Value::String(s),
+            expire_at,
+        }) => Ok(Some((s.clone(), *expire_at))),
+        #[allow(unreachable_patterns)]
+        Some(_) => Err(WRONGTYPE.into()),
+    }
+}
+
+/// Redis's `checkStringLength`: a value may not grow past `proto-max-bulk-len`.
+fn check_length(ctx: &Ctx<'_>, len: u64) -> Result<(), ReplyError> {
+    if len > ctx.srv.config.proto_max_bulk_len {
+        return Err("ERR string exceeds maximum allowed size (proto-max-bulk-len)".into());
+    }
+    Ok(())
+}
+
+pub fn strlen(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let n = get_string(ctx, &argv[1])?.map_or(0, |v| v.len());
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+fn set_with_expiry(ctx: &mut Ctx<'_>, argv: &[Bytes], unit_ms: i64, name: &str) -> CmdResult {
+    let at = expire_at(ctx, unit_ms, false, &argv[2], name)?;
+    put_string(ctx, &argv[1], argv[3].clone(), Some(at));
+    ctx.out.ok();
+    Ok(())
+}
+
+pub fn setex(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    set_with_expiry(ctx, argv, 1000, "setex")
+}
+
+pub fn psetex(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    set_with_expiry(ctx, argv, 1, "psetex")
+}
+
+/// GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST]: options are parsed first, then the key
+/// is looked up (missing: null; another type: WRONGTYPE), then the time is checked — Redis's
+/// order.
+pub fn getex(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    enum Change<'a> {
+        None,
+        Persist,
+        At(&'static str, &'a Bytes),
+    }
+    let mut change = Change::None;
+    let mut args = Args::new(&argv[2..]);
+    while let Some(opt) = args.next_opt() {
+        let kind = ["EX", "PX", "EXAT", "PXAT"].into_iter().find(|k| eq(opt, k));
+        match (&change, kind) {
+            (Change::None | Change::Persist, None) if eq(opt, "PERSIST") => {
+                change = Change::Persist;
+            }
+            (Change::None, Some(k)) => {
+                let Some(v) = args.next_opt() else {
+                    return Err(SYNTAX.into());
+                };
+                change = Change::At(k, v);
+            }
+            // The same option again: the last value wins, as in Redis.
+            (Change::At(prev, _), Some(k)) if *prev == k => {
+                let Some(v) = args.next_opt() else {
+                    return Err(SYNTAX.into());
+                };
+                change = Change::At(k, v);
+            }
+            _ => return Err(SYNTAX.into()),
+        }
+    }
+    let Some((value, _)) = string_and_expiry(ctx, &argv[1])? else {
+        ctx.out.null();
+        return Ok(());
+    };
+    let at = match change {
+        Change::At(kind, v) => {
+            let (unit, abs) = match kind {
+                "EX" => (1000, false),
+                "PX" => (1, false),
+                "EXAT" => (1000, true),
+                _ => (1, true),
+            };
+            Some(expire_at(ctx, unit, abs, v, "getex")?)
+        }
+        _ => None,
+    };
+    ctx.out.bulk(&value);
+    let db = ctx.db();
+    match (change, at) {
+        // An absolute time already past deletes the key, as Redis does.
+        (Change::At(_, _), Some(at)) if at <= ctx.now_ms => {
+            ctx.store.delete(db, &argv[1]);
+        }
+        (_, Some(at)) => {
+            ctx.store.set_expire(db, &argv[1], Some(at));
+        }
+        (Change::Persist, _) => {
+            ctx.store.set_expire(db, &argv[1], None);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+pub fn getdel(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    match get_string(ctx, &argv[1])? {
+        Some(v) => {
+            ctx.out.bulk(&v);
+            let db = ctx.db();
+            ctx.store.delete(db, &argv[1]);
+        }
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// GETSET: the old value (or null), then the new one is set without an expiry.
+pub fn getset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    match get_string(ctx, &argv[1])? {
+        Some(v) => ctx.out.bulk(&v),
+        None => ctx.out.null(),
+    }
+    put_string(ctx, &argv[1], argv[2].clone(), None);
+    Ok(())
+}
+
+/// APPEND: creates the key if missing; keeps its expiry.
+pub fn append(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let (value, expire_at) = match string_and_expiry(ctx, &argv[1])? {
+        None => (argv[2].clone(), None),
+        Some((old, expire_at)) => {
+            check_length(ctx, old.len() as u64 + argv[2].len() as u64)?;
+            let mut v = Vec::with_capacity(old.len() + argv[2].len());
+            v.extend_from_slice(&old);
+            v.extend_from_slice(&argv[2]);
+            (Bytes::from(v), expire_at)
+        }
+    };
+    let len = value.len();
+    put_string(ctx, &argv[1], value, expire_at);
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+/// GETRANGE with Redis 7.0's index rules (negative from the end, clamped; nothing when the
+/// range is empty). The integers are parsed before the key is looked up.
+pub fn getrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let start = crate::args::int(&argv[2])?;
+    let end = crate::args::int(&argv[3])?;
+    let value = get_string(ctx, &argv[1])?.unwrap_or_default();
+    let len = value.len() as i64;
+    if start < 0 && end < 0 && start > end {
+        ctx.out.bulk(b"");
+        return Ok(());
+    }
+    let start = if start < 0 { len + start } else { start }.max(0);
+    let end = if end < 0 { len + end } else { end }.max(0).min(len - 1);
+    if start > end || len == 0 {
+        ctx.out.bulk(b"");
+    } else {
+        ctx.out.bulk(&value[start as usize..=end as usize]);
+    }
+    Ok(())
+}
+
+/// SETRANGE: pads with zero bytes; an empty value changes nothing (and creates nothing).
+pub fn setrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let offset = crate::args::int(&argv[2])?;
+    if offset < 0 {
+        return Err("ERR offset is out of range".into());
+    }
+    let offset = offset as u64;
+    let patch = &argv[3];
+    let (old, expire_at) = match string_and_expiry(ctx, &argv[1])? {
+        None if patch.is_empty() => {
+            ctx.out.int(0);
+            return Ok(());
+        }
+        None => (Bytes::new(), None),
+        Some((old, _)) if patch.is_empty() => {
+            ctx.out.int(old.len() as i64);
+            return Ok(());
+        }
+        Some(found) => found,
+    };
+    let end = offset + patch.len() as u64;
+    check_length(ctx, end)?;
+    let (offset, end) = (offset as usize, end as usize);
+    let mut v = old.to_vec();
+    if v.len() < end {
+        v.resize(end, 0);
+    }
+    v[offset..end].copy_from_slice(patch);
+    let len = v.len();
+    put_string(ctx, &argv[1], Bytes::from(v), expire_at);
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+pub fn msetnx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if argv.len().is_multiple_of(2) {
+        return Err(wrong_arity("msetnx"));
+    }
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    if argv[1..]
+        .chunks_exact(2)
+        .any(|pair| ctx.store.lookup(db, &pair[0], now).is_some())
+    {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    for pair in argv[1..].chunks_exact(2) {
+        put_string(ctx, &pair[0], pair[1].clone(), None);
+    }
+    ctx.out.int(1);
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // The table rows of this family (see `commands/mod.rs`).
+
+const RO_ONLY: &[KeySpec] = &[ks(&["RO"], 1, 0, 1)];
+const OW_UPDATE: &[KeySpec] = &[ks(&["OW", "update"], 1, 0, 1)];
 
 pub static COMMANDS: &[Command] = &[
     cmd("get", 2, get)
@@ -395,4 +641,122 @@ pub static COMMANDS: &[Command] = &[
         .args(&[arg("data", "block")
             .many()
             .of(&[arg("key", "key"), arg("value", "string")])]),
+    cmd("strlen", 2, strlen)
+        .flags(&["readonly", "fast"])
+        .keys(1, 1, 1, RO_ONLY)
+        .acl(&["@read", "@string", "@fast"])
+        .doc("string", "2.2.0", "O(1)", "Get the length of the value stored in a key")
+        .args(&[arg("key", "key")]),
+    cmd("setex", 4, setex)
+        .flags(&["write", "denyoom"])
+        .keys(1, 1, 1, OW_UPDATE)
+        .acl(&["@write", "@string", "@slow"])
+        .doc("string", "2.0.0", "O(1)", "Set the value and expiration of a key")
+        .args(&[arg("key", "key"), arg("seconds", "integer"), arg("value", "string")]),
+    cmd("psetex", 4, psetex)
+        .flags(&["write", "denyoom"])
+        .keys(1, 1, 1, OW_UPDATE)
+        .acl(&["@write", "@string", "@slow"])
+        .doc(
+            "string",
+            "2.6.0",
+            "O(1)",
+            "Set the value and expiration in milliseconds of a key",
+        )
+        .args(&[
+            arg("key", "key"),
+            arg("milliseconds", "integer"),
+            arg("value", "string"),
+        ]),
+    cmd("getex", -2, getex)
+        .flags(&["write", "fast"])
+        .keys(
+            1,
+            1,
+            1,
+            &[ks(&["RW", "access", "update"], 1, 0, 1)
+                .notes("RW and UPDATE because it changes the TTL")],
+        )
+        .acl(&["@write", "@string", "@fast"])
+        .doc(
+            "string",
+            "6.2.0",
+            "O(1)",
+            "Get the value of a key and optionally set its expiration",
+        )
+        .args(&[
+            arg("key", "key"),
+            arg("expiration", "oneof").opt().of(&[
+                arg("seconds", "integer").token("EX"),
+                arg("milliseconds", "integer").token("PX"),
+                arg("unix-time-seconds", "unix-time").token("EXAT"),
+                arg("unix-time-milliseconds", "unix-time").token("PXAT"),
+                arg("persist", "pure-token").token("PERSIST"),
+            ]),
+        ]),
+    cmd("getdel", 2, getdel)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "access", "delete"], 1, 0, 1)])
+        .acl(&["@write", "@string", "@fast"])
+        .doc("string", "6.2.0", "O(1)", "Get the value of a key and delete the key")
+        .args(&[arg("key", "key")]),
+    cmd("getset", 3, getset)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, RW_ACCESS_UPDATE)
+        .acl(&["@write", "@string", "@fast"])
+        .doc(
+            "string",
+            "1.0.0",
+            "O(1)",
+            "Set the string value of a key and return its old value",
+        )
+        .deprecated("6.2.0", "`SET` with the `!GET` argument")
+        .args(&[arg("key", "key"), arg("value", "string")]),
+    cmd("append", 3, append)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "insert"], 1, 0, 1)])
+        .acl(&["@write", "@string", "@fast"])
+        .doc(
+            "string",
+            "2.0.0",
+            "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation.",
+            "Append a value to a key",
+        )
+        .args(&[arg("key", "key"), arg("value", "string")]),
+    cmd("msetnx", -3, msetnx)
+        .tips(&["request_policy:multi_shard", "response_policy:agg_min"])
+        .flags(&["write", "denyoom"])
+        .keys(1, -1, 2, &[ks(&["OW", "insert"], 1, -1, 2)])
+        .acl(&["@write", "@string", "@slow"])
+        .doc(
+            "string",
+            "1.0.1",
+            "O(N) where N is the number of keys to set.",
+            "Set multiple keys to multiple values, only if none of the keys exist",
+        )
+        .args(&[arg("key_value", "block")
+            .many()
+            .of(&[arg("key", "key"), arg("value", "string")])]),
+    cmd("getrange", 4, getrange)
+        .flags(&["readonly"])
+        .keys(1, 1, 1, RO)
+        .acl(&["@read", "@string", "@slow"])
+        .doc(
+            "string",
+            "2.4.0",
+            "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.",
+            "Get a substring of the string stored at a key",
+        )
+        .args(&[arg("key", "key"), arg("start", "integer"), arg("end", "integer")]),
+    cmd("setrange", 4, setrange)
+        .flags(&["write", "denyoom"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@write", "@string", "@slow"])
+        .doc(
+            "string",
+            "2.2.0",
+            "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument.",
+            "Overwrite part of a string at key starting at the specified offset",
+        )
+        .args(&[arg("key", "key"), arg("offset", "integer"), arg("value", "string")]),
 ];
