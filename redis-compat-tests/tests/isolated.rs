@@ -68,6 +68,28 @@ fn cases() -> Vec<Case> {
             "CONFIG SET maxmemory 0 maxmemory-policy noeviction", "MULTI", "SET k v5", "CONFIG SET maxmemory 1",
             "EXEC", "DISCARD", "CONFIG SET maxmemory 0", "SET k v6", "GET k", "CONFIG GET maxmemory",
         ]),
+        // SLOWLOG with every command logged: entry shapes (ids, times, durations and client
+        // ports differ), arguments as Redis keeps them (32 at most, 128 bytes each, AUTH
+        // redacted), newest first, the length limit.
+        case("slowlog_entries", &[
+            step("CONFIG SET slowlog-log-slower-than 0"), step("SLOWLOG RESET"), step("SET {k} v"), step("SLOWLOG LEN"),
+            step("~SLOWLOG GET"), step("~SLOWLOG GET 1"), step("~SLOWLOG GET -1"), step("SLOWLOG GET 0"),
+            step(&format!("SET {{k}} {}", "x".repeat(300))), step("!send AUTH secret"), step("!read"),
+            step("MSET a 1 b 2 c 3 d 4 e 5 f 6 g 7 h 8 i 9 j 10 k 11 l 12 m 13 n 14 o 15 p 16 q 17"),
+            pair("SLOWLOG GET 4", "same arguments, newest first (ids, times, durations, ports masked)", slowlog_args_match),
+            step("CONFIG SET slowlog-max-len 2"), step("PING"), step("PING"), step("PING"), step("SLOWLOG LEN"),
+            step("CONFIG SET slowlog-log-slower-than -1"), step("SLOWLOG RESET"), step("PING"), step("SLOWLOG LEN"),
+            step("CONFIG SET slowlog-log-slower-than 10000 slowlog-max-len 128"),
+        ]),
+        // MONITOR: each command another client runs, as a status line; admin commands hidden;
+        // AUTH redacted; quoting as Redis's sdscatrepr. Times and client ports are masked.
+        case("monitor", &[
+            step("PING"), step("@m MONITOR"), step("SET {k} \"a b\\\"c\\n\\x01\""), pair("@m !read", "same monitor line", monitor_line_match),
+            step("~CONFIG GET port"), step("SELECT 2"), pair("@m !read", "same monitor line", monitor_line_match),
+            step("GET {k}"), pair("@m !read", "same monitor line", monitor_line_match),
+            step("!send AUTH secret"), step("!read"), pair("@m !read", "same monitor line", monitor_line_match),
+            step("@m RESET"), step("PING"), step("@m PING"),
+        ]),
         case("config_set_appendfsync", &["CONFIG SET appendfsync everysec", "CONFIG GET appendfsync", "CONFIG SET appendfsync ALWAYS", "CONFIG GET appendfsync", "CONFIG SET appendfsync no", "CONFIG GET appendfsync"]),
         // io-threads: 1 by default on both, and not settable at runtime (same error text).
         case("config_set_output_buffer_limit", &[
@@ -83,4 +105,54 @@ fn cases() -> Vec<Case> {
 
 fn main() {
     run_isolated(cases());
+}
+
+/// SLOWLOG GET replies compared on what both servers must agree on: the entry count, and each
+/// entry's arguments and client name (id, time, duration and client port differ by nature).
+fn slowlog_args_match(a: &Frame, b: &Frame) -> Result<(), String> {
+    fn args(f: &Frame) -> Result<Vec<(Vec<Frame>, Frame)>, String> {
+        let Frame::Array(entries) = f else {
+            return Err(format!("not an array: {f:?}"));
+        };
+        entries
+            .iter()
+            .map(|e| match e {
+                Frame::Array(parts) if parts.len() == 6 => match &parts[3] {
+                    Frame::Array(a) => Ok((a.clone(), parts[5].clone())),
+                    other => Err(format!("arguments not an array: {other:?}")),
+                },
+                other => Err(format!("entry not a 6-array: {other:?}")),
+            })
+            .collect()
+    }
+    let (ra, sa) = (args(a)?, args(b)?);
+    if ra != sa {
+        return Err(format!("redis {ra:?} vs sluice {sa:?}"));
+    }
+    Ok(())
+}
+
+/// A MONITOR line `+<secs>.<micros> [<db> <ip>:<port>] "cmd" …` with the time and the port
+/// masked.
+fn monitor_line_match(a: &Frame, b: &Frame) -> Result<(), String> {
+    fn mask(f: &Frame) -> Result<String, String> {
+        let Frame::Simple(line) = f else {
+            return Err(format!("not a status line: {f:?}"));
+        };
+        let line = String::from_utf8_lossy(line);
+        let (time, rest) = line.split_once(' ').ok_or("no time")?;
+        let (secs, micros) = time.split_once('.').ok_or("time without micros")?;
+        if secs.parse::<u64>().is_err() || micros.len() != 6 || micros.parse::<u32>().is_err() {
+            return Err(format!("bad time {time}"));
+        }
+        let (client, args) = rest.split_once("] ").ok_or("no client")?;
+        let (db, addr) = client.trim_start_matches('[').split_once(' ').ok_or("no db")?;
+        let ip = addr.rsplit_once(':').map_or(addr, |(ip, _)| ip);
+        Ok(format!("[{db} {ip}:*] {args}"))
+    }
+    let (ra, sa) = (mask(a)?, mask(b)?);
+    if ra != sa {
+        return Err(format!("redis {ra:?} vs sluice {sa:?}"));
+    }
+    Ok(())
 }

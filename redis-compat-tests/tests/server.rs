@@ -113,6 +113,14 @@ fn cases() -> Vec<Case> {
             // Both servers run without a config file here (tests/config_file.rs in the server
             // crate rewrites a real one).
             "CONFIG REWRITE", "CONFIG REWRITE x"]),
+        // SLOWLOG (the entries themselves are in tests/isolated.rs: they need the threshold at 0)
+        case("slowlog_errors", &[
+            "SLOWLOG GET abc", "SLOWLOG GET -2", "SLOWLOG GET 1.5", "SLOWLOG GET 1 2", "SLOWLOG LEN x", "SLOWLOG RESET x",
+            "SLOWLOG FOO", "SLOWLOG", "~SLOWLOG HELP", "SLOWLOG HELP x", "CONFIG SET slowlog-log-slower-than -2",
+            "CONFIG SET slowlog-log-slower-than abc", "CONFIG SET slowlog-max-len -1", "%CONFIG GET slowlog-*",
+            // One subcommand at a time: a container lists them in the order of Redis's dict.
+            "COMMAND INFO monitor", "COMMAND INFO slowlog|get slowlog|len slowlog|reset slowlog|help", "COMMAND DOCS slowlog|get", "COMMAND DOCS monitor slowlog|len",
+        ]),
         // INFO
         case("info_default", &[info("INFO", INFO_DEFAULT), info("INFO default", INFO_DEFAULT), info("INFO DEFAULT", INFO_DEFAULT)]),
         case("info_sections", &[

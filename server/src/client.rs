@@ -54,6 +54,8 @@ pub struct Client {
     pub blocked: Option<crate::engine::Blocked>,
     /// Connected to the Disque port (`disque-port`): a bare HELLO is Disque's.
     pub disque: bool,
+    /// In MONITOR mode (also listed in `Server::observers.monitors`).
+    pub monitor: bool,
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.
@@ -100,6 +102,7 @@ impl Client {
             in_exec: false,
             blocked: None,
             disque: false,
+            monitor: false,
         }
     }
 
@@ -107,7 +110,9 @@ impl Client {
     pub fn info_line(&self, now_ms: u64) -> String {
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle = now_ms.saturating_sub(self.last_cmd_ms) / 1000;
-        let flags = if self.multi.is_some() {
+        let flags = if self.monitor {
+            "O"
+        } else if self.multi.is_some() {
             "x"
         } else if self.blocked.is_some() {
             "b"

@@ -74,6 +74,10 @@ pub struct Config {
     /// The config file given on the command line, absolute (INFO `config_file`, CONFIG
     /// REWRITE).
     pub config_file: Option<PathBuf>,
+    /// SLOWLOG: commands taking at least this many µs are logged (negative: none).
+    pub slowlog_log_slower_than: i64,
+    /// SLOWLOG: entries kept.
+    pub slowlog_max_len: u64,
     /// Redis directives from the config file or command line that do not apply to Sluice,
     /// with their values: accepted, and listed in one warning at start.
     pub ignored: Vec<(String, String)>,
@@ -167,6 +171,8 @@ impl Default for Config {
                     soft_seconds: 60,
                 },
             ],
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
             logfile: String::new(),
             pidfile: String::new(),
             daemonize: false,
@@ -500,6 +506,18 @@ pub static PARAMS: &[Param] = &[
         |c| output_limits_text(&c.client_output_buffer_limit),
         |c, v| set_output_limits(&mut c.client_output_buffer_limit, v)
     ),
+    param!("slowlog-log-slower-than", "SLOWLOG logs commands taking at least this many microseconds (negative: none, 0: all)", true, |c| c.slowlog_log_slower_than.to_string(), |c, v| {
+        let n: i64 = v.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+        if n < -1 {
+            return Err(format!("argument must be between -1 and {} inclusive", i64::MAX));
+        }
+        c.slowlog_log_slower_than = n;
+        Ok(())
+    }),
+    param!("slowlog-max-len", "SLOWLOG entries kept", true, |c| c.slowlog_max_len.to_string(), |c, v| {
+        c.slowlog_max_len = uint(v, 0, i64::MAX as u64)?;
+        Ok(())
+    }),
     param!("logfile", "log file; empty = standard error", false, |c| c.logfile.clone(), |c, v| {
         c.logfile = v.to_string();
         Ok(())
@@ -573,7 +591,7 @@ const IGNORED: &[&str] = &[
     "sanitize-dump-payload", "server_cpulist", "set-max-intset-entries", "set-proc-title",
     "shutdown-on-sigint", "shutdown-on-sigterm", "shutdown-timeout", "slave-announce-ip",
     "slave-announce-port", "slave-ignore-maxmemory", "slave-lazy-flush", "slave-priority",
-    "slave-read-only", "slave-serve-stale-data", "slowlog-log-slower-than", "slowlog-max-len",
+    "slave-read-only", "slave-serve-stale-data",
     "socket-mark-id", "stop-writes-on-bgsave-error", "supervised", "syslog-enabled",
     "syslog-facility", "syslog-ident", "tls-auth-clients", "tls-ca-cert-dir", "tls-ca-cert-file",
     "tls-cert-file", "tls-ciphers", "tls-ciphersuites", "tls-client-cert-file",

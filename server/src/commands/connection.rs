@@ -150,6 +150,10 @@ pub fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     ctx.out.set_protocol(Protocol::Resp2);
     ctx.client.name = None;
     ctx.client.authenticated = ctx.srv.config.requirepass.is_none();
+    if std::mem::take(&mut ctx.client.monitor) {
+        let id = ctx.client.id;
+        ctx.srv.observers.monitors.retain(|m| *m != id);
+    }
     ctx.out.simple("RESET");
     Ok(())
 }

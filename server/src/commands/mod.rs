@@ -18,6 +18,7 @@ pub mod groups;
 pub mod info;
 pub mod jobs;
 pub mod keys;
+pub mod monitoring;
 pub mod multi;
 pub mod server;
 pub mod stream_id;
@@ -45,6 +46,7 @@ pub static FAMILIES: &[&[Command]] = &[
     groups::COMMANDS,
     multi::COMMANDS,
     jobs::COMMANDS,
+    monitoring::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<String, &'static Command> {

@@ -153,7 +153,9 @@ fn write_args(ctx: &mut Ctx<'_>, args: &[Arg], key_index: &mut i64) {
 }
 
 fn write_docs(ctx: &mut Ctx<'_>, c: &Command) {
-    let n = 4
+    // A command without a complexity (MONITOR) has no such field, as in Redis.
+    let n = 3
+        + usize::from(!c.complexity.is_empty())
         + 3 * usize::from(c.deprecated.is_some())
         + usize::from(!c.history.is_empty())
         + usize::from(!c.args.is_empty())
@@ -165,8 +167,10 @@ fn write_docs(ctx: &mut Ctx<'_>, c: &Command) {
     ctx.out.bulk(c.since.as_bytes());
     ctx.out.bulk(b"group");
     ctx.out.bulk(c.group.as_bytes());
-    ctx.out.bulk(b"complexity");
-    ctx.out.bulk(c.complexity.as_bytes());
+    if !c.complexity.is_empty() {
+        ctx.out.bulk(b"complexity");
+        ctx.out.bulk(c.complexity.as_bytes());
+    }
     if let Some((since, replaced_by)) = c.deprecated {
         ctx.out.bulk(b"doc_flags");
         ctx.out.set(1);

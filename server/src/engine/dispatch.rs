@@ -162,10 +162,19 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     }
     ctx.store.end_command();
     ctx.client.last_cmd_ms = ctx.now_ms;
+    let micros = ctx.srv.clock.lap(start);
     let stats = &mut ctx.srv.stats;
     stats.commands += 1;
     let key = cmd as *const Command as usize;
     let e = stats.per_command.entry(key).or_insert((cmd.name, 0, 0));
     e.1 += 1;
-    e.2 += ctx.srv.clock.lap(start);
+    e.2 += micros;
+    // A command that blocked is logged when it finally runs; a re-run is not shown to
+    // monitors again (Redis's rules).
+    if ctx.block.is_none() {
+        commands::monitoring::record_slow(ctx, cmd.has_flag("skip_slowlog"), argv, micros);
+    }
+    if ctx.wake_key.is_none() && !cmd.has_flag("admin") && !cmd.has_flag("skip_monitor") {
+        commands::monitoring::feed_monitors(ctx, argv);
+    }
 }

@@ -148,6 +148,7 @@ impl Engine {
                 deadlines: BTreeSet::new(),
                 disk_fault: None,
                 used_memory: (0, None),
+                observers: Default::default(),
             },
             poll,
             listeners,
@@ -426,6 +427,9 @@ impl Engine {
             }
         }
         let now = Instant::now();
+        // Monitor clients fed by this drain's commands have output to release too.
+        let fed = std::mem::take(&mut self.srv.observers.fed);
+        self.dirty.extend(fed);
         for id in std::mem::take(&mut self.dirty) {
             let Some(c) = self.srv.clients.get_mut(&id) else {
                 continue;
@@ -558,6 +562,7 @@ impl Engine {
 
     /// Closes a client: drops its socket, its WATCHes and its place in the wait lists.
     fn remove_client(&mut self, id: u64) {
+        self.srv.observers.monitors.retain(|m| *m != id);
         if let Some(mut c) = self.srv.clients.remove(&id) {
             self.unwatch_all(id, &c.watched);
             if let Some(b) = c.blocked.take() {

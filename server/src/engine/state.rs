@@ -104,6 +104,8 @@ pub struct Server {
     pub deadlines: BTreeSet<(Instant, u64)>,
     /// Set while writes are refused after a disk-full fault (see `fault.rs`).
     pub disk_fault: Option<DiskFault>,
+    /// SLOWLOG's entries and the MONITOR clients.
+    pub observers: crate::commands::monitoring::Observers,
     /// The process's memory (RSS) as last sampled for `maxmemory`, and when.
     pub used_memory: (u64, Option<Instant>),
 }
