@@ -121,6 +121,31 @@ fn cases() -> Vec<Case> {
             // One subcommand at a time: a container lists them in the order of Redis's dict.
             "COMMAND INFO monitor", "COMMAND INFO slowlog|get slowlog|len slowlog|reset slowlog|help", "COMMAND DOCS slowlog|get", "COMMAND DOCS monitor slowlog|len",
         ]),
+        // MEMORY: sizes differ by nature (shapes only); errors and argument order are Redis's.
+        case("memory", &[
+            step("SET {k} v"), step("~MEMORY USAGE {k}"), step("MEMORY USAGE {k}missing"), step("MEMORY USAGE {k} SAMPLES x"), step("MEMORY USAGE {k} FOO"),
+            step("MEMORY USAGE {k} SAMPLES"), step("MEMORY USAGE {k} SAMPLES -1"), step("~MEMORY USAGE {k} SAMPLES 0"), step("~MEMORY USAGE {k} samples 5 SAMPLES 1"),
+            step("MEMORY USAGE {k}missing SAMPLES x"), step("MEMORY USAGE {k}missing FOO"), step("XADD {k}s 1-1 f v"), step("XGROUP CREATE {k}s g 0"),
+            step("XREADGROUP GROUP g c STREAMS {k}s >"), step("~MEMORY USAGE {k}s"), step("MEMORY USAGE"), step("~MEMORY HELP"), step("MEMORY HELP x"),
+            step("MEMORY PURGE"), step("MEMORY FOO"), step("~MEMORY DOCTOR"), step("~MEMORY MALLOC-STATS"), step("MEMORY STATS x"),
+            sluice_check("MEMORY STATS", "Sluice reports its own memory figures (RSS, key directory, block cache, disk)", |f| match f {
+                Frame::Map(kv) if kv.iter().any(|(k, _)| matches!(k, Frame::Bulk(b) if b == b"dataset.bytes")) => Ok(()),
+                Frame::Array(items) if items.iter().any(|i| matches!(i, Frame::Bulk(b) if b == b"dataset.bytes")) => Ok(()),
+                other => Err(format!("no dataset.bytes in {other:?}")),
+            }),
+            step("COMMAND INFO memory|usage memory|doctor memory|purge memory|stats memory|malloc-stats memory|help"),
+            step("COMMAND DOCS memory|usage memory|doctor memory|help"), step("DEL {k} {k}s"),
+        ]),
+        // LATENCY with the monitor off (Redis's default): nothing recorded; reports by shape.
+        // The monitor's samples and histograms are checked in server/tests/observability.rs.
+        case("latency", &[
+            "LATENCY LATEST", "LATENCY HISTORY command", "LATENCY HISTORY", "LATENCY HISTORY a b", "LATENCY RESET", "LATENCY RESET command foo",
+            "LATENCY GRAPH command", "LATENCY GRAPH", "~LATENCY DOCTOR", "LATENCY HISTOGRAM nosuch", "LATENCY HISTOGRAM nosuch alsonot",
+            "~LATENCY HELP", "LATENCY HELP x", "LATENCY FOO", "LATENCY", "LATENCY LATEST x",
+            "CONFIG SET latency-monitor-threshold -1", "CONFIG SET latency-monitor-threshold x", "CONFIG GET latency-monitor-threshold",
+            "COMMAND INFO latency|doctor latency|graph latency|history latency|latest latency|reset latency|histogram latency|help",
+            "COMMAND DOCS latency|histogram latency|reset latency|graph",
+        ]),
         // INFO
         case("info_default", &[info("INFO", INFO_DEFAULT), info("INFO default", INFO_DEFAULT), info("INFO DEFAULT", INFO_DEFAULT)]),
         case("info_sections", &[

@@ -78,6 +78,8 @@ pub struct Config {
     pub slowlog_log_slower_than: i64,
     /// SLOWLOG: entries kept.
     pub slowlog_max_len: u64,
+    /// LATENCY: events that take at least this many ms are recorded (0: monitor off).
+    pub latency_monitor_threshold: u64,
     /// Redis directives from the config file or command line that do not apply to Sluice,
     /// with their values: accepted, and listed in one warning at start.
     pub ignored: Vec<(String, String)>,
@@ -173,6 +175,7 @@ impl Default for Config {
             ],
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
             logfile: String::new(),
             pidfile: String::new(),
             daemonize: false,
@@ -518,6 +521,10 @@ pub static PARAMS: &[Param] = &[
         c.slowlog_max_len = uint(v, 0, i64::MAX as u64)?;
         Ok(())
     }),
+    param!("latency-monitor-threshold", "LATENCY records events taking at least this many milliseconds (0: off)", true, |c| c.latency_monitor_threshold.to_string(), |c, v| {
+        c.latency_monitor_threshold = uint(v, 0, i64::MAX as u64)?;
+        Ok(())
+    }),
     param!("logfile", "log file; empty = standard error", false, |c| c.logfile.clone(), |c, v| {
         c.logfile = v.to_string();
         Ok(())
@@ -573,7 +580,7 @@ const IGNORED: &[&str] = &[
     "disable-thp", "dynamic-hz", "enable-debug-command", "enable-module-command",
     "enable-protected-configs", "hash-max-listpack-entries", "hash-max-listpack-value",
     "hash-max-ziplist-entries", "hash-max-ziplist-value", "hll-sparse-max-bytes", "ignore-warnings",
-    "io-threads-do-reads", "jemalloc-bg-thread", "latency-monitor-threshold", "latency-tracking",
+    "io-threads-do-reads", "jemalloc-bg-thread", "latency-tracking",
     "latency-tracking-info-percentiles", "lazyfree-lazy-eviction", "lazyfree-lazy-expire",
     "lazyfree-lazy-server-del", "lazyfree-lazy-user-del", "lazyfree-lazy-user-flush",
     "lfu-decay-time", "lfu-log-factor", "list-compress-depth", "list-max-listpack-size",

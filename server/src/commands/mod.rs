@@ -18,6 +18,8 @@ pub mod groups;
 pub mod info;
 pub mod jobs;
 pub mod keys;
+pub mod latency;
+pub mod memory;
 pub mod monitoring;
 pub mod multi;
 pub mod server;
@@ -47,6 +49,8 @@ pub static FAMILIES: &[&[Command]] = &[
     multi::COMMANDS,
     jobs::COMMANDS,
     monitoring::COMMANDS,
+    memory::COMMANDS,
+    latency::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<String, &'static Command> {

@@ -48,6 +48,8 @@ pub struct Observers {
     pub monitors: Vec<u64>,
     /// Monitor clients given output during this drain (released with the drain's replies).
     pub fed: Vec<u64>,
+    /// LATENCY's events and per-command histograms.
+    pub latency: super::latency::Latency,
 }
 
 /// Which arguments are secrets, as Redis redacts them in SLOWLOG and MONITOR.

@@ -173,6 +173,15 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     // monitors again (Redis's rules).
     if ctx.block.is_none() {
         commands::monitoring::record_slow(ctx, cmd.has_flag("skip_slowlog"), argv, micros);
+        let threshold = ctx.srv.config.latency_monitor_threshold;
+        let latency = &mut ctx.srv.observers.latency;
+        latency.add_call(cmd.name, micros);
+        let event = if cmd.has_flag("fast") {
+            "fast-command"
+        } else {
+            "command"
+        };
+        latency.add_sample(threshold, event, ctx.now_ms / 1000, micros / 1000);
     }
     if ctx.wake_key.is_none() && !cmd.has_flag("admin") && !cmd.has_flag("skip_monitor") {
         commands::monitoring::feed_monitors(ctx, argv);

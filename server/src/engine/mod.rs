@@ -413,7 +413,19 @@ impl Engine {
                 Fsync::Always => Sync::Disk,
                 Fsync::Everysec | Fsync::No => Sync::Os,
             };
-            if let Err(e) = self.store_mut().persist(sync) {
+            let started = Instant::now();
+            let persisted = self.store_mut().persist(sync);
+            if sync == Sync::Disk {
+                let ms = started.elapsed().as_millis() as u64;
+                let threshold = self.srv.config.latency_monitor_threshold;
+                self.srv.observers.latency.add_sample(
+                    threshold,
+                    "aof-fsync-always",
+                    now_ms() / 1000,
+                    ms,
+                );
+            }
+            if let Err(e) = persisted {
                 let during = match sync {
                     Sync::Disk => "fdatasync of the journal (appendfsync always)",
                     Sync::Os => "writing the journal",
