@@ -90,6 +90,15 @@ fn cases() -> Vec<Case> {
             step("!send AUTH secret"), step("!read"), pair("@m !read", "same monitor line", monitor_line_match),
             step("@m RESET"), step("PING"), step("@m PING"),
         ]),
+        // Error counting: INFO errorstats by first word, total_error_replies, and each command's
+        // rejected_calls (refused before running) and failed_calls (ran, answered an error) —
+        // also for the commands inside EXEC.
+        case("errorstats", &[
+            step("CONFIG RESETSTAT"), step("NOSUCH"), step("GET"), step("SET {k} v"), step("INCR {k}"), step("XADD {k}s"),
+            step("XADD {k}s 1-1 f v"), step("GET {k}s"), step("MULTI"), step("INCR {k}"), step("EXEC"), step("MULTI"), step("GET"), step("EXEC"),
+            step("INFO errorstats"), check("INFO stats", "total_error_replies:8", redis_compat_tests::pred::has_lines(&["total_error_replies:8"])),
+            pair("INFO commandstats", "same calls, rejected_calls and failed_calls per command", cmdstats_match),
+        ]),
         case("config_set_appendfsync", &["CONFIG SET appendfsync everysec", "CONFIG GET appendfsync", "CONFIG SET appendfsync ALWAYS", "CONFIG GET appendfsync", "CONFIG SET appendfsync no", "CONFIG GET appendfsync"]),
         // io-threads: 1 by default on both, and not settable at runtime (same error text).
         case("config_set_output_buffer_limit", &[
@@ -151,6 +160,34 @@ fn monitor_line_match(a: &Frame, b: &Frame) -> Result<(), String> {
         Ok(format!("[{db} {ip}:*] {args}"))
     }
     let (ra, sa) = (mask(a)?, mask(b)?);
+    if ra != sa {
+        return Err(format!("redis {ra:?} vs sluice {sa:?}"));
+    }
+    Ok(())
+}
+
+/// INFO commandstats compared, in any order, on each command's calls, rejected_calls and failed_calls (the
+/// times differ by nature).
+fn cmdstats_match(a: &Frame, b: &Frame) -> Result<(), String> {
+    fn rows(f: &Frame) -> Result<Vec<String>, String> {
+        let text = f.as_text().ok_or("not text")?;
+        Ok(text
+            .split("\r\n")
+            .filter_map(|l| l.strip_prefix("cmdstat_"))
+            .map(|l| {
+                let (name, fields) = l.split_once(':').unwrap_or((l, ""));
+                let kept: Vec<&str> = fields
+                    .split(',')
+                    .filter(|f| !f.starts_with("usec"))
+                    .collect();
+                format!("{name}:{}", kept.join(","))
+            })
+            .collect())
+    }
+    // Redis lists commands in its dict's order.
+    let (mut ra, mut sa) = (rows(a)?, rows(b)?);
+    ra.sort();
+    sa.sort();
     if ra != sa {
         return Err(format!("redis {ra:?} vs sluice {sa:?}"));
     }

@@ -187,12 +187,13 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
                 use std::sync::atomic::Ordering::Relaxed;
                 let _ = write!(
                     w,
-                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n",
+                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n",
                     srv.stats.connections,
                     srv.stats.commands,
                     srv.net.bytes_in.load(Relaxed),
                     srv.net.bytes_out.load(Relaxed),
                     srv.net.rejected.load(Relaxed),
+                    srv.stats.error_replies,
                     srv.stats.expired_keys,
                     srv.stats.keyspace_hits,
                     srv.stats.keyspace_misses
@@ -214,17 +215,18 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
             }
             "commandstats" => {
                 let _ = write!(w, "# Commandstats\r\n");
-                let mut names: Vec<_> = srv.stats.per_command.values().collect();
-                names.sort_by_key(|(n, _, _)| *n);
-                for (name, calls, usec) in names {
-                    let per = if *calls > 0 {
-                        *usec as f64 / *calls as f64
+                let mut rows: Vec<_> = srv.stats.per_command.values().collect();
+                rows.sort_by_key(|r| r.name);
+                for r in rows {
+                    let per = if r.calls > 0 {
+                        r.usec as f64 / r.calls as f64
                     } else {
                         0.0
                     };
                     let _ = write!(
                         w,
-                        "cmdstat_{name}:calls={calls},usec={usec},usec_per_call={per:.2},rejected_calls=0,failed_calls=0\r\n"
+                        "cmdstat_{}:calls={},usec={},usec_per_call={per:.2},rejected_calls={},failed_calls={}\r\n",
+                        r.name, r.calls, r.usec, r.rejected, r.failed
                     );
                 }
             }
@@ -239,6 +241,9 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
             }
             "errorstats" => {
                 let _ = write!(w, "# Errorstats\r\n");
+                for (prefix, count) in &srv.stats.errors {
+                    let _ = write!(w, "errorstat_{prefix}:count={count}\r\n");
+                }
             }
             "keyspace" => {
                 let _ = write!(w, "# Keyspace\r\n");

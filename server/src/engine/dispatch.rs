@@ -10,9 +10,32 @@ use crate::reply::{printable, wrong_arity, CmdResult, ReplyError};
 use crate::table::Command;
 
 /// Executes one command from a client: authentication, lookup, arity, MULTI queueing, then the
-/// handler, then the commit of its writes.
+/// handler, then the commit of its writes. An error answered before the handler ran is counted
+/// (INFO errorstats, and the command's `rejected_calls`); `call` counts the handler's own.
 pub fn process(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
-    let Some(name) = argv.first() else { return };
+    let mark = ctx.out.len();
+    if let Outcome::Rejected(cmd) = check_and_run(ctx, argv) {
+        let out = &ctx.out.buffer()[mark.min(ctx.out.len())..];
+        if ctx.srv.stats.count_error(out) {
+            if let Some(cmd) = cmd {
+                ctx.srv.stats.command(cmd).rejected += 1;
+            }
+        }
+    }
+}
+
+/// What became of a command in `process`.
+enum Outcome {
+    /// Queued, or run by `call`.
+    Ran,
+    /// Answered with an error before running (`None`: no such command).
+    Rejected(Option<&'static Command>),
+}
+
+fn check_and_run(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Outcome {
+    let Some(name) = argv.first() else {
+        return Outcome::Ran;
+    };
     let Some(cmd) = commands::lookup(name) else {
         // Redis quotes arguments until the list reaches 128 characters.
         let mut args = String::new();
@@ -29,12 +52,12 @@ pub fn process(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
         );
         queue_error(ctx);
         ctx.out.error(&msg);
-        return;
+        return Outcome::Rejected(None);
     };
     if !ctx.client.authenticated && !cmd.has_flag("no_auth") {
         queue_error(ctx);
         ctx.out.error("NOAUTH Authentication required.");
-        return;
+        return Outcome::Rejected(Some(cmd));
     }
     let cmd = match resolve(cmd, argv) {
         Ok(c) => c,
@@ -48,11 +71,11 @@ pub fn process(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
                 ctx.out.error(&format!(
                     "EXECABORT Transaction discarded because of: {why}"
                 ));
-                return;
+                return Outcome::Rejected(Some(cmd));
             }
             queue_error(ctx);
             ctx.error(&e);
-            return;
+            return Outcome::Rejected(Some(cmd));
         }
     };
     if let Some(f) = &ctx.srv.disk_fault {
@@ -62,14 +85,14 @@ pub fn process(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
             let msg = f.reply();
             queue_error(ctx);
             ctx.out.error(&msg);
-            return;
+            return Outcome::Rejected(Some(cmd));
         }
     }
     if refused_for_memory(ctx, cmd) {
         queue_error(ctx);
         ctx.out
             .error("OOM command not allowed when used memory > 'maxmemory'.");
-        return;
+        return Outcome::Rejected(Some(cmd));
     }
     if let Some(queue) = ctx.client.multi.as_mut() {
         if !matches!(
@@ -78,10 +101,11 @@ pub fn process(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
         ) {
             queue.push(argv.to_vec());
             ctx.out.simple("QUEUED");
-            return;
+            return Outcome::Ran;
         }
     }
     call(ctx, cmd, argv);
+    Outcome::Ran
 }
 
 /// Redis's `maxmemory` rule: over the limit, refuse commands that may add data, any command
@@ -154,6 +178,7 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
         }
     }
     let start = ctx.srv.clock.mark;
+    let mark = ctx.out.len();
     // CLIENT LIST shows the command being run, as Redis does.
     ctx.client.last_cmd = cmd.name;
     let result: CmdResult = handler(ctx, argv);
@@ -165,10 +190,11 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     let micros = ctx.srv.clock.lap(start);
     let stats = &mut ctx.srv.stats;
     stats.commands += 1;
-    let key = cmd as *const Command as usize;
-    let e = stats.per_command.entry(key).or_insert((cmd.name, 0, 0));
-    e.1 += 1;
-    e.2 += micros;
+    let failed = stats.count_error(&ctx.out.buffer()[mark.min(ctx.out.len())..]);
+    let e = stats.command(cmd);
+    e.calls += 1;
+    e.usec += micros;
+    e.failed += u64::from(failed);
     // A command that blocked is logged when it finally runs; a re-run is not shown to
     // monitors again (Redis's rules).
     if ctx.block.is_none() {

@@ -30,9 +30,54 @@ pub struct Stats {
     pub keyspace_misses: u64,
     pub expired_keys: u64,
     pub persists: u64,
-    /// Per command (keyed by its table entry's address: no string hashing per call): its
-    /// name, calls, µs.
-    pub per_command: HashMap<usize, (&'static str, u64, u64)>,
+    /// Per command (keyed by its table entry's address: no string hashing per call).
+    pub per_command: HashMap<usize, CommandStats>,
+    /// Error replies by their first word (`ERR`, `WRONGTYPE`, …): INFO errorstats.
+    pub errors: std::collections::BTreeMap<String, u64>,
+    /// Every error reply (INFO stats `total_error_replies`).
+    pub error_replies: u64,
+}
+
+/// One command's INFO commandstats line.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandStats {
+    pub name: &'static str,
+    pub calls: u64,
+    pub usec: u64,
+    /// Refused before running (arity, OOM, a disk fault, MULTI queueing errors…).
+    pub rejected: u64,
+    /// Ran and answered an error.
+    pub failed: u64,
+}
+
+impl Stats {
+    /// Counts an error reply if the reply written from `mark` on is one (Redis counts every
+    /// error reply, also inside EXEC, by its first word).
+    pub fn count_error(&mut self, out: &[u8]) -> bool {
+        let Some(rest) = out.strip_prefix(b"-") else {
+            return false;
+        };
+        let end = rest
+            .iter()
+            .position(|b| *b == b' ' || *b == b'\r')
+            .unwrap_or(rest.len());
+        let prefix = String::from_utf8_lossy(&rest[..end.min(64)]).into_owned();
+        *self.errors.entry(prefix).or_insert(0) += 1;
+        self.error_replies += 1;
+        true
+    }
+
+    /// The stats row of `cmd`.
+    pub fn command(&mut self, cmd: &'static crate::table::Command) -> &mut CommandStats {
+        let key = cmd as *const crate::table::Command as usize;
+        self.per_command.entry(key).or_insert(CommandStats {
+            name: cmd.name,
+            calls: 0,
+            usec: 0,
+            rejected: 0,
+            failed: 0,
+        })
+    }
 }
 
 /// The engine's clock: one reading of the monotonic clock per command, which both times the
