@@ -32,8 +32,18 @@ pub fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("can't create data directory {}: {e}", config.dir.display()))?;
     let opts = store_options(&config);
     let started = std::time::Instant::now();
-    let store = Store::open(&config.dir, &opts, engine::now_ms())
-        .map_err(|e| format!("can't open the store in {}: {e}", config.dir.display()))?;
+    let store = Store::open(&config.dir, &opts, engine::now_ms()).map_err(|e| match e {
+        e if e.is_locked() => {
+            let holder = lock_holder(&config.dir.join("lock"))
+                .map(|pid| format!(" (pid {pid})"))
+                .unwrap_or_default();
+            format!(
+                "data directory {} is in use by another Sluice process{holder}: stop it, or give this one another --dir",
+                config.dir.display()
+            )
+        }
+        e => format!("can't open the store in {}: {e}", config.dir.display()),
+    })?;
     tracing::info!(dir = %config.dir.display(), ms = started.elapsed().as_millis() as u64, "store opened");
 
     if config.io_threads > 1 {
@@ -153,4 +163,18 @@ fn optional_bind_failure(e: &std::io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT | libc::ENOPROTOOPT)
     ) || e.kind() == std::io::ErrorKind::InvalidInput
+}
+
+/// The pid holding an flock on `lock` (fjall's directory lock), from /proc/locks.
+fn lock_holder(lock: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(lock).ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|l| {
+        // "1: FLOCK  ADVISORY  WRITE 3411 fe:00:10051675 0 EOF"
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let dev_inode = f.get(5)?;
+        let ino: u64 = dev_inode.rsplit(':').next()?.parse().ok()?;
+        (ino == inode).then(|| f.get(4)?.parse().ok()).flatten()
+    })
 }

@@ -73,6 +73,19 @@ fn wait_for_ping(port: u16) -> Conn {
     }
 }
 
+/// The log file once it contains `needle` (the log's writer thread may lag the server).
+fn wait_for_log(path: &Path, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        if log.contains(needle) {
+            return log;
+        }
+        assert!(Instant::now() < deadline, "no {needle:?} in {}: {log}", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn wait_gone(path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while path.exists() {
@@ -126,7 +139,8 @@ fn stock_redis_conf_starts_and_config_rewrite_round_trips() {
         info_field(&mut c, "config_file"),
         std::fs::canonicalize(&conf).expect("canonical").display().to_string()
     );
-    let log = std::fs::read_to_string(&logfile).expect("the log file");
+    // The log is written by its own thread: wait for the last line expected at start.
+    let log = wait_for_log(&logfile, "optional bind address unavailable");
     assert!(
         log.contains("Redis directives that do not apply to Sluice were ignored")
             && log.contains("protected-mode yes")
@@ -186,4 +200,25 @@ fn directives_that_ask_for_missing_features_are_refused() {
         err.contains("config file line 2") && err.contains("no replication"),
         "{err}"
     );
+}
+
+#[test]
+fn a_data_directory_in_use_is_named_with_its_owner_not_called_corrupt() {
+    let first = common::Server::start(&[]);
+    let pid = first.pid().expect("pid");
+    let out = Command::new(sluice_bin())
+        .args(["--port", &free_port().to_string(), "--dir"])
+        .arg(&first.dir)
+        .output()
+        .expect("run a second server");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "data directory {} is in use by another Sluice process (pid {pid})",
+            first.dir.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("corrupt") && !err.contains("repair"), "{err}");
 }

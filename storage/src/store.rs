@@ -229,6 +229,11 @@ impl std::error::Error for StoreError {
 }
 
 impl StoreError {
+    /// Another process holds the data directory (fjall's lock file).
+    pub fn is_locked(&self) -> bool {
+        matches!(self, StoreError::Fjall(fjall::Error::Locked))
+    }
+
     /// The OS error at the root of this one (`ENOSPC`, `EIO`, …), if there is one.
     pub fn os_error(&self) -> Option<&std::io::Error> {
         let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(self);

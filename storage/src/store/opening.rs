@@ -172,6 +172,10 @@ pub(super) fn report_deleted_keyspaces(layout: &Layout) {
 /// Explains a failed `Database::open`: fjall's error names no file, so the tables of every
 /// keyspace are verified byte for byte and the damaged ones named.
 pub(super) fn open_failure(path: &Path, layout: Option<&Layout>, e: fjall::Error) -> StoreError {
+    // Another process holds the directory: nothing is damaged, and the server says who.
+    if matches!(e, fjall::Error::Locked) {
+        return StoreError::Fjall(e);
+    }
     let damaged = layout
         .map(|l| damaged_tables(l, |_| true))
         .unwrap_or_default();
