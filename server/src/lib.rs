@@ -31,6 +31,7 @@ pub fn run(config: Config) -> Result<(), String> {
     std::fs::create_dir_all(&config.dir)
         .map_err(|e| format!("can't create data directory {}: {e}", config.dir.display()))?;
     let opts = store_options(&config);
+    let previous = PreviousRun::inspect(&config.dir);
     let started = std::time::Instant::now();
     let store = Store::open(&config.dir, &opts, engine::now_ms()).map_err(|e| match e {
         e if e.is_locked() => {
@@ -44,7 +45,7 @@ pub fn run(config: Config) -> Result<(), String> {
         }
         e => format!("can't open the store in {}: {e}", config.dir.display()),
     })?;
-    tracing::info!(dir = %config.dir.display(), ms = started.elapsed().as_millis() as u64, "store opened");
+    previous.report(&config.dir, started.elapsed());
 
     if config.io_threads > 1 {
         tracing::warn!(
@@ -93,6 +94,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     start_signal_thread(stop.clone(), waker)?;
 
+    let dir = config.dir.clone();
     let limits = SharedLimits::new(&config);
     let fsync = fsync::BackgroundFsync::start(config.dir.clone())
         .map_err(|e| format!("can't start the fsync thread: {e}"))?;
@@ -110,7 +112,66 @@ pub fn run(config: Config) -> Result<(), String> {
     .map_err(|e| format!("can't poll the listeners: {e}"))?;
     engine
         .run()
-        .map_err(|e| format!("engine stopped on a storage error: {e}"))
+        .map_err(|e| format!("engine stopped on a storage error: {e}"))?;
+    // Only after the store is closed (flushed and synced): the next start says it was clean.
+    if let Err(e) = std::fs::write(dir.join(CLEAN_MARKER), b"") {
+        tracing::warn!(dir = %dir.display(), "can't mark the shutdown as clean: {e}");
+    }
+    Ok(())
+}
+
+/// Written into the data directory after a clean shutdown, removed by the next start: its
+/// absence on a directory with data means the last run did not stop cleanly (crash, kill -9,
+/// power loss) and the store recovered from its journal.
+const CLEAN_MARKER: &str = "clean-shutdown";
+
+/// What the start log says about the last run.
+struct PreviousRun {
+    existed: bool,
+    clean: bool,
+    journal_bytes: u64,
+}
+
+impl PreviousRun {
+    fn inspect(dir: &std::path::Path) -> PreviousRun {
+        let journal_bytes = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "jnl"))
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        PreviousRun {
+            existed: dir.join("version").exists(),
+            clean: dir.join(CLEAN_MARKER).exists(),
+            journal_bytes,
+        }
+    }
+
+    /// Logs how the store came up; removes the clean-shutdown marker (we now own the
+    /// directory: the store's lock is held).
+    fn report(&self, dir: &std::path::Path, took: std::time::Duration) {
+        let ms = took.as_millis() as u64;
+        if !self.existed {
+            tracing::info!(dir = %dir.display(), ms, "store opened: new data directory");
+        } else if self.clean {
+            tracing::info!(dir = %dir.display(), ms, "store opened: the last shutdown was clean");
+        } else {
+            tracing::warn!(
+                dir = %dir.display(),
+                ms,
+                journal_bytes = self.journal_bytes,
+                "store opened: the last run did not shut down cleanly (crash, kill or power loss); recovered from the journal ({} bytes of journal on disk at start)",
+                self.journal_bytes
+            );
+        }
+        if self.clean {
+            if let Err(e) = std::fs::remove_file(dir.join(CLEAN_MARKER)) {
+                tracing::warn!(dir = %dir.display(), "can't remove the clean-shutdown marker: {e}");
+            }
+        }
+    }
 }
 
 /// How the store is opened, from the configuration.

@@ -222,3 +222,28 @@ fn a_data_directory_in_use_is_named_with_its_owner_not_called_corrupt() {
     );
     assert!(!err.contains("corrupt") && !err.contains("repair"), "{err}");
 }
+
+/// The log says whether the last run stopped cleanly: a new directory, a clean SIGTERM, then a
+/// kill -9 (recovery from the journal), each seen by the next start.
+#[test]
+fn the_start_log_says_whether_the_last_shutdown_was_clean() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let log = tmp.path().join("sluice.log");
+    let mut s = common::Server::start_env(&dir, &[], &[], &log);
+    wait_for_log(&log, "store opened: new data directory");
+    assert_eq!(s.conn().cmd("SET a 1"), b"+OK\r\n");
+    assert!(s.stop().success());
+    let mut s = common::Server::start_env(&dir, &[], &[], &log);
+    wait_for_log(&log, "store opened: the last shutdown was clean");
+    assert_eq!(s.conn().cmd("SET a 2"), b"+OK\r\n");
+    s.kill9();
+    let mut s = common::Server::start_env(&dir, &[], &[], &log);
+    let text = wait_for_log(&log, "did not shut down cleanly");
+    assert_eq!(
+        text.matches("the last shutdown was clean").count(),
+        1,
+        "the kill -9 was not taken for a clean stop: {text}"
+    );
+    assert_eq!(s.conn().cmd("GET a"), b"$1\r\n2\r\n");
+}
