@@ -13,6 +13,15 @@ fn all(line: &str) -> Step {
     pair(line, "cursor and items in any order", scan_reply_unordered)
 }
 
+/// QSTAT: exact but for age and idle (seconds, may tick between the two servers).
+fn qstat(line: &str) -> Step {
+    pair(
+        line,
+        "QSTAT's fields; age and idle within 1 s",
+        same_but(&[], &[("age", 1), ("idle", 1)]),
+    )
+}
+
 fn show(line: &str) -> Step {
     pair(
         line,
@@ -54,7 +63,7 @@ fn cases() -> Vec<Case> {
         ])),
         // a queue emptied by GETJOB and ACKJOB is still listed (Disque collects idle queues after 5 minutes)
         case("qscan_after_ack", &with(QUEUES, vec![
-            step("GETJOB FROM q1"), step("ACKJOB {id1}"), all("QSCAN"), all("QSCAN MINLEN 1"), step("QSTAT q1"),
+            step("GETJOB FROM q1"), step("ACKJOB {id1}"), all("QSCAN"), all("QSCAN MINLEN 1"), qstat("QSTAT q1"),
         ])),
         case("jscan_empty", &["JSCAN", "JSCAN 0 COUNT 1", "JSCAN BUSYLOOP REPLY all", "JSCAN STATE queued"]),
         // every job of the server; STATE filters (several: OR)

@@ -33,12 +33,22 @@ pub struct Event {
     pub max: u64,
 }
 
-/// The latency monitor's state (part of `Observers`).
+/// The latency monitor's events (part of `Observers`). The per-command histograms are kept
+/// with the other per-command statistics (`engine::state::CommandStats`).
 #[derive(Default)]
 pub struct Latency {
     pub events: BTreeMap<&'static str, Event>,
-    /// Per command (by its table row's name): bucket counts.
-    pub histograms: BTreeMap<&'static str, [u64; BUCKETS]>,
+}
+
+/// The histogram bucket of a call that took `micros`.
+pub fn bucket(micros: u64) -> usize {
+    let ns = micros.saturating_mul(1000);
+    if ns <= 1024 {
+        return 0;
+    }
+    // The smallest k with 1024·2^k ≥ ns.
+    let k = (64 - (ns - 1).leading_zeros()) as usize - 10;
+    k.min(BUCKETS - 1)
 }
 
 impl Latency {
@@ -58,16 +68,6 @@ impl Latency {
                 }
             }
         }
-    }
-
-    /// Counts one execution of `cmd` that took `micros`.
-    pub fn add_call(&mut self, cmd: &'static str, micros: u64) {
-        let ns = micros.saturating_mul(1000);
-        let mut k = 0;
-        while k + 1 < BUCKETS && (1024u64 << k) < ns {
-            k += 1;
-        }
-        self.histograms.entry(cmd).or_insert([0; BUCKETS])[k] += 1;
     }
 }
 
@@ -199,16 +199,20 @@ pub fn doctor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 }
 
 pub fn histogram(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let l = &ctx.srv.observers.latency;
     let wanted: Vec<String> = argv[2..]
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();
-    let rows: Vec<(&&str, &[u64; BUCKETS])> = l
-        .histograms
-        .iter()
-        .filter(|(name, _)| wanted.is_empty() || wanted.iter().any(|w| w == **name))
+    let mut rows: Vec<(&str, [u64; BUCKETS])> = ctx
+        .srv
+        .stats
+        .per_command
+        .values()
+        .filter(|r| r.calls > 0)
+        .filter(|r| wanted.is_empty() || wanted.iter().any(|w| w == r.name))
+        .map(|r| (r.name, r.histogram))
         .collect();
+    rows.sort_by_key(|r| r.0);
     ctx.out.map(rows.len());
     for (name, buckets) in rows {
         ctx.out.bulk(name.as_bytes());
@@ -375,11 +379,9 @@ mod tests {
             l.add_sample(10, "command", t, 10);
         }
         assert_eq!(l.events["command"].samples.len(), SAMPLES_KEPT);
-        l.add_call("get", 0);
-        l.add_call("get", 1);
-        l.add_call("get", 3);
-        l.add_call("get", u64::MAX);
-        let h = &l.histograms["get"];
-        assert_eq!((h[0], h[1], h[2], h[BUCKETS - 1]), (2, 0, 1, 1));
+        assert_eq!(
+            [0, 1, 2, 3, 4, 5, 1000, u64::MAX].map(bucket),
+            [0, 0, 1, 2, 2, 3, 10, BUCKETS - 1]
+        );
     }
 }

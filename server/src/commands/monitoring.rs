@@ -68,12 +68,8 @@ fn redacted(argv: &[Bytes], i: usize) -> bool {
     false
 }
 
-/// Records a command that ran, in the slow log if it was slow enough.
-pub fn record_slow(ctx: &mut Ctx<'_>, flags_skip: bool, argv: &[Bytes], micros: u64) {
-    let threshold = ctx.srv.config.slowlog_log_slower_than;
-    if flags_skip || threshold < 0 || micros < threshold as u64 {
-        return;
-    }
+/// Adds a command that ran for `micros` to the slow log (the caller checked the threshold).
+pub fn record_slow(ctx: &mut Ctx<'_>, argv: &[Bytes], micros: u64) {
     let max_len = ctx.srv.config.slowlog_max_len as usize;
     let mut args = Vec::with_capacity(argv.len().min(SLOWLOG_MAX_ARGC));
     let kept = if argv.len() > SLOWLOG_MAX_ARGC {

@@ -112,6 +112,9 @@ fn check_and_run(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Outcome {
 /// queued inside MULTI (queueing itself takes memory), and an EXEC whose queue holds such a
 /// command; EXEC, DISCARD, QUIT and RESET themselves always run.
 fn refused_for_memory(ctx: &mut Ctx<'_>, cmd: &'static Command) -> bool {
+    if ctx.srv.config.maxmemory == 0 {
+        return false;
+    }
     let in_multi = ctx.client.multi.is_some();
     let exec_with_denyoom = cmd.name == "exec"
         && ctx.client.multi.as_ref().is_some_and(|q| {
@@ -195,21 +198,35 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     e.calls += 1;
     e.usec += micros;
     e.failed += u64::from(failed);
-    // A command that blocked is logged when it finally runs; a re-run is not shown to
-    // monitors again (Redis's rules).
+    e.histogram[commands::latency::bucket(micros)] += 1;
+    // Each check below costs an integer comparison unless its feature is in use. A command
+    // that blocked is logged when it finally runs; a re-run is not shown to monitors again
+    // (Redis's rules).
     if ctx.block.is_none() {
-        commands::monitoring::record_slow(ctx, cmd.has_flag("skip_slowlog"), argv, micros);
+        let slow = ctx.srv.config.slowlog_log_slower_than;
+        if slow >= 0 && micros >= slow as u64 && !cmd.has_flag("skip_slowlog") {
+            commands::monitoring::record_slow(ctx, argv, micros);
+        }
         let threshold = ctx.srv.config.latency_monitor_threshold;
-        let latency = &mut ctx.srv.observers.latency;
-        latency.add_call(cmd.name, micros);
-        let event = if cmd.has_flag("fast") {
-            "fast-command"
-        } else {
-            "command"
-        };
-        latency.add_sample(threshold, event, ctx.now_ms / 1000, micros / 1000);
+        if threshold > 0 && micros / 1000 >= threshold {
+            let event = if cmd.has_flag("fast") {
+                "fast-command"
+            } else {
+                "command"
+            };
+            ctx.srv.observers.latency.add_sample(
+                threshold,
+                event,
+                ctx.now_ms / 1000,
+                micros / 1000,
+            );
+        }
     }
-    if ctx.wake_key.is_none() && !cmd.has_flag("admin") && !cmd.has_flag("skip_monitor") {
+    if !ctx.srv.observers.monitors.is_empty()
+        && ctx.wake_key.is_none()
+        && !cmd.has_flag("admin")
+        && !cmd.has_flag("skip_monitor")
+    {
         commands::monitoring::feed_monitors(ctx, argv);
     }
 }

@@ -39,7 +39,7 @@ pub struct Stats {
 }
 
 /// One command's INFO commandstats line.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CommandStats {
     pub name: &'static str,
     pub calls: u64,
@@ -48,6 +48,8 @@ pub struct CommandStats {
     pub rejected: u64,
     /// Ran and answered an error.
     pub failed: u64,
+    /// Calls by duration (LATENCY HISTOGRAM's buckets, see `commands::latency`).
+    pub histogram: [u64; crate::commands::latency::BUCKETS],
 }
 
 impl Stats {
@@ -76,6 +78,7 @@ impl Stats {
             usec: 0,
             rejected: 0,
             failed: 0,
+            histogram: [0; crate::commands::latency::BUCKETS],
         })
     }
 }
