@@ -32,7 +32,7 @@
 //! prints the exact commands). Commands that would stop the test rather than exercise the server
 //! are defused: SHUTDOWN that would succeed, MONITOR, `CLIENT REPLY OFF|SKIP`, `CONFIG SET` of
 //! parameters that would lock the test out (`requirepass`, `timeout`, `maxclients`, the query
-//! limits) or slow it down (`appendfsync`), and blocking reads whose BLOCK would really wait
+//! limits) or slow it down (`appendfsync`), and blocking reads whose BLOCK (or GETJOB's TIMEOUT) would really wait
 //! (they wait at most 3 ms; `huge_block_timeouts_are_served` covers the huge BLOCK values).
 //!
 //! `regressions` replays every crash the fuzzer found, each time.
@@ -1450,6 +1450,26 @@ fn defuse(mut v: Argv, in_multi: bool, gen: &mut Gen) -> Argv {
             if deny {
                 v.truncate(3);
                 v[1] = b("GET");
+            }
+        }
+        // GETJOB without NOHANG on an empty queue waits forever (Disque's default TIMEOUT 0):
+        // at most 3 ms. A TIMEOUT of 0 or over 50 ms is shortened; without one, one is added
+        // (options come before FROM). Unparsable values stay (errors).
+        (b"getjob", _) if !v.iter().any(|a| eqi(a, "NOHANG")) => {
+            let mut has_timeout = false;
+            for i in 1..v.len().saturating_sub(1) {
+                if eqi(&v[i], "TIMEOUT") {
+                    has_timeout = true;
+                    if let Some(n) = strict_i64(&v[i + 1]) {
+                        if n == 0 || n > 50 {
+                            v[i + 1] = b(&(1 + gen.rng.below(3)).to_string());
+                        }
+                    }
+                }
+            }
+            if !has_timeout {
+                let ms = (1 + gen.rng.below(3)).to_string();
+                v.splice(1..1, [b("TIMEOUT"), b(&ms)]);
             }
         }
         // A MONITOR connection receives the other connections' commands between its own
