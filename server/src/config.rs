@@ -65,6 +65,13 @@ pub struct Config {
     /// replica (`slave`) and pubsub, as Redis. Sluice enforces the normal class (it has no
     /// replicas or pub/sub clients yet).
     pub client_output_buffer_limit: [OutputLimit; 3],
+    /// `busy-reply-threshold` (alias `lua-time-limit`), ms: a script running longer makes
+    /// other clients get -BUSY and may be killed with SCRIPT KILL.
+    pub busy_reply_threshold: u64,
+    /// `lua-memory-limit`: the Lua heap's limit in bytes (0 = none). Sluice's own.
+    pub lua_memory_limit: u64,
+    /// `lua-script-max-size`: the largest script body EVAL / SCRIPT LOAD take. Sluice's own.
+    pub lua_script_max_size: u64,
 }
 
 /// One class of `client-output-buffer-limit`: 0 = no limit.
@@ -155,6 +162,9 @@ impl Default for Config {
                     soft_seconds: 60,
                 },
             ],
+            busy_reply_threshold: 5000,
+            lua_memory_limit: 256 << 20,
+            lua_script_max_size: 64 << 20,
         }
     }
 }
@@ -434,6 +444,42 @@ pub static PARAMS: &[Param] = &[
         |c| c.maxmemory_policy.clone(),
         |c, v| {
             c.maxmemory_policy = v.to_ascii_lowercase();
+            Ok(())
+        }
+    ),
+    param!(
+        "busy-reply-threshold",
+        true,
+        |c| c.busy_reply_threshold.to_string(),
+        |c, v| {
+            c.busy_reply_threshold = uint(v, 0, i64::MAX as u64)?;
+            Ok(())
+        }
+    ),
+    param!(
+        "lua-time-limit",
+        true,
+        |c| c.busy_reply_threshold.to_string(),
+        |c, v| {
+            c.busy_reply_threshold = uint(v, 0, i64::MAX as u64)?;
+            Ok(())
+        }
+    ),
+    param!(
+        "lua-memory-limit",
+        true,
+        |c| c.lua_memory_limit.to_string(),
+        |c, v| {
+            c.lua_memory_limit = parse_memory(v)?;
+            Ok(())
+        }
+    ),
+    param!(
+        "lua-script-max-size",
+        true,
+        |c| c.lua_script_max_size.to_string(),
+        |c, v| {
+            c.lua_script_max_size = memory_in(v, 1024, i64::MAX as u64)?;
             Ok(())
         }
     ),

@@ -19,6 +19,7 @@ pub mod info;
 pub mod jobs;
 pub mod keys;
 pub mod multi;
+pub mod scripting;
 pub mod server;
 pub mod stream_id;
 pub mod streams;
@@ -45,6 +46,7 @@ pub static FAMILIES: &[&[Command]] = &[
     groups::COMMANDS,
     multi::COMMANDS,
     jobs::COMMANDS,
+    scripting::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<String, &'static Command> {

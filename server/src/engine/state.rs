@@ -104,6 +104,10 @@ pub struct Server {
     pub deadlines: BTreeSet<(Instant, u64)>,
     /// Set while writes are refused after a disk-full fault (see `fault.rs`).
     pub disk_fault: Option<DiskFault>,
+    /// The next client's id (also taken by connections accepted while a script runs).
+    pub next_client_id: u64,
+    /// Lua scripting: the VM, the script cache, the busy loop's sockets.
+    pub script: crate::scripting::Scripting,
 }
 
 impl Server {

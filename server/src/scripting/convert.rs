@@ -1,0 +1,320 @@
+//! The conversions between Lua values and RESP, exactly as Redis 7.0 does them
+//! (`script_lua.c`): a command's reply (bytes in the script's protocol) into a Lua value for
+//! `redis.call`, and a script's return value into the caller's reply.
+//!
+//! Reply → Lua: integer → number; bulk → string; null bulk / null array → false; status →
+//! `{ok=…}`; error → `{err=…}`; array → table (a RESP3 null element leaves a hole); RESP3 map
+//! → `{map={…}}`, set → `{set={k=true}}`, double → `{double=n}`, boolean → boolean, big
+//! number → `{big_number=…}`, verbatim → `{verbatim_string={format=…, string=…}}`, null → nil.
+//!
+//! Lua → reply: string → bulk; number → integer (truncated); boolean → `:1` / null under
+//! RESP2 scripts, true/false under `setresp(3)`; table → `err`, `ok`, `double`, `big_number`,
+//! `verbatim_string`, `map`, `set` fields in that order, else an array up to the first nil;
+//! anything else → null.
+
+use mlua::{Lua, Table, Value};
+use sluice_resp::ReplyWriter;
+
+/// Nesting beyond this is answered with an error element (Redis fails on its C stack).
+const MAX_DEPTH: usize = 1000;
+
+/// `{err="CODE msg"}` as Redis's luaPushErrorBuff builds it from `-CODE msg` or `msg`.
+pub fn error_table(lua: &Lua, e: &[u8], from_reply: bool) -> mlua::Result<Value> {
+    let (code, msg): (&[u8], &[u8]) = if let Some(rest) = e.strip_prefix(b"-") {
+        match rest.iter().position(|&b| b == b' ') {
+            Some(sp) => (&rest[..sp], &rest[sp + 1..]),
+            None => (b"ERR", rest),
+        }
+    } else {
+        (b"ERR", e)
+    };
+    let is_nl = |b: &u8| *b == b'\r' || *b == b'\n';
+    let start = msg.iter().position(|b| !is_nl(b)).unwrap_or(msg.len());
+    let end = msg.iter().rposition(|b| !is_nl(b)).map_or(start, |p| p + 1);
+    let msg = &msg[start..end.max(start)];
+    let mut text = Vec::with_capacity(code.len() + 1 + msg.len());
+    text.extend_from_slice(code);
+    text.push(b' ');
+    text.extend_from_slice(msg);
+    let t = lua.create_table()?;
+    t.raw_set("err", lua.create_string(&text)?)?;
+    if from_reply {
+        t.raw_set("ignore_error_stats_update", true)?;
+    }
+    Ok(Value::Table(t))
+}
+
+/// Parses one reply (as written by the dispatch into a scratch writer) into a Lua value.
+pub fn reply_to_lua(lua: &Lua, buf: &[u8]) -> mlua::Result<Value> {
+    let mut pos = 0;
+    parse(lua, buf, &mut pos, 0)
+}
+
+fn line<'a>(buf: &'a [u8], pos: &mut usize) -> mlua::Result<&'a [u8]> {
+    let rest = &buf[*pos..];
+    let Some(end) = rest.windows(2).position(|w| w == b"\r\n") else {
+        return Err(mlua::Error::RuntimeError("truncated reply".into()));
+    };
+    *pos += end + 2;
+    Ok(&rest[..end])
+}
+
+fn int(b: &[u8]) -> mlua::Result<i64> {
+    std::str::from_utf8(b)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| mlua::Error::RuntimeError("bad integer in reply".into()))
+}
+
+fn parse(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<Value> {
+    if *pos >= buf.len() || depth > MAX_DEPTH {
+        return Err(mlua::Error::RuntimeError("truncated reply".into()));
+    }
+    let kind = buf[*pos];
+    *pos += 1;
+    let l = line(buf, pos)?;
+    Ok(match kind {
+        b':' => Value::Number(int(l)? as f64),
+        b'+' => {
+            let t = lua.create_table()?;
+            t.raw_set("ok", lua.create_string(l)?)?;
+            Value::Table(t)
+        }
+        b'-' => {
+            let mut e = Vec::with_capacity(l.len() + 1);
+            e.push(b'-');
+            e.extend_from_slice(l);
+            error_table(lua, &e, true)?
+        }
+        b'$' | b'=' => {
+            let n = int(l)?;
+            if n < 0 {
+                return Ok(Value::Boolean(false));
+            }
+            let n = n as usize;
+            let end = pos.saturating_add(n);
+            if end + 2 > buf.len() {
+                return Err(mlua::Error::RuntimeError("truncated reply".into()));
+            }
+            let data = &buf[*pos..end];
+            *pos = end + 2;
+            if kind == b'=' && data.len() >= 4 {
+                let v = lua.create_table()?;
+                v.raw_set("format", lua.create_string(&data[..3])?)?;
+                v.raw_set("string", lua.create_string(&data[4..])?)?;
+                let t = lua.create_table()?;
+                t.raw_set("verbatim_string", v)?;
+                Value::Table(t)
+            } else {
+                Value::String(lua.create_string(data)?)
+            }
+        }
+        b'*' | b'~' | b'>' => {
+            let n = int(l)?;
+            if n < 0 {
+                return Ok(Value::Boolean(false));
+            }
+            let n = n as usize;
+            if kind == b'~' {
+                let set = lua.create_table()?;
+                for _ in 0..n {
+                    let k = parse(lua, buf, pos, depth + 1)?;
+                    if !matches!(k, Value::Nil) {
+                        set.raw_set(k, true)?;
+                    }
+                }
+                let t = lua.create_table()?;
+                t.raw_set("set", set)?;
+                Value::Table(t)
+            } else {
+                let t = lua.create_table_with_capacity(n.min(1 << 16), 0)?;
+                for i in 0..n {
+                    let v = parse(lua, buf, pos, depth + 1)?;
+                    t.raw_set(i + 1, v)?;
+                }
+                Value::Table(t)
+            }
+        }
+        b'%' | b'|' => {
+            let n = int(l)?.max(0) as usize;
+            let map = lua.create_table()?;
+            for _ in 0..n {
+                let k = parse(lua, buf, pos, depth + 1)?;
+                let v = parse(lua, buf, pos, depth + 1)?;
+                if !matches!(k, Value::Nil) {
+                    map.raw_set(k, v)?;
+                }
+            }
+            if kind == b'|' {
+                // An attribute precedes the real reply, which is what the script gets.
+                return parse(lua, buf, pos, depth);
+            }
+            let t = lua.create_table()?;
+            t.raw_set("map", map)?;
+            Value::Table(t)
+        }
+        b'_' => Value::Nil,
+        b'#' => Value::Boolean(l == b"t"),
+        b',' => {
+            let s = std::str::from_utf8(l).unwrap_or("0");
+            let d = match s {
+                "inf" => f64::INFINITY,
+                "-inf" => f64::NEG_INFINITY,
+                "nan" => f64::NAN,
+                s => s.parse().unwrap_or(0.0),
+            };
+            let t = lua.create_table()?;
+            t.raw_set("double", d)?;
+            Value::Table(t)
+        }
+        b'(' => {
+            let t = lua.create_table()?;
+            t.raw_set("big_number", lua.create_string(l)?)?;
+            Value::Table(t)
+        }
+        _ => return Err(mlua::Error::RuntimeError("unknown reply type".into())),
+    })
+}
+
+/// `(long long)` of a Lua number as x86-64 converts it (out of range and NaN give i64::MIN).
+fn to_i64(n: f64) -> i64 {
+    if n.is_nan() || n >= 9.223_372_036_854_775_807e18 || n < -9.223_372_036_854_775_808e18 {
+        i64::MIN
+    } else {
+        n as i64
+    }
+}
+
+fn str_field(t: &Table, name: &str) -> Option<mlua::String> {
+    match t.raw_get::<Value>(name) {
+        Ok(Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn map_crlf(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).replace(['\r', '\n'], " ")
+}
+
+/// Writes a script's value as the caller's reply (`resp3`: the script called setresp(3)).
+pub fn write_lua(out: &mut ReplyWriter, v: &Value, resp3: bool, depth: usize) {
+    if depth > MAX_DEPTH {
+        out.error("ERR reached lua stack limit");
+        return;
+    }
+    match v {
+        Value::String(s) => out.bulk(&s.as_bytes()),
+        Value::Boolean(b) => {
+            if resp3 {
+                if out.is_resp3() {
+                    out.boolean(*b)
+                } else {
+                    out.int(i64::from(*b))
+                }
+            } else if *b {
+                out.int(1)
+            } else {
+                out.null()
+            }
+        }
+        Value::Integer(n) => out.int(*n),
+        Value::Number(n) => out.int(to_i64(*n)),
+        Value::Table(t) => write_table(out, t, resp3, depth),
+        _ => out.null(),
+    }
+}
+
+fn write_table(out: &mut ReplyWriter, t: &Table, resp3: bool, depth: usize) {
+    if let Some(e) = str_field(t, "err") {
+        // addReplyErrorFormat("-%s"): trailing CR/LF trimmed, the others become spaces.
+        let b = e.as_bytes();
+        let end = b
+            .iter()
+            .rposition(|&c| c != b'\r' && c != b'\n')
+            .map_or(0, |p| p + 1);
+        out.error(&map_crlf(&b[..end]));
+        return;
+    }
+    if let Some(s) = str_field(t, "ok") {
+        out.simple(&map_crlf(&s.as_bytes()));
+        return;
+    }
+    match t.raw_get::<Value>("double") {
+        Ok(Value::Number(d)) => return write_double(out, d),
+        Ok(Value::Integer(d)) => return write_double(out, d as f64),
+        _ => {}
+    }
+    if let Some(s) = str_field(t, "big_number") {
+        let text = map_crlf(&s.as_bytes());
+        if out.is_resp3() {
+            out.raw(format!("({text}\r\n").as_bytes());
+        } else {
+            out.bulk(text.as_bytes());
+        }
+        return;
+    }
+    if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string") {
+        if let (Some(f), Some(s)) = (str_field(&v, "format"), str_field(&v, "string")) {
+            let mut f = f.to_string_lossy();
+            f.truncate(3);
+            while f.len() < 3 {
+                f.push(' ');
+            }
+            out.verbatim(&f, &s.as_bytes());
+            return;
+        }
+    }
+    if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
+        let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(Result::ok).collect();
+        out.map(pairs.len());
+        for (k, v) in &pairs {
+            write_lua(out, k, resp3, depth + 1);
+            write_lua(out, v, resp3, depth + 1);
+        }
+        return;
+    }
+    if let Ok(Value::Table(s)) = t.raw_get::<Value>("set") {
+        let keys: Vec<Value> = s
+            .pairs::<Value, Value>()
+            .filter_map(Result::ok)
+            .map(|(k, _)| k)
+            .collect();
+        out.set(keys.len());
+        for k in &keys {
+            write_lua(out, k, resp3, depth + 1);
+        }
+        return;
+    }
+    let mut items = Vec::new();
+    let mut i = 1;
+    loop {
+        match t.raw_get::<Value>(i) {
+            Ok(Value::Nil) | Err(_) => break,
+            Ok(v) => items.push(v),
+        }
+        i += 1;
+    }
+    out.array(items.len());
+    for v in &items {
+        write_lua(out, v, resp3, depth + 1);
+    }
+}
+
+/// A double as Redis 7.0's addReplyDouble writes it: `%.17g` (`inf`/`-inf`), a bulk string
+/// under RESP2.
+fn write_double(out: &mut ReplyWriter, d: f64) {
+    let text = if d.is_infinite() {
+        if d > 0.0 {
+            "inf".to_string()
+        } else {
+            "-inf".to_string()
+        }
+    } else {
+        String::from_utf8_lossy(&super::format_number(d)).into_owned()
+    };
+    if out.is_resp3() {
+        out.raw(format!(",{text}\r\n").as_bytes());
+    } else {
+        out.bulk(text.as_bytes());
+    }
+}

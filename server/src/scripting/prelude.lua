@@ -1,0 +1,200 @@
+-- Sluice's Lua environment, run once when the VM is created (chunk name "=sluice").
+-- It builds what Redis 7.0 gives a script: the `redis` table, a deterministic math.random,
+-- read-only library tables and globals, and the error handler that turns any error into
+-- Redis's {err=…, source=…, line=…} table. Stock Lua 5.1 has no read-only tables (Redis patches
+-- its Lua for them), so every protected table is an empty proxy whose metatable forwards reads
+-- and refuses writes; rawset refuses proxies too.
+local rcall, rlog, rsha1, rsetresp, rrand, rsrand, rerrtext, racl, wrap = ...
+local dbg = debug
+local error, type, tostring, tonumber, select, rawget, rawset, setmetatable, xpcall =
+  error, type, tostring, tonumber, select, rawget, rawset, setmetatable, xpcall
+local floor = math.floor
+local loadstring_orig, load_orig, setfenv = loadstring, load, setfenv
+
+local protected = setmetatable({}, { __mode = 'k' })
+local function readonly_newindex() error('Attempt to modify a readonly table', 2) end
+local function protect(real)
+  local proxy = {}
+  protected[proxy] = true
+  setmetatable(proxy, { __index = real, __newindex = readonly_newindex, __metatable = false })
+  return proxy
+end
+
+-- Redis's luaPushErrorBuff: "-CODE msg" keeps its code, anything else gets ERR.
+local function errbuff(e)
+  local code, msg
+  if e:sub(1, 1) == '-' then
+    local sp = e:find(' ', 1, true)
+    if sp then code, msg = e:sub(2, sp - 1), e:sub(sp + 1) else code, msg = 'ERR', e:sub(2) end
+  else
+    code, msg = 'ERR', e
+  end
+  msg = msg:gsub('^[\r\n]+', ''):gsub('[\r\n]+$', '')
+  return { err = code .. ' ' .. msg }
+end
+
+local function raise(msg) error(errbuff(msg)) end
+
+local redis = {}
+redis.call = function(...)
+  local v, failed = rcall(true, ...)
+  if failed then error(v) end
+  return v
+end
+redis.pcall = function(...)
+  local v = rcall(false, ...)
+  return v
+end
+redis.error_reply = function(...)
+  local e = ...
+  if select('#', ...) ~= 1 or type(e) ~= 'string' then return errbuff('wrong number or type of arguments') end
+  if e:sub(1, 1) ~= '-' then e = '-' .. e end
+  return errbuff(e)
+end
+redis.status_reply = function(...)
+  local s = ...
+  if select('#', ...) ~= 1 or type(s) ~= 'string' then return errbuff('wrong number or type of arguments') end
+  return { ok = s }
+end
+redis.sha1hex = function(...)
+  if select('#', ...) ~= 1 then raise('wrong number of arguments') end
+  local s = ...
+  if type(s) ~= 'string' and type(s) ~= 'number' then s = '' end
+  return rsha1(tostring(s))
+end
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.log = function(...)
+  local n = select('#', ...)
+  if n < 2 then raise('redis.log() requires two arguments or more.') end
+  local level = tonumber((...))
+  if level == nil then raise('First argument must be a number (log level).') end
+  if level < 0 or level > 3 then raise('Invalid debug level.') end
+  local parts = {}
+  for i = 2, n do
+    local v = select(i, ...)
+    if type(v) == 'string' or type(v) == 'number' then parts[#parts + 1] = tostring(v) end
+  end
+  rlog(level, table.concat(parts, ' '))
+end
+redis.setresp = function(...)
+  if select('#', ...) ~= 1 then raise('redis.setresp() requires one argument.') end
+  local v = tonumber((...)) or 0
+  v = v - v % 1
+  if v ~= 2 and v ~= 3 then raise('RESP version must be 2 or 3.') end
+  rsetresp(v)
+end
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+redis.set_repl = function(...)
+  if select('#', ...) ~= 1 then raise('redis.set_repl() requires two arguments.') end
+  local f = tonumber((...)) or 0
+  f = f - f % 1
+  if f < 0 or f > 3 then raise('Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.') end
+end
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+redis.acl_check_cmd = function(...)
+  if select('#', ...) < 1 then raise('Please specify at least one argument for this redis lib call') end
+  local ok = racl(...)
+  if not ok then raise('Invalid command passed to redis.acl_check_cmd()') end
+  return true
+end
+redis.REDIS_VERSION = '7.0.15'
+redis.REDIS_VERSION_NUM = 458767
+
+-- math.random as Redis's patched lmathlib: rand48, reseeded with 0 before every script.
+local function checkint(v, i, fname)
+  local n = tonumber(v)
+  if n == nil then
+    local got = v == nil and 'no value' or type(v)
+    -- Level 4: checkint, random, the C trampoline, the script (luaL_argerror's position).
+    error("bad argument #" .. i .. " to '" .. fname .. "' (number expected, got " .. got .. ")", 4)
+  end
+  if n >= 0 then return floor(n) else return -floor(-n) end
+end
+local math_proxy_real = {}
+for k, v in pairs(math) do math_proxy_real[k] = v end
+math_proxy_real.random = function(...)
+  local n = select('#', ...)
+  local r = rrand()
+  if n == 0 then return r end
+  if n == 1 then
+    local u = checkint((...), 1, 'random')
+    if u < 1 then error("bad argument #1 to 'random' (interval is empty)", 3) end
+    return floor(r * u) + 1
+  end
+  if n == 2 then
+    local l = checkint((...), 1, 'random')
+    local u = checkint(select(2, ...), 2, 'random')
+    if l > u then error("bad argument #2 to 'random' (interval is empty)", 3) end
+    return floor(r * (u - l + 1)) + l
+  end
+  error('wrong number of arguments', 3)
+end
+math_proxy_real.randomseed = function(s) rsrand(checkint(s, 1, 'randomseed')) end
+
+-- The error handler: Redis's __redis__err__handler, skipping C frames and this file's frames
+-- (redis.call is a Lua wrapper here, a C function in Redis).
+local function handler(err)
+  local lvl = 2
+  local i = dbg.getinfo(lvl, 'nSl')
+  while i and (i.what == 'C' or i.source == '=sluice') and lvl < 8 do
+    lvl = lvl + 1
+    i = dbg.getinfo(lvl, 'nSl')
+  end
+  if type(err) == 'userdata' then
+    err = { err = 'ERR ' .. rerrtext(err) }
+  elseif type(err) ~= 'table' then
+    err = { err = 'ERR ' .. tostring(err) }
+  end
+  if i then
+    err['source'] = i.source
+    err['line'] = i.currentline
+  end
+  return err
+end
+
+-- C closures around the library's functions (see `wrap` in mod.rs).
+for k, v in pairs(redis) do
+  if type(v) == 'function' then redis[k] = wrap(v) end
+end
+math_proxy_real.random = wrap(math_proxy_real.random)
+math_proxy_real.randomseed = wrap(math_proxy_real.randomseed)
+
+-- The globals a script sees: a read-only proxy over `view`, whose misses are errors.
+local view = {}
+local G = protect(view)
+setmetatable(view, { __index = function(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end, __metatable = false })
+for _, name in ipairs({ 'assert', 'collectgarbage', 'error', 'gcinfo', 'getmetatable', 'ipairs',
+  'next', 'pairs', 'pcall', 'rawequal', 'rawget', 'select', 'setmetatable', 'tonumber',
+  'tostring', 'type', 'unpack', 'xpcall', '_VERSION' }) do
+  view[name] = _G[name]
+end
+view.rawset = function(t, k, v)
+  if protected[t] then error('Attempt to modify a readonly table', 0) end
+  return rawset(t, k, v)
+end
+view.loadstring = function(s, name)
+  local f, e = loadstring_orig(s, name)
+  if f then setfenv(f, G) end
+  return f, e
+end
+view.load = function(fn, name)
+  local f, e = load_orig(fn, name)
+  if f then setfenv(f, G) end
+  return f, e
+end
+view._G = G
+view.__redis__err__handler = handler
+view.redis = protect(redis)
+view.math = protect(math_proxy_real)
+view.string = protect(string)
+view.table = protect(table)
+view.coroutine = protect(coroutine)
+-- Strings' methods: through the proxy, so `("").x = …` cannot reach the real table either.
+getmetatable('').__index = view.string
+
+local function run(f) return xpcall(f, handler) end
+return G, view, run
