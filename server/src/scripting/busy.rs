@@ -196,6 +196,14 @@ fn answer(ctx: &mut Ctx<'_>, c: &mut Client, argv: &[bytes::Bytes]) {
     } else {
         None
     };
+    if kill.is_some() && c.multi.is_some() {
+        // Allowed while busy, so queued like any command inside MULTI (as Redis).
+        if let Some(q) = c.multi.as_mut() {
+            q.push(argv.to_vec());
+        }
+        c.out.simple("QUEUED");
+        return;
+    }
     if let Some(kill_function) = kill {
         // Redis's scriptKill: a write makes it unkillable; the wrong KILL gets the BUSY error
         // of what runs.

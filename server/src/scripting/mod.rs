@@ -317,12 +317,14 @@ fn new_vm() -> mlua::Result<Vm> {
         };
         Ok(crate::commands::lookup(&name.as_bytes()).is_some())
     })?;
+    let killed = lua.create_function(|_, ()| Ok(with_run(|r| r.kill).unwrap_or(false)))?;
     let prelude = lua
         .load(include_str!("prelude.lua"))
         .set_name("=sluice")
         .into_function()?;
-    let (env, view, runner): (Table, Table, Function) =
-        prelude.call((call, log, sha, setresp, rand, srand, errtext, acl, wrap))?;
+    let (env, view, runner): (Table, Table, Function) = prelude.call((
+        call, log, sha, setresp, rand, srand, errtext, acl, wrap, killed,
+    ))?;
     let g = lua.globals();
     for name in [
         "debug", "print", "loadfile", "dofile", "require", "module", "package", "os", "io",

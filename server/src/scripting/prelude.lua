@@ -4,7 +4,7 @@
 -- Redis's {err=…, source=…, line=…} table. Stock Lua 5.1 has no read-only tables (Redis patches
 -- its Lua for them), so every protected table is an empty proxy whose metatable forwards reads
 -- and refuses writes; rawset refuses proxies too.
-local rcall, rlog, rsha1, rsetresp, rrand, rsrand, rerrtext, racl, wrap = ...
+local rcall, rlog, rsha1, rsetresp, rrand, rsrand, rerrtext, racl, wrap, rkilled = ...
 local dbg = debug
 local error, type, tostring, tonumber, select, rawget, rawset, setmetatable, xpcall =
   error, type, tostring, tonumber, select, rawget, rawset, setmetatable, xpcall
@@ -138,7 +138,7 @@ math_proxy_real.randomseed = function(s) rsrand(checkint(s, 1, 'randomseed')) en
 local function handler(err)
   local lvl = 2
   local i = dbg.getinfo(lvl, 'nSl')
-  while i and (i.what == 'C' or i.source == '=sluice') and lvl < 8 do
+  while i and (i.what == 'C' or i.what == 'tail' or i.source == '=sluice') and lvl < 10 do
     lvl = lvl + 1
     i = dbg.getinfo(lvl, 'nSl')
   end
@@ -172,6 +172,16 @@ for _, name in ipairs({ 'assert', 'collectgarbage', 'error', 'gcinfo', 'getmetat
   'tostring', 'type', 'unpack', 'xpcall', '_VERSION' }) do
   view[name] = _G[name]
 end
+-- After SCRIPT KILL the hook raises an error; a script's own pcall must not swallow it
+-- (Redis switches its hook to every line for that): re-raise it when a pcall caught it.
+local pcall_orig = pcall
+local KILLED = { err = 'ERR Script killed by user with SCRIPT KILL...' }
+local function after_pcall(ok, ...)
+  if not ok and rkilled() then error(KILLED) end
+  return ok, ...
+end
+view.pcall = wrap(function(...) return after_pcall(pcall_orig(...)) end)
+view.xpcall = wrap(function(...) return after_pcall(xpcall(...)) end)
 view.rawset = function(t, k, v)
   if protected[t] then error('Attempt to modify a readonly table', 0) end
   return rawset(t, k, v)
