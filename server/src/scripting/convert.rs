@@ -176,9 +176,13 @@ fn parse(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<V
     })
 }
 
+/// -2^63 and 2^63 as doubles.
+pub(crate) const I64_LOW: f64 = -9_223_372_036_854_775_808.0;
+pub(crate) const I64_HIGH: f64 = 9_223_372_036_854_775_808.0;
+
 /// `(long long)` of a Lua number as x86-64 converts it (out of range and NaN give i64::MIN).
 fn to_i64(n: f64) -> i64 {
-    if n.is_nan() || n >= 9.223_372_036_854_775_807e18 || n < -9.223_372_036_854_775_808e18 {
+    if !(I64_LOW..I64_HIGH).contains(&n) {
         i64::MIN
     } else {
         n as i64

@@ -18,6 +18,7 @@
 
 pub mod busy;
 mod convert;
+mod libs;
 mod rand48;
 
 use std::cell::RefCell;
@@ -323,7 +324,17 @@ fn new_vm() -> mlua::Result<Vm> {
         .set_name("=sluice")
         .into_function()?;
     let (env, view, runner): (Table, Table, Function) = prelude.call((
-        call, log, sha, setresp, rand, srand, errtext, acl, wrap, killed,
+        call,
+        log,
+        sha,
+        setresp,
+        rand,
+        srand,
+        errtext,
+        acl,
+        wrap,
+        killed,
+        libs::create(&lua)?,
     ))?;
     let g = lua.globals();
     for name in [
@@ -501,7 +512,7 @@ pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
     let saved_exec = ctx.client.in_exec;
     ctx.client.in_exec = true;
     ctx.store.begin_atomic();
-    let ptr = ctx as *mut Ctx<'_> as *mut Ctx<'static>;
+    let ptr = (ctx as *mut Ctx<'_>).cast::<Ctx<'static>>();
     RUN.with(|r| {
         *r.borrow_mut() = Some(Run {
             ctx: ptr,

@@ -4,7 +4,7 @@
 -- Redis's {err=…, source=…, line=…} table. Stock Lua 5.1 has no read-only tables (Redis patches
 -- its Lua for them), so every protected table is an empty proxy whose metatable forwards reads
 -- and refuses writes; rawset refuses proxies too.
-local rcall, rlog, rsha1, rsetresp, rrand, rsrand, rerrtext, racl, wrap, rkilled = ...
+local rcall, rlog, rsha1, rsetresp, rrand, rsrand, rerrtext, racl, wrap, rkilled, libs = ...
 local dbg = debug
 local error, type, tostring, tonumber, select, rawget, rawset, setmetatable, xpcall =
   error, type, tostring, tonumber, select, rawget, rawset, setmetatable, xpcall
@@ -161,6 +161,24 @@ end
 math_proxy_real.random = wrap(math_proxy_real.random)
 math_proxy_real.randomseed = wrap(math_proxy_real.randomseed)
 
+-- cjson, cmsgpack, bit (libs.rs): their errors get the caller's position, as luaL_error's.
+local pcall0, unpack0 = pcall, unpack
+local function libwrap(f)
+  return wrap(function(...)
+    local r = { n = select('#', ...) }
+    r = { pcall0(f, ...) }
+    local n = 0
+    for k in pairs(r) do if k > n then n = k end end
+    if not r[1] then error(rerrtext(r[2]), 3) end
+    return unpack0(r, 2, n)
+  end)
+end
+for _, lib in pairs(libs) do
+  for k, v in pairs(lib) do
+    if type(v) == 'function' then lib[k] = libwrap(v) end
+  end
+end
+
 -- The globals a script sees: a read-only proxy over `view`, whose misses are errors.
 local view = {}
 local G = protect(view)
@@ -203,6 +221,9 @@ view.math = protect(math_proxy_real)
 view.string = protect(string)
 view.table = protect(table)
 view.coroutine = protect(coroutine)
+view.cjson = protect(libs.cjson)
+view.cmsgpack = protect(libs.cmsgpack)
+view.bit = protect(libs.bit)
 -- Strings' methods: through the proxy, so `("").x = …` cannot reach the real table either.
 getmetatable('').__index = view.string
 
