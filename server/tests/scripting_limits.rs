@@ -96,3 +96,38 @@ fn shutdown_nosave_ends_a_script_that_never_ends() {
         "the script's write was dropped"
     );
 }
+
+/// Function libraries are durable (kill -9 included); the EVAL script cache is not, as in Redis.
+#[test]
+fn functions_survive_a_restart_and_the_script_cache_does_not() {
+    let mut server = Server::start(&["--appendfsync", "always"]);
+    let mut c = server.conn();
+    let lib = b"#!lua name=durable\nredis.register_function('dfn', function(keys, args) return 'from ' .. args[1] end)";
+    assert_eq!(
+        c.cmd_args(&[b"FUNCTION", b"LOAD", lib]),
+        b"$7\r\ndurable\r\n"
+    );
+    let lib2 = b"#!lua name=gone\nredis.register_function('gfn', function() return 1 end)";
+    assert_eq!(c.cmd_args(&[b"FUNCTION", b"LOAD", lib2]), b"$4\r\ngone\r\n");
+    assert_eq!(c.cmd("FUNCTION DELETE gone"), b"+OK\r\n");
+    let sha = c.cmd_args(&[b"SCRIPT", b"LOAD", b"return 1"]);
+    assert_eq!(sha, b"$40\r\ne0e1f9fabfc9d4800c877a703b823ac0578ff8db\r\n");
+    server.kill9();
+    server.restart();
+    let mut c = server.conn();
+    assert_eq!(c.cmd("FCALL dfn 0 x"), b"$6\r\nfrom x\r\n");
+    assert_eq!(
+        text(&c.cmd("FCALL gfn 0")),
+        "-ERR Function not found\r\n",
+        "a deleted library stays deleted"
+    );
+    assert_eq!(
+        text(&c.cmd("EVALSHA e0e1f9fabfc9d4800c877a703b823ac0578ff8db 0")),
+        "-NOSCRIPT No matching script. Please use EVAL.\r\n"
+    );
+    assert_eq!(c.cmd("FUNCTION FLUSH"), b"+OK\r\n");
+    server.stop();
+    server.restart();
+    let mut c = server.conn();
+    assert_eq!(c.cmd("FUNCTION LIST"), b"*0\r\n");
+}

@@ -14,7 +14,7 @@ use crate::reply::{CmdResult, ReplyError, NOT_INTEGER};
 use crate::scripting::{self, Call};
 
 /// Copies the scripting settings from the configuration (CONFIG SET may have changed them).
-fn sync_config(ctx: &mut Ctx<'_>) {
+pub(crate) fn sync_config(ctx: &mut Ctx<'_>) {
     let c = &ctx.srv.config;
     let (busy, mem, size) = (
         c.busy_reply_threshold,
@@ -28,7 +28,7 @@ fn sync_config(ctx: &mut Ctx<'_>) {
 }
 
 /// Splits `numkeys key… arg…` (argv[2..]) with Redis's errors.
-fn keys_and_args(argv: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), ReplyError> {
+pub(crate) fn keys_and_args(argv: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), ReplyError> {
     let n = parse_i64(&argv[2]).ok_or(ReplyError::from(NOT_INTEGER))?;
     if n < 0 {
         return Err("ERR Number of keys can't be negative".into());
@@ -59,6 +59,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
             keys,
             args,
             read_only,
+            function: false,
         },
     )
 }

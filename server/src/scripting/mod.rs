@@ -62,6 +62,27 @@ struct Vm {
     view: Table,
     /// `xpcall(f, handler)`.
     runner: Function,
+    /// `xpcall(function() return cb(keys, argv) end, handler)` (FCALL).
+    run_fn: Function,
+    /// Runs a library chunk with the library API (FUNCTION LOAD).
+    load_lib: Function,
+    /// The libraries' globals (see the prelude).
+    lib_env: Table,
+}
+
+/// A registered function (FCALL).
+pub struct FnEntry {
+    pub library: String,
+    callback: Function,
+    pub flags: Flags,
+    pub flag_names: Vec<String>,
+    pub description: Option<String>,
+}
+
+/// A loaded library: its code and its functions' names.
+pub struct Library {
+    pub code: Vec<u8>,
+    pub functions: Vec<String>,
 }
 
 /// The scripting state the server keeps (in `Server::script`).
@@ -77,8 +98,13 @@ pub struct Scripting {
     pub memory_limit: u64,
     /// `lua-script-max-size` (bytes).
     pub max_script_size: u64,
-    /// Scripts that ended past the threshold, killed ones (INFO).
+    /// Scripts killed with SCRIPT KILL / FUNCTION KILL.
     pub killed: u64,
+    /// Function libraries by name, and their functions by name.
+    pub libraries: std::collections::BTreeMap<String, Library>,
+    pub functions: HashMap<String, FnEntry>,
+    /// The libraries stored durably have been loaded (on the first function command).
+    pub functions_loaded: bool,
 }
 
 impl Default for Scripting {
@@ -91,6 +117,9 @@ impl Default for Scripting {
             memory_limit: 256 << 20,
             max_script_size: 64 << 20,
             killed: 0,
+            libraries: std::collections::BTreeMap::new(),
+            functions: HashMap::new(),
+            functions_loaded: false,
         }
     }
 }
@@ -168,10 +197,13 @@ impl Scripting {
             .unwrap_or(false)
     }
 
-    /// Drops every cached script (SCRIPT FLUSH); the VM is recreated on next use, as Redis.
+    /// Drops every cached script (SCRIPT FLUSH). The VM stays (its globals are read-only, so
+    /// no script left state in it; the function libraries live in it too).
     pub fn flush(&mut self) {
         self.cache.clear();
-        self.vm = None;
+        if let Some(vm) = &self.vm {
+            let _ = vm.lua.gc_collect();
+        }
     }
 
     /// Compiles and caches `body` (SCRIPT LOAD, EVAL); returns its SHA.
@@ -323,7 +355,14 @@ fn new_vm() -> mlua::Result<Vm> {
         .load(include_str!("prelude.lua"))
         .set_name("=sluice")
         .into_function()?;
-    let (env, view, runner): (Table, Table, Function) = prelude.call((
+    let (env, view, runner, run_fn, load_lib, lib_env): (
+        Table,
+        Table,
+        Function,
+        Function,
+        Function,
+        Table,
+    ) = prelude.call((
         call,
         log,
         sha,
@@ -352,6 +391,9 @@ fn new_vm() -> mlua::Result<Vm> {
         env,
         view,
         runner,
+        run_fn,
+        load_lib,
+        lib_env,
     })
 }
 
@@ -468,43 +510,73 @@ fn raised_error(v: &Value, sha: &str) -> String {
 
 /// How a script is called.
 pub struct Call<'a> {
+    /// The script's SHA (EVAL) or the function's name (FCALL).
     pub sha: String,
     pub keys: &'a [Bytes],
     pub args: &'a [Bytes],
-    /// EVAL_RO / EVALSHA_RO.
+    /// EVAL_RO / EVALSHA_RO / FCALL_RO.
     pub read_only: bool,
+    /// FCALL: run the registered function named `sha`.
+    pub function: bool,
 }
 
-/// Runs a cached script for the command in `ctx` and writes its reply.
+fn lua_strings(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, k) in items.iter().enumerate() {
+        t.raw_seti(i + 1, lua.create_string(k)?)?;
+    }
+    Ok(t)
+}
+
+/// Runs a cached script or a registered function for the command in `ctx` and writes its reply.
 pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
     let sc = &mut ctx.srv.script;
-    let Some(script) = sc.cache.get(&call.sha) else {
-        return Err("NOSCRIPT No matching script. Please use EVAL.".into());
+    let (func, flags) = if call.function {
+        let Some(f) = sc.functions.get(&call.sha) else {
+            return Err("ERR Function not found".into());
+        };
+        (f.callback.clone(), f.flags)
+    } else {
+        let Some(script) = sc.cache.get(&call.sha) else {
+            return Err("NOSCRIPT No matching script. Please use EVAL.".into());
+        };
+        (script.func.clone(), script.flags)
     };
-    let func = script.func.clone();
-    let flags = script.flags;
+    if call.read_only && (call.function || flags.declared) && !flags.no_writes {
+        return Err("ERR Can not execute a script with write flag using *_ro command.".into());
+    }
     let threshold = Duration::from_millis(sc.busy_threshold_ms);
     let vm = sc.vm()?;
-    let (lua, view, runner) = (vm.lua.clone(), vm.view.clone(), vm.runner.clone());
-    let set_args = || -> mlua::Result<()> {
-        let keys = lua.create_table_with_capacity(call.keys.len(), 0)?;
-        for (i, k) in call.keys.iter().enumerate() {
-            keys.raw_seti(i + 1, lua.create_string(k)?)?;
+    let (lua, view, runner, run_fn) = (
+        vm.lua.clone(),
+        vm.view.clone(),
+        vm.runner.clone(),
+        vm.run_fn.clone(),
+    );
+    let args = (|| -> mlua::Result<(Table, Table)> {
+        Ok((lua_strings(&lua, call.keys)?, lua_strings(&lua, call.args)?))
+    })();
+    let (keys, argv) = match args {
+        Ok(a) => a,
+        Err(e) => {
+            return Err(ReplyError::new(format!(
+                "ERR Error running script {}, {}",
+                call.sha,
+                error_text(&e)
+            )))
         }
-        let argv = lua.create_table_with_capacity(call.args.len(), 0)?;
-        for (i, a) in call.args.iter().enumerate() {
-            argv.raw_seti(i + 1, lua.create_string(a)?)?;
-        }
-        view.raw_set("KEYS", keys)?;
-        view.raw_set("ARGV", argv)?;
-        Ok(())
     };
-    if let Err(e) = set_args() {
-        return Err(ReplyError::new(format!(
-            "ERR Error running script {}, {}",
-            call.sha,
-            error_text(&e)
-        )));
+    if !call.function {
+        let set = view
+            .raw_set("KEYS", keys.clone())
+            .and_then(|_| view.raw_set("ARGV", argv.clone()));
+        if let Err(e) = set {
+            return Err(ReplyError::new(format!(
+                "ERR Error running script {}, {}",
+                call.sha,
+                error_text(&e)
+            )));
+        }
     }
     let now = Instant::now();
     let saved_db = ctx.client.db;
@@ -523,14 +595,18 @@ pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
             started: now,
             busy: false,
             kill: false,
-            is_function: false,
+            is_function: call.function,
             last_serve: now,
             threshold,
             pending_error: None,
             scratch: None,
         })
     });
-    let result: mlua::Result<(bool, Value)> = runner.call(func);
+    let result: mlua::Result<(bool, Value)> = if call.function {
+        run_fn.call((func, keys, argv))
+    } else {
+        runner.call(func)
+    };
     let run = RUN.with(|r| r.borrow_mut().take());
     ctx.store.end_atomic();
     ctx.client.in_exec = saved_exec;
@@ -540,11 +616,6 @@ pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
         return Err("ERR script state lost".into());
     };
     if run.kill {
-        // The hook set every instruction after the kill; back to the normal period.
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-            |_, _| hook(),
-        );
         ctx.srv.script.killed += 1;
     }
     if run.busy {
@@ -553,8 +624,10 @@ pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
             "slow script finished"
         );
     }
-    let _ = view.raw_set("KEYS", Value::Nil);
-    let _ = view.raw_set("ARGV", Value::Nil);
+    if !call.function {
+        let _ = view.raw_set("KEYS", Value::Nil);
+        let _ = view.raw_set("ARGV", Value::Nil);
+    }
     match result {
         Ok((true, v)) => {
             convert::write_lua(ctx.out, &v, run.resp3, 0);
@@ -584,6 +657,183 @@ pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
                 call.sha, text
             )))
         }
+    }
+}
+
+/// The message of a Lua error value raised while loading a library (`ERR …`, no position
+/// suffix), as Redis's "Error registering functions: …".
+fn load_error(v: &Value) -> String {
+    match v {
+        Value::Table(t) => match t.raw_get::<Value>("err") {
+            Ok(Value::String(s)) => s.to_string_lossy(),
+            _ => "ERR unknown error".into(),
+        },
+        Value::String(s) => format!("ERR {}", s.to_string_lossy()),
+        _ => "ERR unknown error".into(),
+    }
+}
+
+/// Parses `#!lua name=<lib>` (FUNCTION LOAD's metadata) with Redis's errors.
+fn library_name(code: &[u8]) -> Result<String, ReplyError> {
+    if !code.starts_with(b"#!") {
+        return Err("ERR Missing library metadata".into());
+    }
+    let end = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
+    let line = String::from_utf8_lossy(&code[2..end]).into_owned();
+    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or("");
+    if !engine.eq_ignore_ascii_case("lua") {
+        return Err(ReplyError::new(format!("ERR Engine '{engine}' not found")));
+    }
+    let mut name = None;
+    for p in parts {
+        match p.strip_prefix("name=") {
+            Some(n) => name = Some(n.to_string()),
+            None => {
+                return Err(ReplyError::new(format!(
+                    "ERR Invalid metadata value given: {p}"
+                )))
+            }
+        }
+    }
+    let Some(name) = name else {
+        return Err("ERR Library name was not given".into());
+    };
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
+    }
+    Ok(name)
+}
+
+impl Scripting {
+    /// FUNCTION LOAD: compiles and runs a library, registers its functions; returns its name.
+    pub fn load_library(&mut self, code: &[u8], replace: bool) -> Result<String, ReplyError> {
+        if code.len() as u64 > self.max_script_size {
+            return Err(ReplyError::new(format!(
+                "ERR script too large: {} bytes, the limit is {} bytes (lua-script-max-size)",
+                code.len(),
+                self.max_script_size
+            )));
+        }
+        let name = library_name(code)?;
+        if self.libraries.contains_key(&name) && !replace {
+            return Err(ReplyError::new(format!(
+                "ERR Library '{name}' already exists"
+            )));
+        }
+        let end = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
+        let body = &code[end..];
+        let vm = self.vm()?;
+        let chunk = vm
+            .lua
+            .load(body)
+            .set_name("@user_function")
+            .set_environment(vm.lib_env.clone())
+            .into_function()
+            .map_err(|e| {
+                let msg = match e {
+                    mlua::Error::SyntaxError { message, .. } => message,
+                    other => error_text(&other),
+                };
+                ReplyError::new(format!(
+                    "ERR Error compiling function: {}",
+                    msg.replace(['\r', '\n'], " ")
+                ))
+            })?;
+        let (ok, v): (bool, Value) = vm.load_lib.call(chunk).map_err(|e| {
+            ReplyError::new(format!(
+                "ERR Error registering functions: ERR {}",
+                error_text(&e)
+            ))
+        })?;
+        if !ok {
+            return Err(ReplyError::new(format!(
+                "ERR Error registering functions: {}",
+                load_error(&v)
+            )));
+        }
+        let Value::Table(list) = v else {
+            return Err("ERR No functions registered".into());
+        };
+        let mut fns = Vec::new();
+        for item in list.sequence_values::<Table>() {
+            let item = item.map_err(|e| ReplyError::new(format!("ERR {}", error_text(&e))))?;
+            let fname: String = item.raw_get("name").unwrap_or_default();
+            let callback: Function = item
+                .raw_get("callback")
+                .map_err(|e| ReplyError::new(format!("ERR {}", error_text(&e))))?;
+            let description: Option<String> = item.raw_get("description").ok().flatten();
+            let mut flags = Flags {
+                declared: true,
+                ..Flags::default()
+            };
+            let mut flag_names = Vec::new();
+            if let Ok(Value::Table(fl)) = item.raw_get::<Value>("flags") {
+                for f in fl.sequence_values::<String>().flatten() {
+                    match f.as_str() {
+                        "no-writes" => flags.no_writes = true,
+                        "allow-oom" => flags.allow_oom = true,
+                        "allow-stale" => flags.allow_stale = true,
+                        "no-cluster" => flags.no_cluster = true,
+                        _ => flags.allow_cross_slot = true,
+                    }
+                    flag_names.push(f);
+                }
+            }
+            fns.push((fname, callback, flags, flag_names, description));
+        }
+        if fns.is_empty() {
+            return Err("ERR No functions registered".into());
+        }
+        for (fname, ..) in &fns {
+            if let Some(existing) = self.functions.get(fname) {
+                if existing.library != name {
+                    return Err(ReplyError::new(format!(
+                        "ERR Function {fname} already exists"
+                    )));
+                }
+            }
+        }
+        self.delete_library(&name);
+        let mut names = Vec::new();
+        for (fname, callback, flags, flag_names, description) in fns {
+            names.push(fname.clone());
+            self.functions.insert(
+                fname,
+                FnEntry {
+                    library: name.clone(),
+                    callback,
+                    flags,
+                    flag_names,
+                    description,
+                },
+            );
+        }
+        self.libraries.insert(
+            name.clone(),
+            Library {
+                code: code.to_vec(),
+                functions: names,
+            },
+        );
+        Ok(name)
+    }
+
+    /// Removes a library and its functions; whether it existed.
+    pub fn delete_library(&mut self, name: &str) -> bool {
+        let Some(lib) = self.libraries.remove(name) else {
+            return false;
+        };
+        for f in &lib.functions {
+            self.functions.remove(f);
+        }
+        true
+    }
+
+    /// FUNCTION FLUSH.
+    pub fn flush_functions(&mut self) {
+        self.libraries.clear();
+        self.functions.clear();
     }
 }
 

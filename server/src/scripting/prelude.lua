@@ -182,9 +182,10 @@ end
 -- The globals a script sees: a read-only proxy over `view`, whose misses are errors.
 local view = {}
 local G = protect(view)
-setmetatable(view, { __index = function(_, k)
+local view_mt = { __index = function(_, k)
   error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-end, __metatable = false })
+end, __metatable = false }
+setmetatable(view, view_mt)
 for _, name in ipairs({ 'assert', 'collectgarbage', 'error', 'gcinfo', 'getmetatable', 'ipairs',
   'next', 'pairs', 'pcall', 'rawequal', 'rawget', 'select', 'setmetatable', 'tonumber',
   'tostring', 'type', 'unpack', 'xpcall', '_VERSION' }) do
@@ -228,4 +229,89 @@ view.bit = protect(libs.bit)
 getmetatable('').__index = view.string
 
 local function run(f) return xpcall(f, handler) end
-return G, view, run
+
+-- Redis 7 functions. FCALL calls a registered callback with (KEYS, ARGV) as arguments.
+local function run_fn(cb, keys, argv) return xpcall(function() return cb(keys, argv) end, handler) end
+
+-- FUNCTION LOAD runs a library's code in an environment whose `redis` has only what Redis's
+-- library API has; redis.register_function collects into `registered`.
+local registered = {}
+local FLAGS = { ['no-writes'] = true, ['allow-oom'] = true, ['allow-stale'] = true,
+  ['no-cluster'] = true, ['allow-cross-slot-keys'] = true }
+local function valid_name(n)
+  return type(n) == 'string' and #n > 0 and not n:find('[^%w_]')
+end
+local function register(...)
+  local n = select('#', ...)
+  local name, cb, flags, desc
+  if n == 1 then
+    local t = ...
+    if type(t) ~= 'table' then
+      raise('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+    end
+    for k, v in pairs(t) do
+      if k == 'function_name' then name = v
+      elseif k == 'callback' then cb = v
+      elseif k == 'flags' then
+        if type(v) ~= 'table' then raise('flags argument to redis.register_function must be a table representing function flags') end
+        flags = v
+      elseif k == 'description' then
+        if type(v) ~= 'string' then raise('description argument given to redis.register_function must be a string') end
+        desc = v
+      else raise('unknown argument given to redis.register_function') end
+    end
+    if name == nil then raise('redis.register_function must get a function name argument') end
+    if cb == nil then raise('redis.register_function must get a callback argument') end
+  elseif n == 2 then
+    name, cb = ...
+    if type(cb) ~= 'function' then raise('second argument to redis.register_function must be a function') end
+  else
+    raise('wrong number of arguments to redis.register_function')
+  end
+  if type(name) == 'number' then name = tostring(name) end
+  if not valid_name(name) then
+    raise('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
+  end
+  local fl = {}
+  for _, f in ipairs(flags or {}) do
+    if type(f) ~= 'string' or not FLAGS[f] then raise('unknown flag given') end
+    fl[#fl + 1] = f
+  end
+  for _, r in ipairs(registered) do
+    if r.name == name then raise('Function already exists in the library') end
+  end
+  registered[#registered + 1] = { name = name, callback = cb, flags = fl, description = desc }
+end
+local load_redis = {
+  register_function = wrap(register),
+  log = redis.log,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+  setresp = redis.setresp,
+}
+setmetatable(load_redis, { __index = function(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end })
+-- Libraries' globals: a proxy whose reads go to `load_view` while a library loads and to the
+-- scripts' globals afterwards (Redis swaps its globals' __index the same way), so functions and
+-- their helpers see `redis.call` when they run.
+local load_view = {}
+for k, v in pairs(view) do load_view[k] = v end
+load_view.redis = protect(load_redis)
+setmetatable(load_view, view_mt)
+local lg_mt = { __index = view, __newindex = readonly_newindex, __metatable = false }
+local LG = setmetatable({}, lg_mt)
+protected[LG] = true
+load_view._G = LG
+-- Runs a compiled library chunk (its environment is LG); returns ok, error or registrations.
+local function load_lib(chunk)
+  registered = {}
+  lg_mt.__index = load_view
+  local ok, err = xpcall(chunk, handler)
+  lg_mt.__index = view
+  local r = registered
+  registered = {}
+  if not ok then return false, err end
+  return true, r
+end
+return G, view, run, run_fn, load_lib, LG
