@@ -2,7 +2,7 @@
 //! (`script_lua.c`): a command's reply (bytes in the script's protocol) into a Lua value for
 //! `redis.call`, and a script's return value into the caller's reply.
 //!
-//! Reply → Lua: integer → number; bulk → string; null bulk / null array → false; status →
+//! Reply → Lua (built on the C API in `raw.rs`, one protected call per reply): integer → number; bulk → string; null bulk / null array → false; status →
 //! `{ok=…}`; error → `{err=…}`; array → table (a RESP3 null element leaves a hole); RESP3 map
 //! → `{map={…}}`, set → `{set={k=true}}`, double → `{double=n}`, boolean → boolean, big
 //! number → `{big_number=…}`, verbatim → `{verbatim_string={format=…, string=…}}`, null → nil.
@@ -42,138 +42,6 @@ pub fn error_table(lua: &Lua, e: &[u8], from_reply: bool) -> mlua::Result<Value>
         t.raw_set("ignore_error_stats_update", true)?;
     }
     Ok(Value::Table(t))
-}
-
-/// Parses one reply (as written by the dispatch into a scratch writer) into a Lua value.
-pub fn reply_to_lua(lua: &Lua, buf: &[u8]) -> mlua::Result<Value> {
-    let mut pos = 0;
-    parse(lua, buf, &mut pos, 0)
-}
-
-fn line<'a>(buf: &'a [u8], pos: &mut usize) -> mlua::Result<&'a [u8]> {
-    let rest = &buf[*pos..];
-    let Some(end) = rest.windows(2).position(|w| w == b"\r\n") else {
-        return Err(mlua::Error::RuntimeError("truncated reply".into()));
-    };
-    *pos += end + 2;
-    Ok(&rest[..end])
-}
-
-fn int(b: &[u8]) -> mlua::Result<i64> {
-    std::str::from_utf8(b)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| mlua::Error::RuntimeError("bad integer in reply".into()))
-}
-
-fn parse(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<Value> {
-    if *pos >= buf.len() || depth > MAX_DEPTH {
-        return Err(mlua::Error::RuntimeError("truncated reply".into()));
-    }
-    let kind = buf[*pos];
-    *pos += 1;
-    let l = line(buf, pos)?;
-    Ok(match kind {
-        b':' => Value::Number(int(l)? as f64),
-        b'+' => {
-            let t = lua.create_table()?;
-            t.raw_set("ok", lua.create_string(l)?)?;
-            Value::Table(t)
-        }
-        b'-' => {
-            let mut e = Vec::with_capacity(l.len() + 1);
-            e.push(b'-');
-            e.extend_from_slice(l);
-            error_table(lua, &e, true)?
-        }
-        b'$' | b'=' => {
-            let n = int(l)?;
-            if n < 0 {
-                return Ok(Value::Boolean(false));
-            }
-            let n = n as usize;
-            let end = pos.saturating_add(n);
-            if end + 2 > buf.len() {
-                return Err(mlua::Error::RuntimeError("truncated reply".into()));
-            }
-            let data = &buf[*pos..end];
-            *pos = end + 2;
-            if kind == b'=' && data.len() >= 4 {
-                let v = lua.create_table()?;
-                v.raw_set("format", lua.create_string(&data[..3])?)?;
-                v.raw_set("string", lua.create_string(&data[4..])?)?;
-                let t = lua.create_table()?;
-                t.raw_set("verbatim_string", v)?;
-                Value::Table(t)
-            } else {
-                Value::String(lua.create_string(data)?)
-            }
-        }
-        b'*' | b'~' | b'>' => {
-            let n = int(l)?;
-            if n < 0 {
-                return Ok(Value::Boolean(false));
-            }
-            let n = n as usize;
-            if kind == b'~' {
-                let set = lua.create_table()?;
-                for _ in 0..n {
-                    let k = parse(lua, buf, pos, depth + 1)?;
-                    if !matches!(k, Value::Nil) {
-                        set.raw_set(k, true)?;
-                    }
-                }
-                let t = lua.create_table()?;
-                t.raw_set("set", set)?;
-                Value::Table(t)
-            } else {
-                let t = lua.create_table_with_capacity(n.min(1 << 16), 0)?;
-                for i in 0..n {
-                    let v = parse(lua, buf, pos, depth + 1)?;
-                    t.raw_set(i + 1, v)?;
-                }
-                Value::Table(t)
-            }
-        }
-        b'%' | b'|' => {
-            let n = int(l)?.max(0) as usize;
-            let map = lua.create_table()?;
-            for _ in 0..n {
-                let k = parse(lua, buf, pos, depth + 1)?;
-                let v = parse(lua, buf, pos, depth + 1)?;
-                if !matches!(k, Value::Nil) {
-                    map.raw_set(k, v)?;
-                }
-            }
-            if kind == b'|' {
-                // An attribute precedes the real reply, which is what the script gets.
-                return parse(lua, buf, pos, depth);
-            }
-            let t = lua.create_table()?;
-            t.raw_set("map", map)?;
-            Value::Table(t)
-        }
-        b'_' => Value::Nil,
-        b'#' => Value::Boolean(l == b"t"),
-        b',' => {
-            let s = std::str::from_utf8(l).unwrap_or("0");
-            let d = match s {
-                "inf" => f64::INFINITY,
-                "-inf" => f64::NEG_INFINITY,
-                "nan" => f64::NAN,
-                s => s.parse().unwrap_or(0.0),
-            };
-            let t = lua.create_table()?;
-            t.raw_set("double", d)?;
-            Value::Table(t)
-        }
-        b'(' => {
-            let t = lua.create_table()?;
-            t.raw_set("big_number", lua.create_string(l)?)?;
-            Value::Table(t)
-        }
-        _ => return Err(mlua::Error::RuntimeError("unknown reply type".into())),
-    })
 }
 
 /// -2^63 and 2^63 as doubles.

@@ -20,6 +20,7 @@ pub mod busy;
 mod convert;
 mod libs;
 mod rand48;
+mod raw;
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
@@ -88,6 +89,8 @@ pub struct Library {
 /// The scripting state the server keeps (in `Server::script`).
 pub struct Scripting {
     vm: Option<Vm>,
+    /// The heap limit last given to the VM.
+    applied_memory_limit: Option<u64>,
     /// EVAL / SCRIPT LOAD cache, by lower-case SHA1 hex.
     cache: HashMap<String, Script>,
     /// Sockets the busy loop serves while a script runs (see [`busy`]).
@@ -111,6 +114,7 @@ impl Default for Scripting {
     fn default() -> Self {
         Scripting {
             vm: None,
+            applied_memory_limit: None,
             cache: HashMap::new(),
             io: None,
             busy_threshold_ms: 5000,
@@ -178,12 +182,10 @@ impl Scripting {
             self.vm = Some(vm);
         }
         if let Some(vm) = &self.vm {
-            let limit = if self.memory_limit == 0 {
-                0
-            } else {
-                self.memory_limit as usize
-            };
-            let _ = vm.lua.set_memory_limit(limit);
+            if self.applied_memory_limit != Some(self.memory_limit) {
+                let _ = vm.lua.set_memory_limit(self.memory_limit as usize);
+                self.applied_memory_limit = Some(self.memory_limit);
+            }
         }
         self.vm
             .as_ref()
@@ -520,14 +522,6 @@ pub struct Call<'a> {
     pub function: bool,
 }
 
-fn lua_strings(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(items.len(), 0)?;
-    for (i, k) in items.iter().enumerate() {
-        t.raw_seti(i + 1, lua.create_string(k)?)?;
-    }
-    Ok(t)
-}
-
 /// Runs a cached script or a registered function for the command in `ctx` and writes its reply.
 pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
     let sc = &mut ctx.srv.script;
@@ -553,9 +547,13 @@ pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
         vm.runner.clone(),
         vm.run_fn.clone(),
     );
-    let args = (|| -> mlua::Result<(Table, Table)> {
-        Ok((lua_strings(&lua, call.keys)?, lua_strings(&lua, call.args)?))
-    })();
+    // SAFETY: the closure pushes exactly two tables (see raw.rs's rules).
+    let args = unsafe {
+        lua.exec_raw::<(Table, Table)>((), |l| {
+            raw::push_strings(l, call.keys);
+            raw::push_strings(l, call.args);
+        })
+    };
     let (keys, argv) = match args {
         Ok(a) => a,
         Err(e) => {
@@ -916,7 +914,13 @@ fn redis_call(lua: &Lua, mut args: MultiValue) -> mlua::Result<(Value, bool)> {
     engine::call(ctx, cmd, &argv);
     let out = std::mem::replace(ctx.out, caller_out);
     ctx.client.proto = saved_proto;
-    let value = convert::reply_to_lua(lua, out.buffer());
+    // SAFETY: the closure pushes exactly one value (see raw.rs's rules).
+    let value = unsafe {
+        lua.exec_raw::<Value>((), |l| {
+            let mut pos = 0;
+            raw::push_reply(l, out.buffer(), &mut pos, 0);
+        })
+    };
     with_run(|r| {
         if write {
             r.wrote = true;
