@@ -2,7 +2,7 @@
 //! outputs of Redis 7.0's C versions: `cjson` (lua-cjson 2.1.0 as Redis configures it:
 //! numbers as `%.14g`, `/` escaped, an empty table is `{}`, sparse arrays refused),
 //! `cmsgpack` (lua-cmsgpack 0.4.0: smallest integer encodings, float32 when exact, tables
-//! with keys 1..n as arrays) and `bit` (LuaBitOp 1.0.2). Errors are the C libraries' texts; the
+//! with keys 1..n as arrays), `bit` (LuaBitOp 1.0.2) and `struct` (struct 0.2). Errors are the C libraries' texts; the
 //! prelude wraps every function so they carry the script's position, as `luaL_error` does.
 
 use mlua::{LightUserData, Lua, MultiValue, Table, Value};
@@ -848,12 +848,342 @@ fn bit(lua: &Lua) -> mlua::Result<Table> {
     Ok(t)
 }
 
+// ---------------------------------------------------------------------------------------------
+// struct (Roberto Ierusalimschy's struct 0.2, as Redis ships it): native = little endian,
+// `long` and `size_t` 8 bytes, `int` 4, maximum alignment 8.
+
+const MAXINTSIZE: usize = 32;
+const MAXALIGN: usize = 8;
+
+struct Header {
+    big: bool,
+    align: usize,
+}
+
+fn getnum(fmt: &[u8], i: &mut usize, default: usize) -> mlua::Result<usize> {
+    if !fmt.get(*i).is_some_and(u8::is_ascii_digit) {
+        return Ok(default);
+    }
+    let mut a: usize = 0;
+    while let Some(d) = fmt.get(*i).filter(|c| c.is_ascii_digit()) {
+        let d = usize::from(d - b'0');
+        if a > (i32::MAX as usize) / 10 || a * 10 > i32::MAX as usize - d {
+            return err("integral size overflow");
+        }
+        a = a * 10 + d;
+        *i += 1;
+    }
+    Ok(a)
+}
+
+fn optsize(opt: u8, fmt: &[u8], i: &mut usize) -> mlua::Result<usize> {
+    Ok(match opt {
+        b'B' | b'b' => 1,
+        b'H' | b'h' => 2,
+        b'L' | b'l' | b'T' => 8,
+        b'f' => 4,
+        b'd' => 8,
+        b'x' => 1,
+        b'c' => getnum(fmt, i, 1)?,
+        b'i' | b'I' => {
+            let sz = getnum(fmt, i, 4)?;
+            if sz > MAXINTSIZE {
+                return err(format!(
+                    "integral size {sz} is larger than limit of {MAXINTSIZE}"
+                ));
+            }
+            sz
+        }
+        _ => 0,
+    })
+}
+
+fn gettoalign(len: usize, h: &Header, opt: u8, size: usize) -> usize {
+    if size == 0 || opt == b'c' {
+        return 0;
+    }
+    let size = size.min(h.align);
+    (size - (len & (size - 1))) & (size - 1)
+}
+
+fn controloptions(
+    opt: u8,
+    fmt: &[u8],
+    i: &mut usize,
+    h: &mut Header,
+    fname: &str,
+) -> mlua::Result<()> {
+    match opt {
+        b' ' => {}
+        b'>' => h.big = true,
+        b'<' => h.big = false,
+        b'!' => {
+            let a = getnum(fmt, i, MAXALIGN)?;
+            if !a.is_power_of_two() {
+                return err(format!("alignment {a} is not a power of 2"));
+            }
+            h.align = a;
+        }
+        _ => {
+            return err(format!(
+                "bad argument #1 to '{fname}' (invalid format option '{}')",
+                opt as char
+            ))
+        }
+    }
+    Ok(())
+}
+
+fn check_number(args: &MultiValue, arg: usize, fname: &str) -> mlua::Result<f64> {
+    let v = args.get(arg - 1);
+    v.and_then(number).map_or_else(
+        || {
+            err(format!(
+                "bad argument #{arg} to '{fname}' (number expected, got {})",
+                v.map_or("no value", type_name)
+            ))
+        },
+        Ok,
+    )
+}
+
+fn check_bytes(args: &MultiValue, arg: usize, fname: &str) -> mlua::Result<Vec<u8>> {
+    match args.get(arg - 1) {
+        Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
+        Some(v @ (Value::Integer(_) | Value::Number(_))) => {
+            Ok(fmt_g14(number(v).unwrap_or(0.0)).into_bytes())
+        }
+        other => err(format!(
+            "bad argument #{arg} to '{fname}' (string expected, got {})",
+            other.map_or("no value", type_name)
+        )),
+    }
+}
+
+fn struct_pack(args: &MultiValue) -> mlua::Result<Vec<u8>> {
+    let fmt = check_bytes(args, 1, "pack")?;
+    let mut h = Header {
+        big: false,
+        align: 1,
+    };
+    let mut out = Vec::new();
+    let mut arg = 2;
+    let mut total = 0usize;
+    let mut i = 0;
+    while i < fmt.len() {
+        let opt = fmt[i];
+        i += 1;
+        let mut size = optsize(opt, &fmt, &mut i)?;
+        let toalign = gettoalign(total, &h, opt, size);
+        total += toalign;
+        out.resize(out.len() + toalign, 0);
+        match opt {
+            b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
+                let n = check_number(args, arg, "pack")?;
+                arg += 1;
+                let mut value: u64 = if n < 0.0 { n as i64 as u64 } else { n as u64 };
+                let mut buf = vec![0u8; size];
+                if h.big {
+                    for b in buf.iter_mut().rev() {
+                        *b = (value & 0xff) as u8;
+                        value = value.checked_shr(8).unwrap_or(0);
+                    }
+                } else {
+                    for b in buf.iter_mut() {
+                        *b = (value & 0xff) as u8;
+                        value = value.checked_shr(8).unwrap_or(0);
+                    }
+                }
+                out.extend_from_slice(&buf);
+            }
+            b'x' => out.push(0),
+            b'f' => {
+                let f = check_number(args, arg, "pack")? as f32;
+                arg += 1;
+                out.extend_from_slice(&if h.big {
+                    f.to_be_bytes()
+                } else {
+                    f.to_le_bytes()
+                });
+            }
+            b'd' => {
+                let d = check_number(args, arg, "pack")?;
+                arg += 1;
+                out.extend_from_slice(&if h.big {
+                    d.to_be_bytes()
+                } else {
+                    d.to_le_bytes()
+                });
+            }
+            b'c' | b's' => {
+                let s = check_bytes(args, arg, "pack")?;
+                arg += 1;
+                if size == 0 {
+                    size = s.len();
+                }
+                if s.len() < size {
+                    return err(format!("bad argument #{arg} to 'pack' (string too short)"));
+                }
+                out.extend_from_slice(&s[..size]);
+                if opt == b's' {
+                    out.push(0);
+                    size += 1;
+                }
+            }
+            _ => controloptions(opt, &fmt, &mut i, &mut h, "pack")?,
+        }
+        total += size;
+    }
+    Ok(out)
+}
+
+fn struct_unpack(lua: &Lua, args: &MultiValue) -> mlua::Result<MultiValue> {
+    let fmt = check_bytes(args, 1, "unpack")?;
+    let data = check_bytes(args, 2, "unpack")?;
+    let ld = data.len();
+    let start = match args.get(2) {
+        None | Some(Value::Nil) => 1.0,
+        Some(_) => check_number(args, 3, "unpack")?,
+    };
+    let mut pos = (start as i64 - 1) as usize;
+    if start < 1.0 || pos > ld {
+        return err("bad argument #3 to 'unpack' (offset must be 1 or greater)");
+    }
+    let mut h = Header {
+        big: false,
+        align: 1,
+    };
+    let mut out = MultiValue::new();
+    let mut i = 0;
+    while i < fmt.len() {
+        let opt = fmt[i];
+        i += 1;
+        let mut size = optsize(opt, &fmt, &mut i)?;
+        pos += gettoalign(pos, &h, opt, size);
+        if !(size <= ld && pos <= ld - size) {
+            return err("bad argument #2 to 'unpack' (data string too short)");
+        }
+        match opt {
+            b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
+                let bytes = &data[pos..pos + size];
+                let mut l: u64 = 0;
+                let iter: Box<dyn Iterator<Item = &u8>> = if h.big {
+                    Box::new(bytes.iter())
+                } else {
+                    Box::new(bytes.iter().rev())
+                };
+                for &b in iter {
+                    l = l.wrapping_shl(8) | u64::from(b);
+                }
+                let v = if opt.is_ascii_lowercase() && size > 0 && size <= 8 {
+                    let mask = (!0u64).wrapping_shl((size * 8 - 1) as u32);
+                    if l & mask != 0 {
+                        l |= mask;
+                    }
+                    l as i64 as f64
+                } else {
+                    l as f64
+                };
+                out.push_back(Value::Number(v));
+            }
+            b'x' => {}
+            b'f' => {
+                let b: [u8; 4] = data[pos..pos + 4].try_into().unwrap_or([0; 4]);
+                let f = if h.big {
+                    f32::from_be_bytes(b)
+                } else {
+                    f32::from_le_bytes(b)
+                };
+                out.push_back(Value::Number(f64::from(f)));
+            }
+            b'd' => {
+                let b: [u8; 8] = data[pos..pos + 8].try_into().unwrap_or([0; 8]);
+                let d = if h.big {
+                    f64::from_be_bytes(b)
+                } else {
+                    f64::from_le_bytes(b)
+                };
+                out.push_back(Value::Number(d));
+            }
+            b'c' => {
+                if size == 0 {
+                    let prev = out.back().and_then(number);
+                    let Some(n) = prev.filter(|_| !out.is_empty()) else {
+                        return err("format 'c0' needs a previous size");
+                    };
+                    out.pop_back();
+                    size = n as usize;
+                    if !(size <= ld && pos <= ld - size) {
+                        return err("bad argument #2 to 'unpack' (data string too short)");
+                    }
+                }
+                out.push_back(Value::String(lua.create_string(&data[pos..pos + size])?));
+            }
+            b's' => {
+                let Some(e) = data[pos..].iter().position(|&b| b == 0) else {
+                    return err("unfinished string in data");
+                };
+                size = e + 1;
+                out.push_back(Value::String(lua.create_string(&data[pos..pos + e])?));
+            }
+            _ => controloptions(opt, &fmt, &mut i, &mut h, "unpack")?,
+        }
+        pos += size;
+    }
+    out.push_back(Value::Number((pos + 1) as f64));
+    Ok(out)
+}
+
+fn struct_size(args: &MultiValue) -> mlua::Result<f64> {
+    let fmt = check_bytes(args, 1, "size")?;
+    let mut h = Header {
+        big: false,
+        align: 1,
+    };
+    let mut pos = 0usize;
+    let mut i = 0;
+    while i < fmt.len() {
+        let opt = fmt[i];
+        i += 1;
+        let size = optsize(opt, &fmt, &mut i)?;
+        pos += gettoalign(pos, &h, opt, size);
+        if opt == b's' {
+            return err("bad argument #1 to 'size' (option 's' has no fixed size)");
+        } else if opt == b'c' && size == 0 {
+            return err("bad argument #1 to 'size' (option 'c0' has no fixed size)");
+        }
+        if !opt.is_ascii_alphanumeric() {
+            controloptions(opt, &fmt, &mut i, &mut h, "size")?;
+        }
+        pos += size;
+    }
+    Ok(pos as f64)
+}
+
+fn strukt(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.raw_set(
+        "pack",
+        lua.create_function(|lua, args: MultiValue| lua.create_string(struct_pack(&args)?))?,
+    )?;
+    t.raw_set(
+        "unpack",
+        lua.create_function(|lua, args: MultiValue| struct_unpack(lua, &args))?,
+    )?;
+    t.raw_set(
+        "size",
+        lua.create_function(|_, args: MultiValue| struct_size(&args))?,
+    )?;
+    Ok(t)
+}
+
 /// The library tables, by the global names Redis gives them.
 pub fn create(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.raw_set("cjson", cjson(lua)?)?;
     t.raw_set("cmsgpack", cmsgpack(lua)?)?;
     t.raw_set("bit", bit(lua)?)?;
+    t.raw_set("struct", strukt(lua)?)?;
     Ok(t)
 }
 

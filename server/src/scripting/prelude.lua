@@ -225,6 +225,7 @@ view.coroutine = protect(coroutine)
 view.cjson = protect(libs.cjson)
 view.cmsgpack = protect(libs.cmsgpack)
 view.bit = protect(libs.bit)
+view.struct = protect(libs.struct)
 -- Strings' methods: through the proxy, so `("").x = …` cannot reach the real table either.
 getmetatable('').__index = view.string
 
