@@ -547,14 +547,30 @@ pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
         vm.runner.clone(),
         vm.run_fn.clone(),
     );
-    // SAFETY: the closure pushes exactly two tables (see raw.rs's rules).
-    let args = unsafe {
-        lua.exec_raw::<(Table, Table)>((), |l| {
-            raw::push_strings(l, call.keys);
-            raw::push_strings(l, call.args);
-        })
+    // KEYS and ARGV: for a script, set in its globals in one protected call; for a function,
+    // built as its two arguments. SAFETY: see raw.rs's rules; each closure leaves exactly the
+    // values its type says on the stack.
+    let args: mlua::Result<Option<(Table, Table)>> = if call.function {
+        unsafe {
+            lua.exec_raw::<(Table, Table)>((), |l| {
+                raw::push_strings(l, call.keys);
+                raw::push_strings(l, call.args);
+            })
+        }
+        .map(Some)
+    } else {
+        unsafe {
+            lua.exec_raw::<()>(view.clone(), |l| {
+                raw::push_strings(l, call.keys);
+                mlua::ffi::lua_setfield(l, -2, c"KEYS".as_ptr());
+                raw::push_strings(l, call.args);
+                mlua::ffi::lua_setfield(l, -2, c"ARGV".as_ptr());
+                mlua::ffi::lua_pop(l, 1);
+            })
+        }
+        .map(|()| None)
     };
-    let (keys, argv) = match args {
+    let args = match args {
         Ok(a) => a,
         Err(e) => {
             return Err(ReplyError::new(format!(
@@ -564,18 +580,6 @@ pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
             )))
         }
     };
-    if !call.function {
-        let set = view
-            .raw_set("KEYS", keys.clone())
-            .and_then(|_| view.raw_set("ARGV", argv.clone()));
-        if let Err(e) = set {
-            return Err(ReplyError::new(format!(
-                "ERR Error running script {}, {}",
-                call.sha,
-                error_text(&e)
-            )));
-        }
-    }
     let now = Instant::now();
     let saved_db = ctx.client.db;
     let saved_proto = ctx.client.proto;
@@ -600,10 +604,9 @@ pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
             scratch: None,
         })
     });
-    let result: mlua::Result<(bool, Value)> = if call.function {
-        run_fn.call((func, keys, argv))
-    } else {
-        runner.call(func)
+    let result: mlua::Result<(bool, Value)> = match args {
+        Some((keys, argv)) => run_fn.call((func, keys, argv)),
+        None => runner.call(func),
     };
     let run = RUN.with(|r| r.borrow_mut().take());
     ctx.store.end_atomic();
@@ -622,10 +625,7 @@ pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
             "slow script finished"
         );
     }
-    if !call.function {
-        let _ = view.raw_set("KEYS", Value::Nil);
-        let _ = view.raw_set("ARGV", Value::Nil);
-    }
+    // KEYS and ARGV stay until the next script replaces them (as in Redis).
     match result {
         Ok((true, v)) => {
             convert::write_lua(ctx.out, &v, run.resp3, 0);
