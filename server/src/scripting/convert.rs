@@ -12,37 +12,11 @@
 //! `verbatim_string`, `map`, `set` fields in that order, else an array up to the first nil;
 //! anything else → null.
 
-use mlua::{Lua, Table, Value};
+use mlua::{Table, Value};
 use sluice_resp::ReplyWriter;
 
 /// Nesting beyond this is answered with an error element (Redis fails on its C stack).
 const MAX_DEPTH: usize = 1000;
-
-/// `{err="CODE msg"}` as Redis's luaPushErrorBuff builds it from `-CODE msg` or `msg`.
-pub fn error_table(lua: &Lua, e: &[u8], from_reply: bool) -> mlua::Result<Value> {
-    let (code, msg): (&[u8], &[u8]) = if let Some(rest) = e.strip_prefix(b"-") {
-        match rest.iter().position(|&b| b == b' ') {
-            Some(sp) => (&rest[..sp], &rest[sp + 1..]),
-            None => (b"ERR", rest),
-        }
-    } else {
-        (b"ERR", e)
-    };
-    let is_nl = |b: &u8| *b == b'\r' || *b == b'\n';
-    let start = msg.iter().position(|b| !is_nl(b)).unwrap_or(msg.len());
-    let end = msg.iter().rposition(|b| !is_nl(b)).map_or(start, |p| p + 1);
-    let msg = &msg[start..end.max(start)];
-    let mut text = Vec::with_capacity(code.len() + 1 + msg.len());
-    text.extend_from_slice(code);
-    text.push(b' ');
-    text.extend_from_slice(msg);
-    let t = lua.create_table()?;
-    t.raw_set("err", lua.create_string(&text)?)?;
-    if from_reply {
-        t.raw_set("ignore_error_stats_update", true)?;
-    }
-    Ok(Value::Table(t))
-}
 
 /// -2^63 and 2^63 as doubles.
 pub(crate) const I64_LOW: f64 = -9_223_372_036_854_775_808.0;

@@ -150,6 +150,8 @@ pub(crate) struct Run {
     pending_error: Option<String>,
     /// Reply buffer reused by `redis.call`.
     scratch: Option<ReplyWriter>,
+    /// The script error of the last `redis.call`, if it failed before running a command.
+    call_error: String,
 }
 
 thread_local! {
@@ -306,7 +308,9 @@ fn new_vm() -> mlua::Result<Vm> {
             LuaOptions::default(),
         )
     };
-    let call = lua.create_function(|lua, args: MultiValue| redis_call(lua, args))?;
+    // SAFETY: C functions following Lua's protocol (see call_impl).
+    let call = unsafe { lua.create_c_function(c_redis_call)? };
+    let pcall = unsafe { lua.create_c_function(c_redis_pcall)? };
     let log = lua.create_function(|_, (level, msg): (i64, mlua::String)| {
         let msg = msg.to_string_lossy();
         match level {
@@ -366,6 +370,7 @@ fn new_vm() -> mlua::Result<Vm> {
         Table,
     ) = prelude.call((
         call,
+        pcall,
         log,
         sha,
         setresp,
@@ -602,6 +607,7 @@ pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
             threshold,
             pending_error: None,
             scratch: None,
+            call_error: String::new(),
         })
     });
     let result: mlua::Result<(bool, Value)> = match args {
@@ -844,24 +850,41 @@ pub(crate) fn format_number(n: f64) -> Vec<u8> {
     buf[..(len.max(0) as usize).min(63)].to_vec()
 }
 
-/// An error table (`{err=…}`) built as Redis's luaPushError.
-fn push_error(lua: &Lua, msg: &str) -> mlua::Result<Value> {
-    convert::error_table(lua, msg.as_bytes(), false)
+/// What the Rust part of `redis.call` produced (the data itself is in [`Run`]).
+#[derive(Clone, Copy)]
+enum Called {
+    /// The command's reply is in `Run::scratch`.
+    Reply,
+    /// A script error (luaPushError's text, without code) is in `Run::call_error`.
+    Error,
 }
 
-/// `redis.call` / `redis.pcall`: first argument `raise`; returns (value, raise-it).
-fn redis_call(lua: &Lua, mut args: MultiValue) -> mlua::Result<(Value, bool)> {
-    let raise = matches!(args.pop_front(), Some(Value::Boolean(true)));
-    let fail = |msg: &str| -> mlua::Result<(Value, bool)> { Ok((push_error(lua, msg)?, raise)) };
-    if args.is_empty() {
+/// The Rust part of `redis.call`: reads the arguments from the Lua stack (without any Lua
+/// call that could raise), checks them as Redis's `scriptCall`, runs the command into the
+/// scratch writer. Every Rust value it creates is dropped when it returns.
+unsafe fn call_dispatch(l: *mut mlua::ffi::lua_State) -> Called {
+    use mlua::ffi;
+    let fail = |msg: &str| {
+        with_run(|r| r.call_error = msg.to_string());
+        Called::Error
+    };
+    let n = ffi::lua_gettop(l);
+    if n == 0 {
         return fail("Please specify at least one argument for this redis lib call");
     }
-    let mut argv: Vec<Bytes> = Vec::with_capacity(args.len());
-    for a in args.iter() {
-        match a {
-            Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
-            Value::Integer(n) => argv.push(Bytes::from(format_number(*n as f64))),
-            Value::Number(n) => argv.push(Bytes::from(format_number(*n))),
+    let mut argv: Vec<Bytes> = Vec::with_capacity(n as usize);
+    for i in 1..=n {
+        match ffi::lua_type(l, i) {
+            ffi::LUA_TSTRING => {
+                let mut len = 0usize;
+                let p = ffi::lua_tolstring(l, i, &mut len);
+                // SAFETY: Lua's string of `len` bytes, alive while on the stack.
+                argv.push(Bytes::copy_from_slice(std::slice::from_raw_parts(
+                    p.cast::<u8>(),
+                    len,
+                )));
+            }
+            ffi::LUA_TNUMBER => argv.push(Bytes::from(format_number(ffi::lua_tonumber(l, i)))),
             _ => return fail("Lua redis lib command arguments must be strings or integers"),
         }
     }
@@ -871,7 +894,7 @@ fn redis_call(lua: &Lua, mut args: MultiValue) -> mlua::Result<(Value, bool)> {
         return fail("redis.call can only be called inside a script invocation");
     };
     // SAFETY: see the module invariant; the Ctx is not otherwise used while a callback runs.
-    let ctx = unsafe { &mut *ptr };
+    let ctx = &mut *ptr;
     let Some(cmd) = crate::commands::lookup(&argv[0]) else {
         return fail("Unknown Redis command called from script");
     };
@@ -883,7 +906,7 @@ fn redis_call(lua: &Lua, mut args: MultiValue) -> mlua::Result<(Value, bool)> {
         Err(e) if e.0.starts_with("ERR wrong number") => {
             return fail("Wrong number of args calling Redis command from script")
         }
-        Err(e) => return fail(&e.0),
+        Err(e) => return fail(e.0.strip_prefix("ERR ").unwrap_or(&e.0)),
     };
     if cmd.has_flag("noscript") {
         return fail("This Redis command is not allowed from script");
@@ -914,20 +937,72 @@ fn redis_call(lua: &Lua, mut args: MultiValue) -> mlua::Result<(Value, bool)> {
     engine::call(ctx, cmd, &argv);
     let out = std::mem::replace(ctx.out, caller_out);
     ctx.client.proto = saved_proto;
-    // SAFETY: the closure pushes exactly one value (see raw.rs's rules).
-    let value = unsafe {
-        lua.exec_raw::<Value>((), |l| {
-            let mut pos = 0;
-            raw::push_reply(l, out.buffer(), &mut pos, 0);
-        })
-    };
     with_run(|r| {
         if write {
             r.wrote = true;
         }
         r.scratch = Some(out);
     });
-    let value = value?;
-    let is_err = matches!(&value, Value::Table(t) if t.raw_get::<Value>("err").is_ok_and(|v| matches!(v, Value::String(_))));
-    Ok((value, raise && is_err))
+    Called::Reply
+}
+
+/// `redis.call` (`raise`) and `redis.pcall` as C functions, as in Redis: the Rust part runs
+/// first and drops everything it made; then the value is pushed on the Lua stack (which may
+/// raise out of memory: nothing on these frames needs dropping), and for `redis.call` an
+/// error reply is raised as the `{err=…}` table.
+unsafe fn call_impl(l: *mut mlua::ffi::lua_State, raise: bool) -> std::os::raw::c_int {
+    use mlua::ffi;
+    let called = call_dispatch(l);
+    ffi::lua_settop(l, 0);
+    let is_error = match called {
+        Called::Error => {
+            let (p, len) = RUN
+                .with(|r| {
+                    r.borrow()
+                        .as_ref()
+                        .map(|run| (run.call_error.as_ptr(), run.call_error.len()))
+                })
+                .unwrap_or((std::ptr::null(), 0));
+            // SAFETY: the text lives in RUN, untouched until the next call.
+            let msg = if p.is_null() {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(p, len)
+            };
+            raw::push_plain_error(l, msg);
+            true
+        }
+        Called::Reply => {
+            let (p, len) = RUN
+                .with(|r| {
+                    r.borrow().as_ref().and_then(|run| {
+                        run.scratch
+                            .as_ref()
+                            .map(|w| (w.buffer().as_ptr(), w.buffer().len()))
+                    })
+                })
+                .unwrap_or((std::ptr::null(), 0));
+            // SAFETY: the reply lives in RUN's scratch writer, untouched until the next call.
+            let buf = if p.is_null() {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(p, len)
+            };
+            let mut pos = 0;
+            raw::push_reply(l, buf, &mut pos, 0);
+            buf.first() == Some(&b'-')
+        }
+    };
+    if raise && is_error {
+        ffi::lua_error(l)
+    }
+    1
+}
+
+unsafe extern "C-unwind" fn c_redis_call(l: *mut mlua::ffi::lua_State) -> std::os::raw::c_int {
+    call_impl(l, true)
+}
+
+unsafe extern "C-unwind" fn c_redis_pcall(l: *mut mlua::ffi::lua_State) -> std::os::raw::c_int {
+    call_impl(l, false)
 }

@@ -4,7 +4,7 @@
 -- Redis's {err=…, source=…, line=…} table. Stock Lua 5.1 has no read-only tables (Redis patches
 -- its Lua for them), so every protected table is an empty proxy whose metatable forwards reads
 -- and refuses writes; rawset refuses proxies too.
-local rcall, rlog, rsha1, rsetresp, rrand, rsrand, rerrtext, racl, wrap, rkilled, libs = ...
+local ccall, cpcall, rlog, rsha1, rsetresp, rrand, rsrand, rerrtext, racl, wrap, rkilled, libs = ...
 local dbg = debug
 local error, type, tostring, tonumber, select, rawget, rawset, setmetatable, xpcall =
   error, type, tostring, tonumber, select, rawget, rawset, setmetatable, xpcall
@@ -36,15 +36,7 @@ end
 local function raise(msg) error(errbuff(msg)) end
 
 local redis = {}
-redis.call = function(...)
-  local v, failed = rcall(true, ...)
-  if failed then error(v) end
-  return v
-end
-redis.pcall = function(...)
-  local v = rcall(false, ...)
-  return v
-end
+-- redis.call / redis.pcall are C functions (mod.rs: call_impl), as in Redis.
 redis.error_reply = function(...)
   local e = ...
   if select('#', ...) ~= 1 or type(e) ~= 'string' then return errbuff('wrong number or type of arguments') end
@@ -158,6 +150,7 @@ end
 for k, v in pairs(redis) do
   if type(v) == 'function' then redis[k] = wrap(v) end
 end
+redis.call, redis.pcall = ccall, cpcall
 math_proxy_real.random = wrap(math_proxy_real.random)
 math_proxy_real.randomseed = wrap(math_proxy_real.randomseed)
 

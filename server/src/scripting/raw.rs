@@ -59,6 +59,18 @@ unsafe fn push_error(l: *mut ffi::lua_State, e: &[u8]) {
     ffi::lua_setfield(l, -2, c"ignore_error_stats_update".as_ptr());
 }
 
+/// Pushes `{err="ERR msg"}` for a script error (Redis's luaPushError of a text without code).
+pub unsafe fn push_plain_error(l: *mut ffi::lua_State, msg: &[u8]) {
+    let nl = |b: &u8| *b == b'\r' || *b == b'\n';
+    let start = msg.iter().position(|b| !nl(b)).unwrap_or(msg.len());
+    let end = msg.iter().rposition(|b| !nl(b)).map_or(start, |p| p + 1);
+    ffi::lua_createtable(l, 0, 1);
+    push_bytes(l, b"ERR ");
+    push_bytes(l, &msg[start..end.max(start)]);
+    ffi::lua_concat(l, 2);
+    ffi::lua_setfield(l, -2, c"err".as_ptr());
+}
+
 /// Pushes `{<field> = <top of stack>}` in place of the top value.
 unsafe fn wrap_field(l: *mut ffi::lua_State, field: &std::ffi::CStr) {
     ffi::lua_createtable(l, 0, 1);
