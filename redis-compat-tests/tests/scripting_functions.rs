@@ -38,6 +38,8 @@ fn cases() -> Vec<Case> {
         case("function_list_filters", &["FUNCTION FLUSH", lib, "FUNCTION LOAD \"#!lua name=other\nredis.register_function('o', function() return 1 end)\"", "FUNCTION LIST LIBRARYNAME other", "FUNCTION LIST WITHCODE LIBRARYNAME oth*", "FUNCTION LIST LIBRARYNAME nomatch", "FUNCTION LIST LIBRARYNAME", "FUNCTION LIST WITHCODE WITHCODE", "FUNCTION LIST foo"]),
         case("function_delete_flush", &["FUNCTION FLUSH", lib, "FUNCTION DELETE nosuch", "FUNCTION DELETE mylib", "FCALL myfunc 0", "FUNCTION LIST", lib, "FUNCTION FLUSH x", "FUNCTION FLUSH SYNC", "FUNCTION LIST", lib, "FUNCTION FLUSH ASYNC", "FUNCTION STATS"]),
         case("function_stats_kill_help", &["FUNCTION FLUSH", "FUNCTION STATS", lib, "FUNCTION STATS", "FUNCTION STATS x", "FUNCTION KILL", "FUNCTION HELP", "FUNCTION DUMP x", "FUNCTION RESTORE", "FUNCTION RESTORE bad", "FUNCTION nosuch"]),
+        // A library whose code never ends: Redis stops it after 500 ms.
+        case("function_load_timeout", &["FUNCTION FLUSH", "FUNCTION LOAD \"#!lua name=inf\nwhile true do end\"", "PING", "FUNCTION LIST"]),
         case("function_in_multi", &["FUNCTION FLUSH", "FUNCTION LOAD \"#!lua name=m\nredis.register_function('incr2', function(k) redis.call('incr', k[1]) return redis.call('incr', k[1]) end)\"", "MULTI", "FCALL incr2 1 {k}", "FCALL incr2 1 {k}", "EXEC", "DEL {k}"]),
     ]
 }

@@ -33,6 +33,9 @@ use sluice_resp::{Protocol, ReplyWriter};
 use crate::engine::{self, Ctx};
 use crate::reply::{CmdResult, ReplyError};
 
+/// How long a library's code may run while it loads (Redis's `LOAD_TIMEOUT_MS`).
+const LOAD_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Instructions between two calls of the hook that watches a running script's time.
 const HOOK_EVERY: u32 = 10_000;
 
@@ -156,6 +159,8 @@ pub(crate) struct Run {
 
 thread_local! {
     pub(crate) static RUN: RefCell<Option<Run>> = const { RefCell::new(None) };
+    /// When the library being loaded (FUNCTION LOAD) started: Redis gives it 500 ms.
+    static LOADING: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
     /// `math.random`'s generator: one per process, as Redis's (see `rand48.rs`).
     static RNG: RefCell<rand48::Rand48> = const { RefCell::new(rand48::Rand48::unseeded()) };
 }
@@ -439,6 +444,12 @@ pub fn running() -> bool {
 /// KILL, raise the error (every instruction from then on, so `pcall` cannot swallow it).
 fn hook() -> mlua::Result<VmState> {
     let now = Instant::now();
+    if let Some(started) = LOADING.get() {
+        if now.saturating_duration_since(started) > LOAD_TIMEOUT {
+            return Err(mlua::Error::RuntimeError("FUNCTION LOAD timeout".into()));
+        }
+        return Ok(VmState::Continue);
+    }
     let action = RUN.with(|r| {
         let mut r = r.borrow_mut();
         let run = r.as_mut()?;
@@ -744,7 +755,10 @@ impl Scripting {
                     msg.replace(['\r', '\n'], " ")
                 ))
             })?;
-        let (ok, v): (bool, Value) = vm.load_lib.call(chunk).map_err(|e| {
+        LOADING.set(Some(Instant::now()));
+        let loaded: mlua::Result<(bool, Value)> = vm.load_lib.call(chunk);
+        LOADING.set(None);
+        let (ok, v) = loaded.map_err(|e| {
             ReplyError::new(format!(
                 "ERR Error registering functions: ERR {}",
                 error_text(&e)
