@@ -44,11 +44,12 @@ fn eval_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool
     sync_config(ctx);
     let (keys, args) = keys_and_args(argv)?;
     let sha = if by_sha {
-        let s = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
-        if s.len() != 40 || !ctx.srv.script.exists(s.as_bytes()) {
-            return Err("NOSCRIPT No matching script. Please use EVAL.".into());
+        // A SHA is 40 hex digits; anything else is not in the cache (run answers NOSCRIPT for
+        // a well-formed SHA that is not cached).
+        match std::str::from_utf8(&argv[1]) {
+            Ok(s) if s.len() == 40 => s.to_ascii_lowercase(),
+            _ => return Err("NOSCRIPT No matching script. Please use EVAL.".into()),
         }
-        s
     } else {
         ctx.srv.script.load(&argv[1])?
     };

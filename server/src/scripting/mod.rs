@@ -557,12 +557,12 @@ pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
     }
     let threshold = Duration::from_millis(sc.busy_threshold_ms);
     let vm = sc.vm()?;
-    let (lua, view, runner, run_fn) = (
-        vm.lua.clone(),
-        vm.view.clone(),
-        vm.runner.clone(),
-        vm.run_fn.clone(),
-    );
+    let lua = vm.lua.clone();
+    let runner = if call.function {
+        vm.run_fn.clone()
+    } else {
+        vm.runner.clone()
+    };
     // KEYS and ARGV: for a script, set in its globals in one protected call; for a function,
     // built as its two arguments. SAFETY: see raw.rs's rules; each closure leaves exactly the
     // values its type says on the stack.
@@ -576,7 +576,7 @@ pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
         .map(Some)
     } else {
         unsafe {
-            lua.exec_raw::<()>(view.clone(), |l| {
+            lua.exec_raw::<()>(&vm.view, |l| {
                 raw::push_strings(l, call.keys);
                 mlua::ffi::lua_setfield(l, -2, c"KEYS".as_ptr());
                 raw::push_strings(l, call.args);
@@ -622,7 +622,7 @@ pub fn run(ctx: &mut Ctx<'_>, call: Call<'_>) -> CmdResult {
         })
     });
     let result: mlua::Result<(bool, Value)> = match args {
-        Some((keys, argv)) => run_fn.call((func, keys, argv)),
+        Some((keys, argv)) => runner.call((func, keys, argv)),
         None => runner.call(func),
     };
     let run = RUN.with(|r| r.borrow_mut().take());
