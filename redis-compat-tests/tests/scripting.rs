@@ -29,6 +29,7 @@ error('line three')" 0"#]),
         case("script_compile_errors", &[r#"EVAL "return (" 0"#, r#"EVAL "retur 1" 0"#, r#"EVAL "return 'unfinished" 0"#]),
         case("sandbox_globals", &[r#"EVAL "return type(os)" 0"#, r#"EVAL "return type(io)" 0"#, r#"EVAL "return type(debug)" 0"#, r#"EVAL "return type(loadfile)" 0"#, r#"EVAL "return type(dofile)" 0"#, r#"EVAL "return type(print)" 0"#, r#"EVAL "return type(require)" 0"#, r#"EVAL "return type(setfenv)" 0"#, r#"EVAL "return type(loadstring)" 0"#, r#"EVAL "return type(coroutine)" 0"#, r#"EVAL "return type(_G)" 0"#, r#"EVAL "return _G.x" 0"#]),
         case("sandbox_readonly", &[r#"EVAL "redis.foo = 1" 0"#, r#"EVAL "string.foo = 1" 0"#, r#"EVAL "math.random = nil" 0"#, r#"EVAL "rawset(_G, 'x', 1)" 0"#, r#"EVAL "_G.y = 1" 0"#, r#"EVAL "local t = {} t.a = 1 return t.a" 0"#]),
+        case("sandbox_string_metatable", &[r#"EVAL "getmetatable('').__index = nil" 0"#, r#"EVAL "getmetatable('').__index.upper = nil" 0"#, r#"EVAL "return ('abc'):upper()" 0"#, r#"EVAL "return getmetatable('').__index.upper('x')" 0"#]),
         case("sandbox_loadstring", &[r#"EVAL "return loadstring('return 7')()" 0"#, r#"EVAL "local f = loadstring('z = 1') f()" 0"#]),
         // Redis 7.0 never reseeds math.random between scripts (one sequence per process), so a
         // case reseeds first to be independent of the other cases.

@@ -220,7 +220,10 @@ view.cmsgpack = protect(libs.cmsgpack)
 view.bit = protect(libs.bit)
 view.struct = protect(libs.struct)
 -- Strings' methods: through the proxy, so `("").x = …` cannot reach the real table either.
-getmetatable('').__index = view.string
+local string_mt = getmetatable('')
+string_mt.__index = view.string
+-- getmetatable('') gives a read-only view of it, so no script can change strings' methods.
+string_mt.__metatable = protect({ __index = view.string })
 
 local function run(f) return xpcall(f, handler) end
 
