@@ -19,6 +19,8 @@ fn cases() -> Vec<Case> {
         case("busy_unkillable_after_write", &["CONFIG SET busy-reply-threshold 100", "@b PING", "!send EVAL \"redis.call('set', KEYS[1], 'v') local t = redis.call('time') local s = t[1] * 1000000 + t[2] while true do local n = redis.call('time') if n[1] * 1000000 + n[2] - s > 1500000 then break end end return 'done'\" 1 busykey", "@b PING", "@b SCRIPT KILL", "!read", "GET busykey", "CONFIG SET busy-reply-threshold 5000"]),
         // Inside MULTI a refused command fails the transaction; SCRIPT KILL is queued, not run.
         case("busy_multi_refused", &["CONFIG SET busy-reply-threshold 100", "@b MULTI", "@c PING", r#"!send EVAL "while true do end" 0"#, "@b SET x 1", "@b SCRIPT KILL", "@c SCRIPT KILL", "!read", "@b EXEC", "CONFIG SET busy-reply-threshold 5000"]),
+        // Unknown commands and arity errors come first; MULTI, WATCH, DISCARD run while busy.
+        case("busy_allowed_commands", &["CONFIG SET busy-reply-threshold 100", "@b PING", r#"!send EVAL "while true do end" 0"#, "@b NOSUCH", "@b GET", "@b WATCH k", "@b MULTI", "@b GET k", "@b DISCARD", "@b UNWATCH", "@b SCRIPT KILL", "!read", "CONFIG SET busy-reply-threshold 5000"]),
         case("busy_function_kill", &["CONFIG SET busy-reply-threshold 100", "FUNCTION FLUSH", "FUNCTION LOAD \"#!lua name=loop\nredis.register_function('spin', function() while true do end end)\"", "@b PING", "!send FCALL spin 0", "@b PING", "@b SCRIPT KILL", "@b FUNCTION KILL", "!read", "PING", "FUNCTION FLUSH", "CONFIG SET busy-reply-threshold 5000"]),
     ]
 }

@@ -13,7 +13,9 @@
 //!   socket is empty, parses its commands and answers each one at once: `SCRIPT KILL` /
 //!   `FUNCTION KILL` (kill the script, or `-UNKILLABLE` once it wrote, or `-NOTBUSY` for the
 //!   wrong kind), `SHUTDOWN NOSAVE` (exit now: the script's staged writes and the drain's are
-//!   never committed, so the journal holds none of them), `QUIT`; anything else gets
+//!   never committed, so the journal holds none of them), `QUIT`; unknown commands, wrong
+//!   arities and missing AUTH get their usual errors and the `allow_busy` commands (MULTI,
+//!   DISCARD, WATCH, UNWATCH) run as usual, through the ordinary dispatch; anything else gets
 //!   `-BUSY …`, as in Redis;
 //! * a reply goes out at once when the client had nothing unreleased (its earlier replies
 //!   are all on the wire); otherwise it queues behind them and leaves with the drain.
@@ -185,8 +187,26 @@ fn answer(ctx: &mut Ctx<'_>, c: &mut Client, argv: &[bytes::Bytes]) {
         ctx.srv.kill.push(c.id);
         return;
     }
-    if !c.authenticated && !is(argv.first(), "auth") {
-        c.out.error("NOAUTH Authentication required.");
+    // As Redis's processCommand: an unknown command, a wrong arity or a missing AUTH get their
+    // own error before the busy check; commands flagged allow_busy (MULTI, DISCARD, WATCH,
+    // UNWATCH) run as usual.
+    let resolved = argv
+        .first()
+        .and_then(|name| crate::commands::lookup(name))
+        .map(|cmd| crate::engine::resolve(cmd, argv));
+    let normal = match resolved {
+        None | Some(Err(_)) => true,
+        Some(Ok(cmd)) => {
+            (!c.authenticated && !cmd.has_flag("no_auth"))
+                || (cmd.has_flag("allow_busy")
+                    && !matches!(
+                        cmd.name,
+                        "shutdown" | "script|kill" | "function|kill" | "function|stats"
+                    ))
+        }
+    };
+    if normal {
+        run_normally(ctx, c, argv);
         return;
     }
     let kill = if is(argv.first(), "script") && is(argv.get(1), "kill") && argv.len() == 2 {
@@ -237,4 +257,21 @@ fn answer(ctx: &mut Ctx<'_>, c: &mut Client, argv: &[bytes::Bytes]) {
     } else {
         BUSY_EVAL
     });
+}
+
+/// Runs a command for `c` through the ordinary dispatch (its reply goes to `c.out`).
+fn run_normally(ctx: &mut Ctx<'_>, c: &mut Client, argv: &[bytes::Bytes]) {
+    let mut out = std::mem::take(&mut c.out);
+    out.set_protocol(c.proto);
+    let mut cctx = Ctx {
+        store: &mut *ctx.store,
+        client: c,
+        out: &mut out,
+        srv: &mut *ctx.srv,
+        now_ms: ctx.now_ms,
+        block: None,
+        wake_key: None,
+    };
+    crate::engine::process(&mut cctx, argv);
+    c.out = out;
 }
