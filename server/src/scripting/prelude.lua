@@ -126,7 +126,7 @@ end
 math_proxy_real.randomseed = function(s) rsrand(checkint(s, 1, 'randomseed')) end
 
 -- The error handler: Redis's __redis__err__handler, skipping C frames and this file's frames
--- (redis.call is a Lua wrapper here, a C function in Redis).
+-- (the library's Lua functions run behind C trampolines, so a frame of theirs may sit between).
 local function handler(err)
   local lvl = 2
   local i = dbg.getinfo(lvl, 'nSl')
