@@ -350,6 +350,8 @@ fn node_install() -> Result<(), String> {
 #[derive(Clone, Copy)]
 enum Lib {
     RedisPy,
+    /// redis-py's Lock and scripts (`redis_py_lock_check.py`, the same pins as RedisPy).
+    RedisPyLock,
     Ioredis,
     NodeRedis,
     /// The Disque client: runs against Disque ports (Sluice's `--disque-port`, disque-server).
@@ -360,6 +362,7 @@ impl Lib {
     fn name(self) -> &'static str {
         match self {
             Lib::RedisPy => "redis_py",
+            Lib::RedisPyLock => "redis_py_lock",
             Lib::Ioredis => "ioredis",
             Lib::NodeRedis => "node_redis",
             Lib::Pydisque => "pydisque",
@@ -371,9 +374,10 @@ fn run_script(lib: Lib, server: &str, port: u16) -> Result<(), Failed> {
     let started = Instant::now();
     // The lock is held (shared) until the script has finished.
     let (_lock, mut cmd) = match lib {
-        Lib::RedisPy | Lib::Pydisque => {
+        Lib::RedisPy | Lib::RedisPyLock | Lib::Pydisque => {
             let (pins, script) = match lib {
                 Lib::RedisPy => (PyPins::RedisPy, "redis_py_check.py"),
+                Lib::RedisPyLock => (PyPins::RedisPy, "redis_py_lock_check.py"),
                 _ => (PyPins::Pydisque, "pydisque_check.py"),
             };
             let (lock, env) = python_env(pins)?;
@@ -438,7 +442,7 @@ fn main() {
     let args = Arguments::from_args();
     let ports: Arc<OnceLock<[u16; 2]>> = Arc::new(OnceLock::new());
     let mut trials = Vec::new();
-    for lib in [Lib::RedisPy, Lib::Ioredis, Lib::NodeRedis] {
+    for lib in [Lib::RedisPy, Lib::RedisPyLock, Lib::Ioredis, Lib::NodeRedis] {
         for (i, server) in ["redis", "sluice"].into_iter().enumerate() {
             let ports = Arc::clone(&ports);
             trials.push(Trial::test(

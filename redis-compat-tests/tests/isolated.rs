@@ -88,6 +88,9 @@ fn cases() -> Vec<Case> {
             step("~CONFIG GET port"), step("SELECT 2"), pair("@m !read", "same monitor line", monitor_line_match),
             step("GET {k}"), pair("@m !read", "same monitor line", monitor_line_match),
             step("!send AUTH secret"), step("!read"), pair("@m !read", "same monitor line", monitor_line_match),
+            // The script first, then the commands it runs, as `[db lua]`.
+            step("EVAL \"return redis.call('SET', KEYS[1], 'x')\" 1 {k}"), pair("@m !read", "same monitor line", monitor_line_match),
+            pair("@m !read", "same monitor line", monitor_line_match),
             step("@m RESET"), step("PING"), step("@m PING"),
         ]),
         // Error counting: INFO errorstats by first word, total_error_replies, and each command's
@@ -157,7 +160,8 @@ fn monitor_line_match(a: &Frame, b: &Frame) -> Result<(), String> {
         let (client, args) = rest.split_once("] ").ok_or("no client")?;
         let (db, addr) = client.trim_start_matches('[').split_once(' ').ok_or("no db")?;
         let ip = addr.rsplit_once(':').map_or(addr, |(ip, _)| ip);
-        Ok(format!("[{db} {ip}:*] {args}"))
+        let port = if addr.contains(':') { ":*" } else { "" };
+        Ok(format!("[{db} {ip}{port}] {args}"))
     }
     let (ra, sa) = (mask(a)?, mask(b)?);
     if ra != sa {

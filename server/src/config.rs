@@ -83,6 +83,13 @@ pub struct Config {
     /// Redis directives from the config file or command line that do not apply to Sluice,
     /// with their values: accepted, and listed in one warning at start.
     pub ignored: Vec<(String, String)>,
+    /// `busy-reply-threshold` (alias `lua-time-limit`), ms: a script running longer makes
+    /// other clients get -BUSY and may be killed with SCRIPT KILL.
+    pub busy_reply_threshold: u64,
+    /// `lua-memory-limit`: the Lua heap's limit in bytes (0 = none). Sluice's own.
+    pub lua_memory_limit: u64,
+    /// `lua-script-max-size`: the largest script body EVAL / SCRIPT LOAD take. Sluice's own.
+    pub lua_script_max_size: u64,
 }
 
 /// One class of `client-output-buffer-limit`: 0 = no limit.
@@ -181,6 +188,9 @@ impl Default for Config {
             daemonize: false,
             config_file: None,
             ignored: Vec::new(),
+            busy_reply_threshold: 5000,
+            lua_memory_limit: 256 << 20,
+            lua_script_max_size: 64 << 20,
         }
     }
 }
@@ -473,6 +483,46 @@ pub static PARAMS: &[Param] = &[
             Ok(())
         }
     ),
+    param!(
+        "busy-reply-threshold",
+        "a script running longer than this many ms makes other clients get -BUSY and may be killed (SCRIPT KILL)",
+        true,
+        |c| c.busy_reply_threshold.to_string(),
+        |c, v| {
+            c.busy_reply_threshold = uint(v, 0, i64::MAX as u64)?;
+            Ok(())
+        }
+    ),
+    param!(
+        "lua-time-limit",
+        "the old name of busy-reply-threshold",
+        true,
+        |c| c.busy_reply_threshold.to_string(),
+        |c, v| {
+            c.busy_reply_threshold = uint(v, 0, i64::MAX as u64)?;
+            Ok(())
+        }
+    ),
+    param!(
+        "lua-memory-limit",
+        "the Lua heap's limit in bytes (0 = none; Sluice's own)",
+        true,
+        |c| c.lua_memory_limit.to_string(),
+        |c, v| {
+            c.lua_memory_limit = parse_memory(v)?;
+            Ok(())
+        }
+    ),
+    param!(
+        "lua-script-max-size",
+        "the largest script EVAL and SCRIPT LOAD take (Sluice's own)",
+        true,
+        |c| c.lua_script_max_size.to_string(),
+        |c, v| {
+            c.lua_script_max_size = memory_in(v, 1024, i64::MAX as u64)?;
+            Ok(())
+        }
+    ),
     param!("hz", "timer frequency: expiry, timeouts, job timers", true, |c| c.hz.to_string(), |c, v| {
         c.hz = uint(v, 1, 500)?;
         Ok(())
@@ -569,7 +619,7 @@ const IGNORED: &[&str] = &[
     "aof-load-truncated", "aof-rewrite-incremental-fsync", "aof-timestamp-enabled",
     "aof-use-rdb-preamble", "aof_rewrite_cpulist", "appenddirname", "appendfilename",
     "auto-aof-rewrite-min-size", "auto-aof-rewrite-percentage", "bgsave_cpulist",
-    "bind-source-addr", "bio_cpulist", "busy-reply-threshold", "cluster-allow-pubsubshard-when-down",
+    "bind-source-addr", "bio_cpulist", "cluster-allow-pubsubshard-when-down",
     "cluster-allow-reads-when-down", "cluster-allow-replica-migration", "cluster-announce-bus-port",
     "cluster-announce-hostname", "cluster-announce-ip", "cluster-announce-port",
     "cluster-announce-tls-port", "cluster-config-file", "cluster-enabled",
@@ -584,7 +634,7 @@ const IGNORED: &[&str] = &[
     "latency-tracking-info-percentiles", "lazyfree-lazy-eviction", "lazyfree-lazy-expire",
     "lazyfree-lazy-server-del", "lazyfree-lazy-user-del", "lazyfree-lazy-user-flush",
     "lfu-decay-time", "lfu-log-factor", "list-compress-depth", "list-max-listpack-size",
-    "list-max-ziplist-size", "lua-time-limit", "masterauth", "masteruser", "maxmemory-clients",
+    "list-max-ziplist-size", "masterauth", "masteruser", "maxmemory-clients",
     "maxmemory-eviction-tenacity", "maxmemory-samples", "min-replicas-max-lag",
     "min-replicas-to-write", "min-slaves-max-lag", "min-slaves-to-write",
     "no-appendfsync-on-rewrite", "notify-keyspace-events", "oom-score-adj", "oom-score-adj-values",

@@ -16,6 +16,7 @@ pub mod fsync;
 pub mod logging;
 pub mod net;
 pub mod reply;
+pub mod scripting;
 pub mod table;
 
 use std::sync::atomic::AtomicBool;

@@ -238,7 +238,7 @@ fn the_start_log_says_whether_the_last_shutdown_was_clean() {
     wait_for_log(&log, "store opened: the last shutdown was clean");
     assert_eq!(s.conn().cmd("SET a 2"), b"+OK\r\n");
     s.kill9();
-    let mut s = common::Server::start_env(&dir, &[], &[], &log);
+    let s = common::Server::start_env(&dir, &[], &[], &log);
     let text = wait_for_log(&log, "did not shut down cleanly");
     assert_eq!(
         text.matches("the last shutdown was clean").count(),

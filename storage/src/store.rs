@@ -98,6 +98,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistM
 mod appends;
 mod commit;
 mod damage;
+mod functions;
 mod groups;
 mod keyspace;
 mod opening;

@@ -14,6 +14,7 @@ pub mod client;
 pub mod common;
 pub mod config_cmd;
 pub mod connection;
+pub mod functions;
 pub mod groups;
 pub mod info;
 pub mod jobs;
@@ -22,6 +23,7 @@ pub mod latency;
 pub mod memory;
 pub mod monitoring;
 pub mod multi;
+pub mod scripting;
 pub mod server;
 pub mod stream_id;
 pub mod streams;
@@ -51,6 +53,8 @@ pub static FAMILIES: &[&[Command]] = &[
     monitoring::COMMANDS,
     memory::COMMANDS,
     latency::COMMANDS,
+    scripting::COMMANDS,
+    functions::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<String, &'static Command> {
@@ -105,7 +109,14 @@ mod tests {
     use crate::table::KeySpec;
 
     /// Write commands that touch no key argument (they act on whole databases), as in Redis.
-    const KEYLESS_WRITES: &[&str] = &["flushdb", "flushall"];
+    const KEYLESS_WRITES: &[&str] = &[
+        "flushdb",
+        "flushall",
+        "function|load",
+        "function|delete",
+        "function|flush",
+        "function|restore",
+    ];
 
     /// Every command and subcommand.
     fn every_row() -> Vec<&'static Command> {

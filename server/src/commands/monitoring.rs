@@ -1,7 +1,7 @@
 //! SLOWLOG and MONITOR: what an operator reaches for to see which commands run and which are
-//! slow. Both are fed by `engine::dispatch::call` after each executed command (never for a
-//! command refused before it ran, nor again when a blocked command is re-run), with Redis's
-//! rules:
+//! slow. Both are fed by `engine::dispatch::call` for each executed command (never for a
+//! command refused before it ran, nor again when a blocked command is re-run) once it ran (a
+//! script before the commands it runs) — with Redis 7.0's rules:
 //! - SLOWLOG keeps the last `slowlog-max-len` commands that took at least
 //!   `slowlog-log-slower-than` µs (negative: none; 0: all), except those flagged `skip_slowlog`
 //!   (EXEC: the commands inside it are logged one by one);
@@ -140,12 +140,18 @@ pub fn feed_monitors(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
+    // A command run by a script shows as the script's, as Redis's `[0 lua]`.
+    let who = if crate::scripting::with_run(|_| ()).is_some() {
+        "lua".to_string()
+    } else {
+        ctx.client.addr.to_string()
+    };
     let mut line = format!(
         "{}.{:06} [{} {}]",
         now.as_secs(),
         now.subsec_micros(),
         ctx.client.db,
-        ctx.client.addr
+        who
     );
     for (i, a) in argv.iter().enumerate() {
         line.push(' ');

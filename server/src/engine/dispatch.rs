@@ -180,6 +180,21 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
             return;
         }
     }
+    // Monitors see a command once it ran (a SELECT with its new database), except a script,
+    // which they see before the commands it runs, as Redis 7.0 shows them; a blocked command's
+    // re-run is not shown again.
+    // (Scripts carry `skip_monitor` in Redis's table because the script code feeds them itself,
+    // before running.)
+    let watched = !ctx.srv.observers.monitors.is_empty() && ctx.wake_key.is_none();
+    let script = watched
+        && matches!(
+            cmd.name,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+        );
+    let monitored = watched && !cmd.has_flag("admin") && !cmd.has_flag("skip_monitor");
+    if script {
+        commands::monitoring::feed_monitors(ctx, argv);
+    }
     let start = ctx.srv.clock.mark;
     let mark = ctx.out.len();
     // CLIENT LIST shows the command being run, as Redis does.
@@ -199,6 +214,9 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     e.usec += micros;
     e.failed += u64::from(failed);
     e.histogram[commands::latency::bucket(micros)] += 1;
+    if monitored && !script {
+        commands::monitoring::feed_monitors(ctx, argv);
+    }
     // Each check below costs an integer comparison unless its feature is in use. A command
     // that blocked is logged when it finally runs; a re-run is not shown to monitors again
     // (Redis's rules).
@@ -222,11 +240,5 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
             );
         }
     }
-    if !ctx.srv.observers.monitors.is_empty()
-        && ctx.wake_key.is_none()
-        && !cmd.has_flag("admin")
-        && !cmd.has_flag("skip_monitor")
-    {
-        commands::monitoring::feed_monitors(ctx, argv);
-    }
+
 }

@@ -89,7 +89,6 @@ pub struct Engine {
     listeners: Vec<(mio::net::TcpListener, bool)>,
     /// Set by the signal thread (then it wakes the loop through [`WAKER`]).
     stop: Arc<AtomicBool>,
-    next_client_id: u64,
     /// Clients to serve in this iteration's pass, in order (each has `scheduled` set).
     todo: VecDeque<u64>,
     /// Clients whose output or state changed in this drain: released, written or closed at
@@ -126,6 +125,11 @@ impl Engine {
             poll.registry()
                 .register(l, Token(LISTENER_BASE + i), Interest::READABLE)?;
         }
+        let mut script = crate::scripting::Scripting::default();
+        script.io = Some(crate::scripting::busy::BusyIo::new(
+            poll.registry(),
+            &listeners,
+        )?);
         Ok(Engine {
             store: Some(store),
             store_opts,
@@ -149,11 +153,12 @@ impl Engine {
                 disk_fault: None,
                 used_memory: (0, None),
                 observers: Default::default(),
+                next_client_id: 1,
+                script,
             },
             poll,
             listeners,
             stop,
-            next_client_id: 1,
             todo: VecDeque::new(),
             dirty: Vec::new(),
             retry_accept: false,
@@ -262,8 +267,8 @@ impl Engine {
                     std::io::Write::write(&mut &sock, b"-ERR max number of clients reached\r\n");
                 continue;
             }
-            let id = self.next_client_id;
-            self.next_client_id += 1;
+            let id = self.srv.next_client_id;
+            self.srv.next_client_id += 1;
             let mut conn = Conn::new(sock, &self.srv.limits);
             if let Err(e) = self.poll.registry().register(
                 &mut conn.sock,

@@ -156,6 +156,10 @@ pub struct Server {
     pub observers: crate::commands::monitoring::Observers,
     /// The process's memory (RSS) as last sampled for `maxmemory`, and when.
     pub used_memory: (u64, Option<Instant>),
+    /// The next client's id (also taken by connections accepted while a script runs).
+    pub next_client_id: u64,
+    /// Lua scripting: the VM, the script cache, the busy loop's sockets.
+    pub script: crate::scripting::Scripting,
 }
 
 /// How stale the memory sample behind `maxmemory` may be.
