@@ -102,6 +102,7 @@ mod groups;
 mod keyspace;
 mod opening;
 mod overlay;
+mod queue;
 mod reads;
 mod reaper;
 pub mod salvage;
@@ -111,6 +112,7 @@ pub use self::commit::sync_active_journal;
 use self::reads::*;
 
 pub use self::groups::{ClaimOutcome, ClaimSpec, GroupMut};
+pub use self::queue::{DeadLetterRun, QueueCronRun};
 use self::overlay::{Overlay, Runs};
 use crate::keydir::{Entry, KeyDir, Value};
 use crate::stream::layout::{NodeLayout, NodeLimits, NodeSummary, Trim};
@@ -305,6 +307,8 @@ pub struct Store {
     pel_log_min_ops: u64,
     /// The job store (`crate::jobs`): its writes join every commit's batch.
     jobs: crate::jobs::Jobs,
+    /// Queue groups by their next deadline (`store/queue.rs`).
+    queue_schedule: crate::stream::queue::QueueSchedule,
 }
 
 /// The keys that may now serve a blocked reader, recorded while the engine asks

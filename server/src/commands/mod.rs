@@ -23,6 +23,7 @@ pub mod server;
 pub mod stream_id;
 pub mod streams;
 pub mod strings;
+pub mod xq;
 
 use ahash::AHashMap as HashMap;
 use std::sync::OnceLock;
@@ -45,6 +46,7 @@ pub static FAMILIES: &[&[Command]] = &[
     groups::COMMANDS,
     multi::COMMANDS,
     jobs::COMMANDS,
+    xq::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<String, &'static Command> {

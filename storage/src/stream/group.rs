@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use bytes::Bytes;
 
+use super::queue::QueueState;
 use super::{StreamId, StreamMeta};
 
 /// `entries-read` unknown (Redis's `SCG_INVALID_ENTRIES_READ`).
@@ -39,6 +40,10 @@ pub struct Nack {
     /// Unix ms of the last delivery.
     pub(crate) delivery_time: u64,
     pub(crate) delivery_count: u64,
+    /// Unix ms before which the entry is not delivered again, set explicitly (a NACK with a
+    /// delay, a delayed entry); 0: none, the deadline is the last delivery plus the group's
+    /// visibility timeout, if it has one (see `stream::queue`).
+    pub(crate) due: u64,
     /// The log record holding this entry's latest state ([`NO_SEQ`]: none yet).
     pub(crate) seq: u64,
 }
@@ -49,12 +54,21 @@ pub(crate) const NO_SEQ: u64 = u64::MAX;
 impl PartialEq for Nack {
     /// The delivery state; where it is logged is not part of it.
     fn eq(&self, o: &Nack) -> bool {
-        (self.cid, self.delivery_time, self.delivery_count)
-            == (o.cid, o.delivery_time, o.delivery_count)
+        (self.cid, self.delivery_time, self.delivery_count, self.due)
+            == (o.cid, o.delivery_time, o.delivery_count, o.due)
     }
 }
 
 impl Eq for Nack {}
+
+/// Removes a pending entry's old state from the queue indexes.
+fn unindex(q: &mut QueueState, id: StreamId, old: &Nack) {
+    if let Some(d) = q.deadline(old.delivery_time, old.due) {
+        if !q.timers.remove(&(d, id)) {
+            q.ready.remove(&(d, id));
+        }
+    }
+}
 
 /// What the store still has to write for a group (see `store/groups.rs`): the PEL log's ops
 /// of the running commit, what the log records on disk hold, and which group and consumer
@@ -198,6 +212,9 @@ pub struct Group {
     pub(crate) names: BTreeMap<u32, Bytes>,
     pub(crate) next_cid: u32,
     pub(crate) journal: PelJournal,
+    /// The job-queue side (`XQ.*`), if the group was configured as a queue: its settings,
+    /// counters and deadline indexes over `pel` (see `stream::queue`).
+    pub(crate) queue: Option<Box<QueueState>>,
 }
 
 /// The consumer groups of a stream, by name (Redis lists them in byte order). Read-only
@@ -333,6 +350,18 @@ impl Group {
         self.entries_read
     }
 
+    /// The job-queue state, if the group was configured as a queue (`XQ.CONFIG`).
+    pub fn queue(&self) -> Option<&QueueState> {
+        self.queue.as_deref()
+    }
+
+    /// The deadline of pending entry `n` (see `stream::queue`), if the group has one for it.
+    pub fn deadline_of(&self, n: &Nack) -> Option<u64> {
+        self.queue
+            .as_ref()
+            .and_then(|q| q.deadline(n.delivery_time, n.due))
+    }
+
     /// The pending entries, by ID.
     pub fn pel(&self) -> &BTreeMap<StreamId, Nack> {
         &self.pel
@@ -399,7 +428,7 @@ impl Group {
     /// Puts `nack` in the group PEL (not the consumer index); where the entry is logged
     /// carries over until the change itself is logged. Returns the previous state.
     pub(crate) fn set_nack(&mut self, id: StreamId, mut nack: Nack) -> Option<Nack> {
-        match self.pel.get_mut(&id) {
+        let old = match self.pel.get_mut(&id) {
             Some(slot) => {
                 nack.seq = slot.seq;
                 Some(std::mem::replace(slot, nack))
@@ -408,6 +437,30 @@ impl Group {
                 nack.seq = NO_SEQ;
                 self.pel.insert(id, nack);
                 None
+            }
+        };
+        if let Some(q) = self.queue.as_deref_mut() {
+            if let Some(o) = &old {
+                unindex(q, id, o);
+            }
+            if let Some(d) = q.deadline(nack.delivery_time, nack.due) {
+                q.timers.insert((d, id));
+            }
+        }
+        old
+    }
+
+    /// Rebuilds the queue indexes from the PEL (at load, and when the settings change): every
+    /// entry with a deadline goes to the timers, to be handled again.
+    pub(crate) fn rebuild_queue_index(&mut self) {
+        let Some(q) = self.queue.as_deref_mut() else {
+            return;
+        };
+        q.timers.clear();
+        q.ready.clear();
+        for (id, n) in &self.pel {
+            if let Some(d) = q.deadline(n.delivery_time, n.due) {
+                q.timers.insert((d, *id));
             }
         }
     }
@@ -418,6 +471,9 @@ impl Group {
         let old = self.pel.remove(&id)?;
         self.journal.unlink(old.seq);
         self.journal.note_cancel(old.seq);
+        if let Some(q) = self.queue.as_deref_mut() {
+            unindex(q, id, &old);
+        }
         Some(old)
     }
 
@@ -494,6 +550,27 @@ impl Group {
                 "consumer PELs hold {total} ids, group PEL {}",
                 self.pel.len()
             ));
+        }
+        if let Some(q) = self.queue.as_deref() {
+            let mut indexed = 0;
+            for (id, n) in &self.pel {
+                if let Some(d) = q.deadline(n.delivery_time, n.due) {
+                    indexed += 1;
+                    let (t, r) = (q.timers.contains(&(d, *id)), q.ready.contains(&(d, *id)));
+                    if t == r {
+                        return Err(format!(
+                            "pending {id} (deadline {d}) in timers: {t}, in ready: {r}"
+                        ));
+                    }
+                }
+            }
+            if indexed != q.timers.len() + q.ready.len() {
+                return Err(format!(
+                    "{indexed} entries have deadlines, the queue indexes hold {} + {}",
+                    q.timers.len(),
+                    q.ready.len()
+                ));
+            }
         }
         let j = &self.journal;
         let mut live: BTreeMap<u64, u64> = BTreeMap::new();
@@ -600,12 +677,18 @@ impl Nack {
         self.delivery_count
     }
 
+    /// Unix ms before which the entry is not delivered again, if set explicitly (0: none).
+    pub fn due(&self) -> u64 {
+        self.due
+    }
+
     /// A delivery state, not logged yet.
     pub(crate) fn new(cid: u32, delivery_time: u64, delivery_count: u64) -> Nack {
         Nack {
             cid,
             delivery_time,
             delivery_count,
+            due: 0,
             seq: NO_SEQ,
         }
     }

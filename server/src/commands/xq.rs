@@ -1,0 +1,315 @@
+//! `XQ.*`: Sluice's extension that makes a consumer group behave like a job queue — server-side
+//! redelivery after a per-group visibility timeout, lease renewal, a delivery limit with a
+//! dead-letter stream, and giving an entry back with a delay (see the README's *Consumer
+//! groups as job queues* for the design and why it is a namespaced family of its own).
+//!
+//! * `XQ.CONFIG key group [VISIBILITY ms] [MAXDELIVER n] [DEADLETTER key]` → `+OK`; without
+//!   options, the group's settings.
+//! * `XQ.RENEW key group consumer id [id …]` → how many leases were renewed.
+//! * `XQ.NACK key group consumer delay-ms id [id …]` → how many entries were given back.
+//!
+//! The state and every change live in the store (`stream::queue`, `store/queue.rs`); this
+//! module parses, checks and replies, and runs the periodic pass ([`queue_cron`]). A group
+//! never configured stays a plain Redis group: every Redis command answers it byte for byte as
+//! Redis does.
+
+use bytes::Bytes;
+use sluice_storage::stream::group::Group;
+use sluice_storage::stream::layout::NodeLimits;
+use sluice_storage::stream::queue::{QueueConfig, QueueState};
+use sluice_storage::stream::StreamId;
+use sluice_storage::{Store, StoreError, Value};
+
+use super::common::*;
+use super::stream_id;
+use crate::args::{eq, Args};
+use crate::engine::{Ctx, Server};
+use crate::reply::{printable, CmdResult, ReplyError, NO_SUCH_KEY, SYNTAX, WRONGTYPE};
+
+/// Most deadlines handled per cron tick (the rest on the next ticks).
+pub const DEADLINES_PER_TICK: usize = 5_000;
+
+/// Most time the deadlines take per cron tick (checked every [`DEADLINE_CHUNK`]).
+pub const DEADLINE_TIME_PER_TICK: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Deadlines handled between two looks at the clock.
+const DEADLINE_CHUNK: usize = 256;
+
+/// How many fields [`write_queue_fields`] adds to a queue group in XINFO GROUPS.
+pub const QUEUE_FIELDS: usize = 11;
+
+/// The stream node limits appends use (dead-letter entries are appends).
+pub fn node_limits(ctx: &Ctx<'_>) -> NodeLimits {
+    NodeLimits {
+        max_entries: ctx.srv.config.stream_node_max_entries,
+        max_bytes: ctx.srv.config.stream_node_max_bytes,
+    }
+}
+
+/// The queue fields of a group in XINFO GROUPS (after Redis's six).
+pub fn write_queue_fields(
+    out: &mut sluice_resp::ReplyWriter,
+    g: &Group,
+    q: &QueueState,
+    now_ms: u64,
+) {
+    let c = q.config();
+    let s = q.stats();
+    out.bulk(b"visibility-ms");
+    out.int(c.visibility_ms as i64);
+    out.bulk(b"max-deliver");
+    out.int(c.max_deliver as i64);
+    out.bulk(b"dead-letter");
+    match &c.dead_letter {
+        Some(k) => out.bulk(k),
+        None => out.null(),
+    }
+    out.bulk(b"ready");
+    out.int(q.ready_len() as i64);
+    out.bulk(b"oldest-pending-age-ms");
+    out.int(
+        g.pel()
+            .keys()
+            .next()
+            .map_or(0, |id| now_ms.saturating_sub(id.ms) as i64),
+    );
+    for (name, n) in [
+        (&b"deliveries"[..], s.deliveries),
+        (b"redeliveries", s.redeliveries),
+        (b"acks", s.acks),
+        (b"dead-lettered", s.dead_lettered),
+        (b"renewals", s.renewals),
+        (b"nacks", s.nacks),
+    ] {
+        out.bulk(name);
+        out.int(n.min(i64::MAX as u64) as i64);
+    }
+}
+
+fn nogroup(key: &[u8], group: &[u8]) -> ReplyError {
+    ReplyError::new(format!(
+        "NOGROUP No such consumer group '{}' for key name '{}'",
+        printable(group, 1024),
+        printable(key, 1024)
+    ))
+}
+
+/// The stream at `key` must exist and have `group`.
+fn check_group(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8]) -> Result<(), ReplyError> {
+    let db = ctx.db();
+    match ctx.store.lookup(db, key, ctx.now_ms).map(|e| &e.value) {
+        None => Err(NO_SUCH_KEY.into()),
+        Some(Value::Stream(m)) if m.groups.contains_key(group) => Ok(()),
+        Some(Value::Stream(_)) => Err(nogroup(key, group)),
+        Some(_) => Err(WRONGTYPE.into()),
+    }
+}
+
+/// A non-negative integer option.
+fn non_negative(args: &mut Args<'_>, what: &str) -> Result<u64, ReplyError> {
+    let v = args.next_i64()?;
+    u64::try_from(v).map_err(|_| ReplyError::new(format!("ERR {what} must be >= 0")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// XQ.CONFIG
+
+pub fn xq_config(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut args = Args::new(argv.get(1..).unwrap_or_default());
+    let (key, group) = (args.next()?, args.next()?);
+    let (mut vis, mut max, mut dlq) = (None, None, None);
+    while let Some(opt) = args.next_opt() {
+        if eq(opt, "VISIBILITY") && !args.is_empty() {
+            vis = Some(non_negative(&mut args, "VISIBILITY")?);
+        } else if eq(opt, "MAXDELIVER") && !args.is_empty() {
+            max = Some(non_negative(&mut args, "MAXDELIVER")?);
+        } else if eq(opt, "DEADLETTER") && !args.is_empty() {
+            dlq = Some(args.next()?.clone());
+        } else {
+            return Err(SYNTAX.into());
+        }
+    }
+    check_group(ctx, key, group)?;
+    let db = ctx.db();
+    let current = ctx
+        .store
+        .stream(db, key, ctx.now_ms)
+        .ok()
+        .flatten()
+        .and_then(|m| m.groups.get(group))
+        .and_then(|g| g.queue())
+        .map(|q| q.config().clone())
+        .unwrap_or_default();
+    if vis.is_none() && max.is_none() && dlq.is_none() {
+        let out = &mut *ctx.out;
+        out.map(3);
+        out.bulk(b"visibility-ms");
+        out.int(current.visibility_ms.min(i64::MAX as u64) as i64);
+        out.bulk(b"max-deliver");
+        out.int(current.max_deliver.min(i64::MAX as u64) as i64);
+        out.bulk(b"dead-letter");
+        match &current.dead_letter {
+            Some(k) => out.bulk(k),
+            None => out.null(),
+        }
+        return Ok(());
+    }
+    let config = QueueConfig {
+        visibility_ms: vis.unwrap_or(current.visibility_ms),
+        max_deliver: max.unwrap_or(current.max_deliver),
+        dead_letter: match dlq {
+            Some(k) if k.is_empty() => None,
+            Some(k) => Some(k),
+            None => current.dead_letter,
+        },
+    };
+    if config.dead_letter.as_deref() == Some(key.as_ref()) {
+        return Err("ERR the dead-letter stream must be another key".into());
+    }
+    if config.max_deliver > 0 && config.dead_letter.is_none() {
+        return Err("ERR MAXDELIVER needs a DEADLETTER stream".into());
+    }
+    if let Some(k) = &config.dead_letter {
+        if ctx.store.stream(db, k, ctx.now_ms).is_err() {
+            return Err(WRONGTYPE.into());
+        }
+    }
+    if let Some(mut g) = ctx.store.group_mut(db, key, group) {
+        g.configure(config);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// XQ.RENEW, XQ.NACK
+
+/// The IDs at the end of XQ.RENEW / XQ.NACK.
+fn ids(args: &[Bytes]) -> Result<Vec<StreamId>, ReplyError> {
+    args.iter().map(|a| stream_id::strict(a, 0)).collect()
+}
+
+pub fn xq_renew(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut args = Args::new(argv.get(1..).unwrap_or_default());
+    let (key, group, consumer) = (args.next()?, args.next()?, args.next()?);
+    let ids = ids(args.take_rest())?;
+    check_group(ctx, key, group)?;
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    let renewed = match ctx.store.group_mut(db, key, group) {
+        Some(mut g) => ids.iter().filter(|id| g.renew(consumer, **id, now)).count(),
+        None => 0,
+    };
+    ctx.out.int(renewed as i64);
+    Ok(())
+}
+
+pub fn xq_nack(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut args = Args::new(argv.get(1..).unwrap_or_default());
+    let (key, group, consumer) = (args.next()?, args.next()?, args.next()?);
+    let delay = non_negative(&mut args, "the delay")?;
+    let ids = ids(args.take_rest())?;
+    check_group(ctx, key, group)?;
+    let db = ctx.db();
+    let due = ctx.now_ms.saturating_add(delay);
+    let given = match ctx.store.group_mut(db, key, group) {
+        Some(mut g) => ids.iter().filter(|id| g.nack(consumer, **id, due)).count(),
+        None => 0,
+    };
+    ctx.out.int(given as i64);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The periodic pass.
+
+/// Handles the queue groups' deadlines due at `now_ms` (at most [`DEADLINES_PER_TICK`] or
+/// [`DEADLINE_TIME_PER_TICK`]), then queues the blocked readers of streams with entries ready.
+/// Called from the engine's periodic task.
+pub fn queue_cron(store: &mut Store, srv: &mut Server, now_ms: u64) -> Result<(), StoreError> {
+    if store.queue_schedule().next_due().is_none_or(|d| d > now_ms) {
+        return Ok(());
+    }
+    let limits = NodeLimits {
+        max_entries: srv.config.stream_node_max_entries,
+        max_bytes: srv.config.stream_node_max_bytes,
+    };
+    let started = std::time::Instant::now();
+    let mut done = 0;
+    while done < DEADLINES_PER_TICK && started.elapsed() < DEADLINE_TIME_PER_TICK {
+        let run = store.queue_cron(now_ms, DEADLINE_CHUNK, limits)?;
+        if run.handled > 0 {
+            tracing::debug!(
+                handled = run.handled,
+                dead_lettered = run.dead_lettered,
+                "queue group deadlines"
+            );
+        }
+        done += run.handled;
+        for k in run.woken {
+            if srv.waiting.contains_key(&k) && !srv.ready.contains(&k) {
+                srv.ready.push(k);
+            }
+        }
+        if !run.more {
+            break;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command table rows.
+
+pub static COMMANDS: &[Command] = &[
+    cmd("xq.config", -3, xq_config)
+        .flags(&["write"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@write", "@stream", "@slow"])
+        .doc(
+            "stream",
+            "1.0.0",
+            "O(1) without options; O(N) with N the pending entries of the group when a setting changes",
+            "Sluice extension: makes a consumer group a job queue (visibility timeout with server-side redelivery, delivery limit with a dead-letter stream), or shows its settings.",
+        )
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("visibility", "integer").token("VISIBILITY").opt(),
+            arg("maxdeliver", "integer").token("MAXDELIVER").opt(),
+            arg("deadletter", "key").token("DEADLETTER").opt(),
+        ]),
+    cmd("xq.renew", -5, xq_renew)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@write", "@stream", "@fast"])
+        .doc(
+            "stream",
+            "1.0.0",
+            "O(log N) for each ID",
+            "Sluice extension: renews the lease (visibility deadline) of entries pending for a consumer, without counting a delivery.",
+        )
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("consumer", "string"),
+            arg("id", "string").many(),
+        ]),
+    cmd("xq.nack", -6, xq_nack)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@write", "@stream", "@fast"])
+        .doc(
+            "stream",
+            "1.0.0",
+            "O(log N) for each ID",
+            "Sluice extension: gives entries pending for a consumer back to the group, to be delivered again to `>` readers after a delay.",
+        )
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("consumer", "string"),
+            arg("delay", "integer"),
+            arg("id", "string").many(),
+        ]),
+];
