@@ -277,7 +277,7 @@ pub static COMMANDS: &[Command] = &[
             arg("group", "string"),
             arg("visibility", "integer").token("VISIBILITY").opt(),
             arg("maxdeliver", "integer").token("MAXDELIVER").opt(),
-            arg("deadletter", "key").token("DEADLETTER").opt(),
+            arg("deadletter", "string").token("DEADLETTER").opt(),
         ]),
     cmd("xq.renew", -5, xq_renew)
         .flags(&["write", "fast"])
