@@ -112,6 +112,39 @@ fn delayed_nack_survives_kill9_and_wakes_a_blocked_reader() {
     assert_eq!(c.req_str(&format!("XACK q w {id}")).int(), 1);
 }
 
+#[test]
+fn delayed_entry_is_durable_visible_to_xrange_and_served_once_due_across_kill9() {
+    let mut s = Server::start(&["--appendfsync", "always"]);
+    let mut c = s.conn();
+    c.req_str("XGROUP CREATE q w $ MKSTREAM");
+    let added_at = server_ms(&mut c);
+    let late = c.req_str("XQ.ADD q DELAY 3000 * n late").text();
+    let now = c.req_str("XADD q * n now").text();
+    assert_eq!(c.req_str("XRANGE q - +").array().len(), 2, "XRANGE sees it at once");
+    // COUNT 1: the delayed entry is passed over, the next one served.
+    let got = c.req_str("XREADGROUP GROUP w a COUNT 1 STREAMS q >");
+    if server_ms(&mut c) < added_at + 3000 {
+        assert_eq!(ids(&got), [now.clone()]);
+        let p = c.req_str("XPENDING q w - + 10");
+        let held = p.array().iter().find(|e| e.array()[0].text() == late).expect("held");
+        assert_eq!(held.array()[1].text(), "", "unowned until due");
+        assert_eq!(held.array()[3].int(), 0, "never delivered");
+    }
+    s.kill9();
+    s.restart();
+    let mut c = s.conn();
+    let got = c.req_str("XREADGROUP GROUP w b BLOCK 20000 STREAMS q >");
+    assert_eq!(ids(&got), [late.clone()]);
+    assert!(server_ms(&mut c) >= added_at + 3000, "served before it was due");
+    let p = c.req_str(&format!("XPENDING q w {late} {late} 1"));
+    assert_eq!(p.array()[0].array()[1].text(), "b");
+    assert_eq!(p.array()[0].array()[3].int(), 1);
+    // AT in the past: an ordinary entry.
+    let id = c.req_str("XQ.ADD q AT 1 * n past").text();
+    assert_eq!(ids(&c.req_str("XREADGROUP GROUP w b STREAMS q >")), [id]);
+    assert!(matches!(c.req_str("XQ.ADD q SOON 1 * n x"), Resp::Error(e) if e == "ERR syntax error"));
+}
+
 /// kill -9 under load with redelivery and dead-lettering.
 #[test]
 fn kill9_under_load_every_job_acked_or_dead_lettered_once() {

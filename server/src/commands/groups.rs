@@ -409,6 +409,7 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 // `>`: entries after the group's last delivered ID, if the stream has any.
                 let last_delivered = g.last_id();
                 let is_queue = g.queue().is_some();
+                let has_delayed = meta.groups.has_delayed();
                 // Served when the stream moved past the group; a woken client is answered even
                 // if those entries are gone again (then with an empty list), as Redis does.
                 let has_new =
@@ -435,6 +436,19 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 let Some(from) = from else {
                     continue;
                 };
+                if has_delayed {
+                    // Entries added with XQ.ADD … DELAY: held by the group until due.
+                    let (new, held) =
+                        super::xq::read_past_delays(ctx, k, group, consumer, from, room, noack)?;
+                    // Only held entries: nothing to answer (a blocked reader waits on).
+                    let _ = held;
+                    if new.is_empty() && redelivered == 0 {
+                        continue;
+                    }
+                    entries.extend(new);
+                    results.push((k, Served::New(entries)));
+                    continue;
+                }
                 let new = ctx
                     .store
                     .stream_read(db, k, (from, StreamId::MAX), false, room, now)

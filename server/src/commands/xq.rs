@@ -221,6 +221,114 @@ pub fn xq_nack(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 // ---------------------------------------------------------------------------------------------
+// XQ.ADD and `>` reads past delayed entries.
+
+/// Most entries a `>` read scans past delayed ones to fill its COUNT.
+const MAX_SCAN_PAST_DELAYS: usize = 10_000;
+
+/// `XQ.ADD key DELAY ms|AT unix-ms <XADD arguments after the key>`: XADD, then the entry is
+/// not seen by `>` readers of any group before the time (XRANGE and XREAD see it at once).
+pub fn xq_add(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut args = Args::new(argv.get(1..).unwrap_or_default());
+    let key = args.next()?;
+    let how = args.next()?;
+    let at = if eq(how, "DELAY") {
+        ctx.now_ms.saturating_add(non_negative(&mut args, "DELAY")?)
+    } else if eq(how, "AT") {
+        non_negative(&mut args, "AT")?
+    } else {
+        return Err(SYNTAX.into());
+    };
+    let rest = args.take_rest();
+    let mut xadd_argv = Vec::with_capacity(rest.len() + 2);
+    xadd_argv.push(Bytes::from_static(b"XADD"));
+    xadd_argv.push(key.clone());
+    xadd_argv.extend_from_slice(rest);
+    if xadd_argv.len() < 5 {
+        return Err("ERR wrong number of arguments for 'xq.add' command".into());
+    }
+    let db = ctx.db();
+    let before = match ctx.store.stream(db, key, ctx.now_ms) {
+        Ok(m) => m.map(|m| (m.sid, m.last_id, m.entries_added)),
+        Err(_) => return Err(WRONGTYPE.into()),
+    };
+    super::streams::xadd(ctx, &xadd_argv)?;
+    let after = ctx
+        .store
+        .stream(db, key, ctx.now_ms)
+        .ok()
+        .flatten()
+        .map(|m| (m.sid, m.last_id, m.entries_added));
+    if let Some((sid, id, added)) = after {
+        let appended = match before {
+            Some((bsid, _, badded)) => bsid != sid || added > badded,
+            None => true,
+        };
+        if appended && at > ctx.now_ms {
+            ctx.store.add_delay(db, key, id, at);
+        }
+    }
+    Ok(())
+}
+
+/// A `>` read of new entries on a stream with delayed entries: entries not due yet are held
+/// by the group (unowned pending, served once due), the others delivered to `consumer`, up to
+/// `room`. Returns the delivered entries and how many were held.
+pub fn read_past_delays(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    group: &[u8],
+    consumer: &Bytes,
+    mut from: StreamId,
+    room: Option<usize>,
+    noack: bool,
+) -> Result<(Vec<sluice_storage::StreamEntry>, usize), ReplyError> {
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    ctx.store.forget_due_delays(db, key, now);
+    let mut served = Vec::new();
+    let mut held: Vec<(StreamId, u64)> = Vec::new();
+    let mut all: Vec<StreamId> = Vec::new();
+    loop {
+        let want = room.map(|r| r.saturating_sub(served.len()));
+        let batch = ctx
+            .store
+            .stream_read(db, key, (from, StreamId::MAX), false, want, now)
+            .map_err(super::streams::storage_error)?;
+        let Some(last) = batch.last().map(|e| e.id) else {
+            break;
+        };
+        let delayed: Vec<Option<u64>> = match ctx.store.stream(db, key, now) {
+            Ok(Some(m)) => batch.iter().map(|e| m.groups.delayed_until(e.id)).collect(),
+            _ => break,
+        };
+        for (e, d) in batch.into_iter().zip(delayed) {
+            all.push(e.id);
+            match d {
+                Some(d) if d > now => held.push((e.id, d)),
+                _ => served.push(e),
+            }
+        }
+        if room.is_none_or(|r| served.len() >= r) || all.len() >= MAX_SCAN_PAST_DELAYS {
+            break;
+        }
+        match last.successor() {
+            Some(n) => from = n,
+            None => break,
+        }
+    }
+    if let Some(mut g) = ctx.store.group_mut(db, key, group) {
+        if !all.is_empty() {
+            g.deliver(consumer, all.iter().copied(), noack, now);
+        }
+        for (id, due) in &held {
+            g.hold(*id, *due, true, now);
+        }
+    }
+    Ok((served, held.len()))
+}
+
+// ---------------------------------------------------------------------------------------------
 // The periodic pass.
 
 /// Handles the queue groups' deadlines due at `now_ms` (at most [`DEADLINES_PER_TICK`] or
@@ -262,6 +370,24 @@ pub fn queue_cron(store: &mut Store, srv: &mut Server, now_ms: u64) -> Result<()
 // The command table rows.
 
 pub static COMMANDS: &[Command] = &[
+    cmd("xq.add", -6, xq_add)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@write", "@stream", "@fast"])
+        .doc(
+            "stream",
+            "1.0.0",
+            "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.",
+            "Sluice extension: XADD whose entry consumer-group `>` readers do not see before a delay has passed or a time has come (XRANGE and XREAD see it at once).",
+        )
+        .args(&[
+            arg("key", "key"),
+            arg("when", "oneof").of(&[
+                arg("delay", "integer").token("DELAY"),
+                arg("at", "unix-time").token("AT"),
+            ]),
+            arg("xadd-arguments", "string").many(),
+        ]),
     cmd("xq.config", -3, xq_config)
         .flags(&["write"])
         .keys(1, 1, 1, RW_UPDATE)

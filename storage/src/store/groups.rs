@@ -66,7 +66,7 @@ use super::{mark_dirty, Result, Store, StoreError};
 use crate::keydir::Value;
 use crate::stream::entry::{get_varint, put_varint};
 use crate::stream::group::{
-    Consumer, Group, LogRecord, Nack, PelJournal, StreamCounters, ENTRIES_READ_UNKNOWN,
+    Consumer, Group, LogRecord, Nack, PelJournal, StreamCounters, ENTRIES_READ_UNKNOWN, UNOWNED,
 };
 use crate::stream::queue::{QueueSchedule, QueueState};
 use crate::stream::{StreamId, StreamMeta};
@@ -75,6 +75,8 @@ const TAG_GROUP: u8 = 0x02;
 const TAG_CONSUMER: u8 = 0x03;
 const TAG_LOG: u8 = 0x05;
 pub(super) const TAG_QUEUE: u8 = 0x06;
+/// `sid ‖ 0x07 ‖ id` → due ms u64: an entry added with a delay (`Groups::delayed`).
+pub(super) const TAG_DELAYED: u8 = 0x07;
 
 /// The log is cleaned once it holds more ops than twice the PEL plus this (the default of
 /// [`crate::StoreOptions::pel_log_min_ops`]).
@@ -104,6 +106,12 @@ fn group_prefix(sid: u64, tag: u8, gid: Option<u32>) -> Vec<u8> {
 fn consumer_key(sid: u64, gid: u32, cid: u32) -> Vec<u8> {
     let mut k = group_prefix(sid, TAG_CONSUMER, Some(gid));
     k.extend_from_slice(&cid.to_be_bytes());
+    k
+}
+
+pub(super) fn delayed_key(sid: u64, id: StreamId) -> Vec<u8> {
+    let mut k = group_prefix(sid, TAG_DELAYED, None);
+    k.extend_from_slice(&id.to_be_bytes());
     k
 }
 
@@ -700,6 +708,17 @@ impl Store {
             group.queue = Some(Box::new(q));
             group.rebuild_queue_index();
         }
+        for guard in self.smeta.prefix(group_prefix(sid, TAG_DELAYED, None)) {
+            let (k, v) = guard.into_inner()?;
+            let id = k
+                .get(9..)
+                .and_then(StreamId::from_be_bytes)
+                .ok_or_else(|| corrupt("delayed entry", &k))?;
+            let due = <[u8; 8]>::try_from(v.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| corrupt("delayed entry", &k))?;
+            meta.groups.delayed.insert(id, due);
+        }
         for group in meta.groups.map.values_mut() {
             let Group {
                 pel,
@@ -708,6 +727,9 @@ impl Store {
                 ..
             } = group;
             for (id, nack) in pel.iter() {
+                if nack.cid == UNOWNED {
+                    continue;
+                }
                 let consumer = names
                     .get(&nack.cid)
                     .and_then(|name| consumers.get_mut(name))

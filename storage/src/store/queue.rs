@@ -487,3 +487,75 @@ impl Store {
         &self.queue_schedule
     }
 }
+
+/// How many of a stream's delayed-entry records (oldest ID first) a `>` read looks at to forget
+/// those already due (see [`Store::forget_due_delays`]).
+const FORGET_DELAYS_PER_READ: usize = 64;
+
+impl GroupMut<'_> {
+    /// A `>` read passed the delayed entry `id` before it is due: the group holds it as an
+    /// unowned pending entry (no deliveries yet) due at `due_ms`; it is served as a
+    /// redelivery once due. The group becomes a queue if it was not (for its deadline index).
+    pub fn hold(&mut self, id: StreamId, due_ms: u64, was_delivered: bool, now_ms: u64) {
+        if self.group.queue.is_none() {
+            self.group.queue = Some(Box::new(QueueState::new(QueueConfig::default())));
+            self.group.rebuild_queue_index();
+        }
+        self.group
+            .put_pending(id, crate::stream::group::UNOWNED, now_ms, 0);
+        if let Some(n) = self.group.pel.get(&id).copied() {
+            let mut n = n;
+            n.due = due_ms.max(1);
+            self.group.set_nack(id, n);
+        }
+        log_state(self.group, id);
+        if let Some(q) = self.group.queue.as_deref_mut() {
+            if was_delivered {
+                q.stats.deliveries = q.stats.deliveries.saturating_sub(1);
+            }
+            q.dirty = true;
+        }
+        self.changed = true;
+    }
+}
+
+impl Store {
+    /// `XQ.ADD`: the entry `id` of the stream at `key` is not seen by `>` readers before
+    /// `due_ms` (durable: a record beside the stream's groups).
+    pub fn add_delay(&mut self, db: usize, key: &[u8], id: StreamId, due_ms: u64) {
+        let Some(Value::Stream(meta)) = self.dirs[db].get_mut(key).map(|e| &mut e.value) else {
+            return;
+        };
+        meta.groups.delayed.insert(id, due_ms);
+        let k = super::groups::delayed_key(meta.sid, id);
+        self.pending_smeta
+            .insert(k, Some(due_ms.to_be_bytes().to_vec()));
+        self.mark_dirty(db, key);
+    }
+
+    /// Forgets the delayed-entry records already due among the oldest few of the stream (a
+    /// due entry is an ordinary one; a group that held it has its own pending state).
+    pub fn forget_due_delays(&mut self, db: usize, key: &[u8], now_ms: u64) {
+        let Some(Value::Stream(meta)) = self.dirs[db].get_mut(key).map(|e| &mut e.value) else {
+            return;
+        };
+        let due: Vec<StreamId> = meta
+            .groups
+            .delayed
+            .iter()
+            .take(FORGET_DELAYS_PER_READ)
+            .filter(|(_, d)| **d <= now_ms)
+            .map(|(id, _)| *id)
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let sid = meta.sid;
+        for id in due {
+            meta.groups.delayed.remove(&id);
+            self.pending_smeta
+                .insert(super::groups::delayed_key(sid, id), None);
+        }
+        self.mark_dirty(db, key);
+    }
+}

@@ -30,6 +30,10 @@ use bytes::Bytes;
 use super::queue::QueueState;
 use super::{StreamId, StreamMeta};
 
+/// The consumer id of an unowned pending entry (a delayed entry no reader has had yet; XNACK's
+/// unowned entries later): no consumer has it, consumer ids start at 1.
+pub const UNOWNED: u32 = 0;
+
 /// `entries-read` unknown (Redis's `SCG_INVALID_ENTRIES_READ`).
 pub const ENTRIES_READ_UNKNOWN: i64 = -1;
 
@@ -222,6 +226,11 @@ pub struct Group {
 #[derive(Clone, Debug, Default)]
 pub struct Groups {
     pub(crate) map: BTreeMap<Bytes, Group>,
+    /// Entries of the stream added with a delay (`XQ.ADD`), by ID → Unix ms when `>` readers
+    /// may see them (a stream-level fact kept here, beside the groups it concerns; records
+    /// tagged `0x07`, see `store/groups.rs`). A group whose `>` read passes one before it is
+    /// due holds it as an unowned pending entry due then.
+    pub(crate) delayed: BTreeMap<StreamId, u64>,
 }
 
 impl Groups {
@@ -255,6 +264,17 @@ impl Groups {
 
     pub(crate) fn clear(&mut self) {
         self.map.clear();
+        self.delayed.clear();
+    }
+
+    /// When `>` readers may see entry `id` (added with a delay), if it was.
+    pub fn delayed_until(&self, id: StreamId) -> Option<u64> {
+        self.delayed.get(&id).copied()
+    }
+
+    /// Whether any entry of the stream was added with a delay still recorded.
+    pub fn has_delayed(&self) -> bool {
+        !self.delayed.is_empty()
     }
 }
 
@@ -531,7 +551,12 @@ impl Group {
 
     /// Checks the invariants (tests and debug builds).
     pub fn check(&self) -> Result<(), String> {
+        let mut unowned = 0;
         for (id, n) in &self.pel {
+            if n.cid == UNOWNED {
+                unowned += 1;
+                continue;
+            }
             let name = self
                 .names
                 .get(&n.cid)
@@ -544,7 +569,7 @@ impl Group {
                 return Err(format!("pel {id} missing from consumer {:?}", name));
             }
         }
-        let total: usize = self.consumers.values().map(|c| c.pel.len()).sum();
+        let total: usize = self.consumers.values().map(|c| c.pel.len()).sum::<usize>() + unowned;
         if total != self.pel.len() {
             return Err(format!(
                 "consumer PELs hold {total} ids, group PEL {}",
