@@ -549,3 +549,46 @@ proptest! {
         run_model(ops)?;
     }
 }
+
+#[test]
+fn retention_deletes_what_every_group_acknowledged_and_what_is_too_old() {
+    use sluice_storage::stream::group::Retention;
+    let dir = tempdir();
+    let mut s = setup(dir.path(), 1000, vis(0));
+    assert!(s.create_group(0, KEY, Bytes::from_static(b"g2"), StreamId::MIN, 0));
+    assert!(s.set_retention(0, KEY, Some(Retention { acked: true, max_age_ms: 0 })));
+    // g reads and acknowledges everything; g2 reads 500 and acknowledges the first 300.
+    assert_eq!(read(&mut s, "a", 1000, T0).len(), 1000);
+    {
+        let mut g = s.group_mut(0, KEY, GROUP).unwrap();
+        for n in 1..=1000 {
+            assert!(g.ack(id(n)));
+        }
+    }
+    let c = Bytes::from_static(b"x");
+    let mut g2 = s.group_mut(0, KEY, b"g2").unwrap();
+    g2.deliver(&c, (1..=500).map(id), false, T0);
+    for n in 1..=300 {
+        assert!(g2.ack(id(n)));
+    }
+    drop(g2);
+    commit(&mut s);
+    drop(s);
+    let mut s = Store::open(dir.path(), &options(), T0).expect("reopen");
+    assert_eq!(s.queue_schedule().retained(), 1, "the policy survives a restart");
+    let run = s.retain_pass(T0, 16).unwrap();
+    // Whole nodes (as `XTRIM … MINID ~`) below 301, the oldest entry g2 still needs.
+    assert!((100..=300).contains(&run.deleted), "{run:?}");
+    let m = s.stream(0, KEY, T0).unwrap().unwrap();
+    assert!(m.first_id <= id(301) && m.first_id > id(100), "{}", m.first_id);
+    assert_eq!(m.len(), 1000 - run.deleted);
+    assert_eq!(s.retain_pass(T0, 16).unwrap().deleted, 0, "nothing more is consumed");
+    // MAXAGE: entries whose ID time is older than the age go too, consumed or not.
+    assert!(s.set_retention(0, KEY, Some(Retention { acked: true, max_age_ms: T0 - 600 })));
+    assert!(s.retain_pass(T0, 16).unwrap().deleted > 0);
+    let first = s.stream(0, KEY, T0).unwrap().unwrap().first_id;
+    assert!(first <= id(601) && first > id(400), "{first}");
+    assert!(s.set_retention(0, KEY, None));
+    assert_eq!(s.retain_pass(T0, 16).unwrap().streams, 1);
+    assert_eq!(s.queue_schedule().retained(), 0, "dropped once the policy is gone");
+}

@@ -14,7 +14,7 @@
 //! Redis does.
 
 use bytes::Bytes;
-use sluice_storage::stream::group::Group;
+use sluice_storage::stream::group::{Group, Retention};
 use sluice_storage::stream::layout::NodeLimits;
 use sluice_storage::stream::queue::{QueueConfig, QueueState};
 use sluice_storage::stream::StreamId;
@@ -34,6 +34,9 @@ pub const DEADLINE_TIME_PER_TICK: std::time::Duration = std::time::Duration::fro
 
 /// Deadlines handled between two looks at the clock.
 const DEADLINE_CHUNK: usize = 256;
+
+/// Streams with a retention policy visited per cron tick (round robin).
+pub const RETAIN_STREAMS_PER_TICK: usize = 16;
 
 /// How many fields [`write_queue_fields`] adds to a queue group in XINFO GROUPS.
 pub const QUEUE_FIELDS: usize = 11;
@@ -221,6 +224,50 @@ pub fn xq_nack(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 // ---------------------------------------------------------------------------------------------
+// XQ.RETENTION
+
+/// `XQ.RETENTION key [ACKED] [MAXAGE ms] | OFF`: the stream's retention by consumption; without
+/// options, the policy.
+pub fn xq_retention(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut args = Args::new(argv.get(1..).unwrap_or_default());
+    let key = args.next()?;
+    let mut policy = Retention::default();
+    let (mut any, mut off) = (false, false);
+    while let Some(opt) = args.next_opt() {
+        if eq(opt, "ACKED") {
+            policy.acked = true;
+        } else if eq(opt, "MAXAGE") && !args.is_empty() {
+            policy.max_age_ms = non_negative(&mut args, "MAXAGE")?;
+        } else if eq(opt, "OFF") && argv.len() == 3 {
+            off = true;
+        } else {
+            return Err(SYNTAX.into());
+        }
+        any = true;
+    }
+    let db = ctx.db();
+    let current = match ctx.store.stream(db, key, ctx.now_ms) {
+        Ok(Some(m)) => m.groups.retention(),
+        Ok(None) => return Err(NO_SUCH_KEY.into()),
+        Err(_) => return Err(WRONGTYPE.into()),
+    };
+    if !any {
+        let p = current.unwrap_or_default();
+        let out = &mut *ctx.out;
+        out.map(2);
+        out.bulk(b"acked");
+        out.int(i64::from(p.acked));
+        out.bulk(b"maxage-ms");
+        out.int(p.max_age_ms.min(i64::MAX as u64) as i64);
+        return Ok(());
+    }
+    let policy = (!off && (policy.acked || policy.max_age_ms > 0)).then_some(policy);
+    ctx.store.set_retention(db, key, policy);
+    ctx.out.ok();
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
 // XQ.ADD and `>` reads past delayed entries.
 
 /// Most entries a `>` read scans past delayed ones to fill its COUNT.
@@ -335,6 +382,12 @@ pub fn read_past_delays(
 /// [`DEADLINE_TIME_PER_TICK`]), then queues the blocked readers of streams with entries ready.
 /// Called from the engine's periodic task.
 pub fn queue_cron(store: &mut Store, srv: &mut Server, now_ms: u64) -> Result<(), StoreError> {
+    if store.queue_schedule().retained() > 0 {
+        let run = store.retain_pass(now_ms, RETAIN_STREAMS_PER_TICK)?;
+        if run.deleted > 0 {
+            tracing::debug!(streams = run.streams, deleted = run.deleted, "retention");
+        }
+    }
     if store.queue_schedule().next_due().is_none_or(|d| d > now_ms) {
         return Ok(());
     }
@@ -404,6 +457,22 @@ pub static COMMANDS: &[Command] = &[
             arg("visibility", "integer").token("VISIBILITY").opt(),
             arg("maxdeliver", "integer").token("MAXDELIVER").opt(),
             arg("deadletter", "string").token("DEADLETTER").opt(),
+        ]),
+    cmd("xq.retention", -2, xq_retention)
+        .flags(&["write"])
+        .keys(1, 1, 1, RW_UPDATE)
+        .acl(&["@write", "@stream", "@slow"])
+        .doc(
+            "stream",
+            "1.0.0",
+            "O(1); the deletions happen in the background, in proportion to what is deleted",
+            "Sluice extension: retention by consumption — entries every consumer group has acknowledged (ACKED) and/or older than MAXAGE ms are deleted in the background; OFF removes the policy; without options, shows it.",
+        )
+        .args(&[
+            arg("key", "key"),
+            tok("ACKED").opt(),
+            arg("maxage", "integer").token("MAXAGE").opt(),
+            tok("OFF").opt(),
         ]),
     cmd("xq.renew", -5, xq_renew)
         .flags(&["write", "fast"])

@@ -77,6 +77,12 @@ const TAG_LOG: u8 = 0x05;
 pub(super) const TAG_QUEUE: u8 = 0x06;
 /// `sid ‖ 0x07 ‖ id` → due ms u64: an entry added with a delay (`Groups::delayed`).
 pub(super) const TAG_DELAYED: u8 = 0x07;
+/// `sid ‖ 0x08` → the stream's retention policy (`Groups::retention`).
+pub(super) const TAG_RETENTION: u8 = 0x08;
+
+pub(super) fn retention_key(sid: u64) -> Vec<u8> {
+    group_prefix(sid, TAG_RETENTION, None)
+}
 
 /// The log is cleaned once it holds more ops than twice the PEL plus this (the default of
 /// [`crate::StoreOptions::pel_log_min_ops`]).
@@ -718,6 +724,12 @@ impl Store {
                 .map(u64::from_be_bytes)
                 .map_err(|_| corrupt("delayed entry", &k))?;
             meta.groups.delayed.insert(id, due);
+        }
+        if let Some(v) = self.smeta.get(retention_key(sid))? {
+            meta.groups.retention = Some(
+                crate::stream::group::Retention::decode(&v)
+                    .ok_or_else(|| corrupt("retention", &retention_key(sid)))?,
+            );
         }
         for group in meta.groups.map.values_mut() {
             let Group {

@@ -89,6 +89,9 @@ pub(super) fn schedule_loaded(
             schedule_group(schedule, q, db, key, gname);
         }
     }
+    if meta.groups.retention.is_some() {
+        schedule.retained.insert((db, Bytes::copy_from_slice(key)));
+    }
 }
 
 impl GroupMut<'_> {
@@ -557,5 +560,95 @@ impl Store {
                 .insert(super::groups::delayed_key(sid, id), None);
         }
         self.mark_dirty(db, key);
+    }
+}
+
+/// Most entries one retention pass deletes from one stream (whole nodes, as `XTRIM … ~`).
+pub const RETAIN_DELETE_PER_STREAM: u64 = 10_000;
+
+/// What one retention pass did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RetainRun {
+    pub streams: usize,
+    pub deleted: u64,
+}
+
+impl Store {
+    /// `XQ.RETENTION`: sets (or with `None` removes) the stream's retention policy. False if
+    /// there is no such stream.
+    pub fn set_retention(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        policy: Option<crate::stream::group::Retention>,
+    ) -> bool {
+        let Some(Value::Stream(meta)) = self.dirs[db].get_mut(key).map(|e| &mut e.value) else {
+            return false;
+        };
+        meta.groups.retention = policy;
+        let k = super::groups::retention_key(meta.sid);
+        self.pending_smeta
+            .insert(k, policy.map(|p| p.encode().to_vec()));
+        if policy.is_some() {
+            self.queue_schedule
+                .retained
+                .insert((db, Bytes::copy_from_slice(key)));
+        }
+        self.mark_dirty(db, key);
+        true
+    }
+
+    /// The retention pass: visits up to `streams` streams with a policy (round robin) and
+    /// deletes from each the whole nodes below what every group has acknowledged (ACKED) or
+    /// older than MAXAGE, at most [`RETAIN_DELETE_PER_STREAM`] entries each: the work is
+    /// proportional to what it deletes (plus one look at each group's PEL head).
+    pub fn retain_pass(&mut self, now_ms: u64, streams: usize) -> Result<RetainRun> {
+        use crate::stream::layout::Trim;
+        let mut run = RetainRun::default();
+        let mut visit = Vec::new();
+        {
+            let set = &self.queue_schedule.retained;
+            let after: Box<dyn Iterator<Item = &(usize, Bytes)>> =
+                match &self.queue_schedule.retain_cursor {
+                    Some(c) => Box::new(
+                        set.range((std::ops::Bound::Excluded(c.clone()), std::ops::Bound::Unbounded))
+                            .chain(set.range(..=c.clone())),
+                    ),
+                    None => Box::new(set.iter()),
+                };
+            visit.extend(after.take(streams).cloned());
+        }
+        for (db, key) in visit {
+            self.queue_schedule.retain_cursor = Some((db, key.clone()));
+            run.streams += 1;
+            let Some(Value::Stream(meta)) = self.dirs.get(db).and_then(|d| d.get(&key)).map(|e| &e.value)
+            else {
+                self.queue_schedule.retained.remove(&(db, key));
+                continue;
+            };
+            let Some(policy) = meta.groups.retention else {
+                self.queue_schedule.retained.remove(&(db, key));
+                continue;
+            };
+            let mut below = StreamId::MIN;
+            if policy.acked {
+                if let Some(w) = meta.groups.consumed_below() {
+                    below = below.max(w);
+                }
+            }
+            if policy.max_age_ms > 0 {
+                below = below.max(StreamId::new(now_ms.saturating_sub(policy.max_age_ms), 0));
+            }
+            if meta.len() == 0 || below <= meta.first_id {
+                continue;
+            }
+            let spec = crate::TrimSpec {
+                strategy: Trim::MinId(below),
+                approx: true,
+                limit: RETAIN_DELETE_PER_STREAM,
+            };
+            run.deleted += self.stream_trim(db, &key, spec, None, now_ms)?;
+        }
+        Ok(run)
     }
 }

@@ -231,6 +231,39 @@ pub struct Groups {
     /// tagged `0x07`, see `store/groups.rs`). A group whose `>` read passes one before it is
     /// due holds it as an unowned pending entry due then.
     pub(crate) delayed: BTreeMap<StreamId, u64>,
+    /// The stream's retention policy (`XQ.RETENTION`; record tagged `0x08`), if it has one.
+    pub(crate) retention: Option<Retention>,
+}
+
+/// A stream's retention by consumption (`XQ.RETENTION`): entries are deleted from the front
+/// once every group has acknowledged them (`acked`), and/or once older than `max_age_ms` (by
+/// their ID's time; 0: no age limit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub acked: bool,
+    pub max_age_ms: u64,
+}
+
+impl Retention {
+    /// The record: `acked u8 ‖ max_age_ms u64`.
+    pub(crate) fn encode(&self) -> [u8; 9] {
+        let mut v = [0u8; 9];
+        v[0] = u8::from(self.acked);
+        v[1..].copy_from_slice(&self.max_age_ms.to_be_bytes());
+        v
+    }
+
+    pub(crate) fn decode(raw: &[u8]) -> Option<Retention> {
+        let (&acked, age) = raw.split_first()?;
+        Some(Retention {
+            acked: match acked {
+                0 => false,
+                1 => true,
+                _ => return None,
+            },
+            max_age_ms: u64::from_be_bytes(age.try_into().ok()?),
+        })
+    }
 }
 
 impl Groups {
@@ -270,6 +303,26 @@ impl Groups {
     /// When `>` readers may see entry `id` (added with a delay), if it was.
     pub fn delayed_until(&self, id: StreamId) -> Option<u64> {
         self.delayed.get(&id).copied()
+    }
+
+    /// The stream's retention policy (`XQ.RETENTION`), if any.
+    pub fn retention(&self) -> Option<Retention> {
+        self.retention
+    }
+
+    /// The lowest ID some group still needs: below it, every group has read and acknowledged
+    /// every entry (`None` without groups: nothing is known to be consumed).
+    pub fn consumed_below(&self) -> Option<StreamId> {
+        let mut low: Option<StreamId> = None;
+        for g in self.map.values() {
+            let need = match g.pel.keys().next() {
+                Some(first) => *first,
+                None => g.last_id.successor().unwrap_or(StreamId::MAX),
+            };
+            let need = need.min(g.last_id.successor().unwrap_or(StreamId::MAX));
+            low = Some(low.map_or(need, |l| l.min(need)));
+        }
+        low
     }
 
     /// Whether any entry of the stream was added with a delay still recorded.

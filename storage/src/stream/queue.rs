@@ -203,6 +203,11 @@ impl QueueState {
 #[derive(Debug, Default)]
 pub struct QueueSchedule {
     pub(crate) items: BTreeSet<(u64, usize, Bytes, Bytes)>,
+    /// Streams with a retention policy (`XQ.RETENTION`), visited by the periodic pass (a
+    /// stale one, renamed or deleted, is dropped when visited).
+    pub(crate) retained: BTreeSet<(usize, Bytes)>,
+    /// Where the last retention pass stopped (it visits a bounded number per tick).
+    pub(crate) retain_cursor: Option<(usize, Bytes)>,
 }
 
 impl QueueSchedule {
@@ -213,6 +218,11 @@ impl QueueSchedule {
 
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// Streams with a retention policy (stale ones included).
+    pub fn retained(&self) -> usize {
+        self.retained.len()
     }
 
     /// The earliest due time scheduled.
