@@ -81,6 +81,11 @@ fn crashed_worker_redelivered_renewed_and_dead_lettered() {
     assert_eq!(group_field(&mut c, "jobs", "dead-lettered").int(), 1);
     assert_eq!(group_field(&mut c, "jobs", "redeliveries").int(), 1);
     assert_eq!(c.req_str("XLEN jobs:dead").int(), 1);
+    assert_eq!(c.info_field("queuegroups", "queue_groups").as_deref(), Some("1"));
+    assert_eq!(c.info_field("queuegroups", "queue_groups_dead_lettered").as_deref(), Some("1"));
+    let line = c.info_field("queuegroups", "qgroup0").expect("per-group line");
+    assert!(line.starts_with("db=0,key=jobs,group=w,pending=0,"), "{line}");
+    assert!(c.req_str("INFO").text().find("Queuegroups").is_none(), "not in the default INFO");
     // Errors.
     assert!(matches!(c.req_str("XQ.CONFIG jobs nog"), Resp::Error(e) if e.starts_with("NOGROUP")));
     assert!(matches!(c.req_str("XQ.CONFIG nokey w"), Resp::Error(e) if e == "ERR no such key"));
@@ -143,6 +148,37 @@ fn delayed_entry_is_durable_visible_to_xrange_and_served_once_due_across_kill9()
     let id = c.req_str("XQ.ADD q AT 1 * n past").text();
     assert_eq!(ids(&c.req_str("XREADGROUP GROUP w b STREAMS q >")), [id]);
     assert!(matches!(c.req_str("XQ.ADD q SOON 1 * n x"), Resp::Error(e) if e == "ERR syntax error"));
+}
+
+#[test]
+fn retention_deletes_consumed_entries_in_the_background() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    c.req_str("XGROUP CREATE r g $ MKSTREAM");
+    for i in 0..500 {
+        c.req_str(&format!("XADD r * n {i}"));
+    }
+    assert_eq!(c.req_str("XQ.RETENTION r ACKED"), Resp::Status("OK".into()));
+    let policy = c.req_str("XQ.RETENTION r");
+    assert_eq!(policy.field("acked"), Resp::Int(1));
+    let got = c.req_str("XREADGROUP GROUP g a COUNT 400 STREAMS r >");
+    let delivered = ids(&got);
+    for id in &delivered {
+        c.req_str(&format!("XACK r g {id}"));
+    }
+    // The periodic task deletes whole nodes below the first entry still needed (the 401st).
+    let start = std::time::Instant::now();
+    while c.req_str("XLEN r").int() > 200 {
+        assert!(start.elapsed().as_secs() < 20, "retention never ran");
+        std::thread::yield_now();
+    }
+    let len = c.req_str("XLEN r").int();
+    assert!(len >= 100, "deleted entries not yet consumed: {len} left");
+    let first = c.req_str("XINFO STREAM r").field("first-entry").array()[0].text();
+    assert_eq!(c.req_str("XPENDING r g").array()[0].int(), 0);
+    assert!(!delivered.contains(&first) || first != delivered[0], "the oldest consumed entry is gone");
+    assert_eq!(c.req_str("XQ.RETENTION r OFF"), Resp::Status("OK".into()));
+    assert_eq!(c.req_str("XQ.RETENTION r").field("acked"), Resp::Int(0));
 }
 
 /// kill -9 under load with redelivery and dead-lettering.

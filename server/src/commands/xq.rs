@@ -114,6 +114,75 @@ fn non_negative(args: &mut Args<'_>, what: &str) -> Result<u64, ReplyError> {
     u64::try_from(v).map_err(|_| ReplyError::new(format!("ERR {what} must be >= 0")))
 }
 
+/// Most queue groups `INFO queuegroups` lists one by one (the totals count them all).
+pub const INFO_MAX_GROUPS: usize = 1000;
+
+/// A name in an INFO line: lossy UTF-8, with the separators INFO uses replaced.
+fn info_name(b: &[u8]) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(256)])
+        .chars()
+        .map(|c| if matches!(c, ',' | ':' | '=' | '\r' | '\n') { '_' } else { c })
+        .collect()
+}
+
+/// `INFO queuegroups` (only when named: it walks the key directories): totals, then one line
+/// per queue group with its metrics.
+pub fn info_section(store: &Store, now_ms: u64) -> String {
+    use std::fmt::Write;
+    let mut lines = String::new();
+    let mut groups = 0usize;
+    let mut t = sluice_storage::stream::queue::QueueStats::default();
+    let (mut pending, mut ready) = (0usize, 0usize);
+    for db in 0..store.databases() {
+        for (key, e) in store.dir(db).iter() {
+            let Value::Stream(m) = &e.value else { continue };
+            for (gname, g) in &m.groups {
+                let Some(q) = g.queue() else { continue };
+                let s = q.stats();
+                if groups < INFO_MAX_GROUPS {
+                    let _ = write!(
+                        lines,
+                        "qgroup{groups}:db={db},key={},group={},pending={},ready={},in_flight={},oldest_pending_age_ms={},deliveries={},redeliveries={},acks={},dead_lettered={},renewals={},nacks={}\r\n",
+                        info_name(key),
+                        info_name(gname),
+                        g.pel().len(),
+                        q.ready_len(),
+                        q.timers_len(),
+                        g.pel().keys().next().map_or(0, |id| now_ms.saturating_sub(id.ms)),
+                        s.deliveries,
+                        s.redeliveries,
+                        s.acks,
+                        s.dead_lettered,
+                        s.renewals,
+                        s.nacks
+                    );
+                }
+                groups += 1;
+                pending += g.pel().len();
+                ready += q.ready_len();
+                t.deliveries += s.deliveries;
+                t.redeliveries += s.redeliveries;
+                t.acks += s.acks;
+                t.dead_lettered += s.dead_lettered;
+                t.renewals += s.renewals;
+                t.nacks += s.nacks;
+            }
+        }
+    }
+    let sched = store.queue_schedule();
+    format!(
+        "# Queuegroups\r\nqueue_groups:{groups}\r\nqueue_groups_pending:{pending}\r\nqueue_groups_ready:{ready}\r\nqueue_groups_deliveries:{}\r\nqueue_groups_redeliveries:{}\r\nqueue_groups_acks:{}\r\nqueue_groups_dead_lettered:{}\r\nqueue_groups_renewals:{}\r\nqueue_groups_nacks:{}\r\nqueue_schedule_items:{}\r\nretained_streams:{}\r\n{lines}",
+        t.deliveries,
+        t.redeliveries,
+        t.acks,
+        t.dead_lettered,
+        t.renewals,
+        t.nacks,
+        sched.len(),
+        sched.retained()
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // XQ.CONFIG
 
