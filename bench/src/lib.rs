@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod fairness;
 pub mod jobs;
+pub mod queues;
 pub mod loadgen;
 pub mod model;
 pub mod rbench;
