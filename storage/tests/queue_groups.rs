@@ -592,3 +592,24 @@ fn retention_deletes_what_every_group_acknowledged_and_what_is_too_old() {
     assert_eq!(s.retain_pass(T0, 16).unwrap().streams, 1);
     assert_eq!(s.queue_schedule().retained(), 0, "dropped once the policy is gone");
 }
+
+#[test]
+fn a_renamed_stream_is_scheduled_again_at_its_next_change() {
+    let dir = tempdir();
+    let config = QueueConfig {
+        visibility_ms: 100,
+        max_deliver: 1,
+        dead_letter: Some(Bytes::from_static(DLQ)),
+    };
+    let mut s = setup(dir.path(), 2, config);
+    assert_eq!(read(&mut s, "a", 1, T0), vec![1]);
+    assert!(s.rename(0, KEY, Bytes::from_static(b"moved")));
+    // The old schedule item is stale; a change of the group under its new name schedules it.
+    let c = Bytes::from_static(b"a");
+    let mut g = s.group_mut(0, b"moved", GROUP).unwrap();
+    g.deliver(&c, [id(2)], false, T0 + 10);
+    drop(g);
+    let run = s.queue_cron(T0 + 200, 100, limits()).unwrap();
+    assert_eq!(run.dead_lettered, 2, "{run:?}");
+    assert_eq!(s.stream(0, DLQ, T0 + 200).unwrap().unwrap().len(), 2);
+}

@@ -626,17 +626,7 @@ impl Drop for GroupMut<'_> {
         }
         mark_dirty(self.dirty_streams, self.last_dirty, self.db, self.name);
         if let Some(q) = self.group.queue.as_deref_mut() {
-            if let Some(due) = q.next_due() {
-                if due < q.scheduled {
-                    q.scheduled = due;
-                    self.schedule.items.insert((
-                        due,
-                        self.db,
-                        Bytes::copy_from_slice(self.name),
-                        Bytes::copy_from_slice(self.gname),
-                    ));
-                }
-            }
+            super::queue::schedule_group(self.schedule, q, self.db, self.name, self.gname);
         }
         // The two PEL indexes and the journal's live counts agree after every change (checked
         // where it is cheap: the full check walks the PEL).

@@ -63,16 +63,23 @@ pub(super) fn schedule_group(
     key: &[u8],
     group: &[u8],
 ) {
-    if let Some(due) = q.next_due() {
-        if due < q.scheduled {
-            q.scheduled = due;
-            schedule.items.insert((
-                due,
-                db,
-                Bytes::copy_from_slice(key),
-                Bytes::copy_from_slice(group),
-            ));
-        }
+    let Some(due) = q.next_due() else {
+        return;
+    };
+    let item = |at: u64| {
+        (
+            at,
+            db,
+            Bytes::copy_from_slice(key),
+            Bytes::copy_from_slice(group),
+        )
+    };
+    // The item of `scheduled` may be under another key (the stream was renamed since): then
+    // the group is scheduled again under this one.
+    let lost = q.scheduled != u64::MAX && !schedule.items.contains(&item(q.scheduled));
+    if due < q.scheduled || lost {
+        q.scheduled = due;
+        schedule.items.insert(item(due));
     }
 }
 
