@@ -485,6 +485,14 @@ pub fn queue_cron(store: &mut Store, srv: &mut Server, now_ms: u64) -> Result<()
             break;
         }
     }
+    let took = started.elapsed();
+    if took > 5 * DEADLINE_TIME_PER_TICK {
+        tracing::warn!(
+            took_ms = took.as_millis() as u64,
+            handled = done,
+            "queue group deadlines took longer than their budget"
+        );
+    }
     Ok(())
 }
 
