@@ -6,9 +6,9 @@
 pub mod cli;
 pub mod fairness;
 pub mod jobs;
-pub mod queues;
 pub mod loadgen;
 pub mod model;
+pub mod queues;
 pub mod rbench;
 pub mod report;
 pub mod resp;

@@ -103,16 +103,38 @@ fn seq_of(fields: &[Value]) -> u64 {
 }
 
 /// One worker: produce, take, acknowledge (or abandon), until `stop`.
-async fn worker(addr: String, i: usize, next_seq: Arc<AtomicU64>, acked: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> Result<(), String> {
+async fn worker(
+    addr: String,
+    i: usize,
+    next_seq: Arc<AtomicU64>,
+    acked: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), String> {
     let mut c = Conn::connect(&addr).await.map_err(err)?;
     let name = format!("w{i}");
     let body = "x".repeat(32);
     while !stop.load(Ordering::Relaxed) {
         let seq = next_seq.fetch_add(1, Ordering::Relaxed).to_string();
         call(&mut c, &["XADD", KEY, "*", "seq", &seq, "body", &body]).await?;
-        let got = call(&mut c, &["XREADGROUP", "GROUP", "g", &name, "COUNT", "1", "BLOCK", "100", "STREAMS", KEY, ">"]).await?;
+        let got = call(
+            &mut c,
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                &name,
+                "COUNT",
+                "1",
+                "BLOCK",
+                "100",
+                "STREAMS",
+                KEY,
+                ">",
+            ],
+        )
+        .await?;
         for (id, fields) in resp::xread_entries(&got) {
-            if seq_of(fields) % 10 == 0 {
+            if seq_of(fields).is_multiple_of(10) {
                 continue; // never acknowledged
             }
             let id = String::from_utf8_lossy(id).into_owned();
@@ -129,19 +151,43 @@ async fn janitor(addr: String, stop: Arc<AtomicBool>) -> Result<(), String> {
     let mut c = Conn::connect(&addr).await.map_err(err)?;
     let idle = VIS_MS.to_string();
     while !stop.load(Ordering::Relaxed) {
-        let p = call(&mut c, &["XPENDING", KEY, "g", "IDLE", &idle, "-", "+", "100"]).await?;
+        let p = call(
+            &mut c,
+            &["XPENDING", KEY, "g", "IDLE", &idle, "-", "+", "100"],
+        )
+        .await?;
         let rows = p.as_array().unwrap_or(&[]).to_vec();
         if rows.is_empty() {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
         for r in rows {
-            let Some([id, consumer, _, count]) = r.as_array() else { continue };
+            let Some([id, consumer, _, count]) = r.as_array() else {
+                continue;
+            };
             let id = String::from_utf8_lossy(id.as_bytes().unwrap_or(b"")).into_owned();
             let consumer = String::from_utf8_lossy(consumer.as_bytes().unwrap_or(b"")).into_owned();
             if count.as_int().unwrap_or(0) >= MAX_DELIVER {
                 let count = count.as_int().unwrap_or(0).to_string();
-                call(&mut c, &["XADD", DEAD, "*", "dlq-stream", KEY, "dlq-id", &id, "dlq-group", "g", "dlq-consumer", &consumer, "dlq-deliveries", &count]).await?;
+                call(
+                    &mut c,
+                    &[
+                        "XADD",
+                        DEAD,
+                        "*",
+                        "dlq-stream",
+                        KEY,
+                        "dlq-id",
+                        &id,
+                        "dlq-group",
+                        "g",
+                        "dlq-consumer",
+                        &consumer,
+                        "dlq-deliveries",
+                        &count,
+                    ],
+                )
+                .await?;
                 call(&mut c, &["XACK", KEY, "g", &id]).await?;
             } else {
                 // A redelivery; every idle job here is one that is never acknowledged.
@@ -172,17 +218,39 @@ async fn flow(env: &Env, qs: &QueueSettings, side: Side, rep: u32) -> Outcome {
 }
 
 async fn flow_on(addr: &str, qs: &QueueSettings, side: Side) -> Result<f64, String> {
-    let mut c = Conn::connect_retry(addr, Duration::from_secs(10)).await.map_err(err)?;
+    let mut c = Conn::connect_retry(addr, Duration::from_secs(10))
+        .await
+        .map_err(err)?;
     call(&mut c, &["XGROUP", "CREATE", KEY, "g", "$", "MKSTREAM"]).await?;
     if side == Side::Sluice {
-        call(&mut c, &["XQ.CONFIG", KEY, "g", "VISIBILITY", &VIS_MS.to_string(), "MAXDELIVER", &MAX_DELIVER.to_string(), "DEADLETTER", DEAD]).await?;
+        call(
+            &mut c,
+            &[
+                "XQ.CONFIG",
+                KEY,
+                "g",
+                "VISIBILITY",
+                &VIS_MS.to_string(),
+                "MAXDELIVER",
+                &MAX_DELIVER.to_string(),
+                "DEADLETTER",
+                DEAD,
+            ],
+        )
+        .await?;
     }
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicU64::new(0));
     let seq = Arc::new(AtomicU64::new(1));
     let mut set = JoinSet::new();
     for i in 0..qs.workers {
-        set.spawn(worker(addr.to_string(), i, seq.clone(), acked.clone(), stop.clone()));
+        set.spawn(worker(
+            addr.to_string(),
+            i,
+            seq.clone(),
+            acked.clone(),
+            stop.clone(),
+        ));
     }
     if side == Side::Redis {
         set.spawn(janitor(addr.to_string(), stop.clone()));
@@ -206,7 +274,15 @@ async fn flow_on(addr: &str, qs: &QueueSettings, side: Side) -> Result<f64, Stri
 /// longest PING round trip from 1 s before `t` until every one is ready for redelivery.
 async fn pause(env: &Env, qs: &QueueSettings) -> Outcome {
     let log = env.logs.join("queues-pause-sluice.log");
-    let mut srv = match Server::start(Side::Sluice, &env.sluice, Fsync::Everysec, &env.work_dir, log).await {
+    let mut srv = match Server::start(
+        Side::Sluice,
+        &env.sluice,
+        Fsync::Everysec,
+        &env.work_dir,
+        log,
+    )
+    .await
+    {
         Ok(s) => s,
         Err(e) => return Outcome::Failed(e),
     };
@@ -234,13 +310,23 @@ fn now_ms() -> u64 {
 
 async fn group_ready(c: &mut Conn) -> Result<i64, String> {
     let v = call(c, &["XINFO", "GROUPS", "dq"]).await?;
-    let g = v.as_array().and_then(|a| a.first()).and_then(Value::as_array).unwrap_or(&[]).to_vec();
+    let g = v
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(Value::as_array)
+        .unwrap_or(&[])
+        .to_vec();
     let pos = g.iter().position(|f| f.as_bytes() == Some(b"ready"));
-    Ok(pos.and_then(|p| g.get(p + 1)).and_then(Value::as_int).unwrap_or(0))
+    Ok(pos
+        .and_then(|p| g.get(p + 1))
+        .and_then(Value::as_int)
+        .unwrap_or(0))
 }
 
 async fn pause_on(ui: &Ui, addr: &str, qs: &QueueSettings) -> Result<(f64, f64, f64), String> {
-    let mut c = Conn::connect_retry(addr, Duration::from_secs(10)).await.map_err(err)?;
+    let mut c = Conn::connect_retry(addr, Duration::from_secs(10))
+        .await
+        .map_err(err)?;
     call(&mut c, &["XGROUP", "CREATE", "dq", "g", "$", "MKSTREAM"]).await?;
     // Load rate is unknown: aim `due` well after the load, then wait for it.
     let load_start = Instant::now();
@@ -264,12 +350,33 @@ async fn pause_on(ui: &Ui, addr: &str, qs: &QueueSettings) -> Result<(f64, f64, 
     }
     // A reader passes them all: the group holds each one, due at `due`.
     loop {
-        let v = call(&mut c, &["XREADGROUP", "GROUP", "g", "r", "COUNT", "10000", "STREAMS", "dq", ">"]).await?;
+        let v = call(
+            &mut c,
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "r",
+                "COUNT",
+                "10000",
+                "STREAMS",
+                "dq",
+                ">",
+            ],
+        )
+        .await?;
         let lag = {
             let g = call(&mut c, &["XINFO", "GROUPS", "dq"]).await?;
-            let g = g.as_array().and_then(|a| a.first()).and_then(Value::as_array).unwrap_or(&[]).to_vec();
+            let g = g
+                .as_array()
+                .and_then(|a| a.first())
+                .and_then(Value::as_array)
+                .unwrap_or(&[])
+                .to_vec();
             let pos = g.iter().position(|f| f.as_bytes() == Some(b"lag"));
-            pos.and_then(|p| g.get(p + 1)).and_then(Value::as_int).unwrap_or(0)
+            pos.and_then(|p| g.get(p + 1))
+                .and_then(Value::as_int)
+                .unwrap_or(0)
         };
         if !resp::xread_entries(&v).is_empty() {
             return Err("a delayed entry was served before it was due".into());
@@ -330,15 +437,34 @@ fn one_line(row: &Row) -> String {
         SideStatus::Failed(m) => format!("failed ({})", m.lines().next().unwrap_or("")),
         SideStatus::NotRun => "-".into(),
     };
-    let ratio = pair_ratios(row).map(|(m, _, _, _)| format!("{m:.2}")).unwrap_or_else(|| "n/a".into());
-    format!("{} [{}]: sluice {}, redis {}, ratio {ratio} ({})", row.name, row.level, side(&row.sluice), side(&row.redis), row.unit.name())
+    let ratio = pair_ratios(row)
+        .map(|(m, _, _, _)| format!("{m:.2}"))
+        .unwrap_or_else(|| "n/a".into());
+    format!(
+        "{} [{}]: sluice {}, redis {}, ratio {ratio} ({})",
+        row.name,
+        row.level,
+        side(&row.sluice),
+        side(&row.redis),
+        row.unit.name()
+    )
 }
 
 /// Runs the phase; `emit` gets every finished row.
-pub async fn run(env: &Env, qs: &QueueSettings, emit: &mut dyn FnMut(Row) -> Result<(), String>) -> Result<(), String> {
+pub async fn run(
+    env: &Env,
+    qs: &QueueSettings,
+    emit: &mut dyn FnMut(Row) -> Result<(), String>,
+) -> Result<(), String> {
     env.ui.log(format!("queues phase: {}", qs.describe()));
     if env.s.selected("queue-redelivery") {
-        let mut row = Row::new(SECTION, "queue-redelivery", "job flow, 10 % never acknowledged: server-side redelivery vs XPENDING/XCLAIM janitor", "everysec", Unit::JobsPerSec);
+        let mut row = Row::new(
+            SECTION,
+            "queue-redelivery",
+            "job flow, 10 % never acknowledged: server-side redelivery vs XPENDING/XCLAIM janitor",
+            "everysec",
+            Unit::JobsPerSec,
+        );
         for rep in 0..qs.reps {
             for side in Side::BOTH {
                 let o = flow(env, qs, side, rep).await;
@@ -349,10 +475,22 @@ pub async fn run(env: &Env, qs: &QueueSettings, emit: &mut dyn FnMut(Row) -> Res
         emit(row)?;
     }
     if env.s.selected("queue-due-pause") {
-        let mut row = Row::new(SECTION, "queue-due-pause", &format!("longest PING round trip while {} delayed entries fall due at once", crate::util::count(qs.delayed)), "everysec", Unit::Millis);
+        let mut row = Row::new(
+            SECTION,
+            "queue-due-pause",
+            &format!(
+                "longest PING round trip while {} delayed entries fall due at once",
+                crate::util::count(qs.delayed)
+            ),
+            "everysec",
+            Unit::Millis,
+        );
         row.comparable = false;
         row.push(Side::Sluice, pause(env, qs).await);
-        row.push(Side::Redis, Outcome::Unsupported("Redis has no delayed delivery".into()));
+        row.push(
+            Side::Redis,
+            Outcome::Unsupported("Redis has no delayed delivery".into()),
+        );
         env.ui.log(format!("  {}", one_line(&row)));
         emit(row)?;
     }

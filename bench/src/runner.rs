@@ -1523,7 +1523,8 @@ async fn fairness_phase(ctx: &mut Ctx) -> Result<(), String> {
 /// The queues phase (`queues.rs`); skipped when the servers are external.
 async fn queues_phase(ctx: &mut Ctx, args: &Args) -> Result<(), String> {
     let Some(sluice) = ctx.sluice.clone() else {
-        ctx.ui.log("queues phase skipped: it needs a Sluice started by the harness");
+        ctx.ui
+            .log("queues phase skipped: it needs a Sluice started by the harness");
         return Ok(());
     };
     let qs = crate::queues::QueueSettings::new(&ctx.s, args.queue_delayed);

@@ -54,44 +54,90 @@ fn crashed_worker_redelivered_renewed_and_dead_lettered() {
     );
     let id = c.req_str("XADD jobs * task 1").text();
     // Worker a takes it and "crashes" (never acknowledges).
-    assert_eq!(ids(&c.req_str("XREADGROUP GROUP w a COUNT 1 STREAMS jobs >")), [id.clone()]);
+    assert_eq!(
+        ids(&c.req_str("XREADGROUP GROUP w a COUNT 1 STREAMS jobs >")),
+        vec![id.clone()]
+    );
     // Worker b blocks: the server wakes it with the job once the visibility timeout passes.
     let got = c.req_str("XREADGROUP GROUP w b COUNT 1 BLOCK 10000 STREAMS jobs >");
-    assert_eq!(ids(&got), [id.clone()]);
+    assert_eq!(ids(&got), vec![id.clone()]);
     let p = c.req_str("XPENDING jobs w - + 10");
     assert_eq!(p.array()[0].array()[1].text(), "b");
     assert_eq!(p.array()[0].array()[3].int(), 2);
     // b renews its lease (not a delivery); a cannot renew what it lost.
     assert_eq!(c.req_str(&format!("XQ.RENEW jobs w b {id}")).int(), 1);
     assert_eq!(c.req_str(&format!("XQ.RENEW jobs w a {id}")).int(), 0);
-    assert_eq!(c.req_str("XPENDING jobs w - + 10").array()[0].array()[3].int(), 2);
+    assert_eq!(
+        c.req_str("XPENDING jobs w - + 10").array()[0].array()[3].int(),
+        2
+    );
     // b dies too: at 2 deliveries the job goes to the dead-letter stream, once; a blocked
     // reader of the dead-letter stream sees it.
     let dead = c.req_str("XREAD COUNT 10 BLOCK 10000 STREAMS jobs:dead 0-0");
     let entries = dead.array()[0].array()[1].array().to_vec();
     assert_eq!(entries.len(), 1);
-    let f: Vec<String> = entries[0].array()[1].array().iter().map(Resp::text).collect();
+    let f: Vec<String> = entries[0].array()[1]
+        .array()
+        .iter()
+        .map(Resp::text)
+        .collect();
     assert_eq!(
         &f[..12],
-        ["dlq-stream", "jobs", "dlq-id", &id, "dlq-group", "w", "dlq-consumer", "b",
-         "dlq-deliveries", "2", "dlq-reason", "maxdeliver"]
+        [
+            "dlq-stream",
+            "jobs",
+            "dlq-id",
+            &id,
+            "dlq-group",
+            "w",
+            "dlq-consumer",
+            "b",
+            "dlq-deliveries",
+            "2",
+            "dlq-reason",
+            "maxdeliver"
+        ]
     );
     assert_eq!(&f[14..], ["task", "1"]);
     assert_eq!(c.req_str("XPENDING jobs w").array()[0].int(), 0);
     assert_eq!(group_field(&mut c, "jobs", "dead-lettered").int(), 1);
     assert_eq!(group_field(&mut c, "jobs", "redeliveries").int(), 1);
     assert_eq!(c.req_str("XLEN jobs:dead").int(), 1);
-    assert_eq!(c.info_field("queuegroups", "queue_groups").as_deref(), Some("1"));
-    assert_eq!(c.info_field("queuegroups", "queue_groups_dead_lettered").as_deref(), Some("1"));
-    let line = c.info_field("queuegroups", "qgroup0").expect("per-group line");
-    assert!(line.starts_with("db=0,key=jobs,group=w,pending=0,"), "{line}");
-    assert!(c.req_str("INFO").text().find("Queuegroups").is_none(), "not in the default INFO");
+    assert_eq!(
+        c.info_field("queuegroups", "queue_groups").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        c.info_field("queuegroups", "queue_groups_dead_lettered")
+            .as_deref(),
+        Some("1")
+    );
+    let line = c
+        .info_field("queuegroups", "qgroup0")
+        .expect("per-group line");
+    assert!(
+        line.starts_with("db=0,key=jobs,group=w,pending=0,"),
+        "{line}"
+    );
+    assert!(
+        c.req_str("INFO").text().find("Queuegroups").is_none(),
+        "not in the default INFO"
+    );
     // Errors.
     assert!(matches!(c.req_str("XQ.CONFIG jobs nog"), Resp::Error(e) if e.starts_with("NOGROUP")));
     assert!(matches!(c.req_str("XQ.CONFIG nokey w"), Resp::Error(e) if e == "ERR no such key"));
-    assert!(matches!(c.req_str("XQ.CONFIG jobs w MAXDELIVER 1 DEADLETTER jobs"), Resp::Error(_)));
-    assert!(matches!(c.req_str("XQ.CONFIG jobs w VISIBILITY -1"), Resp::Error(_)));
-    assert!(matches!(c.req_str("XQ.RENEW jobs w b notanid"), Resp::Error(_)));
+    assert!(matches!(
+        c.req_str("XQ.CONFIG jobs w MAXDELIVER 1 DEADLETTER jobs"),
+        Resp::Error(_)
+    ));
+    assert!(matches!(
+        c.req_str("XQ.CONFIG jobs w VISIBILITY -1"),
+        Resp::Error(_)
+    ));
+    assert!(matches!(
+        c.req_str("XQ.RENEW jobs w b notanid"),
+        Resp::Error(_)
+    ));
 }
 
 #[test]
@@ -100,7 +146,10 @@ fn delayed_nack_survives_kill9_and_wakes_a_blocked_reader() {
     let mut c = s.conn();
     c.req_str("XGROUP CREATE q w $ MKSTREAM");
     let id = c.req_str("XADD q * n 1").text();
-    assert_eq!(ids(&c.req_str("XREADGROUP GROUP w a STREAMS q >")), [id.clone()]);
+    assert_eq!(
+        ids(&c.req_str("XREADGROUP GROUP w a STREAMS q >")),
+        vec![id.clone()]
+    );
     let given_at = server_ms(&mut c);
     assert_eq!(c.req_str(&format!("XQ.NACK q w a 3000 {id}")).int(), 1);
     s.kill9();
@@ -111,9 +160,12 @@ fn delayed_nack_survives_kill9_and_wakes_a_blocked_reader() {
         assert_eq!(got, Resp::Nil, "served before its delay");
     }
     let got = c.req_str("XREADGROUP GROUP w b BLOCK 20000 STREAMS q >");
-    assert_eq!(ids(&got), [id.clone()]);
+    assert_eq!(ids(&got), vec![id.clone()]);
     assert!(server_ms(&mut c) >= given_at + 3000);
-    assert_eq!(c.req_str("XPENDING q w - + 10").array()[0].array()[3].int(), 2);
+    assert_eq!(
+        c.req_str("XPENDING q w - + 10").array()[0].array()[3].int(),
+        2
+    );
     assert_eq!(c.req_str(&format!("XACK q w {id}")).int(), 1);
 }
 
@@ -125,13 +177,21 @@ fn delayed_entry_is_durable_visible_to_xrange_and_served_once_due_across_kill9()
     let added_at = server_ms(&mut c);
     let late = c.req_str("XQ.ADD q DELAY 3000 * n late").text();
     let now = c.req_str("XADD q * n now").text();
-    assert_eq!(c.req_str("XRANGE q - +").array().len(), 2, "XRANGE sees it at once");
+    assert_eq!(
+        c.req_str("XRANGE q - +").array().len(),
+        2,
+        "XRANGE sees it at once"
+    );
     // COUNT 1: the delayed entry is passed over, the next one served.
     let got = c.req_str("XREADGROUP GROUP w a COUNT 1 STREAMS q >");
     if server_ms(&mut c) < added_at + 3000 {
-        assert_eq!(ids(&got), [now.clone()]);
+        assert_eq!(ids(&got), vec![now.clone()]);
         let p = c.req_str("XPENDING q w - + 10");
-        let held = p.array().iter().find(|e| e.array()[0].text() == late).expect("held");
+        let held = p
+            .array()
+            .iter()
+            .find(|e| e.array()[0].text() == late)
+            .expect("held");
         assert_eq!(held.array()[1].text(), "", "unowned until due");
         assert_eq!(held.array()[3].int(), 0, "never delivered");
     }
@@ -139,15 +199,20 @@ fn delayed_entry_is_durable_visible_to_xrange_and_served_once_due_across_kill9()
     s.restart();
     let mut c = s.conn();
     let got = c.req_str("XREADGROUP GROUP w b BLOCK 20000 STREAMS q >");
-    assert_eq!(ids(&got), [late.clone()]);
-    assert!(server_ms(&mut c) >= added_at + 3000, "served before it was due");
+    assert_eq!(ids(&got), vec![late.clone()]);
+    assert!(
+        server_ms(&mut c) >= added_at + 3000,
+        "served before it was due"
+    );
     let p = c.req_str(&format!("XPENDING q w {late} {late} 1"));
     assert_eq!(p.array()[0].array()[1].text(), "b");
     assert_eq!(p.array()[0].array()[3].int(), 1);
     // AT in the past: an ordinary entry.
     let id = c.req_str("XQ.ADD q AT 1 * n past").text();
     assert_eq!(ids(&c.req_str("XREADGROUP GROUP w b STREAMS q >")), [id]);
-    assert!(matches!(c.req_str("XQ.ADD q SOON 1 * n x"), Resp::Error(e) if e == "ERR syntax error"));
+    assert!(
+        matches!(c.req_str("XQ.ADD q SOON 1 * n x"), Resp::Error(e) if e == "ERR syntax error")
+    );
 }
 
 #[test]
@@ -176,7 +241,10 @@ fn retention_deletes_consumed_entries_in_the_background() {
     assert!(len >= 100, "deleted entries not yet consumed: {len} left");
     let first = c.req_str("XINFO STREAM r").field("first-entry").array()[0].text();
     assert_eq!(c.req_str("XPENDING r g").array()[0].int(), 0);
-    assert!(!delivered.contains(&first) || first != delivered[0], "the oldest consumed entry is gone");
+    assert!(
+        !delivered.contains(&first) || first != delivered[0],
+        "the oldest consumed entry is gone"
+    );
     assert_eq!(c.req_str("XQ.RETENTION r OFF"), Resp::Status("OK".into()));
     assert_eq!(c.req_str("XQ.RETENTION r").field("acked"), Resp::Int(0));
 }
@@ -199,7 +267,11 @@ fn kill9_under_load_every_job_acked_or_dead_lettered_once() {
     const CYCLES: usize = 5;
     for cycle in 0..=CYCLES {
         let mut conns: Vec<Conn> = (0..3).map(|_| s.conn()).collect();
-        let steps = if cycle == CYCLES { 0 } else { 50 + rng.below(150) };
+        let steps = if cycle == CYCLES {
+            0
+        } else {
+            50 + rng.below(150)
+        };
         for _ in 0..steps {
             let w = rng.below(3) as usize;
             if rng.chance(40) {
@@ -264,7 +336,10 @@ fn kill9_under_load_every_job_acked_or_dead_lettered_once() {
         );
     }
     assert_eq!(acked.len() + dead.len(), produced.len());
-    assert!(!dead.is_empty(), "the load dead-lettered nothing (seed {seed})");
+    assert!(
+        !dead.is_empty(),
+        "the load dead-lettered nothing (seed {seed})"
+    );
     eprintln!(
         "{} jobs: {} acknowledged, {} dead-lettered",
         produced.len(),

@@ -112,8 +112,8 @@ pub use self::commit::sync_active_journal;
 use self::reads::*;
 
 pub use self::groups::{ClaimOutcome, ClaimSpec, GroupMut};
-pub use self::queue::{DeadLetterRun, QueueCronRun, RetainRun};
 use self::overlay::{Overlay, Runs};
+pub use self::queue::{DeadLetterRun, QueueCronRun, RetainRun};
 use crate::keydir::{Entry, KeyDir, Value};
 use crate::stream::layout::{NodeLayout, NodeLimits, NodeSummary, Trim};
 use crate::stream::run::{self, RunBuilder};

@@ -89,7 +89,15 @@ fn read(s: &mut Store, consumer: &str, count: usize, now: u64) -> Vec<u64> {
     // added with a delay not due yet are held by the group, the rest delivered.
     let mut all = Vec::new();
     let mut held = Vec::new();
-    let mut from = s.stream(0, KEY, now).unwrap().unwrap().groups.get(GROUP).unwrap().last_id().successor();
+    let mut from = s
+        .stream(0, KEY, now)
+        .unwrap()
+        .unwrap()
+        .groups
+        .get(GROUP)
+        .unwrap()
+        .last_id()
+        .successor();
     while let Some(f) = from {
         let room = count - got.len();
         if room == 0 {
@@ -98,7 +106,9 @@ fn read(s: &mut Store, consumer: &str, count: usize, now: u64) -> Vec<u64> {
         let new = s
             .stream_read(0, KEY, (f, StreamId::MAX), false, Some(room), now)
             .expect("read");
-        let Some(last) = new.last().map(|e| e.id) else { break };
+        let Some(last) = new.last().map(|e| e.id) else {
+            break;
+        };
         let m = s.stream(0, KEY, now).unwrap().unwrap();
         for e in &new {
             all.push(e.id);
@@ -122,7 +132,11 @@ fn read(s: &mut Store, consumer: &str, count: usize, now: u64) -> Vec<u64> {
 
 fn check(s: &mut Store, now: u64) {
     let m = s.stream(0, KEY, now).unwrap().unwrap();
-    m.groups.get(GROUP).unwrap().check().expect("group invariants");
+    m.groups
+        .get(GROUP)
+        .unwrap()
+        .check()
+        .expect("group invariants");
 }
 
 /// Pending entries: id → (consumer, delivery count).
@@ -132,7 +146,9 @@ fn pending(s: &mut Store, now: u64) -> BTreeMap<u64, (String, u64)> {
     g.pel()
         .iter()
         .map(|(i, n)| {
-            let name = g.consumer_name(n.cid()).map(|b| String::from_utf8_lossy(b).into_owned());
+            let name = g
+                .consumer_name(n.cid())
+                .map(|b| String::from_utf8_lossy(b).into_owned());
             (i.ms, (name.unwrap_or_default(), n.delivery_count()))
         })
         .collect()
@@ -202,7 +218,16 @@ fn renewal_pushes_the_deadline_without_counting_a_delivery() {
     assert_eq!(pending(&mut s, T0 + 1899)[&1], ("a".into(), 1));
     assert_eq!(read(&mut s, "b", 10, T0 + 1900), vec![1]);
     assert_eq!(pending(&mut s, T0 + 1900)[&1], ("b".into(), 2));
-    let st = *s.stream(0, KEY, T0).unwrap().unwrap().groups.get(GROUP).unwrap().queue().unwrap().stats();
+    let st = *s
+        .stream(0, KEY, T0)
+        .unwrap()
+        .unwrap()
+        .groups
+        .get(GROUP)
+        .unwrap()
+        .queue()
+        .unwrap()
+        .stats();
     assert_eq!((st.renewals, st.redeliveries, st.deliveries), (1, 2, 4));
 }
 
@@ -223,26 +248,50 @@ fn delivery_limit_dead_letters_exactly_once_in_the_same_commit() {
     let run = s.queue_cron(T0 + 250, 100, limits()).expect("cron");
     assert_eq!(run.dead_lettered, 1, "{run:?}");
     assert_eq!(run.woken, vec![(0, Bytes::from_static(KEY))], "2 is ready");
-    assert_eq!(dead(&mut s, T0 + 250), vec![("1-0".into(), "2".into(), "b".into())]);
+    assert_eq!(
+        dead(&mut s, T0 + 250),
+        vec![("1-0".into(), "2".into(), "b".into())]
+    );
     assert!(!pending(&mut s, T0 + 250).contains_key(&1));
     // Nothing more: further passes and a crash before the commit change nothing twice.
-    assert_eq!(s.queue_cron(T0 + 260, 100, limits()).unwrap().dead_lettered, 0);
+    assert_eq!(
+        s.queue_cron(T0 + 260, 100, limits()).unwrap().dead_lettered,
+        0
+    );
     drop(s);
     let mut s = Store::open(dir.path(), &options(), T0 + 300).expect("reopen");
-    assert!(pending(&mut s, T0 + 300).contains_key(&1), "crashed before the commit");
+    assert!(
+        pending(&mut s, T0 + 300).contains_key(&1),
+        "crashed before the commit"
+    );
     assert_eq!(dead(&mut s, T0 + 300), vec![]);
-    assert_eq!(s.queue_cron(T0 + 300, 100, limits()).unwrap().dead_lettered, 1);
+    assert_eq!(
+        s.queue_cron(T0 + 300, 100, limits()).unwrap().dead_lettered,
+        1
+    );
     commit(&mut s);
     drop(s);
     let mut s = Store::open(dir.path(), &options(), T0 + 400).expect("reopen");
     assert_eq!(dead(&mut s, T0 + 400).len(), 1);
-    assert_eq!(s.queue_cron(T0 + 400, 100, limits()).unwrap().dead_lettered, 0);
+    assert_eq!(
+        s.queue_cron(T0 + 400, 100, limits()).unwrap().dead_lettered,
+        0
+    );
     assert_eq!(read(&mut s, "c", 10, T0 + 400), vec![2]);
     let run = s.queue_cron(T0 + 600, 100, limits()).unwrap();
     assert_eq!(run.dead_lettered, 1);
     assert_eq!(dead(&mut s, T0 + 600).len(), 2);
     assert!(pending(&mut s, T0 + 600).is_empty());
-    let st = *s.stream(0, KEY, T0).unwrap().unwrap().groups.get(GROUP).unwrap().queue().unwrap().stats();
+    let st = *s
+        .stream(0, KEY, T0)
+        .unwrap()
+        .unwrap()
+        .groups
+        .get(GROUP)
+        .unwrap()
+        .queue()
+        .unwrap()
+        .stats();
     assert_eq!(st.dead_lettered, 2);
 }
 
@@ -251,15 +300,25 @@ fn nack_with_a_delay_and_timers_survive_a_restart() {
     let dir = tempdir();
     let mut s = setup(dir.path(), 3, QueueConfig::default());
     assert_eq!(read(&mut s, "a", 3, T0), vec![1, 2, 3]);
-    assert!(s.group_mut(0, KEY, GROUP).unwrap().nack(b"a", id(2), T0 + 5000));
-    assert!(!s.group_mut(0, KEY, GROUP).unwrap().nack(b"b", id(3), T0), "not b's");
+    assert!(s
+        .group_mut(0, KEY, GROUP)
+        .unwrap()
+        .nack(b"a", id(2), T0 + 5000));
+    assert!(
+        !s.group_mut(0, KEY, GROUP).unwrap().nack(b"b", id(3), T0),
+        "not b's"
+    );
     commit(&mut s);
     drop(s);
     let mut s = Store::open(dir.path(), &options(), T0 + 10).expect("reopen");
     assert_eq!(s.queue_schedule().next_due(), Some(T0 + 5000));
     assert_eq!(read(&mut s, "b", 10, T0 + 4999), Vec::<u64>::new());
     let run = s.queue_cron(T0 + 5000, 100, limits()).unwrap();
-    assert_eq!(run.woken.len(), 1, "a blocked reader is woken when it falls due");
+    assert_eq!(
+        run.woken.len(),
+        1,
+        "a blocked reader is woken when it falls due"
+    );
     assert_eq!(read(&mut s, "b", 10, T0 + 5000), vec![2]);
     assert_eq!(pending(&mut s, T0 + 5000)[&2], ("b".into(), 2));
     // Without a visibility timeout, 1 and 3 never come back by themselves.
@@ -302,10 +361,20 @@ fn many_deadlines_at_once_are_handled_a_bounded_amount_per_pass() {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Read { c: usize, count: usize },
+    Read {
+        c: usize,
+        count: usize,
+    },
     Ack(u64),
-    Renew { c: usize, id: u64 },
-    Nack { c: usize, id: u64, delay: u64 },
+    Renew {
+        c: usize,
+        id: u64,
+    },
+    Nack {
+        c: usize,
+        id: u64,
+        delay: u64,
+    },
     Advance(u64),
     Cron,
     Append,
@@ -395,17 +464,38 @@ impl Model {
         let mut out = Vec::new();
         for (_, i) in self.due(now).into_iter().take(count) {
             let p = self.pel.get_mut(&i).expect("due entry pending");
-            *p = Pending { consumer: c, time: now, count: p.count + 1, due: 0 };
+            *p = Pending {
+                consumer: c,
+                time: now,
+                count: p.count + 1,
+                due: 0,
+            };
             out.push(i);
         }
         while out.len() < count && self.last < self.entries {
             self.last += 1;
             match self.delayed.get(&self.last) {
                 Some(&d) if d > now => {
-                    self.pel.insert(self.last, Pending { consumer: UNOWNED, time: now, count: 0, due: d });
+                    self.pel.insert(
+                        self.last,
+                        Pending {
+                            consumer: UNOWNED,
+                            time: now,
+                            count: 0,
+                            due: d,
+                        },
+                    );
                 }
                 _ => {
-                    self.pel.insert(self.last, Pending { consumer: c, time: now, count: 1, due: 0 });
+                    self.pel.insert(
+                        self.last,
+                        Pending {
+                            consumer: c,
+                            time: now,
+                            count: 1,
+                            due: 0,
+                        },
+                    );
                     out.push(self.last);
                 }
             }
@@ -425,12 +515,20 @@ fn observed(s: &mut Store, now: u64) -> Model {
             .iter()
             .map(|(i, n)| {
                 let consumer = match g.consumer_name(n.cid()) {
-                    Some(name) => CONSUMERS.iter().position(|c| c.as_bytes() == &name[..]).unwrap(),
+                    Some(name) => CONSUMERS
+                        .iter()
+                        .position(|c| c.as_bytes() == &name[..])
+                        .unwrap(),
                     None => UNOWNED,
                 };
                 (
                     i.ms,
-                    Pending { consumer, time: n.delivery_time(), count: n.delivery_count(), due: n.due() },
+                    Pending {
+                        consumer,
+                        time: n.delivery_time(),
+                        count: n.delivery_count(),
+                        due: n.due(),
+                    },
                 )
             })
             .collect();
@@ -441,13 +539,23 @@ fn observed(s: &mut Store, now: u64) -> Model {
             .into_iter()
             .map(|(i, n, c)| {
                 let i: u64 = i.trim_end_matches("-0").parse().unwrap();
-                (i, n.parse().unwrap(), CONSUMERS.iter().position(|x| *x == c).unwrap())
+                (
+                    i,
+                    n.parse().unwrap(),
+                    CONSUMERS.iter().position(|x| *x == c).unwrap(),
+                )
             })
             .collect()
     } else {
         Vec::new()
     };
-    Model { entries, last, pel, dead, delayed: BTreeMap::new() }
+    Model {
+        entries,
+        last,
+        pel,
+        dead,
+        delayed: BTreeMap::new(),
+    }
 }
 
 /// Compares all but `delayed` (which the store forgets once due).
@@ -463,7 +571,10 @@ fn run_model(ops: Vec<Op>) -> Result<(), TestCaseError> {
         dead_letter: Some(Bytes::from_static(DLQ)),
     };
     let mut store = Some(setup(dir.path(), 8, config));
-    let mut model = Model { entries: 8, ..Default::default() };
+    let mut model = Model {
+        entries: 8,
+        ..Default::default()
+    };
     let mut committed = model.clone();
     let mut now = T0;
     for op in &ops {
@@ -479,7 +590,11 @@ fn run_model(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(acked, model.pel.remove(i).is_some());
             }
             Op::Renew { c, id: i } => {
-                let got = s.group_mut(0, KEY, GROUP).unwrap().renew(CONSUMERS[*c].as_bytes(), id(*i), now);
+                let got = s.group_mut(0, KEY, GROUP).unwrap().renew(
+                    CONSUMERS[*c].as_bytes(),
+                    id(*i),
+                    now,
+                );
                 let want = match model.pel.get_mut(i) {
                     Some(p) if p.consumer == *c && p.due == 0 => {
                         p.time = now;
@@ -490,7 +605,11 @@ fn run_model(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(got, want);
             }
             Op::Nack { c, id: i, delay } => {
-                let got = s.group_mut(0, KEY, GROUP).unwrap().nack(CONSUMERS[*c].as_bytes(), id(*i), now + delay);
+                let got = s.group_mut(0, KEY, GROUP).unwrap().nack(
+                    CONSUMERS[*c].as_bytes(),
+                    id(*i),
+                    now + delay,
+                );
                 let want = match model.pel.get_mut(i) {
                     Some(p) if p.consumer == *c => {
                         p.due = now + delay;
@@ -533,7 +652,14 @@ fn run_model(ops: Vec<Op>) -> Result<(), TestCaseError> {
         }
         let s = store.as_mut().expect("open");
         let got = observed(s, now);
-        prop_assert!(same(&got, &model), "after {:?} at {}: {:?} vs {:?}", op, now, got, model);
+        prop_assert!(
+            same(&got, &model),
+            "after {:?} at {}: {:?} vs {:?}",
+            op,
+            now,
+            got,
+            model
+        );
     }
     Ok(())
 }
@@ -556,7 +682,14 @@ fn retention_deletes_what_every_group_acknowledged_and_what_is_too_old() {
     let dir = tempdir();
     let mut s = setup(dir.path(), 1000, vis(0));
     assert!(s.create_group(0, KEY, Bytes::from_static(b"g2"), StreamId::MIN, 0));
-    assert!(s.set_retention(0, KEY, Some(Retention { acked: true, max_age_ms: 0 })));
+    assert!(s.set_retention(
+        0,
+        KEY,
+        Some(Retention {
+            acked: true,
+            max_age_ms: 0
+        })
+    ));
     // g reads and acknowledges everything; g2 reads 500 and acknowledges the first 300.
     assert_eq!(read(&mut s, "a", 1000, T0).len(), 1000);
     {
@@ -575,22 +708,45 @@ fn retention_deletes_what_every_group_acknowledged_and_what_is_too_old() {
     commit(&mut s);
     drop(s);
     let mut s = Store::open(dir.path(), &options(), T0).expect("reopen");
-    assert_eq!(s.queue_schedule().retained(), 1, "the policy survives a restart");
+    assert_eq!(
+        s.queue_schedule().retained(),
+        1,
+        "the policy survives a restart"
+    );
     let run = s.retain_pass(T0, 16).unwrap();
     // Whole nodes (as `XTRIM … MINID ~`) below 301, the oldest entry g2 still needs.
     assert!((100..=300).contains(&run.deleted), "{run:?}");
     let m = s.stream(0, KEY, T0).unwrap().unwrap();
-    assert!(m.first_id <= id(301) && m.first_id > id(100), "{}", m.first_id);
+    assert!(
+        m.first_id <= id(301) && m.first_id > id(100),
+        "{}",
+        m.first_id
+    );
     assert_eq!(m.len(), 1000 - run.deleted);
-    assert_eq!(s.retain_pass(T0, 16).unwrap().deleted, 0, "nothing more is consumed");
+    assert_eq!(
+        s.retain_pass(T0, 16).unwrap().deleted,
+        0,
+        "nothing more is consumed"
+    );
     // MAXAGE: entries whose ID time is older than the age go too, consumed or not.
-    assert!(s.set_retention(0, KEY, Some(Retention { acked: true, max_age_ms: T0 - 600 })));
+    assert!(s.set_retention(
+        0,
+        KEY,
+        Some(Retention {
+            acked: true,
+            max_age_ms: T0 - 600
+        })
+    ));
     assert!(s.retain_pass(T0, 16).unwrap().deleted > 0);
     let first = s.stream(0, KEY, T0).unwrap().unwrap().first_id;
     assert!(first <= id(601) && first > id(400), "{first}");
     assert!(s.set_retention(0, KEY, None));
     assert_eq!(s.retain_pass(T0, 16).unwrap().streams, 1);
-    assert_eq!(s.queue_schedule().retained(), 0, "dropped once the policy is gone");
+    assert_eq!(
+        s.queue_schedule().retained(),
+        0,
+        "dropped once the policy is gone"
+    );
 }
 
 #[test]

@@ -121,7 +121,13 @@ pub const INFO_MAX_GROUPS: usize = 1000;
 fn info_name(b: &[u8]) -> String {
     String::from_utf8_lossy(&b[..b.len().min(256)])
         .chars()
-        .map(|c| if matches!(c, ',' | ':' | '=' | '\r' | '\n') { '_' } else { c })
+        .map(|c| {
+            if matches!(c, ',' | ':' | '=' | '\r' | '\n') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 

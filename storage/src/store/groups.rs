@@ -140,7 +140,15 @@ pub(super) fn log_state(g: &mut Group, id: StreamId) {
             n.seq = j.next;
             j.buf_live += 1;
             j.buf_pending = true;
-            push_op(j, if n.due == 0 { OP_PENDING } else { OP_PENDING_DUE }, id);
+            push_op(
+                j,
+                if n.due == 0 {
+                    OP_PENDING
+                } else {
+                    OP_PENDING_DUE
+                },
+                id,
+            );
             put_varint(&mut j.buf, u64::from(n.cid));
             put_varint(&mut j.buf, n.delivery_time);
             put_varint(&mut j.buf, n.delivery_count);

@@ -266,6 +266,7 @@ impl Store {
     /// Moves the pending entry `id` of `group` to the group's dead-letter stream with its
     /// metadata and drops it from the PEL, in the same batch. An entry deleted from the stream
     /// is only dropped. Returns whether it was dead-lettered.
+    #[allow(clippy::too_many_arguments)]
     pub fn dead_letter(
         &mut self,
         db: usize,
@@ -618,8 +619,11 @@ impl Store {
             let after: Box<dyn Iterator<Item = &(usize, Bytes)>> =
                 match &self.queue_schedule.retain_cursor {
                     Some(c) => Box::new(
-                        set.range((std::ops::Bound::Excluded(c.clone()), std::ops::Bound::Unbounded))
-                            .chain(set.range(..=c.clone())),
+                        set.range((
+                            std::ops::Bound::Excluded(c.clone()),
+                            std::ops::Bound::Unbounded,
+                        ))
+                        .chain(set.range(..=c.clone())),
                     ),
                     None => Box::new(set.iter()),
                 };
@@ -628,7 +632,11 @@ impl Store {
         for (db, key) in visit {
             self.queue_schedule.retain_cursor = Some((db, key.clone()));
             run.streams += 1;
-            let Some(Value::Stream(meta)) = self.dirs.get(db).and_then(|d| d.get(&key)).map(|e| &e.value)
+            let Some(Value::Stream(meta)) = self
+                .dirs
+                .get(db)
+                .and_then(|d| d.get(&key))
+                .map(|e| &e.value)
             else {
                 self.queue_schedule.retained.remove(&(db, key));
                 continue;
@@ -646,7 +654,7 @@ impl Store {
             if policy.max_age_ms > 0 {
                 below = below.max(StreamId::new(now_ms.saturating_sub(policy.max_age_ms), 0));
             }
-            if meta.len() == 0 || below <= meta.first_id {
+            if meta.is_empty() || below <= meta.first_id {
                 continue;
             }
             let spec = crate::TrimSpec {
