@@ -39,6 +39,10 @@ pub enum Phase {
     /// Whether one client can hold up the others: PING latency and peak RSS while a client
     /// pipelines huge XRANGE replies; XADD rate with thousands of blocked readers.
     Fairness,
+    /// Consumer groups as job queues (XQ.*): a flow with 10 % of jobs never acknowledged,
+    /// server-side redelivery against Redis with a janitor; the longest pause while N delayed
+    /// entries fall due at once (Sluice only). Not in the default phases.
+    Queues,
 }
 
 /// Side-by-side benchmark of Sluice against the real redis-server.
@@ -75,6 +79,11 @@ pub struct Args {
     /// target/disque/bin/disque-server, built by scripts/build-disque.sh].
     #[arg(long, value_name = "PATH")]
     pub disque_bin: Option<PathBuf>,
+
+    /// Queues phase: delayed entries falling due at once in the pause row [quick: 100000,
+    /// full: 1000000].
+    #[arg(long, value_name = "N")]
+    pub queue_delayed: Option<u64>,
 
     /// Jobs phase: queued jobs for the memory and restart rows [quick: 100000, full: 1000000].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1000..))]
@@ -344,6 +353,7 @@ impl Args {
             && self.skip.is_empty()
             && Phase::value_variants()
                 .iter()
+                .filter(|p| **p != Phase::Queues)
                 .all(|p| self.phases.contains(p))
             && self.fsync.len() == 3
             && self.reps >= 3

@@ -8,6 +8,7 @@ pub mod fairness;
 pub mod jobs;
 pub mod loadgen;
 pub mod model;
+pub mod queues;
 pub mod rbench;
 pub mod report;
 pub mod resp;

@@ -113,7 +113,14 @@ pub fn markdown(info: &RunInfo, rows: &[Row]) -> String {
          above 1 means Sluice is faster; for memory, disk, restart time and latencies (ms) a ratio \
          below 1 means Sluice uses less or answers sooner. Latencies are p50 / p99 / p999 in ms (redis-benchmark gives no p999)."
     );
-    let sections = ["throughput", "memory", "disk", "restart", "fairness"];
+    let sections = [
+        "throughput",
+        "memory",
+        "disk",
+        "restart",
+        "fairness",
+        crate::queues::SECTION,
+    ];
     for sec in sections {
         let rs: Vec<&Row> = rows.iter().filter(|r| r.section == sec).collect();
         if rs.is_empty() {

@@ -270,6 +270,9 @@ pub async fn run(args: Args) -> Result<(), String> {
     if ctx.s.has_phase(Phase::Jobs) {
         jobs_phase(&mut ctx, &args).await?;
     }
+    if ctx.s.has_phase(Phase::Queues) {
+        queues_phase(&mut ctx, &args).await?;
+    }
     let external = ctx.sluice_addr.is_some() || ctx.redis_addr.is_some();
     if ctx.s.has_phase(Phase::Memory) && ctx.s.selected("memory") {
         if external {
@@ -1515,6 +1518,30 @@ async fn fairness_phase(ctx: &mut Ctx) -> Result<(), String> {
     stop_pair(&mut pair).await;
     ctx.rows.extend(rows);
     write_outputs(ctx)
+}
+
+/// The queues phase (`queues.rs`); skipped when the servers are external.
+async fn queues_phase(ctx: &mut Ctx, args: &Args) -> Result<(), String> {
+    let Some(sluice) = ctx.sluice.clone() else {
+        ctx.ui
+            .log("queues phase skipped: it needs a Sluice started by the harness");
+        return Ok(());
+    };
+    let qs = crate::queues::QueueSettings::new(&ctx.s, args.queue_delayed);
+    ctx.info.settings += &format!("; {}", qs.describe());
+    let env = crate::queues::Env {
+        ui: ctx.ui.clone(),
+        s: ctx.s.clone(),
+        sluice,
+        redis: ctx.redis.clone(),
+        work_dir: ctx.work_dir.clone(),
+        logs: ctx.logs.clone(),
+    };
+    crate::queues::run(&env, &qs, &mut |row| {
+        ctx.rows.push(row);
+        write_outputs(ctx)
+    })
+    .await
 }
 
 /// The jobs phase (Sluice against Disque, `jobs.rs`); skipped, saying why, when disque-server

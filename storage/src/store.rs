@@ -103,6 +103,7 @@ mod groups;
 mod keyspace;
 mod opening;
 mod overlay;
+mod queue;
 mod reads;
 mod reaper;
 pub mod salvage;
@@ -113,6 +114,7 @@ use self::reads::*;
 
 pub use self::groups::{ClaimOutcome, ClaimSpec, GroupMut};
 use self::overlay::{Overlay, Runs};
+pub use self::queue::{DeadLetterRun, QueueCronRun, RetainRun};
 use crate::keydir::{Entry, KeyDir, Value};
 use crate::stream::layout::{NodeLayout, NodeLimits, NodeSummary, Trim};
 use crate::stream::run::{self, RunBuilder};
@@ -311,6 +313,8 @@ pub struct Store {
     pel_log_min_ops: u64,
     /// The job store (`crate::jobs`): its writes join every commit's batch.
     jobs: crate::jobs::Jobs,
+    /// Queue groups by their next deadline (`store/queue.rs`).
+    queue_schedule: crate::stream::queue::QueueSchedule,
 }
 
 /// The keys that may now serve a blocked reader, recorded while the engine asks

@@ -408,27 +408,58 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             None => {
                 // `>`: entries after the group's last delivered ID, if the stream has any.
                 let last_delivered = g.last_id();
+                let is_queue = g.queue().is_some();
+                let has_delayed = meta.groups.has_delayed();
                 // Served when the stream moved past the group; a woken client is answered even
                 // if those entries are gone again (then with an empty list), as Redis does.
                 let has_new =
                     (woken.is_some() || !meta.is_empty()) && meta.last_id > last_delivered;
-                if !has_new {
+                let now = ctx.now_ms;
+                // A queue group (`XQ.CONFIG`) first redelivers entries past their deadline.
+                let mut entries = if is_queue {
+                    let limits = super::xq::node_limits(ctx);
+                    ctx.store
+                        .queue_take(db, k, group, consumer, now, limit, limits)
+                        .map_err(storage_error)?
+                } else {
+                    Vec::new()
+                };
+                let redelivered = entries.len();
+                let room = limit.map(|l| l.saturating_sub(redelivered));
+                let from = last_delivered.successor();
+                if !has_new || room == Some(0) || from.is_none() {
+                    if redelivered > 0 {
+                        results.push((k, Served::New(entries)));
+                    }
                     continue;
                 }
-                let Some(from) = last_delivered.successor() else {
+                let Some(from) = from else {
                     continue;
                 };
-                let now = ctx.now_ms;
-                let entries = ctx
+                if has_delayed {
+                    // Entries added with XQ.ADD … DELAY: held by the group until due.
+                    let (new, held) =
+                        super::xq::read_past_delays(ctx, k, group, consumer, from, room, noack)?;
+                    // Only held entries: nothing to answer (a blocked reader waits on).
+                    let _ = held;
+                    if new.is_empty() && redelivered == 0 {
+                        continue;
+                    }
+                    entries.extend(new);
+                    results.push((k, Served::New(entries)));
+                    continue;
+                }
+                let new = ctx
                     .store
-                    .stream_read(db, k, (from, StreamId::MAX), false, limit, now)
+                    .stream_read(db, k, (from, StreamId::MAX), false, room, now)
                     .map_err(storage_error)?;
-                if entries.is_empty() && woken.is_none() {
+                if new.is_empty() && woken.is_none() && redelivered == 0 {
                     continue;
                 }
                 if let Some(mut g) = ctx.store.group_mut(db, k, group) {
-                    g.deliver(consumer, entries.iter().map(|e| e.id), noack, now);
+                    g.deliver(consumer, new.iter().map(|e| e.id), noack, now);
                 }
+                entries.extend(new);
                 results.push((k, Served::New(entries)));
             }
         }
@@ -1017,8 +1048,11 @@ pub fn xinfo_groups(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     let out = &mut *ctx.out;
     out.array(meta.groups.len());
+    let now = ctx.now_ms;
     for (name, g) in &meta.groups {
-        out.map(6);
+        // A queue group (`XQ.CONFIG`) gets Sluice's fields after Redis's six; a plain group's
+        // reply is Redis's, byte for byte.
+        out.map(6 + g.queue().map_or(0, |_| super::xq::QUEUE_FIELDS));
         out.bulk(b"name");
         out.bulk(name);
         out.bulk(b"consumers");
@@ -1028,6 +1062,9 @@ pub fn xinfo_groups(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         out.bulk(b"last-delivered-id");
         out.bulk(g.last_id().text().as_bytes());
         write_read_and_lag(out, meta, g);
+        if let Some(q) = g.queue() {
+            super::xq::write_queue_fields(out, g, q, now);
+        }
     }
     Ok(())
 }

@@ -272,6 +272,12 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
             }
         }
     }
+    if wanted.iter().any(|w| w == "queuegroups") {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        out.push_str(&crate::commands::xq::info_section(ctx.store, ctx.now_ms));
+    }
     out
 }
 

@@ -28,6 +28,7 @@ pub mod server;
 pub mod stream_id;
 pub mod streams;
 pub mod strings;
+pub mod xq;
 
 use ahash::AHashMap as HashMap;
 use std::sync::OnceLock;
@@ -55,6 +56,7 @@ pub static FAMILIES: &[&[Command]] = &[
     latency::COMMANDS,
     scripting::COMMANDS,
     functions::COMMANDS,
+    xq::COMMANDS,
 ];
 
 fn index() -> &'static HashMap<String, &'static Command> {

@@ -148,7 +148,8 @@ impl Engine {
             (WakeIf::StreamPast(after), Ok(Some(m))) => m.last_id > after,
             (WakeIf::StreamPast(_), _) => false,
             (WakeIf::GroupBehind(g), Ok(Some(m))) => match m.groups.get(g.as_ref()) {
-                Some(g) => m.last_id > g.last_id(),
+                // A queue group (`XQ.CONFIG`) also serves entries past their deadline.
+                Some(g) => m.last_id > g.last_id() || g.queue().is_some_and(|q| q.has_due(now)),
                 None => true,
             },
             (WakeIf::GroupBehind(_), _) => true,

@@ -558,6 +558,14 @@ impl Engine {
             let n = self.store_mut().expire_cycle(db, now, 200);
             self.srv.stats.expired_keys += n as u64;
         }
+        // Queue groups' deadlines (`commands/xq.rs`): redelivery wake-ups, dead letters.
+        let store = self
+            .store
+            .as_mut()
+            .expect("the store is open outside reopen_store");
+        if let Err(e) = crate::commands::xq::queue_cron(store, &mut self.srv, now) {
+            return self.storage_fault(e, "running the queue group deadlines");
+        }
         self.after_writes(None);
         if let Err(e) = crate::commands::jobs::jobs_cron(
             self.store

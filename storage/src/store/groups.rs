@@ -55,6 +55,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use ahash::AHashMap as HashMap;
 use bytes::Bytes;
@@ -65,13 +66,23 @@ use super::{mark_dirty, Result, Store, StoreError};
 use crate::keydir::Value;
 use crate::stream::entry::{get_varint, put_varint};
 use crate::stream::group::{
-    Consumer, Group, LogRecord, Nack, PelJournal, StreamCounters, ENTRIES_READ_UNKNOWN,
+    Consumer, Group, LogRecord, Nack, PelJournal, StreamCounters, ENTRIES_READ_UNKNOWN, UNOWNED,
 };
+use crate::stream::queue::{QueueSchedule, QueueState};
 use crate::stream::{StreamId, StreamMeta};
 
 const TAG_GROUP: u8 = 0x02;
 const TAG_CONSUMER: u8 = 0x03;
 const TAG_LOG: u8 = 0x05;
+pub(super) const TAG_QUEUE: u8 = 0x06;
+/// `sid ‖ 0x07 ‖ id` → due ms u64: an entry added with a delay (`Groups::delayed`).
+pub(super) const TAG_DELAYED: u8 = 0x07;
+/// `sid ‖ 0x08` → the stream's retention policy (`Groups::retention`).
+pub(super) const TAG_RETENTION: u8 = 0x08;
+
+pub(super) fn retention_key(sid: u64) -> Vec<u8> {
+    group_prefix(sid, TAG_RETENTION, None)
+}
 
 /// The log is cleaned once it holds more ops than twice the PEL plus this (the default of
 /// [`crate::StoreOptions::pel_log_min_ops`]).
@@ -84,6 +95,9 @@ const CLEAN_RECORDS_PER_COMMIT: usize = 8;
 const LOG_FORMAT: u8 = 1;
 const OP_PENDING: u8 = 0x01;
 const OP_GONE: u8 = 0x02;
+/// As [`OP_PENDING`], then the explicit due time (`Nack::due`, non-zero): entries without one
+/// keep the older, shorter op.
+const OP_PENDING_DUE: u8 = 0x03;
 
 fn group_prefix(sid: u64, tag: u8, gid: Option<u32>) -> Vec<u8> {
     let mut k = Vec::with_capacity(29);
@@ -101,6 +115,16 @@ fn consumer_key(sid: u64, gid: u32, cid: u32) -> Vec<u8> {
     k
 }
 
+pub(super) fn delayed_key(sid: u64, id: StreamId) -> Vec<u8> {
+    let mut k = group_prefix(sid, TAG_DELAYED, None);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+pub(super) fn queue_key(sid: u64, gid: u32) -> Vec<u8> {
+    group_prefix(sid, TAG_QUEUE, Some(gid))
+}
+
 fn log_key(sid: u64, gid: u32, seq: u64) -> Vec<u8> {
     let mut k = group_prefix(sid, TAG_LOG, Some(gid));
     k.extend_from_slice(&seq.to_be_bytes());
@@ -108,7 +132,7 @@ fn log_key(sid: u64, gid: u32, seq: u64) -> Vec<u8> {
 }
 
 /// Appends the current state of `id` in `g` to the journal's uncommitted ops.
-fn log_state(g: &mut Group, id: StreamId) {
+pub(super) fn log_state(g: &mut Group, id: StreamId) {
     let j = &mut g.journal;
     match g.pel.get_mut(&id) {
         Some(n) => {
@@ -116,10 +140,21 @@ fn log_state(g: &mut Group, id: StreamId) {
             n.seq = j.next;
             j.buf_live += 1;
             j.buf_pending = true;
-            push_op(j, OP_PENDING, id);
+            push_op(
+                j,
+                if n.due == 0 {
+                    OP_PENDING
+                } else {
+                    OP_PENDING_DUE
+                },
+                id,
+            );
             put_varint(&mut j.buf, u64::from(n.cid));
             put_varint(&mut j.buf, n.delivery_time);
             put_varint(&mut j.buf, n.delivery_count);
+            if n.due != 0 {
+                put_varint(&mut j.buf, n.due);
+            }
         }
         None => push_op(j, OP_GONE, id),
     }
@@ -127,7 +162,7 @@ fn log_state(g: &mut Group, id: StreamId) {
 
 /// Appends "no longer pending" for `id`, which the command removed from the PEL (if it
 /// re-added it afterwards, a later change logs that).
-fn log_gone(g: &mut Group, id: StreamId) {
+pub(super) fn log_gone(g: &mut Group, id: StreamId) {
     push_op(&mut g.journal, OP_GONE, id);
 }
 
@@ -186,11 +221,18 @@ fn decode_log(raw: &[u8]) -> Option<Vec<LogOp>> {
         let id = StreamId::new(ms, seq);
         prev = id;
         match op {
-            OP_PENDING => {
+            OP_PENDING | OP_PENDING_DUE => {
                 let cid = u32::try_from(get_varint(&mut ops)?).ok()?;
                 let time = get_varint(&mut ops)?;
                 let count = get_varint(&mut ops)?;
-                out.push((id, Some(Nack::new(cid, time, count))));
+                let mut n = Nack::new(cid, time, count);
+                if op == OP_PENDING_DUE {
+                    n.due = get_varint(&mut ops)?;
+                    if n.due == 0 {
+                        return None;
+                    }
+                }
+                out.push((id, Some(n)));
             }
             OP_GONE => out.push((id, None)),
             _ => return None,
@@ -338,17 +380,21 @@ pub enum ClaimOutcome {
 /// and the stream is marked dirty (when the handle is dropped, if anything changed) so that
 /// the commit writes it all. None of them wakes a blocked reader (see `ReadyKeys`).
 pub struct GroupMut<'a> {
-    group: &'a mut Group,
+    pub(super) group: &'a mut Group,
     /// The stream's counters when the handle was taken (they do not change through it).
     stream: StreamCounters,
-    sid: u64,
+    pub(super) sid: u64,
     db: usize,
     name: &'a [u8],
+    /// The group's name (for the queue schedule).
+    gname: &'a [u8],
     pending: &'a mut HashMap<Vec<u8>, Option<Vec<u8>>>,
     dirty_streams: &'a mut AHashSet<(usize, Bytes)>,
     last_dirty: &'a mut Option<(usize, Bytes)>,
+    /// The store's schedule of queue groups (see `stream::queue`).
+    schedule: &'a mut QueueSchedule,
     /// Something was staged: the stream is marked dirty on drop.
-    changed: bool,
+    pub(super) changed: bool,
 }
 
 impl GroupMut<'_> {
@@ -464,7 +510,9 @@ impl GroupMut<'_> {
         let s = self.stream;
         let g = &mut *self.group;
         let (mut last, mut read) = (g.last_id, g.entries_read);
+        let mut delivered = 0u64;
         for id in ids {
+            delivered += 1;
             if id > last {
                 if read != ENTRIES_READ_UNKNOWN && !s.has_tombstones_from(id) {
                     // Wraps past i64::MAX (set by ENTRIESREAD) as Redis's counter does.
@@ -483,17 +531,24 @@ impl GroupMut<'_> {
             g.last_id = last;
             g.entries_read = read;
         }
+        if let Some(q) = g.queue.as_deref_mut() {
+            q.stats.deliveries += delivered;
+            q.dirty |= delivered > 0;
+        }
         self.group_changed();
     }
 
     /// XREADGROUP history: the pending entry `id` is delivered again now (one more delivery);
     /// false if it is not pending. (The reader is touched with [`GroupMut::touch_consumer`].)
     pub fn redeliver(&mut self, id: StreamId, now_ms: u64) -> bool {
-        let Some(n) = self.group.pel.get_mut(&id) else {
+        let Some(n) = self.group.pel.get(&id) else {
             return false;
         };
+        let mut n = *n;
         n.delivery_time = now_ms;
-        n.delivery_count += 1;
+        n.delivery_count = n.delivery_count.saturating_add(1);
+        n.due = 0;
+        self.group.set_nack(id, n);
         log_state(self.group, id);
         self.changed = true;
         true
@@ -504,6 +559,10 @@ impl GroupMut<'_> {
     pub fn ack(&mut self, id: StreamId) -> bool {
         if self.group.take_pending(id).is_none() {
             return false;
+        }
+        if let Some(q) = self.group.queue.as_deref_mut() {
+            q.stats.acks += 1;
+            q.dirty = true;
         }
         log_gone(self.group, id);
         self.changed = true;
@@ -574,6 +633,9 @@ impl Drop for GroupMut<'_> {
             return;
         }
         mark_dirty(self.dirty_streams, self.last_dirty, self.db, self.name);
+        if let Some(q) = self.group.queue.as_deref_mut() {
+            super::queue::schedule_group(self.schedule, q, self.db, self.name, self.gname);
+        }
         // The two PEL indexes and the journal's live counts agree after every change (checked
         // where it is cheap: the full check walks the PEL).
         #[cfg(debug_assertions)]
@@ -635,6 +697,38 @@ impl Store {
                 .ok_or_else(|| corrupt("orphan pel log", &k))?;
             replay_log(group, seq, &v).ok_or_else(|| corrupt("pel log", &k))?;
         }
+        for guard in self.smeta.prefix(group_prefix(sid, TAG_QUEUE, None)) {
+            let (k, v) = guard.into_inner()?;
+            let gid = k
+                .get(9..13)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| corrupt("queue", &k))?;
+            let group = by_gid
+                .get(&gid)
+                .and_then(|n| meta.groups.get_mut(n))
+                .ok_or_else(|| corrupt("orphan queue", &k))?;
+            let q = QueueState::decode(&v).ok_or_else(|| corrupt("queue", &k))?;
+            group.queue = Some(Box::new(q));
+            group.rebuild_queue_index();
+        }
+        for guard in self.smeta.prefix(group_prefix(sid, TAG_DELAYED, None)) {
+            let (k, v) = guard.into_inner()?;
+            let id = k
+                .get(9..)
+                .and_then(StreamId::from_be_bytes)
+                .ok_or_else(|| corrupt("delayed entry", &k))?;
+            let due = <[u8; 8]>::try_from(v.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| corrupt("delayed entry", &k))?;
+            meta.groups.delayed.insert(id, due);
+        }
+        if let Some(v) = self.smeta.get(retention_key(sid))? {
+            meta.groups.retention = Some(
+                crate::stream::group::Retention::decode(&v)
+                    .ok_or_else(|| corrupt("retention", &retention_key(sid)))?,
+            );
+        }
         for group in meta.groups.map.values_mut() {
             let Group {
                 pel,
@@ -643,6 +737,9 @@ impl Store {
                 ..
             } = group;
             for (id, nack) in pel.iter() {
+                if nack.cid == UNOWNED {
+                    continue;
+                }
                 let consumer = names
                     .get(&nack.cid)
                     .and_then(|name| consumers.get_mut(name))
@@ -676,16 +773,22 @@ impl Store {
         };
         let sid = meta.sid;
         let stream = StreamCounters::of(meta);
-        let group = meta.groups.get_mut(group)?;
+        let (gname, group) = meta
+            .groups
+            .map
+            .range_mut::<[u8], _>((Bound::Included(group), Bound::Included(group)))
+            .next()?;
         Some(GroupMut {
             group,
             stream,
             sid,
             db,
             name,
+            gname,
             pending: &mut self.pending_smeta,
             dirty_streams: &mut self.dirty_streams,
             last_dirty: &mut self.last_dirty,
+            schedule: &mut self.queue_schedule,
             changed: false,
         })
     }
@@ -733,6 +836,9 @@ impl Store {
         for seq in g.journal.records.keys() {
             self.pending_smeta.insert(log_key(sid, g.gid, *seq), None);
         }
+        if g.queue.is_some() {
+            self.pending_smeta.insert(queue_key(sid, g.gid), None);
+        }
         self.mark_dirty(db, name);
         self.ready.note(db, name);
         true
@@ -754,6 +860,12 @@ impl Store {
                     group_prefix(sid, TAG_GROUP, Some(gid)),
                     Some(g.encode(gname)),
                 );
+            }
+            if let Some(q) = g.queue.as_deref_mut() {
+                if std::mem::take(&mut q.dirty) {
+                    self.pending_smeta
+                        .insert(queue_key(sid, gid), Some(q.encode()));
+                }
             }
             let mut dirty = std::mem::take(&mut g.journal.consumers_dirty);
             dirty.sort_unstable();

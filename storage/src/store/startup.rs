@@ -84,6 +84,7 @@ impl Store {
             ready: ReadyKeys::default(),
             pel_log_min_ops: opts.pel_log_min_ops,
             jobs: crate::jobs::Jobs::new(keys),
+            queue_schedule: Default::default(),
         }
     }
 
@@ -116,6 +117,7 @@ impl Store {
             if let Value::Stream(meta) = &mut entry.value {
                 meta.layout = self.load_layout(meta.sid)?;
                 self.load_groups(meta)?;
+                queue::schedule_loaded(&mut self.queue_schedule, db, &k[2..], meta);
                 streams += 1;
             }
             if entry.expire_at.is_some_and(|at| at <= now_ms) {

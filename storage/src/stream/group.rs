@@ -27,7 +27,12 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use bytes::Bytes;
 
+use super::queue::QueueState;
 use super::{StreamId, StreamMeta};
+
+/// The consumer id of an unowned pending entry (a delayed entry no reader has had yet; XNACK's
+/// unowned entries later): no consumer has it, consumer ids start at 1.
+pub const UNOWNED: u32 = 0;
 
 /// `entries-read` unknown (Redis's `SCG_INVALID_ENTRIES_READ`).
 pub const ENTRIES_READ_UNKNOWN: i64 = -1;
@@ -39,6 +44,10 @@ pub struct Nack {
     /// Unix ms of the last delivery.
     pub(crate) delivery_time: u64,
     pub(crate) delivery_count: u64,
+    /// Unix ms before which the entry is not delivered again, set explicitly (a NACK with a
+    /// delay, a delayed entry); 0: none, the deadline is the last delivery plus the group's
+    /// visibility timeout, if it has one (see `stream::queue`).
+    pub(crate) due: u64,
     /// The log record holding this entry's latest state ([`NO_SEQ`]: none yet).
     pub(crate) seq: u64,
 }
@@ -49,12 +58,21 @@ pub(crate) const NO_SEQ: u64 = u64::MAX;
 impl PartialEq for Nack {
     /// The delivery state; where it is logged is not part of it.
     fn eq(&self, o: &Nack) -> bool {
-        (self.cid, self.delivery_time, self.delivery_count)
-            == (o.cid, o.delivery_time, o.delivery_count)
+        (self.cid, self.delivery_time, self.delivery_count, self.due)
+            == (o.cid, o.delivery_time, o.delivery_count, o.due)
     }
 }
 
 impl Eq for Nack {}
+
+/// Removes a pending entry's old state from the queue indexes.
+fn unindex(q: &mut QueueState, id: StreamId, old: &Nack) {
+    if let Some(d) = q.deadline(old.delivery_time, old.due) {
+        if !q.timers.remove(&(d, id)) {
+            q.ready.remove(&(d, id));
+        }
+    }
+}
 
 /// What the store still has to write for a group (see `store/groups.rs`): the PEL log's ops
 /// of the running commit, what the log records on disk hold, and which group and consumer
@@ -198,6 +216,9 @@ pub struct Group {
     pub(crate) names: BTreeMap<u32, Bytes>,
     pub(crate) next_cid: u32,
     pub(crate) journal: PelJournal,
+    /// The job-queue side (`XQ.*`), if the group was configured as a queue: its settings,
+    /// counters and deadline indexes over `pel` (see `stream::queue`).
+    pub(crate) queue: Option<Box<QueueState>>,
 }
 
 /// The consumer groups of a stream, by name (Redis lists them in byte order). Read-only
@@ -205,6 +226,44 @@ pub struct Group {
 #[derive(Clone, Debug, Default)]
 pub struct Groups {
     pub(crate) map: BTreeMap<Bytes, Group>,
+    /// Entries of the stream added with a delay (`XQ.ADD`), by ID → Unix ms when `>` readers
+    /// may see them (a stream-level fact kept here, beside the groups it concerns; records
+    /// tagged `0x07`, see `store/groups.rs`). A group whose `>` read passes one before it is
+    /// due holds it as an unowned pending entry due then.
+    pub(crate) delayed: BTreeMap<StreamId, u64>,
+    /// The stream's retention policy (`XQ.RETENTION`; record tagged `0x08`), if it has one.
+    pub(crate) retention: Option<Retention>,
+}
+
+/// A stream's retention by consumption (`XQ.RETENTION`): entries are deleted from the front
+/// once every group has acknowledged them (`acked`), and/or once older than `max_age_ms` (by
+/// their ID's time; 0: no age limit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub acked: bool,
+    pub max_age_ms: u64,
+}
+
+impl Retention {
+    /// The record: `acked u8 ‖ max_age_ms u64`.
+    pub(crate) fn encode(&self) -> [u8; 9] {
+        let mut v = [0u8; 9];
+        v[0] = u8::from(self.acked);
+        v[1..].copy_from_slice(&self.max_age_ms.to_be_bytes());
+        v
+    }
+
+    pub(crate) fn decode(raw: &[u8]) -> Option<Retention> {
+        let (&acked, age) = raw.split_first()?;
+        Some(Retention {
+            acked: match acked {
+                0 => false,
+                1 => true,
+                _ => return None,
+            },
+            max_age_ms: u64::from_be_bytes(age.try_into().ok()?),
+        })
+    }
 }
 
 impl Groups {
@@ -238,6 +297,37 @@ impl Groups {
 
     pub(crate) fn clear(&mut self) {
         self.map.clear();
+        self.delayed.clear();
+    }
+
+    /// When `>` readers may see entry `id` (added with a delay), if it was.
+    pub fn delayed_until(&self, id: StreamId) -> Option<u64> {
+        self.delayed.get(&id).copied()
+    }
+
+    /// The stream's retention policy (`XQ.RETENTION`), if any.
+    pub fn retention(&self) -> Option<Retention> {
+        self.retention
+    }
+
+    /// The lowest ID some group still needs: below it, every group has read and acknowledged
+    /// every entry (`None` without groups: nothing is known to be consumed).
+    pub fn consumed_below(&self) -> Option<StreamId> {
+        let mut low: Option<StreamId> = None;
+        for g in self.map.values() {
+            let need = match g.pel.keys().next() {
+                Some(first) => *first,
+                None => g.last_id.successor().unwrap_or(StreamId::MAX),
+            };
+            let need = need.min(g.last_id.successor().unwrap_or(StreamId::MAX));
+            low = Some(low.map_or(need, |l| l.min(need)));
+        }
+        low
+    }
+
+    /// Whether any entry of the stream was added with a delay still recorded.
+    pub fn has_delayed(&self) -> bool {
+        !self.delayed.is_empty()
     }
 }
 
@@ -333,6 +423,18 @@ impl Group {
         self.entries_read
     }
 
+    /// The job-queue state, if the group was configured as a queue (`XQ.CONFIG`).
+    pub fn queue(&self) -> Option<&QueueState> {
+        self.queue.as_deref()
+    }
+
+    /// The deadline of pending entry `n` (see `stream::queue`), if the group has one for it.
+    pub fn deadline_of(&self, n: &Nack) -> Option<u64> {
+        self.queue
+            .as_ref()
+            .and_then(|q| q.deadline(n.delivery_time, n.due))
+    }
+
     /// The pending entries, by ID.
     pub fn pel(&self) -> &BTreeMap<StreamId, Nack> {
         &self.pel
@@ -399,7 +501,7 @@ impl Group {
     /// Puts `nack` in the group PEL (not the consumer index); where the entry is logged
     /// carries over until the change itself is logged. Returns the previous state.
     pub(crate) fn set_nack(&mut self, id: StreamId, mut nack: Nack) -> Option<Nack> {
-        match self.pel.get_mut(&id) {
+        let old = match self.pel.get_mut(&id) {
             Some(slot) => {
                 nack.seq = slot.seq;
                 Some(std::mem::replace(slot, nack))
@@ -408,6 +510,30 @@ impl Group {
                 nack.seq = NO_SEQ;
                 self.pel.insert(id, nack);
                 None
+            }
+        };
+        if let Some(q) = self.queue.as_deref_mut() {
+            if let Some(o) = &old {
+                unindex(q, id, o);
+            }
+            if let Some(d) = q.deadline(nack.delivery_time, nack.due) {
+                q.timers.insert((d, id));
+            }
+        }
+        old
+    }
+
+    /// Rebuilds the queue indexes from the PEL (at load, and when the settings change): every
+    /// entry with a deadline goes to the timers, to be handled again.
+    pub(crate) fn rebuild_queue_index(&mut self) {
+        let Some(q) = self.queue.as_deref_mut() else {
+            return;
+        };
+        q.timers.clear();
+        q.ready.clear();
+        for (id, n) in &self.pel {
+            if let Some(d) = q.deadline(n.delivery_time, n.due) {
+                q.timers.insert((d, *id));
             }
         }
     }
@@ -418,6 +544,9 @@ impl Group {
         let old = self.pel.remove(&id)?;
         self.journal.unlink(old.seq);
         self.journal.note_cancel(old.seq);
+        if let Some(q) = self.queue.as_deref_mut() {
+            unindex(q, id, &old);
+        }
         Some(old)
     }
 
@@ -475,7 +604,12 @@ impl Group {
 
     /// Checks the invariants (tests and debug builds).
     pub fn check(&self) -> Result<(), String> {
+        let mut unowned = 0;
         for (id, n) in &self.pel {
+            if n.cid == UNOWNED {
+                unowned += 1;
+                continue;
+            }
             let name = self
                 .names
                 .get(&n.cid)
@@ -488,12 +622,33 @@ impl Group {
                 return Err(format!("pel {id} missing from consumer {:?}", name));
             }
         }
-        let total: usize = self.consumers.values().map(|c| c.pel.len()).sum();
+        let total: usize = self.consumers.values().map(|c| c.pel.len()).sum::<usize>() + unowned;
         if total != self.pel.len() {
             return Err(format!(
                 "consumer PELs hold {total} ids, group PEL {}",
                 self.pel.len()
             ));
+        }
+        if let Some(q) = self.queue.as_deref() {
+            let mut indexed = 0;
+            for (id, n) in &self.pel {
+                if let Some(d) = q.deadline(n.delivery_time, n.due) {
+                    indexed += 1;
+                    let (t, r) = (q.timers.contains(&(d, *id)), q.ready.contains(&(d, *id)));
+                    if t == r {
+                        return Err(format!(
+                            "pending {id} (deadline {d}) in timers: {t}, in ready: {r}"
+                        ));
+                    }
+                }
+            }
+            if indexed != q.timers.len() + q.ready.len() {
+                return Err(format!(
+                    "{indexed} entries have deadlines, the queue indexes hold {} + {}",
+                    q.timers.len(),
+                    q.ready.len()
+                ));
+            }
         }
         let j = &self.journal;
         let mut live: BTreeMap<u64, u64> = BTreeMap::new();
@@ -600,12 +755,18 @@ impl Nack {
         self.delivery_count
     }
 
+    /// Unix ms before which the entry is not delivered again, if set explicitly (0: none).
+    pub fn due(&self) -> u64 {
+        self.due
+    }
+
     /// A delivery state, not logged yet.
     pub(crate) fn new(cid: u32, delivery_time: u64, delivery_count: u64) -> Nack {
         Nack {
             cid,
             delivery_time,
             delivery_count,
+            due: 0,
             seq: NO_SEQ,
         }
     }

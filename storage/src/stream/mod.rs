@@ -6,6 +6,7 @@ pub mod group;
 pub mod id;
 pub mod layout;
 pub mod meta;
+pub mod queue;
 pub mod rax;
 pub mod run;
 
