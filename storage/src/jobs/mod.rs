@@ -39,6 +39,8 @@
 //! ctimes; `registered` is the number of job records; no timer record is due before
 //! `timer_low`. All job changes go through [`Jobs::put`], which keeps the indexes.
 
+mod cache;
+mod head;
 mod id;
 mod record;
 
@@ -49,6 +51,8 @@ use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 use bytes::Bytes;
 use fjall::{Keyspace, OwnedWriteBatch};
 
+use self::cache::RecordCache;
+pub use self::head::HEAD_MAX;
 pub use self::id::{is_valid, ttl_word, JobId, JOB_ID_LEN};
 use self::record::{parse_queued_key, queue_prefix, queued_key};
 pub use self::record::{
@@ -137,6 +141,8 @@ pub struct Jobs {
     seq: u64,
     /// When [`Jobs::gc_queues`] last ran, Unix seconds.
     last_gc_s: u64,
+    /// Recent job records and small bodies (`jobs/cache.rs`).
+    cache: RecordCache,
 }
 
 /// SplitMix64's output function: a bijection of u64 with good diffusion.
@@ -204,6 +210,7 @@ impl Jobs {
             rng: [mix(s), mix(s ^ 0x5851_f42d_4c95_7f2d)],
             seq: 0,
             last_gc_s: 0,
+            cache: RecordCache::default(),
         }
     }
 
@@ -362,6 +369,9 @@ impl Jobs {
 
     /// The job record of `id`.
     pub fn get(&self, id: &JobId) -> Result<Option<Job>> {
+        if let Some(job) = self.cache.get(id) {
+            return Ok(Some(job.clone()));
+        }
         match self.read(&job_key(TAG_JOB, id))? {
             None => Ok(None),
             Some(v) => Job::decode(&v)
@@ -372,6 +382,9 @@ impl Jobs {
 
     /// The body of `id`.
     pub fn body(&self, id: &JobId) -> Result<Option<Bytes>> {
+        if let Some(b) = self.cache.body(id) {
+            return Ok(Some(b.clone()));
+        }
         Ok(self.read(&job_key(TAG_BODY, id))?.map(Bytes::from))
     }
 
@@ -391,6 +404,7 @@ impl Jobs {
                     .insert(queued_key(TAG_QUEUED, &o.queue, o.ctime, id), None);
                 if let Some(q) = self.queues.get_mut(&o.queue) {
                     debug_assert!(q.len > 0, "queue length matches its index");
+                    head::index_remove(q, o.ctime, id);
                     q.len = q.len.saturating_sub(1);
                     self.dirty_queues.insert(o.queue.clone());
                 }
@@ -409,16 +423,19 @@ impl Jobs {
                         Some(Vec::new()),
                     );
                     let q = self.queue_entry(&n.queue, now_ms);
+                    head::index_insert(q, n.ctime, *id);
                     q.len += 1;
                     q.scan_from = q.scan_from.min(n.ctime);
                 }
                 self.pending.insert(jk.to_vec(), Some(n.encode()));
+                self.cache.put(id, &n);
                 if old.is_none() {
                     self.registered += 1;
                     self.registered_dirty = true;
                 }
             }
             None => {
+                self.cache.remove(id);
                 self.pending.insert(jk.to_vec(), None);
                 self.pending.insert(job_key(TAG_BODY, id).to_vec(), None);
                 if old.is_some() {
@@ -463,12 +480,11 @@ impl Jobs {
     pub fn add(&mut self, spec: NewJob, now_ms: u64) -> Result<JobId> {
         debug_assert!(spec.queue.len() <= MAX_QUEUE_NAME);
         debug_assert!(u64::from(spec.delay) < spec.ttl);
-        let mut id = self.new_id(spec.ttl_word);
-        // 144 random bits make a collision practically impossible; checking costs one read.
-        while self.read(&job_key(TAG_JOB, &id))?.is_some() {
-            tracing::warn!("job ID collision, drawing another");
-            id = self.new_id(spec.ttl_word);
-        }
+        // No read to check for a collision: the first 8 bytes are a bijection of a counter
+        // within a process (`new_id`), so IDs drawn by one process never repeat, and an ID
+        // drawn after a restart (another seed) equals a stored one with a probability of
+        // about 2^-144 per stored job.
+        let id = self.new_id(spec.ttl_word);
         let mut ctime = now_ms.saturating_mul(1_000_000);
         if ctime <= self.last_ctime {
             ctime = self.last_ctime + 1;
@@ -503,6 +519,7 @@ impl Jobs {
         self.pending
             .insert(job_key(TAG_BODY, &id).to_vec(), Some(spec.body.to_vec()));
         self.put(&id, None, Some(job), now_ms);
+        self.cache.put_body(&id, &spec.body);
         Ok(id)
     }
 
@@ -609,13 +626,13 @@ impl Jobs {
         if q.len == 0 {
             return Ok(None);
         }
-        let prefix = queue_prefix(TAG_QUEUED, queue);
-        let mut start = prefix.clone();
-        start.extend_from_slice(&q.scan_from.to_be_bytes());
-        let mut end = prefix;
-        end.extend_from_slice(&[0xFF; 29]);
-        let head = self.range(&start, &end, 1, false)?;
-        let Some((k, _)) = head.first() else {
+        if q.head.is_empty() {
+            self.refill_head(queue)?;
+        }
+        #[cfg(debug_assertions)]
+        self.check_head(queue)?;
+        let first = self.queues.get(queue).and_then(|q| q.head.front().copied());
+        let Some((ctime, id)) = first else {
             tracing::error!(queue = ?Bytes::copy_from_slice(queue), "queue length says jobs are queued, the queue index holds none: length reset to 0");
             debug_assert!(false, "queue length matches its index");
             if let Some(q) = self.queues.get_mut(queue) {
@@ -624,8 +641,6 @@ impl Jobs {
             self.dirty_queues.insert(Bytes::copy_from_slice(queue));
             return Ok(None);
         };
-        let (ctime, id) =
-            parse_queued_key(k).ok_or_else(|| corrupt(format!("bad queue index key {k:?}")))?;
         let old = self
             .get(&id)?
             .ok_or_else(|| corrupt(format!("queued job {id:?} has no record")))?;
@@ -640,6 +655,48 @@ impl Jobs {
             q.atime = now_ms / 1000;
         }
         Ok(Some((id, job)))
+    }
+
+    /// The first entries of the queue index of `queue`, at most [`HEAD_MAX`] (from
+    /// `scan_from`, which no queued job's ctime is below).
+    fn index_head(&self, queue: &[u8], scan_from: u64, n: usize) -> Result<Vec<(u64, JobId)>> {
+        let prefix = queue_prefix(TAG_QUEUED, queue);
+        let mut start = prefix.clone();
+        start.extend_from_slice(&scan_from.to_be_bytes());
+        let mut end = prefix;
+        end.extend_from_slice(&[0xFF; 29]);
+        self.range(&start, &end, n, false)?
+            .iter()
+            .map(|(k, _)| {
+                parse_queued_key(k).ok_or_else(|| corrupt(format!("bad queue index key {k:?}")))
+            })
+            .collect()
+    }
+
+    /// Fills the empty head of `queue` from its queue index (see `jobs/head.rs`).
+    fn refill_head(&mut self, queue: &[u8]) -> Result<()> {
+        let Some(scan_from) = self.queues.get(queue).map(|q| q.scan_from) else {
+            return Ok(());
+        };
+        let entries = self.index_head(queue, scan_from, HEAD_MAX)?;
+        if let Some(q) = self.queues.get_mut(queue) {
+            debug_assert!(q.head.is_empty());
+            q.head.extend(entries);
+        }
+        Ok(())
+    }
+
+    /// Debug builds: the head of `queue` is the start of its queue index.
+    #[cfg(debug_assertions)]
+    fn check_head(&self, queue: &[u8]) -> Result<()> {
+        if let Some(q) = self.queues.get(queue) {
+            let index = self.index_head(queue, q.scan_from, q.head.len())?;
+            assert!(
+                q.head.iter().eq(index.iter()),
+                "the head of queue {queue:?} is not the start of its index"
+            );
+        }
+        Ok(())
     }
 
     /// Deletes a job whatever its state (ACKJOB, FASTACK, DELJOB). True if it existed.

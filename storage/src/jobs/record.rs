@@ -169,6 +169,9 @@ impl Job {
 /// A queue: its length, pause state and counters. The jobs are in the queue index.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Queue {
+    /// In memory only: the queue's head, the first `head.len()` entries of its queue index
+    /// (ctime, job ID) in order, at most `HEAD_MAX` (see `jobs/head.rs`).
+    pub(super) head: std::collections::VecDeque<(u64, JobId)>,
     /// Jobs queued.
     pub len: u64,
     /// [`PAUSED_IN`] | [`PAUSED_OUT`].
@@ -217,6 +220,7 @@ impl Queue {
             ctime: r.u64()?,
             atime: r.u64()?,
             scan_from: 0,
+            head: Default::default(),
         };
         r.0.is_empty().then_some(q)
     }
@@ -330,6 +334,7 @@ mod tests {
             ctime: 5,
             atime: 6,
             scan_from: 0,
+            head: Default::default(),
         };
         assert_eq!(Queue::decode(&q.encode()), Some(q.clone()));
         assert!(Queue::decode(&q.encode()[..20]).is_none());

@@ -388,3 +388,60 @@ fn uncommitted_jobs_are_gone_after_reopen() {
         Some(&b"kept"[..])
     );
 }
+
+/// A queue longer than its in-memory head (`jobs/head.rs`) is fetched in order through
+/// refills, with jobs requeued before the head, removed from the middle, and a restart (which
+/// starts every head empty) in between; debug builds check the head against the index at
+/// every fetch.
+#[test]
+fn long_queues_are_fetched_in_order_through_their_head() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let n = 3 * HEAD_MAX as u64 + 17;
+    let mut expect: std::collections::BTreeMap<u64, JobId> = Default::default();
+    {
+        let mut s = open(dir.path());
+        for i in 0..n {
+            let id = s.jobs().add(spec("q", &format!("j{i}")), T0 + i).expect("add");
+            expect.insert(i, id);
+        }
+        commit(&mut s);
+        // Take a head's worth and a half, then give some back (NACK: to their place, the
+        // front) and delete a few queued ones from the middle and the far end.
+        let mut taken = Vec::new();
+        for i in 0..(HEAD_MAX as u64 * 3 / 2) {
+            let (id, _) = s.jobs().fetch(b"q", T0 + n + i).expect("fetch").expect("job");
+            assert_eq!(Some(&id), expect.get(&i), "fetch {i} in order");
+            taken.push(i);
+        }
+        for &i in taken.iter().step_by(7) {
+            assert!(s.jobs().enqueue(&expect[&i], true, 0, T0 + 2 * n).expect("nack"));
+        }
+        for i in taken.iter().filter(|i| *i % 7 != 0) {
+            expect.remove(i);
+        }
+        for i in [HEAD_MAX as u64 * 2, HEAD_MAX as u64 * 2 + 5, n - 1] {
+            assert!(s.jobs().delete(&expect[&i], T0 + 2 * n).expect("deljob"));
+            expect.remove(&i);
+        }
+        check_invariants(&mut s);
+        // A few more fetches before the restart, committed.
+        for _ in 0..5 {
+            let (id, _) = s.jobs().fetch(b"q", T0 + 3 * n).expect("fetch").expect("job");
+            let (&first, &want) = expect.iter().next().expect("left");
+            assert_eq!(id, want);
+            expect.remove(&first);
+        }
+        commit(&mut s);
+    }
+    let mut s = open(dir.path());
+    assert_eq!(s.jobs().qlen(b"q"), expect.len() as u64);
+    // A job added after the restart goes to the tail even while the head is empty.
+    let late = s.jobs().add(spec("q", "late"), T0 + 4 * n).expect("add");
+    expect.insert(u64::MAX, late);
+    for (_, want) in expect {
+        let (id, _) = s.jobs().fetch(b"q", T0 + 5 * n).expect("fetch").expect("job");
+        assert_eq!(id, want);
+    }
+    assert!(s.jobs().fetch(b"q", T0 + 5 * n).expect("fetch").is_none());
+    check_invariants(&mut s);
+}
