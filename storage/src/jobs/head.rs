@@ -60,9 +60,9 @@ mod tests {
         for step in 0..20_000u64 {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let r = x >> 33;
-            if r % 3 != 0 || model.is_empty() {
+            if !r.is_multiple_of(3) || model.is_empty() {
                 // Mostly appends at the tail, sometimes earlier ctimes (requeues).
-                let ctime = if r % 7 == 0 { r % 1000 } else { 1000 + step };
+                let ctime = if r.is_multiple_of(7) { r % 1000 } else { 1000 + step };
                 let e = (ctime, id((r % 251) as u8));
                 if model.insert(e) {
                     index_insert(&mut q, e.0, e.1);
@@ -70,7 +70,7 @@ mod tests {
                 }
             } else {
                 // The front (GETJOB) or any entry (ACKJOB, DEQUEUE, timers).
-                let e = if r % 2 == 0 {
+                let e = if r.is_multiple_of(2) {
                     *model.iter().next().expect("not empty")
                 } else {
                     *model.iter().nth((r as usize / 2) % model.len()).expect("in range")

@@ -22,8 +22,9 @@
 //!
 //! On-disk layout, all in keyspace `keys` (tags the key directory never uses; `load` of the
 //! key directory reads only tags `0x00` and `0xFE`):
-//! * `0x10 ‖ id (20 bytes)` → [`Job`] record (state, times, counters, queue name).
-//! * `0x11 ‖ id` → body bytes (written once at ADDJOB, removed with the job).
+//! * `0x10 ‖ id (20 bytes)` → [`Job`] record (state, times, counters, queue name, and the
+//!   body if it has at most [`INLINE_BODY_MAX`] bytes).
+//! * `0x11 ‖ id` → body bytes of a larger body (written once at ADDJOB, removed with the job).
 //! * `0x12 ‖ queue name length u16 ‖ queue name ‖ ctime u64 BE ‖ id` → empty: the job is
 //!   queued in that queue (the queue index; its order is the delivery order).
 //! * `0x13 ‖ due ms u64 BE ‖ id` → empty: the job's next timer (expiry, requeue or end of
@@ -33,7 +34,8 @@
 //!   `0x15 ‖ "jobs"` → u64, the number of jobs.
 //!
 //! Invariants (at every command boundary, over `pending` merged with fjall): a job has exactly
-//! one record, one body and one timer record, keyed by its `awake`; it has a queue-index record
+//! one record, one body (in its record, or a body record if and only if its record has none)
+//! and one timer record, keyed by its `awake`; it has a queue-index record
 //! if and only if it is queued, keyed by its queue and ctime; every queue with a queued job has
 //! a [`Queue`] whose `len` is the number of its index records and whose `scan_from` is ≤ their
 //! ctimes; `registered` is the number of job records; no timer record is due before
@@ -56,7 +58,8 @@ pub use self::head::HEAD_MAX;
 pub use self::id::{is_valid, ttl_word, JobId, JOB_ID_LEN};
 use self::record::{parse_queued_key, queue_prefix, queued_key};
 pub use self::record::{
-    pause_name, Job, JobState, Queue, FLAG_DELIVERED, FLAG_QUEUED_ONCE, PAUSED_IN, PAUSED_OUT,
+    pause_name, Job, JobState, Queue, FLAG_DELIVERED, FLAG_QUEUED_ONCE, INLINE_BODY_MAX,
+    PAUSED_IN, PAUSED_OUT,
 };
 use crate::store::{Result, StoreError};
 
@@ -385,7 +388,11 @@ impl Jobs {
         if let Some(b) = self.cache.body(id) {
             return Ok(Some(b.clone()));
         }
-        Ok(self.read(&job_key(TAG_BODY, id))?.map(Bytes::from))
+        match self.get(id)? {
+            None => Ok(None),
+            Some(Job { body: Some(b), .. }) => Ok(Some(b)),
+            Some(_) => Ok(self.read(&job_key(TAG_BODY, id))?.map(Bytes::from)),
+        }
     }
 
     // -----------------------------------------------------------------------------------
@@ -437,7 +444,9 @@ impl Jobs {
             None => {
                 self.cache.remove(id);
                 self.pending.insert(jk.to_vec(), None);
-                self.pending.insert(job_key(TAG_BODY, id).to_vec(), None);
+                if old.is_some_and(|o| o.body.is_none()) {
+                    self.pending.insert(job_key(TAG_BODY, id).to_vec(), None);
+                }
                 if old.is_some() {
                     debug_assert!(self.registered > 0);
                     self.registered = self.registered.saturating_sub(1);
@@ -512,12 +521,15 @@ impl Jobs {
             max_deliveries: spec.max_deliveries,
             dead_letter: spec.dead_letter,
             queue: spec.queue,
+            body: (spec.body.len() <= INLINE_BODY_MAX).then(|| spec.body.clone()),
         };
         if spec.delay == 0 {
             self.enqueue_job(&mut job, false, now_ms);
         }
-        self.pending
-            .insert(job_key(TAG_BODY, &id).to_vec(), Some(spec.body.to_vec()));
+        if job.body.is_none() {
+            self.pending
+                .insert(job_key(TAG_BODY, &id).to_vec(), Some(spec.body.to_vec()));
+        }
         self.put(&id, None, Some(job), now_ms);
         self.cache.put_body(&id, &spec.body);
         Ok(id)

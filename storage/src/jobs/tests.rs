@@ -33,16 +33,19 @@ fn check_invariants(s: &mut Store) {
     commit(s);
     let j = s.jobs_ref();
     let mut jobs = 0u64;
+    let mut bodies = 0u64;
     let mut per_queue: HashMap<Bytes, u64> = HashMap::new();
     for g in j.ks.prefix([TAG_JOB]) {
         let (k, v) = g.into_inner().expect("read");
         let id = JobId(k[1..].try_into().expect("id"));
         let job = Job::decode(&v).expect("decodes");
         jobs += 1;
-        assert!(
+        assert_eq!(
             j.ks.get(job_key(TAG_BODY, &id)).expect("read").is_some(),
-            "body"
+            job.body.is_none(),
+            "a body record if and only if the body is not in the job record"
         );
+        bodies += u64::from(job.body.is_none());
         assert!(
             j.ks.get(timer_key(job.awake, &id)).expect("read").is_some(),
             "timer"
@@ -63,8 +66,8 @@ fn check_invariants(s: &mut Store) {
     );
     assert_eq!(
         j.ks.prefix([TAG_BODY]).count() as u64,
-        jobs,
-        "one body per job"
+        bodies,
+        "one body record per job whose body is not inline"
     );
     for (name, q) in &j.queues {
         assert_eq!(
@@ -444,4 +447,34 @@ fn long_queues_are_fetched_in_order_through_their_head() {
     }
     assert!(s.jobs().fetch(b"q", T0 + 5 * n).expect("fetch").is_none());
     check_invariants(&mut s);
+}
+
+/// Small bodies live in the job record, large ones in a record of their own; both read back
+/// the same before and after a restart (cold cache), and deleting a job removes either.
+#[test]
+fn small_bodies_are_inline_large_ones_separate() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let small = "s".repeat(INLINE_BODY_MAX);
+    let large = "L".repeat(cache::CACHE_BODY_MAX + 1);
+    let (a, b) = {
+        let mut s = open(dir.path());
+        let a = s.jobs().add(spec("q", &small), T0).expect("add");
+        let b = s.jobs().add(spec("q", &large), T0).expect("add");
+        assert_eq!(s.jobs().body(&b).expect("body").as_deref(), Some(large.as_bytes()));
+        check_invariants(&mut s);
+        (a, b)
+    };
+    let mut s = open(dir.path());
+    let job = s.jobs().get(&a).expect("get").expect("a");
+    assert_eq!(job.body.as_deref(), Some(small.as_bytes()));
+    assert!(s.jobs().get(&b).expect("get").expect("b").body.is_none());
+    let (got, _) = s.jobs().fetch(b"q", T0 + 1).expect("fetch").expect("a");
+    assert_eq!(got, a);
+    assert_eq!(s.jobs().body(&a).expect("body").as_deref(), Some(small.as_bytes()));
+    assert_eq!(s.jobs().body(&b).expect("body").as_deref(), Some(large.as_bytes()));
+    assert!(s.jobs().delete(&a, T0 + 2).expect("ack"));
+    assert!(s.jobs().delete(&b, T0 + 2).expect("ack"));
+    assert_eq!(s.jobs().body(&b).expect("body"), None);
+    check_invariants(&mut s);
+    assert_eq!(s.jobs_ref().ks.prefix([TAG_BODY]).count(), 0);
 }
