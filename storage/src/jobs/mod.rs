@@ -20,8 +20,9 @@
 //! and a few words. After a restart queued jobs are queued at once (the queue index is on
 //! disk) and timers resume where they were.
 //!
-//! On-disk layout, all in keyspace `keys` (tags the key directory never uses; `load` of the
-//! key directory reads only tags `0x00` and `0xFE`):
+//! On-disk layout, all in keyspace `jobs` (its own keyspace so that its memtables can be small,
+//! [`MEMTABLE_SIZE`]; directories from before it had these records in `keys`, which
+//! [`Jobs::load`] moves once):
 //! * `0x10 ‖ id (20 bytes)` → [`Job`] record (state, times, counters, queue name, and the
 //!   body if it has at most [`INLINE_BODY_MAX`] bytes).
 //! * `0x11 ‖ id` → body bytes of a larger body (written once at ADDJOB, removed with the job).
@@ -71,6 +72,11 @@ const TAG_QUEUE: u8 = 0x14;
 /// `TAG_META` (0x15) ‖ name.
 const NODE_KEY: &[u8] = b"\x15node";
 const COUNT_KEY: &[u8] = b"\x15jobs";
+
+/// Memtable size of the `jobs` keyspace. A queued job costs RAM only as its share of the
+/// memtables until they are flushed (the active one and one being flushed), so this bounds the
+/// job store's memory whatever the number of jobs.
+pub const MEMTABLE_SIZE: u64 = 16 << 20;
 
 /// The longest queue name (queue-index keys must stay under fjall's 65,535-byte key limit).
 pub const MAX_QUEUE_NAME: usize = 60_000;
@@ -217,8 +223,44 @@ impl Jobs {
         }
     }
 
-    /// Reads the node ID (creating one for a new store), the job count and the queues.
-    pub(crate) fn load(&mut self) -> Result<()> {
+    /// The keyspace of the job store.
+    pub(crate) fn keyspace(&self) -> &Keyspace {
+        &self.ks
+    }
+
+    /// Moves job records left in `legacy` (the `keys` keyspace, where directories made before
+    /// the `jobs` keyspace existed kept them, under the same keys) to the job keyspace. Each
+    /// record is written to the journal before it is removed from `legacy` (a crash keeps a
+    /// prefix of the journal, so it may leave both copies, equal, and the next open finishes
+    /// the move). Returns how many records moved.
+    fn migrate(&self, legacy: &Keyspace) -> Result<usize> {
+        let mut moved = 0;
+        let mut chunk = Vec::new();
+        for guard in legacy.range([TAG_JOB]..[NODE_KEY[0] + 1]) {
+            let (k, v) = guard.into_inner()?;
+            self.ks.insert(k.clone(), v)?;
+            chunk.push(k);
+            if chunk.len() == 10_000 {
+                moved += chunk.len();
+                for k in chunk.drain(..) {
+                    legacy.remove(k)?;
+                }
+            }
+        }
+        moved += chunk.len();
+        for k in chunk {
+            legacy.remove(k)?;
+        }
+        if moved > 0 {
+            tracing::info!(records = moved, "job records moved from keyspace `keys` to `jobs`");
+        }
+        Ok(moved)
+    }
+
+    /// Moves job records of an older layout (see [`Jobs::migrate`]), then reads the node ID
+    /// (creating one for a new store), the job count and the queues.
+    pub(crate) fn load(&mut self, legacy: &Keyspace) -> Result<()> {
+        self.migrate(legacy)?;
         match self.ks.get(NODE_KEY)? {
             Some(v) if v.len() == 40 && v.iter().all(u8::is_ascii_hexdigit) => {
                 self.node = String::from_utf8_lossy(&v).into_owned();

@@ -478,3 +478,41 @@ fn small_bodies_are_inline_large_ones_separate() {
     check_invariants(&mut s);
     assert_eq!(s.jobs_ref().ks.prefix([TAG_BODY]).count(), 0);
 }
+
+/// A data directory from before the `jobs` keyspace (job records in `keys`) opens with its
+/// jobs where they were: the first open moves them.
+#[test]
+fn job_records_in_the_old_keyspace_are_moved() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (a, b) = {
+        let mut s = open(dir.path());
+        let a = s.jobs().add(spec("q", "a"), T0).expect("add");
+        let b = s.jobs().add(spec("q", &"B".repeat(2000)), T0 + 1).expect("add");
+        s.jobs().fetch(b"q", T0 + 2).expect("fetch").expect("a");
+        commit(&mut s);
+        s.close().expect("close");
+        (a, b)
+    };
+    {
+        // Rewrite the directory into the old layout.
+        let db = fjall::Database::builder(dir.path()).open().expect("fjall");
+        let keys = db.keyspace("keys", fjall::KeyspaceCreateOptions::default).expect("keys");
+        let jobs = db.keyspace("jobs", fjall::KeyspaceCreateOptions::default).expect("jobs");
+        let all: Vec<_> = jobs.iter().map(|g| g.into_inner().expect("read")).collect();
+        assert!(all.len() > 5);
+        for (k, v) in all {
+            keys.insert(k.clone(), v).expect("insert");
+            jobs.remove(k).expect("remove");
+        }
+        db.persist(fjall::PersistMode::SyncAll).expect("persist");
+    }
+    let mut s = open(dir.path());
+    assert_eq!(s.jobs().registered(), 2);
+    assert_eq!(s.jobs().get(&a).expect("get").expect("a").state, JobState::Active);
+    assert_eq!(s.jobs().peek(b"q", 10, false).expect("peek"), vec![b]);
+    assert_eq!(s.jobs().body(&b).expect("body").map(|b| b.len()), Some(2000));
+    check_invariants(&mut s);
+    drop(s);
+    let s = open(dir.path());
+    assert_eq!(s.jobs_ref().registered(), 2, "nothing moved twice or lost");
+}
