@@ -6,7 +6,9 @@
 //! fake clock.
 //!
 //! Write path: the same as the rest of the store (see `store.rs`). Operations change the
-//! in-memory state and stage their writes in `pending` (keyed by disk key, last write wins);
+//! in-memory state and stage their writes in `pending` (keyed by disk key, last write wins; a
+//! record created and removed again before the commit — a job fetched in the drain that
+//! queued it — leaves nothing, not even a tombstone, see [`Staged`]);
 //! [`crate::Store::commit`] drains them into the drain's ONE atomic batch with everything
 //! else, so a job, its queue position, its timer, its counters and its queue's length always
 //! change together, and a reply is released only after the batch is persisted. Reads see
@@ -85,6 +87,27 @@ pub const MAX_QUEUE_NAME: usize = 60_000;
 /// of the delay does not count again.
 const FLAG_NACK_DELAYED: u8 = 4;
 
+/// A staged write of [`Jobs::pending`].
+#[derive(Debug)]
+enum Staged {
+    /// A record fjall does not hold (created since the last commit): removing it before the
+    /// commit drops the staged write instead of writing a tombstone.
+    New(Vec<u8>),
+    /// A record that fjall may hold, overwritten.
+    Put(Vec<u8>),
+    /// A record that fjall may hold, removed.
+    Del,
+}
+
+impl Staged {
+    fn value(&self) -> Option<&Vec<u8>> {
+        match self {
+            Staged::New(v) | Staged::Put(v) => Some(v),
+            Staged::Del => None,
+        }
+    }
+}
+
 /// What a new job is made of.
 #[derive(Clone, Debug)]
 pub struct NewJob {
@@ -133,7 +156,7 @@ pub struct TimerRun {
 pub struct Jobs {
     ks: Keyspace,
     /// Writes since the last commit (None = remove), merged over fjall by every read.
-    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pending: BTreeMap<Vec<u8>, Staged>,
     queues: HashMap<Bytes, Queue>,
     /// Queues whose record must be written (or removed, if no longer in `queues`).
     dirty_queues: HashSet<Bytes>,
@@ -271,8 +294,7 @@ impl Jobs {
                     .map(|i| format!("{:016x}", mix(self.rng[0] ^ mix(i))))
                     .collect::<String>()[..40]
                     .to_string();
-                self.pending
-                    .insert(NODE_KEY.to_vec(), Some(node.as_bytes().to_vec()));
+                self.stage_put(NODE_KEY.to_vec(), node.as_bytes().to_vec(), false);
                 self.node = node;
             }
         }
@@ -346,11 +368,12 @@ impl Jobs {
     // -----------------------------------------------------------------------------------
     // Reads over pending ∪ fjall.
 
-    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    /// The value of `key` over pending ∪ fjall, given to `f` where it lies (no copy).
+    fn read_with<T>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> T) -> Result<Option<T>> {
         if let Some(v) = self.pending.get(key) {
-            return Ok(v.clone());
+            return Ok(v.value().map(|v| f(v)));
         }
-        Ok(self.ks.get(key)?.map(|s| s.to_vec()))
+        Ok(self.ks.get(key)?.map(|s| f(&s)))
     }
 
     /// Up to `limit` live records in `[start, end)`, merged over pending; backwards if `rev`.
@@ -375,8 +398,8 @@ impl Jobs {
         } else {
             Box::new(self.ks.range(start..end))
         };
-        type Staged<'a> = (&'a Vec<u8>, &'a Option<Vec<u8>>);
-        let mut mem: Box<dyn Iterator<Item = Staged<'_>>> = if rev {
+        type Item<'a> = (&'a Vec<u8>, &'a Staged);
+        let mut mem: Box<dyn Iterator<Item = Item<'_>>> = if rev {
             Box::new(self.pending.range(bounds).rev())
         } else {
             Box::new(self.pending.range(bounds))
@@ -400,7 +423,7 @@ impl Jobs {
                 }
             };
             if take_mem {
-                if let Some((k, Some(v))) = m {
+                if let Some((k, Some(v))) = m.map(|(k, s)| (k, s.value())) {
                     out.push((k.clone(), v.clone()));
                 }
                 m = mem.next();
@@ -417,9 +440,9 @@ impl Jobs {
         if let Some(job) = self.cache.get(id) {
             return Ok(Some(job.clone()));
         }
-        match self.read(&job_key(TAG_JOB, id))? {
+        match self.read_with(&job_key(TAG_JOB, id), Job::decode)? {
             None => Ok(None),
-            Some(v) => Job::decode(&v)
+            Some(job) => job
                 .map(Some)
                 .ok_or_else(|| corrupt(format!("job record {id:?} does not decode"))),
         }
@@ -433,12 +456,52 @@ impl Jobs {
         match self.get(id)? {
             None => Ok(None),
             Some(Job { body: Some(b), .. }) => Ok(Some(b)),
-            Some(_) => Ok(self.read(&job_key(TAG_BODY, id))?.map(Bytes::from)),
+            Some(_) => self.read_with(&job_key(TAG_BODY, id), Bytes::copy_from_slice),
         }
     }
 
     // -----------------------------------------------------------------------------------
     // The one write path of a job.
+
+    /// Stages `key` → `value`. `absent`: the caller knows that the merged view does not hold
+    /// `key` (a new job's record, a job's new timer or queue-index record), so fjall does not
+    /// either unless a removal of it is staged.
+    fn stage_put(&mut self, key: Vec<u8>, value: Vec<u8>, absent: bool) {
+        use std::collections::btree_map::Entry;
+        match self.pending.entry(key) {
+            Entry::Vacant(e) => {
+                e.insert(if absent {
+                    Staged::New(value)
+                } else {
+                    Staged::Put(value)
+                });
+            }
+            Entry::Occupied(mut e) => {
+                let s = e.get_mut();
+                *s = match s {
+                    Staged::New(_) => Staged::New(value),
+                    _ => Staged::Put(value),
+                };
+            }
+        }
+    }
+
+    /// Stages the removal of `key`: nothing at all if it was created since the last commit.
+    fn stage_del(&mut self, key: Vec<u8>) {
+        use std::collections::btree_map::Entry;
+        match self.pending.entry(key) {
+            Entry::Vacant(e) => {
+                e.insert(Staged::Del);
+            }
+            Entry::Occupied(mut e) => {
+                if matches!(e.get(), Staged::New(_)) {
+                    e.remove();
+                } else {
+                    *e.get_mut() = Staged::Del;
+                }
+            }
+        }
+    }
 
     /// Replaces the stored job `id` (`old` as stored, `None` if new) with `new` (`None`:
     /// delete it and its body), keeping the queue index, the timer index, the queue lengths
@@ -447,10 +510,9 @@ impl Jobs {
         let jk = job_key(TAG_JOB, id);
         if let Some(o) = old {
             debug_assert_ne!(o.awake, 0, "a stored job has a timer");
-            self.pending.insert(timer_key(o.awake, id).to_vec(), None);
+            self.stage_del(timer_key(o.awake, id).to_vec());
             if o.state == JobState::Queued {
-                self.pending
-                    .insert(queued_key(TAG_QUEUED, &o.queue, o.ctime, id), None);
+                self.stage_del(queued_key(TAG_QUEUED, &o.queue, o.ctime, id));
                 if let Some(q) = self.queues.get_mut(&o.queue) {
                     debug_assert!(q.len > 0, "queue length matches its index");
                     head::index_remove(q, o.ctime, id);
@@ -463,20 +525,19 @@ impl Jobs {
             Some(mut n) => {
                 n.awake = n.next_awake();
                 debug_assert!(n.awake > 0);
-                self.pending
-                    .insert(timer_key(n.awake, id).to_vec(), Some(Vec::new()));
+                // A job has one timer record, keyed by its awake, and the old one's removal is
+                // staged: the new key is absent.
+                self.stage_put(timer_key(n.awake, id).to_vec(), Vec::new(), true);
                 self.timer_low = self.timer_low.min(n.awake);
                 if n.state == JobState::Queued {
-                    self.pending.insert(
-                        queued_key(TAG_QUEUED, &n.queue, n.ctime, id),
-                        Some(Vec::new()),
-                    );
+                    // Likewise: queued if and only if it has this record.
+                    self.stage_put(queued_key(TAG_QUEUED, &n.queue, n.ctime, id), Vec::new(), true);
                     let q = self.queue_entry(&n.queue, now_ms);
                     head::index_insert(q, n.ctime, *id);
                     q.len += 1;
                     q.scan_from = q.scan_from.min(n.ctime);
                 }
-                self.pending.insert(jk.to_vec(), Some(n.encode()));
+                self.stage_put(jk.to_vec(), n.encode(), old.is_none());
                 self.cache.put(id, &n);
                 if old.is_none() {
                     self.registered += 1;
@@ -485,9 +546,9 @@ impl Jobs {
             }
             None => {
                 self.cache.remove(id);
-                self.pending.insert(jk.to_vec(), None);
+                self.stage_del(jk.to_vec());
                 if old.is_some_and(|o| o.body.is_none()) {
-                    self.pending.insert(job_key(TAG_BODY, id).to_vec(), None);
+                    self.stage_del(job_key(TAG_BODY, id).to_vec());
                 }
                 if old.is_some() {
                     debug_assert!(self.registered > 0);
@@ -569,8 +630,7 @@ impl Jobs {
             self.enqueue_job(&mut job, false, now_ms);
         }
         if job.body.is_none() {
-            self.pending
-                .insert(job_key(TAG_BODY, &id).to_vec(), Some(spec.body.to_vec()));
+            self.stage_put(job_key(TAG_BODY, &id).to_vec(), spec.body.to_vec(), true);
         }
         self.put(&id, None, Some(job), now_ms);
         self.cache.put_body(&id, &spec.body);
@@ -963,13 +1023,13 @@ impl Jobs {
             let Some(old) = self.get(&id)? else {
                 tracing::error!(?id, "a timer for a job that does not exist: removed");
                 debug_assert!(false, "timer of a missing job");
-                self.pending.insert(k.clone(), None);
+                self.stage_del(k.clone());
                 continue;
             };
             if old.awake != due_at {
                 tracing::error!(?id, "a stale timer of a job: removed");
                 debug_assert!(false, "stale timer");
-                self.pending.insert(k.clone(), None);
+                self.stage_del(k.clone());
                 continue;
             }
             if old.etime <= now_ms / 1000 {
@@ -1029,8 +1089,8 @@ impl Jobs {
         }
         for (k, v) in std::mem::take(&mut self.pending) {
             match v {
-                Some(v) => batch.insert(&self.ks, k, v),
-                None => batch.remove(&self.ks, k),
+                Staged::New(v) | Staged::Put(v) => batch.insert(&self.ks, k, v),
+                Staged::Del => batch.remove(&self.ks, k),
             }
         }
     }

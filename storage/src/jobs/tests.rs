@@ -516,3 +516,35 @@ fn job_records_in_the_old_keyspace_are_moved() {
     let s = open(dir.path());
     assert_eq!(s.jobs_ref().registered(), 2, "nothing moved twice or lost");
 }
+
+/// Records created and removed within one drain leave nothing (not even tombstones), while a
+/// record that fjall holds and that is removed, written again and removed again in one drain
+/// is removed on disk, and one removed and written again is kept.
+#[test]
+fn records_made_and_dropped_in_one_drain_never_reach_the_batch() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = open(dir.path());
+    let a = s.jobs().add(spec("q", "a"), T0).expect("add");
+    let b = s.jobs().add(spec("q", "b"), T0 + 1).expect("add");
+    commit(&mut s);
+    // a: fetched, NACKed (back to its place, same queue-index key), fetched again.
+    assert_eq!(s.jobs().fetch(b"q", T0 + 2).expect("fetch").map(|j| j.0), Some(a));
+    assert!(s.jobs().enqueue(&a, true, 0, T0 + 3).expect("nack"));
+    assert_eq!(s.jobs().fetch(b"q", T0 + 4).expect("fetch").map(|j| j.0), Some(a));
+    // b: dequeued and enqueued again.
+    assert!(s.jobs().dequeue(&b, T0 + 5).expect("dequeue"));
+    assert!(s.jobs().enqueue(&b, false, 0, T0 + 6).expect("enqueue"));
+    check_invariants(&mut s);
+    assert_eq!(s.jobs().peek(b"q", 10, false).expect("peek"), vec![b]);
+    // c: added and fetched in the same drain: only its record and its requeue timer are
+    // staged, both new.
+    let c = s.jobs().add(spec("q2", "c"), T0 + 7).expect("add");
+    assert_eq!(s.jobs().fetch(b"q2", T0 + 8).expect("fetch").map(|j| j.0), Some(c));
+    let staged: Vec<&Staged> = s.jobs_ref().pending.values().collect();
+    assert_eq!(staged.len(), 2, "{staged:?}");
+    assert!(staged.iter().all(|s| matches!(s, Staged::New(_))));
+    // Acknowledged in the same drain too: nothing at all is written for it.
+    assert!(s.jobs().delete(&c, T0 + 9).expect("ack"));
+    assert!(s.jobs_ref().pending.is_empty());
+    check_invariants(&mut s);
+}
