@@ -14,13 +14,15 @@
 //! change together, and a reply is released only after the batch is persisted. Reads see
 //! `pending` over fjall (point reads and range scans merge the two).
 //!
-//! Larger than RAM: no per-job state is kept in memory. A job is a small record and a body on
-//! disk; a queue's order is an index on disk (`0x12` keys, one empty record per queued job,
-//! sorted by creation time); timers are an index on disk (`0x13` keys, one per job, sorted by
-//! due time) that the engine's periodic task scans a bounded amount of each tick. In memory:
-//! one [`Queue`] per queue (its length, pause state, counters, about 100 bytes plus its name)
-//! and a few words. After a restart queued jobs are queued at once (the queue index is on
-//! disk) and timers resume where they were.
+//! Larger than RAM: no state of every job is kept in memory. A job is a small record (with its
+//! body, if small) on disk; a queue's order is an index on disk (`0x12` keys, one empty record
+//! per queued job, sorted by creation time); timers are an index on disk (`0x13` keys, one per
+//! job, sorted by due time) that the engine's periodic task scans a bounded amount of each
+//! tick. In memory: one [`Queue`] per queue (its length, pause state, counters, about 100 bytes
+//! plus its name) with its head (the next jobs of its order, at most [`HEAD_MAX`], see
+//! `jobs/head.rs`), a cache of recent job records of bounded size (`jobs/cache.rs`), and a few
+//! words. After a restart queued jobs are queued at once (the queue index is on disk) and
+//! timers resume where they were.
 //!
 //! On-disk layout, all in keyspace `jobs` (its own keyspace so that its memtables can be small,
 //! [`MEMTABLE_SIZE`]; directories from before it had these records in `keys`, which
