@@ -8,7 +8,7 @@
 //! Write path: the same as the rest of the store (see `store.rs`). Operations change the
 //! in-memory state and stage their writes in `pending` (keyed by disk key, last write wins; a
 //! record created and removed again before the commit — a job fetched in the drain that
-//! queued it — leaves nothing, not even a tombstone, see [`Staged`]);
+//! queued it — leaves nothing, not even a tombstone, see `Staged`);
 //! [`crate::Store::commit`] drains them into the drain's ONE atomic batch with everything
 //! else, so a job, its queue position, its timer, its counters and its queue's length always
 //! change together, and a reply is released only after the batch is persisted. Reads see
@@ -26,7 +26,7 @@
 //!
 //! On-disk layout, all in keyspace `jobs` (its own keyspace so that its memtables can be small,
 //! [`MEMTABLE_SIZE`]; directories from before it had these records in `keys`, which
-//! [`Jobs::load`] moves once):
+//! `Jobs::load` moves once):
 //! * `0x10 ‖ id (20 bytes)` → [`Job`] record (state, times, counters, queue name, and the
 //!   body if it has at most [`INLINE_BODY_MAX`] bytes).
 //! * `0x11 ‖ id` → body bytes of a larger body (written once at ADDJOB, removed with the job).
@@ -226,7 +226,7 @@ fn corrupt(what: String) -> StoreError {
 }
 
 impl Jobs {
-    /// The job store on the `keys` keyspace; nothing loaded ([`Jobs::load`]).
+    /// The job store on the `jobs` keyspace; nothing loaded ([`Jobs::load`]).
     pub(crate) fn new(ks: Keyspace) -> Jobs {
         let s = seed();
         Jobs {
