@@ -241,7 +241,9 @@ fn run(dir: &Path, dst: Option<&Path>) -> Result<Report, String> {
         databases: ALL_DATABASES,
         ..StoreOptions::default()
     };
-    let mut src = Store::from_parts(db, keys, entries, smeta, &opts);
+    // Jobs are not carried (yet): an empty `jobs` keyspace for the source is enough.
+    let jobs = handle("jobs")?;
+    let mut src = Store::from_parts(db, keys, entries, smeta, jobs, &opts);
     let mut findings = Findings::default();
     let mut target = match dst {
         Some(d) => Some(
@@ -386,7 +388,8 @@ fn fresh_meta(layout: &Layout, shadow: &Path, notes: &mut Vec<String>) -> std::i
         .map(|k| k.id)
         .filter(|&id| id != check::META_KEYSPACE)
         .collect();
-    if ids != [1, 2, 3] {
+    // Keyspace 4 (`jobs`) exists in directories made since the job store has its own.
+    if ids != [1, 2, 3] && ids != [1, 2, 3, 4] {
         return Err(std::io::Error::other(format!(
             "fjall's meta keyspace (keyspaces/0) is lost, and the keyspace directories ({ids:?}) \
              are not the 1, 2, 3 Sluice creates, so which is which is unknown"
@@ -403,6 +406,10 @@ fn fresh_meta(layout: &Layout, shadow: &Path, notes: &mut Vec<String>) -> std::i
         .map_err(fail)?;
         db.keyspace("smeta", KeyspaceCreateOptions::default)
             .map_err(fail)?;
+        if ids.len() == 4 {
+            db.keyspace("jobs", KeyspaceCreateOptions::default)
+                .map_err(fail)?;
+        }
     }
     for entry in std::fs::read_dir(shadow)? {
         let p = entry?.path();

@@ -69,8 +69,10 @@
 //!   consumer groups' records and PEL logs under tags `0x02`, `0x03`, `0x05` (see
 //!   `store/groups.rs`: one log record per group per commit, never a record per pending
 //!   entry).
-//! * keyspace `keys`, tags `0x10`..=`0x15`: the job store (jobs, bodies, queue and timer
-//!   indexes, queues), laid out and owned by `crate::jobs`, staged and committed with the rest.
+//! * keyspace `jobs` (created by `open` when missing; 16 MiB memtables): the job store (jobs,
+//!   bodies, queue and timer indexes, queues), laid out and owned by `crate::jobs`, staged and
+//!   committed with the rest. (Data directories from before it had the job records in `keys`
+//!   under tags `0x10`..=`0x15`; the first open moves them.)
 //!
 //! Invariants: the in-memory directories equal what `keys` holds once every staged write is
 //! committed; `open` rebuilds them from disk (entries are not read at startup), dropping keys

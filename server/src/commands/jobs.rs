@@ -277,12 +277,16 @@ fn with_bodies(
 ) -> Result<Vec<(JobId, Job, Bytes)>, ReplyError> {
     let mut out = Vec::with_capacity(jobs.len());
     for (id, job) in jobs {
-        let body = ctx
-            .store
-            .jobs_ref()
-            .body(&id)
-            .map_err(storage_error)?
-            .unwrap_or_default();
+        // A small body is in the record the fetch returned; a large one is read.
+        let body = match &job.body {
+            Some(b) => b.clone(),
+            None => ctx
+                .store
+                .jobs_ref()
+                .body(&id)
+                .map_err(storage_error)?
+                .unwrap_or_default(),
+        };
         out.push((id, job, body));
     }
     Ok(out)

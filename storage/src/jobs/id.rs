@@ -1,12 +1,13 @@
 //! Job IDs in Disque's 40-character format, and their 20-byte stored form.
 //!
-//! `D-` ‖ the first 8 characters of the node ID ‖ `-` ‖ 24 base64 characters (144 random
-//! bits) ‖ `-` ‖ 4 lowercase hex digits: the TTL in minutes (capped at 65,535), odd for
+//! `D-` ‖ the first 8 characters of the node ID ‖ `-` ‖ 24 base64 characters (144 bits:
+//! Disque's are random; ours are the job's creation time, 64 bits, then 80 random bits, see
+//! `Jobs::new_id`) ‖ `-` ‖ 4 lowercase hex digits: the TTL in minutes (capped at 65,535), odd for
 //! at-least-once jobs (RETRY > 0) and even for at-most-once ones (RETRY 0), as Disque writes it
 //! (`generateJobID` in job.c).
 //!
 //! The stored form ([`JobId`]) keeps only what is not the same for every job of this node:
-//! the 18 random bytes and the TTL word. Every 24-character string over the base64 alphabet
+//! the 18 bytes of the middle part and the TTL word. Every 24-character string over the base64 alphabet
 //! decodes to exactly one 18-byte value and back, and only lowercase hex is accepted, so a
 //! string parses to a `JobId` if and only if formatting that `JobId` gives the string back.
 //! (Disque's own encoder drops 6 bits of each 3-byte group; ours is plain base64, which Disque

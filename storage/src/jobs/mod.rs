@@ -6,24 +6,30 @@
 //! fake clock.
 //!
 //! Write path: the same as the rest of the store (see `store.rs`). Operations change the
-//! in-memory state and stage their writes in `pending` (keyed by disk key, last write wins);
+//! in-memory state and stage their writes in `pending` (keyed by disk key, last write wins; a
+//! record created and removed again before the commit — a job fetched in the drain that
+//! queued it — leaves nothing, not even a tombstone, see `Staged`);
 //! [`crate::Store::commit`] drains them into the drain's ONE atomic batch with everything
 //! else, so a job, its queue position, its timer, its counters and its queue's length always
 //! change together, and a reply is released only after the batch is persisted. Reads see
 //! `pending` over fjall (point reads and range scans merge the two).
 //!
-//! Larger than RAM: no per-job state is kept in memory. A job is a small record and a body on
-//! disk; a queue's order is an index on disk (`0x12` keys, one empty record per queued job,
-//! sorted by creation time); timers are an index on disk (`0x13` keys, one per job, sorted by
-//! due time) that the engine's periodic task scans a bounded amount of each tick. In memory:
-//! one [`Queue`] per queue (its length, pause state, counters, about 100 bytes plus its name)
-//! and a few words. After a restart queued jobs are queued at once (the queue index is on
-//! disk) and timers resume where they were.
+//! Larger than RAM: no state of every job is kept in memory. A job is a small record (with its
+//! body, if small) on disk; a queue's order is an index on disk (`0x12` keys, one empty record
+//! per queued job, sorted by creation time); timers are an index on disk (`0x13` keys, one per
+//! job, sorted by due time) that the engine's periodic task scans a bounded amount of each
+//! tick. In memory: one [`Queue`] per queue (its length, pause state, counters, about 100 bytes
+//! plus its name) with its head (the next jobs of its order, at most [`HEAD_MAX`], see
+//! `jobs/head.rs`), a cache of recent job records of bounded size (`jobs/cache.rs`), and a few
+//! words. After a restart queued jobs are queued at once (the queue index is on disk) and
+//! timers resume where they were.
 //!
-//! On-disk layout, all in keyspace `keys` (tags the key directory never uses; `load` of the
-//! key directory reads only tags `0x00` and `0xFE`):
-//! * `0x10 ‖ id (20 bytes)` → [`Job`] record (state, times, counters, queue name).
-//! * `0x11 ‖ id` → body bytes (written once at ADDJOB, removed with the job).
+//! On-disk layout, all in keyspace `jobs` (its own keyspace so that its memtables can be small,
+//! [`MEMTABLE_SIZE`]; directories from before it had these records in `keys`, which
+//! `Jobs::load` moves once):
+//! * `0x10 ‖ id (20 bytes)` → [`Job`] record (state, times, counters, queue name, and the
+//!   body if it has at most [`INLINE_BODY_MAX`] bytes).
+//! * `0x11 ‖ id` → body bytes of a larger body (written once at ADDJOB, removed with the job).
 //! * `0x12 ‖ queue name length u16 ‖ queue name ‖ ctime u64 BE ‖ id` → empty: the job is
 //!   queued in that queue (the queue index; its order is the delivery order).
 //! * `0x13 ‖ due ms u64 BE ‖ id` → empty: the job's next timer (expiry, requeue or end of
@@ -33,12 +39,15 @@
 //!   `0x15 ‖ "jobs"` → u64, the number of jobs.
 //!
 //! Invariants (at every command boundary, over `pending` merged with fjall): a job has exactly
-//! one record, one body and one timer record, keyed by its `awake`; it has a queue-index record
+//! one record, one body (in its record, or a body record if and only if its record has none)
+//! and one timer record, keyed by its `awake`; it has a queue-index record
 //! if and only if it is queued, keyed by its queue and ctime; every queue with a queued job has
 //! a [`Queue`] whose `len` is the number of its index records and whose `scan_from` is ≤ their
 //! ctimes; `registered` is the number of job records; no timer record is due before
 //! `timer_low`. All job changes go through [`Jobs::put`], which keeps the indexes.
 
+mod cache;
+mod head;
 mod id;
 mod record;
 
@@ -49,10 +58,13 @@ use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 use bytes::Bytes;
 use fjall::{Keyspace, OwnedWriteBatch};
 
+use self::cache::RecordCache;
+pub use self::head::HEAD_MAX;
 pub use self::id::{is_valid, ttl_word, JobId, JOB_ID_LEN};
 use self::record::{parse_queued_key, queue_prefix, queued_key};
 pub use self::record::{
-    pause_name, Job, JobState, Queue, FLAG_DELIVERED, FLAG_QUEUED_ONCE, PAUSED_IN, PAUSED_OUT,
+    pause_name, Job, JobState, Queue, FLAG_DELIVERED, FLAG_QUEUED_ONCE, INLINE_BODY_MAX,
+    PAUSED_IN, PAUSED_OUT,
 };
 use crate::store::{Result, StoreError};
 
@@ -65,12 +77,38 @@ const TAG_QUEUE: u8 = 0x14;
 const NODE_KEY: &[u8] = b"\x15node";
 const COUNT_KEY: &[u8] = b"\x15jobs";
 
+/// Memtable size of the `jobs` keyspace. A queued job costs RAM only as its share of the
+/// memtables until they are flushed (the active one and one being flushed), so this bounds the
+/// job store's memory whatever the number of jobs.
+pub const MEMTABLE_SIZE: u64 = 16 << 20;
+
 /// The longest queue name (queue-index keys must stay under fjall's 65,535-byte key limit).
 pub const MAX_QUEUE_NAME: usize = 60_000;
 
 /// A NACK … DELAY is pending: the NACK was counted when it was made, so the requeue at the end
 /// of the delay does not count again.
 const FLAG_NACK_DELAYED: u8 = 4;
+
+/// A staged write of [`Jobs::pending`].
+#[derive(Debug)]
+enum Staged {
+    /// A record fjall does not hold (created since the last commit): removing it before the
+    /// commit drops the staged write instead of writing a tombstone.
+    New(Vec<u8>),
+    /// A record that fjall may hold, overwritten.
+    Put(Vec<u8>),
+    /// A record that fjall may hold, removed.
+    Del,
+}
+
+impl Staged {
+    fn value(&self) -> Option<&Vec<u8>> {
+        match self {
+            Staged::New(v) | Staged::Put(v) => Some(v),
+            Staged::Del => None,
+        }
+    }
+}
 
 /// What a new job is made of.
 #[derive(Clone, Debug)]
@@ -120,7 +158,7 @@ pub struct TimerRun {
 pub struct Jobs {
     ks: Keyspace,
     /// Writes since the last commit (None = remove), merged over fjall by every read.
-    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pending: BTreeMap<Vec<u8>, Staged>,
     queues: HashMap<Bytes, Queue>,
     /// Queues whose record must be written (or removed, if no longer in `queues`).
     dirty_queues: HashSet<Bytes>,
@@ -137,6 +175,8 @@ pub struct Jobs {
     seq: u64,
     /// When [`Jobs::gc_queues`] last ran, Unix seconds.
     last_gc_s: u64,
+    /// Recent job records and small bodies (`jobs/cache.rs`).
+    cache: RecordCache,
 }
 
 /// SplitMix64's output function: a bijection of u64 with good diffusion.
@@ -186,7 +226,7 @@ fn corrupt(what: String) -> StoreError {
 }
 
 impl Jobs {
-    /// The job store on the `keys` keyspace; nothing loaded ([`Jobs::load`]).
+    /// The job store on the `jobs` keyspace; nothing loaded ([`Jobs::load`]).
     pub(crate) fn new(ks: Keyspace) -> Jobs {
         let s = seed();
         Jobs {
@@ -204,11 +244,48 @@ impl Jobs {
             rng: [mix(s), mix(s ^ 0x5851_f42d_4c95_7f2d)],
             seq: 0,
             last_gc_s: 0,
+            cache: RecordCache::default(),
         }
     }
 
-    /// Reads the node ID (creating one for a new store), the job count and the queues.
-    pub(crate) fn load(&mut self) -> Result<()> {
+    /// The keyspace of the job store.
+    pub(crate) fn keyspace(&self) -> &Keyspace {
+        &self.ks
+    }
+
+    /// Moves job records left in `legacy` (the `keys` keyspace, where directories made before
+    /// the `jobs` keyspace existed kept them, under the same keys) to the job keyspace. Each
+    /// record is written to the journal before it is removed from `legacy` (a crash keeps a
+    /// prefix of the journal, so it may leave both copies, equal, and the next open finishes
+    /// the move). Returns how many records moved.
+    fn migrate(&self, legacy: &Keyspace) -> Result<usize> {
+        let mut moved = 0;
+        let mut chunk = Vec::new();
+        for guard in legacy.range([TAG_JOB]..[NODE_KEY[0] + 1]) {
+            let (k, v) = guard.into_inner()?;
+            self.ks.insert(k.clone(), v)?;
+            chunk.push(k);
+            if chunk.len() == 10_000 {
+                moved += chunk.len();
+                for k in chunk.drain(..) {
+                    legacy.remove(k)?;
+                }
+            }
+        }
+        moved += chunk.len();
+        for k in chunk {
+            legacy.remove(k)?;
+        }
+        if moved > 0 {
+            tracing::info!(records = moved, "job records moved from keyspace `keys` to `jobs`");
+        }
+        Ok(moved)
+    }
+
+    /// Moves job records of an older layout (see [`Jobs::migrate`]), then reads the node ID
+    /// (creating one for a new store), the job count and the queues.
+    pub(crate) fn load(&mut self, legacy: &Keyspace) -> Result<()> {
+        self.migrate(legacy)?;
         match self.ks.get(NODE_KEY)? {
             Some(v) if v.len() == 40 && v.iter().all(u8::is_ascii_hexdigit) => {
                 self.node = String::from_utf8_lossy(&v).into_owned();
@@ -219,8 +296,7 @@ impl Jobs {
                     .map(|i| format!("{:016x}", mix(self.rng[0] ^ mix(i))))
                     .collect::<String>()[..40]
                     .to_string();
-                self.pending
-                    .insert(NODE_KEY.to_vec(), Some(node.as_bytes().to_vec()));
+                self.stage_put(NODE_KEY.to_vec(), node.as_bytes().to_vec(), false);
                 self.node = node;
             }
         }
@@ -294,11 +370,12 @@ impl Jobs {
     // -----------------------------------------------------------------------------------
     // Reads over pending ∪ fjall.
 
-    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    /// The value of `key` over pending ∪ fjall, given to `f` where it lies (no copy).
+    fn read_with<T>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> T) -> Result<Option<T>> {
         if let Some(v) = self.pending.get(key) {
-            return Ok(v.clone());
+            return Ok(v.value().map(|v| f(v)));
         }
-        Ok(self.ks.get(key)?.map(|s| s.to_vec()))
+        Ok(self.ks.get(key)?.map(|s| f(&s)))
     }
 
     /// Up to `limit` live records in `[start, end)`, merged over pending; backwards if `rev`.
@@ -323,8 +400,8 @@ impl Jobs {
         } else {
             Box::new(self.ks.range(start..end))
         };
-        type Staged<'a> = (&'a Vec<u8>, &'a Option<Vec<u8>>);
-        let mut mem: Box<dyn Iterator<Item = Staged<'_>>> = if rev {
+        type Item<'a> = (&'a Vec<u8>, &'a Staged);
+        let mut mem: Box<dyn Iterator<Item = Item<'_>>> = if rev {
             Box::new(self.pending.range(bounds).rev())
         } else {
             Box::new(self.pending.range(bounds))
@@ -348,7 +425,7 @@ impl Jobs {
                 }
             };
             if take_mem {
-                if let Some((k, Some(v))) = m {
+                if let Some((k, Some(v))) = m.map(|(k, s)| (k, s.value())) {
                     out.push((k.clone(), v.clone()));
                 }
                 m = mem.next();
@@ -362,9 +439,12 @@ impl Jobs {
 
     /// The job record of `id`.
     pub fn get(&self, id: &JobId) -> Result<Option<Job>> {
-        match self.read(&job_key(TAG_JOB, id))? {
+        if let Some(job) = self.cache.get(id) {
+            return Ok(Some(job.clone()));
+        }
+        match self.read_with(&job_key(TAG_JOB, id), Job::decode)? {
             None => Ok(None),
-            Some(v) => Job::decode(&v)
+            Some(job) => job
                 .map(Some)
                 .ok_or_else(|| corrupt(format!("job record {id:?} does not decode"))),
         }
@@ -372,11 +452,58 @@ impl Jobs {
 
     /// The body of `id`.
     pub fn body(&self, id: &JobId) -> Result<Option<Bytes>> {
-        Ok(self.read(&job_key(TAG_BODY, id))?.map(Bytes::from))
+        if let Some(b) = self.cache.body(id) {
+            return Ok(Some(b.clone()));
+        }
+        match self.get(id)? {
+            None => Ok(None),
+            Some(Job { body: Some(b), .. }) => Ok(Some(b)),
+            Some(_) => self.read_with(&job_key(TAG_BODY, id), Bytes::copy_from_slice),
+        }
     }
 
     // -----------------------------------------------------------------------------------
     // The one write path of a job.
+
+    /// Stages `key` → `value`. `absent`: the caller knows that the merged view does not hold
+    /// `key` (a new job's record, a job's new timer or queue-index record), so fjall does not
+    /// either unless a removal of it is staged.
+    fn stage_put(&mut self, key: Vec<u8>, value: Vec<u8>, absent: bool) {
+        use std::collections::btree_map::Entry;
+        match self.pending.entry(key) {
+            Entry::Vacant(e) => {
+                e.insert(if absent {
+                    Staged::New(value)
+                } else {
+                    Staged::Put(value)
+                });
+            }
+            Entry::Occupied(mut e) => {
+                let s = e.get_mut();
+                *s = match s {
+                    Staged::New(_) => Staged::New(value),
+                    _ => Staged::Put(value),
+                };
+            }
+        }
+    }
+
+    /// Stages the removal of `key`: nothing at all if it was created since the last commit.
+    fn stage_del(&mut self, key: Vec<u8>) {
+        use std::collections::btree_map::Entry;
+        match self.pending.entry(key) {
+            Entry::Vacant(e) => {
+                e.insert(Staged::Del);
+            }
+            Entry::Occupied(mut e) => {
+                if matches!(e.get(), Staged::New(_)) {
+                    e.remove();
+                } else {
+                    *e.get_mut() = Staged::Del;
+                }
+            }
+        }
+    }
 
     /// Replaces the stored job `id` (`old` as stored, `None` if new) with `new` (`None`:
     /// delete it and its body), keeping the queue index, the timer index, the queue lengths
@@ -385,12 +512,12 @@ impl Jobs {
         let jk = job_key(TAG_JOB, id);
         if let Some(o) = old {
             debug_assert_ne!(o.awake, 0, "a stored job has a timer");
-            self.pending.insert(timer_key(o.awake, id).to_vec(), None);
+            self.stage_del(timer_key(o.awake, id).to_vec());
             if o.state == JobState::Queued {
-                self.pending
-                    .insert(queued_key(TAG_QUEUED, &o.queue, o.ctime, id), None);
+                self.stage_del(queued_key(TAG_QUEUED, &o.queue, o.ctime, id));
                 if let Some(q) = self.queues.get_mut(&o.queue) {
                     debug_assert!(q.len > 0, "queue length matches its index");
+                    head::index_remove(q, o.ctime, id);
                     q.len = q.len.saturating_sub(1);
                     self.dirty_queues.insert(o.queue.clone());
                 }
@@ -400,27 +527,31 @@ impl Jobs {
             Some(mut n) => {
                 n.awake = n.next_awake();
                 debug_assert!(n.awake > 0);
-                self.pending
-                    .insert(timer_key(n.awake, id).to_vec(), Some(Vec::new()));
+                // A job has one timer record, keyed by its awake, and the old one's removal is
+                // staged: the new key is absent.
+                self.stage_put(timer_key(n.awake, id).to_vec(), Vec::new(), true);
                 self.timer_low = self.timer_low.min(n.awake);
                 if n.state == JobState::Queued {
-                    self.pending.insert(
-                        queued_key(TAG_QUEUED, &n.queue, n.ctime, id),
-                        Some(Vec::new()),
-                    );
+                    // Likewise: queued if and only if it has this record.
+                    self.stage_put(queued_key(TAG_QUEUED, &n.queue, n.ctime, id), Vec::new(), true);
                     let q = self.queue_entry(&n.queue, now_ms);
+                    head::index_insert(q, n.ctime, *id);
                     q.len += 1;
                     q.scan_from = q.scan_from.min(n.ctime);
                 }
-                self.pending.insert(jk.to_vec(), Some(n.encode()));
+                self.stage_put(jk.to_vec(), n.encode(), old.is_none());
+                self.cache.put(id, &n);
                 if old.is_none() {
                     self.registered += 1;
                     self.registered_dirty = true;
                 }
             }
             None => {
-                self.pending.insert(jk.to_vec(), None);
-                self.pending.insert(job_key(TAG_BODY, id).to_vec(), None);
+                self.cache.remove(id);
+                self.stage_del(jk.to_vec());
+                if old.is_some_and(|o| o.body.is_none()) {
+                    self.stage_del(job_key(TAG_BODY, id).to_vec());
+                }
                 if old.is_some() {
                     debug_assert!(self.registered > 0);
                     self.registered = self.registered.saturating_sub(1);
@@ -448,14 +579,20 @@ impl Jobs {
         }
     }
 
-    fn new_id(&mut self, ttl_word: u16) -> JobId {
+    /// A new ID: the job's ctime (unique within a process, see `add`), then 80 random bits.
+    /// IDs, and so job records, sort by creation time: a new record goes to the end of the
+    /// memtable's skiplist (whose search path there stays in cache) instead of a random place,
+    /// a table flushed from it covers a range of time that later tables do not overlap, and
+    /// the jobs at the head of a queue, read one after the other, are neighbours on disk.
+    /// Clients see 24 base64 characters as before (they treat IDs as opaque).
+    fn new_id(&mut self, ctime: u64, ttl_word: u16) -> JobId {
         self.seq += 1;
         let a = mix(self.rng[0] ^ mix(self.seq));
         let b = mix(self.rng[1] ^ mix(self.seq.rotate_left(32)));
         let mut r = [0u8; 18];
-        r[..8].copy_from_slice(&a.to_be_bytes());
-        r[8..16].copy_from_slice(&b.to_be_bytes());
-        r[16..].copy_from_slice(&mix(a ^ b).to_be_bytes()[..2]);
+        r[..8].copy_from_slice(&ctime.to_be_bytes());
+        r[8..16].copy_from_slice(&a.to_be_bytes());
+        r[16..].copy_from_slice(&b.to_be_bytes()[..2]);
         JobId::new(r, ttl_word)
     }
 
@@ -463,17 +600,15 @@ impl Jobs {
     pub fn add(&mut self, spec: NewJob, now_ms: u64) -> Result<JobId> {
         debug_assert!(spec.queue.len() <= MAX_QUEUE_NAME);
         debug_assert!(u64::from(spec.delay) < spec.ttl);
-        let mut id = self.new_id(spec.ttl_word);
-        // 144 random bits make a collision practically impossible; checking costs one read.
-        while self.read(&job_key(TAG_JOB, &id))?.is_some() {
-            tracing::warn!("job ID collision, drawing another");
-            id = self.new_id(spec.ttl_word);
-        }
         let mut ctime = now_ms.saturating_mul(1_000_000);
         if ctime <= self.last_ctime {
             ctime = self.last_ctime + 1;
         }
         self.last_ctime = ctime;
+        // No read to check for a collision: the first 8 bytes of an ID are its ctime, which
+        // never repeats within a process, and an ID drawn after a restart (when the clock may
+        // have gone back) equals a stored one with the same ctime with a probability of 2^-80.
+        let id = self.new_id(ctime, spec.ttl_word);
         let now_s = now_ms / 1000;
         let mut job = Job {
             state: JobState::Active,
@@ -496,13 +631,16 @@ impl Jobs {
             max_deliveries: spec.max_deliveries,
             dead_letter: spec.dead_letter,
             queue: spec.queue,
+            body: (spec.body.len() <= INLINE_BODY_MAX).then(|| spec.body.clone()),
         };
         if spec.delay == 0 {
             self.enqueue_job(&mut job, false, now_ms);
         }
-        self.pending
-            .insert(job_key(TAG_BODY, &id).to_vec(), Some(spec.body.to_vec()));
+        if job.body.is_none() {
+            self.stage_put(job_key(TAG_BODY, &id).to_vec(), spec.body.to_vec(), true);
+        }
         self.put(&id, None, Some(job), now_ms);
+        self.cache.put_body(&id, &spec.body);
         Ok(id)
     }
 
@@ -609,13 +747,13 @@ impl Jobs {
         if q.len == 0 {
             return Ok(None);
         }
-        let prefix = queue_prefix(TAG_QUEUED, queue);
-        let mut start = prefix.clone();
-        start.extend_from_slice(&q.scan_from.to_be_bytes());
-        let mut end = prefix;
-        end.extend_from_slice(&[0xFF; 29]);
-        let head = self.range(&start, &end, 1, false)?;
-        let Some((k, _)) = head.first() else {
+        if q.head.is_empty() {
+            self.refill_head(queue)?;
+        }
+        #[cfg(debug_assertions)]
+        self.check_head(queue)?;
+        let first = self.queues.get(queue).and_then(|q| q.head.front().copied());
+        let Some((ctime, id)) = first else {
             tracing::error!(queue = ?Bytes::copy_from_slice(queue), "queue length says jobs are queued, the queue index holds none: length reset to 0");
             debug_assert!(false, "queue length matches its index");
             if let Some(q) = self.queues.get_mut(queue) {
@@ -624,8 +762,6 @@ impl Jobs {
             self.dirty_queues.insert(Bytes::copy_from_slice(queue));
             return Ok(None);
         };
-        let (ctime, id) =
-            parse_queued_key(k).ok_or_else(|| corrupt(format!("bad queue index key {k:?}")))?;
         let old = self
             .get(&id)?
             .ok_or_else(|| corrupt(format!("queued job {id:?} has no record")))?;
@@ -640,6 +776,48 @@ impl Jobs {
             q.atime = now_ms / 1000;
         }
         Ok(Some((id, job)))
+    }
+
+    /// The first entries of the queue index of `queue`, at most [`HEAD_MAX`] (from
+    /// `scan_from`, which no queued job's ctime is below).
+    fn index_head(&self, queue: &[u8], scan_from: u64, n: usize) -> Result<Vec<(u64, JobId)>> {
+        let prefix = queue_prefix(TAG_QUEUED, queue);
+        let mut start = prefix.clone();
+        start.extend_from_slice(&scan_from.to_be_bytes());
+        let mut end = prefix;
+        end.extend_from_slice(&[0xFF; 29]);
+        self.range(&start, &end, n, false)?
+            .iter()
+            .map(|(k, _)| {
+                parse_queued_key(k).ok_or_else(|| corrupt(format!("bad queue index key {k:?}")))
+            })
+            .collect()
+    }
+
+    /// Fills the empty head of `queue` from its queue index (see `jobs/head.rs`).
+    fn refill_head(&mut self, queue: &[u8]) -> Result<()> {
+        let Some(scan_from) = self.queues.get(queue).map(|q| q.scan_from) else {
+            return Ok(());
+        };
+        let entries = self.index_head(queue, scan_from, HEAD_MAX)?;
+        if let Some(q) = self.queues.get_mut(queue) {
+            debug_assert!(q.head.is_empty());
+            q.head.extend(entries);
+        }
+        Ok(())
+    }
+
+    /// Debug builds: the head of `queue` is the start of its queue index.
+    #[cfg(debug_assertions)]
+    fn check_head(&self, queue: &[u8]) -> Result<()> {
+        if let Some(q) = self.queues.get(queue) {
+            let index = self.index_head(queue, q.scan_from, q.head.len())?;
+            assert!(
+                q.head.iter().eq(index.iter()),
+                "the head of queue {queue:?} is not the start of its index"
+            );
+        }
+        Ok(())
     }
 
     /// Deletes a job whatever its state (ACKJOB, FASTACK, DELJOB). True if it existed.
@@ -852,13 +1030,13 @@ impl Jobs {
             let Some(old) = self.get(&id)? else {
                 tracing::error!(?id, "a timer for a job that does not exist: removed");
                 debug_assert!(false, "timer of a missing job");
-                self.pending.insert(k.clone(), None);
+                self.stage_del(k.clone());
                 continue;
             };
             if old.awake != due_at {
                 tracing::error!(?id, "a stale timer of a job: removed");
                 debug_assert!(false, "stale timer");
-                self.pending.insert(k.clone(), None);
+                self.stage_del(k.clone());
                 continue;
             }
             if old.etime <= now_ms / 1000 {
@@ -918,8 +1096,8 @@ impl Jobs {
         }
         for (k, v) in std::mem::take(&mut self.pending) {
             match v {
-                Some(v) => batch.insert(&self.ks, k, v),
-                None => batch.remove(&self.ks, k),
+                Staged::New(v) | Staged::Put(v) => batch.insert(&self.ks, k, v),
+                Staged::Del => batch.remove(&self.ks, k),
             }
         }
     }

@@ -60,9 +60,22 @@ pub struct Job {
     /// The queue a job that reached its delivery limit moves to (empty: none).
     pub dead_letter: Bytes,
     pub queue: Bytes,
+    /// The body, if it is stored in this record (bodies of at most [`INLINE_BODY_MAX`]
+    /// bytes); `None`: in its own record (`0x11 ‖ id`).
+    pub body: Option<Bytes>,
 }
 
-const VERSION: u8 = 1;
+/// Bodies up to this size are stored in the job's record (one record to write, read and
+/// delete instead of two; every change of the job rewrites them with it), larger ones in a
+/// record of their own, written once.
+pub const INLINE_BODY_MAX: usize = 256;
+
+/// Job records before bodies were inlined: the queue name runs to the end of the record.
+const VERSION_1: u8 = 1;
+/// Job records since: the queue name has a length, then a byte says whether the body follows.
+const VERSION: u8 = 2;
+/// Queue records.
+const QUEUE_VERSION: u8 = 1;
 const FIXED: usize = 1 + 1 + 1 + 2 + 8 + 8 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 2;
 
 impl Job {
@@ -99,7 +112,10 @@ impl Job {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(FIXED + self.dead_letter.len() + self.queue.len());
+        let body = self.body.as_ref().map_or(0, |b| b.len());
+        let mut v = Vec::with_capacity(
+            FIXED + self.dead_letter.len() + 3 + self.queue.len() + body,
+        );
         v.push(VERSION);
         v.push(match self.state {
             JobState::Active => 1,
@@ -119,14 +135,24 @@ impl Job {
         // Names are at most `MAX_QUEUE_NAME` bytes (checked by the callers).
         v.extend_from_slice(&(self.dead_letter.len() as u16).to_be_bytes());
         v.extend_from_slice(&self.dead_letter);
+        v.extend_from_slice(&(self.queue.len() as u16).to_be_bytes());
         v.extend_from_slice(&self.queue);
+        match &self.body {
+            None => v.push(0),
+            Some(b) => {
+                v.push(1);
+                v.extend_from_slice(b);
+            }
+        }
         v
     }
 
+    /// Decodes versions 1 (written before bodies were inlined) and 2.
     pub fn decode(b: &[u8]) -> Option<Job> {
-        if b.len() < FIXED || b[0] != VERSION {
+        if b.len() < FIXED || (b[0] != VERSION && b[0] != VERSION_1) {
             return None;
         }
+        let version = b[0];
         let mut r = Reader(&b[1..]);
         let state = match r.u8()? {
             1 => JobState::Active,
@@ -146,7 +172,18 @@ impl Job {
         let max_deliveries = r.u32()?;
         let dl_len = usize::from(r.u16()?);
         let dead_letter = Bytes::copy_from_slice(r.take(dl_len)?);
-        let queue = Bytes::copy_from_slice(r.0);
+        let (queue, body) = if version == VERSION_1 {
+            (Bytes::copy_from_slice(r.0), None)
+        } else {
+            let q_len = usize::from(r.u16()?);
+            let queue = Bytes::copy_from_slice(r.take(q_len)?);
+            let body = match r.u8()? {
+                0 if r.0.is_empty() => None,
+                1 => Some(Bytes::copy_from_slice(r.0)),
+                _ => return None,
+            };
+            (queue, body)
+        };
         Some(Job {
             state,
             flags,
@@ -162,6 +199,7 @@ impl Job {
             max_deliveries,
             dead_letter,
             queue,
+            body,
         })
     }
 }
@@ -169,6 +207,9 @@ impl Job {
 /// A queue: its length, pause state and counters. The jobs are in the queue index.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Queue {
+    /// In memory only: the queue's head, the first `head.len()` entries of its queue index
+    /// (ctime, job ID) in order, at most `HEAD_MAX` (see `jobs/head.rs`).
+    pub(super) head: std::collections::VecDeque<(u64, JobId)>,
     /// Jobs queued.
     pub len: u64,
     /// [`PAUSED_IN`] | [`PAUSED_OUT`].
@@ -194,7 +235,7 @@ impl Queue {
 
     pub(super) fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(42);
-        v.push(VERSION);
+        v.push(QUEUE_VERSION);
         v.extend_from_slice(&self.len.to_be_bytes());
         v.push(self.paused);
         v.extend_from_slice(&self.jobs_in.to_be_bytes());
@@ -205,7 +246,7 @@ impl Queue {
     }
 
     pub(super) fn decode(b: &[u8]) -> Option<Queue> {
-        if b.first() != Some(&VERSION) {
+        if b.first() != Some(&QUEUE_VERSION) {
             return None;
         }
         let mut r = Reader(&b[1..]);
@@ -217,6 +258,7 @@ impl Queue {
             ctime: r.u64()?,
             atime: r.u64()?,
             scan_from: 0,
+            head: Default::default(),
         };
         r.0.is_empty().then_some(q)
     }
@@ -311,6 +353,7 @@ mod tests {
             max_deliveries: 5,
             dead_letter: Bytes::from_static(b"dead"),
             queue: Bytes::from_static(b"q\x00with-bytes"),
+            body: None,
         }
     }
 
@@ -319,9 +362,19 @@ mod tests {
         let j = job();
         assert_eq!(Job::decode(&j.encode()), Some(j.clone()));
         let enc = j.encode();
-        for cut in 0..FIXED {
+        for cut in 0..enc.len() {
             assert!(Job::decode(&enc[..cut]).is_none(), "cut {cut}");
         }
+        let mut inline = job();
+        for body in [&b""[..], b"body \x00 bytes"] {
+            inline.body = Some(Bytes::copy_from_slice(body));
+            assert_eq!(Job::decode(&inline.encode()), Some(inline.clone()));
+        }
+        // Version 1 (the queue name runs to the end, the body is in its own record).
+        let mut v1 = enc[..FIXED + 4].to_vec();
+        v1[0] = VERSION_1;
+        v1.extend_from_slice(&j.queue);
+        assert_eq!(Job::decode(&v1), Some(j.clone()));
         let q = Queue {
             len: 3,
             paused: PAUSED_OUT,
@@ -330,6 +383,7 @@ mod tests {
             ctime: 5,
             atime: 6,
             scan_from: 0,
+            head: Default::default(),
         };
         assert_eq!(Queue::decode(&q.encode()), Some(q.clone()));
         assert!(Queue::decode(&q.encode()[..20]).is_none());

@@ -33,16 +33,19 @@ fn check_invariants(s: &mut Store) {
     commit(s);
     let j = s.jobs_ref();
     let mut jobs = 0u64;
+    let mut bodies = 0u64;
     let mut per_queue: HashMap<Bytes, u64> = HashMap::new();
     for g in j.ks.prefix([TAG_JOB]) {
         let (k, v) = g.into_inner().expect("read");
         let id = JobId(k[1..].try_into().expect("id"));
         let job = Job::decode(&v).expect("decodes");
         jobs += 1;
-        assert!(
+        assert_eq!(
             j.ks.get(job_key(TAG_BODY, &id)).expect("read").is_some(),
-            "body"
+            job.body.is_none(),
+            "a body record if and only if the body is not in the job record"
         );
+        bodies += u64::from(job.body.is_none());
         assert!(
             j.ks.get(timer_key(job.awake, &id)).expect("read").is_some(),
             "timer"
@@ -63,8 +66,8 @@ fn check_invariants(s: &mut Store) {
     );
     assert_eq!(
         j.ks.prefix([TAG_BODY]).count() as u64,
-        jobs,
-        "one body per job"
+        bodies,
+        "one body record per job whose body is not inline"
     );
     for (name, q) in &j.queues {
         assert_eq!(
@@ -387,4 +390,161 @@ fn uncommitted_jobs_are_gone_after_reopen() {
         s.jobs().body(&ids[0]).expect("body").as_deref(),
         Some(&b"kept"[..])
     );
+}
+
+/// A queue longer than its in-memory head (`jobs/head.rs`) is fetched in order through
+/// refills, with jobs requeued before the head, removed from the middle, and a restart (which
+/// starts every head empty) in between; debug builds check the head against the index at
+/// every fetch.
+#[test]
+fn long_queues_are_fetched_in_order_through_their_head() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let n = 3 * HEAD_MAX as u64 + 17;
+    let mut expect: std::collections::BTreeMap<u64, JobId> = Default::default();
+    {
+        let mut s = open(dir.path());
+        for i in 0..n {
+            let id = s.jobs().add(spec("q", &format!("j{i}")), T0 + i).expect("add");
+            expect.insert(i, id);
+        }
+        commit(&mut s);
+        // Take a head's worth and a half, then give some back (NACK: to their place, the
+        // front) and delete a few queued ones from the middle and the far end.
+        let mut taken = Vec::new();
+        for i in 0..(HEAD_MAX as u64 * 3 / 2) {
+            let (id, _) = s.jobs().fetch(b"q", T0 + n + i).expect("fetch").expect("job");
+            assert_eq!(Some(&id), expect.get(&i), "fetch {i} in order");
+            taken.push(i);
+        }
+        for &i in taken.iter().step_by(7) {
+            assert!(s.jobs().enqueue(&expect[&i], true, 0, T0 + 2 * n).expect("nack"));
+        }
+        for i in taken.iter().filter(|i| *i % 7 != 0) {
+            expect.remove(i);
+        }
+        for i in [HEAD_MAX as u64 * 2, HEAD_MAX as u64 * 2 + 5, n - 1] {
+            assert!(s.jobs().delete(&expect[&i], T0 + 2 * n).expect("deljob"));
+            expect.remove(&i);
+        }
+        check_invariants(&mut s);
+        // A few more fetches before the restart, committed.
+        for _ in 0..5 {
+            let (id, _) = s.jobs().fetch(b"q", T0 + 3 * n).expect("fetch").expect("job");
+            let (&first, &want) = expect.iter().next().expect("left");
+            assert_eq!(id, want);
+            expect.remove(&first);
+        }
+        commit(&mut s);
+    }
+    let mut s = open(dir.path());
+    assert_eq!(s.jobs().qlen(b"q"), expect.len() as u64);
+    // A job added after the restart goes to the tail even while the head is empty.
+    let late = s.jobs().add(spec("q", "late"), T0 + 4 * n).expect("add");
+    expect.insert(u64::MAX, late);
+    for (_, want) in expect {
+        let (id, _) = s.jobs().fetch(b"q", T0 + 5 * n).expect("fetch").expect("job");
+        assert_eq!(id, want);
+    }
+    assert!(s.jobs().fetch(b"q", T0 + 5 * n).expect("fetch").is_none());
+    check_invariants(&mut s);
+}
+
+/// Small bodies live in the job record, large ones in a record of their own; both read back
+/// the same before and after a restart (cold cache), and deleting a job removes either.
+#[test]
+fn small_bodies_are_inline_large_ones_separate() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let small = "s".repeat(INLINE_BODY_MAX);
+    let large = "L".repeat(cache::CACHE_BODY_MAX + 1);
+    let (a, b) = {
+        let mut s = open(dir.path());
+        let a = s.jobs().add(spec("q", &small), T0).expect("add");
+        let b = s.jobs().add(spec("q", &large), T0).expect("add");
+        assert_eq!(s.jobs().body(&b).expect("body").as_deref(), Some(large.as_bytes()));
+        check_invariants(&mut s);
+        (a, b)
+    };
+    let mut s = open(dir.path());
+    let job = s.jobs().get(&a).expect("get").expect("a");
+    assert_eq!(job.body.as_deref(), Some(small.as_bytes()));
+    assert!(s.jobs().get(&b).expect("get").expect("b").body.is_none());
+    let (got, _) = s.jobs().fetch(b"q", T0 + 1).expect("fetch").expect("a");
+    assert_eq!(got, a);
+    assert_eq!(s.jobs().body(&a).expect("body").as_deref(), Some(small.as_bytes()));
+    assert_eq!(s.jobs().body(&b).expect("body").as_deref(), Some(large.as_bytes()));
+    assert!(s.jobs().delete(&a, T0 + 2).expect("ack"));
+    assert!(s.jobs().delete(&b, T0 + 2).expect("ack"));
+    assert_eq!(s.jobs().body(&b).expect("body"), None);
+    check_invariants(&mut s);
+    assert_eq!(s.jobs_ref().ks.prefix([TAG_BODY]).count(), 0);
+}
+
+/// A data directory from before the `jobs` keyspace (job records in `keys`) opens with its
+/// jobs where they were: the first open moves them.
+#[test]
+fn job_records_in_the_old_keyspace_are_moved() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (a, b) = {
+        let mut s = open(dir.path());
+        let a = s.jobs().add(spec("q", "a"), T0).expect("add");
+        let b = s.jobs().add(spec("q", &"B".repeat(2000)), T0 + 1).expect("add");
+        s.jobs().fetch(b"q", T0 + 2).expect("fetch").expect("a");
+        commit(&mut s);
+        s.close().expect("close");
+        (a, b)
+    };
+    {
+        // Rewrite the directory into the old layout.
+        let db = fjall::Database::builder(dir.path()).open().expect("fjall");
+        let keys = db.keyspace("keys", fjall::KeyspaceCreateOptions::default).expect("keys");
+        let jobs = db.keyspace("jobs", fjall::KeyspaceCreateOptions::default).expect("jobs");
+        let all: Vec<_> = jobs.iter().map(|g| g.into_inner().expect("read")).collect();
+        assert!(all.len() > 5);
+        for (k, v) in all {
+            keys.insert(k.clone(), v).expect("insert");
+            jobs.remove(k).expect("remove");
+        }
+        db.persist(fjall::PersistMode::SyncAll).expect("persist");
+    }
+    let mut s = open(dir.path());
+    assert_eq!(s.jobs().registered(), 2);
+    assert_eq!(s.jobs().get(&a).expect("get").expect("a").state, JobState::Active);
+    assert_eq!(s.jobs().peek(b"q", 10, false).expect("peek"), vec![b]);
+    assert_eq!(s.jobs().body(&b).expect("body").map(|b| b.len()), Some(2000));
+    check_invariants(&mut s);
+    drop(s);
+    let s = open(dir.path());
+    assert_eq!(s.jobs_ref().registered(), 2, "nothing moved twice or lost");
+}
+
+/// Records created and removed within one drain leave nothing (not even tombstones), while a
+/// record that fjall holds and that is removed, written again and removed again in one drain
+/// is removed on disk, and one removed and written again is kept.
+#[test]
+fn records_made_and_dropped_in_one_drain_never_reach_the_batch() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = open(dir.path());
+    let a = s.jobs().add(spec("q", "a"), T0).expect("add");
+    let b = s.jobs().add(spec("q", "b"), T0 + 1).expect("add");
+    commit(&mut s);
+    // a: fetched, NACKed (back to its place, same queue-index key), fetched again.
+    assert_eq!(s.jobs().fetch(b"q", T0 + 2).expect("fetch").map(|j| j.0), Some(a));
+    assert!(s.jobs().enqueue(&a, true, 0, T0 + 3).expect("nack"));
+    assert_eq!(s.jobs().fetch(b"q", T0 + 4).expect("fetch").map(|j| j.0), Some(a));
+    // b: dequeued and enqueued again.
+    assert!(s.jobs().dequeue(&b, T0 + 5).expect("dequeue"));
+    assert!(s.jobs().enqueue(&b, false, 0, T0 + 6).expect("enqueue"));
+    check_invariants(&mut s);
+    assert_eq!(s.jobs().peek(b"q", 10, false).expect("peek"), vec![b]);
+    // c: added and fetched in the same drain: only its record and its requeue timer are
+    // staged, both new.
+    let c = s.jobs().add(spec("q2", "c"), T0 + 7).expect("add");
+    assert_eq!(s.jobs().fetch(b"q2", T0 + 8).expect("fetch").map(|j| j.0), Some(c));
+    let staged: Vec<&Staged> = s.jobs_ref().pending.values().collect();
+    assert_eq!(staged.len(), 2, "{staged:?}");
+    assert!(staged.iter().all(|s| matches!(s, Staged::New(_))));
+    // Acknowledged in the same drain too: nothing at all is written for it.
+    assert!(s.jobs().delete(&c, T0 + 9).expect("ack"));
+    assert!(s.jobs_ref().pending.is_empty());
+    check_invariants(&mut s);
 }

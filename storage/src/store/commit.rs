@@ -100,11 +100,12 @@ impl Store {
         self.commit()?;
         // Fails at once, with `Poisoned`, if an earlier write failed.
         self.db.persist(PersistMode::Buffer)?;
-        for ks in [&self.keys, &self.entries, &self.smeta] {
+        let all = [&self.keys, &self.entries, &self.smeta, self.jobs.keyspace()];
+        for ks in all {
             ks.rotate_memtable()?;
         }
         let deadline = std::time::Instant::now() + CLOSE_FLUSH_WAIT;
-        while [&self.keys, &self.entries, &self.smeta]
+        while all
             .iter()
             .any(|ks| ks.sealed_memtable_count() > 0)
         {

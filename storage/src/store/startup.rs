@@ -42,7 +42,15 @@ impl Store {
             KeyspaceCreateOptions::default().filter_policy(FilterPolicy::disabled())
         })?;
         let smeta = db.keyspace("smeta", KeyspaceCreateOptions::default)?;
-        let mut store = Store::from_parts(db, keys, entries, smeta, opts);
+        // The job store (`crate::jobs`) in its own keyspace, with smaller memtables: what a
+        // queued job costs in RAM is its share of the memtables until they are flushed, so a
+        // 64 MiB memtable (and the one being flushed) made a million queued jobs cost ~250 MB;
+        // smaller memtables are also quicker to insert into. Measured after 1M pipelined
+        // ADDJOBs of 32-byte bodies: RSS 249 -> 123 MB.
+        let jobs = db.keyspace("jobs", || {
+            KeyspaceCreateOptions::default().max_memtable_size(crate::jobs::MEMTABLE_SIZE)
+        })?;
+        let mut store = Store::from_parts(db, keys, entries, smeta, jobs, opts);
         if let Err(e) = store.load(now_ms) {
             let read = [("keys", &store.keys), ("smeta", &store.smeta)];
             return Err(opening::load_failure(path, &read, e));
@@ -57,6 +65,7 @@ impl Store {
         keys: Keyspace,
         entries: Keyspace,
         smeta: Keyspace,
+        jobs: Keyspace,
         opts: &StoreOptions,
     ) -> Store {
         Store {
@@ -83,14 +92,14 @@ impl Store {
             track_touches: false,
             ready: ReadyKeys::default(),
             pel_log_min_ops: opts.pel_log_min_ops,
-            jobs: crate::jobs::Jobs::new(keys),
+            jobs: crate::jobs::Jobs::new(jobs),
             queue_schedule: Default::default(),
         }
     }
 
     pub(super) fn load(&mut self, now_ms: u64) -> Result<()> {
         self.check_format()?;
-        self.jobs.load()?;
+        self.jobs.load(&self.keys)?;
         if let Some(raw) = self.keys.get(NEXT_SID_KEY)? {
             let b: [u8; 8] = raw
                 .as_ref()
