@@ -16,7 +16,7 @@ use crate::report::{self, RunInfo};
 use crate::resp::{self, Conn};
 use crate::server::{self, Launch, Server};
 use crate::util;
-use crate::workloads::{catalog, Kind, Lg, RbCmd, Workload};
+use crate::workloads::{catalog, Kind, Lg, RbCmd, Workload, LOCK_RELEASE, LOCK_RELEASE_SHA};
 
 const STREAM_KEY: &str = "bench:s";
 
@@ -541,6 +541,19 @@ fn probe_cmds(kind: Kind) -> Vec<Vec<&'static str>> {
             cmd: RbCmd::Get, ..
         } => v.push(vec!["GET", "bench:probe"]),
         Kind::Rb {
+            cmd: RbCmd::Evalsha,
+            ..
+        } => {
+            v.push(vec!["SCRIPT", "LOAD", LOCK_RELEASE]);
+            v.push(vec![
+                "EVALSHA",
+                LOCK_RELEASE_SHA,
+                "1",
+                "bench:probe",
+                "token",
+            ]);
+        }
+        Kind::Rb {
             cmd: RbCmd::Xadd | RbCmd::XaddCapped,
             ..
         }
@@ -793,6 +806,20 @@ async fn run_lg(
 }
 
 async fn run_rb(ctx: &Ctx, slot: &Slot, cmd: RbCmd, pipeline: usize, requests: u64) -> Outcome {
+    if cmd == RbCmd::Evalsha {
+        // A server revived since the probe has an empty script cache.
+        match must(&slot.server.addr, &["SCRIPT", "LOAD", LOCK_RELEASE]).await {
+            Ok(v) if v.as_bytes() == Some(LOCK_RELEASE_SHA.as_bytes()) => {}
+            Ok(v) => {
+                return Outcome::Failed(format!(
+                    "SCRIPT LOAD answered {}, expected {LOCK_RELEASE_SHA}",
+                    v.brief()
+                ))
+            }
+            Err(LgError::Server(e)) => return Outcome::Unsupported(e),
+            Err(LgError::Other(e)) => return Outcome::Failed(format!("SCRIPT LOAD: {e}")),
+        }
+    }
     let spec = RbSpec {
         command: cmd.command(),
         clients: ctx.s.connections,

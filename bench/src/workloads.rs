@@ -13,7 +13,18 @@ pub enum RbCmd {
     Xadd,
     /// XADD with `MAXLEN ~ 100000` (a capped stream, as job queues and logs keep them).
     XaddCapped,
+    /// EVALSHA of [`LOCK_RELEASE`] (redis-py's and most lock libraries' release), loaded with
+    /// SCRIPT LOAD on both servers before each run.
+    Evalsha,
 }
+
+/// The lock-release script the EVALSHA rows run: delete the key only if it holds the caller's
+/// token.
+pub const LOCK_RELEASE: &str =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+/// SHA1 of [`LOCK_RELEASE`], what SCRIPT LOAD answers (checked before every run).
+pub const LOCK_RELEASE_SHA: &str = "e9f69f2beb755be68b5e456ee2ce9aadfbc4ebf4";
 
 impl RbCmd {
     pub fn name(self) -> &'static str {
@@ -23,6 +34,7 @@ impl RbCmd {
             RbCmd::Get => "GET",
             RbCmd::Xadd => "XADD",
             RbCmd::XaddCapped => "XADD MAXLEN ~",
+            RbCmd::Evalsha => "EVALSHA",
         }
     }
 
@@ -42,6 +54,13 @@ impl RbCmd {
                 "*",
                 "field",
                 "__rand_int__",
+            ],
+            RbCmd::Evalsha => &[
+                "EVALSHA",
+                LOCK_RELEASE_SHA,
+                "1",
+                "key:__rand_int__",
+                "token",
             ],
         };
         v.iter().map(|s| s.to_string()).collect()
@@ -120,21 +139,30 @@ pub fn catalog(s: &Settings) -> Vec<Workload> {
         for cmd in [RbCmd::Ping, RbCmd::Set, RbCmd::Get, RbCmd::Xadd]
             .into_iter()
             .chain(capped)
+            .chain([RbCmd::Evalsha])
         {
             let slug = match cmd {
                 RbCmd::XaddCapped => "xadd-capped".to_string(),
                 c => c.name().to_lowercase(),
             };
+            let mut about = format!(
+                "redis-benchmark -c {c} -P {pl} -r 100000 {}",
+                cmd.command().join(" ")
+            );
+            if cmd == RbCmd::Evalsha {
+                about.push_str(&format!(
+                    " (lock release: {LOCK_RELEASE}; loaded with SCRIPT LOAD first; the keys hold no token, so each call runs GET and returns 0)"
+                ));
+            }
             v.push(Workload {
                 id: format!("rb-{slug}-p{pl}"),
                 name: format!("redis-benchmark {} -P {pl}", cmd.name()),
                 kind: Kind::Rb { cmd, pipeline: pl },
                 unit: Unit::OpsPerSec,
-                durable: durable_rb(cmd, pl),
-                about: format!(
-                    "redis-benchmark -c {c} -P {pl} -r 100000 {}",
-                    cmd.command().join(" ")
-                ),
+                // The EVALSHA rows never write (the keys never hold the token): one level is
+                // enough.
+                durable: durable_rb(cmd, pl) && cmd != RbCmd::Evalsha,
+                about,
             });
         }
     }

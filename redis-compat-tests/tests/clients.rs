@@ -8,11 +8,15 @@
 //! reference disque-server 1.0-rc1 built by `scripts/build-disque.sh`; without one,
 //! `pydisque::disque` is reported as ignored, saying why (like the Disque-differential cases).
 //!
+//! taskiq (`clients/python/taskiq_check.py`: taskiq-redis's stream broker with its autoclaim
+//! lock, a worker, the result backend and the schedule source) runs against a redis-server and
+//! a Sluice of its own, so that redis_py_lock_check.py's SCRIPT FLUSH cannot hit its scripts.
+//!
 //! The libraries are installed on first use, pinned by `clients/python/requirements.txt`,
-//! `clients/python/pydisque-requirements.txt` and `clients/node/package-lock.json`: a
-//! virtualenv per Python pin file under the target directory
-//! (`<target>/<profile>/clients-deps/venv` and `.../venv-pydisque`, or `pip install --target`
-//! when `venv` is not available), so pydisque's redis-py 7 never meets redis_py_check.py's
+//! `clients/python/pydisque-requirements.txt`, `clients/python/taskiq-requirements.txt` and
+//! `clients/node/package-lock.json`: a virtualenv per Python pin file under the target directory
+//! (`<target>/<profile>/clients-deps/venv`, `.../venv-pydisque`, `.../venv-taskiq`, or
+//! `pip install --target` when `venv` is not available), so pydisque's redis-py 7 never meets redis_py_check.py's
 //! redis-py 8, and `npm ci` in `clients/node` (its `node_modules` is git-ignored). Each is
 //! reinstalled when its pin file changes, under an exclusive file lock that scripts hold shared
 //! while they run, so concurrent test runs in one tree do not pull packages from under each
@@ -187,6 +191,8 @@ enum PyPins {
     RedisPy,
     /// `pydisque-requirements.txt`: pydisque and the redis-py 7 it runs on.
     Pydisque,
+    /// `taskiq-requirements.txt`: taskiq, taskiq-redis and their dependencies.
+    Taskiq,
 }
 
 impl PyPins {
@@ -194,6 +200,7 @@ impl PyPins {
         match self {
             PyPins::RedisPy => "redis-py",
             PyPins::Pydisque => "pydisque",
+            PyPins::Taskiq => "taskiq",
         }
     }
 }
@@ -218,6 +225,12 @@ fn python_paths(pins: PyPins) -> PythonPaths {
             "python-site-pydisque",
             "pydisque-requirements.txt",
             ".python-pydisque.lock",
+        ),
+        PyPins::Taskiq => (
+            "venv-taskiq",
+            "python-site-taskiq",
+            "taskiq-requirements.txt",
+            ".python-taskiq.lock",
         ),
     };
     let venv = base.join(venv);
@@ -356,6 +369,9 @@ enum Lib {
     NodeRedis,
     /// The Disque client: runs against Disque ports (Sluice's `--disque-port`, disque-server).
     Pydisque,
+    /// taskiq's stream broker, worker, result backend and schedule source (`taskiq_check.py`),
+    /// on a server pair of its own.
+    Taskiq,
 }
 
 impl Lib {
@@ -366,6 +382,7 @@ impl Lib {
             Lib::Ioredis => "ioredis",
             Lib::NodeRedis => "node_redis",
             Lib::Pydisque => "pydisque",
+            Lib::Taskiq => "taskiq",
         }
     }
 }
@@ -374,10 +391,11 @@ fn run_script(lib: Lib, server: &str, port: u16) -> Result<(), Failed> {
     let started = Instant::now();
     // The lock is held (shared) until the script has finished.
     let (_lock, mut cmd) = match lib {
-        Lib::RedisPy | Lib::RedisPyLock | Lib::Pydisque => {
+        Lib::RedisPy | Lib::RedisPyLock | Lib::Pydisque | Lib::Taskiq => {
             let (pins, script) = match lib {
                 Lib::RedisPy => (PyPins::RedisPy, "redis_py_check.py"),
                 Lib::RedisPyLock => (PyPins::RedisPy, "redis_py_lock_check.py"),
+                Lib::Taskiq => (PyPins::Taskiq, "taskiq_check.py"),
                 _ => (PyPins::Pydisque, "pydisque_check.py"),
             };
             let (lock, env) = python_env(pins)?;
@@ -487,6 +505,22 @@ fn main() {
         );
     }
 
+    // taskiq on a redis-server and a Sluice of its own: redis_py_lock_check.py's SCRIPT FLUSH
+    // could land between the worker's SCRIPT LOAD and its MULTI ... EVALSHA ... EXEC (the
+    // EVALSHA then fails with NOSCRIPT inside the transaction, which ends taskiq's read loop).
+    let taskiq_trials = trials.len();
+    let taskiq_ports: Arc<OnceLock<[u16; 2]>> = Arc::new(OnceLock::new());
+    for (i, server) in ["redis", "sluice"].into_iter().enumerate() {
+        let ports = Arc::clone(&taskiq_ports);
+        trials.push(Trial::test(
+            format!("{}::{server}", Lib::Taskiq.name()),
+            move || {
+                let port = ports.get().expect("servers started")[i];
+                run_script(Lib::Taskiq, server, port)
+            },
+        ));
+    }
+
     // As in the other targets: a filter matching nothing, or --list, starts no server.
     let runs = |t: &Trial| !args.list && !args.is_filtered_out(t) && !t.has_ignored_flag();
     let will_run = |range: std::ops::Range<usize>| trials[range].iter().any(runs);
@@ -544,9 +578,23 @@ fn main() {
         }
     }
 
+    let taskiq_servers = will_run(taskiq_trials..taskiq_trials + 2).then(ServerPair::start);
+    if let Some(s) = &taskiq_servers {
+        let _ = taskiq_ports.set([s.redis.addr.port(), s.sluice.addr.port()]);
+        if !args.quiet {
+            eprintln!(
+                "clients: for taskiq: redis on {}, sluice on {}",
+                s.redis.addr, s.sluice.addr
+            );
+        }
+    }
+
     let conclusion = libtest_mimic::run(&args, trials);
     if conclusion.has_failed() {
         if let Some(s) = &servers {
+            print_log_tail(&s.sluice);
+        }
+        if let Some(s) = &taskiq_servers {
             print_log_tail(&s.sluice);
         }
         if let Some(Ok((s, _))) = &sluice_disque {
@@ -555,6 +603,7 @@ fn main() {
     }
     // Conclusion::exit() does not run destructors: kill the servers first.
     drop(servers);
+    drop(taskiq_servers);
     drop(disque);
     drop(sluice_disque);
     conclusion.exit()
