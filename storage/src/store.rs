@@ -134,6 +134,8 @@ const TAG_KEY: u8 = 0x00;
 const TAG_DEAD: u8 = 0xFE;
 const NEXT_SID_KEY: &[u8] = b"\xFFnext_sid";
 const FORMAT_KEY: &[u8] = b"\xFFformat";
+/// In `keys`: present once the directory has a `jobs` keyspace (see `Store::open`).
+const JOBS_KEYSPACE_KEY: &[u8] = b"\xFFjobs-keyspace";
 /// The data format this build reads and writes: 3 = stream entries in runs, consumer-group
 /// PEL logs with delta-coded ops. (2: the same with fixed-width PEL log ops; 1, one `entries`
 /// record per entry, had no marker.)

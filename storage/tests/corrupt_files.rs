@@ -128,6 +128,20 @@ fn a_lost_keyspace_directory_is_refused_instead_of_recreated_empty() {
 }
 
 #[test]
+fn a_lost_jobs_keyspace_directory_is_refused_instead_of_recreated_empty() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    journaled(dir.path(), 3);
+    {
+        let mut s = open(dir.path()).expect("reopen");
+        s.close().expect("close");
+    }
+    // jobs is the fourth keyspace Store::open creates.
+    std::fs::remove_dir_all(dir.path().join("keyspaces/4")).expect("rm jobs");
+    let what = refusal(dir.path());
+    assert!(what.contains("lacks keyspace `jobs`"), "{what}");
+}
+
+#[test]
 fn a_new_or_empty_directory_is_still_created() {
     let dir = tempfile::tempdir().expect("tempdir");
     let nested = dir.path().join("a/b");

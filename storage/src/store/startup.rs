@@ -47,9 +47,23 @@ impl Store {
         // 64 MiB memtable (and the one being flushed) made a million queued jobs cost ~250 MB;
         // smaller memtables are also quicker to insert into. Measured after 1M pipelined
         // ADDJOBs of 32-byte bodies: RSS 249 -> 123 MB.
+        // `jobs` came after the other keyspaces: directories from before it get it at their first
+        // open (and their job records moved into it). From then on `keys` holds a marker, so a
+        // `jobs` directory lost later is refused instead of recreated empty (every queued job
+        // would be gone without a word).
+        let jobs_existed = db.keyspace_exists("jobs");
+        if !jobs_existed && keys.get(JOBS_KEYSPACE_KEY)?.is_some() {
+            return Err(StoreError::Corrupt(format!(
+                "the data directory {} lacks keyspace `jobs` (its directory under {}/ is gone,                  while `keys` records that it existed). {}",
+                path.display(),
+                path.join(crate::check::KEYSPACES_DIR).display(),
+                crate::check::remedy(path)
+            )));
+        }
         let jobs = db.keyspace("jobs", || {
             KeyspaceCreateOptions::default().max_memtable_size(crate::jobs::MEMTABLE_SIZE)
         })?;
+
         let mut store = Store::from_parts(db, keys, entries, smeta, jobs, opts);
         if let Err(e) = store.load(now_ms) {
             let read = [("keys", &store.keys), ("smeta", &store.smeta)];
@@ -197,6 +211,11 @@ impl Store {
                         "data directory has format {found}, this build reads {DATA_FORMAT}"
                     )));
                 }
+                // A directory from before the `jobs` keyspace (see `open`): marked now, as
+                // its own one-record write (opening stages nothing).
+                if self.keys.get(JOBS_KEYSPACE_KEY)?.is_none() {
+                    self.keys.insert(JOBS_KEYSPACE_KEY, [1u8])?;
+                }
             }
             None => {
                 if !(self.keys.is_empty()? && self.entries.is_empty()? && self.smeta.is_empty()?) {
@@ -209,6 +228,9 @@ impl Store {
                     FORMAT_KEY.to_vec(),
                     Some(DATA_FORMAT.to_be_bytes().to_vec()),
                 );
+                // In the same first batch as the format marker.
+                self.pending_keys
+                    .insert(JOBS_KEYSPACE_KEY.to_vec(), Some(vec![1]));
             }
         }
         Ok(())
