@@ -158,7 +158,10 @@ fn monitor_line_match(a: &Frame, b: &Frame) -> Result<(), String> {
             return Err(format!("bad time {time}"));
         }
         let (client, args) = rest.split_once("] ").ok_or("no client")?;
-        let (db, addr) = client.trim_start_matches('[').split_once(' ').ok_or("no db")?;
+        let (db, addr) = client
+            .trim_start_matches('[')
+            .split_once(' ')
+            .ok_or("no db")?;
         let ip = addr.rsplit_once(':').map_or(addr, |(ip, _)| ip);
         let port = if addr.contains(':') { ":*" } else { "" };
         Ok(format!("[{db} {ip}{port}] {args}"))

@@ -612,51 +612,164 @@ const MAXMEMORY_POLICIES: [&str; 8] = [
 /// redis.conf starts, and listed in one warning at start. Values that would ask for a feature
 /// Sluice lacks are refused instead (see [`refused`]).
 const IGNORED: &[&str] = &[
-    "acl-pubsub-default", "aclfile", "acllog-max-len", "active-defrag-cycle-max",
-    "active-defrag-cycle-min", "active-defrag-ignore-bytes", "active-defrag-max-scan-fields",
-    "active-defrag-threshold-lower", "active-defrag-threshold-upper", "active-expire-effort",
-    "activedefrag", "activerehashing", "always-show-logo", "aof-disable-auto-gc",
-    "aof-load-truncated", "aof-rewrite-incremental-fsync", "aof-timestamp-enabled",
-    "aof-use-rdb-preamble", "aof_rewrite_cpulist", "appenddirname", "appendfilename",
-    "auto-aof-rewrite-min-size", "auto-aof-rewrite-percentage", "bgsave_cpulist",
-    "bind-source-addr", "bio_cpulist", "cluster-allow-pubsubshard-when-down",
-    "cluster-allow-reads-when-down", "cluster-allow-replica-migration", "cluster-announce-bus-port",
-    "cluster-announce-hostname", "cluster-announce-ip", "cluster-announce-port",
-    "cluster-announce-tls-port", "cluster-config-file", "cluster-enabled",
-    "cluster-link-sendbuf-limit", "cluster-migration-barrier", "cluster-node-timeout",
-    "cluster-port", "cluster-preferred-endpoint-type", "cluster-replica-no-failover",
-    "cluster-replica-validity-factor", "cluster-require-full-coverage", "cluster-slave-no-failover",
-    "cluster-slave-validity-factor", "crash-log-enabled", "crash-memcheck-enabled", "dbfilename",
-    "disable-thp", "dynamic-hz", "enable-debug-command", "enable-module-command",
-    "enable-protected-configs", "hash-max-listpack-entries", "hash-max-listpack-value",
-    "hash-max-ziplist-entries", "hash-max-ziplist-value", "hll-sparse-max-bytes", "ignore-warnings",
-    "io-threads-do-reads", "jemalloc-bg-thread", "latency-tracking",
-    "latency-tracking-info-percentiles", "lazyfree-lazy-eviction", "lazyfree-lazy-expire",
-    "lazyfree-lazy-server-del", "lazyfree-lazy-user-del", "lazyfree-lazy-user-flush",
-    "lfu-decay-time", "lfu-log-factor", "list-compress-depth", "list-max-listpack-size",
-    "list-max-ziplist-size", "masterauth", "masteruser", "maxmemory-clients",
-    "maxmemory-eviction-tenacity", "maxmemory-samples", "min-replicas-max-lag",
-    "min-replicas-to-write", "min-slaves-max-lag", "min-slaves-to-write",
-    "no-appendfsync-on-rewrite", "notify-keyspace-events", "oom-score-adj", "oom-score-adj-values",
-    "proc-title-template", "propagation-error-behavior", "protected-mode", "rdb-del-sync-files",
-    "rdb-save-incremental-fsync", "rdbchecksum", "rdbcompression", "repl-backlog-size",
-    "repl-backlog-ttl", "repl-disable-tcp-nodelay", "repl-diskless-load", "repl-diskless-sync",
-    "repl-diskless-sync-delay", "repl-diskless-sync-max-replicas", "repl-ping-replica-period",
-    "repl-ping-slave-period", "repl-timeout", "replica-announce-ip", "replica-announce-port",
-    "replica-announced", "replica-ignore-disk-write-errors", "replica-ignore-maxmemory",
-    "replica-lazy-flush", "replica-priority", "replica-read-only", "replica-serve-stale-data",
-    "sanitize-dump-payload", "server_cpulist", "set-max-intset-entries", "set-proc-title",
-    "shutdown-on-sigint", "shutdown-on-sigterm", "shutdown-timeout", "slave-announce-ip",
-    "slave-announce-port", "slave-ignore-maxmemory", "slave-lazy-flush", "slave-priority",
-    "slave-read-only", "slave-serve-stale-data",
-    "socket-mark-id", "stop-writes-on-bgsave-error", "supervised", "syslog-enabled",
-    "syslog-facility", "syslog-ident", "tls-auth-clients", "tls-ca-cert-dir", "tls-ca-cert-file",
-    "tls-cert-file", "tls-ciphers", "tls-ciphersuites", "tls-client-cert-file",
-    "tls-client-key-file", "tls-client-key-file-pass", "tls-cluster", "tls-dh-params-file",
-    "tls-key-file", "tls-key-file-pass", "tls-port", "tls-prefer-server-ciphers", "tls-protocols",
-    "tls-replication", "tls-session-cache-size", "tls-session-cache-timeout",
-    "tls-session-caching", "tracking-table-max-keys", "unixsocketperm",
-    "zset-max-listpack-entries", "zset-max-listpack-value", "zset-max-ziplist-entries",
+    "acl-pubsub-default",
+    "aclfile",
+    "acllog-max-len",
+    "active-defrag-cycle-max",
+    "active-defrag-cycle-min",
+    "active-defrag-ignore-bytes",
+    "active-defrag-max-scan-fields",
+    "active-defrag-threshold-lower",
+    "active-defrag-threshold-upper",
+    "active-expire-effort",
+    "activedefrag",
+    "activerehashing",
+    "always-show-logo",
+    "aof-disable-auto-gc",
+    "aof-load-truncated",
+    "aof-rewrite-incremental-fsync",
+    "aof-timestamp-enabled",
+    "aof-use-rdb-preamble",
+    "aof_rewrite_cpulist",
+    "appenddirname",
+    "appendfilename",
+    "auto-aof-rewrite-min-size",
+    "auto-aof-rewrite-percentage",
+    "bgsave_cpulist",
+    "bind-source-addr",
+    "bio_cpulist",
+    "cluster-allow-pubsubshard-when-down",
+    "cluster-allow-reads-when-down",
+    "cluster-allow-replica-migration",
+    "cluster-announce-bus-port",
+    "cluster-announce-hostname",
+    "cluster-announce-ip",
+    "cluster-announce-port",
+    "cluster-announce-tls-port",
+    "cluster-config-file",
+    "cluster-enabled",
+    "cluster-link-sendbuf-limit",
+    "cluster-migration-barrier",
+    "cluster-node-timeout",
+    "cluster-port",
+    "cluster-preferred-endpoint-type",
+    "cluster-replica-no-failover",
+    "cluster-replica-validity-factor",
+    "cluster-require-full-coverage",
+    "cluster-slave-no-failover",
+    "cluster-slave-validity-factor",
+    "crash-log-enabled",
+    "crash-memcheck-enabled",
+    "dbfilename",
+    "disable-thp",
+    "dynamic-hz",
+    "enable-debug-command",
+    "enable-module-command",
+    "enable-protected-configs",
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "hash-max-ziplist-entries",
+    "hash-max-ziplist-value",
+    "hll-sparse-max-bytes",
+    "ignore-warnings",
+    "io-threads-do-reads",
+    "jemalloc-bg-thread",
+    "latency-tracking",
+    "latency-tracking-info-percentiles",
+    "lazyfree-lazy-eviction",
+    "lazyfree-lazy-expire",
+    "lazyfree-lazy-server-del",
+    "lazyfree-lazy-user-del",
+    "lazyfree-lazy-user-flush",
+    "lfu-decay-time",
+    "lfu-log-factor",
+    "list-compress-depth",
+    "list-max-listpack-size",
+    "list-max-ziplist-size",
+    "masterauth",
+    "masteruser",
+    "maxmemory-clients",
+    "maxmemory-eviction-tenacity",
+    "maxmemory-samples",
+    "min-replicas-max-lag",
+    "min-replicas-to-write",
+    "min-slaves-max-lag",
+    "min-slaves-to-write",
+    "no-appendfsync-on-rewrite",
+    "notify-keyspace-events",
+    "oom-score-adj",
+    "oom-score-adj-values",
+    "proc-title-template",
+    "propagation-error-behavior",
+    "protected-mode",
+    "rdb-del-sync-files",
+    "rdb-save-incremental-fsync",
+    "rdbchecksum",
+    "rdbcompression",
+    "repl-backlog-size",
+    "repl-backlog-ttl",
+    "repl-disable-tcp-nodelay",
+    "repl-diskless-load",
+    "repl-diskless-sync",
+    "repl-diskless-sync-delay",
+    "repl-diskless-sync-max-replicas",
+    "repl-ping-replica-period",
+    "repl-ping-slave-period",
+    "repl-timeout",
+    "replica-announce-ip",
+    "replica-announce-port",
+    "replica-announced",
+    "replica-ignore-disk-write-errors",
+    "replica-ignore-maxmemory",
+    "replica-lazy-flush",
+    "replica-priority",
+    "replica-read-only",
+    "replica-serve-stale-data",
+    "sanitize-dump-payload",
+    "server_cpulist",
+    "set-max-intset-entries",
+    "set-proc-title",
+    "shutdown-on-sigint",
+    "shutdown-on-sigterm",
+    "shutdown-timeout",
+    "slave-announce-ip",
+    "slave-announce-port",
+    "slave-ignore-maxmemory",
+    "slave-lazy-flush",
+    "slave-priority",
+    "slave-read-only",
+    "slave-serve-stale-data",
+    "socket-mark-id",
+    "stop-writes-on-bgsave-error",
+    "supervised",
+    "syslog-enabled",
+    "syslog-facility",
+    "syslog-ident",
+    "tls-auth-clients",
+    "tls-ca-cert-dir",
+    "tls-ca-cert-file",
+    "tls-cert-file",
+    "tls-ciphers",
+    "tls-ciphersuites",
+    "tls-client-cert-file",
+    "tls-client-key-file",
+    "tls-client-key-file-pass",
+    "tls-cluster",
+    "tls-dh-params-file",
+    "tls-key-file",
+    "tls-key-file-pass",
+    "tls-port",
+    "tls-prefer-server-ciphers",
+    "tls-protocols",
+    "tls-replication",
+    "tls-session-cache-size",
+    "tls-session-cache-timeout",
+    "tls-session-caching",
+    "tracking-table-max-keys",
+    "unixsocketperm",
+    "zset-max-listpack-entries",
+    "zset-max-listpack-value",
+    "zset-max-ziplist-entries",
     "zset-max-ziplist-value",
 ];
 
@@ -668,7 +781,9 @@ fn refused(name: &str, value: &str) -> Option<String> {
         "replicaof" | "slaveof" => "Sluice has no replication; remove replicaof",
         "cluster-enabled" if v != "no" => "Sluice has no cluster mode; set cluster-enabled no",
         "tls-port" if v != "0" => "Sluice has no TLS; set tls-port 0",
-        "rename-command" => "Sluice does not support rename-command; remove it (ACLs are not supported either)",
+        "rename-command" => {
+            "Sluice does not support rename-command; remove it (ACLs are not supported either)"
+        }
         "loadmodule" => "Sluice does not load Redis modules; remove loadmodule",
         "user" => "Sluice has no ACL users; use requirepass",
         _ => return None,
@@ -700,8 +815,8 @@ impl Config {
         // A stock redis.conf says `appendonly no`; Sluice journals every write whatever it is
         // told, which keeps more than was asked for, so the file still starts (CONFIG SET
         // appendonly no is refused: a running server cannot pretend to stop journaling).
-        let appendonly_no = lower == "appendonly"
-            && matches!(values, [v] if v.eq_ignore_ascii_case("no"));
+        let appendonly_no =
+            lower == "appendonly" && matches!(values, [v] if v.eq_ignore_ascii_case("no"));
         if appendonly_no || (find(name).is_none() && IGNORED.contains(&lower.as_str())) {
             self.ignored.push((lower, values.join(" ")));
             return Ok(());
@@ -724,9 +839,8 @@ impl Config {
                 let text = std::fs::read_to_string(first)
                     .map_err(|e| ConfigError(format!("can't open config file '{first}': {e}")))?;
                 c.apply_file(&text, 0)?;
-                c.config_file = Some(
-                    std::fs::canonicalize(first).unwrap_or_else(|_| PathBuf::from(first)),
-                );
+                c.config_file =
+                    Some(std::fs::canonicalize(first).unwrap_or_else(|_| PathBuf::from(first)));
                 rest = &args[1..];
             }
         }
@@ -806,9 +920,7 @@ impl Config {
         for line in old.lines() {
             let trimmed = line.trim();
             let name = trimmed.split_whitespace().next().unwrap_or("");
-            let param = (!trimmed.starts_with('#'))
-                .then(|| find(name))
-                .flatten();
+            let param = (!trimmed.starts_with('#')).then(|| find(name)).flatten();
             match param {
                 Some(p) if done.contains(&p.name) => {}
                 Some(p) => {
@@ -841,9 +953,13 @@ impl Config {
 /// config parser splits lines as redis-cli does).
 fn config_line(name: &str, value: &str) -> String {
     let plain = !value.is_empty()
-        && !value
-            .bytes()
-            .any(|b| b.is_ascii_whitespace() || b == b'"' || b == b'\'' || b == b'\\' || !b.is_ascii_graphic());
+        && !value.bytes().any(|b| {
+            b.is_ascii_whitespace()
+                || b == b'"'
+                || b == b'\''
+                || b == b'\\'
+                || !b.is_ascii_graphic()
+        });
     // Multi-word values of list parameters stay unquoted: `bind 127.0.0.1 ::1`,
     // `save 3600 1 300 100`, `client-output-buffer-limit normal 0 0 0 ...`.
     let list = matches!(name, "bind" | "save" | "client-output-buffer-limit")
@@ -884,9 +1000,16 @@ pub fn usage() -> String {
     );
     for p in PARAMS {
         let def = (p.get)(&defaults);
-        let def = if def.is_empty() { "\"\"".to_string() } else { def };
+        let def = if def.is_empty() {
+            "\"\"".to_string()
+        } else {
+            def
+        };
         let set = if p.mutable { "" } else { " (start only)" };
-        out.push_str(&format!("  --{} {}\n      {}{}\n", p.name, def, p.help, set));
+        out.push_str(&format!(
+            "  --{} {}\n      {}{}\n",
+            p.name, def, p.help, set
+        ));
     }
     out.push_str(
         "\nExamples:\n  sluice\n  sluice --port 6380 --dir /var/lib/sluice --appendfsync always\n  \
@@ -1045,8 +1168,11 @@ mod tests {
         assert_eq!(c.port, 7000);
         assert_eq!(c.appendfsync, Fsync::Always);
         let mut c = Config::default();
-        c.apply_file("# comment\nport 7001\nbind 127.0.0.1 ::1\nrequirepass \"a b\"\n", 0)
-            .expect("file");
+        c.apply_file(
+            "# comment\nport 7001\nbind 127.0.0.1 ::1\nrequirepass \"a b\"\n",
+            0,
+        )
+        .expect("file");
         assert_eq!(c.port, 7001);
         assert_eq!(c.bind, vec!["127.0.0.1", "::1"]);
         assert_eq!(c.requirepass.as_deref(), Some("a b"));
@@ -1064,7 +1190,15 @@ mod tests {
         )
         .expect("a stock-like file starts");
         let names: Vec<&str> = c.ignored.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["protected-mode", "dbfilename", "appendonly", "cluster-enabled"]);
+        assert_eq!(
+            names,
+            [
+                "protected-mode",
+                "dbfilename",
+                "appendonly",
+                "cluster-enabled"
+            ]
+        );
         assert!(c.appendonly);
         for bad in [
             "replicaof 10.0.0.1 6379",
@@ -1086,11 +1220,13 @@ mod tests {
     #[test]
     fn rewrite_keeps_the_file_and_updates_values() {
         let old = "# my server\nport 7001\nprotected-mode yes\nport 7002\nsave \"\"\ninclude /etc/x.conf\n";
-        let mut c = Config::default();
-        c.port = 7005;
-        c.requirepass = Some("a b\"c".into());
-        c.maxmemory = 1 << 20;
-        c.bind = vec!["127.0.0.1".into(), "::1".into()];
+        let c = Config {
+            port: 7005,
+            requirepass: Some("a b\"c".into()),
+            maxmemory: 1 << 20,
+            bind: vec!["127.0.0.1".into(), "::1".into()],
+            ..Config::default()
+        };
         let text = c.rewritten(old);
         assert_eq!(
             text,

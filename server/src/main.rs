@@ -103,7 +103,10 @@ fn daemonize() {
     unsafe {
         match libc::fork() {
             -1 => {
-                eprintln!("can't fork to daemonize: {}", std::io::Error::last_os_error());
+                eprintln!(
+                    "can't fork to daemonize: {}",
+                    std::io::Error::last_os_error()
+                );
                 std::process::exit(1);
             }
             0 => {}

@@ -34,7 +34,10 @@ fn version_and_help_exit_zero() {
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("'nosuchoption'") && err.contains("--help"), "{err}");
+    assert!(
+        err.contains("'nosuchoption'") && err.contains("--help"),
+        "{err}"
+    );
 }
 
 /// Kills the daemon named by a pid file when the test ends, whatever happened.
@@ -81,7 +84,11 @@ fn wait_for_log(path: &Path, needle: &str) -> String {
         if log.contains(needle) {
             return log;
         }
-        assert!(Instant::now() < deadline, "no {needle:?} in {}: {log}", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} in {}: {log}",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -122,7 +129,14 @@ fn stock_redis_conf_starts_and_config_rewrite_round_trips() {
     // /var/lib/redis`: the paths are overridden, daemonize is kept.
     let status = Command::new(sluice_bin())
         .arg(&conf)
-        .args(["--port", &port_s, "--bind", "127.0.0.1", "-192.0.2.1", "--dir"])
+        .args([
+            "--port",
+            &port_s,
+            "--bind",
+            "127.0.0.1",
+            "-192.0.2.1",
+            "--dir",
+        ])
         .arg(&data)
         .arg("--pidfile")
         .arg(&pidfile)
@@ -130,14 +144,20 @@ fn stock_redis_conf_starts_and_config_rewrite_round_trips() {
         .arg(&logfile)
         .status()
         .expect("run sluice");
-    assert!(status.success(), "the daemonizing parent exits 0: {status:?}");
+    assert!(
+        status.success(),
+        "the daemonizing parent exits 0: {status:?}"
+    );
     let daemon = Daemon(pidfile.clone());
     let mut c = wait_for_ping(port);
     let pid = daemon.pid().expect("the pid file holds the daemon's pid");
     assert_eq!(info_field(&mut c, "process_id"), pid.to_string());
     assert_eq!(
         info_field(&mut c, "config_file"),
-        std::fs::canonicalize(&conf).expect("canonical").display().to_string()
+        std::fs::canonicalize(&conf)
+            .expect("canonical")
+            .display()
+            .to_string()
     );
     // The log is written by its own thread: wait for the last line expected at start.
     let log = wait_for_log(&logfile, "optional bind address unavailable");
@@ -148,7 +168,10 @@ fn stock_redis_conf_starts_and_config_rewrite_round_trips() {
         "{log}"
     );
     assert!(log.contains("optional bind address unavailable"), "{log}");
-    assert!(!log.contains("lsm_tree"), "fjall internals only at debug: {log}");
+    assert!(
+        !log.contains("lsm_tree"),
+        "fjall internals only at debug: {log}"
+    );
 
     assert_eq!(c.cmd("CONFIG SET maxmemory 123mb"), b"+OK\r\n");
     assert_eq!(c.cmd("CONFIG SET appendfsync always"), b"+OK\r\n");
@@ -159,7 +182,10 @@ fn stock_redis_conf_starts_and_config_rewrite_round_trips() {
     assert!(text.contains(&format!("\nport {port}\n")), "{text}");
     // Lines Sluice ignores and comments stay as they were.
     assert!(text.contains("\nprotected-mode yes\n"), "{text}");
-    assert!(text.contains("# Redis configuration file example."), "{text}");
+    assert!(
+        text.contains("# Redis configuration file example."),
+        "{text}"
+    );
 
     c.send_raw(&common::encode(&[b"SHUTDOWN"]));
     assert!(c.is_closed(), "SHUTDOWN closes the connection");

@@ -29,7 +29,10 @@ fn latency_monitor_records_slow_commands_and_histograms_count_calls() {
     c.req_str("XRANGE s - +");
     assert_eq!(c.req_str("LATENCY LATEST").array().len(), 0);
 
-    assert_eq!(c.req_str("CONFIG SET latency-monitor-threshold 1").text(), "OK");
+    assert_eq!(
+        c.req_str("CONFIG SET latency-monitor-threshold 1").text(),
+        "OK"
+    );
     // A full XRANGE of 20,000 entries takes well over a millisecond in any build.
     c.req_str("XRANGE s - +");
     let latest = c.req_str("LATENCY LATEST");

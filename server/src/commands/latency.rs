@@ -293,7 +293,12 @@ pub static LATENCY_SUBCOMMANDS: [Command; 7] = [
         .tips(SPECIAL)
         .flags(FLAGS)
         .acl(ACL)
-        .doc("server", "2.8.13", "O(1)", "Return a latency graph for the event.")
+        .doc(
+            "server",
+            "2.8.13",
+            "O(1)",
+            "Return a latency graph for the event.",
+        )
         .args(&[arg("event", "string")]),
     cmd("latency|history", 3, history)
         .tips(SPECIAL)

@@ -102,10 +102,7 @@ pub fn stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
         ("keys.bytes-per-key", (dataset / keys.max(1)) as i64),
         ("dataset.bytes", dataset as i64),
         ("sluice.block-cache.bytes", ctx.srv.config.cache_size as i64),
-        (
-            "sluice.disk.bytes",
-            ctx.store.disk_space() as i64,
-        ),
+        ("sluice.disk.bytes", ctx.store.disk_space() as i64),
     ];
     ctx.out.map(fields.len());
     for (k, v) in fields {
@@ -144,7 +141,8 @@ pub fn doctor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 
 pub fn malloc_stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     // What Redis answers for an allocator without a stats report (it says so for libc).
-    ctx.out.verbatim("txt", b"Stats not supported for the current allocator");
+    ctx.out
+        .verbatim("txt", b"Stats not supported for the current allocator");
     Ok(())
 }
 
@@ -229,9 +227,17 @@ pub static MEMORY_SUBCOMMANDS: [Command; 6] = [
             "O(N) where N is the number of samples.",
             "Estimate the memory usage of a key",
         )
-        .args(&[arg("key", "key"), arg("count", "integer").token("SAMPLES").opt()]),
+        .args(&[
+            arg("key", "key"),
+            arg("count", "integer").token("SAMPLES").opt(),
+        ]),
     cmd("memory|help", 2, help)
         .flags(&["loading", "stale"])
         .acl(&["@slow"])
-        .doc("server", "4.0.0", "O(1)", "Show helpful text about the different subcommands"),
+        .doc(
+            "server",
+            "4.0.0",
+            "O(1)",
+            "Show helpful text about the different subcommands",
+        ),
 ];

@@ -281,10 +281,7 @@ const SLOWLOG_ACL: &[&str] = &["@admin", "@slow", "@dangerous"];
 
 pub static SLOWLOG_SUBCOMMANDS: [Command; 4] = [
     cmd("slowlog|get", -2, slowlog_get)
-        .tips(&[
-            "request_policy:all_nodes",
-            "nondeterministic_output",
-        ])
+        .tips(&["request_policy:all_nodes", "nondeterministic_output"])
         .flags(&["admin", "loading", "stale"])
         .acl(SLOWLOG_ACL)
         .doc(
@@ -293,7 +290,10 @@ pub static SLOWLOG_SUBCOMMANDS: [Command; 4] = [
             "O(N) where N is the number of entries returned",
             "Get the slow log's entries",
         )
-        .history(&[("4.0.0", "Added client IP address, port and name to the reply.")])
+        .history(&[(
+            "4.0.0",
+            "Added client IP address, port and name to the reply.",
+        )])
         .args(&[arg("count", "integer").opt()]),
     cmd("slowlog|len", 2, slowlog_len)
         .tips(&[
@@ -317,5 +317,10 @@ pub static SLOWLOG_SUBCOMMANDS: [Command; 4] = [
     cmd("slowlog|help", 2, slowlog_help)
         .flags(&["loading", "stale"])
         .acl(&["@slow"])
-        .doc("server", "6.2.0", "O(1)", "Show helpful text about the different subcommands"),
+        .doc(
+            "server",
+            "6.2.0",
+            "O(1)",
+            "Show helpful text about the different subcommands",
+        ),
 ];

@@ -334,7 +334,9 @@ pub fn getex(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let mut change = Change::None;
     let mut args = Args::new(&argv[2..]);
     while let Some(opt) = args.next_opt() {
-        let kind = ["EX", "PX", "EXAT", "PXAT"].into_iter().find(|k| eq(opt, k));
+        let kind = ["EX", "PX", "EXAT", "PXAT"]
+            .into_iter()
+            .find(|k| eq(opt, k));
         match (&change, kind) {
             (Change::None | Change::Persist, None) if eq(opt, "PERSIST") => {
                 change = Change::Persist;

@@ -240,5 +240,4 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
             );
         }
     }
-
 }

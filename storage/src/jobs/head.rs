@@ -58,11 +58,17 @@ mod tests {
         let mut model: std::collections::BTreeSet<(u64, JobId)> = Default::default();
         let mut x: u64 = 12345;
         for step in 0..20_000u64 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let r = x >> 33;
             if !r.is_multiple_of(3) || model.is_empty() {
                 // Mostly appends at the tail, sometimes earlier ctimes (requeues).
-                let ctime = if r.is_multiple_of(7) { r % 1000 } else { 1000 + step };
+                let ctime = if r.is_multiple_of(7) {
+                    r % 1000
+                } else {
+                    1000 + step
+                };
                 let e = (ctime, id((r % 251) as u8));
                 if model.insert(e) {
                     index_insert(&mut q, e.0, e.1);
@@ -73,7 +79,10 @@ mod tests {
                 let e = if r.is_multiple_of(2) {
                     *model.iter().next().expect("not empty")
                 } else {
-                    *model.iter().nth((r as usize / 2) % model.len()).expect("in range")
+                    *model
+                        .iter()
+                        .nth((r as usize / 2) % model.len())
+                        .expect("in range")
                 };
                 model.remove(&e);
                 index_remove(&mut q, e.0, &e.1);

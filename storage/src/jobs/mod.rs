@@ -63,8 +63,8 @@ pub use self::head::HEAD_MAX;
 pub use self::id::{is_valid, ttl_word, JobId, JOB_ID_LEN};
 use self::record::{parse_queued_key, queue_prefix, queued_key};
 pub use self::record::{
-    pause_name, Job, JobState, Queue, FLAG_DELIVERED, FLAG_QUEUED_ONCE, INLINE_BODY_MAX,
-    PAUSED_IN, PAUSED_OUT,
+    pause_name, Job, JobState, Queue, FLAG_DELIVERED, FLAG_QUEUED_ONCE, INLINE_BODY_MAX, PAUSED_IN,
+    PAUSED_OUT,
 };
 use crate::store::{Result, StoreError};
 
@@ -277,7 +277,10 @@ impl Jobs {
             legacy.remove(k)?;
         }
         if moved > 0 {
-            tracing::info!(records = moved, "job records moved from keyspace `keys` to `jobs`");
+            tracing::info!(
+                records = moved,
+                "job records moved from keyspace `keys` to `jobs`"
+            );
         }
         Ok(moved)
     }
@@ -533,7 +536,11 @@ impl Jobs {
                 self.timer_low = self.timer_low.min(n.awake);
                 if n.state == JobState::Queued {
                     // Likewise: queued if and only if it has this record.
-                    self.stage_put(queued_key(TAG_QUEUED, &n.queue, n.ctime, id), Vec::new(), true);
+                    self.stage_put(
+                        queued_key(TAG_QUEUED, &n.queue, n.ctime, id),
+                        Vec::new(),
+                        true,
+                    );
                     let q = self.queue_entry(&n.queue, now_ms);
                     head::index_insert(q, n.ctime, *id);
                     q.len += 1;

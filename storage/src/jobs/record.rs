@@ -113,9 +113,8 @@ impl Job {
 
     pub fn encode(&self) -> Vec<u8> {
         let body = self.body.as_ref().map_or(0, |b| b.len());
-        let mut v = Vec::with_capacity(
-            FIXED + self.dead_letter.len() + 3 + self.queue.len() + body,
-        );
+        let mut v =
+            Vec::with_capacity(FIXED + self.dead_letter.len() + 3 + self.queue.len() + body);
         v.push(VERSION);
         v.push(match self.state {
             JobState::Active => 1,

@@ -404,7 +404,10 @@ fn long_queues_are_fetched_in_order_through_their_head() {
     {
         let mut s = open(dir.path());
         for i in 0..n {
-            let id = s.jobs().add(spec("q", &format!("j{i}")), T0 + i).expect("add");
+            let id = s
+                .jobs()
+                .add(spec("q", &format!("j{i}")), T0 + i)
+                .expect("add");
             expect.insert(i, id);
         }
         commit(&mut s);
@@ -412,12 +415,19 @@ fn long_queues_are_fetched_in_order_through_their_head() {
         // front) and delete a few queued ones from the middle and the far end.
         let mut taken = Vec::new();
         for i in 0..(HEAD_MAX as u64 * 3 / 2) {
-            let (id, _) = s.jobs().fetch(b"q", T0 + n + i).expect("fetch").expect("job");
+            let (id, _) = s
+                .jobs()
+                .fetch(b"q", T0 + n + i)
+                .expect("fetch")
+                .expect("job");
             assert_eq!(Some(&id), expect.get(&i), "fetch {i} in order");
             taken.push(i);
         }
         for &i in taken.iter().step_by(7) {
-            assert!(s.jobs().enqueue(&expect[&i], true, 0, T0 + 2 * n).expect("nack"));
+            assert!(s
+                .jobs()
+                .enqueue(&expect[&i], true, 0, T0 + 2 * n)
+                .expect("nack"));
         }
         for i in taken.iter().filter(|i| *i % 7 != 0) {
             expect.remove(i);
@@ -429,7 +439,11 @@ fn long_queues_are_fetched_in_order_through_their_head() {
         check_invariants(&mut s);
         // A few more fetches before the restart, committed.
         for _ in 0..5 {
-            let (id, _) = s.jobs().fetch(b"q", T0 + 3 * n).expect("fetch").expect("job");
+            let (id, _) = s
+                .jobs()
+                .fetch(b"q", T0 + 3 * n)
+                .expect("fetch")
+                .expect("job");
             let (&first, &want) = expect.iter().next().expect("left");
             assert_eq!(id, want);
             expect.remove(&first);
@@ -442,7 +456,11 @@ fn long_queues_are_fetched_in_order_through_their_head() {
     let late = s.jobs().add(spec("q", "late"), T0 + 4 * n).expect("add");
     expect.insert(u64::MAX, late);
     for (_, want) in expect {
-        let (id, _) = s.jobs().fetch(b"q", T0 + 5 * n).expect("fetch").expect("job");
+        let (id, _) = s
+            .jobs()
+            .fetch(b"q", T0 + 5 * n)
+            .expect("fetch")
+            .expect("job");
         assert_eq!(id, want);
     }
     assert!(s.jobs().fetch(b"q", T0 + 5 * n).expect("fetch").is_none());
@@ -460,7 +478,10 @@ fn small_bodies_are_inline_large_ones_separate() {
         let mut s = open(dir.path());
         let a = s.jobs().add(spec("q", &small), T0).expect("add");
         let b = s.jobs().add(spec("q", &large), T0).expect("add");
-        assert_eq!(s.jobs().body(&b).expect("body").as_deref(), Some(large.as_bytes()));
+        assert_eq!(
+            s.jobs().body(&b).expect("body").as_deref(),
+            Some(large.as_bytes())
+        );
         check_invariants(&mut s);
         (a, b)
     };
@@ -470,8 +491,14 @@ fn small_bodies_are_inline_large_ones_separate() {
     assert!(s.jobs().get(&b).expect("get").expect("b").body.is_none());
     let (got, _) = s.jobs().fetch(b"q", T0 + 1).expect("fetch").expect("a");
     assert_eq!(got, a);
-    assert_eq!(s.jobs().body(&a).expect("body").as_deref(), Some(small.as_bytes()));
-    assert_eq!(s.jobs().body(&b).expect("body").as_deref(), Some(large.as_bytes()));
+    assert_eq!(
+        s.jobs().body(&a).expect("body").as_deref(),
+        Some(small.as_bytes())
+    );
+    assert_eq!(
+        s.jobs().body(&b).expect("body").as_deref(),
+        Some(large.as_bytes())
+    );
     assert!(s.jobs().delete(&a, T0 + 2).expect("ack"));
     assert!(s.jobs().delete(&b, T0 + 2).expect("ack"));
     assert_eq!(s.jobs().body(&b).expect("body"), None);
@@ -487,7 +514,10 @@ fn job_records_in_the_old_keyspace_are_moved() {
     let (a, b) = {
         let mut s = open(dir.path());
         let a = s.jobs().add(spec("q", "a"), T0).expect("add");
-        let b = s.jobs().add(spec("q", &"B".repeat(2000)), T0 + 1).expect("add");
+        let b = s
+            .jobs()
+            .add(spec("q", &"B".repeat(2000)), T0 + 1)
+            .expect("add");
         s.jobs().fetch(b"q", T0 + 2).expect("fetch").expect("a");
         commit(&mut s);
         s.close().expect("close");
@@ -496,8 +526,12 @@ fn job_records_in_the_old_keyspace_are_moved() {
     {
         // Rewrite the directory into the old layout.
         let db = fjall::Database::builder(dir.path()).open().expect("fjall");
-        let keys = db.keyspace("keys", fjall::KeyspaceCreateOptions::default).expect("keys");
-        let jobs = db.keyspace("jobs", fjall::KeyspaceCreateOptions::default).expect("jobs");
+        let keys = db
+            .keyspace("keys", fjall::KeyspaceCreateOptions::default)
+            .expect("keys");
+        let jobs = db
+            .keyspace("jobs", fjall::KeyspaceCreateOptions::default)
+            .expect("jobs");
         let all: Vec<_> = jobs.iter().map(|g| g.into_inner().expect("read")).collect();
         assert!(all.len() > 5);
         for (k, v) in all {
@@ -508,9 +542,15 @@ fn job_records_in_the_old_keyspace_are_moved() {
     }
     let mut s = open(dir.path());
     assert_eq!(s.jobs().registered(), 2);
-    assert_eq!(s.jobs().get(&a).expect("get").expect("a").state, JobState::Active);
+    assert_eq!(
+        s.jobs().get(&a).expect("get").expect("a").state,
+        JobState::Active
+    );
     assert_eq!(s.jobs().peek(b"q", 10, false).expect("peek"), vec![b]);
-    assert_eq!(s.jobs().body(&b).expect("body").map(|b| b.len()), Some(2000));
+    assert_eq!(
+        s.jobs().body(&b).expect("body").map(|b| b.len()),
+        Some(2000)
+    );
     check_invariants(&mut s);
     drop(s);
     let s = open(dir.path());
@@ -528,9 +568,15 @@ fn records_made_and_dropped_in_one_drain_never_reach_the_batch() {
     let b = s.jobs().add(spec("q", "b"), T0 + 1).expect("add");
     commit(&mut s);
     // a: fetched, NACKed (back to its place, same queue-index key), fetched again.
-    assert_eq!(s.jobs().fetch(b"q", T0 + 2).expect("fetch").map(|j| j.0), Some(a));
+    assert_eq!(
+        s.jobs().fetch(b"q", T0 + 2).expect("fetch").map(|j| j.0),
+        Some(a)
+    );
     assert!(s.jobs().enqueue(&a, true, 0, T0 + 3).expect("nack"));
-    assert_eq!(s.jobs().fetch(b"q", T0 + 4).expect("fetch").map(|j| j.0), Some(a));
+    assert_eq!(
+        s.jobs().fetch(b"q", T0 + 4).expect("fetch").map(|j| j.0),
+        Some(a)
+    );
     // b: dequeued and enqueued again.
     assert!(s.jobs().dequeue(&b, T0 + 5).expect("dequeue"));
     assert!(s.jobs().enqueue(&b, false, 0, T0 + 6).expect("enqueue"));
@@ -539,7 +585,10 @@ fn records_made_and_dropped_in_one_drain_never_reach_the_batch() {
     // c: added and fetched in the same drain: only its record and its requeue timer are
     // staged, both new.
     let c = s.jobs().add(spec("q2", "c"), T0 + 7).expect("add");
-    assert_eq!(s.jobs().fetch(b"q2", T0 + 8).expect("fetch").map(|j| j.0), Some(c));
+    assert_eq!(
+        s.jobs().fetch(b"q2", T0 + 8).expect("fetch").map(|j| j.0),
+        Some(c)
+    );
     let staged: Vec<&Staged> = s.jobs_ref().pending.values().collect();
     assert_eq!(staged.len(), 2, "{staged:?}");
     assert!(staged.iter().all(|s| matches!(s, Staged::New(_))));

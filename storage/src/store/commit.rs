@@ -105,10 +105,7 @@ impl Store {
             ks.rotate_memtable()?;
         }
         let deadline = std::time::Instant::now() + CLOSE_FLUSH_WAIT;
-        while all
-            .iter()
-            .any(|ks| ks.sealed_memtable_count() > 0)
-        {
+        while all.iter().any(|ks| ks.sealed_memtable_count() > 0) {
             // A failed background flush poisons the database: stop waiting for it.
             self.db.persist(PersistMode::Buffer)?;
             if std::time::Instant::now() >= deadline {
