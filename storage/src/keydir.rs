@@ -131,30 +131,35 @@ impl KeyDir {
     /// Inserts or replaces; returns the previous entry.
     pub fn insert(&mut self, name: Bytes, entry: Entry) -> Option<Entry> {
         let new_at = entry.expire_at;
-        let (name, old) = match self.map.get_key_value(&name[..]) {
-            // Overwrite: the name is already owned by the map; `order` does not change.
-            Some((owned, _)) => {
-                let owned = owned.clone();
-                let old = self.map.insert(owned.clone(), entry);
-                (owned, old)
+        // Overwrite (SET on an existing key, the common case): one lookup; `order` does not
+        // change, and `expires` only if the expiry does.
+        if let Some(slot) = self.map.get_mut(&name[..]) {
+            let old = std::mem::replace(slot, entry);
+            if old.expire_at != new_at {
+                let owned = self.owned_name(&name);
+                if let Some(at) = old.expire_at {
+                    self.expires.remove(&(at, owned.clone()));
+                }
+                if let Some(at) = new_at {
+                    self.expires.insert((at, owned));
+                }
             }
-            None => {
-                let owned = Bytes::copy_from_slice(&name);
-                self.order.insert((key_hash(&owned), owned.clone()));
-                self.map.insert(owned.clone(), entry);
-                (owned, None)
-            }
-        };
-        let old_at = old.as_ref().and_then(|e| e.expire_at);
-        if old_at != new_at {
-            if let Some(at) = old_at {
-                self.expires.remove(&(at, name.clone()));
-            }
-            if let Some(at) = new_at {
-                self.expires.insert((at, name));
-            }
+            return Some(old);
         }
-        old
+        let owned = Bytes::copy_from_slice(&name);
+        self.order.insert((key_hash(&owned), owned.clone()));
+        if let Some(at) = new_at {
+            self.expires.insert((at, owned.clone()));
+        }
+        self.map.insert(owned, entry);
+        None
+    }
+
+    /// The map's own copy of an existing name (shared with `order` and `expires`).
+    fn owned_name(&self, name: &[u8]) -> Bytes {
+        self.map
+            .get_key_value(name)
+            .map_or_else(|| Bytes::copy_from_slice(name), |(k, _)| k.clone())
     }
 
     pub fn remove(&mut self, name: &[u8]) -> Option<Entry> {
@@ -168,15 +173,12 @@ impl KeyDir {
 
     /// Changes a key's expiry; false if the key does not exist.
     pub fn set_expire(&mut self, name: &[u8], at: Option<u64>) -> bool {
-        let Some((owned, _)) = self.map.get_key_value(name) else {
-            return false;
-        };
-        let owned = owned.clone();
         let Some(entry) = self.map.get_mut(name) else {
             return false;
         };
         let old = std::mem::replace(&mut entry.expire_at, at);
         if old != at {
+            let owned = self.owned_name(name);
             if let Some(old) = old {
                 self.expires.remove(&(old, owned.clone()));
             }

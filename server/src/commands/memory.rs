@@ -14,6 +14,9 @@ use super::common::*;
 use crate::engine::Ctx;
 use crate::reply::{CmdResult, SYNTAX};
 
+/// Most keys MEMORY STATS looks at to estimate the dataset.
+const STATS_SAMPLE: usize = 10_000;
+
 /// Per-key overhead of the key directory: the hash map slot (name handle and entry), the SCAN
 /// order set's entry and the allocation headers of the name.
 const KEY_OVERHEAD: usize = 160;
@@ -32,7 +35,7 @@ pub fn key_memory(name: &[u8], e: &Entry) -> usize {
             Value::Stream(m) => {
                 let mut n = std::mem::size_of::<sluice_storage::stream::StreamMeta>();
                 // Node index: a B-tree entry (ID key, summary value) per node.
-                n += m.layout.nodes().count() * 96;
+                n += m.layout.radix_tree_keys() as usize * 96;
                 // Tail cache: the encoded entries plus a deque slot each.
                 n += m.tail_bytes + m.tail.len() * 48;
                 for (gname, g) in m.groups.iter() {
@@ -73,19 +76,29 @@ pub fn usage(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 /// Where memory goes, as far as Sluice can tell: the process (RSS), its peak, the key
-/// directory, and the store's configured block cache. Field names follow Redis's MEMORY STATS
+/// directory (estimated from up to [`STATS_SAMPLE`] keys), and the store's block cache. Field names follow Redis's MEMORY STATS
 /// where the meaning is the same; Sluice's own start with `sluice.`.
 pub fn stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     let rss = super::info::rss_bytes();
     let peak = super::info::peak_rss_bytes().max(rss);
+    // The dataset is estimated from the first keys in SCAN order (all of them on a small
+    // server): MEMORY STATS runs on the event loop and must not walk millions of keys.
     let mut keys = 0usize;
-    let mut dataset = 0usize;
+    let (mut sampled, mut sampled_bytes) = (0usize, 0usize);
     for db in 0..ctx.store.databases() {
-        for (name, e) in ctx.store.dir(db).iter() {
-            keys += 1;
-            dataset += key_memory(name, e);
+        let dir = ctx.store.dir(db);
+        keys += dir.len();
+        for (name, e) in dir.iter().take(STATS_SAMPLE - sampled) {
+            sampled += 1;
+            sampled_bytes += key_memory(name, e);
         }
     }
+    let per_key = sampled_bytes / sampled.max(1);
+    let dataset = if sampled == keys {
+        sampled_bytes
+    } else {
+        per_key * keys
+    };
     let clients: usize = ctx
         .srv
         .clients
@@ -99,7 +112,7 @@ pub fn stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
         ("total.allocated", rss as i64),
         ("clients.normal", clients as i64),
         ("keys.count", keys as i64),
-        ("keys.bytes-per-key", (dataset / keys.max(1)) as i64),
+        ("keys.bytes-per-key", per_key as i64),
         ("dataset.bytes", dataset as i64),
         ("sluice.block-cache.bytes", ctx.srv.config.cache_size as i64),
         ("sluice.disk.bytes", ctx.store.disk_space() as i64),

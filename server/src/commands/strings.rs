@@ -166,42 +166,22 @@ pub fn setnx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if ctx.store.lookup(db, &argv[1], ctx.now_ms).is_some() {
         ctx.out.int(0);
     } else {
-        ctx.store.put(
-            db,
-            argv[1].clone(),
-            Entry {
-                value: Value::String(argv[2].clone()),
-                expire_at: None,
-            },
-        );
+        put_string(ctx, &argv[1], argv[2].clone(), None);
         ctx.out.int(1);
     }
     Ok(())
 }
 
 fn incr_by(ctx: &mut Ctx<'_>, key: &Bytes, by: i64) -> CmdResult {
-    let db = ctx.db();
-    let (current, expire_at) = match ctx.store.lookup(db, key, ctx.now_ms) {
+    let (current, expire_at) = match string_and_expiry(ctx, key)? {
         None => (0, None),
-        Some(Entry {
-            value: Value::String(s),
+        Some((s, expire_at)) => (
+            parse_i64(&s).ok_or(ReplyError::from(NOT_INTEGER))?,
             expire_at,
-        }) => (
-            parse_i64(s).ok_or(ReplyError::from(NOT_INTEGER))?,
-            *expire_at,
         ),
-        #[allow(unreachable_patterns)]
-        Some(_) => return Err(WRONGTYPE.into()),
     };
     let new = current.checked_add(by).ok_or(ReplyError::from(OVERFLOW))?;
-    ctx.store.put(
-        db,
-        key.clone(),
-        Entry {
-            value: Value::String(Bytes::from(new.to_string())),
-            expire_at,
-        },
-    );
+    put_string(ctx, key, Bytes::from(new.to_string()), expire_at);
     ctx.out.int(new);
     Ok(())
 }
@@ -249,16 +229,8 @@ pub fn mset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if argv.len().is_multiple_of(2) {
         return Err(wrong_arity("mset"));
     }
-    let db = ctx.db();
     for pair in argv[1..].chunks_exact(2) {
-        ctx.store.put(
-            db,
-            pair[0].clone(),
-            Entry {
-                value: Value::String(pair[1].clone()),
-                expire_at: None,
-            },
-        );
+        put_string(ctx, &pair[0], pair[1].clone(), None);
     }
     ctx.out.ok();
     Ok(())
