@@ -486,11 +486,34 @@ impl Server {
                 .expect("spawn sluice");
             self.child = Some(child);
             if self.wait_ready() {
-                return started.elapsed();
+                let took = started.elapsed();
+                if let Some(p) = log {
+                    wait_for_log_line(p, "listening");
+                }
+                return took;
             }
             self.kill9();
         }
         panic!("sluice did not start after 5 attempts");
+    }
+}
+
+/// Waits until the server's log holds a line containing `needle`: the log is written by its
+/// own thread, which may lag the server's first answer, and lines come out in order, so once
+/// "listening" is there every start-up line before it is too.
+pub fn wait_for_log_line(path: &Path, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} in {}: {text}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
