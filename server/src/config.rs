@@ -32,6 +32,10 @@ impl Fsync {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub port: u16,
+    /// The Redis version reported to clients (INFO `redis_version`, HELLO, Lua's
+    /// `redis.REDIS_VERSION`): clients switch features on by it. See
+    /// `commands::info::DEFAULT_REDIS_VERSION`.
+    pub redis_version: String,
     /// The Disque port (0 = none; Disque's is 7711): on it a bare `HELLO` is Disque's. Every
     /// command works on both ports; equal to `port`, the main port is the Disque port.
     pub disque_port: u16,
@@ -144,6 +148,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             port: 6379,
+            redis_version: crate::commands::info::DEFAULT_REDIS_VERSION.into(),
             disque_port: 0,
             bind: vec!["127.0.0.1".into()],
             dir: PathBuf::from("./data"),
@@ -320,6 +325,18 @@ pub static PARAMS: &[Param] = &[
         c.port = uint(v, 0, 65535)? as u16;
         Ok(())
     }),
+    param!(
+        "redis-version", "the Redis version reported to clients (INFO redis_version, HELLO, Lua's redis.REDIS_VERSION), by which client libraries switch features on; Sluice has Redis 8.10's stream commands",
+        false,
+        |c| c.redis_version.clone(),
+        |c, v| {
+            crate::commands::info::version_num(v).ok_or_else(|| {
+                "redis-version must be major.minor.patch, each 0-255".to_string()
+            })?;
+            c.redis_version = v.to_string();
+            Ok(())
+        }
+    ),
     param!(
         "disque-port", "TCP port for Disque clients, on which a bare HELLO is Disque's (0 = none; Disque uses 7711)",
         false,

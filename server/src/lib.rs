@@ -29,6 +29,8 @@ use crate::config::{Config, SharedLimits};
 /// Opens the store, binds the listeners and serves until SHUTDOWN or SIGINT/SIGTERM.
 /// Returns once the store is closed (flushed and synced).
 pub fn run(config: Config) -> Result<(), String> {
+    // Process-wide (a second server in the same process reports the first one's version).
+    commands::info::set_reported_version(&config.redis_version);
     std::fs::create_dir_all(&config.dir)
         .map_err(|e| format!("can't create data directory {}: {e}", config.dir.display()))?;
     let opts = store_options(&config);

@@ -273,3 +273,53 @@ fn the_start_log_says_whether_the_last_shutdown_was_clean() {
     );
     assert_eq!(s.conn().cmd("GET a"), b"$1\r\n2\r\n");
 }
+
+/// The reported Redis version (issue #13): 8.10.0 by default in INFO, HELLO and Lua, so that
+/// client libraries switch on the 8.x stream commands; `--redis-version` pins another one (for
+/// a client that misbehaves with a newer server) and a malformed one is refused at start.
+#[test]
+fn the_reported_redis_version_is_8_10_by_default_and_configurable() {
+    let s = common::Server::start(&[]);
+    let mut c = s.conn();
+    assert_eq!(info_field(&mut c, "redis_version"), "8.10.0");
+    let hello = common::parse_resp(&c.cmd("HELLO 2")).0;
+    assert_eq!(hello.field("version").bulk(), b"8.10.0");
+    assert_eq!(
+        c.cmd_args(&[
+            b"EVAL",
+            b"return {redis.REDIS_VERSION, redis.REDIS_VERSION_NUM}",
+            b"0"
+        ]),
+        b"*2\r\n$6\r\n8.10.0\r\n:526848\r\n"
+    );
+    assert_eq!(
+        c.cmd("CONFIG GET redis-version"),
+        b"*2\r\n$13\r\nredis-version\r\n$6\r\n8.10.0\r\n"
+    );
+    // Fixed at start, as the version of a running redis-server is.
+    assert!(c
+        .cmd("CONFIG SET redis-version 7.0.15")
+        .starts_with(b"-ERR"));
+
+    let pinned = common::Server::start(&["--redis-version", "7.0.15"]);
+    let mut c = pinned.conn();
+    assert_eq!(info_field(&mut c, "redis_version"), "7.0.15");
+    assert_eq!(
+        c.cmd_args(&[b"EVAL", b"return redis.REDIS_VERSION_NUM", b"0"]),
+        b":458767\r\n"
+    );
+
+    for bad in ["8.10", "8.10.0.1", "8.256.0", "x.y.z", ""] {
+        let out = Command::new(sluice_bin())
+            .args(["--port", "0", "--redis-version", bad])
+            .output()
+            .expect("run");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "--redis-version {bad:?} accepted"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("redis-version"), "{err}");
+    }
+}

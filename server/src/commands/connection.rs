@@ -106,7 +106,7 @@ pub fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     out.bulk(b"server");
     out.bulk(b"redis");
     out.bulk(b"version");
-    out.bulk(crate::commands::info::REDIS_VERSION.as_bytes());
+    out.bulk(crate::commands::info::reported_version().0.as_bytes());
     out.bulk(b"proto");
     out.int(proto.version());
     out.bulk(b"id");

@@ -9,8 +9,52 @@ use super::common::*;
 use crate::engine::Ctx;
 use crate::reply::CmdResult;
 
-/// The Redis version Sluice is compatible with and reports to clients.
-pub const REDIS_VERSION: &str = "7.0.15";
+/// The Redis version Sluice reports by default (config `redis-version`). Client libraries
+/// gate commands on it (redis-py, node-redis, go-redis, Jedis, Lettuce check `redis_version`
+/// before using XACKDEL, XREADGROUP CLAIM, XNACK, IDMP, MAXCOUNT…), so it is the release whose
+/// stream commands Sluice has: 8.10. It does not mean Sluice has the rest of 8.10 (lists,
+/// hashes, sets, modules… are missing at any version, see the README's "Not supported").
+pub const DEFAULT_REDIS_VERSION: &str = "8.10.0";
+
+/// The version the running server reports: set once at start from the config.
+static REPORTED: std::sync::OnceLock<(String, u32)> = std::sync::OnceLock::new();
+
+/// Fixes the reported version (at start; a second call changes nothing). `version` must have
+/// passed [`version_num`].
+pub fn set_reported_version(version: &str) {
+    let num = version_num(version).unwrap_or(0);
+    let _ = REPORTED.set((version.to_string(), num));
+}
+
+/// The reported version and its number (`0x00MMmmpp`, Lua's `REDIS_VERSION_NUM`).
+pub fn reported_version() -> (&'static str, u32) {
+    let (v, n) = REPORTED.get_or_init(|| {
+        let v = DEFAULT_REDIS_VERSION.to_string();
+        let n = version_num(&v).unwrap_or(0);
+        (v, n)
+    });
+    (v.as_str(), *n)
+}
+
+/// `major.minor.patch` with each part 0–255 → `0x00MMmmpp`; `None` if it is not that.
+pub fn version_num(v: &str) -> Option<u32> {
+    let parts: Vec<&str> = v.split('.').collect();
+    let [a, b, c] = parts.as_slice() else {
+        return None;
+    };
+    let mut n = 0u32;
+    for p in [a, b, c] {
+        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let x: u32 = p.parse().ok()?;
+        if x > 255 {
+            return None;
+        }
+        n = (n << 8) | x;
+    }
+    Some(n)
+}
 
 const DEFAULT_SECTIONS: &[&str] = &[
     "server",
@@ -132,7 +176,8 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
             "server" => {
                 let _ = write!(
                     w,
-                    "# Server\r\nredis_version:{REDIS_VERSION}\r\nsluice_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:{}\r\nconfig_file:{}\r\n",
+                    "# Server\r\nredis_version:{}\r\nsluice_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:{}\r\nconfig_file:{}\r\n",
+                    reported_version().0,
                     env!("CARGO_PKG_VERSION"),
                     std::env::consts::OS,
                     std::env::consts::ARCH,

@@ -187,7 +187,9 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         Some((want, false)) => {
             if want.ms == last.ms {
                 if last.seq == u64::MAX {
-                    return Err(EDOM.into());
+                    // 7.0.15 reports the exhausted sequence of an `<ms>-*` ID this way (its
+                    // append fails with ERANGE), not as an ID that is too small.
+                    return Err("ERR Elements are too large to be stored".into());
                 }
                 StreamId::new(last.ms, last.seq + 1)
             } else {
@@ -486,6 +488,110 @@ pub fn xsetid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 /// Default COUNT of a blocked XREAD when it is served (Redis's XREAD_BLOCKED_DEFAULT_COUNT).
 const BLOCKED_DEFAULT_COUNT: usize = 1000;
 
+/// What XREAD/XREADGROUP say about a MAXCOUNT or MAXSIZE that is not a positive integer,
+/// and about a MAXCOUNT below COUNT. Redis 8.10 has these checks; its exact texts could not be
+/// checked against an 8.10 server here (see the README).
+const MAXCOUNT_NOT_POSITIVE: &str = "ERR MAXCOUNT must be a positive integer";
+const MAXSIZE_NOT_POSITIVE: &str = "ERR MAXSIZE must be a positive integer";
+const MAXCOUNT_BELOW_COUNT: &str = "ERR MAXCOUNT must be greater than or equal to COUNT";
+
+/// MAXCOUNT / MAXSIZE (Redis 8.10): cumulative caps on one XREAD / XREADGROUP reply, over all
+/// its streams, served in the order the command names them. MAXCOUNT bounds the entries;
+/// MAXSIZE the reply's bytes (each entry counted as its RESP2 encoding) — softly: an entry
+/// that would pass it is left out, unless the reply has no entry yet, so that a reader always
+/// makes progress.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplyCaps {
+    pub max_count: Option<usize>,
+    pub max_size: Option<u64>,
+}
+
+/// The running budget of one reply under [`ReplyCaps`].
+#[derive(Clone, Copy, Debug)]
+pub struct CapBudget {
+    caps: ReplyCaps,
+    entries: usize,
+    bytes: u64,
+}
+
+impl CapBudget {
+    pub fn new(caps: ReplyCaps) -> Self {
+        CapBudget {
+            caps,
+            entries: 0,
+            bytes: 0,
+        }
+    }
+
+    /// The COUNT to use for the next stream: the per-stream COUNT (0 = none) lowered to what
+    /// MAXCOUNT leaves; `None` when MAXCOUNT is used up (the stream is skipped).
+    pub fn next_count(&self, count: usize) -> Option<usize> {
+        match self.caps.max_count {
+            None => Some(count),
+            Some(max) => {
+                let left = max.saturating_sub(self.entries);
+                if left == 0 {
+                    None
+                } else if count == 0 {
+                    Some(left)
+                } else {
+                    Some(count.min(left))
+                }
+            }
+        }
+    }
+
+    /// Whether the budget is used up (later streams are skipped).
+    pub fn exhausted(&self) -> bool {
+        self.next_count(0).is_none()
+            || self
+                .caps
+                .max_size
+                .is_some_and(|m| self.entries > 0 && self.bytes >= m)
+    }
+
+    /// Takes, from entries of these encoded sizes (in order), as many as the budget allows,
+    /// and charges them; returns how many.
+    pub fn take(&mut self, sizes: impl IntoIterator<Item = u64>) -> usize {
+        let mut n = 0;
+        for size in sizes {
+            if self.next_count(0).is_none() {
+                break;
+            }
+            if let Some(max) = self.caps.max_size {
+                if self.entries > 0 && self.bytes.saturating_add(size) > max {
+                    // Nothing after it fits either, as far as this reply is concerned.
+                    self.bytes = max;
+                    break;
+                }
+            }
+            self.entries += 1;
+            self.bytes = self.bytes.saturating_add(size);
+            n += 1;
+        }
+        n
+    }
+}
+
+/// The RESP2 size of `[id, [field, value, …]]` for an entry with this ID and these fields.
+pub fn entry_reply_size(id: StreamId, fields: &[&[u8]]) -> u64 {
+    fn bulk(len: usize) -> u64 {
+        // `$<len>\r\n<bytes>\r\n`
+        (len + decimal_len(len as u64) + 5) as u64
+    }
+    fn decimal_len(mut n: u64) -> usize {
+        let mut d = 1;
+        while n >= 10 {
+            n /= 10;
+            d += 1;
+        }
+        d
+    }
+    let id_len = decimal_len(id.ms) + 1 + decimal_len(id.seq);
+    let head = 4 + (3 + decimal_len(fields.len() as u64)) as u64;
+    head + bulk(id_len) + fields.iter().map(|f| bulk(f.len())).sum::<u64>()
+}
+
 /// The ID of one stream of XREAD / XREADGROUP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadId {
@@ -507,6 +613,8 @@ pub struct ReadArgs<'a> {
     pub timeout: Option<u64>,
     /// COUNT (0 = no limit).
     pub count: usize,
+    /// MAXCOUNT and MAXSIZE (Redis 8.10): caps on the whole reply, across its streams.
+    pub caps: ReplyCaps,
     pub noack: bool,
     /// XREADGROUP's GROUP group consumer.
     pub group: Option<(&'a Bytes, &'a Bytes)>,
@@ -521,6 +629,8 @@ pub struct ReadArgs<'a> {
 pub fn parse_read_args(argv: &[Bytes], xreadgroup: bool) -> Result<ReadArgs<'_>, ReplyError> {
     let mut timeout = None;
     let mut count = 0;
+    let mut count_given = false;
+    let mut caps = ReplyCaps::default();
     let mut noack = false;
     let mut group = None;
     let mut streams = None;
@@ -535,6 +645,19 @@ pub fn parse_read_args(argv: &[Bytes], xreadgroup: bool) -> Result<ReadArgs<'_>,
             timeout = Some(t as u64);
         } else if eq(o, "COUNT") && more > 0 {
             count = args.next_i64()?.max(0) as usize;
+            count_given = true;
+        } else if eq(o, "MAXCOUNT") && more > 0 {
+            let n = args.next_i64()?;
+            if n <= 0 {
+                return Err(MAXCOUNT_NOT_POSITIVE.into());
+            }
+            caps.max_count = Some(n as usize);
+        } else if eq(o, "MAXSIZE") && more > 0 {
+            let n = args.next_i64()?;
+            if n <= 0 {
+                return Err(MAXSIZE_NOT_POSITIVE.into());
+            }
+            caps.max_size = Some(n as u64);
         } else if eq(o, "STREAMS") && more > 0 {
             let rest = args.rest();
             if !rest.len().is_multiple_of(2) {
@@ -562,6 +685,11 @@ pub fn parse_read_args(argv: &[Bytes], xreadgroup: bool) -> Result<ReadArgs<'_>,
     if xreadgroup && group.is_none() {
         return Err("ERR Missing GROUP option for XREADGROUP".into());
     }
+    if let Some(max) = caps.max_count {
+        if count_given && count > 0 && max < count {
+            return Err(MAXCOUNT_BELOW_COUNT.into());
+        }
+    }
     let (keys, id_args) = streams.split_at(streams.len() / 2);
     let ids = id_args
         .iter()
@@ -582,6 +710,7 @@ pub fn parse_read_args(argv: &[Bytes], xreadgroup: bool) -> Result<ReadArgs<'_>,
     Ok(ReadArgs {
         timeout,
         count,
+        caps,
         noack,
         group,
         head,
@@ -594,6 +723,7 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let ReadArgs {
         timeout,
         mut count,
+        caps,
         head,
         keys,
         ids: id_args,
@@ -626,12 +756,19 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         count = BLOCKED_DEFAULT_COUNT;
     }
     let mut results: Vec<(&Bytes, Vec<StreamEntry>)> = Vec::new();
+    let mut budget = CapBudget::new(caps);
     for (k, gt) in keys.iter().zip(&ids) {
         if let Some(w) = &woken {
             if w != k || results.iter().any(|(r, _)| *r == k) {
                 continue;
             }
         }
+        if budget.exhausted() {
+            break;
+        }
+        let Some(count) = budget.next_count(count) else {
+            break;
+        };
         let Ok(Some((last_id, empty))) = ctx
             .store
             .stream(db, k, ctx.now_ms)
@@ -675,6 +812,15 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                     .map_err(storage_error)?
             }
         };
+        let mut entries = entries;
+        if caps != ReplyCaps::default() {
+            let mut sizes = Vec::with_capacity(entries.len());
+            for e in &entries {
+                sizes.push(entry_reply_size(e.id, &e.fields().map_err(storage_error)?));
+            }
+            let n = budget.take(sizes);
+            entries.truncate(n);
+        }
         if !entries.is_empty() || woken.is_some() {
             results.push((k, entries));
         }
@@ -953,8 +1099,11 @@ pub static COMMANDS: &[Command] = &[
         .keys(0, 0, 0, &[ks_keyword(&["RO", "access"], "STREAMS", 1, -1, 1, 2)])
         .acl(&["@read", "@stream", "@slow", "@blocking"])
         .doc("stream", "5.0.0", "For each stream mentioned: O(N) with N being the number of elements being returned, it means that XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in order to serve the M clients blocked on the stream getting new data.", "Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller for each stream. Can block.")
+        .history(&[("8.10.0", "Added the `MAXCOUNT` and `MAXSIZE` options.")])
         .args(&[
             arg("count", "integer").token("COUNT").opt(),
+            arg("maxcount", "integer").token("MAXCOUNT").since("8.10.0").opt(),
+            arg("maxsize", "integer").token("MAXSIZE").since("8.10.0").opt(),
             arg("milliseconds", "integer").token("BLOCK").opt(),
             arg("streams", "block").token("STREAMS").of(&[arg("key", "key").many(), arg("id", "string").many()]),
         ]),

@@ -386,6 +386,8 @@ fn new_vm() -> mlua::Result<Vm> {
         wrap,
         killed,
         libs::create(&lua)?,
+        crate::commands::info::reported_version().0,
+        crate::commands::info::reported_version().1,
     ))?;
     let g = lua.globals();
     for name in [

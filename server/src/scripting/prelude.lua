@@ -4,7 +4,7 @@
 -- Redis's {err=…, source=…, line=…} table. Stock Lua 5.1 has no read-only tables (Redis patches
 -- its Lua for them), so every protected table is an empty proxy whose metatable forwards reads
 -- and refuses writes; rawset refuses proxies too.
-local ccall, cpcall, rlog, rsha1, rsetresp, rrand, rsrand, rerrtext, racl, wrap, rkilled, libs = ...
+local ccall, cpcall, rlog, rsha1, rsetresp, rrand, rsrand, rerrtext, racl, wrap, rkilled, libs, version, version_num = ...
 local dbg = debug
 local error, type, tostring, tonumber, select, rawget, rawset, setmetatable, xpcall =
   error, type, tostring, tonumber, select, rawget, rawset, setmetatable, xpcall
@@ -91,8 +91,8 @@ redis.acl_check_cmd = function(...)
   if not ok then raise('Invalid command passed to redis.acl_check_cmd()') end
   return true
 end
-redis.REDIS_VERSION = '7.0.15'
-redis.REDIS_VERSION_NUM = 458767
+redis.REDIS_VERSION = version
+redis.REDIS_VERSION_NUM = version_num
 
 -- math.random as Redis's patched lmathlib: rand48, reseeded with 0 before every script.
 local function checkint(v, i, fname)
