@@ -193,6 +193,9 @@ enum PyPins {
     Pydisque,
     /// `taskiq-requirements.txt`: taskiq, taskiq-redis and their dependencies.
     Taskiq,
+    /// `redis-py-tests-requirements.txt`: redis-py 8 and pytest, to run redis-py's own stream
+    /// tests (`redis_py_upstream_streams.py`).
+    RedisPyTests,
 }
 
 impl PyPins {
@@ -201,6 +204,7 @@ impl PyPins {
             PyPins::RedisPy => "redis-py",
             PyPins::Pydisque => "pydisque",
             PyPins::Taskiq => "taskiq",
+            PyPins::RedisPyTests => "redis-py's tests",
         }
     }
 }
@@ -225,6 +229,12 @@ fn python_paths(pins: PyPins) -> PythonPaths {
             "python-site-pydisque",
             "pydisque-requirements.txt",
             ".python-pydisque.lock",
+        ),
+        PyPins::RedisPyTests => (
+            "venv-redis-py-tests",
+            "python-site-redis-py-tests",
+            "redis-py-tests-requirements.txt",
+            ".python-redis-py-tests.lock",
         ),
         PyPins::Taskiq => (
             "venv-taskiq",
@@ -372,6 +382,9 @@ enum Lib {
     /// taskiq's stream broker, worker, result backend and schedule source (`taskiq_check.py`),
     /// on a server pair of its own.
     Taskiq,
+    /// redis-py's own stream tests (its test suite, unchanged), on a Sluice of its own (they
+    /// FLUSHDB after every test): Sluice only, as redis-server 7.0.15 skips the 8.x ones.
+    RedisPyUpstream,
 }
 
 impl Lib {
@@ -383,6 +396,7 @@ impl Lib {
             Lib::NodeRedis => "node_redis",
             Lib::Pydisque => "pydisque",
             Lib::Taskiq => "taskiq",
+            Lib::RedisPyUpstream => "redis_py_upstream_streams",
         }
     }
 }
@@ -391,9 +405,10 @@ fn run_script(lib: Lib, server: &str, port: u16) -> Result<(), Failed> {
     let started = Instant::now();
     // The lock is held (shared) until the script has finished.
     let (_lock, mut cmd) = match lib {
-        Lib::RedisPy | Lib::RedisPyLock | Lib::Pydisque | Lib::Taskiq => {
+        Lib::RedisPy | Lib::RedisPyLock | Lib::Pydisque | Lib::Taskiq | Lib::RedisPyUpstream => {
             let (pins, script) = match lib {
                 Lib::RedisPy => (PyPins::RedisPy, "redis_py_check.py"),
+                Lib::RedisPyUpstream => (PyPins::RedisPyTests, "redis_py_upstream_streams.py"),
                 Lib::RedisPyLock => (PyPins::RedisPy, "redis_py_lock_check.py"),
                 Lib::Taskiq => (PyPins::Taskiq, "taskiq_check.py"),
                 _ => (PyPins::Pydisque, "pydisque_check.py"),
@@ -404,6 +419,7 @@ fn run_script(lib: Lib, server: &str, port: u16) -> Result<(), Failed> {
                 cmd.env("PYTHONPATH", p);
             }
             cmd.env("PYTHONDONTWRITEBYTECODE", "1");
+            cmd.env("REDIS_PY_TESTS_CACHE", deps_dir().join("redis-py-upstream-tests"));
             cmd.arg(clients_dir().join("python").join(script));
             (lock, cmd)
         }
@@ -425,7 +441,12 @@ fn run_script(lib: Lib, server: &str, port: u16) -> Result<(), Failed> {
     };
     cmd.arg("127.0.0.1").arg(port.to_string());
     let what = format!("{} against {server}", lib.name());
-    let out = run(&mut cmd, &what, SCRIPT_TIMEOUT)?;
+    // redis-py's own suite is ~65 tests with pytest's start-up: give it longer.
+    let timeout = match lib {
+        Lib::RedisPyUpstream => SCRIPT_TIMEOUT * 4,
+        _ => SCRIPT_TIMEOUT,
+    };
+    let out = run(&mut cmd, &what, timeout)?;
     eprintln!("clients: {} ({:.1?})", out.trim_end(), started.elapsed());
     Ok(())
 }
@@ -520,6 +541,25 @@ fn main() {
             },
         ));
     }
+
+    // redis-py's own stream tests on a Sluice of their own (they FLUSHDB after each test).
+    // Not against redis-server 7.0.15: it is too old for them (they would be skipped).
+    let upstream_skip = sluice_bin_is("redis-server").then(|| {
+        "SLUICE_BIN is a redis-server (the Redis validation run): redis-py's 8.x stream tests need a server reporting 8.10".to_string()
+    });
+    trials.push(
+        Trial::test(format!("{}::sluice", Lib::RedisPyUpstream.name()), move || {
+            let s = server::start_with("sluice-redis-py-tests", &server::sluice_bin(), Flags::Sluice, &[])
+                .map_err(Failed::from)?
+                .0;
+            let r = run_script(Lib::RedisPyUpstream, "sluice", s.addr.port());
+            if r.is_err() {
+                print_log_tail(&s);
+            }
+            r
+        })
+        .with_ignored_flag(upstream_skip.is_some()),
+    );
 
     // As in the other targets: a filter matching nothing, or --list, starts no server.
     let runs = |t: &Trial| !args.list && !args.is_filtered_out(t) && !t.has_ignored_flag();
