@@ -135,8 +135,13 @@ pub fn start(name: &'static str, bin: &Path, redis_flags: bool) -> Server {
 /// Which command-line flags a server is started with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flags {
-    /// `--port P --bind 127.0.0.1 --dir D --appendfsync no`
+    /// `--port P --bind 127.0.0.1 --dir D --appendfsync no --redis-version 7.0.15`: the
+    /// differential cases compare with redis-server 7.0.15, so Sluice copies 7.0.15 where a
+    /// reply detail changed since (its `redis-version`; the README lists those details).
     Sluice,
+    /// Sluice with its default `redis-version` (8.10.0): `--port P --bind 127.0.0.1 --dir D
+    /// --appendfsync no`.
+    SluiceDefault,
     /// Sluice's, plus `--save "" --appendonly no` (redis-server).
     Redis,
     /// `--port P --bind 127.0.0.1 --dir D --appendonly no` (disque-server: no AOF).
@@ -195,6 +200,9 @@ fn try_start(
         .arg(&data_dir);
     match flags {
         Flags::Sluice => {
+            cmd.args(["--appendfsync", "no", "--redis-version", "7.0.15"]);
+        }
+        Flags::SluiceDefault => {
             cmd.args(["--appendfsync", "no"]);
         }
         // Only redis-server knows these; Sluice has no RDB and no AOF switch.

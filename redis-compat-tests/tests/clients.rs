@@ -419,7 +419,10 @@ fn run_script(lib: Lib, server: &str, port: u16) -> Result<(), Failed> {
                 cmd.env("PYTHONPATH", p);
             }
             cmd.env("PYTHONDONTWRITEBYTECODE", "1");
-            cmd.env("REDIS_PY_TESTS_CACHE", deps_dir().join("redis-py-upstream-tests"));
+            cmd.env(
+                "REDIS_PY_TESTS_CACHE",
+                deps_dir().join("redis-py-upstream-tests"),
+            );
             cmd.arg(clients_dir().join("python").join(script));
             (lock, cmd)
         }
@@ -548,16 +551,24 @@ fn main() {
         "SLUICE_BIN is a redis-server (the Redis validation run): redis-py's 8.x stream tests need a server reporting 8.10".to_string()
     });
     trials.push(
-        Trial::test(format!("{}::sluice", Lib::RedisPyUpstream.name()), move || {
-            let s = server::start_with("sluice-redis-py-tests", &server::sluice_bin(), Flags::Sluice, &[])
+        Trial::test(
+            format!("{}::sluice", Lib::RedisPyUpstream.name()),
+            move || {
+                let s = server::start_with(
+                    "sluice-redis-py-tests",
+                    &server::sluice_bin(),
+                    Flags::SluiceDefault,
+                    &[],
+                )
                 .map_err(Failed::from)?
                 .0;
-            let r = run_script(Lib::RedisPyUpstream, "sluice", s.addr.port());
-            if r.is_err() {
-                print_log_tail(&s);
-            }
-            r
-        })
+                let r = run_script(Lib::RedisPyUpstream, "sluice", s.addr.port());
+                if r.is_err() {
+                    print_log_tail(&s);
+                }
+                r
+            },
+        )
         .with_ignored_flag(upstream_skip.is_some()),
     );
 

@@ -301,9 +301,28 @@ fn the_reported_redis_version_is_8_10_by_default_and_configurable() {
         .cmd("CONFIG SET redis-version 7.0.15")
         .starts_with(b"-ERR"));
 
+    // Reply details that changed after 7.0.15 follow the reported version: ENTRIESREAD is
+    // capped at entries-added (8.2.2), a group behind the first entry lags by the length (8.0).
+    let groups = |c: &mut Conn| {
+        for l in [
+            "DEL s",
+            "XADD s 1-1 f v",
+            "XADD s 2-1 f v",
+            "XADD s 3-1 f v",
+        ] {
+            c.cmd(l);
+        }
+        assert_eq!(c.cmd("XGROUP CREATE s g 0 ENTRIESREAD 7"), b"+OK\r\n");
+        let info = common::parse_resp(&c.cmd("XINFO GROUPS s")).0;
+        let g = &info.array()[0];
+        (g.field("entries-read").int(), g.field("lag").int())
+    };
+    assert_eq!(groups(&mut c), (3, 3));
+
     let pinned = common::Server::start(&["--redis-version", "7.0.15"]);
     let mut c = pinned.conn();
     assert_eq!(info_field(&mut c, "redis_version"), "7.0.15");
+    assert_eq!(groups(&mut c), (7, -4));
     assert_eq!(
         c.cmd_args(&[b"EVAL", b"return redis.REDIS_VERSION_NUM", b"0"]),
         b":458767\r\n"

@@ -34,9 +34,37 @@ fn write_read_and_lag(out: &mut sluice_resp::ReplyWriter, meta: &StreamMeta, g: 
         n => out.int(n),
     }
     out.bulk(b"lag");
-    match g.lag(meta) {
+    match lag(meta, g) {
         Some(l) => out.int(l),
         None => out.null(),
+    }
+}
+
+/// A group's lag (`None`: unknown). Redis 8.0 (#13473) answers two cases before 7.0's rules:
+/// an empty stream has no lag, and a group behind the first entry with every tombstone behind
+/// it too lags by the stream's length. Copied when the reported version is 8.0 or later.
+fn lag(meta: &StreamMeta, g: &Group) -> Option<i64> {
+    if super::info::redis_at_least(8, 0, 0) && meta.entries_added > 0 {
+        if meta.is_empty() {
+            return Some(0);
+        }
+        if g.last_id() < meta.first_id && meta.max_deleted < meta.first_id {
+            return Some(meta.len() as i64);
+        }
+    }
+    g.lag(meta)
+}
+
+/// XGROUP CREATE/SETID's ENTRIESREAD: since Redis 8.2.2 (#14259) at most the stream's
+/// entries-added. Copied when the reported version is 8.2.2 or later.
+fn capped_entries_read(ctx: &mut Ctx<'_>, key: &[u8], n: i64) -> i64 {
+    if n == ENTRIES_READ_UNKNOWN || !super::info::redis_at_least(8, 2, 2) {
+        return n;
+    }
+    let db = ctx.db();
+    match ctx.store.stream(db, key, ctx.now_ms) {
+        Ok(Some(m)) => n.min(m.entries_added.min(i64::MAX as u64) as i64),
+        _ => n,
     }
 }
 
@@ -200,9 +228,10 @@ pub fn xgroup_create(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if !exists {
         ctx.store.stream_create(db, x.key.clone());
     }
+    let entries_read = capped_entries_read(ctx, x.key, x.entries_read);
     if ctx
         .store
-        .create_group(db, x.key, x.group.clone(), id, x.entries_read)
+        .create_group(db, x.key, x.group.clone(), id, entries_read)
     {
         ctx.out.ok();
         Ok(())
@@ -219,8 +248,9 @@ pub fn xgroup_setid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     let db = ctx.db();
     let id = group_start_id(ctx, &x)?;
+    let entries_read = capped_entries_read(ctx, x.key, x.entries_read);
     if let Some(mut g) = ctx.store.group_mut(db, x.key, x.group) {
-        g.set_last_id(id, x.entries_read);
+        g.set_last_id(id, entries_read);
     }
     ctx.out.ok();
     Ok(())

@@ -36,6 +36,12 @@ pub fn reported_version() -> (&'static str, u32) {
     (v.as_str(), *n)
 }
 
+/// Whether the reported version is at least `major.minor.patch`: where a reply detail changed
+/// after 7.0.15, Sluice copies the version it reports (the README lists those details).
+pub fn redis_at_least(major: u32, minor: u32, patch: u32) -> bool {
+    reported_version().1 >= (major << 16) | (minor << 8) | patch
+}
+
 /// `major.minor.patch` with each part 0–255 → `0x00MMmmpp`; `None` if it is not that.
 pub fn version_num(v: &str) -> Option<u32> {
     let parts: Vec<&str> = v.split('.').collect();
