@@ -318,11 +318,23 @@ fn the_reported_redis_version_is_8_10_by_default_and_configurable() {
         (g.field("entries-read").int(), g.field("lag").int())
     };
     assert_eq!(groups(&mut c), (3, 3));
+    assert_eq!(
+        c.cmd("XREAD STREAMS a b 0"),
+        b"-ERR Unbalanced 'xread' list of streams: for each stream key an ID, '+', or '$' must be specified.\r\n"
+    );
+    assert_eq!(
+        c.cmd("XREADGROUP GROUP g c STREAMS a b >"),
+        b"-ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified.\r\n"
+    );
 
     let pinned = common::Server::start(&["--redis-version", "7.0.15"]);
     let mut c = pinned.conn();
     assert_eq!(info_field(&mut c, "redis_version"), "7.0.15");
     assert_eq!(groups(&mut c), (7, -4));
+    assert_eq!(
+        c.cmd("XREADGROUP GROUP g c STREAMS a b >"),
+        b"-ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.\r\n"
+    );
     assert_eq!(
         c.cmd_args(&[b"EVAL", b"return redis.REDIS_VERSION_NUM", b"0"]),
         b":458767\r\n"

@@ -495,6 +495,21 @@ const MAXCOUNT_NOT_POSITIVE: &str = "ERR MAXCOUNT must be a positive integer";
 const MAXSIZE_NOT_POSITIVE: &str = "ERR MAXSIZE must be a positive integer";
 const MAXCOUNT_BELOW_COUNT: &str = "ERR MAXCOUNT must be greater than or equal to COUNT";
 
+/// An odd number of arguments after STREAMS. Redis 7.2 (#11799) names the command and what
+/// each stream needs; 7.4 added `+` for XREAD. Follows the reported version.
+fn unbalanced(xreadgroup: bool) -> ReplyError {
+    if !super::info::redis_at_least(7, 2, 0) {
+        "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."
+            .into()
+    } else if xreadgroup {
+        "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified.".into()
+    } else if super::info::redis_at_least(7, 4, 0) {
+        "ERR Unbalanced 'xread' list of streams: for each stream key an ID, '+', or '$' must be specified.".into()
+    } else {
+        "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.".into()
+    }
+}
+
 /// MAXCOUNT / MAXSIZE (Redis 8.10): cumulative caps on one XREAD / XREADGROUP reply, over all
 /// its streams, served in the order the command names them. MAXCOUNT bounds the entries;
 /// MAXSIZE the reply's bytes (each entry counted as its RESP2 encoding) — softly: an entry
@@ -661,7 +676,7 @@ pub fn parse_read_args(argv: &[Bytes], xreadgroup: bool) -> Result<ReadArgs<'_>,
         } else if eq(o, "STREAMS") && more > 0 {
             let rest = args.rest();
             if !rest.len().is_multiple_of(2) {
-                return Err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.".into());
+                return Err(unbalanced(xreadgroup));
             }
             streams = Some(rest);
             break;
