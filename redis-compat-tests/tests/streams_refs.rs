@@ -14,7 +14,8 @@
 
 use redis_compat_tests::*;
 
-const WHY: &str = "Redis 8.2 reference-aware deletion: checked against Redis's stream tests, not 7.0.15";
+const WHY: &str =
+    "Redis 8.2 reference-aware deletion: checked against Redis's stream tests, not 7.0.15";
 
 /// `*n` of integers.
 fn codes(c: &[i64]) -> Vec<u8> {
