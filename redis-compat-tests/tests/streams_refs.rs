@@ -122,6 +122,8 @@ fn cases() -> Vec<Case> {
             step("XGROUP CREATE {k} group1 0"), step("XGROUP CREATE {k} group2 0"), step("XGROUP CREATE {k} group3 0"),
             step("XREADGROUP GROUP group1 consumer1 STREAMS {k} >"), step("XREADGROUP GROUP group2 consumer2 STREAMS {k} >"),
             step("XACK {k} group1 1-0 2-0"), so("XDELEX {k} ACKED IDS 2 1-0 2-0", &codes(&[2, 2])), int("XLEN {k}", 2),
+            // an ID given twice: still there, still referenced
+            so("XDELEX {k} ACKED IDS 2 1-0 1-0", &codes(&[2, 2])),
             step("XACK {k} group2 1-0 2-0"), so("XDELEX {k} ACKED IDS 2 1-0 2-0", &codes(&[2, 2])), int("XLEN {k}", 2),
             step("XREADGROUP GROUP group3 consumer3 STREAMS {k} >"), so("XDELEX {k} ACKED IDS 2 1-0 2-0", &codes(&[2, 2])),
             step("XACK {k} group3 1-0 2-0"), so("XDELEX {k} ACKED IDS 3 1-0 2-0 3-0", &codes(&[1, 1, -1])), int("XLEN {k}", 0),

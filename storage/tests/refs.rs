@@ -329,3 +329,274 @@ fn delref_keeps_a_queue_groups_indexes_right() {
         .collect();
     assert_eq!(again, vec![6, 7, 8]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Model test: random appends, deliveries, acks, XDELEX, XACKDEL and exact trims under every
+// policy, commits, reopenings and crashes, against a model of the stream and two groups.
+
+use proptest::prelude::*;
+
+const GROUPS: [&str; 2] = ["g0", "g1"];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Append(u8),
+    Deliver(usize, u8),
+    Ack(usize, u64),
+    DelEx(Vec<u64>, RefPolicy),
+    AckDel(usize, Vec<u64>, RefPolicy),
+    Trim(bool, u64, RefPolicy),
+    Commit,
+    Reopen,
+    Crash,
+}
+
+fn policy() -> impl Strategy<Value = RefPolicy> {
+    prop_oneof![
+        Just(RefPolicy::KeepRef),
+        Just(RefPolicy::DelRef),
+        Just(RefPolicy::Acked)
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let ids = proptest::collection::vec(1u64..40, 1..5);
+    prop_oneof![
+        3 => (1u8..6).prop_map(Op::Append),
+        3 => (0usize..2, 1u8..6).prop_map(|(g, n)| Op::Deliver(g, n)),
+        3 => (0usize..2, 1u64..40).prop_map(|(g, i)| Op::Ack(g, i)),
+        2 => (ids.clone(), policy()).prop_map(|(i, p)| Op::DelEx(i, p)),
+        2 => (0usize..2, ids, policy()).prop_map(|(g, i, p)| Op::AckDel(g, i, p)),
+        2 => (any::<bool>(), 0u64..40, policy()).prop_map(|(m, n, p)| Op::Trim(m, n, p)),
+        1 => Just(Op::Commit),
+        1 => Just(Op::Reopen),
+        1 => Just(Op::Crash),
+    ]
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Model {
+    entries: BTreeSet<u64>,
+    next: u64,
+    /// Per group: last delivered ID and the pending IDs.
+    groups: [(u64, BTreeSet<u64>); 2],
+}
+
+impl Model {
+    fn referenced(&self, i: u64) -> bool {
+        self.groups
+            .iter()
+            .any(|(last, pel)| i > *last || pel.contains(&i))
+    }
+
+    fn drop_refs(&mut self, i: u64) {
+        for (_, pel) in self.groups.iter_mut() {
+            pel.remove(&i);
+        }
+    }
+
+    fn delex(&mut self, ids: &[u64], p: RefPolicy) -> Vec<DelOutcome> {
+        ids.iter()
+            .map(|&i| {
+                if !self.entries.contains(&i) {
+                    DelOutcome::NotFound
+                } else if p == RefPolicy::Acked && self.referenced(i) {
+                    DelOutcome::Referenced
+                } else {
+                    self.entries.remove(&i);
+                    if p == RefPolicy::DelRef {
+                        self.drop_refs(i);
+                    }
+                    DelOutcome::Deleted
+                }
+            })
+            .collect()
+    }
+
+    fn ackdel(&mut self, g: usize, ids: &[u64], p: RefPolicy) -> Vec<DelOutcome> {
+        ids.iter()
+            .map(|&i| {
+                if !self.groups[g].1.remove(&i) {
+                    DelOutcome::NotFound
+                } else if p == RefPolicy::Acked && self.referenced(i) {
+                    DelOutcome::Referenced
+                } else {
+                    self.entries.remove(&i);
+                    if p == RefPolicy::DelRef {
+                        self.drop_refs(i);
+                    }
+                    DelOutcome::Deleted
+                }
+            })
+            .collect()
+    }
+
+    fn trim(&mut self, maxlen: bool, n: u64, p: RefPolicy) -> u64 {
+        let live: Vec<u64> = self.entries.iter().copied().collect();
+        let (want, below) = if maxlen {
+            ((live.len() as u64).saturating_sub(n), u64::MAX)
+        } else {
+            (u64::MAX, n)
+        };
+        let mut gone = Vec::new();
+        if p == RefPolicy::Acked {
+            let hi = self
+                .groups
+                .iter()
+                .map(|(l, _)| *l)
+                .min()
+                .unwrap_or(u64::MAX);
+            for &i in &live {
+                if i > hi || i >= below || gone.len() as u64 >= want {
+                    break;
+                }
+                if !self.groups.iter().any(|(_, pel)| pel.contains(&i)) {
+                    gone.push(i);
+                }
+            }
+        } else {
+            gone = live
+                .iter()
+                .copied()
+                .take_while(|i| *i < below)
+                .take(want.min(live.len() as u64) as usize)
+                .collect();
+        }
+        for i in &gone {
+            self.entries.remove(i);
+        }
+        if p == RefPolicy::DelRef && !gone.is_empty() {
+            // Every reference from the old first entry up to the new first one goes.
+            let from = live[0];
+            let to = self.entries.first().copied().unwrap_or(u64::MAX);
+            for (_, pel) in self.groups.iter_mut() {
+                pel.retain(|i| *i < from || *i >= to);
+            }
+        }
+        gone.len() as u64
+    }
+}
+
+fn run_model(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let dir = tempdir();
+    let mut s = setup(dir.path(), 0, &[("g0", 0), ("g1", 0)]);
+    let mut m = Model {
+        next: 1,
+        ..Model::default()
+    };
+    let mut committed = m.clone();
+    let ids = |v: &[u64]| v.iter().map(|i| id(*i)).collect::<Vec<_>>();
+    for op in ops {
+        match op {
+            Op::Append(n) => {
+                for _ in 0..n {
+                    let fields = [Bytes::from_static(b"f"), Bytes::from_static(b"v")];
+                    s.stream_append(0, KEY, id(m.next), &fields, limits(), T0);
+                    s.end_command();
+                    m.entries.insert(m.next);
+                    m.next += 1;
+                }
+            }
+            Op::Deliver(g, n) => {
+                let last = m.groups[g].0;
+                let new: Vec<u64> = m
+                    .entries
+                    .range(last + 1..)
+                    .take(n as usize)
+                    .copied()
+                    .collect();
+                let got: Vec<u64> = s
+                    .stream_read(
+                        0,
+                        KEY,
+                        (id(last + 1), StreamId::MAX),
+                        false,
+                        Some(n as usize),
+                        T0,
+                    )
+                    .expect("read")
+                    .iter()
+                    .map(|e| e.id.ms)
+                    .collect();
+                prop_assert_eq!(&got, &new);
+                if !new.is_empty() {
+                    s.group_mut(0, KEY, GROUPS[g].as_bytes()).unwrap().deliver(
+                        &Bytes::from_static(b"c"),
+                        new.iter().map(|i| id(*i)),
+                        false,
+                        T0,
+                    );
+                    m.groups[g].0 = *new.last().unwrap();
+                    m.groups[g].1.extend(new);
+                }
+            }
+            Op::Ack(g, i) => {
+                let got = s
+                    .group_mut(0, KEY, GROUPS[g].as_bytes())
+                    .unwrap()
+                    .ack(id(i));
+                prop_assert_eq!(got, m.groups[g].1.remove(&i));
+            }
+            Op::DelEx(v, p) => {
+                let got = s
+                    .stream_delete_refs(0, KEY, &ids(&v), p, T0)
+                    .expect("xdelex");
+                prop_assert_eq!(got, m.delex(&v, p));
+            }
+            Op::AckDel(g, v, p) => {
+                let got = s
+                    .stream_ack_delete(0, KEY, GROUPS[g].as_bytes(), &ids(&v), p, T0)
+                    .expect("xackdel");
+                prop_assert_eq!(got, m.ackdel(g, &v, p));
+            }
+            Op::Trim(maxlen, n, p) => {
+                let strategy = if maxlen {
+                    Trim::MaxLen(n)
+                } else {
+                    Trim::MinId(id(n))
+                };
+                let got = s
+                    .stream_trim_refs(0, KEY, trim(strategy), p, None, T0)
+                    .expect("trim");
+                s.end_command();
+                prop_assert_eq!(got, m.trim(maxlen, n, p));
+            }
+            Op::Commit => {
+                commit(&mut s);
+                committed = m.clone();
+            }
+            Op::Reopen => {
+                commit(&mut s);
+                committed = m.clone();
+                s = reopen(s, dir.path());
+            }
+            Op::Crash => {
+                s = reopen(s, dir.path());
+                m = committed.clone();
+            }
+        }
+        prop_assert_eq!(live(&mut s), m.entries.iter().copied().collect::<Vec<_>>());
+        for (g, name) in GROUPS.iter().enumerate() {
+            prop_assert_eq!(
+                pel(&mut s, name),
+                m.groups[g].1.iter().copied().collect::<Vec<_>>()
+            );
+        }
+        let meta = s.stream(0, KEY, T0).unwrap().unwrap();
+        prop_assert_eq!(meta.len(), m.entries.len() as u64);
+        prop_assert_eq!(meta.first_id.ms, m.entries.first().copied().unwrap_or(0));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn reference_aware_deletion_matches_the_model(ops in proptest::collection::vec(op(), 1..80)) {
+        run_model(ops)?;
+    }
+}

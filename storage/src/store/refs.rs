@@ -272,7 +272,8 @@ impl Store {
     }
 
     /// XDELEX: deletes entries by ID under a reference policy; one outcome per ID, in order (an
-    /// ID given twice is not found the second time). A missing stream finds nothing.
+    /// ID given twice is not found the second time if the first deleted it). A missing stream
+    /// finds nothing.
     pub fn stream_delete_refs(
         &mut self,
         db: usize,
@@ -286,9 +287,10 @@ impl Store {
             return Ok(out);
         };
         let mut doomed: Vec<StreamId> = Vec::new();
-        let mut seen: AHashSet<StreamId> = AHashSet::new();
+        // Deleted by an earlier occurrence in this call (the deletes are staged at the end).
+        let mut gone: AHashSet<StreamId> = AHashSet::new();
         for (slot, &id) in out.iter_mut().zip(ids) {
-            if !seen.insert(id) || self.stream_get(sid, id)?.is_none() {
+            if gone.contains(&id) || self.stream_get(sid, id)?.is_none() {
                 continue;
             }
             let held = policy == RefPolicy::Acked
@@ -299,6 +301,7 @@ impl Store {
                 *slot = DelOutcome::Referenced;
             } else {
                 *slot = DelOutcome::Deleted;
+                gone.insert(id);
                 doomed.push(id);
             }
         }
