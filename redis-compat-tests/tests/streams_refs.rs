@@ -180,6 +180,11 @@ fn cases() -> Vec<Case> {
             so("XPENDING {k} group2", b"*4\r\n:2\r\n$3\r\n1-0\r\n$3\r\n2-0\r\n*1\r\n*2\r\n$9\r\nconsumer2\r\n$1\r\n2\r\n"),
             so("XACKDEL {k} group2 IDS 3 1-0 2-0 1-0", &codes(&[1, 1, -1])), pending("XPENDING {k} group2", 0),
         ])),
+        // inside MULTI: queued, and the deletion and the PEL change happen at EXEC
+        case("xackdel_multi", &with(TWO_GROUPS, vec![
+            step("MULTI"), so("XACKDEL {k} group1 DELREF IDS 2 1-0 2-0", b"+QUEUED\r\n"), step("XLEN {k}"),
+            so("EXEC", b"*2\r\n*2\r\n:1\r\n:1\r\n:0\r\n"), pending("XPENDING {k} group2", 0),
+        ])),
         case("xackdel_many_ids", &[
             step("XGROUP CREATE {k} g $ MKSTREAM"),
             so(&format!("XACKDEL {{k}} g IDS 50 {}", (0..50).map(|i| format!("{i}-1")).collect::<Vec<_>>().join(" ")), &codes(&[-1; 50])),
