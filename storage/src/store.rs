@@ -108,6 +108,7 @@ mod overlay;
 mod queue;
 mod reads;
 mod reaper;
+mod refs;
 pub mod salvage;
 mod startup;
 
@@ -117,6 +118,7 @@ use self::reads::*;
 pub use self::groups::{ClaimOutcome, ClaimSpec, GroupMut};
 use self::overlay::{Overlay, Runs};
 pub use self::queue::{DeadLetterRun, QueueCronRun, RetainRun};
+pub use self::refs::{DelOutcome, RefPolicy, ACKED_TRIM_SCAN_MAX};
 use crate::keydir::{Entry, KeyDir, Value};
 use crate::stream::layout::{NodeLayout, NodeLimits, NodeSummary, Trim};
 use crate::stream::run::{self, RunBuilder};

@@ -26,6 +26,7 @@ pub mod multi;
 pub mod scripting;
 pub mod server;
 pub mod stream_id;
+pub mod stream_refs;
 pub mod streams;
 pub mod strings;
 pub mod xq;
@@ -49,6 +50,7 @@ pub static FAMILIES: &[&[Command]] = &[
     strings::COMMANDS,
     streams::COMMANDS,
     groups::COMMANDS,
+    stream_refs::COMMANDS,
     multi::COMMANDS,
     jobs::COMMANDS,
     monitoring::COMMANDS,

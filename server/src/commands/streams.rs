@@ -11,10 +11,11 @@ use sluice_storage::stream::layout::{
     effective_trim_limit, NodeLimits, Trim, STREAM_LISTPACK_MAX_SIZE,
 };
 use sluice_storage::stream::StreamId;
-use sluice_storage::{StreamEntry, TrimSpec, WrongType};
+use sluice_storage::{RefPolicy, StreamEntry, TrimSpec, WrongType};
 
 use super::common::*;
 use super::stream_id;
+use super::stream_refs::{ref_policy, REF_POLICY_ARGS};
 use crate::args::{eq, Args};
 use crate::engine::{BlockSpec, Ctx, WakeIf};
 use crate::reply::{wrong_arity, CmdResult, ReplyError, SYNTAX, WRONGTYPE};
@@ -68,6 +69,8 @@ struct TrimArgs {
     approx: bool,
     limit: Option<i64>,
     nomkstream: bool,
+    /// `KEEPREF|DELREF|ACKED` (Redis 8.2), if given (at most one).
+    policy: Option<RefPolicy>,
     /// XADD: the ID argument (`None` = `*`) and whether its sequence was given.
     id: Option<(StreamId, bool)>,
 }
@@ -109,6 +112,9 @@ fn parse_trim_args(args: &mut Args<'_>, xadd: bool) -> Result<TrimArgs, ReplyErr
             }
             a.limit = Some(n);
             limit_given = true;
+        } else if let Some(p) = ref_policy(opt).filter(|_| a.policy.is_none()) {
+            // A second policy is not an option: XTRIM's syntax error, XADD's bad ID.
+            a.policy = Some(p);
         } else if xadd && eq(opt, "NOMKSTREAM") {
             a.nomkstream = true;
         } else if xadd {
@@ -132,7 +138,7 @@ fn parse_trim_args(args: &mut Args<'_>, xadd: bool) -> Result<TrimArgs, ReplyErr
     Ok(a)
 }
 
-/// XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value …
+/// XADD key [NOMKSTREAM] [KEEPREF|DELREF|ACKED] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value …
 struct Xadd<'a> {
     key: &'a Bytes,
     opts: TrimArgs,
@@ -221,20 +227,22 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             approx: a.approx,
             limit,
         };
+        let policy = a.policy.unwrap_or_default();
         ctx.store
-            .stream_trim(db, key, spec, Some(id), ctx.now_ms)
+            .stream_trim_refs(db, key, spec, policy, Some(id), ctx.now_ms)
             .map_err(storage_error)?;
     }
     ctx.out.bulk(id.text().as_bytes());
     Ok(())
 }
 
-/// XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]
+/// XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count] [KEEPREF|DELREF|ACKED]
 struct Xtrim<'a> {
     key: &'a Bytes,
     strategy: Trim,
     approx: bool,
     limit: Option<i64>,
+    policy: RefPolicy,
 }
 
 impl<'a> Xtrim<'a> {
@@ -250,6 +258,7 @@ impl<'a> Xtrim<'a> {
             strategy,
             approx: a.approx,
             limit: a.limit,
+            policy: a.policy.unwrap_or_default(),
         })
     }
 }
@@ -275,7 +284,7 @@ pub fn xtrim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     let n = ctx
         .store
-        .stream_trim(db, a.key, spec, None, ctx.now_ms)
+        .stream_trim_refs(db, a.key, spec, a.policy, None, ctx.now_ms)
         .map_err(storage_error)?;
     ctx.out.int(n as i64);
     Ok(())
@@ -1042,10 +1051,12 @@ pub static COMMANDS: &[Command] = &[
         .history(&[
             ("6.2.0", "Added the `NOMKSTREAM` option, `MINID` trimming strategy and the `LIMIT` option."),
             ("7.0.0", "Added support for the `<ms>-*` explicit ID form."),
+            ("8.2.0", "Added the `KEEPREF`, `DELREF` and `ACKED` options."),
         ])
         .args(&[
             arg("key", "key"),
             tok("NOMKSTREAM").since("6.2.0").opt(),
+            arg("condition", "oneof").since("8.2.0").opt().of(REF_POLICY_ARGS),
             arg("trim", "block").opt().of(&[
                 arg("strategy", "oneof").of(&[tok("MAXLEN"), tok("MINID").since("6.2.0")]),
                 arg("operator", "oneof").opt().of(&[arg("equal", "pure-token").token("="), arg("approximately", "pure-token").token("~")]),
@@ -1087,7 +1098,10 @@ pub static COMMANDS: &[Command] = &[
         .acl(&["@write", "@stream", "@slow"])
         .tips(&["nondeterministic_output"])
         .doc("stream", "5.0.0", "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.", "Trims the stream to (approximately if '~' is passed) a certain size")
-        .history(&[("6.2.0", "Added the `MINID` trimming strategy and the `LIMIT` option.")])
+        .history(&[
+            ("6.2.0", "Added the `MINID` trimming strategy and the `LIMIT` option."),
+            ("8.2.0", "Added the `KEEPREF`, `DELREF` and `ACKED` options."),
+        ])
         .args(&[
             arg("key", "key"),
             arg("trim", "block").of(&[
@@ -1096,6 +1110,7 @@ pub static COMMANDS: &[Command] = &[
                 arg("threshold", "string"),
                 arg("count", "integer").token("LIMIT").since("6.2.0").opt(),
             ]),
+            arg("condition", "oneof").since("8.2.0").opt().of(REF_POLICY_ARGS),
         ]),
     cmd("xsetid", -3, xsetid)
         .flags(&["write", "denyoom", "fast"])
