@@ -114,7 +114,7 @@ mod startup;
 pub use self::commit::sync_active_journal;
 use self::reads::*;
 
-pub use self::groups::{ClaimOutcome, ClaimSpec, GroupMut};
+pub use self::groups::{ClaimOutcome, ClaimSpec, GroupMut, NackMode, NACK_FATAL_COUNT};
 use self::overlay::{Overlay, Runs};
 pub use self::queue::{DeadLetterRun, QueueCronRun, RetainRun};
 use crate::keydir::{Entry, KeyDir, Value};
