@@ -155,3 +155,48 @@ fn nack_zone_survives_kill9() {
     let order: Vec<String> = claimed(&r).into_iter().map(|e| e.0).collect();
     assert_eq!(order, vec!["2-0", "5-0", "4-0"]);
 }
+
+/// The entry a blocked CLAIM reader's timer was set for is acknowledged before it fires:
+/// the reader must still be woken for the next entry once that one is idle long enough.
+#[test]
+fn claim_timer_moves_on_when_its_entry_is_acknowledged() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    c.req_str("XADD s 1-0 f v1");
+    c.req_str("XADD s 2-0 f v2");
+    c.req_str("XGROUP CREATE s g 0");
+    c.req_str("XREADGROUP GROUP g c1 COUNT 1 STREAMS s >");
+    // 1-0 was delivered 1.5 s ago (as far as the PEL knows), 2-0 now: with min-idle 2 s the
+    // reader's first timer is for 1-0, in 0.5 s.
+    let t = c.req_str("TIME");
+    let now = t.array()[0].text().parse::<u64>().unwrap() * 1000
+        + t.array()[1].text().parse::<u64>().unwrap() / 1000;
+    c.req_str(&format!("XCLAIM s g c1 0 1-0 TIME {} JUSTID", now - 1500));
+    c.req_str("XREADGROUP GROUP g c2 STREAMS s >");
+    let mut b = s.conn();
+    b.send_raw(&common::encode(&[
+        b"XREADGROUP",
+        b"GROUP",
+        b"g",
+        b"c3",
+        b"BLOCK",
+        b"20000",
+        b"CLAIM",
+        b"2000",
+        b"STREAMS",
+        b"s",
+        b">",
+    ]));
+    wait_blocked(&mut c, 1);
+    assert_eq!(c.req_str("XACK s g 1-0").int(), 1);
+    let t0 = std::time::Instant::now();
+    let r = common::parse_resp(&b.read_reply()).0;
+    let got = claimed(&r);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!((got[0].0.as_str(), got[0].2), ("2-0", 1));
+    assert!(got[0].1 >= 2000);
+    assert!(
+        t0.elapsed().as_secs() < 10,
+        "woken by the timeout, not a timer"
+    );
+}

@@ -475,10 +475,16 @@ fn claim_wake_at(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8], min_idle: u64) -> 
     let db = ctx.db();
     let meta = ctx.store.stream(db, key, now).ok()??;
     let g = meta.groups.get(group)?;
-    Some(match g.next_claimable(min_idle) {
-        Some(at) => at.max(now + 1),
-        None => now.saturating_add(min_idle.max(CLAIM_RECHECK_MS)),
-    })
+    Some(claim_recheck_at(g, now, min_idle))
+}
+
+/// When a blocked CLAIM reader of group `g` with nothing claimable at `now_ms` should look
+/// again (see [`claim_wake_at`]).
+pub fn claim_recheck_at(g: &Group, now_ms: u64, min_idle: u64) -> u64 {
+    match g.next_claimable(min_idle) {
+        Some(at) => at.max(now_ms + 1),
+        None => now_ms.saturating_add(min_idle.max(CLAIM_RECHECK_MS)),
+    }
 }
 
 /// The shortest re-check of a blocked CLAIM reader whose group has nothing pending.

@@ -156,14 +156,24 @@ impl Engine {
                 None => true,
             },
             (WakeIf::GroupBehind(_), _) => true,
-            (WakeIf::GroupClaim(g, min_idle), Ok(Some(m))) => match m.groups.get(g.as_ref()) {
-                Some(g) => {
-                    m.last_id > g.last_id()
-                        || g.queue().is_some_and(|q| q.has_due(now))
-                        || g.has_claimable(now, min_idle).unwrap_or(true)
-                }
-                None => true,
-            },
+            (WakeIf::GroupClaim(g, min_idle), Ok(Some(m))) => {
+                let later = match m.groups.get(g.as_ref()) {
+                    Some(g) => {
+                        if m.last_id > g.last_id()
+                            || g.queue().is_some_and(|q| q.has_due(now))
+                            || g.has_claimable(now, min_idle).unwrap_or(true)
+                        {
+                            return true;
+                        }
+                        commands::groups::claim_recheck_at(g, now, min_idle)
+                    }
+                    None => return true,
+                };
+                // Nothing claimable yet (a timer fired for an entry acknowledged since, say):
+                // look again when the next one may be.
+                self.store_mut().schedule_claim_wake(key.0, &key.1, later);
+                false
+            }
             (WakeIf::GroupClaim(..), _) => true,
             (WakeIf::Always | WakeIf::Queue, _) => true,
         }
