@@ -191,7 +191,7 @@ fn cases() -> Vec<Case> {
             // a released entry is not in its former consumer's history
             sluice_check("XREADGROUP GROUP g c1 STREAMS {k} 0", WHY, |f| match streams(f)?.as_slice() { [es] if es.is_empty() => Ok(()), _ => Err(format!("{f}")) }),
             step("DEL {k}"),
-        ]).as_slice()),
+        ])),
         // RETRYCOUNT overrides the mode; FORCE creates unowned entries for IDs of the stream (count 0, or LLONG_MAX with FATAL); IDs not pending are skipped; repeats count
         case("xnack_retrycount_force_and_counting", &with_setup(vec![
             ok_int("XNACK {k} g FATAL IDS 1 1-1 RETRYCOUNT 42", 1), xpending("XPENDING {k} g 1-1 1-1 1", &[("1-1", "", -1, 42)]),
@@ -200,7 +200,7 @@ fn cases() -> Vec<Case> {
             xpending("XPENDING {k} g - + 10", &[("1-1", "", -1, 0), ("2-1", "", -1, 9223372036854775807), ("3-1", "", -1, 5)]),
             ok_int("XNACK {k} g FAIL IDS 3 1-1 1-1 8-8", 2), ok_int("XGROUP DELCONSUMER {k} g c1", 0),
             step("DEL {k}"),
-        ]).as_slice()),
+        ])),
         case("xnack_errors", &with_setup(vec![
             err("XNACK {k} g BADMODE IDS 1 1-1", "ERR mode must be SILENT, FAIL, or FATAL"),
             err("XNACK {k} g FAIL BADOPT IDS 1 1-1", "ERR Unrecognized XNACK option 'BADOPT'"),
@@ -226,7 +226,7 @@ fn cases() -> Vec<Case> {
             step("SET {k}s v"), err("XNACK {k}s g FAIL IDS 1 1-1", "WRONGTYPE Operation against a key holding the wrong kind of value"),
             xpending("XPENDING {k} g 1-1 1-1 1 c2", &[]),
             step("DEL {k} {k}s"),
-        ]).as_slice()),
+        ])),
         // the NACK zone is FIFO: re-released entries go to its end; XINFO STREAM FULL counts it (per group)
         case("xnack_zone_order_and_nacked_count", &with_setup(vec![
             step("XGROUP CREATE {k} h 0"),
@@ -237,7 +237,7 @@ fn cases() -> Vec<Case> {
             full_nacked("XINFO STREAM {k} FULL", &[0, 0]),
             ok_int("XNACK {k} g FAIL IDS 1 2-1", 1), ok_int("XACK {k} g 2-1", 1), full_nacked("XINFO STREAM {k} FULL", &[0, 0]),
             step("DEL {k}"),
-        ]).as_slice()),
+        ])),
         // XCLAIM and XAUTOCLAIM take released entries whatever their min-idle-time
         case("xnack_then_xclaim", &with_setup(vec![
             ok_int("XNACK {k} g FAIL IDS 2 1-1 2-1", 2),
@@ -245,7 +245,7 @@ fn cases() -> Vec<Case> {
             sluice_only("XAUTOCLAIM {k} g c2 3600000 0 JUSTID", b"*3\r\n$3\r\n0-0\r\n*1\r\n$3\r\n2-1\r\n*0\r\n", WHY),
             full_nacked("XINFO STREAM {k} FULL", &[0]),
             step("DEL {k}"),
-        ]).as_slice()),
+        ])),
         // CLAIM: released entries first, then idle ones (longest idle first), then new ones with 0, 0, all within COUNT
         case("claim_reply_shape", &[
             step("XADD {k} 1-1 a 1"), step("XADD {k} 2-1 b 2"), step("XADD {k} 3-1 c 3"), step("XADD {k} 4-1 d 4"), step("XGROUP CREATE {k} g 0"),

@@ -225,3 +225,41 @@ proptest! {
         run(ops);
     }
 }
+
+/// `sluice repair` (salvage) keeps released entries, their counts and the zone's order.
+#[test]
+fn repair_keeps_the_nack_zone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    {
+        let mut s = Store::open(&src, &options(), T0).expect("open");
+        s.stream_create(0, Bytes::from_static(KEY));
+        for n in 1..=4 {
+            let f = [Bytes::from_static(b"f"), Bytes::from(n.to_string())];
+            s.stream_append(0, KEY, id(n), &f, NodeLimits::default(), T0);
+            s.end_command();
+        }
+        assert!(s.create_group(0, KEY, Bytes::from_static(GROUP), StreamId::MIN, 0));
+        let mut g = s.group_mut(0, KEY, GROUP).expect("group");
+        g.deliver(&name(1), (1..=4).map(id), false, T0);
+        assert!(g.xnack(id(3), NackMode::Fatal, None, false, true));
+        assert!(g.xnack(id(1), NackMode::Silent, None, false, true));
+        drop(g);
+        s.end_command();
+        s.commit().expect("commit");
+        s.persist(Sync::Os).expect("persist");
+    }
+    let to = dir.path().join("repaired");
+    sluice_storage::repair::repair(&src, &to).expect("repair");
+    let mut s = Store::open(&to, &options(), T0).expect("open repaired");
+    let meta = s.stream(0, KEY, T0).expect("stream").expect("exists");
+    let g = meta.groups.get(GROUP).expect("group");
+    g.check().expect("invariants");
+    let zone: Vec<(u64, u64)> = g
+        .nacked()
+        .values()
+        .map(|i| (i.ms, g.pel()[i].delivery_count()))
+        .collect();
+    assert_eq!(zone, vec![(3, NACK_FATAL_COUNT), (1, 0)]);
+    assert_eq!(g.pel().len(), 4);
+}

@@ -730,6 +730,17 @@ impl GroupMut<'_> {
         cid
     }
 
+    /// Salvage: an entry released by XNACK as it was, at the end of this group's NACK zone.
+    pub(crate) fn restore_nacked(&mut self, id: StreamId, n: &Nack) {
+        let nseq = self.group.next_nseq.max(1);
+        self.group.next_nseq = nseq.saturating_add(1);
+        let mut m = Nack::new(UNOWNED, 0, n.delivery_count);
+        m.nseq = nseq;
+        self.group.set_nack(id, m);
+        log_state(self.group, id);
+        self.changed = true;
+    }
+
     /// Salvage: a pending entry as it was, for consumer `cid` of this group.
     pub(crate) fn restore_pending(&mut self, id: StreamId, cid: u32, n: &Nack) {
         self.group
