@@ -268,6 +268,16 @@ fn cases() -> Vec<Case> {
             sluice_only("XPENDING {k} g", b"*4\r\n:2\r\n$3\r\n1-1\r\n$3\r\n4-1\r\n*1\r\n*2\r\n$2\r\nc4\r\n$1\r\n2\r\n", WHY),
             step("DEL {k}"),
         ]),
+        // Redis's "CLAIM after XGROUP SETID moves before pending messages": the same entries come back claimed and then new (their count reset to 1)
+        case("claim_then_setid_back", &[
+            step("XADD {k} 1-1 a 1"), step("XADD {k} 2-1 b 2"), step("XGROUP CREATE {k} g 0"), step("XREADGROUP GROUP g c1 STREAMS {k} >"),
+            claim_reply("XREADGROUP GROUP g c2 CLAIM 0 STREAMS {k} >", &[("1-1", (0, 60_000), 1), ("2-1", (0, 60_000), 1)]),
+            step("XGROUP SETID {k} g 0"),
+            claim_reply("XREADGROUP GROUP g c2 CLAIM 0 STREAMS {k} >", &[("1-1", (0, 60_000), 2), ("2-1", (0, 60_000), 2), ("1-1", (0, 0), 0), ("2-1", (0, 0), 0)]),
+            claim_reply("XREADGROUP GROUP g c2 CLAIM 0 STREAMS {k} >", &[("1-1", (0, 60_000), 1), ("2-1", (0, 60_000), 1)]),
+            sluice_only("XPENDING {k} g", b"*4\r\n:2\r\n$3\r\n1-1\r\n$3\r\n2-1\r\n*1\r\n*2\r\n$2\r\nc2\r\n$1\r\n2\r\n", WHY),
+            step("DEL {k}"),
+        ]),
         case("claim_errors", &[
             step("XADD {k} 1-1 a 1"), step("XGROUP CREATE {k} g 0"),
             err("XREAD COUNT 2 CLAIM 10 STREAMS {k} 0-0", "ERR The CLAIM option is only supported by XREADGROUP. You called XREAD instead."),

@@ -1106,8 +1106,20 @@ mod tests {
                 want.push((*id, None));
             }
         }
+        // An entry released by XNACK carries its place in the NACK zone (op 0x04).
+        let mut released = Nack::new(UNOWNED, 0, 7);
+        released.nseq = 3;
+        let rid = StreamId::new(9, 9);
+        g.set_nack(rid, released);
+        log_state(&mut g, rid);
+        want.push((rid, Some(released)));
         let got = decode_log(&g.journal.buf).expect("decodes");
         assert_eq!(got, want);
+        assert!(decode_log(&[LOG_FORMAT, OP_PENDING_NACK, 2, 2, 0, 0, 7, 1]).is_some());
+        assert!(
+            decode_log(&[LOG_FORMAT, OP_PENDING_NACK, 2, 2, 0, 0, 7, 0]).is_none(),
+            "nseq 0"
+        );
         // Truncated records and unknown tags are errors, not panics.
         for cut in 0..g.journal.buf.len() {
             let _ = decode_log(&g.journal.buf[..cut]);
