@@ -1316,6 +1316,9 @@ pub fn write_full_groups(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResu
         write_read_and_lag(out, meta, g);
         out.bulk(b"pel-count");
         out.int(g.pel().len() as i64);
+        // Redis 8.8: the size of the NACK zone (entries released by XNACK).
+        out.bulk(b"nacked-count");
+        out.int(g.nacked().len() as i64);
         out.bulk(b"pending");
         let rows: Vec<_> = g.pel().iter().take(take).collect();
         out.array(rows.len());
@@ -1349,9 +1352,6 @@ pub fn write_full_groups(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResu
                 out.int(n.map_or(0, |n| n.delivery_count()) as i64);
             }
         }
-        // Redis 8.8: the size of the NACK zone (entries released by XNACK).
-        out.bulk(b"nacked-count");
-        out.int(g.nacked().len() as i64);
     }
     Ok(())
 }
