@@ -507,8 +507,10 @@ pub fn parse_claim(arg: &[u8], xreadgroup: bool) -> Result<u64, ReplyError> {
 
 /// XREADGROUP CLAIM on one stream: claims up to `limit` pending entries idle for at least
 /// `min_idle` (the NACK zone first, then longest idle first) for `consumer`, each becoming
-/// pending for it, delivered now once more. Entries gone from the stream are dropped from
-/// the PEL (as XCLAIM does) and not counted.
+/// pending for it, delivered now once more. An entry gone from the stream is claimed the same
+/// way but neither returned nor counted: it stays in the PEL (Redis's CLAIM leaves such
+/// entries there, unlike XCLAIM and XAUTOCLAIM, which drop them), and as it was delivered
+/// now it is not looked at again before min-idle-time has passed.
 fn claim_for_read(
     ctx: &mut Ctx<'_>,
     key: &Bytes,
@@ -542,20 +544,19 @@ fn claim_for_read(
         if candidates.is_empty() {
             break;
         }
-        let mut dropped = false;
+        let mut gone = false;
         for (id, n) in candidates {
             seen.insert(id);
             let e = ctx.store.stream_get(sid, id).map_err(storage_error)?;
             let Some(mut g) = ctx.store.group_mut(db, key, group) else {
                 break;
             };
+            // `in_stream` true either way: a claim of an entry gone from the stream would
+            // drop it from the PEL (XCLAIM's rule), which CLAIM does not do.
+            g.claim(consumer, id, true, &spec, now);
             match e {
-                None => {
-                    g.claim(consumer, id, false, &spec, now);
-                    dropped = true;
-                }
+                None => gone = true,
                 Some(e) => {
-                    g.claim(consumer, id, true, &spec, now);
                     let idle = if n.is_nacked() {
                         -1
                     } else {
@@ -565,7 +566,7 @@ fn claim_for_read(
                 }
             }
         }
-        if !dropped || out.len() >= want {
+        if !gone || out.len() >= want {
             break;
         }
     }
