@@ -200,3 +200,36 @@ fn claim_timer_moves_on_when_its_entry_is_acknowledged() {
         "woken by the timeout, not a timer"
     );
 }
+
+/// In a queue group (`XQ.CONFIG` with a visibility timeout) a released entry is past its
+/// deadline at once: a FAIL goes back to the group's `>` readers, a FATAL (at the delivery
+/// limit) to the dead-letter stream.
+#[test]
+fn released_entries_in_a_queue_group() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    c.req_str("XGROUP CREATE jobs w $ MKSTREAM");
+    assert_eq!(
+        c.req_str("XQ.CONFIG jobs w VISIBILITY 60000 MAXDELIVER 3 DEADLETTER jobs:dead"),
+        Resp::Status("OK".into())
+    );
+    let a = c.req_str("XADD jobs * task a").text();
+    let b = c.req_str("XADD jobs * task b").text();
+    c.req_str("XREADGROUP GROUP w w1 STREAMS jobs >");
+    assert_eq!(c.req_str(&format!("XNACK jobs w FATAL IDS 1 {a}")).int(), 1);
+    assert_eq!(c.req_str(&format!("XNACK jobs w FAIL IDS 1 {b}")).int(), 1);
+    let r = c.req_str("XREADGROUP GROUP w w2 BLOCK 5000 STREAMS jobs >");
+    let got: Vec<String> = r.array()[0].array()[1]
+        .array()
+        .iter()
+        .map(|e| e.array()[0].text())
+        .collect();
+    assert_eq!(got, vec![b.clone()]);
+    let start = std::time::Instant::now();
+    while c.req_str("XLEN jobs:dead").int() != 1 {
+        assert!(start.elapsed().as_secs() < 10, "never dead-lettered");
+        std::thread::yield_now();
+    }
+    let p = c.req_str("XPENDING jobs w - + 10");
+    assert_eq!(p.array().len(), 1, "only b is pending: {p:?}");
+}

@@ -520,8 +520,14 @@ impl Group {
     }
 
     /// Puts `nack` in the group PEL (not the consumer index); where the entry is logged
-    /// carries over until the change itself is logged. Returns the previous state.
+    /// carries over until the change itself is logged. Returns the previous state. A state
+    /// in the NACK zone that has an owner, a delivery time or a due time (a released entry
+    /// changed by a path that copies its old state, e.g. a queue group postponing it) leaves
+    /// the zone: the zone holds only unowned entries with delivery time 0.
     pub(crate) fn set_nack(&mut self, id: StreamId, mut nack: Nack) -> Option<Nack> {
+        if nack.nseq != 0 && (nack.cid != UNOWNED || nack.delivery_time != 0 || nack.due != 0) {
+            nack.nseq = 0;
+        }
         let old = match self.pel.get_mut(&id) {
             Some(slot) => {
                 nack.seq = slot.seq;
@@ -964,6 +970,30 @@ mod tests {
         assert_eq!(g.take_consumer(b"a").map(|c| c.pel.len()), Some(2));
         g.check().expect("consistent after delconsumer");
         assert_eq!(g.pel.len(), 2);
+    }
+
+    #[test]
+    fn nack_zone_keeps_only_released_states() {
+        let mut g = Group::new(1, StreamId::MIN, 0);
+        let (a, _) = g.add_consumer(&Bytes::from_static(b"a"), 1);
+        let id = StreamId::new(1, 1);
+        g.put_pending(id, a, 10, 1);
+        let mut n = Nack::new(UNOWNED, 0, 1);
+        n.nseq = 5;
+        g.set_nack(id, n);
+        if let Some(c) = g.consumer_mut(a) {
+            c.pel.remove(&id);
+        }
+        assert_eq!(g.nacked().len(), 1);
+        g.check().expect("released");
+        // A copy of the released state with a due time (a queue group postponing it) leaves
+        // the zone instead of breaking it.
+        let mut later = g.pel[&id];
+        later.due = 99;
+        g.set_nack(id, later);
+        assert!(g.nacked().is_empty() && !g.pel[&id].is_nacked());
+        g.check().expect("left the zone");
+        assert_eq!(g.next_nseq, 6);
     }
 
     #[test]
