@@ -115,7 +115,7 @@ mod startup;
 pub use self::commit::sync_active_journal;
 use self::reads::*;
 
-pub use self::groups::{ClaimOutcome, ClaimSpec, GroupMut};
+pub use self::groups::{ClaimOutcome, ClaimSpec, GroupMut, NackMode, NACK_FATAL_COUNT};
 use self::overlay::{Overlay, Runs};
 pub use self::queue::{DeadLetterRun, QueueCronRun, RetainRun};
 pub use self::refs::{DelOutcome, RefPolicy, ACKED_TRIM_SCAN_MAX};

@@ -9,7 +9,7 @@
 //! reports changed, never from here.
 
 use bytes::Bytes;
-use sluice_storage::store::{ClaimOutcome, ClaimSpec};
+use sluice_storage::store::{ClaimOutcome, ClaimSpec, NackMode};
 use sluice_storage::stream::group::{Group, ENTRIES_READ_UNKNOWN};
 use sluice_storage::stream::{StreamId, StreamMeta};
 use sluice_storage::{StreamEntry, Value, WrongType};
@@ -328,6 +328,10 @@ const BLOCKED_DEFAULT_COUNT: usize = 1000;
 enum Served {
     /// `>`: new entries (already recorded in the PEL).
     New(Vec<StreamEntry>),
+    /// `>` with CLAIM: the claimed entries with the idle time (ms, -1 for one released by
+    /// XNACK) and delivery count they had before the claim, then the new entries (written
+    /// with `0, 0`).
+    Claim(Vec<(StreamEntry, i64, u64)>, Vec<StreamEntry>),
     /// History: the consumer's pending entries; `None` for one deleted from the stream.
     History(Vec<(StreamId, Option<StreamEntry>)>),
 }
@@ -337,6 +341,7 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         timeout,
         mut count,
         noack,
+        claim,
         group,
         keys,
         ids: id_args,
@@ -436,14 +441,198 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 results.push((k, Served::History(served)));
             }
             None => {
+                // CLAIM (Redis 8.4): idle pending entries first, within COUNT.
+                let claimed = match claim {
+                    Some(min_idle) => claim_for_read(ctx, k, group, consumer, min_idle, limit)?,
+                    None => Vec::new(),
+                };
+                let limit = limit.map(|l| l.saturating_sub(claimed.len()));
+                let new = if limit == Some(0) {
+                    None
+                } else {
+                    read_new(ctx, k, group, consumer, limit, noack, woken.is_some())?
+                };
+                match (claim, new) {
+                    (None, Some(new)) => results.push((k, Served::New(new))),
+                    (None, None) => {}
+                    (Some(_), new) => {
+                        if !claimed.is_empty() || new.is_some() {
+                            results.push((k, Served::Claim(claimed, new.unwrap_or_default())));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if !results.is_empty() {
+        write_results(ctx, &results)?;
+        return Ok(());
+    }
+    match timeout {
+        Some(ms) if !ctx.client.in_exec => {
+            let wake_if = match claim {
+                // Woken by new entries, by XNACK, or when a pending entry has been idle
+                // long enough (a timer of the queue-group schedule, see `claim_wake_at`).
+                Some(min_idle) => {
+                    for k in keys {
+                        if let Some(at) = claim_wake_at(ctx, k, group, min_idle) {
+                            ctx.store.schedule_claim_wake(db, k, at);
+                        }
+                    }
+                    WakeIf::GroupClaim(group.clone(), min_idle)
+                }
+                None => WakeIf::GroupBehind(group.clone()),
+            };
+            ctx.block = Some(BlockSpec {
+                keys: keys.to_vec(),
+                // Only `>` blocks (a history read answers at once).
+                wake_if: keys.iter().map(|_| wake_if.clone()).collect(),
+                timeout_ms: ms,
+                argv: argv.to_vec(),
+            });
+        }
+        _ => ctx.out.null_array(),
+    }
+    Ok(())
+}
+
+/// When a CLAIM reader blocked on `key` should look again: when the longest-idle pending
+/// entry reaches `min_idle`; with none pending, `min_idle` (at least
+/// [`CLAIM_RECHECK_MS`]) from now — anything delivered from now on becomes claimable no
+/// sooner, and the look then schedules the next one.
+fn claim_wake_at(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8], min_idle: u64) -> Option<u64> {
+    let now = ctx.now_ms;
+    let db = ctx.db();
+    let meta = ctx.store.stream(db, key, now).ok()??;
+    let g = meta.groups.get(group)?;
+    Some(claim_recheck_at(g, now, min_idle))
+}
+
+/// When a blocked CLAIM reader of group `g` with nothing claimable at `now_ms` should look
+/// again (see [`claim_wake_at`]).
+pub fn claim_recheck_at(g: &Group, now_ms: u64, min_idle: u64) -> u64 {
+    match g.next_claimable(min_idle) {
+        Some(at) => at.max(now_ms + 1),
+        None => now_ms.saturating_add(min_idle.max(CLAIM_RECHECK_MS)),
+    }
+}
+
+/// The shortest re-check of a blocked CLAIM reader whose group has nothing pending.
+const CLAIM_RECHECK_MS: u64 = 100;
+
+/// Parses XREADGROUP's CLAIM min-idle-time (Redis 8.4's texts); XREAD refuses the option.
+pub fn parse_claim(arg: &[u8], xreadgroup: bool) -> Result<u64, ReplyError> {
+    if !xreadgroup {
+        return Err(
+            "ERR The CLAIM option is only supported by XREADGROUP. You called XREAD instead."
+                .into(),
+        );
+    }
+    match parse_i64(arg) {
+        Some(v) if v < 0 => Err("ERR min-idle-time must be a positive integer".into()),
+        Some(v) => Ok(v as u64),
+        None => Err("ERR min-idle-time is not an integer".into()),
+    }
+}
+
+/// XREADGROUP CLAIM on one stream: claims up to `limit` pending entries idle for at least
+/// `min_idle` (the NACK zone first, then longest idle first) for `consumer`, each becoming
+/// pending for it, delivered now once more. An entry gone from the stream is claimed the same
+/// way but neither returned nor counted: it stays in the PEL (Redis's CLAIM leaves such
+/// entries there, unlike XCLAIM and XAUTOCLAIM, which drop them), and as it was delivered
+/// now it is not looked at again before min-idle-time has passed.
+fn claim_for_read(
+    ctx: &mut Ctx<'_>,
+    key: &Bytes,
+    group: &Bytes,
+    consumer: &Bytes,
+    min_idle: u64,
+    limit: Option<usize>,
+) -> Result<Vec<(StreamEntry, i64, u64)>, ReplyError> {
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    let Some(meta) = ctx.store.stream(db, key, now).map_err(wrongtype)? else {
+        return Ok(Vec::new());
+    };
+    let sid = meta.sid;
+    let want = limit.unwrap_or(usize::MAX);
+    let spec = ClaimSpec {
+        min_idle: 0,
+        delivery_time: now,
+        retry_count: None,
+        force: false,
+        justid: false,
+    };
+    let mut out = Vec::new();
+    let mut seen = ahash::AHashSet::new();
+    loop {
+        let Some(mut g) = ctx.store.group_mut(db, key, group) else {
+            break;
+        };
+        let candidates = g.claimable(now, min_idle, want - out.len(), &seen);
+        drop(g);
+        if candidates.is_empty() {
+            break;
+        }
+        let mut gone = false;
+        for (id, n) in candidates {
+            seen.insert(id);
+            let e = ctx.store.stream_get(sid, id).map_err(storage_error)?;
+            let Some(mut g) = ctx.store.group_mut(db, key, group) else {
+                break;
+            };
+            // `in_stream` true either way: a claim of an entry gone from the stream would
+            // drop it from the PEL (XCLAIM's rule), which CLAIM does not do.
+            g.claim(consumer, id, true, &spec, now);
+            match e {
+                None => gone = true,
+                Some(e) => {
+                    let idle = if n.is_nacked() {
+                        -1
+                    } else {
+                        (now as i64 - n.delivery_time() as i64).max(0)
+                    };
+                    out.push((e, idle, n.delivery_count()));
+                }
+            }
+        }
+        if !gone || out.len() >= want {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// XREADGROUP `>` on one stream: the entries after the group's last delivered ID (a queue
+/// group's due redeliveries first), delivered to `consumer`; `None` if there is nothing to
+/// answer for this stream.
+#[allow(clippy::too_many_arguments)]
+fn read_new(
+    ctx: &mut Ctx<'_>,
+    k: &Bytes,
+    group: &Bytes,
+    consumer: &Bytes,
+    limit: Option<usize>,
+    noack: bool,
+    woken: bool,
+) -> Result<Option<Vec<StreamEntry>>, ReplyError> {
+    let db = ctx.db();
+    let Some(meta) = ctx.store.stream(db, k, ctx.now_ms).map_err(wrongtype)? else {
+        return Ok(None);
+    };
+    let Some(g) = meta.groups.get(group) else {
+        return Ok(None);
+    };
+    {
+        {
+            {
                 // `>`: entries after the group's last delivered ID, if the stream has any.
                 let last_delivered = g.last_id();
                 let is_queue = g.queue().is_some();
                 let has_delayed = meta.groups.has_delayed();
                 // Served when the stream moved past the group; a woken client is answered even
                 // if those entries are gone again (then with an empty list), as Redis does.
-                let has_new =
-                    (woken.is_some() || !meta.is_empty()) && meta.last_id > last_delivered;
+                let has_new = (woken || !meta.is_empty()) && meta.last_id > last_delivered;
                 let now = ctx.now_ms;
                 // A queue group (`XQ.CONFIG`) first redelivers entries past their deadline.
                 let mut entries = if is_queue {
@@ -458,13 +647,10 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 let room = limit.map(|l| l.saturating_sub(redelivered));
                 let from = last_delivered.successor();
                 if !has_new || room == Some(0) || from.is_none() {
-                    if redelivered > 0 {
-                        results.push((k, Served::New(entries)));
-                    }
-                    continue;
+                    return Ok((redelivered > 0).then_some(entries));
                 }
                 let Some(from) = from else {
-                    continue;
+                    return Ok(None);
                 };
                 if has_delayed {
                     // Entries added with XQ.ADD … DELAY: held by the group until due.
@@ -473,47 +659,26 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                     // Only held entries: nothing to answer (a blocked reader waits on).
                     let _ = held;
                     if new.is_empty() && redelivered == 0 {
-                        continue;
+                        return Ok(None);
                     }
                     entries.extend(new);
-                    results.push((k, Served::New(entries)));
-                    continue;
+                    return Ok(Some(entries));
                 }
                 let new = ctx
                     .store
                     .stream_read(db, k, (from, StreamId::MAX), false, room, now)
                     .map_err(storage_error)?;
-                if new.is_empty() && woken.is_none() && redelivered == 0 {
-                    continue;
+                if new.is_empty() && !woken && redelivered == 0 {
+                    return Ok(None);
                 }
                 if let Some(mut g) = ctx.store.group_mut(db, k, group) {
                     g.deliver(consumer, new.iter().map(|e| e.id), noack, now);
                 }
                 entries.extend(new);
-                results.push((k, Served::New(entries)));
+                Ok(Some(entries))
             }
         }
     }
-    if !results.is_empty() {
-        write_results(ctx, &results)?;
-        return Ok(());
-    }
-    match timeout {
-        Some(ms) if !ctx.client.in_exec => {
-            ctx.block = Some(BlockSpec {
-                keys: keys.to_vec(),
-                // Only `>` blocks (a history read answers at once).
-                wake_if: keys
-                    .iter()
-                    .map(|_| WakeIf::GroupBehind(group.clone()))
-                    .collect(),
-                timeout_ms: ms,
-                argv: argv.to_vec(),
-            });
-        }
-        _ => ctx.out.null_array(),
-    }
-    Ok(())
 }
 
 fn write_results(ctx: &mut Ctx<'_>, results: &[(&Bytes, Served)]) -> CmdResult {
@@ -525,6 +690,11 @@ fn write_results(ctx: &mut Ctx<'_>, results: &[(&Bytes, Served)]) -> CmdResult {
             Served::History(es) => es
                 .iter()
                 .filter_map(|(_, e)| e.as_ref())
+                .try_for_each(|e| e.fields().map(|_| ()).map_err(storage_error))?,
+            Served::Claim(claimed, new) => claimed
+                .iter()
+                .map(|(e, _, _)| e)
+                .chain(new)
                 .try_for_each(|e| e.fields().map(|_| ()).map_err(storage_error))?,
         }
     }
@@ -543,6 +713,25 @@ fn write_results(ctx: &mut Ctx<'_>, results: &[(&Bytes, Served)]) -> CmdResult {
                 ctx.out.array(es.len());
                 for e in es {
                     write_entry(ctx, e)?;
+                }
+            }
+            Served::Claim(claimed, new) => {
+                ctx.out.array(claimed.len() + new.len());
+                let rows = claimed
+                    .iter()
+                    .map(|(e, idle, n)| (e, *idle, *n as i64))
+                    .chain(new.iter().map(|e| (e, 0, 0)));
+                for (e, idle, deliveries) in rows {
+                    let fields = e.fields().map_err(storage_error)?;
+                    let out = &mut *ctx.out;
+                    out.array(4);
+                    out.bulk(e.id.text().as_bytes());
+                    out.array(fields.len());
+                    for f in fields {
+                        out.bulk(f);
+                    }
+                    out.int(idle);
+                    out.int(deliveries);
                 }
             }
             Served::History(es) => {
@@ -727,8 +916,14 @@ pub fn xpending(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             break;
         }
         let Some(n) = g.pel().get(&id) else { continue };
-        let idle = (now as i64 - n.delivery_time() as i64).max(0);
-        if min_idle != 0 && idle < min_idle {
+        // An entry released by XNACK (delivery time 0) reports idle -1, as Redis 8.8 does,
+        // and passes any IDLE filter (it is claimable at once).
+        let idle = if n.is_nacked() {
+            -1
+        } else {
+            (now as i64 - n.delivery_time() as i64).max(0)
+        };
+        if min_idle != 0 && idle < min_idle && !n.is_nacked() {
             continue;
         }
         count -= 1;
@@ -1144,7 +1339,7 @@ pub fn write_full_groups(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResu
     let out = &mut *ctx.out;
     out.array(meta.groups.len());
     for (name, g) in &meta.groups {
-        out.map(7);
+        out.map(8);
         out.bulk(b"name");
         out.bulk(name);
         out.bulk(b"last-delivered-id");
@@ -1152,6 +1347,9 @@ pub fn write_full_groups(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResu
         write_read_and_lag(out, meta, g);
         out.bulk(b"pel-count");
         out.int(g.pel().len() as i64);
+        // Redis 8.8: the size of the NACK zone (entries released by XNACK).
+        out.bulk(b"nacked-count");
+        out.int(g.nacked().len() as i64);
         out.bulk(b"pending");
         let rows: Vec<_> = g.pel().iter().take(take).collect();
         out.array(rows.len());
@@ -1190,6 +1388,105 @@ pub fn write_full_groups(ctx: &mut Ctx<'_>, key: &[u8], count: usize) -> CmdResu
 }
 
 // ---------------------------------------------------------------------------------------------
+// XNACK (Redis 8.8)
+
+/// XNACK key group <SILENT|FAIL|FATAL> IDS numids id … [RETRYCOUNT n] [FORCE], the options
+/// before or after the IDS block (Redis 8.8's parser and texts).
+struct Xnack<'a> {
+    key: &'a Bytes,
+    group: &'a Bytes,
+    mode: NackMode,
+    ids: Vec<StreamId>,
+    retry_count: Option<u64>,
+    force: bool,
+}
+
+impl<'a> Xnack<'a> {
+    fn parse(argv: &'a [Bytes]) -> Result<Self, ReplyError> {
+        let mut args = Args::new(argv.get(1..).unwrap_or_default());
+        let (key, group, mode) = (args.next()?, args.next()?, args.next()?);
+        let mode = if eq(mode, "SILENT") {
+            NackMode::Silent
+        } else if eq(mode, "FAIL") {
+            NackMode::Fail
+        } else if eq(mode, "FATAL") {
+            NackMode::Fatal
+        } else {
+            return Err("ERR mode must be SILENT, FAIL, or FATAL".into());
+        };
+        let (mut ids, mut retry_count, mut force) = (None, None, false);
+        while let Some(o) = args.next_opt() {
+            let more = args.remaining();
+            if eq(o, "IDS") && more > 0 {
+                let n = match parse_i64(args.next()?) {
+                    Some(n) if n > 0 => n as u64,
+                    _ => return Err("ERR numids must be a positive integer".into()),
+                };
+                if n > args.remaining() as u64 {
+                    return Err("ERR number of IDs doesn't match numids".into());
+                }
+                let rest = args.rest();
+                ids = Some(&rest[..n as usize]);
+                for _ in 0..n {
+                    args.next()?;
+                }
+            } else if eq(o, "RETRYCOUNT") && more > 0 {
+                let n = args.next_i64()?;
+                if n < 0 {
+                    return Err("ERR Invalid RETRYCOUNT value, must be >= 0".into());
+                }
+                retry_count = Some(n as u64);
+            } else if eq(o, "FORCE") {
+                force = true;
+            } else {
+                return Err(ReplyError::new(format!(
+                    "ERR Unrecognized XNACK option '{}'",
+                    printable(o, 128)
+                )));
+            }
+        }
+        let Some(ids) = ids else {
+            return Err("ERR syntax error, expected IDS keyword".into());
+        };
+        Ok(Xnack {
+            key,
+            group,
+            mode,
+            ids: strict_ids(ids)?,
+            retry_count,
+            force,
+        })
+    }
+}
+
+/// XNACK: releases pending entries without acknowledging them (see `GroupMut::xnack`);
+/// replies how many were released (IDs not pending are skipped unless FORCE finds them in
+/// the stream; a repeated ID counts each time).
+pub fn xnack(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let x = Xnack::parse(argv)?;
+    let db = ctx.db();
+    let sid = group_sid(ctx, x.key, x.group)?;
+    let mut released = 0i64;
+    for id in &x.ids {
+        let pending = ctx
+            .store
+            .stream(db, x.key, ctx.now_ms)
+            .map_err(wrongtype)?
+            .and_then(|m| m.groups.get(x.group.as_ref()))
+            .is_some_and(|g| g.pel().contains_key(id));
+        let in_stream =
+            !pending && x.force && ctx.store.entry_exists(sid, *id).map_err(storage_error)?;
+        if let Some(mut g) = ctx.store.group_mut(db, x.key, x.group) {
+            if g.xnack(*id, x.mode, x.retry_count, x.force, in_stream) {
+                released += 1;
+            }
+        }
+    }
+    ctx.out.int(released);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
 // The table rows of this family (see `commands/mod.rs`).
 
 pub static COMMANDS: &[Command] = &[
@@ -1198,12 +1495,27 @@ pub static COMMANDS: &[Command] = &[
         .keys(0, 0, 0, &[ks_keyword(&["RO", "access"], "STREAMS", 4, -1, 1, 2)])
         .acl(&["@write", "@stream", "@slow", "@blocking"])
         .doc("stream", "5.0.0", "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.")
+        .history(&[("8.4.0", "Added the `CLAIM` option.")])
         .args(&[
             arg("group-block", "block").token("GROUP").of(&[arg("group", "string"), arg("consumer", "string")]),
             arg("count", "integer").token("COUNT").opt(),
             arg("milliseconds", "integer").token("BLOCK").opt(),
+            arg("min-idle-time", "integer").token("CLAIM").since("8.4.0").opt(),
             tok("NOACK").opt(),
             arg("streams", "block").token("STREAMS").of(&[arg("key", "key").many(), arg("id", "string").many()]),
+        ]),
+    cmd("xnack", -7, xnack)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "update"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@fast"])
+        .doc("stream", "8.8.0", "O(1) for each message ID processed.", "Releases pending messages back to the group's PEL without acknowledging them, making them available for re-delivery.")
+        .args(&[
+            arg("key", "key"),
+            arg("group", "string"),
+            arg("mode", "oneof").of(&[tok("SILENT"), tok("FAIL"), tok("FATAL")]),
+            arg("ids", "block").token("IDS").of(&[arg("numids", "integer"), arg("id", "string").many()]),
+            arg("count", "integer").token("RETRYCOUNT").opt(),
+            tok("FORCE").opt(),
         ]),
     cmd("xack", -4, xack)
         .flags(&["write", "fast"])

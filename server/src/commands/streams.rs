@@ -640,6 +640,8 @@ pub struct ReadArgs<'a> {
     /// MAXCOUNT and MAXSIZE (Redis 8.10): caps on the whole reply, across its streams.
     pub caps: ReplyCaps,
     pub noack: bool,
+    /// XREADGROUP's CLAIM min-idle-time (Redis 8.4; see `commands::groups`).
+    pub claim: Option<u64>,
     /// XREADGROUP's GROUP group consumer.
     pub group: Option<(&'a Bytes, &'a Bytes)>,
     /// The command name and options before the keys (a blocked XREAD is re-run with them).
@@ -656,6 +658,7 @@ pub fn parse_read_args(argv: &[Bytes], xreadgroup: bool) -> Result<ReadArgs<'_>,
     let mut count_given = false;
     let mut caps = ReplyCaps::default();
     let mut noack = false;
+    let mut claim = None;
     let mut group = None;
     let mut streams = None;
     let mut args = Args::new(argv.get(1..).unwrap_or_default());
@@ -699,6 +702,8 @@ pub fn parse_read_args(argv: &[Bytes], xreadgroup: bool) -> Result<ReadArgs<'_>,
                 return Err("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.".into());
             }
             noack = true;
+        } else if eq(o, "CLAIM") && more > 0 {
+            claim = Some(super::groups::parse_claim(args.next()?, xreadgroup)?);
         } else {
             return Err(SYNTAX.into());
         }
@@ -736,6 +741,7 @@ pub fn parse_read_args(argv: &[Bytes], xreadgroup: bool) -> Result<ReadArgs<'_>,
         count,
         caps,
         noack,
+        claim,
         group,
         head,
         keys,

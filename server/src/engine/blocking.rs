@@ -47,6 +47,9 @@ pub enum WakeIf {
     /// The key is a stream whose last ID is above this group's last delivered ID, or the key,
     /// the stream or the group is gone (XREADGROUP `>`, which then answers an error).
     GroupBehind(Bytes),
+    /// As `GroupBehind`, or the group has a pending entry claimable with this min-idle-time
+    /// (XREADGROUP `>` CLAIM: one released by XNACK, or idle long enough).
+    GroupClaim(Bytes, u64),
     /// The key is a job queue (GETJOB), not a Redis key: it waits under database
     /// `commands::jobs::JOBS_DB`; always re-run.
     Queue,
@@ -153,6 +156,25 @@ impl Engine {
                 None => true,
             },
             (WakeIf::GroupBehind(_), _) => true,
+            (WakeIf::GroupClaim(g, min_idle), Ok(Some(m))) => {
+                let later = match m.groups.get(g.as_ref()) {
+                    Some(g) => {
+                        if m.last_id > g.last_id()
+                            || g.queue().is_some_and(|q| q.has_due(now))
+                            || g.has_claimable(now, min_idle).unwrap_or(true)
+                        {
+                            return true;
+                        }
+                        commands::groups::claim_recheck_at(g, now, min_idle)
+                    }
+                    None => return true,
+                };
+                // Nothing claimable yet (a timer fired for an entry acknowledged since, say):
+                // look again when the next one may be.
+                self.store_mut().schedule_claim_wake(key.0, &key.1, later);
+                false
+            }
+            (WakeIf::GroupClaim(..), _) => true,
             (WakeIf::Always | WakeIf::Queue, _) => true,
         }
     }

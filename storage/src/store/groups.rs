@@ -19,8 +19,10 @@
 //! * `sid ‖ 0x03 ‖ gid ‖ cid u32` → consumer record ([`Consumer::encode`])
 //! * `sid ‖ 0x05 ‖ gid ‖ seq u64` → PEL log record: `0x01` then the PEL changes of one
 //!   commit, in order: `0x01 ‖ id ‖ cid ‖ delivery time ‖ delivery count` = pending with this
-//!   state, `0x02 ‖ id` = no longer pending; varints, each ID as a zigzag delta from the
-//!   previous op's ID (see `push_op`).
+//!   state, `0x02 ‖ id` = no longer pending, `0x03` = as `0x01` then an explicit due time,
+//!   `0x04` = as `0x01` then the entry's place in the NACK zone (XNACK; `Nack::nseq`, non-zero:
+//!   written only for released entries, so data directories without them read as before);
+//!   varints, each ID as a zigzag delta from the previous op's ID (see `push_op`).
 //!   (Tag 0x04 held one record per pending entry in earlier builds.)
 //!
 //! Why a log: with one record per pending entry, a message delivered and acknowledged cost an
@@ -98,6 +100,8 @@ const OP_GONE: u8 = 0x02;
 /// As [`OP_PENDING`], then the explicit due time (`Nack::due`, non-zero): entries without one
 /// keep the older, shorter op.
 const OP_PENDING_DUE: u8 = 0x03;
+/// As [`OP_PENDING`], then the entry's place in the NACK zone (`Nack::nseq`, non-zero).
+const OP_PENDING_NACK: u8 = 0x04;
 
 fn group_prefix(sid: u64, tag: u8, gid: Option<u32>) -> Vec<u8> {
     let mut k = Vec::with_capacity(29);
@@ -140,19 +144,24 @@ pub(super) fn log_state(g: &mut Group, id: StreamId) {
             n.seq = j.next;
             j.buf_live += 1;
             j.buf_pending = true;
-            push_op(
-                j,
-                if n.due == 0 {
-                    OP_PENDING
-                } else {
-                    OP_PENDING_DUE
-                },
-                id,
+            debug_assert!(
+                n.nseq == 0 || n.due == 0,
+                "NACKed entry {id} with a due time"
             );
+            let op = if n.nseq != 0 {
+                OP_PENDING_NACK
+            } else if n.due != 0 {
+                OP_PENDING_DUE
+            } else {
+                OP_PENDING
+            };
+            push_op(j, op, id);
             put_varint(&mut j.buf, u64::from(n.cid));
             put_varint(&mut j.buf, n.delivery_time);
             put_varint(&mut j.buf, n.delivery_count);
-            if n.due != 0 {
+            if op == OP_PENDING_NACK {
+                put_varint(&mut j.buf, n.nseq);
+            } else if op == OP_PENDING_DUE {
                 put_varint(&mut j.buf, n.due);
             }
         }
@@ -221,7 +230,7 @@ fn decode_log(raw: &[u8]) -> Option<Vec<LogOp>> {
         let id = StreamId::new(ms, seq);
         prev = id;
         match op {
-            OP_PENDING | OP_PENDING_DUE => {
+            OP_PENDING | OP_PENDING_DUE | OP_PENDING_NACK => {
                 let cid = u32::try_from(get_varint(&mut ops)?).ok()?;
                 let time = get_varint(&mut ops)?;
                 let count = get_varint(&mut ops)?;
@@ -229,6 +238,11 @@ fn decode_log(raw: &[u8]) -> Option<Vec<LogOp>> {
                 if op == OP_PENDING_DUE {
                     n.due = get_varint(&mut ops)?;
                     if n.due == 0 {
+                        return None;
+                    }
+                } else if op == OP_PENDING_NACK {
+                    n.nseq = get_varint(&mut ops)?;
+                    if n.nseq == 0 {
                         return None;
                     }
                 }
@@ -362,6 +376,20 @@ pub struct ClaimSpec {
     pub justid: bool,
 }
 
+/// XNACK's mode: what happens to the released entries' delivery counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NackMode {
+    /// One less (the delivery did not count); 0 stays 0.
+    Silent,
+    /// Unchanged.
+    Fail,
+    /// [`NACK_FATAL_COUNT`]: a poison message.
+    Fatal,
+}
+
+/// The delivery count XNACK FATAL sets (Redis's `LLONG_MAX`).
+pub const NACK_FATAL_COUNT: u64 = i64::MAX as u64;
+
 /// What [`GroupMut::claim`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClaimOutcome {
@@ -393,6 +421,9 @@ pub struct GroupMut<'a> {
     last_dirty: &'a mut Option<(usize, Bytes)>,
     /// The store's schedule of queue groups (see `stream::queue`).
     schedule: &'a mut QueueSchedule,
+    /// The store's ready keys: XNACK makes entries claimable at once, which wakes blocked
+    /// XREADGROUP CLAIM readers.
+    ready: &'a mut super::ReadyKeys,
     /// Something was staged: the stream is marked dirty on drop.
     pub(super) changed: bool,
 }
@@ -607,6 +638,87 @@ impl GroupMut<'_> {
         ClaimOutcome::Claimed
     }
 
+    /// XNACK of `id` (see [`NackMode`]): a pending entry (or, with `force`, an entry of the
+    /// stream that is not pending: `in_stream` says whether it exists) is released: unowned,
+    /// delivery time 0, its delivery count set by the mode or `retry_count`, and put at the
+    /// end of the NACK zone (an entry already there moves to its end). Returns whether it
+    /// was released. Wakes the stream's blocked readers (a CLAIM reader may take it now).
+    pub fn xnack(
+        &mut self,
+        id: StreamId,
+        mode: NackMode,
+        retry_count: Option<u64>,
+        force: bool,
+        in_stream: bool,
+    ) -> bool {
+        let count = match self.group.pel.get(&id) {
+            Some(n) => retry_count.unwrap_or(match mode {
+                NackMode::Silent => n.delivery_count.saturating_sub(1),
+                NackMode::Fail => n.delivery_count,
+                NackMode::Fatal => NACK_FATAL_COUNT,
+            }),
+            None if force && in_stream => retry_count.unwrap_or(match mode {
+                NackMode::Fatal => NACK_FATAL_COUNT,
+                NackMode::Silent | NackMode::Fail => 0,
+            }),
+            None => return false,
+        };
+        let nseq = self.group.next_nseq.max(1);
+        self.group.next_nseq = nseq.saturating_add(1);
+        let mut n = Nack::new(UNOWNED, 0, count);
+        n.nseq = nseq;
+        if let Some(old) = self.group.set_nack(id, n) {
+            if old.cid != UNOWNED {
+                if let Some(c) = self.group.consumer_mut(old.cid) {
+                    c.pel.remove(&id);
+                }
+            }
+        }
+        log_state(self.group, id);
+        self.ready.note(self.db, self.name);
+        self.changed = true;
+        true
+    }
+
+    /// XREADGROUP CLAIM: up to `limit` pending entries claimable at `now_ms` with this
+    /// min-idle-time, in claim order: the NACK zone first (release order), then the others
+    /// longest idle first; `skip` ones are passed over. Each with its state before the claim.
+    /// Builds the group's delivery-time index on first use (a pass over the PEL).
+    pub fn claimable(
+        &mut self,
+        now_ms: u64,
+        min_idle: u64,
+        limit: usize,
+        skip: &AHashSet<StreamId>,
+    ) -> Vec<(StreamId, Nack)> {
+        let g = &mut *self.group;
+        g.ensure_time_index();
+        let mut out = Vec::new();
+        for id in g.nacked.values() {
+            if out.len() >= limit {
+                return out;
+            }
+            if !skip.contains(id) {
+                if let Some(n) = g.pel.get(id) {
+                    out.push((*id, *n));
+                }
+            }
+        }
+        if let Some(t) = g.by_time.as_ref() {
+            for (d, id) in t {
+                if out.len() >= limit || d.saturating_add(min_idle) > now_ms {
+                    break;
+                }
+                if !skip.contains(id) {
+                    if let Some(n) = g.pel.get(id) {
+                        out.push((*id, *n));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Salvage: a consumer as it was (its times included); returns its cid here.
     pub(crate) fn restore_consumer(&mut self, c: &Consumer) -> u32 {
         let (cid, _) = self.group.add_consumer(&c.name, c.seen_time);
@@ -616,6 +728,17 @@ impl GroupMut<'_> {
         }
         self.consumer_changed(cid);
         cid
+    }
+
+    /// Salvage: an entry released by XNACK as it was, at the end of this group's NACK zone.
+    pub(crate) fn restore_nacked(&mut self, id: StreamId, n: &Nack) {
+        let nseq = self.group.next_nseq.max(1);
+        self.group.next_nseq = nseq.saturating_add(1);
+        let mut m = Nack::new(UNOWNED, 0, n.delivery_count);
+        m.nseq = nseq;
+        self.group.set_nack(id, m);
+        log_state(self.group, id);
+        self.changed = true;
     }
 
     /// Salvage: a pending entry as it was, for consumer `cid` of this group.
@@ -752,6 +875,9 @@ impl Store {
                 consumer.pel.insert(*id);
             }
         }
+        for g in meta.groups.map.values_mut() {
+            g.rebuild_claim_index();
+        }
         for g in meta.groups.values() {
             g.check()
                 .map_err(|e| StoreError::Corrupt(format!("stream {sid}: {e}")))?;
@@ -789,6 +915,7 @@ impl Store {
             dirty_streams: &mut self.dirty_streams,
             last_dirty: &mut self.last_dirty,
             schedule: &mut self.queue_schedule,
+            ready: &mut self.ready,
             changed: false,
         })
     }
@@ -979,8 +1106,20 @@ mod tests {
                 want.push((*id, None));
             }
         }
+        // An entry released by XNACK carries its place in the NACK zone (op 0x04).
+        let mut released = Nack::new(UNOWNED, 0, 7);
+        released.nseq = 3;
+        let rid = StreamId::new(9, 9);
+        g.set_nack(rid, released);
+        log_state(&mut g, rid);
+        want.push((rid, Some(released)));
         let got = decode_log(&g.journal.buf).expect("decodes");
         assert_eq!(got, want);
+        assert!(decode_log(&[LOG_FORMAT, OP_PENDING_NACK, 2, 2, 0, 0, 7, 1]).is_some());
+        assert!(
+            decode_log(&[LOG_FORMAT, OP_PENDING_NACK, 2, 2, 0, 0, 7, 0]).is_none(),
+            "nseq 0"
+        );
         // Truncated records and unknown tags are errors, not panics.
         for cut in 0..g.journal.buf.len() {
             let _ = decode_log(&g.journal.buf[..cut]);

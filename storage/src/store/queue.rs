@@ -447,6 +447,17 @@ impl Store {
         limits: NodeLimits,
     ) -> Result<QueueCronRun> {
         let mut run = QueueCronRun::default();
+        // CLAIM wake-ups due: their streams' blocked readers are re-checked.
+        while let Some(first) = self.queue_schedule.claim_wakes.first().cloned() {
+            if first.0 > now_ms {
+                break;
+            }
+            self.queue_schedule.claim_wakes.remove(&first);
+            let (_, db, key) = first;
+            if !run.woken.iter().any(|(d, k)| *d == db && *k == key) {
+                run.woken.push((db, key));
+            }
+        }
         while run.handled < budget {
             let Some(first) = self.queue_schedule.items.first().cloned() else {
                 break;
@@ -496,6 +507,14 @@ impl Store {
     /// The schedule of queue groups (for INFO and tests).
     pub fn queue_schedule(&self) -> &QueueSchedule {
         &self.queue_schedule
+    }
+
+    /// A blocked XREADGROUP CLAIM reader of stream `key` may find a claimable entry at `at`
+    /// (Unix ms): the periodic pass reports the stream then (see `QueueSchedule`).
+    pub fn schedule_claim_wake(&mut self, db: usize, key: &[u8], at: u64) {
+        self.queue_schedule
+            .claim_wakes
+            .insert((at, db, Bytes::copy_from_slice(key)));
     }
 }
 

@@ -548,6 +548,12 @@ pub(crate) fn salvage(
                         ng.restore_pending(*id, cid, nack);
                     }
                 }
+                // Entries released by XNACK, in the NACK zone's order.
+                for id in g.nacked.values() {
+                    if let Some(nack) = g.pel.get(id) {
+                        ng.restore_nacked(*id, nack);
+                    }
+                }
             }
         }
     }

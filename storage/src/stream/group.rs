@@ -50,6 +50,10 @@ pub struct Nack {
     pub(crate) due: u64,
     /// The log record holding this entry's latest state ([`NO_SEQ`]: none yet).
     pub(crate) seq: u64,
+    /// Its place in the group's NACK zone (XNACK, Redis 8.8): 0 if it is not there; else
+    /// the entry is unowned ([`UNOWNED`]) with delivery time 0, and entries with smaller
+    /// numbers were released before it (see [`Group::nacked`]).
+    pub(crate) nseq: u64,
 }
 
 /// [`Nack::seq`] of an entry not logged yet.
@@ -58,8 +62,13 @@ pub(crate) const NO_SEQ: u64 = u64::MAX;
 impl PartialEq for Nack {
     /// The delivery state; where it is logged is not part of it.
     fn eq(&self, o: &Nack) -> bool {
-        (self.cid, self.delivery_time, self.delivery_count, self.due)
-            == (o.cid, o.delivery_time, o.delivery_count, o.due)
+        (
+            self.cid,
+            self.delivery_time,
+            self.delivery_count,
+            self.due,
+            self.nseq,
+        ) == (o.cid, o.delivery_time, o.delivery_count, o.due, o.nseq)
     }
 }
 
@@ -219,6 +228,17 @@ pub struct Group {
     /// The job-queue side (`XQ.*`), if the group was configured as a queue: its settings,
     /// counters and deadline indexes over `pel` (see `stream::queue`).
     pub(crate) queue: Option<Box<QueueState>>,
+    /// The NACK zone (XNACK): `nseq → id` for every pending entry with a non-zero
+    /// [`Nack::nseq`], so in the order they were released (FIFO). Claims (XREADGROUP CLAIM)
+    /// take these first. Derived from the PEL (rebuilt at load).
+    pub(crate) nacked: BTreeMap<u64, StreamId>,
+    /// The next NACK-zone number (above every `nseq` in the PEL).
+    pub(crate) next_nseq: u64,
+    /// `(delivery time, id)` of every pending entry outside the NACK zone, for XREADGROUP
+    /// CLAIM's "longest idle first": built on the first claim of the group (a pass over the
+    /// PEL) and kept up to date from then on, so groups that never use CLAIM pay nothing.
+    /// Memory only.
+    pub(crate) by_time: Option<BTreeSet<(u64, StreamId)>>,
 }
 
 /// The consumer groups of a stream, by name (Redis lists them in byte order). Read-only
@@ -402,6 +422,7 @@ impl Group {
             last_id,
             entries_read,
             next_cid: 1,
+            next_nseq: 1,
             ..Default::default()
         }
     }
@@ -499,8 +520,14 @@ impl Group {
     }
 
     /// Puts `nack` in the group PEL (not the consumer index); where the entry is logged
-    /// carries over until the change itself is logged. Returns the previous state.
+    /// carries over until the change itself is logged. Returns the previous state. A state
+    /// in the NACK zone that has an owner, a delivery time or a due time (a released entry
+    /// changed by a path that copies its old state, e.g. a queue group postponing it) leaves
+    /// the zone: the zone holds only unowned entries with delivery time 0.
     pub(crate) fn set_nack(&mut self, id: StreamId, mut nack: Nack) -> Option<Nack> {
+        if nack.nseq != 0 && (nack.cid != UNOWNED || nack.delivery_time != 0 || nack.due != 0) {
+            nack.nseq = 0;
+        }
         let old = match self.pel.get_mut(&id) {
             Some(slot) => {
                 nack.seq = slot.seq;
@@ -520,7 +547,83 @@ impl Group {
                 q.timers.insert((d, id));
             }
         }
+        if let Some(o) = &old {
+            self.unindex_claim(id, o);
+        }
+        self.index_claim(id, &nack);
         old
+    }
+
+    /// Adds a pending entry's state to the claim indexes (NACK zone, delivery-time order).
+    fn index_claim(&mut self, id: StreamId, n: &Nack) {
+        if n.nseq != 0 {
+            self.nacked.insert(n.nseq, id);
+            self.next_nseq = self.next_nseq.max(n.nseq.saturating_add(1));
+        } else if let Some(t) = self.by_time.as_mut() {
+            t.insert((n.delivery_time, id));
+        }
+    }
+
+    /// Removes a pending entry's old state from the claim indexes.
+    fn unindex_claim(&mut self, id: StreamId, old: &Nack) {
+        if old.nseq != 0 {
+            self.nacked.remove(&old.nseq);
+        } else if let Some(t) = self.by_time.as_mut() {
+            t.remove(&(old.delivery_time, id));
+        }
+    }
+
+    /// Rebuilds the NACK zone from the PEL (at load) and drops the delivery-time index (it is
+    /// built again on the next claim).
+    pub(crate) fn rebuild_claim_index(&mut self) {
+        self.nacked.clear();
+        self.by_time = None;
+        let mut next = 1u64;
+        for (id, n) in &self.pel {
+            if n.nseq != 0 {
+                self.nacked.insert(n.nseq, *id);
+                next = next.max(n.nseq.saturating_add(1));
+            }
+        }
+        self.next_nseq = next;
+    }
+
+    /// Builds the delivery-time index if it is not there yet (a pass over the PEL).
+    pub(crate) fn ensure_time_index(&mut self) -> &BTreeSet<(u64, StreamId)> {
+        let pel = &self.pel;
+        self.by_time.get_or_insert_with(|| {
+            pel.iter()
+                .filter(|(_, n)| n.nseq == 0)
+                .map(|(id, n)| (n.delivery_time, *id))
+                .collect()
+        })
+    }
+
+    /// The NACK zone, in release order (`nseq → id`).
+    pub fn nacked(&self) -> &BTreeMap<u64, StreamId> {
+        &self.nacked
+    }
+
+    /// Whether XREADGROUP CLAIM with this min-idle-time would find a pending entry at
+    /// `now_ms` (`None`: not known, the delivery-time index is not built).
+    pub fn has_claimable(&self, now_ms: u64, min_idle: u64) -> Option<bool> {
+        if !self.nacked.is_empty() {
+            return Some(true);
+        }
+        let t = self.by_time.as_ref()?;
+        Some(
+            t.first()
+                .is_some_and(|(d, _)| d.saturating_add(min_idle) <= now_ms),
+        )
+    }
+
+    /// When a pending entry outside the NACK zone becomes claimable with this min-idle-time
+    /// (`None`: there is none, or the index is not built).
+    pub fn next_claimable(&self, min_idle: u64) -> Option<u64> {
+        self.by_time
+            .as_ref()?
+            .first()
+            .map(|(d, _)| d.saturating_add(min_idle))
     }
 
     /// Rebuilds the queue indexes from the PEL (at load, and when the settings change): every
@@ -542,6 +645,7 @@ impl Group {
     /// entry.
     pub(crate) fn take_nack(&mut self, id: StreamId) -> Option<Nack> {
         let old = self.pel.remove(&id)?;
+        self.unindex_claim(id, &old);
         self.journal.unlink(old.seq);
         self.journal.note_cancel(old.seq);
         if let Some(q) = self.queue.as_deref_mut() {
@@ -620,6 +724,48 @@ impl Group {
                 .ok_or(format!("cid {} has no consumer", n.cid))?;
             if !c.pel.contains(id) {
                 return Err(format!("pel {id} missing from consumer {:?}", name));
+            }
+        }
+        let mut zone = 0;
+        for (id, n) in self.pel.iter().filter(|(_, n)| n.nseq != 0) {
+            zone += 1;
+            if n.cid != UNOWNED || n.delivery_time != 0 || n.due != 0 {
+                return Err(format!(
+                    "NACKed {id} is owned or has a delivery time: {n:?}"
+                ));
+            }
+            if self.nacked.get(&n.nseq) != Some(id) {
+                return Err(format!(
+                    "NACKed {id} (nseq {}) missing from the zone",
+                    n.nseq
+                ));
+            }
+            if n.nseq >= self.next_nseq {
+                return Err(format!(
+                    "NACKed {id} nseq {} >= next {}",
+                    n.nseq, self.next_nseq
+                ));
+            }
+        }
+        if zone != self.nacked.len() {
+            return Err(format!(
+                "{zone} NACKed entries, the zone holds {}",
+                self.nacked.len()
+            ));
+        }
+        if let Some(t) = &self.by_time {
+            if t.len() + zone != self.pel.len() {
+                return Err(format!(
+                    "time index holds {}, {} pending outside the zone",
+                    t.len(),
+                    self.pel.len() - zone
+                ));
+            }
+            for (d, id) in t {
+                match self.pel.get(id) {
+                    Some(n) if n.nseq == 0 && n.delivery_time == *d => {}
+                    _ => return Err(format!("time index ({d}, {id}) is stale")),
+                }
             }
         }
         let total: usize = self.consumers.values().map(|c| c.pel.len()).sum::<usize>() + unowned;
@@ -760,6 +906,16 @@ impl Nack {
         self.due
     }
 
+    /// Whether the entry is in the NACK zone (released by XNACK: unowned, delivery time 0).
+    pub fn is_nacked(&self) -> bool {
+        self.nseq != 0
+    }
+
+    /// Its place in the NACK zone (0: not there).
+    pub fn nseq(&self) -> u64 {
+        self.nseq
+    }
+
     /// A delivery state, not logged yet.
     pub(crate) fn new(cid: u32, delivery_time: u64, delivery_count: u64) -> Nack {
         Nack {
@@ -768,6 +924,7 @@ impl Nack {
             delivery_count,
             due: 0,
             seq: NO_SEQ,
+            nseq: 0,
         }
     }
 
@@ -813,6 +970,30 @@ mod tests {
         assert_eq!(g.take_consumer(b"a").map(|c| c.pel.len()), Some(2));
         g.check().expect("consistent after delconsumer");
         assert_eq!(g.pel.len(), 2);
+    }
+
+    #[test]
+    fn nack_zone_keeps_only_released_states() {
+        let mut g = Group::new(1, StreamId::MIN, 0);
+        let (a, _) = g.add_consumer(&Bytes::from_static(b"a"), 1);
+        let id = StreamId::new(1, 1);
+        g.put_pending(id, a, 10, 1);
+        let mut n = Nack::new(UNOWNED, 0, 1);
+        n.nseq = 5;
+        g.set_nack(id, n);
+        if let Some(c) = g.consumer_mut(a) {
+            c.pel.remove(&id);
+        }
+        assert_eq!(g.nacked().len(), 1);
+        g.check().expect("released");
+        // A copy of the released state with a due time (a queue group postponing it) leaves
+        // the zone instead of breaking it.
+        let mut later = g.pel[&id];
+        later.due = 99;
+        g.set_nack(id, later);
+        assert!(g.nacked().is_empty() && !g.pel[&id].is_nacked());
+        g.check().expect("left the zone");
+        assert_eq!(g.next_nseq, 6);
     }
 
     #[test]

@@ -208,6 +208,10 @@ pub struct QueueSchedule {
     pub(crate) retained: BTreeSet<(usize, Bytes)>,
     /// Where the last retention pass stopped (it visits a bounded number per tick).
     pub(crate) retain_cursor: Option<(usize, Bytes)>,
+    /// `(due ms, db, stream key)`: a blocked XREADGROUP CLAIM reader of that stream may find
+    /// a pending entry idle long enough then (`Store::schedule_claim_wake`). The periodic
+    /// pass reports each as woken when due (a stale one only costs a check of the waiters).
+    pub(crate) claim_wakes: BTreeSet<(u64, usize, Bytes)>,
 }
 
 impl QueueSchedule {
@@ -225,9 +229,19 @@ impl QueueSchedule {
         self.retained.len()
     }
 
-    /// The earliest due time scheduled.
+    /// The earliest due time scheduled (queue deadlines and CLAIM wake-ups).
     pub fn next_due(&self) -> Option<u64> {
-        self.items.first().map(|i| i.0)
+        let items = self.items.first().map(|i| i.0);
+        let claims = self.claim_wakes.first().map(|i| i.0);
+        match (items, claims) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// CLAIM wake-ups scheduled.
+    pub fn claim_wakes(&self) -> usize {
+        self.claim_wakes.len()
     }
 }
 
