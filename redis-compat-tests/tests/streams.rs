@@ -233,6 +233,80 @@ fn xread_caps(name: &str, resp3: bool) -> Case {
     }
 }
 
+/// XREADGROUP MAXCOUNT / MAXSIZE (Redis 8.10): the same caps, and what they leave out is not
+/// delivered (it stays for the next `>` read); a history read is capped the same way.
+fn xreadgroup_caps(name: &str, resp3: bool) -> Case {
+    const WHY: &str = "MAXCOUNT/MAXSIZE are Redis 8.10; 7.0.15 has no such options (checked against spec §3 and redis-py 8.1's tests)";
+    let p = if resp3 { 3 } else { 2 };
+    let (a, b) = (format!("{name}:{p}a"), format!("{name}:{p}b"));
+    let c = case(
+        name,
+        &[
+            step("XADD {k}a 1-1 f a1"),
+            step("XADD {k}a 2-1 f a2"),
+            step("XADD {k}a 3-1 f a3"),
+            step("XADD {k}b 1-1 f b1"),
+            step("XADD {k}b 2-1 f b2"),
+            step("XGROUP CREATE {k}a g 0"),
+            step("XGROUP CREATE {k}b g 0"),
+            sluice_only(
+                "XREADGROUP GROUP g c COUNT 2 MAXCOUNT 3 STREAMS {k}a {k}b > >",
+                &read_reply(
+                    &[
+                        (&a, &[("1-1", "a1"), ("2-1", "a2")]),
+                        (&b, &[("1-1", "b1")]),
+                    ],
+                    resp3,
+                ),
+                WHY,
+            ),
+            // 32 bytes an entry: a3 fits in 40, b2 would not (it stays undelivered).
+            sluice_only(
+                "XREADGROUP GROUP g c MAXSIZE 40 STREAMS {k}a {k}b > >",
+                &read_reply(&[(&a, &[("3-1", "a3")])], resp3),
+                WHY,
+            ),
+            sluice_only(
+                "XPENDING {k}a g",
+                b"*4\r\n:3\r\n$3\r\n1-1\r\n$3\r\n3-1\r\n*1\r\n*2\r\n$1\r\nc\r\n$1\r\n3\r\n",
+                WHY,
+            ),
+            sluice_only(
+                "XPENDING {k}b g",
+                b"*4\r\n:1\r\n$3\r\n1-1\r\n$3\r\n1-1\r\n*1\r\n*2\r\n$1\r\nc\r\n$1\r\n1\r\n",
+                WHY,
+            ),
+            sluice_only(
+                "XREADGROUP GROUP g c MAXCOUNT 1 STREAMS {k}b >",
+                &read_reply(&[(&b, &[("2-1", "b2")])], resp3),
+                WHY,
+            ),
+            // History: capped too.
+            sluice_only(
+                "XREADGROUP GROUP g c MAXSIZE 70 STREAMS {k}a {k}b 0 0",
+                &read_reply(&[(&a, &[("1-1", "a1"), ("2-1", "a2")])], resp3),
+                WHY,
+            ),
+            sluice_only(
+                "XREADGROUP GROUP g c COUNT 5 MAXCOUNT 4 STREAMS {k}a >",
+                b"-ERR MAXCOUNT must be greater than or equal to COUNT\r\n",
+                WHY,
+            ),
+            sluice_only(
+                "XREADGROUP GROUP g c MAXSIZE -5 STREAMS {k}a >",
+                b"-ERR MAXSIZE must be a positive integer\r\n",
+                WHY,
+            ),
+            step("DEL {k}a {k}b"),
+        ],
+    );
+    if resp3 {
+        c.resp3_only()
+    } else {
+        c.resp2_only()
+    }
+}
+
 /// The XREAD `+` case (Redis 7.4; 7.0.15 answers `-ERR Invalid stream ID
 /// specified as stream command argument`). The key in the expected bytes
 /// depends on the protocol, hence one case per protocol.
@@ -481,6 +555,8 @@ fn cases() -> Vec<Case> {
         xread_plus("xread_plus3", true),
         xread_caps("xread_maxcount_maxsize", false),
         xread_caps("xread_maxcount_maxsize3", true),
+        xreadgroup_caps("xreadgroup_maxcount_maxsize", false),
+        xreadgroup_caps("xreadgroup_maxcount_maxsize3", true),
 
         // ---------------------------------------------------------------- XINFO
         case("xinfo_stream_small", &["XADD {k} 1-1 a 1", "XADD {k} 2-2 b 2 c 3", "XINFO STREAM {k}", "xinfo stream {k}", "DEL {k}"]),

@@ -16,7 +16,10 @@ use sluice_storage::{StreamEntry, Value, WrongType};
 
 use super::common::*;
 use super::stream_id;
-use super::streams::{parse_read_args, storage_error, strict_ids, write_entry, ReadArgs, ReadId};
+use super::streams::{
+    entry_reply_size, parse_read_args, storage_error, strict_ids, write_entry, CapBudget, ReadArgs,
+    ReadId, ReplyCaps,
+};
 use crate::args::{eq, parse_i64, Args};
 use crate::engine::{BlockSpec, Ctx, WakeIf};
 use crate::reply::{printable, CmdResult, ReplyError, SYNTAX, WRONGTYPE};
@@ -340,6 +343,7 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let ReadArgs {
         timeout,
         mut count,
+        caps,
         noack,
         claim,
         group,
@@ -391,14 +395,22 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             g.refresh_seen(consumer, now);
         }
     }
-    let limit = (count > 0).then_some(count);
     let mut results: Vec<(&Bytes, Served)> = Vec::new();
+    // MAXCOUNT / MAXSIZE (Redis 8.10): caps over the whole reply, streams in the order named.
+    let mut budget = CapBudget::new(caps);
     for (k, id) in keys.iter().zip(&ids) {
         if woken.as_ref().is_some_and(|w| w != k)
             || (woken.is_some() && results.iter().any(|(r, _)| *r == k))
         {
             continue;
         }
+        if budget.exhausted() {
+            break;
+        }
+        let Some(count) = budget.next_count(count) else {
+            break;
+        };
+        let limit = (count > 0).then_some(count);
         let Some(meta) = ctx.store.stream(db, k, ctx.now_ms).map_err(wrongtype)? else {
             continue;
         };
@@ -427,6 +439,20 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                     let e = ctx.store.stream_get(sid, pid).map_err(storage_error)?;
                     served.push((pid, e));
                 }
+                if caps.max_size.is_some() {
+                    // Sized before anything is redelivered: what does not fit stays as it is.
+                    let mut sizes = Vec::with_capacity(served.len());
+                    for (pid, e) in &served {
+                        sizes.push(match e {
+                            Some(e) => entry_reply_size(*pid, &e.fields().map_err(storage_error)?),
+                            None => entry_reply_size(*pid, &[]),
+                        });
+                    }
+                    let n = budget.take(sizes);
+                    served.truncate(n);
+                } else {
+                    budget.take(served.iter().map(|_| 0));
+                }
                 let now = ctx.now_ms;
                 if let Some(mut g) = ctx.store.group_mut(db, k, group) {
                     // Re-reading history is not new activity (Redis 7.2 leaves active-time
@@ -441,6 +467,12 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 results.push((k, Served::History(served)));
             }
             None => {
+                // MAXSIZE: as many of the next entries as fit, found before any is delivered
+                // (a plain group's new entries; claimed and redelivered ones are sized after).
+                let limit = match caps.max_size {
+                    Some(_) if claim.is_none() => fitting_new(ctx, k, group, limit, &budget)?,
+                    _ => limit,
+                };
                 // CLAIM (Redis 8.4): idle pending entries first, within COUNT.
                 let claimed = match claim {
                     Some(min_idle) => claim_for_read(ctx, k, group, consumer, min_idle, limit)?,
@@ -452,6 +484,20 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 } else {
                     read_new(ctx, k, group, consumer, limit, noack, woken.is_some())?
                 };
+                if caps != ReplyCaps::default() {
+                    let mut sizes = Vec::new();
+                    for e in claimed
+                        .iter()
+                        .map(|(e, _, _)| e)
+                        .chain(new.iter().flatten())
+                    {
+                        sizes.push(entry_reply_size(e.id, &e.fields().map_err(storage_error)?));
+                    }
+                    // Already delivered: charged in full, even past MAXSIZE.
+                    for size in sizes {
+                        budget.charge(size);
+                    }
+                }
                 match (claim, new) {
                     (None, Some(new)) => results.push((k, Served::New(new))),
                     (None, None) => {}
@@ -494,6 +540,46 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         _ => ctx.out.null_array(),
     }
     Ok(())
+}
+
+/// For MAXSIZE: how many of the entries a plain `>` read of `key` would deliver fit in what
+/// `budget` has left (at least one if the reply has none yet), within `limit`. A queue group's
+/// redeliveries and delayed entries are not looked at (they are sized once delivered).
+fn fitting_new(
+    ctx: &mut Ctx<'_>,
+    key: &Bytes,
+    group: &Bytes,
+    limit: Option<usize>,
+    budget: &CapBudget,
+) -> Result<Option<usize>, ReplyError> {
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    let Some(meta) = ctx.store.stream(db, key, now).map_err(wrongtype)? else {
+        return Ok(limit);
+    };
+    let Some(g) = meta.groups.get(group) else {
+        return Ok(limit);
+    };
+    if g.queue().is_some() || meta.groups.has_delayed() {
+        return Ok(limit);
+    }
+    let Some(from) = g.last_id().successor() else {
+        return Ok(limit);
+    };
+    let peek = ctx
+        .store
+        .stream_read(db, key, (from, StreamId::MAX), false, limit, now)
+        .map_err(storage_error)?;
+    if peek.is_empty() {
+        return Ok(limit);
+    }
+    let mut trial = *budget;
+    let mut sizes = Vec::with_capacity(peek.len());
+    for e in &peek {
+        sizes.push(entry_reply_size(e.id, &e.fields().map_err(storage_error)?));
+    }
+    // 0 when not even one more fits: the stream is not read.
+    Ok(Some(trial.take(sizes)))
 }
 
 /// When a CLAIM reader blocked on `key` should look again: when the longest-idle pending
@@ -623,62 +709,55 @@ fn read_new(
     let Some(g) = meta.groups.get(group) else {
         return Ok(None);
     };
-    {
-        {
-            {
-                // `>`: entries after the group's last delivered ID, if the stream has any.
-                let last_delivered = g.last_id();
-                let is_queue = g.queue().is_some();
-                let has_delayed = meta.groups.has_delayed();
-                // Served when the stream moved past the group; a woken client is answered even
-                // if those entries are gone again (then with an empty list), as Redis does.
-                let has_new = (woken || !meta.is_empty()) && meta.last_id > last_delivered;
-                let now = ctx.now_ms;
-                // A queue group (`XQ.CONFIG`) first redelivers entries past their deadline.
-                let mut entries = if is_queue {
-                    let limits = super::xq::node_limits(ctx);
-                    ctx.store
-                        .queue_take(db, k, group, consumer, now, limit, limits)
-                        .map_err(storage_error)?
-                } else {
-                    Vec::new()
-                };
-                let redelivered = entries.len();
-                let room = limit.map(|l| l.saturating_sub(redelivered));
-                let from = last_delivered.successor();
-                if !has_new || room == Some(0) || from.is_none() {
-                    return Ok((redelivered > 0).then_some(entries));
-                }
-                let Some(from) = from else {
-                    return Ok(None);
-                };
-                if has_delayed {
-                    // Entries added with XQ.ADD … DELAY: held by the group until due.
-                    let (new, held) =
-                        super::xq::read_past_delays(ctx, k, group, consumer, from, room, noack)?;
-                    // Only held entries: nothing to answer (a blocked reader waits on).
-                    let _ = held;
-                    if new.is_empty() && redelivered == 0 {
-                        return Ok(None);
-                    }
-                    entries.extend(new);
-                    return Ok(Some(entries));
-                }
-                let new = ctx
-                    .store
-                    .stream_read(db, k, (from, StreamId::MAX), false, room, now)
-                    .map_err(storage_error)?;
-                if new.is_empty() && !woken && redelivered == 0 {
-                    return Ok(None);
-                }
-                if let Some(mut g) = ctx.store.group_mut(db, k, group) {
-                    g.deliver(consumer, new.iter().map(|e| e.id), noack, now);
-                }
-                entries.extend(new);
-                Ok(Some(entries))
-            }
-        }
+    // `>`: entries after the group's last delivered ID, if the stream has any.
+    let last_delivered = g.last_id();
+    let is_queue = g.queue().is_some();
+    let has_delayed = meta.groups.has_delayed();
+    // Served when the stream moved past the group; a woken client is answered even
+    // if those entries are gone again (then with an empty list), as Redis does.
+    let has_new = (woken || !meta.is_empty()) && meta.last_id > last_delivered;
+    let now = ctx.now_ms;
+    // A queue group (`XQ.CONFIG`) first redelivers entries past their deadline.
+    let mut entries = if is_queue {
+        let limits = super::xq::node_limits(ctx);
+        ctx.store
+            .queue_take(db, k, group, consumer, now, limit, limits)
+            .map_err(storage_error)?
+    } else {
+        Vec::new()
+    };
+    let redelivered = entries.len();
+    let room = limit.map(|l| l.saturating_sub(redelivered));
+    let from = last_delivered.successor();
+    if !has_new || room == Some(0) || from.is_none() {
+        return Ok((redelivered > 0).then_some(entries));
     }
+    let Some(from) = from else {
+        return Ok(None);
+    };
+    if has_delayed {
+        // Entries added with XQ.ADD … DELAY: held by the group until due.
+        let (new, held) = super::xq::read_past_delays(ctx, k, group, consumer, from, room, noack)?;
+        // Only held entries: nothing to answer (a blocked reader waits on).
+        let _ = held;
+        if new.is_empty() && redelivered == 0 {
+            return Ok(None);
+        }
+        entries.extend(new);
+        return Ok(Some(entries));
+    }
+    let new = ctx
+        .store
+        .stream_read(db, k, (from, StreamId::MAX), false, room, now)
+        .map_err(storage_error)?;
+    if new.is_empty() && !woken && redelivered == 0 {
+        return Ok(None);
+    }
+    if let Some(mut g) = ctx.store.group_mut(db, k, group) {
+        g.deliver(consumer, new.iter().map(|e| e.id), noack, now);
+    }
+    entries.extend(new);
+    Ok(Some(entries))
 }
 
 fn write_results(ctx: &mut Ctx<'_>, results: &[(&Bytes, Served)]) -> CmdResult {
@@ -1495,10 +1574,12 @@ pub static COMMANDS: &[Command] = &[
         .keys(0, 0, 0, &[ks_keyword(&["RO", "access"], "STREAMS", 4, -1, 1, 2)])
         .acl(&["@write", "@stream", "@slow", "@blocking"])
         .doc("stream", "5.0.0", "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.", "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.")
-        .history(&[("8.4.0", "Added the `CLAIM` option.")])
+        .history(&[("8.4.0", "Added the `CLAIM` option."), ("8.10.0", "Added the `MAXCOUNT` and `MAXSIZE` options.")])
         .args(&[
             arg("group-block", "block").token("GROUP").of(&[arg("group", "string"), arg("consumer", "string")]),
             arg("count", "integer").token("COUNT").opt(),
+            arg("maxcount", "integer").token("MAXCOUNT").since("8.10.0").opt(),
+            arg("maxsize", "integer").token("MAXSIZE").since("8.10.0").opt(),
             arg("milliseconds", "integer").token("BLOCK").opt(),
             arg("min-idle-time", "integer").token("CLAIM").since("8.4.0").opt(),
             tok("NOACK").opt(),

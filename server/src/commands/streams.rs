@@ -574,6 +574,12 @@ impl CapBudget {
                 .is_some_and(|m| self.entries > 0 && self.bytes >= m)
     }
 
+    /// Charges an entry already in the reply (delivered before it could be sized).
+    pub fn charge(&mut self, size: u64) {
+        self.entries += 1;
+        self.bytes = self.bytes.saturating_add(size);
+    }
+
     /// Takes, from entries of these encoded sizes (in order), as many as the budget allows,
     /// and charges them; returns how many.
     pub fn take(&mut self, sizes: impl IntoIterator<Item = u64>) -> usize {
