@@ -18,6 +18,6 @@ pub mod stream;
 
 pub use keydir::{Entry, KeyDir, Value};
 pub use store::{
-    sync_active_journal, EntryBytes, RunLimits, Store, StoreError, StoreOptions, StreamEntry, Sync,
-    TrimSpec, WrongType, MAX_KEY_LEN,
+    sync_active_journal, EntryBytes, IdmpDefaults, IdmpInfo, RunLimits, Store, StoreError,
+    StoreOptions, StreamEntry, Sync, TrimSpec, WrongType, MAX_KEY_LEN,
 };

@@ -102,6 +102,7 @@ mod commit;
 mod damage;
 mod functions;
 mod groups;
+mod idmp;
 mod keyspace;
 mod opening;
 mod overlay;
@@ -115,6 +116,7 @@ pub use self::commit::sync_active_journal;
 use self::reads::*;
 
 pub use self::groups::{ClaimOutcome, ClaimSpec, GroupMut};
+pub use self::idmp::{IdmpDefaults, IdmpInfo};
 use self::overlay::{Overlay, Runs};
 pub use self::queue::{DeadLetterRun, QueueCronRun, RetainRun};
 use crate::keydir::{Entry, KeyDir, Value};

@@ -70,6 +70,8 @@ struct TrimArgs {
     nomkstream: bool,
     /// XADD: the ID argument (`None` = `*`) and whether its sequence was given.
     id: Option<(StreamId, bool)>,
+    /// XADD: `IDMP pid iid` / `IDMPAUTO pid` (see `idmp.rs`).
+    idmp: Option<super::idmp::IdmpOpt>,
 }
 
 /// Parses the options after the key; for XADD up to and including the ID (`*` or explicit),
@@ -111,6 +113,7 @@ fn parse_trim_args(args: &mut Args<'_>, xadd: bool) -> Result<TrimArgs, ReplyErr
             limit_given = true;
         } else if xadd && eq(opt, "NOMKSTREAM") {
             a.nomkstream = true;
+        } else if xadd && super::idmp::parse_xadd_opt(opt, args, &mut a.idmp)? {
         } else if xadd {
             a.id = Some(stream_id::xadd(opt)?);
             break;
@@ -144,6 +147,9 @@ impl<'a> Xadd<'a> {
         let mut args = Args::new(argv.get(1..).unwrap_or_default());
         let key = args.next()?;
         let opts = parse_trim_args(&mut args, true)?;
+        if opts.idmp.is_some() && opts.id.is_some() {
+            return Err(super::idmp::AUTO_ID_ONLY.into());
+        }
         let fields = args.take_rest();
         if fields.len() < 2 || fields.len() % 2 == 1 {
             return Err(wrong_arity("xadd"));
@@ -175,6 +181,14 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             StreamId::MIN
         }
     };
+    // IDMP: a (pid, iid) still in the stream's window answers the entry it added, adding nothing.
+    let idmp = a.idmp.as_ref().map(|o| (o.pid(), o.digest(fields)));
+    if let Some((pid, iid)) = idmp {
+        if let Some(orig) = ctx.store.idmp_lookup(db, key, pid, iid, ctx.now_ms) {
+            ctx.out.bulk(orig.text().as_bytes());
+            return Ok(());
+        }
+    }
     if last == StreamId::MAX {
         return Err(
             "ERR The stream has exhausted the last possible ID, unable to add more items".into(),
@@ -222,6 +236,10 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         ctx.store
             .stream_trim(db, key, spec, Some(id), ctx.now_ms)
             .map_err(storage_error)?;
+    }
+    if let Some((pid, iid)) = idmp {
+        let d = super::idmp::defaults(ctx);
+        ctx.store.idmp_insert(db, key, pid, iid, id, ctx.now_ms, d);
     }
     ctx.out.bulk(id.text().as_bytes());
     Ok(())
@@ -779,6 +797,7 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(crate::reply::NO_SUCH_KEY.into());
     };
     let groups = meta.groups.len();
+    let idmp = sluice_storage::IdmpInfo::of(meta);
     let (sid, len, keys, nodes) = (
         meta.sid,
         meta.len(),
@@ -815,7 +834,12 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         e.fields().map_err(storage_error)?;
     }
     let out = &mut *ctx.out;
-    out.map(if full { 9 } else { 10 });
+    let extra = if idmp.is_some() {
+        super::idmp::INFO_FIELDS
+    } else {
+        0
+    };
+    out.map(if full { 9 } else { 10 } + extra);
     out.bulk(b"length");
     out.int(len as i64);
     out.bulk(b"radix-tree-keys");
@@ -830,6 +854,10 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     out.int(added as i64);
     out.bulk(b"recorded-first-entry-id");
     out.bulk(first.text().as_bytes());
+    if let Some(info) = &idmp {
+        super::idmp::write_info(ctx, info);
+    }
+    let out = &mut *ctx.out;
     if full {
         out.bulk(b"entries");
         write_entries(ctx, &entries)?;

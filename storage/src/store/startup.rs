@@ -140,6 +140,7 @@ impl Store {
             if let Value::Stream(meta) = &mut entry.value {
                 meta.layout = self.load_layout(meta.sid)?;
                 self.load_groups(meta)?;
+                self.load_idmp(meta)?;
                 queue::schedule_loaded(&mut self.queue_schedule, db, &k[2..], meta);
                 streams += 1;
             }

@@ -1,0 +1,243 @@
+//! Persistence of idempotent-producer windows (`stream::idmp`): records in the `smeta`
+//! keyspace under the stream's incarnation, staged in the same batch as the XADD or XCFGSET
+//! that changed them, so after a crash (kill -9, `appendfsync always`) the window holds
+//! exactly the iids of the entries that survived.
+//!
+//! * `sid ‖ 0x20 ‖ 0x00` → header ([`Idmp::encode_header`], 44 bytes): settings, lifetime
+//!   counters, allocators. Present iff the stream has a window.
+//! * `sid ‖ 0x20 ‖ 0x01 ‖ pno u32` → the producer's name (its pid bytes).
+//! * `sid ‖ 0x20 ‖ 0x02 ‖ pno u32 ‖ seq u64` → one remembered iid ([`IidRec::encode`], 40
+//!   bytes): digest, entry ID, insertion time. Key order = insertion order per producer.
+//!
+//! Tag `0x20` is free in `smeta` (nodes use 0x01, groups 0x02–0x08). Deleting the stream (DEL,
+//! expiry, FLUSHALL, an overwrite) drops the window with the incarnation: staged records are
+//! forgotten with the rest of the `sid` prefix and the reaper deletes the committed ones;
+//! RENAME keeps the incarnation, so the window moves with the stream.
+//!
+//! Disk cost: an iid is one 21-byte key and a 40-byte value (before fjall's prefix
+//! compression and block compression), written once when added and removed by a tombstone when
+//! it leaves the window (pushed out, expired or cleared by XCFGSET). The header is rewritten
+//! by every IDMP XADD (the map of staged writes keeps the last, so once per commit).
+
+use bytes::Bytes;
+
+use super::{Result, Store, StoreError};
+use crate::keydir::Value;
+use crate::stream::idmp::{Idmp, IdmpOp, IidRec};
+use crate::stream::{StreamId, StreamMeta};
+
+const TAG_IDMP: u8 = 0x20;
+const SUB_HEADER: u8 = 0x00;
+const SUB_PRODUCER: u8 = 0x01;
+const SUB_IID: u8 = 0x02;
+
+fn prefix(sid: u64, sub: Option<u8>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(22);
+    k.extend_from_slice(&sid.to_be_bytes());
+    k.push(TAG_IDMP);
+    if let Some(s) = sub {
+        k.push(s);
+    }
+    k
+}
+
+fn producer_key(sid: u64, pno: u32) -> Vec<u8> {
+    let mut k = prefix(sid, Some(SUB_PRODUCER));
+    k.extend_from_slice(&pno.to_be_bytes());
+    k
+}
+
+fn iid_key(sid: u64, pno: u32, seq: u64) -> Vec<u8> {
+    let mut k = prefix(sid, Some(SUB_IID));
+    k.extend_from_slice(&pno.to_be_bytes());
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The settings a stream's window starts with (the server's `stream-idmp-duration` and
+/// `stream-idmp-maxsize` when the window is created).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdmpDefaults {
+    pub duration_s: u64,
+    pub maxsize: u64,
+}
+
+impl Default for IdmpDefaults {
+    fn default() -> Self {
+        IdmpDefaults {
+            duration_s: crate::stream::idmp::DURATION_DEFAULT,
+            maxsize: crate::stream::idmp::MAXSIZE_DEFAULT,
+        }
+    }
+}
+
+/// What XINFO STREAM shows of a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdmpInfo {
+    pub duration_s: u64,
+    pub maxsize: u64,
+    pub pids_tracked: u64,
+    pub iids_tracked: u64,
+    pub iids_added: u64,
+    pub iids_duplicates: u64,
+}
+
+impl IdmpInfo {
+    pub fn of(meta: &StreamMeta) -> Option<IdmpInfo> {
+        let w = meta.idmp.as_deref()?;
+        Some(IdmpInfo {
+            duration_s: w.duration_s,
+            maxsize: w.maxsize,
+            pids_tracked: w.pids_tracked() as u64,
+            iids_tracked: w.tracked,
+            iids_added: w.iids_added,
+            iids_duplicates: w.iids_duplicates,
+        })
+    }
+}
+
+impl Store {
+    fn stage_idmp(&mut self, sid: u64, header: Vec<u8>, ops: Vec<IdmpOp>) {
+        let mut header_changed = false;
+        for op in ops {
+            match op {
+                IdmpOp::PutProducer(pno, pid) => {
+                    self.pending_smeta
+                        .insert(producer_key(sid, pno), Some(pid.to_vec()));
+                }
+                IdmpOp::DelProducer(pno) => {
+                    self.pending_smeta.insert(producer_key(sid, pno), None);
+                }
+                IdmpOp::PutIid(pno, rec) => {
+                    self.pending_smeta
+                        .insert(iid_key(sid, pno, rec.seq), Some(rec.encode().to_vec()));
+                }
+                IdmpOp::DelIid(pno, seq) => {
+                    self.pending_smeta.insert(iid_key(sid, pno, seq), None);
+                }
+                IdmpOp::Header => header_changed = true,
+            }
+        }
+        if header_changed {
+            self.pending_smeta
+                .insert(prefix(sid, Some(SUB_HEADER)), Some(header));
+        }
+    }
+
+    /// Runs `f` on the window of the stream at `key` (creating it with `defaults` if `create`)
+    /// and stages what it changed. `None` if there is no such stream, or no window and not
+    /// `create`.
+    fn with_idmp<T>(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        create: Option<IdmpDefaults>,
+        f: impl FnOnce(&mut Idmp, &mut Vec<IdmpOp>) -> T,
+    ) -> Option<T> {
+        let Some(Value::Stream(meta)) = self.dirs.get_mut(db)?.get_mut(key).map(|e| &mut e.value)
+        else {
+            return None;
+        };
+        let sid = meta.sid;
+        let mut ops = Vec::new();
+        if meta.idmp.is_none() {
+            let d = create?;
+            meta.idmp = Some(Box::new(Idmp::new(d.duration_s, d.maxsize)));
+            ops.push(IdmpOp::Header);
+        }
+        let w = meta.idmp.as_deref_mut()?;
+        let out = f(w, &mut ops);
+        let header = w.encode_header();
+        self.stage_idmp(sid, header, ops);
+        Some(out)
+    }
+
+    /// `XADD … IDMP`: the entry that `pid`'s iid (digest `iid`) added, if it is still in the
+    /// stream's window (a duplicate is counted). Expires a bounded number of old iids.
+    pub fn idmp_lookup(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        pid: &[u8],
+        iid: u128,
+        now_ms: u64,
+    ) -> Option<StreamId> {
+        self.with_idmp(db, key, None, |w, ops| w.lookup(pid, iid, now_ms, ops))
+            .flatten()
+    }
+
+    /// `XADD … IDMP`, after the entry `id` was appended: remembers it for `pid`'s iid. Creates
+    /// the stream's window with `defaults` if it has none. False if there is no such stream.
+    pub fn idmp_insert(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        pid: &Bytes,
+        iid: u128,
+        id: StreamId,
+        now_ms: u64,
+        defaults: IdmpDefaults,
+    ) -> bool {
+        self.with_idmp(db, key, Some(defaults), |w, ops| {
+            w.insert(pid, iid, id, now_ms, ops)
+        })
+        .is_some()
+    }
+
+    /// XCFGSET: sets the window's duration and/or maxsize (creating the window with
+    /// `defaults` first if the stream has none); a change empties every producer's window.
+    /// False if there is no such stream.
+    pub fn idmp_configure(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        duration_s: Option<u64>,
+        maxsize: Option<u64>,
+        defaults: IdmpDefaults,
+    ) -> bool {
+        self.with_idmp(db, key, Some(defaults), |w, ops| {
+            w.configure(duration_s, maxsize, ops);
+        })
+        .is_some()
+    }
+
+    /// Loads the window of a stream (startup).
+    pub(super) fn load_idmp(&self, meta: &mut StreamMeta) -> Result<()> {
+        let sid = meta.sid;
+        let corrupt = |what: &str, k: &[u8]| {
+            StoreError::Corrupt(format!("stream {sid}: bad idmp {what} record {k:?}"))
+        };
+        let hk = prefix(sid, Some(SUB_HEADER));
+        let Some(h) = self.smeta.get(&hk)? else {
+            return Ok(());
+        };
+        let mut w = Idmp::decode_header(&h).ok_or_else(|| corrupt("header", &hk))?;
+        let mut names = ahash::AHashMap::new();
+        for guard in self.smeta.prefix(prefix(sid, Some(SUB_PRODUCER))) {
+            let (k, v) = guard.into_inner()?;
+            let pno = k
+                .get(10..14)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| corrupt("producer", &k))?;
+            names.insert(pno, Bytes::copy_from_slice(&v));
+        }
+        let mut ignored = Vec::new();
+        for guard in self.smeta.prefix(prefix(sid, Some(SUB_IID))) {
+            let (k, v) = guard.into_inner()?;
+            let (Some(p), Some(s)) = (k.get(10..14), k.get(14..22)) else {
+                return Err(corrupt("iid", &k));
+            };
+            let pno = u32::from_be_bytes(p.try_into().map_err(|_| corrupt("iid", &k))?);
+            let seq = u64::from_be_bytes(s.try_into().map_err(|_| corrupt("iid", &k))?);
+            let rec = IidRec::decode(seq, &v).ok_or_else(|| corrupt("iid", &k))?;
+            let pid = names.get(&pno).ok_or_else(|| corrupt("orphan iid", &k))?;
+            // Keep the numbering: the producer gets its number back.
+            w.restore_rec(pno, pid, rec, &mut ignored);
+        }
+        w.check()
+            .map_err(|e| StoreError::Corrupt(format!("stream {sid}: idmp window: {e}")))?;
+        meta.idmp = Some(Box::new(w));
+        Ok(())
+    }
+}
