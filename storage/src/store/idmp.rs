@@ -168,6 +168,7 @@ impl Store {
 
     /// `XADD … IDMP`, after the entry `id` was appended: remembers it for `pid`'s iid. Creates
     /// the stream's window with `defaults` if it has none. False if there is no such stream.
+    #[allow(clippy::too_many_arguments)]
     pub fn idmp_insert(
         &mut self,
         db: usize,
