@@ -337,6 +337,22 @@ fn cases() -> Vec<Case> {
             only("EXEC", &[b"*3\r\n".to_vec(), id(1), id(2), id(1)].concat()),
             only("XLEN {k}", b":3\r\n"),
         ]),
+        // XIDMPRECORD (internal, 8.6.2/8.8): records a pair for an existing entry.
+        case("idmp_xidmprecord", &[
+            step(SEED),
+            step("XADD {k} 9999999999999-5 f w"),
+            only("XIDMPRECORD {k} p1 r1 9999999999999-5", b"+OK\r\n"),
+            only("XIDMPRECORD {k} p1 r1 9999999999999-5", b"+OK\r\n"),
+            err("XIDMPRECORD {k} p1 r1 9999999999999-0", "ERR The specified IDMP producer-id/idempotent-id pair maps to a different stream ID"),
+            err("XIDMPRECORD {k} p1 r2 9999999999999-3", "ERR The specified stream ID was deleted or doesn't exist"),
+            err("XIDMPRECORD {k}missing p1 r2 1-0", "ERR no such key"),
+            err("XIDMPRECORD {k} '' r2 9999999999999-0", "ERR IDMP requires a non-empty producer ID"),
+            err("XIDMPRECORD {k} p1 '' 9999999999999-0", "ERR IDMP requires a non-empty idempotent ID"),
+            err("XIDMPRECORD {k} p1 r2 bad", "ERR Invalid stream ID specified as stream command argument"),
+            err("XIDMPRECORD {k} p1 r2", "ERR wrong number of arguments for 'xidmprecord' command"),
+            only("XADD {k} IDMP p1 r1 * f v", &id(5)),
+            info("XINFO STREAM {k}", false, [100, 100, 1, 1, 1, 1]),
+        ]),
         // The server defaults a new window starts with.
         case("idmp_config_defaults", &[
             only("CONFIG SET stream-idmp-duration 86401", b"-ERR CONFIG SET failed (possibly related to argument 'stream-idmp-duration') - argument must be between 1 and 86400 inclusive\r\n"),

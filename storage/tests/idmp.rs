@@ -134,9 +134,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn info(s: &mut Store, now: u64) -> Option<Option<IdmpInfo>> {
-    s.stream(0, KEY, now)
-        .expect("stream")
-        .map(IdmpInfo::of)
+    s.stream(0, KEY, now).expect("stream").map(IdmpInfo::of)
 }
 
 fn check(s: &mut Store, model: &Model, now: u64) -> Result<(), TestCaseError> {

@@ -11,6 +11,7 @@
 
 use bytes::Bytes;
 use sluice_storage::stream::idmp::{auto_digest, iid_digest, DURATION_MAX, MAXSIZE_MAX};
+use sluice_storage::stream::StreamId;
 use sluice_storage::{IdmpDefaults, IdmpInfo, WrongType};
 
 use super::common::*;
@@ -183,18 +184,97 @@ pub fn xcfgset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-pub static COMMANDS: &[Command] = &[cmd("xcfgset", -2, xcfgset)
-    .flags(&["write", "fast"])
-    .keys(1, 1, 1, &[ks(&["RW", "update"], 1, 0, 1)])
-    .acl(&["@write", "@stream", "@fast"])
-    .doc(
-        "stream",
-        "8.6.0",
-        "O(1)",
-        "Sets the IDMP configuration parameters for a stream.",
-    )
-    .args(&[
-        arg("key", "key"),
-        arg("duration", "integer").token("IDMP-DURATION").opt(),
-        arg("maxsize", "integer").token("IDMP-MAXSIZE").opt(),
-    ])];
+/// XIDMPRECORD key pid iid id
+struct Xidmprecord<'a> {
+    key: &'a Bytes,
+    pid: &'a Bytes,
+    iid: &'a Bytes,
+    id: StreamId,
+}
+
+impl<'a> Xidmprecord<'a> {
+    fn parse(argv: &'a [Bytes]) -> Result<Self, ReplyError> {
+        let mut args = Args::new(argv.get(1..).unwrap_or_default());
+        let key = args.next()?;
+        let pid = args.next()?;
+        let iid = args.next()?;
+        let id = super::stream_id::strict(args.next()?, 0)?;
+        if pid.is_empty() {
+            return Err("ERR IDMP requires a non-empty producer ID".into());
+        }
+        if iid.is_empty() {
+            return Err("ERR IDMP requires a non-empty idempotent ID".into());
+        }
+        Ok(Xidmprecord { key, pid, iid, id })
+    }
+}
+
+/// XIDMPRECORD (8.6.2/8.8, internal: Redis's AOF rewrite restores windows with it): records
+/// that `pid`'s `iid` added the existing entry `id`.
+pub fn xidmprecord(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let Xidmprecord { key, pid, iid, id } = Xidmprecord::parse(argv)?;
+    let db = ctx.db();
+    let Some(sid) = ctx
+        .store
+        .stream(db, key, ctx.now_ms)
+        .map_err(|_: WrongType| ReplyError::from(WRONGTYPE))?
+        .map(|m| m.sid)
+    else {
+        return Err(crate::reply::NO_SUCH_KEY.into());
+    };
+    let found = ctx
+        .store
+        .stream_range(sid, id, id, false, Some(1))
+        .map_err(super::streams::storage_error)?;
+    if found.is_empty() {
+        return Err("ERR The specified stream ID was deleted or doesn't exist".into());
+    }
+    let d = defaults(ctx);
+    let now = ctx.now_ms;
+    if ctx
+        .store
+        .idmp_record(db, key, pid, iid_digest(iid), id, now, d)
+        .is_err()
+    {
+        return Err(
+            "ERR The specified IDMP producer-id/idempotent-id pair maps to a different stream ID"
+                .into(),
+        );
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+pub static COMMANDS: &[Command] = &[
+    cmd("xcfgset", -2, xcfgset)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "update"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@fast"])
+        .doc(
+            "stream",
+            "8.6.0",
+            "O(1)",
+            "Sets the IDMP configuration parameters for a stream.",
+        )
+        .args(&[
+            arg("key", "key"),
+            arg("duration", "integer").token("IDMP-DURATION").opt(),
+            arg("maxsize", "integer").token("IDMP-MAXSIZE").opt(),
+        ]),
+    cmd("xidmprecord", 5, xidmprecord)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "update"], 1, 0, 1)])
+        .acl(&["@write", "@stream", "@fast"])
+        .doc(
+            "stream",
+            "8.8.0",
+            "O(1)",
+            "An internal command for restoring the IDMP state of a stream.",
+        )
+        .args(&[
+            arg("key", "key"),
+            arg("pid", "string"),
+            arg("iid", "string"),
+            arg("stream-id", "string"),
+        ]),
+];

@@ -185,6 +185,33 @@ impl Store {
         .is_some()
     }
 
+    /// XIDMPRECORD: remembers that `pid`'s iid added entry `id` (counted as added), unless it
+    /// is already in the window: `Ok(())` if with this same entry, `Err(other)` if with
+    /// another. The caller checked that the stream and the entry exist.
+    #[allow(clippy::too_many_arguments)]
+    pub fn idmp_record(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        pid: &Bytes,
+        iid: u128,
+        id: StreamId,
+        now_ms: u64,
+        defaults: IdmpDefaults,
+    ) -> std::result::Result<(), StreamId> {
+        self.with_idmp(db, key, Some(defaults), |w, ops| {
+            match w.peek(pid, iid, now_ms) {
+                Some(have) if have == id => Ok(()),
+                Some(other) => Err(other),
+                None => {
+                    w.insert(pid, iid, id, now_ms, ops);
+                    Ok(())
+                }
+            }
+        })
+        .unwrap_or(Ok(()))
+    }
+
     /// XCFGSET: sets the window's duration and/or maxsize (creating the window with
     /// `defaults` first if the stream has none); a change empties every producer's window.
     /// False if there is no such stream.

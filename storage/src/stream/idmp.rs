@@ -160,6 +160,14 @@ impl Idmp {
         found
     }
 
+    /// The entry `pid`'s `iid` added if it is in the window, without counting or expiring.
+    pub fn peek(&self, pid: &[u8], iid: u128, now_ms: u64) -> Option<StreamId> {
+        let p = self.producers.get(pid)?;
+        let id = *p.iids.get(&iid)?;
+        let at = p.order.iter().rev().find(|r| r.iid == iid)?.at_ms;
+        self.live(at, now_ms).then_some(id)
+    }
+
     /// Remembers that `pid`'s `iid` added entry `id` (the caller looked it up first and it
     /// was not there). Pushes out the producer's oldest iids beyond `maxsize`.
     pub fn insert(
