@@ -262,6 +262,7 @@ impl Store {
             let pid = names.get(&pno).ok_or_else(|| corrupt("orphan iid", &k))?;
             // Keep the numbering: the producer gets its number back.
             w.restore_rec(pno, pid, rec, &mut ignored);
+            ignored.clear();
         }
         w.check()
             .map_err(|e| StoreError::Corrupt(format!("stream {sid}: idmp window: {e}")))?;

@@ -201,7 +201,7 @@ impl Idmp {
                 Producer {
                     pno,
                     iids: HashMap::new(),
-                    order: VecDeque::new(),
+                    order: VecDeque::with_capacity(1),
                 },
             );
             self.names.insert(pno, pid.clone());
@@ -221,16 +221,19 @@ impl Idmp {
                     pno = pno.wrapping_add(1);
                 }
                 self.next_pno = pno.wrapping_add(1);
+                // A copy: `pid` may be a slice of a whole network read buffer, which a clone
+                // would keep alive as long as the producer.
+                let name = Bytes::copy_from_slice(pid);
                 self.producers.insert(
-                    pid.clone(),
+                    name.clone(),
                     Producer {
                         pno,
                         iids: HashMap::new(),
-                        order: VecDeque::new(),
+                        order: VecDeque::with_capacity(1),
                     },
                 );
-                self.names.insert(pno, pid.clone());
-                ops.push(IdmpOp::PutProducer(pno, pid.clone()));
+                self.names.insert(pno, name.clone());
+                ops.push(IdmpOp::PutProducer(pno, name));
                 pno
             }
         };
@@ -353,16 +356,21 @@ impl Idmp {
         self.producers.len()
     }
 
-    /// Bytes of heap this window takes, roughly: per producer its name, its record and its
-    /// two tables (an iid costs a 33-byte hash-map slot and a 48-byte queue slot).
+    /// Bytes of heap this window takes, roughly: per producer its name, its slots in the
+    /// producer and name maps and the expiry index, and its two tables (an iid costs a
+    /// 32-byte hash-map slot plus a control byte, at hashbrown's 7/8 load, and a 48-byte
+    /// queue slot), at their allocated capacity.
     pub fn heap_estimate(&self) -> usize {
+        let per_pid = std::mem::size_of::<(Bytes, Producer)>()
+            + std::mem::size_of::<(u32, Bytes)>()
+            + 2
+            + 32;
         self.producers
             .iter()
             .map(|(k, p)| {
-                k.len()
-                    + std::mem::size_of::<Producer>()
-                    + 64
-                    + p.iids.capacity() * 33
+                k.len().div_ceil(16) * 16
+                    + per_pid
+                    + p.iids.capacity() * 8 / 7 * 33
                     + p.order.capacity() * std::mem::size_of::<IidRec>()
             })
             .sum()
