@@ -361,10 +361,8 @@ impl Idmp {
     /// 32-byte hash-map slot plus a control byte, at hashbrown's 7/8 load, and a 48-byte
     /// queue slot), at their allocated capacity.
     pub fn heap_estimate(&self) -> usize {
-        let per_pid = std::mem::size_of::<(Bytes, Producer)>()
-            + std::mem::size_of::<(u32, Bytes)>()
-            + 2
-            + 32;
+        let per_pid =
+            std::mem::size_of::<(Bytes, Producer)>() + std::mem::size_of::<(u32, Bytes)>() + 2 + 32;
         self.producers
             .iter()
             .map(|(k, p)| {
