@@ -334,3 +334,46 @@ fn window_reloads_and_dies_with_the_stream() {
     s.stream_create(0, Bytes::from_static(KEY));
     assert_eq!(IdmpInfo::of(s.stream(0, KEY, T0).unwrap().unwrap()), None);
 }
+
+/// `sluice repair` carries a stream's window over to the new directory.
+#[test]
+fn repair_keeps_the_window() {
+    let dir = tempdir();
+    {
+        let mut s = Store::open(dir.path(), &options(), T0).expect("open");
+        s.stream_create(0, Bytes::from_static(KEY));
+        for n in 1..=5u64 {
+            let pid = Bytes::from(format!("p{}", n % 2));
+            let dig = sluice_storage::stream::idmp::iid_digest(&n.to_be_bytes());
+            let id = StreamId::new(n, 0);
+            s.stream_append(
+                0,
+                KEY,
+                id,
+                &[Bytes::from_static(b"f"), Bytes::from_static(b"v")],
+                NodeLimits::default(),
+                T0,
+            );
+            assert!(s.idmp_insert(0, KEY, &pid, dig, id, T0, DEFAULTS));
+            s.end_command();
+        }
+        commit(&mut s);
+        s.close().expect("close");
+    }
+    let to = dir.path().with_extension("repaired");
+    let _ = std::fs::remove_dir_all(&to);
+    sluice_storage::repair::repair(dir.path(), &to).expect("repair");
+    let mut s = Store::open(&to, &options(), T0).expect("open repaired");
+    let info = IdmpInfo::of(s.stream(0, KEY, T0).unwrap().unwrap()).expect("window");
+    assert_eq!(
+        (info.pids_tracked, info.iids_tracked, info.iids_added),
+        (2, 5, 5)
+    );
+    let dig = sluice_storage::stream::idmp::iid_digest(&5u64.to_be_bytes());
+    assert_eq!(
+        s.idmp_lookup(0, KEY, b"p1", dig, T0),
+        Some(StreamId::new(5, 0))
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(&to);
+}

@@ -229,6 +229,29 @@ impl Store {
         .is_some()
     }
 
+    /// `sluice repair`: gives the stream at `key` this window (read from the damaged store) and
+    /// stages all its records.
+    pub(super) fn idmp_restore(&mut self, db: usize, key: &[u8], w: &Idmp) {
+        let Some(Value::Stream(meta)) = self
+            .dirs
+            .get_mut(db)
+            .and_then(|d| d.get_mut(key))
+            .map(|e| &mut e.value)
+        else {
+            return;
+        };
+        let sid = meta.sid;
+        meta.idmp = Some(Box::new(w.clone()));
+        let mut ops = vec![IdmpOp::Header];
+        for p in w.producers.values() {
+            if let Some(name) = w.names.get(&p.pno) {
+                ops.push(IdmpOp::PutProducer(p.pno, name.clone()));
+            }
+            ops.extend(p.order.iter().map(|r| IdmpOp::PutIid(p.pno, *r)));
+        }
+        self.stage_idmp(sid, w.encode_header(), ops);
+    }
+
     /// Loads the window of a stream (startup).
     pub(super) fn load_idmp(&self, meta: &mut StreamMeta) -> Result<()> {
         let sid = meta.sid;
