@@ -168,6 +168,28 @@ fn is_null(f: &Frame) -> Result<(), String> {
     }
 }
 
+/// COMMAND INFO of the new commands: name and arity.
+fn command_info(f: &Frame) -> Result<(), String> {
+    let Frame::Array(list) = f else {
+        return Err(format!("expected an array, got {f}"));
+    };
+    let want = [("xcfgset", -2), ("xidmprecord", 5)];
+    if list.len() != want.len() {
+        return Err(format!("{} commands, expected {}", list.len(), want.len()));
+    }
+    for (c, (name, arity)) in list.iter().zip(want) {
+        let Frame::Array(fs) = c else {
+            return Err(format!("{name}: expected an array, got {c}"));
+        };
+        if fs.first() != Some(&Frame::Bulk(name.as_bytes().to_vec()))
+            || fs.get(1) != Some(&Frame::Integer(arity))
+        {
+            return Err(format!("{name}: got {c}"));
+        }
+    }
+    Ok(())
+}
+
 #[rustfmt::skip]
 fn cases() -> Vec<Case> {
     vec![
@@ -353,6 +375,7 @@ fn cases() -> Vec<Case> {
             only("XADD {k} IDMP p1 r1 * f v", &id(5)),
             info("XINFO STREAM {k}", false, [100, 100, 1, 1, 1, 1]),
         ]),
+        case("idmp_command_info", &[sluice_check("COMMAND INFO xcfgset xidmprecord", WHY, command_info)]),
         // The server defaults a new window starts with.
         case("idmp_config_defaults", &[
             only("CONFIG SET stream-idmp-duration 86401", b"-ERR CONFIG SET failed (possibly related to argument 'stream-idmp-duration') - argument must be between 1 and 86400 inclusive\r\n"),

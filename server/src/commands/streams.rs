@@ -909,10 +909,15 @@ pub static COMMANDS: &[Command] = &[
         .history(&[
             ("6.2.0", "Added the `NOMKSTREAM` option, `MINID` trimming strategy and the `LIMIT` option."),
             ("7.0.0", "Added support for the `<ms>-*` explicit ID form."),
+            ("8.6.0", "Added the `IDMPAUTO` and `IDMP` arguments."),
         ])
         .args(&[
             arg("key", "key"),
             tok("NOMKSTREAM").since("6.2.0").opt(),
+            arg("idmp", "oneof").since("8.6.0").opt().of(&[
+                arg("idmpauto-block", "block").of(&[tok("IDMPAUTO"), arg("producer-id", "string")]),
+                arg("idmp-block", "block").of(&[tok("IDMP"), arg("producer-id", "string"), arg("idempotent-id", "string")]),
+            ]),
             arg("trim", "block").opt().of(&[
                 arg("strategy", "oneof").of(&[tok("MAXLEN"), tok("MINID").since("6.2.0")]),
                 arg("operator", "oneof").opt().of(&[arg("equal", "pure-token").token("="), arg("approximately", "pure-token").token("~")]),
@@ -1015,6 +1020,7 @@ pub static XINFO_SUBCOMMANDS: [Command; 4] = [
         .history(&[
             ("6.0.0", "Added the `FULL` modifier."),
             ("7.0.0", "Added the `max-deleted-entry-id`, `entries-added`, `recorded-first-entry-id`, `entries-read` and `lag` fields"),
+            ("8.6.0", "Added the `idmp-duration`, `idmp-maxsize`, `pids-tracked`, `iids-tracked`, `iids-added` and `iids-duplicates` fields"),
         ])
         .args(&[
             arg("key", "key"),
