@@ -14,9 +14,10 @@
 //! forgotten with the rest of the `sid` prefix and the reaper deletes the committed ones;
 //! RENAME keeps the incarnation, so the window moves with the stream.
 //!
-//! Disk cost: an iid is one 21-byte key and a 40-byte value (before fjall's prefix
+//! Disk cost: an iid is one 22-byte key and a 40-byte value (before fjall's prefix
 //! compression and block compression), written once when added and removed by a tombstone when
-//! it leaves the window (pushed out, expired or cleared by XCFGSET). The header is rewritten
+//! it leaves the window (pushed out, expired or cleared by XCFGSET) — or neither, when it
+//! leaves the window before the commit that would have written it. The header is rewritten
 //! by every IDMP XADD (the map of staged writes keeps the last, so once per commit).
 
 use bytes::Bytes;
@@ -113,7 +114,19 @@ impl Store {
                         .insert(iid_key(sid, pno, rec.seq), Some(rec.encode().to_vec()));
                 }
                 IdmpOp::DelIid(pno, seq) => {
-                    self.pending_smeta.insert(iid_key(sid, pno, seq), None);
+                    // Every iid key is written once (its `seq` is never reused): if its write
+                    // is still staged, nothing of it is on disk, and dropping the staged write
+                    // is the whole deletion. An iid pushed out in the drain that added it
+                    // (a busy producer) then costs no write at all.
+                    let k = iid_key(sid, pno, seq);
+                    match self.pending_smeta.get(&k) {
+                        Some(Some(_)) => {
+                            self.pending_smeta.remove(&k);
+                        }
+                        _ => {
+                            self.pending_smeta.insert(k, None);
+                        }
+                    }
                 }
                 IdmpOp::Header => header_changed = true,
             }
