@@ -115,6 +115,8 @@ enum Op {
     Advance(u64),
     Configure(Option<u64>, Option<u64>),
     Delete,
+    /// The periodic expiry pass, with a small budget.
+    Cron,
     Commit,
     Reopen,
     Crash,
@@ -127,6 +129,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (proptest::option::of(1u64..4), proptest::option::of(1u64..5))
             .prop_map(|(d, m)| Op::Configure(d, m)),
         1 => Just(Op::Delete),
+        1 => Just(Op::Cron),
         2 => Just(Op::Commit),
         1 => Just(Op::Reopen),
         1 => Just(Op::Crash),
@@ -230,6 +233,9 @@ fn run_model(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 s.delete(0, KEY);
                 s.end_command();
                 model.stream = None;
+            }
+            Op::Cron => {
+                s.idmp_cron(now, 16, 2);
             }
             Op::Commit => {
                 commit(s);
@@ -376,4 +382,50 @@ fn repair_keeps_the_window() {
     );
     drop(s);
     let _ = std::fs::remove_dir_all(&to);
+}
+
+/// The periodic pass expires the window of a stream no IDMP write visits, durably.
+#[test]
+fn cron_expires_idle_windows() {
+    let dir = tempdir();
+    let mut s = Store::open(dir.path(), &options(), T0).expect("open");
+    for key in [&b"a"[..], b"b"] {
+        s.stream_create(0, Bytes::copy_from_slice(key));
+        for n in 1..=3u64 {
+            let pid = Bytes::from(format!("p{n}"));
+            let dig = sluice_storage::stream::idmp::iid_digest(b"x");
+            let id = StreamId::new(n, 0);
+            s.stream_append(
+                0,
+                key,
+                id,
+                &[Bytes::from_static(b"f"), Bytes::from_static(b"v")],
+                NodeLimits::default(),
+                T0,
+            );
+            assert!(s.idmp_insert(0, key, &pid, dig, id, T0, DEFAULTS));
+            s.end_command();
+        }
+    }
+    commit(&mut s);
+    let tracked = |s: &mut Store, key: &[u8]| {
+        let i = IdmpInfo::of(s.stream(0, key, T0).unwrap().unwrap()).unwrap();
+        (i.pids_tracked, i.iids_tracked)
+    };
+    // Not yet expired: nothing to do.
+    assert_eq!(s.idmp_cron(T0 + 1999, 16, 100), 0);
+    // Expired (duration 2 s): a budget of 2 per stream, then the rest.
+    assert_eq!(s.idmp_cron(T0 + 2000, 16, 2), 4);
+    assert_eq!(tracked(&mut s, b"a"), (1, 1));
+    assert_eq!(s.idmp_cron(T0 + 2000, 16, 2), 2);
+    assert_eq!(tracked(&mut s, b"a"), (0, 0));
+    assert_eq!(tracked(&mut s, b"b"), (0, 0));
+    commit(&mut s);
+    drop(s);
+    let mut s = Store::open(dir.path(), &options(), T0).expect("reopen");
+    assert_eq!(tracked(&mut s, b"a"), (0, 0));
+    assert_eq!(tracked(&mut s, b"b"), (0, 0));
+    // A deleted stream leaves the round robin.
+    assert!(s.delete(0, b"a"));
+    assert_eq!(s.idmp_cron(T0 + 5000, 16, 2), 0);
 }

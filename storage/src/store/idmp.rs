@@ -55,6 +55,28 @@ fn iid_key(sid: u64, pno: u32, seq: u64) -> Vec<u8> {
     k
 }
 
+/// Streams with an IDMP window, by incarnation, for [`Store::idmp_cron`]: a round robin over
+/// them expires the windows of streams no IDMP write visits any more. Best effort: an entry may
+/// name a stream renamed or deleted since (the pass drops it; a renamed stream is noted again
+/// by its next IDMP write); correctness never depends on it, since lookups check the clock.
+#[derive(Default, Debug)]
+pub(super) struct IdmpStreams {
+    by_sid: std::collections::BTreeMap<u64, (usize, Bytes)>,
+    cursor: u64,
+}
+
+impl IdmpStreams {
+    pub(super) fn note(&mut self, sid: u64, db: usize, key: &[u8]) {
+        if !self.by_sid.contains_key(&sid) {
+            self.by_sid.insert(sid, (db, Bytes::copy_from_slice(key)));
+        }
+    }
+}
+
+/// Streams one [`Store::idmp_cron`] visits at most, and iids it expires in each at most.
+pub const IDMP_CRON_STREAMS: usize = 16;
+pub const IDMP_CRON_EXPIRE: usize = 256;
+
 /// The settings a stream's window starts with (the server's `stream-idmp-duration` and
 /// `stream-idmp-maxsize` when the window is created).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,8 +183,54 @@ impl Store {
         let w = meta.idmp.as_deref_mut()?;
         let out = f(w, &mut ops);
         let header = w.encode_header();
+        self.idmp_streams.note(sid, db, key);
         self.stage_idmp(sid, header, ops);
         Some(out)
+    }
+
+    /// The periodic expiry pass: visits up to `streams` streams with a window (round robin)
+    /// and expires up to `budget` iids in each (oldest first). Returns the iids expired.
+    pub fn idmp_cron(&mut self, now_ms: u64, streams: usize, budget: usize) -> usize {
+        let visit: Vec<(u64, usize, Bytes)> = {
+            let s = &self.idmp_streams;
+            s.by_sid
+                .range(s.cursor..)
+                .chain(s.by_sid.range(..s.cursor))
+                .take(streams)
+                .map(|(sid, (db, k))| (*sid, *db, k.clone()))
+                .collect()
+        };
+        let mut expired = 0;
+        for (sid, db, key) in visit {
+            self.idmp_streams.cursor = sid.saturating_add(1);
+            let Some(Value::Stream(meta)) = self
+                .dirs
+                .get_mut(db)
+                .and_then(|d| d.get_mut(&key))
+                .map(|e| &mut e.value)
+            else {
+                self.idmp_streams.by_sid.remove(&sid);
+                continue;
+            };
+            if meta.sid != sid {
+                self.idmp_streams.by_sid.remove(&sid);
+                continue;
+            }
+            let Some(w) = meta.idmp.as_deref_mut() else {
+                self.idmp_streams.by_sid.remove(&sid);
+                continue;
+            };
+            let before = w.tracked;
+            let mut ops = Vec::new();
+            w.expire(now_ms, budget, &mut ops);
+            let n = (before - w.tracked) as usize;
+            if n > 0 {
+                expired += n;
+                let header = w.encode_header();
+                self.stage_idmp(sid, header, ops);
+            }
+        }
+        expired
     }
 
     /// `XADD … IDMP`: the entry that `pid`'s iid (digest `iid`) added, if it is still in the

@@ -17,7 +17,8 @@
 //!   its number (`pno`), so the producers whose oldest iid expired are found in O(log P).
 //!
 //! Bounded work: a lookup or an insertion expires at most [`EXPIRE_BUDGET`] iids (oldest
-//! first, over all producers of the stream) besides the ones of its own producer it looks at;
+//! first, over all producers of the stream) besides the ones of its own producer it looks at,
+//! and the store's periodic pass ([`crate::Store::idmp_cron`]) a bounded number per tick;
 //! validity is checked against the clock at lookup, so an iid past its time that was not
 //! expired yet is never answered. Memory is bounded by `maxsize` per producer.
 //!
