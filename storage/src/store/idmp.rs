@@ -67,9 +67,9 @@ pub(super) struct IdmpStreams {
 
 impl IdmpStreams {
     pub(super) fn note(&mut self, sid: u64, db: usize, key: &[u8]) {
-        if !self.by_sid.contains_key(&sid) {
-            self.by_sid.insert(sid, (db, Bytes::copy_from_slice(key)));
-        }
+        self.by_sid
+            .entry(sid)
+            .or_insert_with(|| (db, Bytes::copy_from_slice(key)));
     }
 }
 
