@@ -52,6 +52,9 @@ pub struct Config {
     pub client_query_buffer_limit: u64,
     pub stream_node_max_entries: u64,
     pub stream_node_max_bytes: u64,
+    /// The window duration (seconds) and iids per producer a stream's IDMP window starts with.
+    pub stream_idmp_duration: u64,
+    pub stream_idmp_maxsize: u64,
     pub timeout: u64,
     pub tcp_keepalive: u64,
     pub maxmemory: u64,
@@ -163,6 +166,8 @@ impl Default for Config {
             client_query_buffer_limit: 1 << 30,
             stream_node_max_entries: 100,
             stream_node_max_bytes: 4096,
+            stream_idmp_duration: 100,
+            stream_idmp_maxsize: 100,
             timeout: 0,
             tcp_keepalive: 300,
             maxmemory: 0,
@@ -464,6 +469,24 @@ pub static PARAMS: &[Param] = &[
         |c| c.stream_node_max_bytes.to_string(),
         |c, v| {
             c.stream_node_max_bytes = memory_in(v, 0, i64::MAX as u64)?;
+            Ok(())
+        }
+    ),
+    param!(
+        "stream-idmp-duration", "seconds an XADD IDMP idempotency ID is remembered by a new stream window (1-86400)",
+        true,
+        |c| c.stream_idmp_duration.to_string(),
+        |c, v| {
+            c.stream_idmp_duration = uint(v, 1, 86_400)?;
+            Ok(())
+        }
+    ),
+    param!(
+        "stream-idmp-maxsize", "idempotency IDs a new stream window keeps per producer (1-10000)",
+        true,
+        |c| c.stream_idmp_maxsize.to_string(),
+        |c, v| {
+            c.stream_idmp_maxsize = uint(v, 1, 10_000)?;
             Ok(())
         }
     ),

@@ -18,6 +18,6 @@ pub mod stream;
 
 pub use keydir::{Entry, KeyDir, Value};
 pub use store::{
-    sync_active_journal, DelOutcome, EntryBytes, RefPolicy, RunLimits, Store, StoreError,
-    StoreOptions, StreamEntry, Sync, TrimSpec, WrongType, MAX_KEY_LEN,
+    sync_active_journal, DelOutcome, EntryBytes, IdmpDefaults, IdmpInfo, RefPolicy, RunLimits,
+    Store, StoreError, StoreOptions, StreamEntry, Sync, TrimSpec, WrongType, MAX_KEY_LEN,
 };

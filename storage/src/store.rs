@@ -102,6 +102,7 @@ mod commit;
 mod damage;
 mod functions;
 mod groups;
+mod idmp;
 mod keyspace;
 mod opening;
 mod overlay;
@@ -116,6 +117,7 @@ pub use self::commit::sync_active_journal;
 use self::reads::*;
 
 pub use self::groups::{ClaimOutcome, ClaimSpec, GroupMut, NackMode, NACK_FATAL_COUNT};
+pub use self::idmp::{IdmpDefaults, IdmpInfo, IDMP_CRON_EXPIRE, IDMP_CRON_STREAMS};
 use self::overlay::{Overlay, Runs};
 pub use self::queue::{DeadLetterRun, QueueCronRun, RetainRun};
 pub use self::refs::{DelOutcome, RefPolicy, ACKED_TRIM_SCAN_MAX};
@@ -321,6 +323,8 @@ pub struct Store {
     jobs: crate::jobs::Jobs,
     /// Queue groups by their next deadline (`store/queue.rs`).
     queue_schedule: crate::stream::queue::QueueSchedule,
+    /// Streams with an IDMP window, for the periodic expiry pass (`store/idmp.rs`).
+    idmp_streams: self::idmp::IdmpStreams,
 }
 
 /// The keys that may now serve a blocked reader, recorded while the engine asks

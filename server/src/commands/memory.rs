@@ -38,6 +38,8 @@ pub fn key_memory(name: &[u8], e: &Entry) -> usize {
                 n += m.layout.radix_tree_keys() as usize * 96;
                 // Tail cache: the encoded entries plus a deque slot each.
                 n += m.tail_bytes + m.tail.len() * 48;
+                // IDMP window (`XADD … IDMP`).
+                n += m.idmp.as_deref().map_or(0, |w| w.heap_estimate());
                 for (gname, g) in m.groups.iter() {
                     n += 256 + alloc(gname.len());
                     // Group PEL: ID key and delivery record per entry, B-tree overhead.

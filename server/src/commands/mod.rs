@@ -16,6 +16,7 @@ pub mod config_cmd;
 pub mod connection;
 pub mod functions;
 pub mod groups;
+pub mod idmp;
 pub mod info;
 pub mod jobs;
 pub mod keys;
@@ -49,6 +50,7 @@ pub static FAMILIES: &[&[Command]] = &[
     keys::COMMANDS,
     strings::COMMANDS,
     streams::COMMANDS,
+    idmp::COMMANDS,
     groups::COMMANDS,
     stream_refs::COMMANDS,
     multi::COMMANDS,

@@ -73,6 +73,8 @@ struct TrimArgs {
     policy: Option<RefPolicy>,
     /// XADD: the ID argument (`None` = `*`) and whether its sequence was given.
     id: Option<(StreamId, bool)>,
+    /// XADD: `IDMP pid iid` / `IDMPAUTO pid` (see `idmp.rs`).
+    idmp: Option<super::idmp::IdmpOpt>,
 }
 
 /// Parses the options after the key; for XADD up to and including the ID (`*` or explicit),
@@ -117,6 +119,7 @@ fn parse_trim_args(args: &mut Args<'_>, xadd: bool) -> Result<TrimArgs, ReplyErr
             a.policy = Some(p);
         } else if xadd && eq(opt, "NOMKSTREAM") {
             a.nomkstream = true;
+        } else if xadd && super::idmp::parse_xadd_opt(opt, args, &mut a.idmp)? {
         } else if xadd {
             a.id = Some(stream_id::xadd(opt)?);
             break;
@@ -150,6 +153,9 @@ impl<'a> Xadd<'a> {
         let mut args = Args::new(argv.get(1..).unwrap_or_default());
         let key = args.next()?;
         let opts = parse_trim_args(&mut args, true)?;
+        if opts.idmp.is_some() && opts.id.is_some() {
+            return Err(super::idmp::AUTO_ID_ONLY.into());
+        }
         let fields = args.take_rest();
         if fields.len() < 2 || fields.len() % 2 == 1 {
             return Err(wrong_arity("xadd"));
@@ -181,6 +187,14 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             StreamId::MIN
         }
     };
+    // IDMP: a (pid, iid) still in the stream's window answers the entry it added, adding nothing.
+    let idmp = a.idmp.as_ref().map(|o| (o.pid(), o.digest(fields)));
+    if let Some((pid, iid)) = idmp {
+        if let Some(orig) = ctx.store.idmp_lookup(db, key, pid, iid, ctx.now_ms) {
+            ctx.out.bulk(orig.text().as_bytes());
+            return Ok(());
+        }
+    }
     if last == StreamId::MAX {
         return Err(
             "ERR The stream has exhausted the last possible ID, unable to add more items".into(),
@@ -231,6 +245,10 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         ctx.store
             .stream_trim_refs(db, key, spec, policy, Some(id), ctx.now_ms)
             .map_err(storage_error)?;
+    }
+    if let Some((pid, iid)) = idmp {
+        let d = super::idmp::defaults(ctx);
+        ctx.store.idmp_insert(db, key, pid, iid, id, ctx.now_ms, d);
     }
     ctx.out.bulk(id.text().as_bytes());
     Ok(())
@@ -961,6 +979,7 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(crate::reply::NO_SUCH_KEY.into());
     };
     let groups = meta.groups.len();
+    let idmp = sluice_storage::IdmpInfo::of(meta);
     let (sid, len, keys, nodes) = (
         meta.sid,
         meta.len(),
@@ -997,7 +1016,12 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         e.fields().map_err(storage_error)?;
     }
     let out = &mut *ctx.out;
-    out.map(if full { 9 } else { 10 });
+    let extra = if idmp.is_some() {
+        super::idmp::INFO_FIELDS
+    } else {
+        0
+    };
+    out.map(if full { 9 } else { 10 } + extra);
     out.bulk(b"length");
     out.int(len as i64);
     out.bulk(b"radix-tree-keys");
@@ -1012,6 +1036,10 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     out.int(added as i64);
     out.bulk(b"recorded-first-entry-id");
     out.bulk(first.text().as_bytes());
+    if let Some(info) = &idmp {
+        super::idmp::write_info(ctx, info);
+    }
+    let out = &mut *ctx.out;
     if full {
         out.bulk(b"entries");
         write_entries(ctx, &entries)?;
@@ -1064,11 +1092,16 @@ pub static COMMANDS: &[Command] = &[
             ("6.2.0", "Added the `NOMKSTREAM` option, `MINID` trimming strategy and the `LIMIT` option."),
             ("7.0.0", "Added support for the `<ms>-*` explicit ID form."),
             ("8.2.0", "Added the `KEEPREF`, `DELREF` and `ACKED` options."),
+            ("8.6.0", "Added the `IDMPAUTO` and `IDMP` arguments."),
         ])
         .args(&[
             arg("key", "key"),
             tok("NOMKSTREAM").since("6.2.0").opt(),
             arg("condition", "oneof").since("8.2.0").opt().of(REF_POLICY_ARGS),
+            arg("idmp", "oneof").since("8.6.0").opt().of(&[
+                arg("idmpauto-block", "block").of(&[tok("IDMPAUTO"), arg("producer-id", "string")]),
+                arg("idmp-block", "block").of(&[tok("IDMP"), arg("producer-id", "string"), arg("idempotent-id", "string")]),
+            ]),
             arg("trim", "block").opt().of(&[
                 arg("strategy", "oneof").of(&[tok("MAXLEN"), tok("MINID").since("6.2.0")]),
                 arg("operator", "oneof").opt().of(&[arg("equal", "pure-token").token("="), arg("approximately", "pure-token").token("~")]),
@@ -1178,6 +1211,7 @@ pub static XINFO_SUBCOMMANDS: [Command; 4] = [
         .history(&[
             ("6.0.0", "Added the `FULL` modifier."),
             ("7.0.0", "Added the `max-deleted-entry-id`, `entries-added`, `recorded-first-entry-id`, `entries-read` and `lag` fields"),
+            ("8.6.0", "Added the `idmp-duration`, `idmp-maxsize`, `pids-tracked`, `iids-tracked`, `iids-added` and `iids-duplicates` fields"),
         ])
         .args(&[
             arg("key", "key"),

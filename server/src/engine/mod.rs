@@ -566,6 +566,12 @@ impl Engine {
         if let Err(e) = crate::commands::xq::queue_cron(store, &mut self.srv, now) {
             return self.storage_fault(e, "running the queue group deadlines");
         }
+        // IDMP windows of streams no IDMP write visits (`storage/src/store/idmp.rs`).
+        store.idmp_cron(
+            now,
+            sluice_storage::store::IDMP_CRON_STREAMS,
+            sluice_storage::store::IDMP_CRON_EXPIRE,
+        );
         self.after_writes(None);
         if let Err(e) = crate::commands::jobs::jobs_cron(
             self.store

@@ -353,6 +353,13 @@ pub(crate) fn salvage(
             ));
             s.meta.groups.clear();
         }
+        if let Err(e) = src.load_idmp(&mut s.meta) {
+            out.damage.push(format!(
+                "{}: its IDMP window (keyspace smeta) could not be read ({e}) and is lost",
+                stream_label(s.db, &s.name)
+            ));
+            s.meta.idmp = None;
+        }
         counts.streams += 1;
         if let Some(d) = dst.as_deref_mut() {
             d.stream_create(s.db, s.name.clone());
@@ -535,6 +542,9 @@ pub(crate) fn salvage(
                 .map_or(s.meta.last_id, |l| l.max(s.meta.last_id));
             m.max_deleted = s.meta.max_deleted;
             m.entries_added = s.meta.entries_added.max(s.read);
+        }
+        if let Some(w) = s.meta.idmp.as_deref() {
+            d.idmp_restore(s.db, &s.name, w);
         }
         for (gname, g) in &s.meta.groups {
             d.create_group(s.db, &s.name, gname.clone(), g.last_id, g.entries_read);

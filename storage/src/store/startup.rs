@@ -108,6 +108,7 @@ impl Store {
             pel_log_min_ops: opts.pel_log_min_ops,
             jobs: crate::jobs::Jobs::new(jobs),
             queue_schedule: Default::default(),
+            idmp_streams: Default::default(),
         }
     }
 
@@ -140,6 +141,10 @@ impl Store {
             if let Value::Stream(meta) = &mut entry.value {
                 meta.layout = self.load_layout(meta.sid)?;
                 self.load_groups(meta)?;
+                self.load_idmp(meta)?;
+                if meta.idmp.is_some() {
+                    self.idmp_streams.note(meta.sid, db, &k[2..]);
+                }
                 queue::schedule_loaded(&mut self.queue_schedule, db, &k[2..], meta);
                 streams += 1;
             }

@@ -38,6 +38,9 @@ pub struct StreamMeta {
     /// store writes their current state at the commit, so a hot tail node is written once per
     /// commit, not once per XADD.
     pub dirty_nodes: Vec<StreamId>,
+    /// The idempotent-producer window (`XADD … IDMP`, XCFGSET), once the stream used one;
+    /// persisted under its own records (`store/idmp.rs`), not in the metadata record.
+    pub idmp: Option<Box<super::idmp::Idmp>>,
 }
 
 /// Most entries the tail cache of one stream holds.
@@ -62,6 +65,7 @@ impl StreamMeta {
             tail: VecDeque::new(),
             tail_bytes: 0,
             dirty_nodes: Vec::new(),
+            idmp: None,
         }
     }
 
@@ -192,6 +196,7 @@ impl StreamMeta {
             tail: VecDeque::new(),
             tail_bytes: 0,
             dirty_nodes: Vec::new(),
+            idmp: None,
         })
     }
 }

@@ -4,6 +4,7 @@
 pub mod entry;
 pub mod group;
 pub mod id;
+pub mod idmp;
 pub mod layout;
 pub mod meta;
 pub mod queue;
