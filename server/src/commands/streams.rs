@@ -975,11 +975,24 @@ pub fn xinfo_stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let full = full?;
     let count = full.unwrap_or(10);
     let full = full.is_some();
+    let d = super::idmp::defaults(ctx);
     let Some(meta) = ctx.store.stream(db, key, ctx.now_ms).map_err(wrongtype)? else {
         return Err(crate::reply::NO_SUCH_KEY.into());
     };
     let groups = meta.groups.len();
-    let idmp = sluice_storage::IdmpInfo::of(meta);
+    // The IDMP fields: Redis 8.6 shows them on every stream (a stream without a window with
+    // the configured defaults and zero counts). Below a reported 8.6 only a stream that used
+    // IDMP or XCFGSET shows them, so that others answer as 7.0.15.
+    let idmp = sluice_storage::IdmpInfo::of(meta).or_else(|| {
+        super::info::redis_at_least(8, 6, 0).then_some(sluice_storage::IdmpInfo {
+            duration_s: d.duration_s,
+            maxsize: d.maxsize,
+            pids_tracked: 0,
+            iids_tracked: 0,
+            iids_added: 0,
+            iids_duplicates: 0,
+        })
+    });
     let (sid, len, keys, nodes) = (
         meta.sid,
         meta.len(),
