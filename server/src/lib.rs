@@ -182,6 +182,12 @@ pub fn store_options(config: &Config) -> StoreOptions {
     StoreOptions {
         databases: config.databases as usize,
         cache_size: config.cache_size,
+        // Where Redis 8.0 changed how entries-read and lag are kept, Sluice follows the
+        // version it reports (`redis-version`).
+        counter_rules: match commands::info::version_num(&config.redis_version) {
+            Some(v) if v >= 0x08_00_00 => sluice_storage::stream::group::CounterRules::Redis80,
+            _ => sluice_storage::stream::group::CounterRules::Redis70,
+        },
         ..StoreOptions::default()
     }
 }

@@ -158,6 +158,8 @@ pub struct StoreOptions {
     /// A group's PEL log is cleaned once it holds more ops than twice the PEL plus this
     /// (see `store/groups.rs`; tests make it small).
     pub pel_log_min_ops: u64,
+    /// Which Redis's rules a group's `entries-read` follows (see [`CounterRules`]).
+    pub counter_rules: crate::stream::group::CounterRules,
 }
 
 impl Default for StoreOptions {
@@ -166,6 +168,7 @@ impl Default for StoreOptions {
             databases: 16,
             cache_size: 64 << 20,
             pel_log_min_ops: groups::LOG_MIN_OPS,
+            counter_rules: Default::default(),
         }
     }
 }
@@ -319,6 +322,7 @@ pub struct Store {
     /// Keys that may now serve a blocked reader (see [`Store::track_ready`]).
     ready: ReadyKeys,
     pel_log_min_ops: u64,
+    counter_rules: crate::stream::group::CounterRules,
     /// The job store (`crate::jobs`): its writes join every commit's batch.
     jobs: crate::jobs::Jobs,
     /// Queue groups by their next deadline (`store/queue.rs`).

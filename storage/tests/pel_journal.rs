@@ -132,6 +132,7 @@ fn options() -> StoreOptions {
         cache_size: 1 << 20,
         // Clean after a handful of ops: cleaning happens all the time.
         pel_log_min_ops: 3,
+        ..StoreOptions::default()
     }
 }
 

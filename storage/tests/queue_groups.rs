@@ -31,6 +31,7 @@ fn options() -> StoreOptions {
         databases: 1,
         cache_size: 1 << 20,
         pel_log_min_ops: 3,
+        ..StoreOptions::default()
     }
 }
 

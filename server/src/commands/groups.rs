@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 use sluice_storage::store::{ClaimOutcome, ClaimSpec, NackMode};
-use sluice_storage::stream::group::{Group, ENTRIES_READ_UNKNOWN};
+use sluice_storage::stream::group::{CounterRules, Group, ENTRIES_READ_UNKNOWN};
 use sluice_storage::stream::{StreamId, StreamMeta};
 use sluice_storage::{StreamEntry, Value, WrongType};
 
@@ -43,19 +43,15 @@ fn write_read_and_lag(out: &mut sluice_resp::ReplyWriter, meta: &StreamMeta, g: 
     }
 }
 
-/// A group's lag (`None`: unknown). Redis 8.0 (#13473) answers two cases before 7.0's rules:
-/// an empty stream has no lag, and a group behind the first entry with every tombstone behind
-/// it too lags by the stream's length. Copied when the reported version is 8.0 or later.
+/// A group's lag (`None`: unknown), by Redis 8.0's rules when the reported version is 8.0 or
+/// later (see `CounterRules`).
 fn lag(meta: &StreamMeta, g: &Group) -> Option<i64> {
-    if super::info::redis_at_least(8, 0, 0) && meta.entries_added > 0 {
-        if meta.is_empty() {
-            return Some(0);
-        }
-        if g.last_id() < meta.first_id && meta.max_deleted < meta.first_id {
-            return Some(meta.len() as i64);
-        }
-    }
-    g.lag(meta)
+    let rules = if super::info::redis_at_least(8, 0, 0) {
+        CounterRules::Redis80
+    } else {
+        CounterRules::Redis70
+    };
+    g.lag(meta, rules)
 }
 
 /// XGROUP CREATE/SETID's ENTRIESREAD: since Redis 8.2.2 (#14259) at most the stream's

@@ -68,7 +68,8 @@ use super::{mark_dirty, Result, Store, StoreError};
 use crate::keydir::Value;
 use crate::stream::entry::{get_varint, put_varint};
 use crate::stream::group::{
-    Consumer, Group, LogRecord, Nack, PelJournal, StreamCounters, ENTRIES_READ_UNKNOWN, UNOWNED,
+    Consumer, CounterRules, Group, LogRecord, Nack, PelJournal, StreamCounters,
+    ENTRIES_READ_UNKNOWN, UNOWNED,
 };
 use crate::stream::queue::{QueueSchedule, QueueState};
 use crate::stream::{StreamId, StreamMeta};
@@ -545,7 +546,12 @@ impl GroupMut<'_> {
         for id in ids {
             delivered += 1;
             if id > last {
-                if read != ENTRIES_READ_UNKNOWN && !s.has_tombstones_from(id) {
+                // 7.0 looks for tombstones from the delivered ID, 8.0 from the group's last one.
+                let from = match s.rules {
+                    CounterRules::Redis70 => id,
+                    CounterRules::Redis80 => last,
+                };
+                if read != ENTRIES_READ_UNKNOWN && !s.has_tombstones_from(from) {
                     // Wraps past i64::MAX (set by ENTRIESREAD) as Redis's counter does.
                     read = read.wrapping_add(1);
                 } else if s.entries_added > 0 {
@@ -898,7 +904,7 @@ impl Store {
             return None;
         };
         let sid = meta.sid;
-        let stream = StreamCounters::of(meta);
+        let stream = StreamCounters::of(meta, self.counter_rules);
         let (gname, group) = meta
             .groups
             .map

@@ -106,6 +106,7 @@ impl Store {
             track_touches: false,
             ready: ReadyKeys::default(),
             pel_log_min_ops: opts.pel_log_min_ops,
+            counter_rules: opts.counter_rules,
             jobs: crate::jobs::Jobs::new(jobs),
             queue_schedule: Default::default(),
             idmp_streams: Default::default(),

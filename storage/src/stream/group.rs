@@ -360,6 +360,20 @@ impl<'a> IntoIterator for &'a Groups {
     }
 }
 
+/// Which Redis's rules `entries-read` and `lag` follow where they changed after 7.0.15:
+/// Redis 8.0 (#13338, #13473) counts a tombstone behind the first entry as still ahead of a
+/// group that has not passed it, gives up estimating an ID before the greatest tombstone,
+/// keeps counting a delivery exactly only while no tombstone lies past the group's previous
+/// last ID, and answers the lag of an emptied stream (0) and of a group behind the first
+/// entry and every tombstone (the length) directly. The server picks them by the Redis
+/// version it reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CounterRules {
+    #[default]
+    Redis70,
+    Redis80,
+}
+
 /// What `entries-read` and the lag of a group depend on in its stream: a copy, so that a
 /// group can change while they are known.
 #[derive(Clone, Copy, Debug)]
@@ -369,22 +383,28 @@ pub(crate) struct StreamCounters {
     pub max_deleted: StreamId,
     pub entries_added: u64,
     pub len: u64,
+    pub rules: CounterRules,
 }
 
 impl StreamCounters {
-    pub fn of(s: &StreamMeta) -> StreamCounters {
+    pub fn of(s: &StreamMeta, rules: CounterRules) -> StreamCounters {
         StreamCounters {
             first_id: s.first_id,
             last_id: s.last_id,
             max_deleted: s.max_deleted,
             entries_added: s.entries_added,
             len: s.len(),
+            rules,
         }
     }
 
     /// `streamRangeHasTombstones(s, start, NULL)`.
     pub fn has_tombstones_from(&self, start: StreamId) -> bool {
-        if self.len == 0 || self.max_deleted == StreamId::MIN || self.first_id > self.max_deleted {
+        if self.len == 0 || self.max_deleted == StreamId::MIN {
+            return false;
+        }
+        // 7.0: a greatest tombstone behind the first entry is not ahead of anything.
+        if self.rules == CounterRules::Redis70 && self.first_id > self.max_deleted {
             return false;
         }
         start <= self.max_deleted
@@ -397,6 +417,10 @@ impl StreamCounters {
         }
         if self.len == 0 && id <= self.last_id {
             return self.entries_added as i64;
+        }
+        // 8.0: a tombstone past `id` makes any estimate wrong.
+        if self.rules == CounterRules::Redis80 && id != StreamId::MIN && id < self.max_deleted {
+            return ENTRIES_READ_UNKNOWN;
         }
         if id == self.last_id {
             return self.entries_added as i64;
@@ -476,10 +500,18 @@ impl Group {
 
     /// `streamReplyWithCGLag`: `None` is a null lag. Unsigned, wrapping arithmetic as in Redis
     /// (ENTRIESREAD and XSETID ENTRIESADDED can set either counter anywhere up to i64::MAX).
-    pub fn lag(&self, s: &StreamMeta) -> Option<i64> {
-        let s = StreamCounters::of(s);
+    pub fn lag(&self, s: &StreamMeta, rules: CounterRules) -> Option<i64> {
+        let s = StreamCounters::of(s, rules);
         if s.entries_added == 0 {
             return Some(0);
+        }
+        if rules == CounterRules::Redis80 {
+            if s.len == 0 {
+                return Some(0);
+            }
+            if self.last_id < s.first_id && s.max_deleted < s.first_id {
+                return Some(s.len as i64);
+            }
         }
         if self.entries_read != ENTRIES_READ_UNKNOWN && !s.has_tombstones_from(self.last_id) {
             return Some(s.entries_added.wrapping_sub(self.entries_read as u64) as i64);
