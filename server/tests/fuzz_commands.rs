@@ -1005,6 +1005,11 @@ impl Gen {
 
     /// A template command of the stream, group, key and string families.
     fn template(&mut self) -> Argv {
+        // The Redis 8.x stream commands, which redis-server 7.0.15 (the differential run's
+        // reference, in ASCII mode) does not have.
+        if !self.ascii && self.chance(12) {
+            return self.template8();
+        }
         let k = self.key();
         match self.rng.below(46) {
             0..=5 => {
@@ -1283,6 +1288,140 @@ impl Gen {
                     }
                 }
             }
+        }
+    }
+
+    /// A Redis 8.x stream command: XDELEX, XACKDEL, the trim policies, XNACK, XREADGROUP
+    /// CLAIM, XADD IDMP/IDMPAUTO, XCFGSET, XIDMPRECORD, MAXCOUNT/MAXSIZE.
+    fn template8(&mut self) -> Argv {
+        let k = self.key();
+        let policy = |g: &mut Gen| b(g.pick(&["KEEPREF", "DELREF", "ACKED"]));
+        match self.rng.below(9) {
+            0 => {
+                let mut v = vec![b("XDELEX"), k];
+                if self.chance(60) {
+                    v.push(policy(self));
+                }
+                let n = 1 + self.rng.below(3) as usize;
+                v.extend([
+                    b("IDS"),
+                    if self.chance(90) {
+                        b(&n.to_string())
+                    } else {
+                        self.num()
+                    },
+                ]);
+                v.extend(self.stream_ids(n));
+                v
+            }
+            1 => {
+                let mut v = vec![b("XACKDEL"), k, self.group()];
+                if self.chance(60) {
+                    v.push(policy(self));
+                }
+                let n = 1 + self.rng.below(3) as usize;
+                v.extend([
+                    b("IDS"),
+                    if self.chance(90) {
+                        b(&n.to_string())
+                    } else {
+                        self.num()
+                    },
+                ]);
+                v.extend(self.stream_ids(n));
+                v
+            }
+            2 => {
+                let cmd = if self.chance(50) { "XTRIM" } else { "XADD" };
+                let mut v = vec![b(cmd), k];
+                let mut opts = self.trim_opts();
+                opts.push(vec![policy(self)]);
+                v.extend(self.options(opts));
+                if cmd == "XADD" {
+                    v.push(if self.chance(70) { b("*") } else { self.id() });
+                    v.extend(self.fields());
+                }
+                v
+            }
+            3 => {
+                let mut v = vec![
+                    b("XNACK"),
+                    k,
+                    self.group(),
+                    b(self.pick(&["SILENT", "FAIL", "FATAL", "fail", "OTHER"])),
+                ];
+                let n = 1 + self.rng.below(3) as usize;
+                v.extend([b("IDS"), b(&n.to_string())]);
+                v.extend(self.stream_ids(n));
+                let o = vec![vec![b("RETRYCOUNT"), self.num()], vec![b("FORCE")]];
+                let o = self.some(30, o);
+                v.extend(self.options(o));
+                v
+            }
+            4 => {
+                let mut v = vec![b("XREADGROUP")];
+                let mut o = vec![
+                    vec![b("GROUP"), self.group(), self.consumer()],
+                    vec![b("CLAIM"), self.num()],
+                    vec![b("COUNT"), self.num()],
+                    vec![b("MAXCOUNT"), self.num()],
+                    vec![b("MAXSIZE"), self.num()],
+                    vec![b("NOACK")],
+                ];
+                let head = o.remove(0);
+                let claim = o.remove(0);
+                let mut o = self.some(40, o);
+                o.push(head);
+                o.push(claim);
+                v.extend(self.options(o));
+                v.extend(self.read_streams(true));
+                v
+            }
+            5 => {
+                let mut v = vec![b("XREAD")];
+                let o = vec![
+                    vec![b("COUNT"), self.num()],
+                    vec![b("MAXCOUNT"), self.num()],
+                    vec![b("MAXSIZE"), self.num()],
+                ];
+                let o = self.some(60, o);
+                v.extend(self.options(o));
+                v.extend(self.read_streams(false));
+                v
+            }
+            6 => {
+                let pid = b(self.pick(&["p1", "p2", ""]));
+                let mut v = vec![b("XADD"), k];
+                let idmp = if self.chance(50) {
+                    vec![b("IDMPAUTO"), pid]
+                } else {
+                    vec![b("IDMP"), pid, b(self.pick(&["i1", "i2", "i3", ""]))]
+                };
+                let trim = self.trim_opts();
+                let mut opts = self.some(30, trim);
+                opts.push(idmp);
+                v.extend(self.options(opts));
+                v.push(if self.chance(90) { b("*") } else { self.id() });
+                v.extend(self.fields());
+                v
+            }
+            7 => {
+                let mut v = vec![b("XCFGSET"), k];
+                let o = vec![
+                    vec![b("IDMP-DURATION"), self.num()],
+                    vec![b("IDMP-MAXSIZE"), self.num()],
+                ];
+                let o = self.some(70, o);
+                v.extend(self.options(o));
+                v
+            }
+            _ => vec![
+                b("XIDMPRECORD"),
+                k,
+                b(self.pick(&["p1", "p2"])),
+                b(self.pick(&["i1", "i9"])),
+                self.id(),
+            ],
         }
     }
 
