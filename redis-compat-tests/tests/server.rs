@@ -169,6 +169,7 @@ fn cases() -> Vec<Case> {
         case("time", &[step("~TIME"), check("TIME", "[seconds, microseconds] near now", time_reply), step("TIME x")]),
         // COMMAND
         case("command_count", &["~COMMAND COUNT"]),
+        case("save_bgsave_lastsave", &["BGSAVE x", "BGSAVE SCHEDULE x", "SAVE x", "LASTSAVE x", "~LASTSAVE", "COMMAND INFO save bgsave lastsave", "COMMAND DOCS save bgsave lastsave"]),
         case("command_info_get", &["COMMAND INFO get", "COMMAND INFO GET", "command info Get"]),
         case("command_info_shape", &["~COMMAND INFO set", "~COMMAND INFO xadd", "~COMMAND INFO del", "~COMMAND INFO ping", "~COMMAND INFO multi", "~COMMAND INFO xread", "~COMMAND INFO xrange", "~COMMAND INFO get set"]),
         case("command_info_unknown", &["COMMAND INFO nosuch", "COMMAND INFO nosuch get", "COMMAND INFO get|x"]),

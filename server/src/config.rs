@@ -36,6 +36,8 @@ pub struct Config {
     /// `redis.REDIS_VERSION`): clients switch features on by it. See
     /// `commands::info::DEFAULT_REDIS_VERSION`.
     pub redis_version: String,
+    /// Where SAVE/BGSAVE write their copies (empty: `<dir>.backup`).
+    pub backup_dir: String,
     /// The Disque port (0 = none; Disque's is 7711): on it a bare `HELLO` is Disque's. Every
     /// command works on both ports; equal to `port`, the main port is the Disque port.
     pub disque_port: u16,
@@ -152,6 +154,7 @@ impl Default for Config {
         Config {
             port: 6379,
             redis_version: crate::commands::info::DEFAULT_REDIS_VERSION.into(),
+            backup_dir: String::new(),
             disque_port: 0,
             bind: vec!["127.0.0.1".into()],
             dir: PathBuf::from("./data"),
@@ -339,6 +342,15 @@ pub static PARAMS: &[Param] = &[
                 "redis-version must be major.minor.patch, each 0-255".to_string()
             })?;
             c.redis_version = v.to_string();
+            Ok(())
+        }
+    ),
+    param!(
+        "backup-dir", "where SAVE and BGSAVE write their copies of the data directory (sluice-<unix ms> each, the two newest kept); empty: <dir>.backup beside the data directory",
+        true,
+        |c| c.backup_dir.clone(),
+        |c, v| {
+            c.backup_dir = v.to_string();
             Ok(())
         }
     ),

@@ -126,7 +126,7 @@ pub fn run(config: Config) -> Result<(), String> {
 /// Written into the data directory after a clean shutdown, removed by the next start: its
 /// absence on a directory with data means the last run did not stop cleanly (crash, kill -9,
 /// power loss) and the store recovered from its journal.
-const CLEAN_MARKER: &str = "clean-shutdown";
+pub(crate) const CLEAN_MARKER: &str = "clean-shutdown";
 
 /// What the start log says about the last run.
 struct PreviousRun {

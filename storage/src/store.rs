@@ -98,6 +98,7 @@ use fjall::config::FilterPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode, Slice};
 
 mod appends;
+pub mod backup;
 mod commit;
 mod damage;
 mod functions;

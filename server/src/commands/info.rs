@@ -221,8 +221,12 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
             "persistence" => {
                 let _ = write!(
                     w,
-                    "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_write_status:{}\r\nsluice_appendfsync:{}\r\nsluice_disk_bytes:{}\r\nsluice_journal_persists:{}\r\nsluice_dead_streams:{}\r\nsluice_writes_refused:{}\r\nsluice_writes_refused_since:{}\r\nsluice_writes_refused_cause:{}\r\nsluice_min_free_disk:{}\r\n",
-                    ctx.now_ms / 1000,
+                    "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_write_status:{}\r\nsluice_appendfsync:{}\r\nsluice_disk_bytes:{}\r\nsluice_journal_persists:{}\r\nsluice_dead_streams:{}\r\nsluice_writes_refused:{}\r\nsluice_writes_refused_since:{}\r\nsluice_writes_refused_cause:{}\r\nsluice_min_free_disk:{}\r\nsluice_last_backup:{}\r\n",
+                    u8::from(srv.backup.in_progress()),
+                    srv.backup.last_save,
+                    if srv.backup.last_ok { "ok" } else { "err" },
+                    srv.backup.last_duration_s,
+                    srv.backup.current_duration_s(),
                     if srv.disk_fault.is_some() { "err" } else { "ok" },
                     srv.config.appendfsync.name(),
                     ctx.store.disk_space(),
@@ -232,6 +236,10 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
                     srv.disk_fault.as_ref().map_or(0, |f| f.since_ms / 1000),
                     srv.disk_fault.as_ref().map_or("", |f| f.cause.as_str()),
                     srv.config.min_free_disk,
+                    srv.backup
+                        .last_path
+                        .as_ref()
+                        .map_or(String::new(), |p| p.display().to_string()),
                 );
             }
             "stats" => {

@@ -24,6 +24,7 @@ pub mod latency;
 pub mod memory;
 pub mod monitoring;
 pub mod multi;
+pub mod persistence;
 pub mod scripting;
 pub mod server;
 pub mod stream_id;
@@ -56,6 +57,7 @@ pub static FAMILIES: &[&[Command]] = &[
     multi::COMMANDS,
     jobs::COMMANDS,
     monitoring::COMMANDS,
+    persistence::COMMANDS,
     memory::COMMANDS,
     latency::COMMANDS,
     scripting::COMMANDS,

@@ -147,6 +147,7 @@ impl Engine {
                 net,
                 rng: now_ms() | 1,
                 shutdown_requested: false,
+                backup: crate::commands::persistence::Backups::new(now_ms() / 1000),
                 waiting: HashMap::new(),
                 ready: Vec::new(),
                 deadlines: BTreeSet::new(),
@@ -227,6 +228,8 @@ impl Engine {
             self.remove_client(id);
         }
         drop(std::mem::take(&mut self.listeners));
+        // A background backup holds a snapshot of the store: cancel it before closing.
+        self.srv.backup.cancel_and_wait();
         if let Some(f) = &self.srv.disk_fault {
             // Flushing memtables needs room the disk does not have: sync the journal only;
             // the next start replays it.
@@ -566,6 +569,8 @@ impl Engine {
         if let Err(e) = crate::commands::xq::queue_cron(store, &mut self.srv, now) {
             return self.storage_fault(e, "running the queue group deadlines");
         }
+        // BGSAVE: collect a finished copy, start a scheduled one.
+        crate::commands::persistence::cron(&mut self.srv, store);
         // IDMP windows of streams no IDMP write visits (`storage/src/store/idmp.rs`).
         store.idmp_cron(
             now,

@@ -142,6 +142,8 @@ pub struct Server {
     pub net: Arc<crate::net::NetStats>,
     /// Set by SHUTDOWN: stop once this drain is answered.
     pub shutdown_requested: bool,
+    /// SAVE / BGSAVE: the running copy and the last result (`commands/persistence.rs`).
+    pub backup: crate::commands::persistence::Backups,
     /// State of the xorshift generator behind RANDOMKEY.
     pub rng: u64,
     /// Blocked clients per key, in arrival order.

@@ -35,13 +35,9 @@ impl Store {
         // flush installs a new version of the tree under a lock that commits wait on (lsm-tree
         // fsyncs the version file while holding it). Measured on XREADGROUP -P 16: commits
         // over 5 ms 33 -> 11, p999 32.8 -> 7.5 ms.
-        let keys = db.keyspace("keys", KeyspaceCreateOptions::default)?;
-        // Nothing does point reads on `entries` (a read finds the run at or before an ID with
-        // a range scan), so bloom filters would only cost flush time and space.
-        let entries = db.keyspace("entries", || {
-            KeyspaceCreateOptions::default().filter_policy(FilterPolicy::disabled())
-        })?;
-        let smeta = db.keyspace("smeta", KeyspaceCreateOptions::default)?;
+        let keys = db.keyspace("keys", || keyspace_options("keys"))?;
+        let entries = db.keyspace("entries", || keyspace_options("entries"))?;
+        let smeta = db.keyspace("smeta", || keyspace_options("smeta"))?;
         // The job store (`crate::jobs`) in its own keyspace, with smaller memtables: what a
         // queued job costs in RAM is its share of the memtables until they are flushed, so a
         // 64 MiB memtable (and the one being flushed) made a million queued jobs cost ~250 MB;
@@ -60,9 +56,7 @@ impl Store {
                 crate::check::remedy(path)
             )));
         }
-        let jobs = db.keyspace("jobs", || {
-            KeyspaceCreateOptions::default().max_memtable_size(crate::jobs::MEMTABLE_SIZE)
-        })?;
+        let jobs = db.keyspace("jobs", || keyspace_options("jobs"))?;
 
         let mut store = Store::from_parts(db, keys, entries, smeta, jobs, opts);
         if let Err(e) = store.load(now_ms) {
@@ -262,5 +256,16 @@ impl Store {
             }
         }
         Ok(NodeLayout::from_nodes(nodes))
+    }
+}
+
+/// The options each of Sluice's keyspaces is created with (also by backups, `store/backup.rs`).
+pub(super) fn keyspace_options(name: &str) -> KeyspaceCreateOptions {
+    match name {
+        // Nothing does point reads on `entries` (a read finds the run at or before an ID with
+        // a range scan), so bloom filters would only cost flush time and space.
+        "entries" => KeyspaceCreateOptions::default().filter_policy(FilterPolicy::disabled()),
+        "jobs" => KeyspaceCreateOptions::default().max_memtable_size(crate::jobs::MEMTABLE_SIZE),
+        _ => KeyspaceCreateOptions::default(),
     }
 }
