@@ -8,6 +8,7 @@ fn cases() -> Vec<Case> {
     vec![
         case("multi_exec", &["MULTI", "SET {k} 1", "INCR {k}", "GET {k}", "GET {k}missing", "PING", "ECHO x", "EXEC", "GET {k}", "DEL {k}"]),
         case("multi_empty", &["MULTI", "EXEC"]),
+        case("multi_refuses_no_multi_commands", &["MULTI", "SAVE", "SET {k} v", "EXEC", "GET {k}", "MULTI", "SHUTDOWN NOSAVE", "DISCARD", "PING"]),
         // EXEC with arguments aborts, and unwatches every key (found by the command fuzzer).
         case("exec_arity_unwatches", &["WATCH {k}", "EXEC x", "@b SET {k} 1", "MULTI", "PING", "EXEC", "DEL {k}"]),
         case("multi_twice_exec", &["MULTI", "SET {k} 1", "EXEC", "EXEC", "DEL {k}"]),

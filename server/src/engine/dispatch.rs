@@ -94,6 +94,16 @@ fn check_and_run(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Outcome {
             .error("OOM command not allowed when used memory > 'maxmemory'.");
         return Outcome::Rejected(Some(cmd));
     }
+    if ctx.client.multi.is_some()
+        && cmd.has_flag("no_multi")
+        && !matches!(cmd.name, "multi" | "watch")
+    {
+        // SAVE, SHUTDOWN: Redis refuses to queue them (and so fails the transaction).
+        queue_error(ctx);
+        ctx.out
+            .error("ERR Command not allowed inside a transaction");
+        return Outcome::Rejected(Some(cmd));
+    }
     if let Some(queue) = ctx.client.multi.as_mut() {
         if !matches!(
             cmd.name,
