@@ -58,7 +58,7 @@ mod state;
 
 pub use blocking::{BlockSpec, Blocked, WakeIf};
 pub use dispatch::{call, process, resolve};
-pub use state::{now_ms, unwatch, Clock, Ctx, Server, Stats};
+pub use state::{now_ms, unwatch, Clock, CommandStats, Ctx, Server, Stats};
 
 /// Unwritten reply bytes at which a client's commands stop running until its socket has taken
 /// them (fairness, and a bound on memory: a pipeline of 2,000 `XRANGE key - +` of 5.8 MB each
@@ -97,6 +97,8 @@ pub struct Engine {
     /// An accept failed (EMFILE…): the listeners are tried again at the next cron tick, since
     /// the pending connections raise no new event.
     retry_accept: bool,
+    /// The Prometheus endpoint, when `metrics-port` is set: cron renders its snapshots.
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Engine {
@@ -162,7 +164,15 @@ impl Engine {
             todo: VecDeque::new(),
             dirty: Vec::new(),
             retry_accept: false,
+            metrics: None,
         })
+    }
+
+    /// Gives cron the Prometheus endpoint's handle (`metrics-port`): each tick renders a
+    /// snapshot if a scrape is waiting for one.
+    pub fn with_metrics(mut self, metrics: Option<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs the event loop until SHUTDOWN or a stop signal. Storage faults never end it with a
@@ -501,6 +511,10 @@ impl Engine {
             for i in 0..self.listeners.len() {
                 self.accept(i);
             }
+        }
+        // First, so a disk fault (which ends cron early) does not stop the metrics.
+        if let (Some(m), Some(store)) = (&self.metrics, &self.store) {
+            m.render_if_wanted(&self.srv, store, now_ms());
         }
         // The soft output limit is a time limit: clients whose socket takes nothing are checked
         // here, since nothing else happens to them.

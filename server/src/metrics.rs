@@ -1,0 +1,754 @@
+//! The optional Prometheus endpoint (`metrics-port`, off by default).
+//!
+//! The engine owns every figure, so it renders the exposition text itself, in its cron
+//! ([`Metrics::render_if_wanted`]), and only when a scrape asked for it: the HTTP thread
+//! raises [`Shared::wanted`], waits (up to [`FRESH_WAIT`]) for the next tick to publish a new
+//! snapshot, and serves the latest one. A scrape therefore sees figures at most one cron
+//! tick old (`1/hz` s), and an idle endpoint costs the engine nothing. Rendering is bounded:
+//! at most [`MAX_KEYS_VISITED`] keys are looked at, [`MAX_STREAMS`] streams and
+//! [`MAX_CONSUMERS`] consumer rows exported; what was left out is counted in
+//! `sluice_metrics_streams_skipped` and `sluice_metrics_truncated`.
+//!
+//! The HTTP side is a small HTTP/1.0 server on threads of its own (std::net, blocking I/O):
+//! one accept thread and at most [`MAX_CONNECTIONS`] connection threads; a request is at most
+//! [`MAX_REQUEST_BYTES`] and must arrive within [`READ_TIMEOUT`]. `GET /metrics` answers the
+//! text format (`text/plain; version=0.0.4`), other paths 404, other methods 405. Errors are
+//! logged and the server goes on. Nothing here touches the engine's state.
+//!
+//! Metric names and labels are redis_exporter's (`redis_…`, `db="db0"`, `stream`, `group`,
+//! `consumer`), so dashboards built for it work; Sluice's own figures are under `sluice_`.
+//! The text format is written by hand (no `prometheus-client`): the snapshot is rebuilt from
+//! the engine's state on each render, so a registry of long-lived metric objects would only
+//! be filled and encoded once and thrown away, and the format for gauges and counters is a
+//! few lines; escaping of label values (binary-safe stream names) is [`escape_label`].
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use sluice_storage::keydir::Value;
+use sluice_storage::stream::group::ENTRIES_READ_UNKNOWN;
+use sluice_storage::Store;
+
+use crate::engine::Server;
+
+/// Most keys one render looks at (over every database).
+pub const MAX_KEYS_VISITED: usize = 200_000;
+/// Most streams one snapshot exports.
+pub const MAX_STREAMS: usize = 10_000;
+/// Most consumer rows (`redis_stream_group_consumer_*`) one snapshot exports.
+pub const MAX_CONSUMERS: usize = 50_000;
+/// Concurrent HTTP connections; more are answered 503 and closed.
+pub const MAX_CONNECTIONS: usize = 4;
+/// Largest request (request line and headers).
+pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
+/// A request must be complete within this time.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// Writing the response must progress within this time.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a scrape waits for the engine's next snapshot before serving the latest one.
+pub const FRESH_WAIT: Duration = Duration::from_secs(1);
+
+/// What the engine and the HTTP thread share.
+#[derive(Default)]
+pub struct Shared {
+    /// A scrape is waiting for a fresh snapshot.
+    wanted: AtomicBool,
+    /// (generation, text) of the latest snapshot.
+    latest: Mutex<(u64, Arc<String>)>,
+    published: Condvar,
+}
+
+impl Shared {
+    fn publish(&self, text: String) {
+        let mut l = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        l.0 += 1;
+        l.1 = Arc::new(text);
+        self.published.notify_all();
+    }
+
+    /// Asks the engine for a snapshot and waits up to `wait` for it; the latest one.
+    fn fresh(&self, wait: Duration) -> Arc<String> {
+        let l = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = l.0;
+        self.wanted.store(true, Ordering::Release);
+        let (l, _) = self
+            .published
+            .wait_timeout_while(l, wait, |l| l.0 == generation)
+            .unwrap_or_else(|e| e.into_inner());
+        l.1.clone()
+    }
+}
+
+/// The engine's side: renders a snapshot in cron when a scrape wants one.
+pub struct Metrics {
+    shared: Arc<Shared>,
+}
+
+impl Metrics {
+    /// Called from the engine's cron: renders and publishes if a scrape is waiting.
+    pub fn render_if_wanted(&self, srv: &Server, store: &Store, now_ms: u64) {
+        if self.shared.wanted.swap(false, Ordering::AcqRel) {
+            self.shared.publish(render(srv, store, now_ms));
+        }
+    }
+}
+
+/// Binds `addr:port` and starts the HTTP thread; the engine's handle.
+pub fn start(addr: &str, port: u16) -> Result<Metrics, String> {
+    let ip: std::net::IpAddr = match addr {
+        "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
+        "*" => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        "::*" => std::net::Ipv6Addr::UNSPECIFIED.into(),
+        other => other
+            .parse()
+            .map_err(|_| format!("bad metrics-bind address {other:?}"))?,
+    };
+    let sa = SocketAddr::new(ip, port);
+    let listener =
+        TcpListener::bind(sa).map_err(|e| format!("can't listen for metrics on {sa}: {e}"))?;
+    tracing::info!(addr = %sa, "metrics endpoint listening (GET /metrics)");
+    let shared = Arc::new(Shared::default());
+    let s = shared.clone();
+    std::thread::Builder::new()
+        .name("sluice-metrics".into())
+        .spawn(move || accept_loop(listener, s))
+        .map_err(|e| format!("can't start the metrics thread: {e}"))?;
+    Ok(Metrics { shared })
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let active = Arc::new(AtomicUsize::new(0));
+    loop {
+        let (mut stream, peer) = match listener.accept() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics endpoint: accept failed");
+                // EMFILE and the like: do not spin.
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        if active.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+            active.fetch_sub(1, Ordering::AcqRel);
+            let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+            let _ = stream.write_all(&response(
+                "503 Service Unavailable",
+                "text/plain",
+                b"too many connections\n",
+            ));
+            tracing::warn!(%peer, "metrics endpoint: too many connections, refused one");
+            continue;
+        }
+        let (shared, slot) = (shared.clone(), active.clone());
+        let spawned = std::thread::Builder::new()
+            .name("sluice-metrics-conn".into())
+            .spawn(move || {
+                if let Err(e) = serve(stream, &shared) {
+                    tracing::debug!(%peer, error = %e, "metrics endpoint: connection ended with an error");
+                }
+                slot.fetch_sub(1, Ordering::AcqRel);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "metrics endpoint: can't start a connection thread");
+            active.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Reads one request (bounded in size and time) and answers it.
+fn serve(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let deadline = Instant::now() + READ_TIMEOUT;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let head_end = loop {
+        if let Some(p) = find(&buf, b"\r\n\r\n").or_else(|| find(&buf, b"\n\n")) {
+            break p;
+        }
+        if buf.len() > MAX_REQUEST_BYTES {
+            stream.write_all(&response(
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                b"request too large\n",
+            ))?;
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "request not complete in time",
+            ));
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]);
+    let line = head.lines().next().unwrap_or("");
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    let reply = match (method, path) {
+        ("GET" | "HEAD", "/metrics") => {
+            let text = shared.fresh(FRESH_WAIT);
+            let mut r = response(
+                "200 OK",
+                "text/plain; version=0.0.4; charset=utf-8",
+                text.as_bytes(),
+            );
+            if method == "HEAD" {
+                r.truncate(r.len() - text.len());
+            }
+            r
+        }
+        ("GET" | "HEAD", _) => response("404 Not Found", "text/plain", b"not found\n"),
+        _ => response(
+            "405 Method Not Allowed",
+            "text/plain",
+            b"method not allowed\n",
+        ),
+    };
+    stream.write_all(&reply)?;
+    stream.flush()
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn response(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "HTTP/1.0 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+/// A label value in the text format: backslash, double quote and newline escaped; bytes
+/// that are not UTF-8 replaced by U+FFFD.
+pub fn escape_label(v: &[u8]) -> String {
+    let s = String::from_utf8_lossy(v);
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The text format, written family by family.
+struct Text {
+    out: String,
+}
+
+impl Text {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = write!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{v}\"");
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {}", number(value));
+    }
+
+    /// A family of one unlabelled sample.
+    fn one(&mut self, name: &str, kind: &str, help: &str, value: f64) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+}
+
+/// Integers without a fraction; others as Rust prints them (Prometheus parses both).
+fn number(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The milliseconds part of a stream ID, as redis_exporter reports IDs.
+fn id_ms(id: sluice_storage::stream::id::StreamId) -> f64 {
+    id.ms as f64
+}
+
+/// One stream's rows, gathered before writing (families must not interleave).
+struct StreamRow {
+    db: String,
+    name: String,
+    length: u64,
+    groups: usize,
+    last_generated: f64,
+    first_entry: f64,
+    max_deleted: f64,
+    entries_added: u64,
+    group_rows: Vec<GroupRow>,
+}
+
+struct GroupRow {
+    name: String,
+    consumers: usize,
+    pending: usize,
+    last_delivered: f64,
+    entries_read: Option<i64>,
+    lag: Option<i64>,
+    consumer_rows: Vec<(String, usize, f64)>,
+}
+
+/// Renders every metric from the engine's state (bounded: see the module docs).
+pub fn render(srv: &Server, store: &Store, now_ms: u64) -> String {
+    let mut t = Text {
+        out: String::with_capacity(16 * 1024),
+    };
+    let rss = crate::commands::info::rss_bytes() as f64;
+    t.one(
+        "redis_up",
+        "gauge",
+        "Information about the Redis instance",
+        1.0,
+    );
+    t.one(
+        "redis_uptime_in_seconds",
+        "gauge",
+        "uptime_in_seconds metric",
+        srv.started.elapsed().as_secs() as f64,
+    );
+    t.one(
+        "redis_connected_clients",
+        "gauge",
+        "connected_clients metric",
+        srv.clients.len() as f64,
+    );
+    t.one(
+        "redis_blocked_clients",
+        "gauge",
+        "blocked_clients metric",
+        srv.clients.values().filter(|c| c.blocked.is_some()).count() as f64,
+    );
+    t.one(
+        "redis_max_clients",
+        "gauge",
+        "maxclients metric",
+        srv.config.maxclients as f64,
+    );
+    t.one(
+        "redis_memory_used_bytes",
+        "gauge",
+        "used_memory metric (Sluice: the resident set size, as INFO)",
+        rss,
+    );
+    t.one(
+        "redis_memory_used_rss_bytes",
+        "gauge",
+        "used_memory_rss metric",
+        rss,
+    );
+    t.one(
+        "redis_memory_max_bytes",
+        "gauge",
+        "maxmemory metric",
+        srv.config.maxmemory as f64,
+    );
+    use std::sync::atomic::Ordering::Relaxed;
+    for (name, help, v) in [
+        (
+            "redis_commands_processed_total",
+            "total_commands_processed metric",
+            srv.stats.commands,
+        ),
+        (
+            "redis_connections_received_total",
+            "total_connections_received metric",
+            srv.stats.connections,
+        ),
+        (
+            "redis_rejected_connections_total",
+            "rejected_connections metric",
+            srv.net.rejected.load(Relaxed),
+        ),
+        (
+            "redis_net_input_bytes_total",
+            "total_net_input_bytes metric",
+            srv.net.bytes_in.load(Relaxed),
+        ),
+        (
+            "redis_net_output_bytes_total",
+            "total_net_output_bytes metric",
+            srv.net.bytes_out.load(Relaxed),
+        ),
+        (
+            "redis_keyspace_hits_total",
+            "keyspace_hits metric",
+            srv.stats.keyspace_hits,
+        ),
+        (
+            "redis_keyspace_misses_total",
+            "keyspace_misses metric",
+            srv.stats.keyspace_misses,
+        ),
+        (
+            "redis_expired_keys_total",
+            "expired_keys metric",
+            srv.stats.expired_keys,
+        ),
+        (
+            "redis_total_error_replies",
+            "total_error_replies metric",
+            srv.stats.error_replies,
+        ),
+    ] {
+        t.one(name, "counter", help, v as f64);
+    }
+    // Commandstats, sorted by name (stable output).
+    let mut rows: Vec<_> = srv.stats.per_command.values().collect();
+    rows.sort_by_key(|r| r.name);
+    type Field = fn(&crate::engine::CommandStats) -> f64;
+    let families: [(&str, &str, Field); 4] = [
+        (
+            "redis_commands_total",
+            "Total number of calls per command",
+            |r| r.calls as f64,
+        ),
+        (
+            "redis_commands_duration_seconds_total",
+            "Total amount of time in seconds spent per command",
+            |r| r.usec as f64 / 1e6,
+        ),
+        (
+            "redis_commands_rejected_calls_total",
+            "Total number of errors prior command execution per command",
+            |r| r.rejected as f64,
+        ),
+        (
+            "redis_commands_failed_calls_total",
+            "Total number of errors within command execution per command",
+            |r| r.failed as f64,
+        ),
+    ];
+    for (name, help, f) in families {
+        t.family(name, "counter", help);
+        for r in &rows {
+            t.sample(name, &[("cmd", r.name)], f(r));
+        }
+    }
+    t.family(
+        "redis_errors_total",
+        "counter",
+        "Total number of errors per error type",
+    );
+    for (prefix, count) in &srv.stats.errors {
+        let e = escape_label(prefix.as_bytes());
+        t.sample("redis_errors_total", &[("err", &e)], *count as f64);
+    }
+    // Keyspace.
+    t.family("redis_db_keys", "gauge", "Total number of keys by DB");
+    for db in 0..store.databases() {
+        let d = store.dir(db);
+        if !d.is_empty() {
+            t.sample(
+                "redis_db_keys",
+                &[("db", &format!("db{db}"))],
+                d.len() as f64,
+            );
+        }
+    }
+    t.family(
+        "redis_db_keys_expiring",
+        "gauge",
+        "Total number of expiring keys by DB",
+    );
+    for db in 0..store.databases() {
+        let d = store.dir(db);
+        if !d.is_empty() {
+            t.sample(
+                "redis_db_keys_expiring",
+                &[("db", &format!("db{db}"))],
+                d.expires_len() as f64,
+            );
+        }
+    }
+    // Streams, bounded.
+    let mut streams = Vec::new();
+    let (mut visited, mut skipped, mut consumers_left) = (0usize, 0u64, MAX_CONSUMERS);
+    let mut truncated = false;
+    'dbs: for db in 0..store.databases() {
+        let dbl = format!("db{db}");
+        for (key, e) in store.dir(db).iter() {
+            if visited >= MAX_KEYS_VISITED {
+                truncated = true;
+                break 'dbs;
+            }
+            visited += 1;
+            let Value::Stream(m) = &e.value else {
+                continue;
+            };
+            if e.expire_at.is_some_and(|at| at <= now_ms) {
+                continue;
+            }
+            if streams.len() >= MAX_STREAMS {
+                skipped += 1;
+                truncated = true;
+                continue;
+            }
+            let mut group_rows = Vec::with_capacity(m.groups.len());
+            for (gname, g) in m.groups.iter() {
+                let mut consumer_rows = Vec::new();
+                for c in g.consumers().values() {
+                    if consumers_left == 0 {
+                        truncated = true;
+                        break;
+                    }
+                    consumers_left -= 1;
+                    consumer_rows.push((
+                        escape_label(c.name()),
+                        c.pel().len(),
+                        now_ms.saturating_sub(c.seen_time()) as f64 / 1e3,
+                    ));
+                }
+                group_rows.push(GroupRow {
+                    name: escape_label(gname),
+                    consumers: g.consumers().len(),
+                    pending: g.pel().len(),
+                    last_delivered: id_ms(g.last_id()),
+                    entries_read: (g.entries_read() != ENTRIES_READ_UNKNOWN)
+                        .then_some(g.entries_read()),
+                    lag: crate::commands::groups::lag(m, g),
+                    consumer_rows,
+                });
+            }
+            streams.push(StreamRow {
+                db: dbl.clone(),
+                name: escape_label(key),
+                length: m.len(),
+                groups: m.groups.len(),
+                last_generated: id_ms(m.last_id),
+                first_entry: id_ms(m.first_id),
+                max_deleted: id_ms(m.max_deleted),
+                entries_added: m.entries_added,
+                group_rows,
+            });
+        }
+    }
+    type StreamField = fn(&StreamRow) -> f64;
+    let stream_families: [(&str, &str, StreamField); 6] = [
+        (
+            "redis_stream_length",
+            "The number of elements of the stream",
+            |s| s.length as f64,
+        ),
+        ("redis_stream_groups", "Groups count of stream", |s| {
+            s.groups as f64
+        }),
+        (
+            "redis_stream_last_generated_id",
+            "The epoch milliseconds of the last generated ID",
+            |s| s.last_generated,
+        ),
+        (
+            "redis_stream_first_entry_id",
+            "The epoch milliseconds of the first entry's ID",
+            |s| s.first_entry,
+        ),
+        (
+            "redis_stream_max_deleted_entry_id",
+            "The epoch milliseconds of the greatest deleted ID",
+            |s| s.max_deleted,
+        ),
+        (
+            "sluice_stream_entries_added_total",
+            "Entries ever added to the stream (XINFO STREAM entries-added)",
+            |s| s.entries_added as f64,
+        ),
+    ];
+    for (name, help, f) in stream_families {
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        t.family(name, kind, help);
+        for s in &streams {
+            t.sample(name, &[("db", &s.db), ("stream", &s.name)], f(s));
+        }
+    }
+    type GroupField = fn(&GroupRow) -> Option<f64>;
+    let group_families: [(&str, &str, GroupField); 5] = [
+        (
+            "redis_stream_group_consumers",
+            "Consumers count of stream group",
+            |g| Some(g.consumers as f64),
+        ),
+        (
+            "redis_stream_group_messages_pending",
+            "Pending number of messages in that stream group",
+            |g| Some(g.pending as f64),
+        ),
+        (
+            "redis_stream_group_last_delivered_id",
+            "The epoch milliseconds of the last delivered ID",
+            |g| Some(g.last_delivered),
+        ),
+        (
+            "redis_stream_group_entries_read",
+            "Logical read counter of the group (omitted when unknown)",
+            |g| g.entries_read.map(|v| v as f64),
+        ),
+        (
+            "redis_stream_group_lag",
+            "Entries not yet delivered to the group (omitted when unknown)",
+            |g| g.lag.map(|v| v as f64),
+        ),
+    ];
+    for (name, help, f) in group_families {
+        t.family(name, "gauge", help);
+        for s in &streams {
+            for g in &s.group_rows {
+                if let Some(v) = f(g) {
+                    t.sample(
+                        name,
+                        &[("db", &s.db), ("stream", &s.name), ("group", &g.name)],
+                        v,
+                    );
+                }
+            }
+        }
+    }
+    for (name, help, idle) in [
+        (
+            "redis_stream_group_consumer_messages_pending",
+            "Pending number of messages for this specific consumer",
+            false,
+        ),
+        (
+            "redis_stream_group_consumer_idle_seconds",
+            "Consumer idle time in seconds",
+            true,
+        ),
+    ] {
+        t.family(name, "gauge", help);
+        for s in &streams {
+            for g in &s.group_rows {
+                for (c, pending, idle_s) in &g.consumer_rows {
+                    t.sample(
+                        name,
+                        &[
+                            ("db", &s.db),
+                            ("stream", &s.name),
+                            ("group", &g.name),
+                            ("consumer", c),
+                        ],
+                        if idle { *idle_s } else { *pending as f64 },
+                    );
+                }
+            }
+        }
+    }
+    // Sluice's own.
+    t.one(
+        "sluice_disk_bytes",
+        "gauge",
+        "Bytes the store occupies on disk (tables and journal)",
+        store.disk_space() as f64,
+    );
+    t.one(
+        "sluice_journal_persists_total",
+        "counter",
+        "Group commits written to the journal",
+        srv.stats.persists as f64,
+    );
+    t.one(
+        "sluice_dead_streams",
+        "gauge",
+        "Deleted streams whose entries are still being reclaimed",
+        store.dead_streams() as f64,
+    );
+    t.one(
+        "sluice_writes_refused",
+        "gauge",
+        "1 while writes are refused after a disk fault",
+        f64::from(u8::from(srv.disk_fault.is_some())),
+    );
+    t.one(
+        "sluice_jobs_registered",
+        "gauge",
+        "Jobs in the job queue (Disque API)",
+        store.jobs_ref().registered() as f64,
+    );
+    t.one(
+        "sluice_job_queues",
+        "gauge",
+        "Job queues (Disque API)",
+        store.jobs_ref().queue_count() as f64,
+    );
+    t.one(
+        "sluice_metrics_streams_skipped",
+        "gauge",
+        "Streams left out of this snapshot (over the cap of streams exported)",
+        skipped as f64,
+    );
+    t.one(
+        "sluice_metrics_truncated",
+        "gauge",
+        "1 if this snapshot left out keys, streams or consumers (caps on the work per snapshot)",
+        f64::from(u8::from(truncated)),
+    );
+    t.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label(b"plain"), "plain");
+        assert_eq!(escape_label(b"a\\b"), "a\\\\b");
+        assert_eq!(escape_label(b"say \"hi\""), "say \\\"hi\\\"");
+        assert_eq!(escape_label(b"two\nlines"), "two\\nlines");
+        assert_eq!(escape_label(b"bad\xffbyte"), "bad\u{fffd}byte");
+        assert_eq!(escape_label("naïve".as_bytes()), "naïve");
+        assert_eq!(escape_label(b"tab\tcr\r"), "tab\tcr\r");
+    }
+
+    #[test]
+    fn numbers_and_samples() {
+        let mut t = Text { out: String::new() };
+        t.family("x", "gauge", "help");
+        t.sample("x", &[("a", "1"), ("b", "q\\\"")], 3.0);
+        t.sample("x", &[], 0.25);
+        assert_eq!(
+            t.out,
+            "# HELP x help\n# TYPE x gauge\nx{a=\"1\",b=\"q\\\"\"} 3\nx 0.25\n"
+        );
+        assert_eq!(number(f64::NAN), "NaN");
+        assert_eq!(number(-2.0), "-2");
+    }
+}
