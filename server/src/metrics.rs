@@ -140,6 +140,13 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 "text/plain",
                 b"too many connections\n",
             ));
+            // Take what request bytes are already here (without waiting), so closing does not
+            // reset the connection before the client reads the answer.
+            if stream.set_nonblocking(true).is_ok() {
+                let mut sink = [0u8; 1024];
+                let _ = stream.read(&mut sink);
+            }
+            let _ = stream.shutdown(std::net::Shutdown::Write);
             tracing::warn!(%peer, "metrics endpoint: too many connections, refused one");
             continue;
         }
