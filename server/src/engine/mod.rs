@@ -2,8 +2,9 @@
 //! the event loop, like Redis's main thread: it polls the sockets (epoll through mio), reads
 //! and parses requests, executes every command one at a time, commits, and writes replies. No
 //! request crosses a thread: the only other threads are the `everysec` fdatasync
-//! (`fsync.rs`), the log writer, fjall's background flushes and compactions, and the one that
-//! turns SIGTERM/SIGINT into a wake-up of this loop.
+//! (`fsync.rs`), the log writer, fjall's background flushes and compactions, the one that
+//! turns SIGTERM/SIGINT into a wake-up of this loop, and with `metrics-port` the Prometheus
+//! endpoint's (`metrics.rs`), which only serves the snapshots cron renders for it.
 //!
 //! One loop iteration (a *drain*):
 //! 1. wait for socket events, the next blocked-client deadline or the next cron tick;
