@@ -20,7 +20,9 @@
 //! The text format is written by hand (no `prometheus-client`): the snapshot is rebuilt from
 //! the engine's state on each render, so a registry of long-lived metric objects would only
 //! be filled and encoded once and thrown away, and the format for gauges and counters is a
-//! few lines; escaping of label values (binary-safe stream names) is [`escape_label`].
+//! few lines; and `prometheus-client` writes label values without escaping them
+//! (prometheus/client_rust#151, open), while stream, group and consumer names are binary-safe
+//! and must be escaped ([`escape_label`]) or one quote in a name breaks the whole scrape.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};

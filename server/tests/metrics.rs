@@ -247,3 +247,35 @@ fn off_by_default() {
     let e = TcpStream::connect(("127.0.0.1", p)).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
 }
+
+#[test]
+fn snapshots_are_capped_and_say_what_they_left_out() {
+    let (s, mp) = start_with_metrics();
+    let mut c = s.conn();
+    let cmds: Vec<Vec<Vec<u8>>> = (0..10_003)
+        .map(|i| {
+            vec![
+                b"XADD".to_vec(),
+                format!("s{i}").into_bytes(),
+                b"1-1".to_vec(),
+                b"f".to_vec(),
+                b"v".to_vec(),
+            ]
+        })
+        .collect();
+    c.pipeline(&cmds);
+    let r = scrape_until(
+        mp,
+        &[
+            "redis_db_keys{db=\"db0\"} 10003",
+            "sluice_metrics_streams_skipped 3",
+            "sluice_metrics_truncated 1",
+        ],
+    );
+    let exported = r
+        .lines()
+        .filter(|l| l.starts_with("redis_stream_length{"))
+        .count();
+    assert_eq!(exported, 10_000);
+    assert_eq!(c.req_str("PING").text(), "PONG");
+}
