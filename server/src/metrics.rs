@@ -49,8 +49,10 @@ pub const MAX_CONNECTIONS: usize = 4;
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
 /// A request must be complete within this time.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
-/// Writing the response must progress within this time.
+/// Writing the response must progress within this time...
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// ...and end within about this one (checked every 64 KiB).
+const WRITE_DEADLINE: Duration = Duration::from_secs(20);
 /// How long a scrape waits for the engine's next snapshot before serving the latest one.
 pub const FRESH_WAIT: Duration = Duration::from_secs(1);
 
@@ -157,7 +159,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             .name("sluice-metrics-conn".into())
             .spawn(move || {
                 if let Err(e) = serve(stream, &shared) {
-                    tracing::debug!(%peer, error = %e, "metrics endpoint: connection ended with an error");
+                    tracing::info!(%peer, error = %e, "metrics endpoint: connection ended with an error");
                 }
                 slot.fetch_sub(1, Ordering::AcqRel);
             });
@@ -179,6 +181,10 @@ fn serve(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             break p;
         }
         if buf.len() > MAX_REQUEST_BYTES {
+            tracing::info!(
+                bytes = buf.len(),
+                "metrics endpoint: request too large, refused"
+            );
             stream.write_all(&response(
                 "431 Request Header Fields Too Large",
                 "text/plain",
@@ -225,7 +231,17 @@ fn serve(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             b"method not allowed\n",
         ),
     };
-    stream.write_all(&reply)?;
+    // A reader that takes a byte now and then cannot hold a connection slot for long.
+    let deadline = Instant::now() + WRITE_DEADLINE;
+    for part in reply.chunks(64 * 1024) {
+        if Instant::now() >= deadline {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "response not taken in time",
+            ));
+        }
+        stream.write_all(part)?;
+    }
     stream.flush()
 }
 
