@@ -1,13 +1,17 @@
 //! The optional Prometheus endpoint (`metrics-port`, off by default).
 //!
 //! The engine owns every figure, so it renders the exposition text itself, in its cron
-//! ([`Metrics::render_if_wanted`]), and only when a scrape asked for it: the HTTP thread
-//! raises [`Shared::wanted`], waits (up to [`FRESH_WAIT`]) for the next tick to publish a new
-//! snapshot, and serves the latest one. A scrape therefore sees figures at most one cron
-//! tick old (`1/hz` s), and an idle endpoint costs the engine nothing. Rendering is bounded:
-//! at most [`MAX_KEYS_VISITED`] keys are looked at, [`MAX_STREAMS`] streams and
-//! [`MAX_CONSUMERS`] consumer rows exported; what was left out is counted in
-//! `sluice_metrics_streams_skipped` and `sluice_metrics_truncated`.
+//! ([`Metrics::tick`]), and only when a scrape asked for it: the HTTP thread raises
+//! [`Shared::wanted`], waits (up to [`FRESH_WAIT`]) for the engine to publish a new snapshot,
+//! and serves the latest one. An idle endpoint costs the engine nothing. Rendering is bounded
+//! per tick: a snapshot takes the server and command figures at its first tick, then SCANs
+//! the keyspace at most [`WORK_PER_TICK`] keys, groups and consumers per tick (so a tick
+//! never stalls clients for long), and is published at the tick that finishes the scan. With
+//! up to 20,000 keys that is the next tick (figures at most one tick, `1/hz` s, old); a larger
+//! keyspace takes one more tick per 20,000 keys and groups, each stream's figures as of the
+//! tick that visited it. In all, at most [`MAX_KEYS_VISITED`] keys are looked at,
+//! [`MAX_STREAMS`] streams and [`MAX_CONSUMERS`] consumer rows exported; what was left out is
+//! counted in `sluice_metrics_streams_skipped` and `sluice_metrics_truncated`.
 //!
 //! The HTTP side is a small HTTP/1.0 server on threads of its own (std::net, blocking I/O):
 //! one accept thread and at most [`MAX_CONNECTIONS`] connection threads; a request is at most
@@ -54,7 +58,11 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// ...and end within about this one (checked every 64 KiB).
 const WRITE_DEADLINE: Duration = Duration::from_secs(20);
 /// How long a scrape waits for the engine's next snapshot before serving the latest one.
-pub const FRESH_WAIT: Duration = Duration::from_secs(1);
+pub const FRESH_WAIT: Duration = Duration::from_secs(5);
+/// Work one cron tick spends on a snapshot: keys visited plus group and consumer rows.
+pub const WORK_PER_TICK: usize = 20_000;
+/// Keys per SCAN step of a snapshot.
+const SCAN_CHUNK: usize = 500;
 
 /// What the engine and the HTTP thread share.
 #[derive(Default)]
@@ -90,13 +98,27 @@ impl Shared {
 /// The engine's side: renders a snapshot in cron when a scrape wants one.
 pub struct Metrics {
     shared: Arc<Shared>,
+    /// The snapshot being rendered, if any.
+    job: Option<Job>,
 }
 
 impl Metrics {
-    /// Called from the engine's cron: renders and publishes if a scrape is waiting.
-    pub fn render_if_wanted(&self, srv: &Server, store: &Store, now_ms: u64) {
-        if self.shared.wanted.swap(false, Ordering::AcqRel) {
-            self.shared.publish(render(srv, store, now_ms));
+    /// Called from the engine's cron: starts a snapshot if a scrape is waiting for one, and
+    /// renders a bounded step of the current one ([`WORK_PER_TICK`]); publishes it when done.
+    pub fn tick(&mut self, srv: &Server, store: &Store, now_ms: u64) {
+        if self.job.is_none() {
+            if !self.shared.wanted.swap(false, Ordering::AcqRel) {
+                return;
+            }
+            self.job = Some(Job::start(srv, store));
+        }
+        let Some(job) = self.job.as_mut() else {
+            return;
+        };
+        if job.step(store, now_ms, WORK_PER_TICK) {
+            if let Some(job) = self.job.take() {
+                self.shared.publish(job.finish(srv, store));
+            }
         }
     }
 }
@@ -121,7 +143,7 @@ pub fn start(addr: &str, port: u16) -> Result<Metrics, String> {
         .name("sluice-metrics".into())
         .spawn(move || accept_loop(listener, s))
         .map_err(|e| format!("can't start the metrics thread: {e}"))?;
-    Ok(Metrics { shared })
+    Ok(Metrics { shared, job: None })
 }
 
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
@@ -348,8 +370,8 @@ struct GroupRow {
     consumer_rows: Vec<(String, usize, f64)>,
 }
 
-/// Renders every metric from the engine's state (bounded: see the module docs).
-pub fn render(srv: &Server, store: &Store, now_ms: u64) -> String {
+/// The server, command and keyspace families (taken when a snapshot starts).
+fn render_header(srv: &Server, store: &Store) -> Text {
     let mut t = Text {
         out: String::with_capacity(16 * 1024),
     };
@@ -520,68 +542,140 @@ pub fn render(srv: &Server, store: &Store, now_ms: u64) -> String {
             );
         }
     }
-    // Streams, bounded.
-    let mut streams = Vec::new();
-    let (mut visited, mut skipped, mut consumers_left) = (0usize, 0u64, MAX_CONSUMERS);
-    let mut truncated = false;
-    'dbs: for db in 0..store.databases() {
-        let dbl = format!("db{db}");
-        for (key, e) in store.dir(db).iter() {
-            if visited >= MAX_KEYS_VISITED {
-                truncated = true;
-                break 'dbs;
-            }
-            visited += 1;
-            let Value::Stream(m) = &e.value else {
-                continue;
-            };
-            if e.expire_at.is_some_and(|at| at <= now_ms) {
-                continue;
-            }
-            if streams.len() >= MAX_STREAMS {
-                skipped += 1;
-                truncated = true;
-                continue;
-            }
-            let mut group_rows = Vec::with_capacity(m.groups.len());
-            for (gname, g) in m.groups.iter() {
-                let mut consumer_rows = Vec::new();
-                for c in g.consumers().values() {
-                    if consumers_left == 0 {
-                        truncated = true;
-                        break;
-                    }
-                    consumers_left -= 1;
-                    consumer_rows.push((
-                        escape_label(c.name()),
-                        c.pel().len(),
-                        now_ms.saturating_sub(c.seen_time()) as f64 / 1e3,
-                    ));
+    t
+}
+
+/// What a snapshot has gathered so far from its scan of the keyspace.
+#[derive(Default)]
+struct Acc {
+    streams: Vec<StreamRow>,
+    skipped: u64,
+    consumers: usize,
+    truncated: bool,
+}
+
+impl Acc {
+    /// One key of the scan; the work it took (1 + groups + consumer rows).
+    fn visit(&mut self, db: &str, key: &[u8], e: &sluice_storage::Entry, now_ms: u64) -> usize {
+        let Value::Stream(m) = &e.value else {
+            return 1;
+        };
+        if e.expire_at.is_some_and(|at| at <= now_ms) {
+            return 1;
+        }
+        if self.streams.len() >= MAX_STREAMS {
+            self.skipped += 1;
+            self.truncated = true;
+            return 1;
+        }
+        let mut work = 1;
+        let mut group_rows = Vec::with_capacity(m.groups.len());
+        for (gname, g) in m.groups.iter() {
+            work += 1;
+            let mut consumer_rows = Vec::new();
+            for c in g.consumers().values() {
+                if self.consumers >= MAX_CONSUMERS {
+                    self.truncated = true;
+                    break;
                 }
-                group_rows.push(GroupRow {
-                    name: escape_label(gname),
-                    consumers: g.consumers().len(),
-                    pending: g.pel().len(),
-                    last_delivered: id_ms(g.last_id()),
-                    entries_read: (g.entries_read() != ENTRIES_READ_UNKNOWN)
-                        .then_some(g.entries_read()),
-                    lag: crate::commands::groups::lag(m, g),
-                    consumer_rows,
-                });
+                self.consumers += 1;
+                work += 1;
+                consumer_rows.push((
+                    escape_label(c.name()),
+                    c.pel().len(),
+                    now_ms.saturating_sub(c.seen_time()) as f64 / 1e3,
+                ));
             }
-            streams.push(StreamRow {
-                db: dbl.clone(),
-                name: escape_label(key),
-                length: m.len(),
-                groups: m.groups.len(),
-                last_generated: id_ms(m.last_id),
-                first_entry: id_ms(m.first_id),
-                max_deleted: id_ms(m.max_deleted),
-                entries_added: m.entries_added,
-                group_rows,
+            group_rows.push(GroupRow {
+                name: escape_label(gname),
+                consumers: g.consumers().len(),
+                pending: g.pel().len(),
+                last_delivered: id_ms(g.last_id()),
+                entries_read: (g.entries_read() != ENTRIES_READ_UNKNOWN)
+                    .then_some(g.entries_read()),
+                lag: crate::commands::groups::lag(m, g),
+                consumer_rows,
             });
         }
+        self.streams.push(StreamRow {
+            db: db.to_string(),
+            name: escape_label(key),
+            length: m.len(),
+            groups: m.groups.len(),
+            last_generated: id_ms(m.last_id),
+            first_entry: id_ms(m.first_id),
+            max_deleted: id_ms(m.max_deleted),
+            entries_added: m.entries_added,
+            group_rows,
+        });
+        work
     }
+}
+
+/// A snapshot being rendered, a bounded step per cron tick.
+struct Job {
+    text: Text,
+    acc: Acc,
+    /// The database being scanned and the SCAN cursor in it.
+    db: usize,
+    cursor: u64,
+    visited: usize,
+}
+
+impl Job {
+    fn start(srv: &Server, store: &Store) -> Job {
+        Job {
+            text: render_header(srv, store),
+            acc: Acc::default(),
+            db: 0,
+            cursor: 0,
+            visited: 0,
+        }
+    }
+
+    /// Scans on for about `budget` units of work; true once every database is done.
+    fn step(&mut self, store: &Store, now_ms: u64, budget: usize) -> bool {
+        let mut done = 0;
+        while done < budget && self.db < store.databases() {
+            if self.visited >= MAX_KEYS_VISITED {
+                // Keys left unvisited: say so, and stop.
+                // (`self.db` is the one being scanned, or next and not started.)
+                self.acc.truncated |=
+                    (self.db..store.databases()).any(|db| !store.dir(db).is_empty());
+                self.db = store.databases();
+                break;
+            }
+            let dbl = format!("db{}", self.db);
+            let count = SCAN_CHUNK.min(MAX_KEYS_VISITED - self.visited);
+            let (acc, mut keys, mut work) = (&mut self.acc, 0, 0);
+            let next = store.dir(self.db).scan(self.cursor, count, |k, e| {
+                keys += 1;
+                work += acc.visit(&dbl, k, e, now_ms);
+            });
+            self.visited += keys;
+            done += work.max(1);
+            if next == 0 {
+                self.db += 1;
+                self.cursor = 0;
+            } else {
+                self.cursor = next;
+            }
+        }
+        self.db >= store.databases()
+    }
+
+    /// The finished text.
+    fn finish(self, srv: &Server, store: &Store) -> String {
+        let Job { mut text, acc, .. } = self;
+        render_streams(&mut text, &acc);
+        render_own(&mut text, srv, store, &acc);
+        text.out
+    }
+}
+
+/// The stream, group and consumer families.
+fn render_streams(t: &mut Text, acc: &Acc) {
+    let streams = &acc.streams;
     type StreamField = fn(&StreamRow) -> f64;
     let stream_families: [(&str, &str, StreamField); 6] = [
         (
@@ -620,7 +714,7 @@ pub fn render(srv: &Server, store: &Store, now_ms: u64) -> String {
             "gauge"
         };
         t.family(name, kind, help);
-        for s in &streams {
+        for s in streams {
             t.sample(name, &[("db", &s.db), ("stream", &s.name)], f(s));
         }
     }
@@ -654,7 +748,7 @@ pub fn render(srv: &Server, store: &Store, now_ms: u64) -> String {
     ];
     for (name, help, f) in group_families {
         t.family(name, "gauge", help);
-        for s in &streams {
+        for s in streams {
             for g in &s.group_rows {
                 if let Some(v) = f(g) {
                     t.sample(
@@ -679,7 +773,7 @@ pub fn render(srv: &Server, store: &Store, now_ms: u64) -> String {
         ),
     ] {
         t.family(name, "gauge", help);
-        for s in &streams {
+        for s in streams {
             for g in &s.group_rows {
                 for (c, pending, idle_s) in &g.consumer_rows {
                     t.sample(
@@ -696,7 +790,11 @@ pub fn render(srv: &Server, store: &Store, now_ms: u64) -> String {
             }
         }
     }
-    // Sluice's own.
+}
+
+/// Sluice's own families.
+fn render_own(t: &mut Text, srv: &Server, store: &Store, acc: &Acc) {
+    let (skipped, truncated) = (acc.skipped, acc.truncated);
     t.one(
         "sluice_disk_bytes",
         "gauge",
@@ -745,7 +843,6 @@ pub fn render(srv: &Server, store: &Store, now_ms: u64) -> String {
         "1 if this snapshot left out keys, streams or consumers (caps on the work per snapshot)",
         f64::from(u8::from(truncated)),
     );
-    t.out
 }
 
 #[cfg(test)]

@@ -514,8 +514,8 @@ impl Engine {
             }
         }
         // First, so a disk fault (which ends cron early) does not stop the metrics.
-        if let (Some(m), Some(store)) = (&self.metrics, &self.store) {
-            m.render_if_wanted(&self.srv, store, now_ms());
+        if let (Some(m), Some(store)) = (&mut self.metrics, &self.store) {
+            m.tick(&self.srv, store, now_ms());
         }
         // The soft output limit is a time limit: clients whose socket takes nothing are checked
         // here, since nothing else happens to them.
