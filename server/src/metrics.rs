@@ -347,29 +347,6 @@ fn id_ms(id: sluice_storage::stream::id::StreamId) -> f64 {
     id.ms as f64
 }
 
-/// One stream's rows, gathered before writing (families must not interleave).
-struct StreamRow {
-    db: String,
-    name: String,
-    length: u64,
-    groups: usize,
-    last_generated: f64,
-    first_entry: f64,
-    max_deleted: f64,
-    entries_added: u64,
-    group_rows: Vec<GroupRow>,
-}
-
-struct GroupRow {
-    name: String,
-    consumers: usize,
-    pending: usize,
-    last_delivered: f64,
-    entries_read: Option<i64>,
-    lag: Option<i64>,
-    consumer_rows: Vec<(String, usize, f64)>,
-}
-
 /// The server, command and keyspace families (taken when a snapshot starts).
 fn render_header(srv: &Server, store: &Store) -> Text {
     let mut t = Text {
@@ -545,16 +522,101 @@ fn render_header(srv: &Server, store: &Store) -> Text {
     t
 }
 
+/// The stream, group and consumer families: (name, type, help). Their samples are written as
+/// the scan visits streams, one buffer per family (families must not interleave).
+const STREAM_FAMILIES: [(&str, &str, &str); 13] = [
+    (
+        "redis_stream_length",
+        "gauge",
+        "The number of elements of the stream",
+    ),
+    ("redis_stream_groups", "gauge", "Groups count of stream"),
+    (
+        "redis_stream_last_generated_id",
+        "gauge",
+        "The epoch milliseconds of the last generated ID",
+    ),
+    (
+        "redis_stream_first_entry_id",
+        "gauge",
+        "The epoch milliseconds of the first entry's ID",
+    ),
+    (
+        "redis_stream_max_deleted_entry_id",
+        "gauge",
+        "The epoch milliseconds of the greatest deleted ID",
+    ),
+    (
+        "sluice_stream_entries_added_total",
+        "counter",
+        "Entries ever added to the stream (XINFO STREAM entries-added)",
+    ),
+    (
+        "redis_stream_group_consumers",
+        "gauge",
+        "Consumers count of stream group",
+    ),
+    (
+        "redis_stream_group_messages_pending",
+        "gauge",
+        "Pending number of messages in that stream group",
+    ),
+    (
+        "redis_stream_group_last_delivered_id",
+        "gauge",
+        "The epoch milliseconds of the last delivered ID",
+    ),
+    (
+        "redis_stream_group_entries_read",
+        "gauge",
+        "Logical read counter of the group (omitted when unknown)",
+    ),
+    (
+        "redis_stream_group_lag",
+        "gauge",
+        "Entries not yet delivered to the group (omitted when unknown)",
+    ),
+    (
+        "redis_stream_group_consumer_messages_pending",
+        "gauge",
+        "Pending number of messages for this specific consumer",
+    ),
+    (
+        "redis_stream_group_consumer_idle_seconds",
+        "gauge",
+        "Consumer idle time in seconds",
+    ),
+];
+
 /// What a snapshot has gathered so far from its scan of the keyspace.
-#[derive(Default)]
 struct Acc {
-    streams: Vec<StreamRow>,
+    /// The samples of each of [`STREAM_FAMILIES`].
+    fams: Vec<Text>,
+    streams: usize,
     skipped: u64,
     consumers: usize,
     truncated: bool,
 }
 
+impl Default for Acc {
+    fn default() -> Self {
+        Acc {
+            fams: (0..STREAM_FAMILIES.len())
+                .map(|_| Text { out: String::new() })
+                .collect(),
+            streams: 0,
+            skipped: 0,
+            consumers: 0,
+            truncated: false,
+        }
+    }
+}
+
 impl Acc {
+    fn put(&mut self, fam: usize, labels: &[(&str, &str)], value: f64) {
+        self.fams[fam].sample(STREAM_FAMILIES[fam].0, labels, value);
+    }
+
     /// One key of the scan; the work it took (1 + groups + consumer rows).
     fn visit(&mut self, db: &str, key: &[u8], e: &sluice_storage::Entry, now_ms: u64) -> usize {
         let Value::Stream(m) = &e.value else {
@@ -563,16 +625,38 @@ impl Acc {
         if e.expire_at.is_some_and(|at| at <= now_ms) {
             return 1;
         }
-        if self.streams.len() >= MAX_STREAMS {
+        if self.streams >= MAX_STREAMS {
             self.skipped += 1;
             self.truncated = true;
             return 1;
         }
+        self.streams += 1;
+        let name = escape_label(key);
+        let sl = [("db", db), ("stream", name.as_str())];
+        self.put(0, &sl, m.len() as f64);
+        self.put(1, &sl, m.groups.len() as f64);
+        self.put(2, &sl, id_ms(m.last_id));
+        self.put(3, &sl, id_ms(m.first_id));
+        self.put(4, &sl, id_ms(m.max_deleted));
+        self.put(5, &sl, m.entries_added as f64);
         let mut work = 1;
-        let mut group_rows = Vec::with_capacity(m.groups.len());
         for (gname, g) in m.groups.iter() {
             work += 1;
-            let mut consumer_rows = Vec::new();
+            let group = escape_label(gname);
+            let gl = [
+                ("db", db),
+                ("stream", name.as_str()),
+                ("group", group.as_str()),
+            ];
+            self.put(6, &gl, g.consumers().len() as f64);
+            self.put(7, &gl, g.pel().len() as f64);
+            self.put(8, &gl, id_ms(g.last_id()));
+            if g.entries_read() != ENTRIES_READ_UNKNOWN {
+                self.put(9, &gl, g.entries_read() as f64);
+            }
+            if let Some(lag) = crate::commands::groups::lag(m, g) {
+                self.put(10, &gl, lag as f64);
+            }
             for c in g.consumers().values() {
                 if self.consumers >= MAX_CONSUMERS {
                     self.truncated = true;
@@ -580,34 +664,17 @@ impl Acc {
                 }
                 self.consumers += 1;
                 work += 1;
-                consumer_rows.push((
-                    escape_label(c.name()),
-                    c.pel().len(),
-                    now_ms.saturating_sub(c.seen_time()) as f64 / 1e3,
-                ));
+                let consumer = escape_label(c.name());
+                let cl = [
+                    ("db", db),
+                    ("stream", name.as_str()),
+                    ("group", group.as_str()),
+                    ("consumer", consumer.as_str()),
+                ];
+                self.put(11, &cl, c.pel().len() as f64);
+                self.put(12, &cl, now_ms.saturating_sub(c.seen_time()) as f64 / 1e3);
             }
-            group_rows.push(GroupRow {
-                name: escape_label(gname),
-                consumers: g.consumers().len(),
-                pending: g.pel().len(),
-                last_delivered: id_ms(g.last_id()),
-                entries_read: (g.entries_read() != ENTRIES_READ_UNKNOWN)
-                    .then_some(g.entries_read()),
-                lag: crate::commands::groups::lag(m, g),
-                consumer_rows,
-            });
         }
-        self.streams.push(StreamRow {
-            db: db.to_string(),
-            name: escape_label(key),
-            length: m.len(),
-            groups: m.groups.len(),
-            last_generated: id_ms(m.last_id),
-            first_entry: id_ms(m.first_id),
-            max_deleted: id_ms(m.max_deleted),
-            entries_added: m.entries_added,
-            group_rows,
-        });
         work
     }
 }
@@ -673,122 +740,11 @@ impl Job {
     }
 }
 
-/// The stream, group and consumer families.
+/// The stream, group and consumer families, from the buffers the scan filled.
 fn render_streams(t: &mut Text, acc: &Acc) {
-    let streams = &acc.streams;
-    type StreamField = fn(&StreamRow) -> f64;
-    let stream_families: [(&str, &str, StreamField); 6] = [
-        (
-            "redis_stream_length",
-            "The number of elements of the stream",
-            |s| s.length as f64,
-        ),
-        ("redis_stream_groups", "Groups count of stream", |s| {
-            s.groups as f64
-        }),
-        (
-            "redis_stream_last_generated_id",
-            "The epoch milliseconds of the last generated ID",
-            |s| s.last_generated,
-        ),
-        (
-            "redis_stream_first_entry_id",
-            "The epoch milliseconds of the first entry's ID",
-            |s| s.first_entry,
-        ),
-        (
-            "redis_stream_max_deleted_entry_id",
-            "The epoch milliseconds of the greatest deleted ID",
-            |s| s.max_deleted,
-        ),
-        (
-            "sluice_stream_entries_added_total",
-            "Entries ever added to the stream (XINFO STREAM entries-added)",
-            |s| s.entries_added as f64,
-        ),
-    ];
-    for (name, help, f) in stream_families {
-        let kind = if name.ends_with("_total") {
-            "counter"
-        } else {
-            "gauge"
-        };
+    for ((name, kind, help), samples) in STREAM_FAMILIES.iter().zip(&acc.fams) {
         t.family(name, kind, help);
-        for s in streams {
-            t.sample(name, &[("db", &s.db), ("stream", &s.name)], f(s));
-        }
-    }
-    type GroupField = fn(&GroupRow) -> Option<f64>;
-    let group_families: [(&str, &str, GroupField); 5] = [
-        (
-            "redis_stream_group_consumers",
-            "Consumers count of stream group",
-            |g| Some(g.consumers as f64),
-        ),
-        (
-            "redis_stream_group_messages_pending",
-            "Pending number of messages in that stream group",
-            |g| Some(g.pending as f64),
-        ),
-        (
-            "redis_stream_group_last_delivered_id",
-            "The epoch milliseconds of the last delivered ID",
-            |g| Some(g.last_delivered),
-        ),
-        (
-            "redis_stream_group_entries_read",
-            "Logical read counter of the group (omitted when unknown)",
-            |g| g.entries_read.map(|v| v as f64),
-        ),
-        (
-            "redis_stream_group_lag",
-            "Entries not yet delivered to the group (omitted when unknown)",
-            |g| g.lag.map(|v| v as f64),
-        ),
-    ];
-    for (name, help, f) in group_families {
-        t.family(name, "gauge", help);
-        for s in streams {
-            for g in &s.group_rows {
-                if let Some(v) = f(g) {
-                    t.sample(
-                        name,
-                        &[("db", &s.db), ("stream", &s.name), ("group", &g.name)],
-                        v,
-                    );
-                }
-            }
-        }
-    }
-    for (name, help, idle) in [
-        (
-            "redis_stream_group_consumer_messages_pending",
-            "Pending number of messages for this specific consumer",
-            false,
-        ),
-        (
-            "redis_stream_group_consumer_idle_seconds",
-            "Consumer idle time in seconds",
-            true,
-        ),
-    ] {
-        t.family(name, "gauge", help);
-        for s in streams {
-            for g in &s.group_rows {
-                for (c, pending, idle_s) in &g.consumer_rows {
-                    t.sample(
-                        name,
-                        &[
-                            ("db", &s.db),
-                            ("stream", &s.name),
-                            ("group", &g.name),
-                            ("consumer", c),
-                        ],
-                        if idle { *idle_s } else { *pending as f64 },
-                    );
-                }
-            }
-        }
+        t.out.push_str(&samples.out);
     }
 }
 
