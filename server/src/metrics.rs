@@ -62,8 +62,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 const WRITE_DEADLINE: Duration = Duration::from_secs(20);
 /// How long a scrape waits for the engine's next snapshot before serving the latest one.
 pub const FRESH_WAIT: Duration = Duration::from_secs(5);
-/// Work one cron tick spends on a snapshot, in units of about 50 ns (release build): a key
-/// that is not a stream costs 1, a sample line written [`LINE_WORK`]; about 2-3 ms a tick.
+/// Work one cron tick spends on a snapshot: a key that is not a stream costs 1, a sample line
+/// written [`LINE_WORK`]. Measured (release build, 2 shared cores): 3-12 ms a tick on
+/// average, the longest 9-42 ms.
 pub const WORK_PER_TICK: usize = 50_000;
 /// The work units of one sample line (formatting a number and escaped labels).
 const LINE_WORK: usize = 10;
