@@ -42,6 +42,9 @@ pub struct Config {
     /// command works on both ports; equal to `port`, the main port is the Disque port.
     pub disque_port: u16,
     pub bind: Vec<String>,
+    /// The Prometheus endpoint's port (0 = off) and address (see `metrics.rs`).
+    pub metrics_port: u16,
+    pub metrics_bind: String,
     pub dir: PathBuf,
     pub requirepass: Option<String>,
     pub appendfsync: Fsync,
@@ -157,6 +160,8 @@ impl Default for Config {
             backup_dir: String::new(),
             disque_port: 0,
             bind: vec!["127.0.0.1".into()],
+            metrics_port: 0,
+            metrics_bind: "127.0.0.1".into(),
             dir: PathBuf::from("./data"),
             requirepass: None,
             appendfsync: Fsync::Everysec,
@@ -370,6 +375,28 @@ pub static PARAMS: &[Param] = &[
         }
         Ok(())
     }),
+    param!(
+        "metrics-port", "TCP port of the Prometheus endpoint, GET /metrics with redis_exporter's metric names (0 = off)",
+        false,
+        |c| c.metrics_port.to_string(),
+        |c, v| {
+            c.metrics_port = uint(v, 0, 65535)? as u16;
+            Ok(())
+        }
+    ),
+    param!(
+        "metrics-bind", "address the Prometheus endpoint listens on (one address; '*' is every IPv4 address)",
+        false,
+        |c| c.metrics_bind.clone(),
+        |c, v| {
+            let v = v.trim();
+            if v.is_empty() || v.split_whitespace().count() > 1 {
+                return Err("metrics-bind takes one address".into());
+            }
+            c.metrics_bind = v.to_string();
+            Ok(())
+        }
+    ),
     param!(
         "dir", "data directory (created if missing)",
         false,

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod fault;
 pub mod fsync;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod reply;
 pub mod scripting;
@@ -97,6 +98,10 @@ pub fn run(config: Config) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     start_signal_thread(stop.clone(), waker)?;
 
+    let metrics = match config.metrics_port {
+        0 => None,
+        port => Some(metrics::start(&config.metrics_bind, port)?),
+    };
     let dir = config.dir.clone();
     let limits = SharedLimits::new(&config);
     let fsync = fsync::BackgroundFsync::start(config.dir.clone())
@@ -112,7 +117,8 @@ pub fn run(config: Config) -> Result<(), String> {
         listeners,
         stop,
     )
-    .map_err(|e| format!("can't poll the listeners: {e}"))?;
+    .map_err(|e| format!("can't poll the listeners: {e}"))?
+    .with_metrics(metrics);
     engine
         .run()
         .map_err(|e| format!("engine stopped on a storage error: {e}"))?;

@@ -45,7 +45,7 @@ fn write_read_and_lag(out: &mut sluice_resp::ReplyWriter, meta: &StreamMeta, g: 
 
 /// A group's lag (`None`: unknown), by Redis 8.0's rules when the reported version is 8.0 or
 /// later (see `CounterRules`).
-fn lag(meta: &StreamMeta, g: &Group) -> Option<i64> {
+pub(crate) fn lag(meta: &StreamMeta, g: &Group) -> Option<i64> {
     let rules = if super::info::redis_at_least(8, 0, 0) {
         CounterRules::Redis80
     } else {

@@ -2,8 +2,9 @@
 //! the event loop, like Redis's main thread: it polls the sockets (epoll through mio), reads
 //! and parses requests, executes every command one at a time, commits, and writes replies. No
 //! request crosses a thread: the only other threads are the `everysec` fdatasync
-//! (`fsync.rs`), the log writer, fjall's background flushes and compactions, and the one that
-//! turns SIGTERM/SIGINT into a wake-up of this loop.
+//! (`fsync.rs`), the log writer, fjall's background flushes and compactions, the one that
+//! turns SIGTERM/SIGINT into a wake-up of this loop, and with `metrics-port` the Prometheus
+//! endpoint's (`metrics.rs`), which only serves the snapshots cron renders for it.
 //!
 //! One loop iteration (a *drain*):
 //! 1. wait for socket events, the next blocked-client deadline or the next cron tick;
@@ -58,7 +59,7 @@ mod state;
 
 pub use blocking::{BlockSpec, Blocked, WakeIf};
 pub use dispatch::{call, process, resolve};
-pub use state::{now_ms, unwatch, Clock, Ctx, Server, Stats};
+pub use state::{now_ms, unwatch, Clock, CommandStats, Ctx, Server, Stats};
 
 /// Unwritten reply bytes at which a client's commands stop running until its socket has taken
 /// them (fairness, and a bound on memory: a pipeline of 2,000 `XRANGE key - +` of 5.8 MB each
@@ -97,6 +98,8 @@ pub struct Engine {
     /// An accept failed (EMFILE…): the listeners are tried again at the next cron tick, since
     /// the pending connections raise no new event.
     retry_accept: bool,
+    /// The Prometheus endpoint, when `metrics-port` is set: cron renders its snapshots.
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Engine {
@@ -163,7 +166,15 @@ impl Engine {
             todo: VecDeque::new(),
             dirty: Vec::new(),
             retry_accept: false,
+            metrics: None,
         })
+    }
+
+    /// Gives cron the Prometheus endpoint's handle (`metrics-port`): each tick renders a
+    /// snapshot if a scrape is waiting for one.
+    pub fn with_metrics(mut self, metrics: Option<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs the event loop until SHUTDOWN or a stop signal. Storage faults never end it with a
@@ -504,6 +515,10 @@ impl Engine {
             for i in 0..self.listeners.len() {
                 self.accept(i);
             }
+        }
+        // First, so a disk fault (which ends cron early) does not stop the metrics.
+        if let (Some(m), Some(store)) = (&mut self.metrics, &self.store) {
+            m.tick(&self.srv, store, now_ms());
         }
         // The soft output limit is a time limit: clients whose socket takes nothing are checked
         // here, since nothing else happens to them.
