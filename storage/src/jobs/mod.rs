@@ -171,6 +171,12 @@ pub struct Jobs {
     /// Queues that got a job since the last [`Jobs::take_ready`] (clients blocked on them may
     /// be served).
     ready: Vec<Bytes>,
+    /// Jobs removed (acknowledged, deleted, expired) since the last [`Jobs::take_gone`], kept
+    /// only while [`Jobs::track_gone`] is on (a client waits in WAITJOB), so removals cost
+    /// nothing otherwise. Bounded by the removals between two drains (the server drains it
+    /// after every job command and timer run).
+    gone: Vec<JobId>,
+    track_gone: bool,
     rng: [u64; 2],
     seq: u64,
     /// When [`Jobs::gc_queues`] last ran, Unix seconds.
@@ -241,6 +247,8 @@ impl Jobs {
             last_ctime: 0,
             timer_low: 0,
             ready: Vec::new(),
+            gone: Vec::new(),
+            track_gone: false,
             rng: [mix(s), mix(s ^ 0x5851_f42d_4c95_7f2d)],
             seq: 0,
             last_gc_s: 0,
@@ -368,6 +376,20 @@ impl Jobs {
     /// Queues that got a job since the last call.
     pub fn take_ready(&mut self) -> Vec<Bytes> {
         std::mem::take(&mut self.ready)
+    }
+
+    /// Records (or stops recording) the jobs removed from now on, for [`Jobs::take_gone`]
+    /// (WAITJOB). Turning it off forgets what was recorded.
+    pub fn track_gone(&mut self, on: bool) {
+        self.track_gone = on;
+        if !on {
+            self.gone.clear();
+        }
+    }
+
+    /// Jobs removed since the last call while [`Jobs::track_gone`] was on.
+    pub fn take_gone(&mut self) -> Vec<JobId> {
+        std::mem::take(&mut self.gone)
     }
 
     // -----------------------------------------------------------------------------------
@@ -563,6 +585,9 @@ impl Jobs {
                     debug_assert!(self.registered > 0);
                     self.registered = self.registered.saturating_sub(1);
                     self.registered_dirty = true;
+                    if self.track_gone {
+                        self.gone.push(*id);
+                    }
                 }
             }
         }

@@ -597,3 +597,35 @@ fn records_made_and_dropped_in_one_drain_never_reach_the_batch() {
     assert!(s.jobs_ref().pending.is_empty());
     check_invariants(&mut s);
 }
+
+#[test]
+fn removed_jobs_are_reported_only_while_tracked() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = open(dir.path());
+    let a = s.jobs().add(spec("q", "a"), T0).expect("add");
+    let b = s.jobs().add(spec("q", "b"), T0).expect("add");
+    let mut short = spec("q", "c");
+    short.ttl = 5;
+    short.retry = 1;
+    let c = s.jobs().add(short, T0).expect("add");
+    // Not tracked: a removal leaves nothing behind.
+    assert!(s.jobs().delete(&a, T0).expect("del"));
+    assert!(s.jobs().take_gone().is_empty());
+    s.jobs().track_gone(true);
+    // A dequeue or a requeue is no removal; a delete and an expiry are.
+    assert!(s.jobs().dequeue(&b, T0).expect("deq"));
+    assert!(s.jobs().enqueue(&b, true, 0, T0).expect("enq"));
+    assert!(s.jobs().take_gone().is_empty());
+    assert!(s.jobs().delete(&b, T0).expect("del"));
+    assert!(!s.jobs().delete(&b, T0).expect("del again"), "already gone");
+    assert_eq!(s.jobs().take_gone(), vec![b]);
+    assert_eq!(s.jobs().run_timers(T0 + 6_000, 100).expect("t").expired, 1);
+    assert_eq!(s.jobs().take_gone(), vec![c]);
+    assert!(s.jobs().take_gone().is_empty(), "taken once");
+    // Turning tracking off forgets what it held.
+    let d = s.jobs().add(spec("q", "d"), T0 + 6_000).expect("add");
+    assert!(s.jobs().delete(&d, T0 + 6_000).expect("del"));
+    s.jobs().track_gone(false);
+    assert!(s.jobs().take_gone().is_empty());
+    check_invariants(&mut s);
+}
