@@ -42,6 +42,25 @@ pub struct NetStats {
     pub rejected: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
+    /// Reads from and writes to client sockets (INFO `total_reads_processed`,
+    /// `total_writes_processed`: one per attempt, as Redis counts its read and write handlers).
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
+}
+
+impl NetStats {
+    /// CONFIG RESETSTAT: every counter but the connected clients.
+    pub fn reset(&self) {
+        for c in [
+            &self.rejected,
+            &self.bytes_in,
+            &self.bytes_out,
+            &self.reads,
+            &self.writes,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Binds a non-blocking listener with `tcp-backlog` (a short backlog drops SYNs under a burst
@@ -206,6 +225,9 @@ impl Conn {
             self.released <= out.len(),
             "released bytes are in the buffer"
         );
+        if self.released > 0 {
+            stats.writes.fetch_add(1, Ordering::Relaxed);
+        }
         while self.released > 0 {
             let data = &out.buffer()[..self.released];
             match self.sock.write(data) {

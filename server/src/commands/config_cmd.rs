@@ -121,6 +121,8 @@ pub fn rewrite(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 
 pub fn resetstat(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     ctx.srv.stats = Default::default();
+    ctx.srv.net.reset();
+    ctx.srv.info.reset();
     ctx.out.ok();
     Ok(())
 }

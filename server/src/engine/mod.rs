@@ -159,6 +159,7 @@ impl Engine {
                 observers: Default::default(),
                 next_client_id: 1,
                 script,
+                info: Default::default(),
             },
             poll,
             listeners,
@@ -359,6 +360,7 @@ impl Engine {
         c.conn.parse_into(&mut c.pending, c.authenticated, &limits);
         if !c.conn.eof && c.conn.protocol_error.is_none() {
             if c.pending.len() < MAX_PENDING_COMMANDS {
+                self.srv.net.reads.fetch_add(1, Ordering::Relaxed);
                 match c.conn.read(&limits, &self.srv.net) {
                     Ok(Read_::Data { more }) => c.conn.maybe_unread = more,
                     Ok(Read_::WouldBlock) => c.conn.maybe_unread = false,
@@ -424,6 +426,8 @@ impl Engine {
     /// and closes the clients that are done. A storage error instead goes to
     /// [`Engine::storage_fault`], which withholds the replies.
     fn finish_drain(&mut self) {
+        // Timed for INFO sluice only when there is something to commit.
+        let commit_started = self.store_mut().has_staged().then(Instant::now);
         if let Err(e) = self.store_mut().commit() {
             return self.storage_fault(e, "committing a batch to the journal");
         }
@@ -434,8 +438,20 @@ impl Engine {
             };
             let started = Instant::now();
             let persisted = self.store_mut().persist(sync);
+            let info = &mut self.srv.info;
+            if let Some(at) = commit_started {
+                let until = if sync == Sync::Disk {
+                    started
+                } else {
+                    Instant::now()
+                };
+                let us = until.saturating_duration_since(at).as_micros() as u64;
+                crate::commands::info::InfoState::note(&mut info.commit_us, us);
+            }
             if sync == Sync::Disk {
-                let ms = started.elapsed().as_millis() as u64;
+                let us = started.elapsed().as_micros() as u64;
+                crate::commands::info::InfoState::note(&mut info.fsync_us, us);
+                let ms = us / 1000;
                 let threshold = self.srv.config.latency_monitor_threshold;
                 self.srv.observers.latency.add_sample(
                     threshold,
@@ -519,6 +535,16 @@ impl Engine {
         // First, so a disk fault (which ends cron early) does not stop the metrics.
         if let (Some(m), Some(store)) = (&mut self.metrics, &self.store) {
             m.tick(&self.srv, store, now_ms());
+        }
+        if let Some(store) = &self.store {
+            crate::commands::info::cron(&mut self.srv, store);
+        }
+        if self.srv.config.appendfsync == Fsync::Everysec {
+            let (last, max) = self.fsync.timings();
+            if max > 0 {
+                let f = &mut self.srv.info.fsync_us;
+                *f = (last, f.1.max(max));
+            }
         }
         // The soft output limit is a time limit: clients whose socket takes nothing are checked
         // here, since nothing else happens to them.
