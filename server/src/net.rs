@@ -96,6 +96,133 @@ pub fn listen(addr: &str, port: u16, backlog: u32) -> io::Result<mio::net::TcpLi
     Ok(mio::net::TcpListener::from_std(socket.into()))
 }
 
+/// Binds the `unixsocket` listener at `path`, non-blocking, with `backlog`, and gives the file
+/// mode `perm` (0: as the umask leaves it), as Redis. A stale socket file (nobody accepts on
+/// it: a server that was killed) is replaced, as Redis does; unlike Redis, a socket a live
+/// server still accepts on, or a file that is not a socket, is left alone and refused. Errors
+/// name the path.
+pub fn listen_unix(path: &str, perm: u32, backlog: u32) -> Result<mio::net::UnixListener, String> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let fail = |what: &str, e: io::Error| format!("can't {what} unixsocket {path}: {e}");
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(format!(
+                    "unixsocket {path} is in use: another server accepts connections on it"
+                ));
+            }
+            tracing::info!(path, "replacing a stale unixsocket file");
+            std::fs::remove_file(path).map_err(|e| fail("remove the stale", e))?;
+        }
+        Ok(_) => {
+            return Err(format!(
+                "unixsocket {path} exists and is not a socket: remove it or choose another path"
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail("inspect", e)),
+    }
+    let addr = socket2::SockAddr::unix(path).map_err(|e| fail("use", e))?;
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)
+        .map_err(|e| fail("create a socket for", e))?;
+    socket.bind(&addr).map_err(|e| fail("bind", e))?;
+    socket
+        .listen(i32::try_from(backlog).unwrap_or(i32::MAX))
+        .map_err(|e| fail("listen on", e))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| fail("set up", e))?;
+    if perm != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))
+            .map_err(|e| fail("set the mode of", e))?;
+    }
+    let fd: std::os::fd::OwnedFd = socket.into();
+    Ok(mio::net::UnixListener::from_std(fd.into()))
+}
+
+/// A client's socket: TCP, or the `unixsocket`.
+pub enum Stream {
+    Tcp(mio::net::TcpStream),
+    Unix(mio::net::UnixStream),
+}
+
+impl From<mio::net::TcpStream> for Stream {
+    fn from(s: mio::net::TcpStream) -> Self {
+        Stream::Tcp(s)
+    }
+}
+
+impl From<mio::net::UnixStream> for Stream {
+    fn from(s: mio::net::UnixStream) -> Self {
+        Stream::Unix(s)
+    }
+}
+
+impl Stream {
+    /// The local TCP address (an error for a Unix socket, whose address is its path).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.local_addr(),
+            Stream::Unix(_) => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
+}
+
+impl std::os::fd::AsRawFd for Stream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl mio::event::Source for Stream {
+    fn register(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interests: mio::Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(registry, token, interests),
+            Stream::Unix(s) => s.register(registry, token, interests),
+        }
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interests: mio::Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(registry, token, interests),
+            Stream::Unix(s) => s.reregister(registry, token, interests),
+        }
+    }
+
+    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(registry),
+            Stream::Unix(s) => s.deregister(registry),
+        }
+    }
+}
+
 /// What one read from a client's socket gave.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Read_ {
@@ -111,7 +238,7 @@ pub enum Read_ {
 
 /// One client connection's socket and input state.
 pub struct Conn {
-    pub sock: mio::net::TcpStream,
+    pub sock: Stream,
     pub fd: i32,
     rbuf: BytesMut,
     last_read: usize,
@@ -131,8 +258,11 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(sock: mio::net::TcpStream, limits: &SharedLimits) -> Conn {
-        let _ = sock.set_nodelay(true);
+    pub fn new(sock: impl Into<Stream>, limits: &SharedLimits) -> Conn {
+        let sock = sock.into();
+        if let Stream::Tcp(s) = &sock {
+            let _ = s.set_nodelay(true);
+        }
         let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
         Conn {
             sock,

@@ -71,6 +71,8 @@ pub const REPLY_BYTES_PER_TURN: usize = 1 << 20;
 pub const WAKER: Token = Token(usize::MAX);
 /// Listener `i` polls as `LISTENER_BASE + i`; client `id` polls as `Token(id)`.
 const LISTENER_BASE: usize = usize::MAX / 2;
+/// The `unixsocket` listener's token.
+const UNIX_LISTENER: Token = Token(LISTENER_BASE - 1);
 /// Socket events taken per poll.
 const EVENTS_PER_POLL: usize = 1024;
 
@@ -88,6 +90,8 @@ pub struct Engine {
     /// The listening sockets; `true` for those on `disque-port` (their clients get Disque's
     /// bare HELLO).
     listeners: Vec<(mio::net::TcpListener, bool)>,
+    /// The `unixsocket` listener and its path (the socket file is removed at a clean stop).
+    unix: Option<(mio::net::UnixListener, Arc<str>)>,
     /// Set by the signal thread (then it wakes the loop through [`WAKER`]).
     stop: Arc<AtomicBool>,
     /// Clients to serve in this iteration's pass, in order (each has `scheduled` set).
@@ -163,6 +167,7 @@ impl Engine {
             },
             poll,
             listeners,
+            unix: None,
             stop,
             todo: VecDeque::new(),
             dirty: Vec::new(),
@@ -176,6 +181,19 @@ impl Engine {
     pub fn with_metrics(mut self, metrics: Option<crate::metrics::Metrics>) -> Self {
         self.metrics = metrics;
         self
+    }
+
+    /// Adds the `unixsocket` listener bound at `path` (see `net::listen_unix`).
+    pub fn with_unix_listener(
+        mut self,
+        mut listener: mio::net::UnixListener,
+        path: &str,
+    ) -> std::io::Result<Self> {
+        self.poll
+            .registry()
+            .register(&mut listener, UNIX_LISTENER, Interest::READABLE)?;
+        self.unix = Some((listener, Arc::from(path)));
+        Ok(self)
     }
 
     /// Runs the event loop until SHUTDOWN or a stop signal. Storage faults never end it with a
@@ -204,6 +222,7 @@ impl Engine {
             for ev in events.iter() {
                 match ev.token() {
                     WAKER => {}
+                    UNIX_LISTENER => self.accept_unix(),
                     Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE),
                     Token(t) => self.socket_event(t as u64, ev),
                 }
@@ -240,6 +259,13 @@ impl Engine {
             self.remove_client(id);
         }
         drop(std::mem::take(&mut self.listeners));
+        if let Some((listener, path)) = self.unix.take() {
+            drop(listener);
+            // As Redis at shutdown: the socket file goes with the server.
+            if let Err(e) = std::fs::remove_file(&*path) {
+                tracing::warn!(path = %path, "can't remove the unixsocket file: {e}");
+            }
+        }
         // A background backup holds a snapshot of the store: cancel it before closing.
         self.srv.backup.cancel_and_wait();
         if let Some(f) = &self.srv.disk_fault {
@@ -263,46 +289,78 @@ impl Engine {
                 return;
             };
             let disque = *disque;
-            let (sock, addr) = match l.accept() {
-                Ok(a) => a,
+            match l.accept() {
+                Ok((sock, addr)) => {
+                    let laddr = sock.local_addr().unwrap_or(addr);
+                    self.add_client(sock.into(), addr.into(), laddr.into(), disque);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // EMFILE and friends: try again at the next cron tick instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    self.retry_accept = true;
-                    return;
-                }
-            };
-            let max = self.srv.limits.maxclients.load(Ordering::Relaxed) as usize;
-            let net = &self.srv.net;
-            if net.connected.load(Ordering::Relaxed) >= max {
-                net.rejected.fetch_add(1, Ordering::Relaxed);
-                let _ =
-                    std::io::Write::write(&mut &sock, b"-ERR max number of clients reached\r\n");
-                continue;
+                Err(e) => return self.accept_failed(&e),
             }
-            let id = self.srv.next_client_id;
-            self.srv.next_client_id += 1;
-            let mut conn = Conn::new(sock, &self.srv.limits);
-            if let Err(e) = self.poll.registry().register(
-                &mut conn.sock,
-                Token(id as usize),
-                Interest::READABLE | Interest::WRITABLE,
-            ) {
-                tracing::warn!(error = %e, %addr, "can't poll the new connection; closing it");
-                continue;
-            }
-            let laddr = conn.sock.local_addr().unwrap_or(addr);
-            // As redis-server logs at `verbose`: one line per accepted and per closed connection.
-            tracing::debug!(client = id, %addr, "accepted connection");
-            let auth = self.srv.config.requirepass.is_none();
-            let mut client = Client::new(id, conn, addr, laddr, now_ms(), auth);
-            client.disque = disque;
-            self.srv.clients.insert(id, client);
-            self.srv.net.connected.fetch_add(1, Ordering::Relaxed);
-            self.srv.stats.connections += 1;
         }
+    }
+
+    /// Accepts every pending connection of the `unixsocket` listener.
+    fn accept_unix(&mut self) {
+        loop {
+            let Some((l, path)) = &self.unix else {
+                return;
+            };
+            let path = path.clone();
+            match l.accept() {
+                Ok((sock, _)) => {
+                    let addr = crate::client::PeerAddr::Unix(path);
+                    self.add_client(sock.into(), addr.clone(), addr, false);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.accept_failed(&e),
+            }
+        }
+    }
+
+    /// EMFILE and friends: the listeners are tried again at the next cron tick instead of
+    /// spinning.
+    fn accept_failed(&mut self, e: &std::io::Error) {
+        tracing::warn!(error = %e, "accept failed");
+        self.retry_accept = true;
+    }
+
+    /// Takes an accepted connection as a client (or refuses it over `maxclients`).
+    fn add_client(
+        &mut self,
+        mut sock: crate::net::Stream,
+        addr: crate::client::PeerAddr,
+        laddr: crate::client::PeerAddr,
+        disque: bool,
+    ) {
+        let max = self.srv.limits.maxclients.load(Ordering::Relaxed) as usize;
+        let net = &self.srv.net;
+        if net.connected.load(Ordering::Relaxed) >= max {
+            net.rejected.fetch_add(1, Ordering::Relaxed);
+            let _ = std::io::Write::write(&mut sock, b"-ERR max number of clients reached\r\n");
+            return;
+        }
+        let id = self.srv.next_client_id;
+        self.srv.next_client_id += 1;
+        let mut conn = Conn::new(sock, &self.srv.limits);
+        if let Err(e) = self.poll.registry().register(
+            &mut conn.sock,
+            Token(id as usize),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            tracing::warn!(error = %e, %addr, "can't poll the new connection; closing it");
+            return;
+        }
+        // As redis-server logs at `verbose`: one line per accepted and per closed connection.
+        tracing::debug!(client = id, %addr, "accepted connection");
+        let auth = self.srv.config.requirepass.is_none();
+        let mut client = Client::new(id, conn, addr, laddr, now_ms(), auth);
+        client.disque = disque;
+        self.srv.clients.insert(id, client);
+        self.srv.net.connected.fetch_add(1, Ordering::Relaxed);
+        self.srv.stats.connections += 1;
     }
 
     /// A client's socket is readable (or closed) and/or writable.
@@ -531,6 +589,7 @@ impl Engine {
             for i in 0..self.listeners.len() {
                 self.accept(i);
             }
+            self.accept_unix();
         }
         // First, so a disk fault (which ends cron early) does not stop the metrics.
         if let (Some(m), Some(store)) = (&mut self.metrics, &self.store) {
