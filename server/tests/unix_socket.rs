@@ -322,3 +322,27 @@ fn client_info_of_a_unix_client_has_redis_form() {
         "sluice {ours:?} vs redis {theirs:?}"
     );
 }
+
+#[test]
+fn a_unix_client_is_answered_while_a_script_runs_past_the_busy_threshold() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = sock_path(tmp.path(), "busy.sock");
+    let p = path.to_str().expect("utf-8 path");
+    let s = Server::start(&["--unixsocket", p, "--busy-reply-threshold", "100"]);
+    let mut t = s.conn();
+    t.send_raw(&encode(&[b"EVAL", b"while true do end", b"0"]));
+    // Accepted and answered by the script's busy loop, not after the script (it never ends).
+    let mut u = UnixConn::new(&path);
+    let busy = u.req("PING");
+    assert!(
+        matches!(&busy, Resp::Error(m) if m.starts_with("BUSY ")),
+        "{busy:?}"
+    );
+    assert_eq!(u.req("SCRIPT KILL").text(), "OK");
+    let killed = parse_resp(&t.read_reply()).0;
+    assert!(
+        matches!(&killed, Resp::Error(m) if m.contains("Script killed")),
+        "{killed:?}"
+    );
+    assert_eq!(u.req("PING").text(), "PONG");
+}

@@ -192,7 +192,12 @@ impl Engine {
         self.poll
             .registry()
             .register(&mut listener, UNIX_LISTENER, Interest::READABLE)?;
-        self.unix = Some((listener, Arc::from(path)));
+        let path: Arc<str> = Arc::from(path);
+        // Served too while a script runs past busy-reply-threshold.
+        if let Some(io) = self.srv.script.io.as_mut() {
+            io.add_unix(&listener, path.clone())?;
+        }
+        self.unix = Some((listener, path));
         Ok(self)
     }
 
