@@ -443,6 +443,12 @@ impl Engine {
                     }
                 }
                 c.conn.parse_into(&mut c.pending, c.authenticated, &limits);
+                if c.pending.len() >= MAX_PENDING_COMMANDS {
+                    // Parsing stopped at the limit: the read buffer may hold more commands
+                    // that no socket event will announce (a read that took a long pipeline
+                    // whole left them there, and the client then waited forever).
+                    c.conn.maybe_unread = true;
+                }
             } else {
                 // Not read for lack of room: once its commands have run (see `wants_turn`).
                 c.conn.maybe_unread = true;
