@@ -128,6 +128,9 @@ pub struct InfoState {
     /// `appendfsync always` (journal write included), the background thread's under
     /// `everysec`; none under `no`.
     pub fsync_us: (u64, u64),
+    /// Time spent in active expiry cycles, µs (INFO `expire_cycle_cpu_milliseconds`, which
+    /// Redis also measures as elapsed time).
+    pub expire_cycle_us: u64,
     last_verbose: Option<Instant>,
 }
 
@@ -139,6 +142,7 @@ impl InfoState {
         self.net_in = InstMetric::default();
         self.net_out = InstMetric::default();
         self.eviction_exceeded_ms = 0;
+        self.expire_cycle_us = 0;
         if self.over_maxmemory_since.is_some() {
             self.over_maxmemory_since = Some(Instant::now());
         }
@@ -423,7 +427,7 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
                 // used them: true here, since Sluice never does those things.
                 let _ = write!(
                     w,
-                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:{eviction_total}\r\ncurrent_eviction_exceeded_time:{eviction_current}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\n",
+                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:{eviction_total}\r\ncurrent_eviction_exceeded_time:{eviction_current}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\n",
                     srv.stats.connections,
                     srv.stats.commands,
                     st.ops.get(),
@@ -433,6 +437,7 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
                     st.net_out.get() as f64 / 1024.0,
                     srv.net.rejected.load(Relaxed),
                     srv.stats.expired_keys,
+                    st.expire_cycle_us / 1000,
                     srv.stats.keyspace_hits,
                     srv.stats.keyspace_misses,
                     srv.stats.error_replies,

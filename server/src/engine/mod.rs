@@ -668,10 +668,12 @@ impl Engine {
             return self.storage_fault(e, "a background flush or compaction");
         }
         let now = now_ms();
+        let expire_started = Instant::now();
         for db in 0..self.store_mut().databases() {
             let n = self.store_mut().expire_cycle(db, now, 200);
             self.srv.stats.expired_keys += n as u64;
         }
+        self.srv.info.expire_cycle_us += expire_started.elapsed().as_micros() as u64;
         // Queue groups' deadlines (`commands/xq.rs`): redelivery wake-ups, dead letters.
         let store = self
             .store
