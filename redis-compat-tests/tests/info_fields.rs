@@ -154,6 +154,14 @@ fn cases() -> Vec<Case> {
             "CONFIG SET latency-tracking-info-percentiles nan", "CONFIG SET latency-tracking-info-percentiles 50,99",
             "CONFIG GET latency-tracking-info-percentiles", "CONFIG GET latency-tracking", "%CONFIG GET latency-tracking*",
         ]),
+        // Start-only in Redis: refused whatever the value (before looking at it), as are the
+        // other parameters Redis cannot change at runtime.
+        case("unixsocket_config", &[
+            "CONFIG GET unixsocket", "CONFIG GET unixsocketperm", "%CONFIG GET unixsocket*",
+            "CONFIG SET unixsocket /tmp/x.sock", "CONFIG SET unixsocketperm 700", "CONFIG SET unixsocketperm 800",
+            "CONFIG SET databases abc", "CONFIG SET databases 16", "CONFIG SET daemonize maybe", "CONFIG SET tcp-backlog x",
+            "CONFIG SET io-threads 0", "CONFIG SET logfile x", "CONFIG SET pidfile x",
+        ]),
     ]
 }
 
