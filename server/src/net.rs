@@ -1,4 +1,5 @@
-//! The client side of the event loop: listening sockets, and per connection the read buffer,
+//! The client side of the event loop: listening sockets (TCP, and the `unixsocket`: a client's
+//! socket is a [`Stream`] of either kind), and per connection the read buffer,
 //! the request parser and the rules for writing replies. No threads and no channels: the engine
 //! thread polls these sockets (epoll through mio) and calls in here, so a request costs no
 //! thread hand-off (see `engine.rs` for the loop).

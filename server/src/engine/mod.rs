@@ -8,8 +8,8 @@
 //!
 //! One loop iteration (a *drain*):
 //! 1. wait for socket events, the next blocked-client deadline or the next cron tick;
-//! 2. accept new connections; mark clients whose sockets are readable, or that have commands
-//!    waiting, as *scheduled*;
+//! 2. accept new connections (TCP listeners and the `unixsocket`); mark clients whose sockets
+//!    are readable, or that have commands waiting, as *scheduled*;
 //! 3. serve each scheduled client once: read once (up to 16 KiB), parse, and execute its
 //!    commands until they are done, one blocks, or its unwritten replies reach
 //!    [`REPLY_BYTES_PER_TURN`] (the rest wait until the socket takes them: one client's
@@ -593,8 +593,10 @@ impl Engine {
         }
     }
 
-    /// Periodic work: active expiry, reclaiming deleted streams, noticing a background storage
-    /// failure, and while writes are refused, probing whether they can resume.
+    /// Periodic work: INFO's samples (`commands::info::cron`: rates, recent buffers, the
+    /// eviction-exceeded timer, `loglevel verbose` statistics), active expiry, reclaiming
+    /// deleted streams, noticing a background storage failure, and while writes are refused,
+    /// probing whether they can resume.
     fn cron(&mut self) {
         if std::mem::take(&mut self.retry_accept) {
             for i in 0..self.listeners.len() {
