@@ -14,11 +14,49 @@ use sluice_resp::{Protocol, ReplyWriter};
 
 use crate::net::Conn;
 
+/// A client's address, or the address it connected to: a TCP address, or for a client of the
+/// `unixsocket` its path, which CLIENT LIST, CLIENT KILL ADDR and the logs show as Redis does:
+/// `/path:0`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerAddr {
+    Tcp(SocketAddr),
+    Unix(std::sync::Arc<str>),
+}
+
+impl From<SocketAddr> for PeerAddr {
+    fn from(a: SocketAddr) -> Self {
+        PeerAddr::Tcp(a)
+    }
+}
+
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerAddr::Tcp(a) => a.fmt(f),
+            PeerAddr::Unix(path) => write!(f, "{path}:0"),
+        }
+    }
+}
+
+impl PeerAddr {
+    /// The TCP port (0 for the Unix socket, as Redis prints it).
+    pub fn port(&self) -> u16 {
+        match self {
+            PeerAddr::Tcp(a) => a.port(),
+            PeerAddr::Unix(_) => 0,
+        }
+    }
+
+    pub fn is_unix(&self) -> bool {
+        matches!(self, PeerAddr::Unix(_))
+    }
+}
+
 /// What the engine knows about one connection.
 pub struct Client {
     pub id: u64,
-    pub addr: SocketAddr,
-    pub laddr: SocketAddr,
+    pub addr: PeerAddr,
+    pub laddr: PeerAddr,
     pub proto: Protocol,
     pub db: usize,
     pub name: Option<Bytes>,
@@ -71,15 +109,15 @@ impl Client {
     pub fn new(
         id: u64,
         conn: Conn,
-        addr: SocketAddr,
-        laddr: SocketAddr,
+        addr: impl Into<PeerAddr>,
+        laddr: impl Into<PeerAddr>,
         now_ms: u64,
         authenticated: bool,
     ) -> Self {
         Client {
             id,
-            addr,
-            laddr,
+            addr: addr.into(),
+            laddr: laddr.into(),
             proto: Protocol::Resp2,
             db: 0,
             name: None,
@@ -110,15 +148,23 @@ impl Client {
     pub fn info_line(&self, now_ms: u64) -> String {
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle = now_ms.saturating_sub(self.last_cmd_ms) / 1000;
-        let flags = if self.monitor {
+        let mut flags = if self.monitor {
             "O"
         } else if self.multi.is_some() {
             "x"
         } else if self.blocked.is_some() {
             "b"
         } else {
-            "N"
-        };
+            ""
+        }
+        .to_string();
+        // Redis's `U` (a Unix-socket client) comes after the others; `N` only when none.
+        if self.addr.is_unix() {
+            flags.push('U');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
         let unwritten = self.out.len();
         let multi = self.multi.as_ref().map_or(-1, |q| q.len() as i64);
         format!(

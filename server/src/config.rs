@@ -92,6 +92,14 @@ pub struct Config {
     pub slowlog_max_len: u64,
     /// LATENCY: events that take at least this many ms are recorded (0: monitor off).
     pub latency_monitor_threshold: u64,
+    /// `latency-tracking`: per-command latency percentiles for INFO latencystats.
+    pub latency_tracking: bool,
+    /// `latency-tracking-info-percentiles`: the percentiles INFO latencystats prints.
+    pub latency_tracking_info_percentiles: Vec<f64>,
+    /// `unixsocket`: the path of a Unix socket to listen on as well ("" = none); start-only.
+    pub unixsocket: String,
+    /// `unixsocketperm`: the socket file's mode (0 = as the umask leaves it), start-only.
+    pub unixsocketperm: u32,
     /// Redis directives from the config file or command line that do not apply to Sluice,
     /// with their values: accepted, and listed in one warning at start.
     pub ignored: Vec<(String, String)>,
@@ -201,6 +209,10 @@ impl Default for Config {
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
             latency_monitor_threshold: 0,
+            latency_tracking: true,
+            latency_tracking_info_percentiles: vec![50.0, 99.0, 99.9],
+            unixsocket: String::new(),
+            unixsocketperm: 0,
             logfile: String::new(),
             pidfile: String::new(),
             daemonize: false,
@@ -666,10 +678,20 @@ pub static PARAMS: &[Param] = &[
         c.daemonize = yes_no(v)?;
         Ok(())
     }),
-    param!("unixsocket", "Unix socket path; not supported yet: only empty is accepted", false, |_c| String::new(), |_c, v| {
-        if !v.is_empty() {
-            return Err("Sluice does not listen on Unix sockets yet; use bind/port".into());
-        }
+    param!("unixsocket", "path of a Unix socket to listen on as well (empty = none); a stale socket file there is replaced at start, and removed at a clean exit", false, |c| c.unixsocket.clone(), |c, v| {
+        c.unixsocket = v.to_string();
+        Ok(())
+    }),
+    param!("unixsocketperm", "mode of the unixsocket file, in octal as chmod (0 = as the umask leaves it)", false, |c| format!("{:o}", c.unixsocketperm), |c, v| {
+        c.unixsocketperm = octal_perm(v)?;
+        Ok(())
+    }),
+    param!("latency-tracking", "yes = keep per-command latency histograms for INFO latencystats", true, |c| if c.latency_tracking { "yes" } else { "no" }.to_string(), |c, v| {
+        c.latency_tracking = yes_no(v)?;
+        Ok(())
+    }),
+    param!("latency-tracking-info-percentiles", "the percentiles INFO latencystats prints, separated by spaces (empty = none)", true, |c| c.latency_tracking_info_percentiles.iter().map(|p| trim_double(*p)).collect::<Vec<_>>().join(" "), |c, v| {
+        c.latency_tracking_info_percentiles = percentiles(v)?;
         Ok(())
     }),
 ];
@@ -753,8 +775,6 @@ const IGNORED: &[&str] = &[
     "ignore-warnings",
     "io-threads-do-reads",
     "jemalloc-bg-thread",
-    "latency-tracking",
-    "latency-tracking-info-percentiles",
     "lazyfree-lazy-eviction",
     "lazyfree-lazy-expire",
     "lazyfree-lazy-server-del",
@@ -845,12 +865,55 @@ const IGNORED: &[&str] = &[
     "tls-session-cache-timeout",
     "tls-session-caching",
     "tracking-table-max-keys",
-    "unixsocketperm",
     "zset-max-listpack-entries",
     "zset-max-listpack-value",
     "zset-max-ziplist-entries",
     "zset-max-ziplist-value",
 ];
+
+/// `unixsocketperm`: an octal mode up to 0777, as Redis's octal configs (`700`, `0770`).
+fn octal_perm(v: &str) -> Result<u32, String> {
+    let n = i64::from_str_radix(v, 8)
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    if !(0..=0o777).contains(&n) {
+        return Err("argument must be between 0 and 511 inclusive".into());
+    }
+    Ok(n as u32)
+}
+
+/// `latency-tracking-info-percentiles`: numbers between 0 and 100 separated by single spaces;
+/// "" is none. Redis's errors.
+fn percentiles(v: &str) -> Result<Vec<f64>, String> {
+    if v.is_empty() {
+        return Ok(Vec::new());
+    }
+    v.split(' ')
+        .map(|p| {
+            let n: f64 = p
+                .parse()
+                .ok()
+                .filter(|n: &f64| !n.is_nan())
+                .ok_or("Invalid latency-tracking-info-percentiles parameters")?;
+            if !(0.0..=100.0).contains(&n) {
+                return Err(
+                    "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                        .to_string(),
+                );
+            }
+            Ok(n)
+        })
+        .collect()
+}
+
+/// A percentile as Redis prints it (`%f` without trailing zeros or point): 50, 99.9.
+pub fn trim_double(v: f64) -> String {
+    let s = format!("{v:.6}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
 
 /// Why a Redis directive that Sluice otherwise ignores cannot be accepted with this value:
 /// the config asks for something Sluice would silently not do.
@@ -1284,7 +1347,7 @@ mod tests {
             "cluster-enabled yes",
             "rename-command FLUSHALL \"\"",
             "loadmodule /x.so",
-            "unixsocket /tmp/s.sock",
+            "unixsocketperm 999",
             "nosuchdirective 1",
         ] {
             let e = Config::default().apply_file(bad, 0).expect_err(bad);

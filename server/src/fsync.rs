@@ -10,7 +10,7 @@
 //! answer (`fault.rs`): the sync failure is never just logged and forgotten.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -24,6 +24,9 @@ struct Shared {
     dirty: AtomicBool,
     stop: AtomicBool,
     error: Mutex<Option<std::io::Error>>,
+    /// The last sync's duration and the longest, µs (INFO sluice).
+    last_us: AtomicU64,
+    max_us: AtomicU64,
 }
 
 /// The background fsync thread; stopped (and joined) when dropped.
@@ -51,6 +54,14 @@ impl BackgroundFsync {
         self.shared.dirty.store(true, Ordering::Release);
     }
 
+    /// The last sync's duration and the longest since start, µs (0 before the first).
+    pub fn timings(&self) -> (u64, u64) {
+        (
+            self.shared.last_us.load(Ordering::Relaxed),
+            self.shared.max_us.load(Ordering::Relaxed),
+        )
+    }
+
     /// The error of a failed sync, once.
     pub fn take_error(&self) -> Option<std::io::Error> {
         self.shared.error.lock().ok().and_then(|mut e| e.take())
@@ -66,7 +77,12 @@ fn run(dir: &std::path::Path, s: &Shared) {
         if !s.dirty.swap(false, Ordering::AcqRel) {
             continue;
         }
-        if let Err(e) = sluice_storage::sync_active_journal(dir) {
+        let started = std::time::Instant::now();
+        let synced = sluice_storage::sync_active_journal(dir);
+        let us = started.elapsed().as_micros() as u64;
+        s.last_us.store(us, Ordering::Relaxed);
+        s.max_us.fetch_max(us, Ordering::Relaxed);
+        if let Err(e) = synced {
             tracing::error!(error = %e, dir = %dir.display(), "background fdatasync of the journal failed");
             if let Ok(mut slot) = s.error.lock() {
                 slot.get_or_insert(e);

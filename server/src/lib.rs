@@ -58,7 +58,11 @@ pub fn run(config: Config) -> Result<(), String> {
         );
     }
     let mut listeners = Vec::new();
-    let mut ports = vec![(config.port, false)];
+    // As Redis, port 0 means no TCP port (with a `unixsocket`, say).
+    let mut ports = Vec::new();
+    if config.port != 0 {
+        ports.push((config.port, false));
+    }
     if config.disque_port != 0 && config.disque_port != config.port {
         // Disque clients' port: every command, and Disque's bare HELLO (see the README).
         ports.push((config.disque_port, true));
@@ -83,11 +87,26 @@ pub fn run(config: Config) -> Result<(), String> {
             listeners.push((l, disque));
         }
     }
-    if listeners.is_empty() {
-        return Err(format!(
-            "no bind address could be used (bind {})",
-            config.bind.join(" ")
-        ));
+    let unix = if config.unixsocket.is_empty() {
+        None
+    } else {
+        let l = net::listen_unix(
+            &config.unixsocket,
+            config.unixsocketperm,
+            config.tcp_backlog,
+        )?;
+        tracing::info!(path = %config.unixsocket, perm = format!("{:o}", config.unixsocketperm), "listening on the unixsocket");
+        Some((l, config.unixsocket.clone()))
+    };
+    if listeners.is_empty() && unix.is_none() {
+        return Err(if config.port == 0 && config.disque_port == 0 {
+            "configured to not listen anywhere: port is 0 and there is no unixsocket".to_string()
+        } else {
+            format!(
+                "no bind address could be used (bind {})",
+                config.bind.join(" ")
+            )
+        });
     }
     let poll =
         mio::Poll::new().map_err(|e| format!("can't create the event loop's poller: {e}"))?;
@@ -119,6 +138,12 @@ pub fn run(config: Config) -> Result<(), String> {
     )
     .map_err(|e| format!("can't poll the listeners: {e}"))?
     .with_metrics(metrics);
+    let engine = match unix {
+        Some((l, path)) => engine
+            .with_unix_listener(l, &path)
+            .map_err(|e| format!("can't poll the unixsocket {path}: {e}"))?,
+        None => engine,
+    };
     engine
         .run()
         .map_err(|e| format!("engine stopped on a storage error: {e}"))?;

@@ -1,4 +1,5 @@
-//! The client side of the event loop: listening sockets, and per connection the read buffer,
+//! The client side of the event loop: listening sockets (TCP, and the `unixsocket`: a client's
+//! socket is a [`Stream`] of either kind), and per connection the read buffer,
 //! the request parser and the rules for writing replies. No threads and no channels: the engine
 //! thread polls these sockets (epoll through mio) and calls in here, so a request costs no
 //! thread hand-off (see `engine.rs` for the loop).
@@ -42,6 +43,25 @@ pub struct NetStats {
     pub rejected: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
+    /// Reads from and writes to client sockets (INFO `total_reads_processed`,
+    /// `total_writes_processed`: one per attempt, as Redis counts its read and write handlers).
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
+}
+
+impl NetStats {
+    /// CONFIG RESETSTAT: every counter but the connected clients.
+    pub fn reset(&self) {
+        for c in [
+            &self.rejected,
+            &self.bytes_in,
+            &self.bytes_out,
+            &self.reads,
+            &self.writes,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Binds a non-blocking listener with `tcp-backlog` (a short backlog drops SYNs under a burst
@@ -77,6 +97,133 @@ pub fn listen(addr: &str, port: u16, backlog: u32) -> io::Result<mio::net::TcpLi
     Ok(mio::net::TcpListener::from_std(socket.into()))
 }
 
+/// Binds the `unixsocket` listener at `path`, non-blocking, with `backlog`, and gives the file
+/// mode `perm` (0: as the umask leaves it), as Redis. A stale socket file (nobody accepts on
+/// it: a server that was killed) is replaced, as Redis does; unlike Redis, a socket a live
+/// server still accepts on, or a file that is not a socket, is left alone and refused. Errors
+/// name the path.
+pub fn listen_unix(path: &str, perm: u32, backlog: u32) -> Result<mio::net::UnixListener, String> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let fail = |what: &str, e: io::Error| format!("can't {what} unixsocket {path}: {e}");
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(format!(
+                    "unixsocket {path} is in use: another server accepts connections on it"
+                ));
+            }
+            tracing::info!(path, "replacing a stale unixsocket file");
+            std::fs::remove_file(path).map_err(|e| fail("remove the stale", e))?;
+        }
+        Ok(_) => {
+            return Err(format!(
+                "unixsocket {path} exists and is not a socket: remove it or choose another path"
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail("inspect", e)),
+    }
+    let addr = socket2::SockAddr::unix(path).map_err(|e| fail("use", e))?;
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)
+        .map_err(|e| fail("create a socket for", e))?;
+    socket.bind(&addr).map_err(|e| fail("bind", e))?;
+    socket
+        .listen(i32::try_from(backlog).unwrap_or(i32::MAX))
+        .map_err(|e| fail("listen on", e))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| fail("set up", e))?;
+    if perm != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))
+            .map_err(|e| fail("set the mode of", e))?;
+    }
+    let fd: std::os::fd::OwnedFd = socket.into();
+    Ok(mio::net::UnixListener::from_std(fd.into()))
+}
+
+/// A client's socket: TCP, or the `unixsocket`.
+pub enum Stream {
+    Tcp(mio::net::TcpStream),
+    Unix(mio::net::UnixStream),
+}
+
+impl From<mio::net::TcpStream> for Stream {
+    fn from(s: mio::net::TcpStream) -> Self {
+        Stream::Tcp(s)
+    }
+}
+
+impl From<mio::net::UnixStream> for Stream {
+    fn from(s: mio::net::UnixStream) -> Self {
+        Stream::Unix(s)
+    }
+}
+
+impl Stream {
+    /// The local TCP address (an error for a Unix socket, whose address is its path).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.local_addr(),
+            Stream::Unix(_) => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
+}
+
+impl std::os::fd::AsRawFd for Stream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl mio::event::Source for Stream {
+    fn register(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interests: mio::Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(registry, token, interests),
+            Stream::Unix(s) => s.register(registry, token, interests),
+        }
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interests: mio::Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(registry, token, interests),
+            Stream::Unix(s) => s.reregister(registry, token, interests),
+        }
+    }
+
+    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(registry),
+            Stream::Unix(s) => s.deregister(registry),
+        }
+    }
+}
+
 /// What one read from a client's socket gave.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Read_ {
@@ -92,7 +239,7 @@ pub enum Read_ {
 
 /// One client connection's socket and input state.
 pub struct Conn {
-    pub sock: mio::net::TcpStream,
+    pub sock: Stream,
     pub fd: i32,
     rbuf: BytesMut,
     last_read: usize,
@@ -112,8 +259,11 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(sock: mio::net::TcpStream, limits: &SharedLimits) -> Conn {
-        let _ = sock.set_nodelay(true);
+    pub fn new(sock: impl Into<Stream>, limits: &SharedLimits) -> Conn {
+        let sock = sock.into();
+        if let Stream::Tcp(s) = &sock {
+            let _ = s.set_nodelay(true);
+        }
         let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
         Conn {
             sock,
@@ -206,6 +356,9 @@ impl Conn {
             self.released <= out.len(),
             "released bytes are in the buffer"
         );
+        if self.released > 0 {
+            stats.writes.fetch_add(1, Ordering::Relaxed);
+        }
         while self.released > 0 {
             let data = &out.buffer()[..self.released];
             match self.sock.write(data) {

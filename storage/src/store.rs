@@ -113,9 +113,11 @@ mod reaper;
 mod refs;
 pub mod salvage;
 mod startup;
+mod stats;
 
 pub use self::commit::sync_active_journal;
 use self::reads::*;
+pub use self::stats::StoreStats;
 
 pub use self::groups::{ClaimOutcome, ClaimSpec, GroupMut, NackMode, NACK_FATAL_COUNT};
 pub use self::idmp::{IdmpDefaults, IdmpInfo, IDMP_CRON_EXPIRE, IDMP_CRON_STREAMS};

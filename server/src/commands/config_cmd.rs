@@ -38,6 +38,18 @@ pub fn get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// Sluice's parameters that are immutable in Redis 7.0 too (`IMMUTABLE_CONFIG` in its table).
+const REDIS_IMMUTABLE: &[&str] = &[
+    "databases",
+    "daemonize",
+    "io-threads",
+    "logfile",
+    "pidfile",
+    "tcp-backlog",
+    "unixsocket",
+    "unixsocketperm",
+];
+
 pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let pairs = &argv[2..];
     if !pairs.len().is_multiple_of(2) {
@@ -63,7 +75,12 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 "ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"
             ))
         };
-        // A bad value is reported before immutability, as for Redis's own checks.
+        // Parameters Redis 7.0 itself cannot change at runtime are refused before their value
+        // is looked at, as Redis does; for those only Sluice cannot change (port, bind…), a
+        // bad value is reported first, as Redis reports it.
+        if REDIS_IMMUTABLE.contains(&p.name) {
+            return Err(failed("can't set immutable config"));
+        }
         (p.set)(&mut next, &value).map_err(|e| failed(&e))?;
         if !p.mutable {
             // Redis calls `dir` protected (settable only with enable-protected-configs).
@@ -121,6 +138,8 @@ pub fn rewrite(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 
 pub fn resetstat(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     ctx.srv.stats = Default::default();
+    ctx.srv.net.reset();
+    ctx.srv.info.reset();
     ctx.out.ok();
     Ok(())
 }

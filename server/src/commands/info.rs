@@ -2,6 +2,7 @@
 //! (ioredis and BullMQ look for `loading:0`, `redis_version`, `maxmemory_policy`) work.
 
 use std::fmt::Write;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -62,6 +63,168 @@ pub fn version_num(v: &str) -> Option<u32> {
     Some(n)
 }
 
+/// Instantaneous metrics: samples kept (Redis's `STATS_METRIC_SAMPLES`) and how often one is
+/// taken (Redis's `run_with_period(100)` in serverCron).
+const INST_SAMPLES: usize = 16;
+const INST_EVERY: Duration = Duration::from_millis(100);
+/// `client_recent_max_*_buffer`: one-second slots (Redis's `CLIENTS_PEAK_MEM_USAGE_SLOTS`).
+const PEAK_SLOTS: usize = 8;
+/// `loglevel verbose`: the statistics lines' period (Redis's serverCron `run_with_period(5000)`).
+const VERBOSE_STATS_EVERY: Duration = Duration::from_secs(5);
+
+/// One instantaneous metric: per-second rates of a counter, sampled every [`INST_EVERY`].
+#[derive(Debug, Default, Clone)]
+struct InstMetric {
+    samples: [u64; INST_SAMPLES],
+    idx: usize,
+    /// The previous sample's time and counter (`None` after RESETSTAT or at start).
+    last: Option<(Instant, u64)>,
+}
+
+impl InstMetric {
+    /// Redis's `trackInstantaneousMetric`.
+    fn track(&mut self, now: Instant, count: u64) {
+        if let Some((at, before)) = self.last {
+            let ms = now.saturating_duration_since(at).as_millis() as u64;
+            let per_sec = count
+                .saturating_sub(before)
+                .saturating_mul(1000)
+                .checked_div(ms)
+                .unwrap_or(0);
+            self.samples[self.idx] = per_sec;
+            self.idx = (self.idx + 1) % INST_SAMPLES;
+        }
+        self.last = Some((now, count));
+    }
+
+    /// Redis's `getInstantaneousMetric`: the mean of the samples.
+    fn get(&self) -> u64 {
+        self.samples.iter().sum::<u64>() / INST_SAMPLES as u64
+    }
+}
+
+/// What INFO needs that is sampled in cron or measured around the drain's commit: the
+/// instantaneous rates, the recent largest client buffers, the eviction-exceeded timer, the
+/// commit and fsync latencies, and when `loglevel verbose` last logged its statistics.
+#[derive(Debug, Default)]
+pub struct InfoState {
+    ops: InstMetric,
+    net_in: InstMetric,
+    net_out: InstMetric,
+    last_inst: Option<Instant>,
+    /// Per one-second slot (unix seconds mod [`PEAK_SLOTS`]): the largest query buffer and
+    /// unwritten output of any client seen in that second.
+    peak_in: [u64; PEAK_SLOTS],
+    peak_out: [u64; PEAK_SLOTS],
+    peak_second: u64,
+    /// Since when the process is over `maxmemory` (Sluice never evicts: every policy acts as
+    /// noeviction, so this is Redis's "eviction exceeded" time), and the total of past spells (ms).
+    over_maxmemory_since: Option<Instant>,
+    eviction_exceeded_ms: u64,
+    /// A drain's commit, µs (last, maximum since start): its batch into fjall (memtables and
+    /// journal buffer) and, except under `appendfsync always`, the journal's write to the OS.
+    pub commit_us: (u64, u64),
+    /// The journal's fdatasync, µs (last, maximum since start): the engine's under
+    /// `appendfsync always` (journal write included), the background thread's under
+    /// `everysec`; none under `no`.
+    pub fsync_us: (u64, u64),
+    /// Time spent in active expiry cycles, µs (INFO `expire_cycle_cpu_milliseconds`, which
+    /// Redis also measures as elapsed time).
+    pub expire_cycle_us: u64,
+    last_verbose: Option<Instant>,
+}
+
+impl InfoState {
+    /// CONFIG RESETSTAT: the rates and the eviction time restart (latency maxima are kept:
+    /// they are "since start").
+    pub fn reset(&mut self) {
+        self.ops = InstMetric::default();
+        self.net_in = InstMetric::default();
+        self.net_out = InstMetric::default();
+        self.eviction_exceeded_ms = 0;
+        self.expire_cycle_us = 0;
+        if self.over_maxmemory_since.is_some() {
+            self.over_maxmemory_since = Some(Instant::now());
+        }
+    }
+
+    /// Notes one timing into a (last, max) pair.
+    pub fn note(pair: &mut (u64, u64), us: u64) {
+        pair.0 = us;
+        pair.1 = pair.1.max(us);
+    }
+
+    fn eviction_exceeded(&self) -> (u64, u64) {
+        let current = self
+            .over_maxmemory_since
+            .map_or(0, |at| at.elapsed().as_millis() as u64);
+        (self.eviction_exceeded_ms + current, current)
+    }
+}
+
+/// INFO's periodic work, called from every cron tick: the instantaneous rates (every 100 ms),
+/// the clients' recent largest buffers, the eviction-exceeded timer, and under `loglevel
+/// verbose` (or debug) Redis's statistics lines every 5 s.
+pub fn cron(srv: &mut crate::engine::Server, store: &sluice_storage::Store) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let now = Instant::now();
+    let st = &mut srv.info;
+    if st
+        .last_inst
+        .is_none_or(|at| now.saturating_duration_since(at) >= INST_EVERY)
+    {
+        st.last_inst = Some(now);
+        st.ops.track(now, srv.stats.commands);
+        st.net_in.track(now, srv.net.bytes_in.load(Relaxed));
+        st.net_out.track(now, srv.net.bytes_out.load(Relaxed));
+    }
+    let second = crate::engine::now_ms() / 1000;
+    if second != st.peak_second {
+        // Slots of the seconds since the last tick are over 8 s old by now: start them afresh.
+        for s in st.peak_second.max(second.saturating_sub(PEAK_SLOTS as u64)) + 1..=second {
+            let i = (s % PEAK_SLOTS as u64) as usize;
+            st.peak_in[i] = 0;
+            st.peak_out[i] = 0;
+        }
+        st.peak_second = second;
+    }
+    let slot = (second % PEAK_SLOTS as u64) as usize;
+    for c in srv.clients.values() {
+        st.peak_in[slot] = st.peak_in[slot].max(c.conn.query_buffer_len() as u64);
+        st.peak_out[slot] = st.peak_out[slot].max(c.out.len() as u64);
+    }
+    let max = srv.config.maxmemory;
+    let over = max > 0 && rss_bytes() > max;
+    match (over, st.over_maxmemory_since) {
+        (true, None) => st.over_maxmemory_since = Some(now),
+        (false, Some(at)) => {
+            st.eviction_exceeded_ms += now.saturating_duration_since(at).as_millis() as u64;
+            st.over_maxmemory_since = None;
+        }
+        _ => {}
+    }
+    if matches!(srv.config.loglevel.as_str(), "verbose" | "debug")
+        && st
+            .last_verbose
+            .is_none_or(|at| now.saturating_duration_since(at) >= VERBOSE_STATS_EVERY)
+    {
+        st.last_verbose = Some(now);
+        // Redis's serverCron lines at `verbose`: the keys of each database, then the clients
+        // and the memory in use.
+        for db in 0..store.databases() {
+            let d = store.dir(db);
+            if !d.is_empty() {
+                tracing::info!("DB {db}: {} keys ({} volatile)", d.len(), d.expires_len());
+            }
+        }
+        tracing::info!(
+            "{} clients connected (0 replicas), {} bytes in use",
+            srv.clients.len(),
+            rss_bytes()
+        );
+    }
+}
+
 const DEFAULT_SECTIONS: &[&str] = &[
     "server",
     "clients",
@@ -74,6 +237,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "errorstats",
     "cluster",
     "keyspace",
+    "sluice",
 ];
 /// Disque's sections: printed when named, and in the default and `all` INFO of clients of the
 /// Disque port (not of Redis clients, whose tools compare the section list with Redis's).
@@ -93,6 +257,7 @@ const ALL_SECTIONS: &[&str] = &[
     "latencystats",
     "cluster",
     "keyspace",
+    "sluice",
 ];
 
 /// The process's resident set size, from /proc (0 where that is unavailable).
@@ -119,8 +284,10 @@ pub(crate) fn peak_rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn cpu_times() -> (f64, f64) {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+/// User and system CPU seconds of the process (`/proc/self/stat`) or of the calling thread
+/// (`/proc/thread-self/stat`: INFO runs on the engine thread, Redis's "main thread").
+fn cpu_times(path: &str) -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return (0.0, 0.0);
     };
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
@@ -182,7 +349,7 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
             "server" => {
                 let _ = write!(
                     w,
-                    "# Server\r\nredis_version:{}\r\nsluice_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:{}\r\nconfig_file:{}\r\n",
+                    "# Server\r\nredis_version:{}\r\nsluice_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\n",
                     reported_version().0,
                     env!("CARGO_PKG_VERSION"),
                     std::env::consts::OS,
@@ -199,13 +366,22 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
                 );
             }
             "clients" => {
+                let (recent_in, recent_out) = (
+                    srv.info.peak_in.iter().max().copied().unwrap_or(0),
+                    srv.info.peak_out.iter().max().copied().unwrap_or(0),
+                );
                 let _ = write!(
                     w,
-                    "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                    "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{recent_in}\r\nclient_recent_max_output_buffer:{recent_out}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
                     srv.clients.len() + 1,
-                    srv.config.maxclients
-                ,
-                    srv.clients.values().filter(|c| c.blocked.is_some()).count());
+                    srv.config.maxclients,
+                    srv.clients.values().filter(|c| c.blocked.is_some()).count(),
+                    srv.deadlines.len(),
+                );
+                if redis_at_least(7, 2, 0) {
+                    // Keys with clients blocked on them (Redis 7.2's field).
+                    let _ = write!(w, "total_blocking_keys:{}\r\n", srv.waiting.len());
+                }
             }
             "memory" => {
                 let _ = write!(
@@ -244,32 +420,45 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
             }
             "stats" => {
                 use std::sync::atomic::Ordering::Relaxed;
+                let st = &srv.info;
+                let (eviction_total, eviction_current) = st.eviction_exceeded();
+                // Fields Sluice has nothing behind (replication, forks, defragmentation, client
+                // tracking, MIGRATE, RESTORE, key eviction) are 0 as on a Redis that never
+                // used them: true here, since Sluice never does those things.
                 let _ = write!(
                     w,
-                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n",
+                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:0\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:{eviction_total}\r\ncurrent_eviction_exceeded_time:{eviction_current}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\n",
                     srv.stats.connections,
                     srv.stats.commands,
+                    st.ops.get(),
                     srv.net.bytes_in.load(Relaxed),
                     srv.net.bytes_out.load(Relaxed),
+                    st.net_in.get() as f64 / 1024.0,
+                    st.net_out.get() as f64 / 1024.0,
                     srv.net.rejected.load(Relaxed),
-                    srv.stats.error_replies,
                     srv.stats.expired_keys,
+                    st.expire_cycle_us / 1000,
                     srv.stats.keyspace_hits,
-                    srv.stats.keyspace_misses
+                    srv.stats.keyspace_misses,
+                    srv.stats.error_replies,
+                    srv.net.reads.load(Relaxed),
+                    srv.net.writes.load(Relaxed),
                 );
             }
             "replication" => {
                 let _ = write!(
                     w,
-                    "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_repl_offset:0\r\n",
+                    "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\n",
                     srv.run_id
                 );
             }
             "cpu" => {
-                let (user, sys) = cpu_times();
+                let (user, sys) = cpu_times("/proc/self/stat");
+                let (main_user, main_sys) = cpu_times("/proc/thread-self/stat");
+                // No child processes: backups are copied by a thread.
                 let _ = write!(
                     w,
-                    "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n"
+                    "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\nused_cpu_sys_main_thread:{main_sys:.6}\r\nused_cpu_user_main_thread:{main_user:.6}\r\n"
                 );
             }
             "commandstats" => {
@@ -294,6 +483,24 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
             }
             "latencystats" => {
                 let _ = write!(w, "# Latencystats\r\n");
+                let mut rows: Vec<_> = srv.stats.per_command.values().collect();
+                rows.sort_by_key(|r| r.name);
+                let percentiles = &srv.config.latency_tracking_info_percentiles;
+                // As Redis: nothing while `latency-tracking` is off (the histograms are kept).
+                let rows = if srv.config.latency_tracking {
+                    rows
+                } else {
+                    Vec::new()
+                };
+                for r in rows {
+                    if let Some(h) = &r.latency {
+                        w.push_str(&crate::commands::latency::percentiles_line(
+                            r.name,
+                            h,
+                            percentiles,
+                        ));
+                    }
+                }
             }
             "cluster" => {
                 let _ = write!(w, "# Cluster\r\ncluster_enabled:0\r\n");
@@ -317,6 +524,34 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
                         );
                     }
                 }
+            }
+            "sluice" => {
+                let s = ctx.store.stats();
+                let st = &srv.info;
+                let _ = write!(
+                    w,
+                    "# Sluice\r\ndisk_bytes:{}\r\njournal_bytes:{}\r\njournals:{}\r\njournal_persists:{}\r\nmemtable_bytes:{}\r\nsealed_memtables:{}\r\nflushes_queued:{}\r\ntables:{}\r\nl0_tables:{}\r\nblob_files:{}\r\ncompactions_running:{}\r\ncompactions_completed:{}\r\ncompaction_time_usec:{}\r\nblock_cache_bytes:{}\r\nblock_cache_capacity:{}\r\nlast_commit_usec:{}\r\nmax_commit_usec:{}\r\nlast_fsync_usec:{}\r\nmax_fsync_usec:{}\r\nunixsocket:{}\r\n",
+                    s.disk_bytes,
+                    s.journal_bytes,
+                    s.journals,
+                    srv.stats.persists,
+                    s.memtable_bytes,
+                    s.sealed_memtables,
+                    s.flushes_queued,
+                    s.tables,
+                    s.l0_tables,
+                    s.blob_files,
+                    s.compactions_running,
+                    s.compactions_completed,
+                    s.compaction_time_us,
+                    s.cache_bytes,
+                    s.cache_capacity,
+                    st.commit_us.0,
+                    st.commit_us.1,
+                    st.fsync_us.0,
+                    st.fsync_us.1,
+                    srv.config.unixsocket,
+                );
             }
             _ => {}
         }

@@ -33,6 +33,72 @@ pub struct Event {
     pub max: u64,
 }
 
+/// Redis's `LATENCY_HISTOGRAM_MIN_VALUE`/`MAX_VALUE` (ns) and `LATENCY_HISTOGRAM_PRECISION`.
+const TRACKING_MIN_NS: u64 = 1;
+const TRACKING_MAX_NS: u64 = 1_000_000_000;
+const TRACKING_SIGFIG: u8 = 2;
+
+/// One command's latency histogram for INFO latencystats (`latency-tracking`), made on its
+/// first call as Redis does.
+pub type Tracking = Option<Box<hdrhistogram::Histogram<u64>>>;
+
+/// Records a call of `micros` µs, in ns clamped to 1 ns..1 s as Redis's
+/// `updateCommandLatencyHistogram`.
+pub fn track(h: &mut Tracking, micros: u64) {
+    if h.is_none() {
+        match hdrhistogram::Histogram::new_with_bounds(
+            TRACKING_MIN_NS,
+            TRACKING_MAX_NS,
+            TRACKING_SIGFIG,
+        ) {
+            Ok(new) => *h = Some(Box::new(new)),
+            // Constant, valid bounds: cannot fail; without a histogram the call is not counted.
+            Err(_) => return,
+        }
+    }
+    if let Some(h) = h {
+        let ns = micros
+            .saturating_mul(1000)
+            .clamp(TRACKING_MIN_NS, TRACKING_MAX_NS);
+        h.saturating_record(ns);
+    }
+}
+
+/// The value at `percentile` (0..=100) as Redis's `hdr_value_at_percentile`: the highest value
+/// equivalent to the bucket where the count reaches `percentile`% of the total, rounded to the
+/// nearest count (C's `+ 0.5`, where the Rust crate rounds up).
+pub fn value_at_percentile(h: &hdrhistogram::Histogram<u64>, percentile: f64) -> u64 {
+    let p = percentile.min(100.0);
+    let wanted = ((p / 100.0 * h.len() as f64) + 0.5) as u64;
+    let wanted = wanted.max(1);
+    let mut seen = 0u64;
+    for v in h.iter_recorded() {
+        seen += v.count_at_value();
+        if seen >= wanted {
+            return h.highest_equivalent(v.value_iterated_to());
+        }
+    }
+    0
+}
+
+/// The INFO latencystats line of one command: `latency_percentiles_usec_<name>:p50=…,p99=…`.
+pub fn percentiles_line(
+    name: &str,
+    h: &hdrhistogram::Histogram<u64>,
+    percentiles: &[f64],
+) -> String {
+    let mut line = format!("latency_percentiles_usec_{name}:");
+    for (i, p) in percentiles.iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        let v = value_at_percentile(h, *p) as f64 / 1000.0;
+        line.push_str(&format!("p{}={v:.3}", crate::config::trim_double(*p)));
+    }
+    line.push_str("\r\n");
+    line
+}
+
 /// The latency monitor's events (part of `Observers`). The per-command histograms are kept
 /// with the other per-command statistics (`engine::state::CommandStats`).
 #[derive(Default)]

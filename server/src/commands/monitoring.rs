@@ -143,6 +143,9 @@ pub fn feed_monitors(ctx: &mut Ctx<'_>, argv: &[Bytes]) {
     // A command run by a script shows as the script's, as Redis's `[0 lua]`.
     let who = if crate::scripting::with_run(|_| ()).is_some() {
         "lua".to_string()
+    } else if let crate::client::PeerAddr::Unix(path) = &ctx.client.addr {
+        // Redis's `[0 unix:/path]` for a client of the unixsocket.
+        format!("unix:{path}")
     } else {
         ctx.client.addr.to_string()
     };

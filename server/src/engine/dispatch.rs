@@ -216,6 +216,7 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     ctx.store.end_command();
     ctx.client.last_cmd_ms = ctx.now_ms;
     let micros = ctx.srv.clock.lap(start);
+    let tracking = ctx.srv.config.latency_tracking;
     let stats = &mut ctx.srv.stats;
     stats.commands += 1;
     let failed = stats.count_error(&ctx.out.buffer()[mark.min(ctx.out.len())..]);
@@ -223,7 +224,7 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     e.calls += 1;
     e.usec += micros;
     e.failed += u64::from(failed);
-    e.histogram[commands::latency::bucket(micros)] += 1;
+    e.record(micros, tracking);
     if monitored && !script {
         commands::monitoring::feed_monitors(ctx, argv);
     }

@@ -8,8 +8,8 @@
 //!
 //! One loop iteration (a *drain*):
 //! 1. wait for socket events, the next blocked-client deadline or the next cron tick;
-//! 2. accept new connections; mark clients whose sockets are readable, or that have commands
-//!    waiting, as *scheduled*;
+//! 2. accept new connections (TCP listeners and the `unixsocket`); mark clients whose sockets
+//!    are readable, or that have commands waiting, as *scheduled*;
 //! 3. serve each scheduled client once: read once (up to 16 KiB), parse, and execute its
 //!    commands until they are done, one blocks, or its unwritten replies reach
 //!    [`REPLY_BYTES_PER_TURN`] (the rest wait until the socket takes them: one client's
@@ -71,6 +71,8 @@ pub const REPLY_BYTES_PER_TURN: usize = 1 << 20;
 pub const WAKER: Token = Token(usize::MAX);
 /// Listener `i` polls as `LISTENER_BASE + i`; client `id` polls as `Token(id)`.
 const LISTENER_BASE: usize = usize::MAX / 2;
+/// The `unixsocket` listener's token.
+const UNIX_LISTENER: Token = Token(LISTENER_BASE - 1);
 /// Socket events taken per poll.
 const EVENTS_PER_POLL: usize = 1024;
 
@@ -88,6 +90,8 @@ pub struct Engine {
     /// The listening sockets; `true` for those on `disque-port` (their clients get Disque's
     /// bare HELLO).
     listeners: Vec<(mio::net::TcpListener, bool)>,
+    /// The `unixsocket` listener and its path (the socket file is removed at a clean stop).
+    unix: Option<(mio::net::UnixListener, Arc<str>)>,
     /// Set by the signal thread (then it wakes the loop through [`WAKER`]).
     stop: Arc<AtomicBool>,
     /// Clients to serve in this iteration's pass, in order (each has `scheduled` set).
@@ -159,9 +163,11 @@ impl Engine {
                 observers: Default::default(),
                 next_client_id: 1,
                 script,
+                info: Default::default(),
             },
             poll,
             listeners,
+            unix: None,
             stop,
             todo: VecDeque::new(),
             dirty: Vec::new(),
@@ -175,6 +181,24 @@ impl Engine {
     pub fn with_metrics(mut self, metrics: Option<crate::metrics::Metrics>) -> Self {
         self.metrics = metrics;
         self
+    }
+
+    /// Adds the `unixsocket` listener bound at `path` (see `net::listen_unix`).
+    pub fn with_unix_listener(
+        mut self,
+        mut listener: mio::net::UnixListener,
+        path: &str,
+    ) -> std::io::Result<Self> {
+        self.poll
+            .registry()
+            .register(&mut listener, UNIX_LISTENER, Interest::READABLE)?;
+        let path: Arc<str> = Arc::from(path);
+        // Served too while a script runs past busy-reply-threshold.
+        if let Some(io) = self.srv.script.io.as_mut() {
+            io.add_unix(&listener, path.clone())?;
+        }
+        self.unix = Some((listener, path));
+        Ok(self)
     }
 
     /// Runs the event loop until SHUTDOWN or a stop signal. Storage faults never end it with a
@@ -203,6 +227,7 @@ impl Engine {
             for ev in events.iter() {
                 match ev.token() {
                     WAKER => {}
+                    UNIX_LISTENER => self.accept_unix(),
                     Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE),
                     Token(t) => self.socket_event(t as u64, ev),
                 }
@@ -239,6 +264,13 @@ impl Engine {
             self.remove_client(id);
         }
         drop(std::mem::take(&mut self.listeners));
+        if let Some((listener, path)) = self.unix.take() {
+            drop(listener);
+            // As Redis at shutdown: the socket file goes with the server.
+            if let Err(e) = std::fs::remove_file(&*path) {
+                tracing::warn!(path = %path, "can't remove the unixsocket file: {e}");
+            }
+        }
         // A background backup holds a snapshot of the store: cancel it before closing.
         self.srv.backup.cancel_and_wait();
         if let Some(f) = &self.srv.disk_fault {
@@ -262,46 +294,78 @@ impl Engine {
                 return;
             };
             let disque = *disque;
-            let (sock, addr) = match l.accept() {
-                Ok(a) => a,
+            match l.accept() {
+                Ok((sock, addr)) => {
+                    let laddr = sock.local_addr().unwrap_or(addr);
+                    self.add_client(sock.into(), addr.into(), laddr.into(), disque);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // EMFILE and friends: try again at the next cron tick instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    self.retry_accept = true;
-                    return;
-                }
-            };
-            let max = self.srv.limits.maxclients.load(Ordering::Relaxed) as usize;
-            let net = &self.srv.net;
-            if net.connected.load(Ordering::Relaxed) >= max {
-                net.rejected.fetch_add(1, Ordering::Relaxed);
-                let _ =
-                    std::io::Write::write(&mut &sock, b"-ERR max number of clients reached\r\n");
-                continue;
+                Err(e) => return self.accept_failed(&e),
             }
-            let id = self.srv.next_client_id;
-            self.srv.next_client_id += 1;
-            let mut conn = Conn::new(sock, &self.srv.limits);
-            if let Err(e) = self.poll.registry().register(
-                &mut conn.sock,
-                Token(id as usize),
-                Interest::READABLE | Interest::WRITABLE,
-            ) {
-                tracing::warn!(error = %e, %addr, "can't poll the new connection; closing it");
-                continue;
-            }
-            let laddr = conn.sock.local_addr().unwrap_or(addr);
-            // As redis-server logs at `verbose`: one line per accepted and per closed connection.
-            tracing::debug!(client = id, %addr, "accepted connection");
-            let auth = self.srv.config.requirepass.is_none();
-            let mut client = Client::new(id, conn, addr, laddr, now_ms(), auth);
-            client.disque = disque;
-            self.srv.clients.insert(id, client);
-            self.srv.net.connected.fetch_add(1, Ordering::Relaxed);
-            self.srv.stats.connections += 1;
         }
+    }
+
+    /// Accepts every pending connection of the `unixsocket` listener.
+    fn accept_unix(&mut self) {
+        loop {
+            let Some((l, path)) = &self.unix else {
+                return;
+            };
+            let path = path.clone();
+            match l.accept() {
+                Ok((sock, _)) => {
+                    let addr = crate::client::PeerAddr::Unix(path);
+                    self.add_client(sock.into(), addr.clone(), addr, false);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.accept_failed(&e),
+            }
+        }
+    }
+
+    /// EMFILE and friends: the listeners are tried again at the next cron tick instead of
+    /// spinning.
+    fn accept_failed(&mut self, e: &std::io::Error) {
+        tracing::warn!(error = %e, "accept failed");
+        self.retry_accept = true;
+    }
+
+    /// Takes an accepted connection as a client (or refuses it over `maxclients`).
+    fn add_client(
+        &mut self,
+        mut sock: crate::net::Stream,
+        addr: crate::client::PeerAddr,
+        laddr: crate::client::PeerAddr,
+        disque: bool,
+    ) {
+        let max = self.srv.limits.maxclients.load(Ordering::Relaxed) as usize;
+        let net = &self.srv.net;
+        if net.connected.load(Ordering::Relaxed) >= max {
+            net.rejected.fetch_add(1, Ordering::Relaxed);
+            let _ = std::io::Write::write(&mut sock, b"-ERR max number of clients reached\r\n");
+            return;
+        }
+        let id = self.srv.next_client_id;
+        self.srv.next_client_id += 1;
+        let mut conn = Conn::new(sock, &self.srv.limits);
+        if let Err(e) = self.poll.registry().register(
+            &mut conn.sock,
+            Token(id as usize),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            tracing::warn!(error = %e, %addr, "can't poll the new connection; closing it");
+            return;
+        }
+        // As redis-server logs at `verbose`: one line per accepted and per closed connection.
+        tracing::debug!(client = id, %addr, "accepted connection");
+        let auth = self.srv.config.requirepass.is_none();
+        let mut client = Client::new(id, conn, addr, laddr, now_ms(), auth);
+        client.disque = disque;
+        self.srv.clients.insert(id, client);
+        self.srv.net.connected.fetch_add(1, Ordering::Relaxed);
+        self.srv.stats.connections += 1;
     }
 
     /// A client's socket is readable (or closed) and/or writable.
@@ -359,6 +423,7 @@ impl Engine {
         c.conn.parse_into(&mut c.pending, c.authenticated, &limits);
         if !c.conn.eof && c.conn.protocol_error.is_none() {
             if c.pending.len() < MAX_PENDING_COMMANDS {
+                self.srv.net.reads.fetch_add(1, Ordering::Relaxed);
                 match c.conn.read(&limits, &self.srv.net) {
                     Ok(Read_::Data { more }) => c.conn.maybe_unread = more,
                     Ok(Read_::WouldBlock) => c.conn.maybe_unread = false,
@@ -378,6 +443,12 @@ impl Engine {
                     }
                 }
                 c.conn.parse_into(&mut c.pending, c.authenticated, &limits);
+                if c.pending.len() >= MAX_PENDING_COMMANDS {
+                    // Parsing stopped at the limit: the read buffer may hold more commands
+                    // that no socket event will announce (a read that took a long pipeline
+                    // whole left them there, and the client then waited forever).
+                    c.conn.maybe_unread = true;
+                }
             } else {
                 // Not read for lack of room: once its commands have run (see `wants_turn`).
                 c.conn.maybe_unread = true;
@@ -424,6 +495,8 @@ impl Engine {
     /// and closes the clients that are done. A storage error instead goes to
     /// [`Engine::storage_fault`], which withholds the replies.
     fn finish_drain(&mut self) {
+        // Timed for INFO sluice only when there is something to commit.
+        let commit_started = self.store_mut().has_staged().then(Instant::now);
         if let Err(e) = self.store_mut().commit() {
             return self.storage_fault(e, "committing a batch to the journal");
         }
@@ -434,8 +507,20 @@ impl Engine {
             };
             let started = Instant::now();
             let persisted = self.store_mut().persist(sync);
+            let info = &mut self.srv.info;
+            if let Some(at) = commit_started {
+                let until = if sync == Sync::Disk {
+                    started
+                } else {
+                    Instant::now()
+                };
+                let us = until.saturating_duration_since(at).as_micros() as u64;
+                crate::commands::info::InfoState::note(&mut info.commit_us, us);
+            }
             if sync == Sync::Disk {
-                let ms = started.elapsed().as_millis() as u64;
+                let us = started.elapsed().as_micros() as u64;
+                crate::commands::info::InfoState::note(&mut info.fsync_us, us);
+                let ms = us / 1000;
                 let threshold = self.srv.config.latency_monitor_threshold;
                 self.srv.observers.latency.add_sample(
                     threshold,
@@ -508,17 +593,30 @@ impl Engine {
         }
     }
 
-    /// Periodic work: active expiry, reclaiming deleted streams, noticing a background storage
-    /// failure, and while writes are refused, probing whether they can resume.
+    /// Periodic work: INFO's samples (`commands::info::cron`: rates, recent buffers, the
+    /// eviction-exceeded timer, `loglevel verbose` statistics), active expiry, reclaiming
+    /// deleted streams, noticing a background storage failure, and while writes are refused,
+    /// probing whether they can resume.
     fn cron(&mut self) {
         if std::mem::take(&mut self.retry_accept) {
             for i in 0..self.listeners.len() {
                 self.accept(i);
             }
+            self.accept_unix();
         }
         // First, so a disk fault (which ends cron early) does not stop the metrics.
         if let (Some(m), Some(store)) = (&mut self.metrics, &self.store) {
             m.tick(&self.srv, store, now_ms());
+        }
+        if let Some(store) = &self.store {
+            crate::commands::info::cron(&mut self.srv, store);
+        }
+        if self.srv.config.appendfsync == Fsync::Everysec {
+            let (last, max) = self.fsync.timings();
+            if max > 0 {
+                let f = &mut self.srv.info.fsync_us;
+                *f = (last, f.1.max(max));
+            }
         }
         // The soft output limit is a time limit: clients whose socket takes nothing are checked
         // here, since nothing else happens to them.
@@ -572,10 +670,12 @@ impl Engine {
             return self.storage_fault(e, "a background flush or compaction");
         }
         let now = now_ms();
+        let expire_started = Instant::now();
         for db in 0..self.store_mut().databases() {
             let n = self.store_mut().expire_cycle(db, now, 200);
             self.srv.stats.expired_keys += n as u64;
         }
+        self.srv.info.expire_cycle_us += expire_started.elapsed().as_micros() as u64;
         // Queue groups' deadlines (`commands/xq.rs`): redelivery wake-ups, dead letters.
         let store = self
             .store

@@ -50,6 +50,19 @@ pub struct CommandStats {
     pub failed: u64,
     /// Calls by duration (LATENCY HISTOGRAM's buckets, see `commands::latency`).
     pub histogram: [u64; crate::commands::latency::BUCKETS],
+    /// INFO latencystats' histogram (`latency-tracking`; `None` until the first call).
+    pub latency: crate::commands::latency::Tracking,
+}
+
+impl CommandStats {
+    /// Counts a call that took `micros` in the LATENCY HISTOGRAM buckets and, with
+    /// `latency-tracking`, in the percentiles' histogram.
+    pub fn record(&mut self, micros: u64, tracking: bool) {
+        self.histogram[crate::commands::latency::bucket(micros)] += 1;
+        if tracking {
+            crate::commands::latency::track(&mut self.latency, micros);
+        }
+    }
 }
 
 impl Stats {
@@ -79,6 +92,7 @@ impl Stats {
             rejected: 0,
             failed: 0,
             histogram: [0; crate::commands::latency::BUCKETS],
+            latency: None,
         })
     }
 }
@@ -162,6 +176,8 @@ pub struct Server {
     pub next_client_id: u64,
     /// Lua scripting: the VM, the script cache, the busy loop's sockets.
     pub script: crate::scripting::Scripting,
+    /// What INFO samples in cron and the drain's timings (`commands::info::InfoState`).
+    pub info: crate::commands::info::InfoState,
 }
 
 /// How stale the memory sample behind `maxmemory` may be.

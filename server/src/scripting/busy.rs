@@ -6,8 +6,8 @@
 //! every 2 ms once the threshold is passed). It does not go back to the event loop; it works
 //! on the sockets directly, without epoll:
 //!
-//! * it accepts pending connections on every listener (a dup of the engine's listening
-//!   sockets) and registers them with the engine's poller (a clone of its registry), so a
+//! * it accepts pending connections on every listener, the `unixsocket` one included (a dup
+//!   of the engine's listening sockets) and registers them with the engine's poller (a clone of its registry), so a
 //!   client connecting during the script — `redis-cli SHUTDOWN NOSAVE`, say — is served;
 //! * it reads every idle client (no commands waiting, not blocked, not closing) until its
 //!   socket is empty, parses its commands and answers each one at once: `SCRIPT KILL` /
@@ -31,15 +31,17 @@ use std::sync::atomic::Ordering;
 
 use mio::{Interest, Registry, Token};
 
-use crate::client::Client;
+use crate::client::{Client, PeerAddr};
 use crate::engine::Ctx;
-use crate::net::{Conn, Read_};
+use crate::net::{Conn, Read_, Stream};
 
 /// The sockets [`serve`] needs besides the clients: the listeners and the poller's registry.
 pub struct BusyIo {
     registry: Registry,
     /// Dups of the engine's listeners; `true` for the Disque port.
     listeners: Vec<(TcpListener, bool)>,
+    /// A dup of the `unixsocket` listener, and its path.
+    unix: Option<(std::os::unix::net::UnixListener, std::sync::Arc<str>)>,
 }
 
 impl BusyIo {
@@ -64,7 +66,26 @@ impl BusyIo {
         Ok(BusyIo {
             registry: registry.try_clone()?,
             listeners: dups,
+            unix: None,
         })
+    }
+
+    /// Dups the engine's `unixsocket` listener too.
+    pub fn add_unix(
+        &mut self,
+        listener: &mio::net::UnixListener,
+        path: std::sync::Arc<str>,
+    ) -> std::io::Result<()> {
+        // SAFETY: as in `new`: dup(2) of a valid listening socket, owned by what is built on it.
+        let fd = unsafe { libc::dup(listener.as_raw_fd()) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        let l = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) };
+        l.set_nonblocking(true)?;
+        self.unix = Some((l, path));
+        Ok(())
     }
 }
 
@@ -93,28 +114,43 @@ fn accept(ctx: &mut Ctx<'_>) {
     let Some(io) = ctx.srv.script.io.as_ref() else {
         return;
     };
-    let mut accepted = Vec::new();
+    let mut accepted: Vec<(Stream, PeerAddr, PeerAddr, bool)> = Vec::new();
     for (l, disque) in &io.listeners {
         for _ in 0..64 {
             match l.accept() {
-                Ok((s, addr)) => accepted.push((s, addr, *disque)),
+                Ok((s, addr)) if s.set_nonblocking(true).is_ok() => {
+                    let laddr = s.local_addr().unwrap_or(addr);
+                    let s = mio::net::TcpStream::from_std(s);
+                    accepted.push((s.into(), addr.into(), laddr.into(), *disque));
+                }
+                Ok(_) => {}
                 Err(_) => break,
             }
         }
     }
-    for (sock, addr, disque) in accepted {
+    if let Some((l, path)) = &io.unix {
+        for _ in 0..64 {
+            match l.accept() {
+                Ok((s, _)) if s.set_nonblocking(true).is_ok() => {
+                    let addr = PeerAddr::Unix(path.clone());
+                    let s = mio::net::UnixStream::from_std(s);
+                    accepted.push((s.into(), addr.clone(), addr, false));
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+    for (mut sock, addr, laddr, disque) in accepted {
         let max = ctx.srv.limits.maxclients.load(Ordering::Relaxed) as usize;
         if ctx.srv.net.connected.load(Ordering::Relaxed) >= max {
             ctx.srv.net.rejected.fetch_add(1, Ordering::Relaxed);
-            let _ = std::io::Write::write(&mut &sock, b"-ERR max number of clients reached\r\n");
-            continue;
-        }
-        if sock.set_nonblocking(true).is_err() {
+            let _ = std::io::Write::write(&mut sock, b"-ERR max number of clients reached\r\n");
             continue;
         }
         let id = ctx.srv.next_client_id;
         ctx.srv.next_client_id += 1;
-        let mut conn = Conn::new(mio::net::TcpStream::from_std(sock), &ctx.srv.limits);
+        let mut conn = Conn::new(sock, &ctx.srv.limits);
         let Some(io) = ctx.srv.script.io.as_ref() else {
             return;
         };
@@ -129,7 +165,6 @@ fn accept(ctx: &mut Ctx<'_>) {
         {
             continue;
         }
-        let laddr = conn.sock.local_addr().unwrap_or(addr);
         tracing::debug!(client = id, %addr, "accepted connection while a script runs");
         let auth = ctx.srv.config.requirepass.is_none();
         let mut client = Client::new(id, conn, addr, laddr, ctx.now_ms, auth);
