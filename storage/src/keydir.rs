@@ -401,6 +401,35 @@ mod tests {
     }
 
     #[test]
+    fn access_record_follows_redis_lru_and_lfu() {
+        let t = 1_000_000u32;
+        let mut a = Access::new(t);
+        assert_eq!((a.idle_s(t + 7), a.freq(t)), (7, LFU_INIT));
+        // The first access from the initial value always counts; later ones less often.
+        a.hit(t + 7, 0.99);
+        assert_eq!((a.idle_s(t + 7), a.counter), (0, LFU_INIT + 1));
+        a.hit(t + 8, 0.99);
+        assert_eq!(a.counter, LFU_INIT + 1, "p = 1/11 at base 1");
+        a.hit(t + 8, 0.0);
+        assert_eq!(a.counter, LFU_INIT + 2);
+        // One point lost per idle minute (lfu-decay-time 1), never below 0.
+        assert_eq!(a.freq(t + 8 + 180), LFU_INIT - 1);
+        assert_eq!(a.freq(t + 8 + 60 * 300), 0);
+        // A key read through `get` keeps its record; `get_touched` updates it.
+        let mut d = KeyDir::new();
+        d.insert(Bytes::from_static(b"k"), s("v"));
+        let before = d.access(b"k").expect("record");
+        d.get(b"k");
+        assert_eq!(d.access(b"k"), Some(before));
+        d.get_touched(b"k", before.at_s + 5);
+        let after = d.access(b"k").expect("record");
+        assert_eq!((after.at_s, after.counter), (before.at_s + 5, LFU_INIT + 1));
+        // An overwrite keeps the counter (as Redis keeps an overwritten key's LFU data).
+        d.insert(Bytes::from_static(b"k"), s("w"));
+        assert_eq!(d.access(b"k").map(|a| a.counter), Some(LFU_INIT + 1));
+    }
+
+    #[test]
     fn expiry_index_follows_entries() {
         let mut d = KeyDir::new();
         d.insert(

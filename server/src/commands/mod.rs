@@ -122,6 +122,7 @@ mod tests {
     const KEYLESS_WRITES: &[&str] = &[
         "flushdb",
         "flushall",
+        "swapdb",
         "function|load",
         "function|delete",
         "function|flush",
