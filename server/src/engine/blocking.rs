@@ -129,7 +129,9 @@ impl Holds {
     /// transaction holding one).
     pub fn holds(&self, may_write: bool) -> bool {
         match self.pause {
-            Some(p) => !p.write_only || may_write,
+            // A pause whose end passed holds nothing more (the engine clears it at its next
+            // turn and releases the clients it held).
+            Some(p) => (!p.write_only || may_write) && p.end > Instant::now(),
             None => false,
         }
     }
