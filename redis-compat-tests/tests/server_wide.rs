@@ -4,6 +4,8 @@
 
 use redis_compat_tests::*;
 
+const NO_TOUCH: &str = "CLIENT NO-TOUCH is Redis 7.2: checked against db.c, not 7.0.15";
+
 #[rustfmt::skip]
 fn cases() -> Vec<Case> {
     vec![
@@ -29,6 +31,14 @@ fn cases() -> Vec<Case> {
         case("object_lfu", &[
             "CONFIG SET maxmemory-policy allkeys-lfu", "SET k v", "OBJECT FREQ k", "GET k", "OBJECT FREQ k", "OBJECT IDLETIME k", "OBJECT FREQ nothere", "OBJECT IDLETIME nothere",
             "CONFIG SET maxmemory-policy volatile-lfu", "OBJECT FREQ k", "CONFIG SET maxmemory-policy noeviction", "OBJECT FREQ k",
+        ]),
+        // CLIENT NO-TOUCH (Redis 7.2, checked on Sluice alone against db.c's lookupKey): its
+        // reads leave the LFU counter alone, TOUCH still counts (5 -> 6 is certain: the first
+        // step from the initial value has probability 1)
+        case("client_no_touch_lfu", &[
+            step("CONFIG SET maxmemory-policy allkeys-lfu"), step("SET k v"), sluice_only("CLIENT NO-TOUCH on", b"+OK\r\n", NO_TOUCH),
+            step("GET k"), step("EXISTS k"), sluice_only("OBJECT FREQ k", b":5\r\n", NO_TOUCH), step("TOUCH k"), sluice_only("OBJECT FREQ k", b":6\r\n", NO_TOUCH),
+            sluice_only("CLIENT NO-TOUCH off", b"+OK\r\n", NO_TOUCH), step("CONFIG SET maxmemory-policy noeviction"),
         ]),
         // No shared integers with maxmemory set and an LRU or LFU policy
         case("object_refcount_lru", &[
