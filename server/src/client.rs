@@ -94,6 +94,13 @@ pub struct Client {
     pub disque: bool,
     /// In MONITOR mode (also listed in `Server::observers.monitors`).
     pub monitor: bool,
+    /// The persist that carries this client's last write (Redis's `woff`; see
+    /// `commands/replication.rs`).
+    pub woff: u64,
+    /// CLIENT NO-EVICT (flag `e`; Sluice never evicts clients, so it only shows).
+    pub no_evict: bool,
+    /// CLIENT NO-TOUCH (flag `T`): its commands leave keys' access times alone (except TOUCH).
+    pub no_touch: bool,
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.
@@ -141,6 +148,9 @@ impl Client {
             blocked: None,
             disque: false,
             monitor: false,
+            woff: 0,
+            no_evict: false,
+            no_touch: false,
         }
     }
 
@@ -148,19 +158,26 @@ impl Client {
     pub fn info_line(&self, now_ms: u64) -> String {
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle = now_ms.saturating_sub(self.last_cmd_ms) / 1000;
-        let mut flags = if self.monitor {
-            "O"
-        } else if self.multi.is_some() {
-            "x"
-        } else if self.blocked.is_some() {
-            "b"
-        } else {
-            ""
+        // Redis's letters, in its order (those Sluice has): `U` (a Unix-socket client) after
+        // `x`/`b` and before `e`/`T`; `N` only when none.
+        let mut flags = String::new();
+        if self.monitor {
+            flags.push('O');
         }
-        .to_string();
-        // Redis's `U` (a Unix-socket client) comes after the others; `N` only when none.
+        if self.multi.is_some() {
+            flags.push('x');
+        }
+        if self.blocked.is_some() {
+            flags.push('b');
+        }
         if self.addr.is_unix() {
             flags.push('U');
+        }
+        if self.no_evict {
+            flags.push('e');
+        }
+        if self.no_touch {
+            flags.push('T');
         }
         if flags.is_empty() {
             flags.push('N');

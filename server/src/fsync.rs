@@ -22,6 +22,13 @@ pub const EVERY: Duration = Duration::from_secs(1);
 struct Shared {
     /// Journal writes were handed to the OS since the last sync.
     dirty: AtomicBool,
+    /// The last persist handed to the OS (the engine numbers them, `Stats::persists`).
+    written: AtomicU64,
+    /// The last persist the thread's last sync covered (WAITAOF's `fsynced_reploff`).
+    synced: AtomicU64,
+    /// A client waits for the sync (WAITAOF): sync after every persist instead of once a
+    /// second.
+    urgent: AtomicBool,
     stop: AtomicBool,
     error: Mutex<Option<std::io::Error>>,
     /// The last sync's duration and the longest, µs (INFO sluice).
@@ -49,9 +56,34 @@ impl BackgroundFsync {
         })
     }
 
-    /// Notes that journal writes were handed to the OS (cheap: one atomic store).
-    pub fn mark_dirty(&self) {
+    /// Notes that journal writes up to persist number `upto` were handed to the OS (cheap:
+    /// atomic stores; a wake-up of the thread only while a client waits for the sync).
+    pub fn mark_dirty(&self, upto: u64) {
+        self.shared.written.fetch_max(upto, Ordering::AcqRel);
         self.shared.dirty.store(true, Ordering::Release);
+        if self.shared.urgent.load(Ordering::Acquire) {
+            self.wake();
+        }
+    }
+
+    /// The last persist the journal is fsynced up to.
+    pub fn synced(&self) -> u64 {
+        self.shared.synced.load(Ordering::Acquire)
+    }
+
+    /// While on, every persist is synced right away (a client waits in WAITAOF) rather than
+    /// within the second; turning it on also syncs what was written and not synced yet.
+    pub fn set_urgent(&self, on: bool) {
+        let was = self.shared.urgent.swap(on, Ordering::AcqRel);
+        if on && !was && self.shared.dirty.load(Ordering::Acquire) {
+            self.wake();
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(t) = &self.thread {
+            t.thread().unpark();
+        }
     }
 
     /// The last sync's duration and the longest since start, µs (0 before the first).
@@ -77,15 +109,22 @@ fn run(dir: &std::path::Path, s: &Shared) {
         if !s.dirty.swap(false, Ordering::AcqRel) {
             continue;
         }
+        // Everything handed to the OS before this point is covered by the sync below.
+        let upto = s.written.load(Ordering::Acquire);
         let started = std::time::Instant::now();
         let synced = sluice_storage::sync_active_journal(dir);
         let us = started.elapsed().as_micros() as u64;
         s.last_us.store(us, Ordering::Relaxed);
         s.max_us.fetch_max(us, Ordering::Relaxed);
-        if let Err(e) = synced {
-            tracing::error!(error = %e, dir = %dir.display(), "background fdatasync of the journal failed");
-            if let Ok(mut slot) = s.error.lock() {
-                slot.get_or_insert(e);
+        match synced {
+            Ok(()) => {
+                s.synced.fetch_max(upto, Ordering::AcqRel);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, dir = %dir.display(), "background fdatasync of the journal failed");
+                if let Ok(mut slot) = s.error.lock() {
+                    slot.get_or_insert(e);
+                }
             }
         }
     }
@@ -111,7 +150,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let gone = dir.path().join("missing");
         let f = BackgroundFsync::start(gone).expect("start");
-        f.mark_dirty();
+        f.mark_dirty(1);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let err = loop {
             if let Some(e) = f.take_error() {

@@ -32,8 +32,8 @@
 //! prints the exact commands). Commands that would stop the test rather than exercise the server
 //! are defused: SHUTDOWN that would succeed, MONITOR, `CLIENT REPLY OFF|SKIP`, `CONFIG SET` of
 //! parameters that would lock the test out (`requirepass`, `timeout`, `maxclients`, the query
-//! limits) or slow it down (`appendfsync`), and blocking reads whose BLOCK (or GETJOB's TIMEOUT) would really wait
-//! (they wait at most 3 ms; `huge_block_timeouts_are_served` covers the huge BLOCK values).
+//! limits) or slow it down (`appendfsync`), and blocking reads whose BLOCK (or GETJOB's TIMEOUT,
+//! WAIT's and WAITAOF's timeout, CLIENT PAUSE's) would really wait (they wait at most 3 ms; `huge_block_timeouts_are_served` covers the huge BLOCK values).
 //!
 //! `regressions` replays every crash the fuzzer found, each time.
 //!
@@ -1618,6 +1618,21 @@ fn defuse(mut v: Argv, in_multi: bool, gen: &mut Gen) -> Argv {
         // The protocol a queued HELLO would switch to mid-EXEC is not worth tracking.
         (b"hello", _) if in_multi => v = vec![b("PING")],
         (b"flushall" | b"flushdb", _) if gen.chance(70) => v = vec![b("PING")],
+        // WAIT and WAITAOF asking for a replica (or, WAITAOF, an fsync that `appendfsync no`
+        // never makes) wait for their timeout (0: forever): at most 3 ms.
+        (b"wait" | b"waitaof", _) if v.len() >= 3 => {
+            let last = v.len() - 1;
+            if strict_i64(&v[last]).is_some_and(|n| n == 0 || n > 50) {
+                v[last] = b(&(1 + gen.rng.below(3)).to_string());
+            }
+        }
+        // A CLIENT PAUSE holds the test's own commands (ALL: every command, CLIENT UNPAUSE
+        // too) for its timeout: at most 3 ms.
+        (b"client", b"pause") if v.len() >= 3 => {
+            if strict_i64(&v[2]).is_some_and(|n| n > 50) {
+                v[2] = b(&(1 + gen.rng.below(3)).to_string());
+            }
+        }
         (b"xread" | b"xreadgroup", _) => {
             for i in 1..v.len().saturating_sub(1) {
                 if !eqi(&v[i], "BLOCK") {

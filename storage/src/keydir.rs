@@ -18,6 +18,12 @@
 //!
 //! Names are copied into one owned allocation when a key is created (never a slice of a client's
 //! read buffer, which would pin it) and shared by the three structures.
+//!
+//! Each key also has an [`Access`] record beside its entry (8 bytes in the map's slot, no
+//! separate structure): the Unix second of its last access and Redis's LFU counter, for OBJECT
+//! IDLETIME and OBJECT FREQ. Reads through [`KeyDir::get_touched`] update it; [`KeyDir::get`]
+//! does not (Redis's `LOOKUP_NOTOUCH`). It lives in memory only: after a restart every key was
+//! last accessed when it was loaded, as after Redis loads its AOF.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -48,6 +54,91 @@ pub struct Entry {
     pub expire_at: Option<u64>,
 }
 
+/// Redis's `LFU_INIT_VAL`: the counter of a new key.
+pub const LFU_INIT: u8 = 5;
+/// Redis's default `lfu-log-factor` and `lfu-decay-time` (minutes), which Sluice uses.
+const LFU_LOG_FACTOR: f64 = 10.0;
+const LFU_DECAY_MIN: u32 = 1;
+
+/// A key's last access (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// Unix seconds of the last access (Redis's LRU clock also has a resolution of a second).
+    pub at_s: u32,
+    /// Redis's logarithmic access counter.
+    pub counter: u8,
+    /// Unix minutes (mod 2^16) of the counter's last decay (Redis's `ldt`).
+    pub ldt_min: u16,
+}
+
+impl Access {
+    fn new(now_s: u32) -> Access {
+        Access {
+            at_s: now_s,
+            counter: LFU_INIT,
+            ldt_min: (now_s / 60) as u16,
+        }
+    }
+
+    /// Seconds since the last access.
+    pub fn idle_s(&self, now_s: u32) -> u32 {
+        now_s.saturating_sub(self.at_s)
+    }
+
+    /// Redis's `LFUDecrAndReturn`: the counter less one per `lfu-decay-time` minutes idle.
+    pub fn freq(&self, now_s: u32) -> u8 {
+        let now = (now_s / 60) as u16;
+        let elapsed = if now >= self.ldt_min {
+            u32::from(now - self.ldt_min)
+        } else {
+            65535 - u32::from(self.ldt_min) + u32::from(now)
+        };
+        let periods = elapsed / LFU_DECAY_MIN;
+        self.counter.saturating_sub(periods.min(255) as u8)
+    }
+
+    /// An access now: Redis's `updateLFU` (decay, then a logarithmic increment drawing `r`
+    /// uniformly in [0, 1)) and the LRU time.
+    fn hit(&mut self, now_s: u32, r: f64) {
+        let mut c = self.freq(now_s);
+        if c < 255 {
+            let base = f64::from(c.saturating_sub(LFU_INIT));
+            if r < 1.0 / (base * LFU_LOG_FACTOR + 1.0) {
+                c += 1;
+            }
+        }
+        self.ldt_min = (now_s / 60) as u16;
+        self.counter = c;
+        self.at_s = now_s;
+    }
+}
+
+/// The access clock (Unix seconds) new keys get: the last time the store saw (see
+/// [`set_clock`]), or the system clock before any.
+static CLOCK_S: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Advances the access clock (the store calls it with each command's time).
+pub fn set_clock(now_s: u32) {
+    CLOCK_S.store(now_s, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The access clock in Unix seconds.
+pub fn clock_s() -> u32 {
+    match CLOCK_S.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as u32),
+        s => s,
+    }
+}
+
+/// A key's slot in the lookup map.
+#[derive(Clone, Debug)]
+struct Slot {
+    entry: Entry,
+    access: Access,
+}
+
 /// Values at least this long are kept as they arrived; shorter ones are copied (see
 /// [`owned_value`]).
 const COPY_BELOW: usize = 64 * 1024;
@@ -67,9 +158,11 @@ pub fn owned_value(v: Bytes) -> Bytes {
 
 /// One database's keys.
 pub struct KeyDir {
-    map: HashMap<Bytes, Entry, ahash::RandomState>,
+    map: HashMap<Bytes, Slot, ahash::RandomState>,
     order: BTreeSet<(u64, Bytes)>,
     expires: BTreeSet<(u64, Bytes)>,
+    /// xorshift state for the LFU counter's draws.
+    rng: u64,
 }
 
 impl Default for KeyDir {
@@ -78,6 +171,7 @@ impl Default for KeyDir {
             map: HashMap::with_hasher(map_hasher()),
             order: BTreeSet::new(),
             expires: BTreeSet::new(),
+            rng: 0x9e37_79b9_7f4a_7c15,
         }
     }
 }
@@ -121,11 +215,37 @@ impl KeyDir {
 
     /// The entry for `name`, expired or not (expiry is the store's business).
     pub fn get(&self, name: &[u8]) -> Option<&Entry> {
-        self.map.get(name)
+        self.map.get(name).map(|s| &s.entry)
     }
 
     pub fn get_mut(&mut self, name: &[u8]) -> Option<&mut Entry> {
-        self.map.get_mut(name)
+        self.map.get_mut(name).map(|s| &mut s.entry)
+    }
+
+    /// The entry for `name`, recording an access at `now_s` (OBJECT IDLETIME, OBJECT FREQ).
+    pub fn get_touched(&mut self, name: &[u8], now_s: u32) -> Option<&Entry> {
+        let slot = self.map.get_mut(name)?;
+        // xorshift64: one draw per access, for the LFU counter's probability.
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        slot.access.hit(now_s, (x >> 11) as f64 / (1u64 << 53) as f64);
+        Some(&slot.entry)
+    }
+
+    /// The access record of `name`.
+    pub fn access(&self, name: &[u8]) -> Option<Access> {
+        self.map.get(name).map(|s| s.access)
+    }
+
+    /// Sets the access record of `name` (COPY, MOVE and RENAME carry it, as Redis carries
+    /// the object).
+    pub fn set_access(&mut self, name: &[u8], access: Access) {
+        if let Some(s) = self.map.get_mut(name) {
+            s.access = access;
+        }
     }
 
     /// Inserts or replaces; returns the previous entry.
@@ -134,7 +254,9 @@ impl KeyDir {
         // Overwrite (SET on an existing key, the common case): one lookup; `order` does not
         // change, and `expires` only if the expiry does.
         if let Some(slot) = self.map.get_mut(&name[..]) {
-            let old = std::mem::replace(slot, entry);
+            // Redis keeps the LFU counter of an overwritten key; the new value is accessed now.
+            slot.access.at_s = clock_s();
+            let old = std::mem::replace(&mut slot.entry, entry);
             if old.expire_at != new_at {
                 let owned = self.owned_name(&name);
                 if let Some(at) = old.expire_at {
@@ -151,7 +273,13 @@ impl KeyDir {
         if let Some(at) = new_at {
             self.expires.insert((at, owned.clone()));
         }
-        self.map.insert(owned, entry);
+        self.map.insert(
+            owned,
+            Slot {
+                entry,
+                access: Access::new(clock_s()),
+            },
+        );
         None
     }
 
@@ -165,18 +293,18 @@ impl KeyDir {
     pub fn remove(&mut self, name: &[u8]) -> Option<Entry> {
         let (owned, old) = self.map.remove_entry(name)?;
         self.order.remove(&(key_hash(&owned), owned.clone()));
-        if let Some(at) = old.expire_at {
+        if let Some(at) = old.entry.expire_at {
             self.expires.remove(&(at, owned));
         }
-        Some(old)
+        Some(old.entry)
     }
 
     /// Changes a key's expiry; false if the key does not exist.
     pub fn set_expire(&mut self, name: &[u8], at: Option<u64>) -> bool {
-        let Some(entry) = self.map.get_mut(name) else {
+        let Some(slot) = self.map.get_mut(name) else {
             return false;
         };
-        let old = std::mem::replace(&mut entry.expire_at, at);
+        let old = std::mem::replace(&mut slot.entry.expire_at, at);
         if old != at {
             let owned = self.owned_name(name);
             if let Some(old) = old {
@@ -203,7 +331,11 @@ impl KeyDir {
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
         self.order
             .iter()
-            .filter_map(|(_, k)| self.map.get_key_value(&k[..]).map(|(k, e)| (&k[..], e)))
+            .filter_map(|(_, k)| {
+                self.map
+                    .get_key_value(&k[..])
+                    .map(|(k, s)| (&k[..], &s.entry))
+            })
     }
 
     /// One SCAN step: visits keys from `cursor` on until `count` keys have been visited (never
@@ -218,12 +350,17 @@ impl KeyDir {
             if seen >= count && last_hash != Some(*h) {
                 return *h;
             }
-            if let Some(e) = self.map.get(&k[..]) {
-                visit(k, e);
+            if let Some(s) = self.map.get(&k[..]) {
+                visit(k, &s.entry);
             }
             last_hash = Some(*h);
         }
         0
+    }
+
+    /// Exchanges the contents of two directories (SWAPDB).
+    pub fn swap(&mut self, other: &mut KeyDir) {
+        std::mem::swap(self, other);
     }
 
     pub fn clear(&mut self) {
@@ -240,8 +377,8 @@ impl KeyDir {
             assert!(self.map.contains_key(&k[..]), "order names a missing key");
         }
         let mut with_expiry = BTreeMap::new();
-        for (k, e) in &self.map {
-            if let Some(at) = e.expire_at {
+        for (k, s) in &self.map {
+            if let Some(at) = s.entry.expire_at {
                 with_expiry.insert((at, k.clone()), ());
             }
         }
@@ -261,6 +398,35 @@ mod tests {
             value: Value::String(Bytes::copy_from_slice(v.as_bytes())),
             expire_at: None,
         }
+    }
+
+    #[test]
+    fn access_record_follows_redis_lru_and_lfu() {
+        let t = 1_000_000u32;
+        let mut a = Access::new(t);
+        assert_eq!((a.idle_s(t + 7), a.freq(t)), (7, LFU_INIT));
+        // The first access from the initial value always counts; later ones less often.
+        a.hit(t + 7, 0.99);
+        assert_eq!((a.idle_s(t + 7), a.counter), (0, LFU_INIT + 1));
+        a.hit(t + 8, 0.99);
+        assert_eq!(a.counter, LFU_INIT + 1, "p = 1/11 at base 1");
+        a.hit(t + 8, 0.0);
+        assert_eq!(a.counter, LFU_INIT + 2);
+        // One point lost per idle minute (lfu-decay-time 1), never below 0.
+        assert_eq!(a.freq(t + 8 + 180), LFU_INIT - 1);
+        assert_eq!(a.freq(t + 8 + 60 * 300), 0);
+        // A key read through `get` keeps its record; `get_touched` updates it.
+        let mut d = KeyDir::new();
+        d.insert(Bytes::from_static(b"k"), s("v"));
+        let before = d.access(b"k").expect("record");
+        d.get(b"k");
+        assert_eq!(d.access(b"k"), Some(before));
+        d.get_touched(b"k", before.at_s + 5);
+        let after = d.access(b"k").expect("record");
+        assert_eq!((after.at_s, after.counter), (before.at_s + 5, LFU_INIT + 1));
+        // An overwrite keeps the counter (as Redis keeps an overwritten key's LFU data).
+        d.insert(Bytes::from_static(b"k"), s("w"));
+        assert_eq!(d.access(b"k").map(|a| a.counter), Some(LFU_INIT + 1));
     }
 
     #[test]

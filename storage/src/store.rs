@@ -44,6 +44,10 @@
 //!   * `0xFE ‖ sid u64` → empty: stream incarnation `sid` is dead; the reaper is deleting its
 //!     entries and node records (DEL of any stream answers at once).
 //!   * `0xFF ‖ "next_sid"` → u64: stream incarnation allocator.
+//!   * `0xFF ‖ "db-map"` → one byte per database: the slot (the `db` byte above) its key records
+//!     are under. Written by SWAPDB, which exchanges two databases by exchanging their slots
+//!     (O(1), as in Redis, instead of rewriting every key record); absent, database n is in
+//!     slot n. `open` and `sluice repair` read it.
 //!   * `0xFF ‖ "format"` → u32: the data format ([`DATA_FORMAT`]), written when the database is
 //!     created; `open` refuses a directory without it (format 1, one record per entry, which
 //!     this build would misread) or with another value.
@@ -141,6 +145,9 @@ const TAG_KEY: u8 = 0x00;
 const TAG_DEAD: u8 = 0xFE;
 const NEXT_SID_KEY: &[u8] = b"\xFFnext_sid";
 const FORMAT_KEY: &[u8] = b"\xFFformat";
+/// In `keys`, once SWAPDB ran: which slot of the key records (the `db` byte of their disk keys)
+/// holds each database, one byte per database (absent: database n in slot n).
+const DB_MAP_KEY: &[u8] = b"\xFFdb-map";
 /// In `keys`: present once the directory has a `jobs` keyspace (see `Store::open`).
 const JOBS_KEYSPACE_KEY: &[u8] = b"\xFFjobs-keyspace";
 /// The data format this build reads and writes: 3 = stream entries in runs, consumer-group
@@ -289,6 +296,8 @@ pub struct Store {
     entries: Keyspace,
     smeta: Keyspace,
     dirs: Vec<KeyDir>,
+    /// The slot of each database's key records (see `DB_MAP_KEY`).
+    slots: Vec<u8>,
     /// The reaper's removals of dead incarnations' records, committed by [`Store::reap`].
     batch: Option<OwnedWriteBatch>,
     /// Entry writes of the current drain (full runs, run rewrites and removals), which every
@@ -324,6 +333,8 @@ pub struct Store {
     track_touches: bool,
     /// Keys that may now serve a blocked reader (see [`Store::track_ready`]).
     ready: ReadyKeys,
+    /// Lookups record an access (see [`Store::set_touching`]).
+    touching: bool,
     pel_log_min_ops: u64,
     counter_rules: crate::stream::group::CounterRules,
     /// The job store (`crate::jobs`): its writes join every commit's batch.
@@ -371,12 +382,51 @@ impl ReadyKeys {
     }
 }
 
-fn disk_key(db: usize, name: &[u8]) -> Vec<u8> {
+/// The disk key of a key record, in `slot` (see `DB_MAP_KEY`: `Store::slots[db]`).
+fn disk_key(slot: u8, name: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(2 + name.len());
     k.push(TAG_KEY);
-    k.push(db as u8);
+    k.push(slot);
     k.extend_from_slice(name);
     k
+}
+
+/// The slot of each database (see `DB_MAP_KEY`) as stored in `keys`, or the identity.
+fn read_db_map(keys: &Keyspace, databases: usize) -> Result<Vec<u8>> {
+    let identity: Vec<u8> = (0..databases).map(|d| d as u8).collect();
+    let Some(raw) = keys.get(DB_MAP_KEY)? else {
+        return Ok(identity);
+    };
+    let mut seen = [false; 256];
+    for &s in raw.iter() {
+        if std::mem::replace(&mut seen[usize::from(s)], true) {
+            return Err(StoreError::Corrupt(
+                "the database map repeats a slot".into(),
+            ));
+        }
+    }
+    // A map written with fewer databases than are configured now: the others keep their own
+    // slot when it is free. (With more: keys in a database beyond the configured number are
+    // refused at load, as without a map.)
+    let mut map: Vec<u8> = raw.iter().copied().take(databases).collect();
+    for d in map.len()..databases {
+        let free = (d..256)
+            .chain(0..d)
+            .find(|s| !seen[*s])
+            .ok_or_else(|| StoreError::Corrupt("the database map is full".into()))?;
+        seen[free] = true;
+        map.push(free as u8);
+    }
+    Ok(map)
+}
+
+/// The database whose records are in each slot (the inverse of [`read_db_map`]).
+fn slot_owners(map: &[u8]) -> [Option<usize>; 256] {
+    let mut owners = [None; 256];
+    for (db, &slot) in map.iter().enumerate() {
+        owners[usize::from(slot)] = Some(db);
+    }
+    owners
 }
 
 fn dead_key(sid: u64) -> Vec<u8> {
@@ -553,6 +603,71 @@ mod tests {
         let s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("reopen");
         assert_eq!(s.dir(1).len(), 0);
         assert_eq!(s.dir(2).len(), 1);
+    }
+
+    /// SWAPDB exchanges two databases by their slots: a reopen shows the swap, twice too, and
+    /// later writes land in the right slot.
+    #[test]
+    fn swapped_databases_survive_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
+            s.put(0, Bytes::from_static(b"a"), string("zero", None));
+            s.stream_create(1, Bytes::from_static(b"s"));
+            let fields = [Bytes::from_static(b"f"), Bytes::from_static(b"v")];
+            s.stream_append(1, b"s", StreamId::new(1, 1), &fields, NodeLimits::default(), 0);
+            s.end_command();
+            s.swap_dbs(0, 1);
+            s.swap_dbs(1, 5);
+            // Written after the swaps: database 0 (slot 1), database 5 (slot 0).
+            s.put(0, Bytes::from_static(b"b"), string("b", None));
+            s.put(5, Bytes::from_static(b"c"), string("c", None));
+            s.commit().expect("commit");
+            s.persist(Sync::Os).expect("persist");
+        }
+        let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("reopen");
+        assert!(s.dir(0).get(b"s").is_some() && s.dir(0).get(b"b").is_some());
+        assert_eq!(s.dir(0).len(), 2);
+        assert_eq!(s.dir(1).len(), 0);
+        assert_eq!(s.dir(5).len(), 2);
+        assert!(s.dir(5).get(b"a").is_some() && s.dir(5).get(b"c").is_some());
+        let got = s.stream_read(0, b"s", (StreamId::MIN, StreamId::MAX), false, None, 0);
+        assert_eq!(got.expect("read").len(), 1);
+    }
+
+    /// A stream copy is a new incarnation with its own entries: deleting the source, a reopen
+    /// and the reaper leave the copy whole.
+    #[test]
+    fn a_stream_copy_is_independent_and_durable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fields = [Bytes::from_static(b"f"), Bytes::from_static(b"v")];
+        {
+            let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
+            s.stream_create(0, Bytes::from_static(b"s"));
+            for i in 1..=2000 {
+                s.stream_append(0, b"s", StreamId::new(i, 0), &fields, NodeLimits::default(), 0);
+                s.end_command();
+                if i % 700 == 0 {
+                    s.commit().expect("commit");
+                }
+            }
+            // Some runs committed, some staged, the last ones in the open run.
+            assert!(s.copy_stream(0, b"s", 3, Bytes::from_static(b"c")).expect("copy"));
+            s.delete(0, b"s");
+            s.commit().expect("commit");
+            s.persist(Sync::Os).expect("persist");
+            while s.dead_streams() > 0 {
+                s.reap(100_000).expect("reap");
+            }
+        }
+        let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("reopen");
+        assert!(s.dir(0).get(b"s").is_none());
+        let got = s
+            .stream_read(3, b"c", (StreamId::MIN, StreamId::MAX), false, None, 0)
+            .expect("read");
+        assert_eq!(got.len(), 2000);
+        assert_eq!(got[1999].id, StreamId::new(2000, 0));
+        assert_eq!(s.dead_streams(), 0);
     }
 
     /// The store reports the keys that may serve a blocked reader, only while tracking is on:

@@ -1,11 +1,12 @@
-//! CLIENT: ID, SETNAME, GETNAME, SETINFO, LIST, INFO, KILL, HELP.
+//! CLIENT: ID, SETNAME, GETNAME, SETINFO, LIST, INFO, KILL, REPLY, PAUSE, UNPAUSE, UNBLOCK,
+//! NO-EVICT, NO-TOUCH, HELP. The parking behind PAUSE and UNBLOCK is in `engine/blocking.rs`.
 
 use bytes::Bytes;
 
 use super::common::*;
 use crate::args::{eq, Args};
-use crate::engine::Ctx;
-use crate::reply::{printable, CmdResult, ReplyError, SYNTAX};
+use crate::engine::{force_unblock, release_paused, Ctx, Pause, Unblock};
+use crate::reply::{printable, CmdResult, ReplyError, NOT_INTEGER, SYNTAX};
 
 /// Redis refuses names with spaces, newlines or other characters outside `!`..`~`.
 pub fn validate_name(name: &[u8]) -> Result<(), ReplyError> {
@@ -248,6 +249,98 @@ pub fn reply(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// Redis answers a CLIENT subcommand with the wrong number of arguments this way (its
+/// subcommands check their own argument count).
+fn wrong_args(argv: &[Bytes]) -> ReplyError {
+    ReplyError::new(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+        printable(&argv[1], 128)
+    ))
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL]: Redis's rules — a pause already in force keeps the more
+/// restrictive mode and the later end; the mode is checked before the timeout.
+pub fn pause(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(wrong_args(argv));
+    }
+    let write_only = match argv.get(3) {
+        None => false,
+        Some(m) if eq(m, "WRITE") => true,
+        Some(m) if eq(m, "ALL") => false,
+        Some(_) => return Err("ERR CLIENT PAUSE mode must be WRITE or ALL".into()),
+    };
+    let ms = super::replication::timeout_ms(&argv[2], ctx.now_ms)?.unwrap_or(0);
+    let end = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    let p = match ctx.srv.holds.pause {
+        Some(old) => Pause {
+            end: old.end.max(end),
+            write_only: old.write_only && write_only,
+        },
+        None => Pause { end, write_only },
+    };
+    tracing::debug!(client = ctx.client.id, ms, write_only = p.write_only, "client pause");
+    ctx.srv.holds.pause = Some(p);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT UNPAUSE: ends the pause; the held clients run this loop turn, in arrival order.
+pub fn unpause(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    if ctx.srv.holds.pause.take().is_some() {
+        tracing::debug!(client = ctx.client.id, "client unpause");
+    }
+    release_paused(ctx.srv);
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 if the client was blocked (XREAD, XREADGROUP,
+/// GETJOB, WAIT, WAITAOF; not one held by CLIENT PAUSE), which then gets its timeout reply or
+/// the UNBLOCKED error.
+pub fn unblock(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(wrong_args(argv));
+    }
+    let how = match argv.get(3) {
+        None => Unblock::Timeout,
+        Some(m) if eq(m, "TIMEOUT") => Unblock::Timeout,
+        Some(m) if eq(m, "ERROR") => Unblock::Error,
+        Some(_) => return Err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into()),
+    };
+    let id = crate::args::parse_i64(&argv[2]).ok_or(ReplyError::from(NOT_INTEGER))?;
+    // The client running this command is not blocked (and is not in the table).
+    let done = id > 0 && force_unblock(ctx.srv, id as u64, how);
+    ctx.out.int(i64::from(done));
+    Ok(())
+}
+
+fn on_off(argv: &[Bytes]) -> Result<bool, ReplyError> {
+    if eq(&argv[2], "ON") {
+        Ok(true)
+    } else if eq(&argv[2], "OFF") {
+        Ok(false)
+    } else {
+        Err(SYNTAX.into())
+    }
+}
+
+/// CLIENT NO-EVICT ON|OFF: Sluice never evicts clients (`maxmemory-clients` is not
+/// supported), so the flag only shows in CLIENT LIST (`e`), as it is kept.
+pub fn no_evict(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    ctx.client.no_evict = on_off(argv)?;
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT NO-TOUCH ON|OFF (Redis 7.2): while on, this client's commands leave keys' access
+/// times (OBJECT IDLETIME, OBJECT FREQ) alone, except TOUCH, which still updates them.
+pub fn no_touch(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    ctx.client.no_touch = on_off(argv)?;
+    ctx.out.ok();
+    Ok(())
+}
+
 pub fn help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     super::help_reply(
         ctx,
@@ -279,6 +372,10 @@ pub fn help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
             "      Return clients of specified type.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
             "REPLY (ON|OFF|SKIP)",
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",
@@ -287,6 +384,12 @@ pub fn help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
             "    Set client meta attr. Options are:",
             "    * LIB-NAME: the client lib name.",
             "    * LIB-VER: the client lib version.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+            "NO-TOUCH (ON|OFF)",
+            "    Will not touch LRU/LFU stats when this mode is on.",
         ],
     );
     Ok(())
@@ -308,7 +411,75 @@ const CLIENT_FLAGS: &[&str] = &["noscript", "loading", "stale"];
 
 const CLIENT_ACL: &[&str] = &["@slow", "@connection"];
 
-pub static CLIENT_SUBCOMMANDS: [Command; 9] = [
+const CLIENT_ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
+
+const CLIENT_ADMIN_ACL: &[&str] = &["@admin", "@slow", "@dangerous", "@connection"];
+
+pub static CLIENT_SUBCOMMANDS: [Command; 14] = [
+    cmd("client|pause", -3, pause)
+        .flags(CLIENT_ADMIN)
+        .acl(CLIENT_ADMIN_ACL)
+        .history(&[(
+            "6.2.0",
+            "`CLIENT PAUSE WRITE` mode added along with the `mode` option.",
+        )])
+        .doc(
+            "connection",
+            "2.9.50",
+            "O(1)",
+            "Stop processing commands from clients for some time",
+        )
+        .args(&[
+            arg("timeout", "integer"),
+            arg("mode", "oneof")
+                .opt()
+                .since("6.2.0")
+                .of(&[tok("WRITE"), tok("ALL")]),
+        ]),
+    cmd("client|unpause", 2, unpause)
+        .flags(CLIENT_ADMIN)
+        .acl(CLIENT_ADMIN_ACL)
+        .doc(
+            "connection",
+            "6.2.0",
+            "O(N) Where N is the number of paused clients",
+            "Resume processing of clients that were paused",
+        ),
+    cmd("client|unblock", -3, unblock)
+        .flags(CLIENT_ADMIN)
+        .acl(CLIENT_ADMIN_ACL)
+        .doc(
+            "connection",
+            "5.0.0",
+            "O(log N) where N is the number of client connections",
+            "Unblock a client blocked in a blocking command from a different connection",
+        )
+        .args(&[
+            arg("client-id", "integer"),
+            arg("timeout_error", "oneof")
+                .opt()
+                .of(&[tok("TIMEOUT"), tok("ERROR")]),
+        ]),
+    cmd("client|no-evict", 3, no_evict)
+        .flags(CLIENT_ADMIN)
+        .acl(CLIENT_ADMIN_ACL)
+        .doc(
+            "connection",
+            "7.0.0",
+            "O(1)",
+            "Set client eviction mode for the current connection",
+        )
+        .args(&[arg("enabled", "oneof").of(&[tok("ON"), tok("OFF")])]),
+    cmd("client|no-touch", 3, no_touch)
+        .flags(CLIENT_FLAGS)
+        .acl(CLIENT_ACL)
+        .doc(
+            "connection",
+            "7.2.0",
+            "O(1)",
+            "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+        )
+        .args(&[arg("enabled", "oneof").of(&[tok("ON"), tok("OFF")])]),
     cmd("client|reply", 3, reply)
         .flags(CLIENT_FLAGS)
         .acl(CLIENT_ACL)

@@ -1,5 +1,10 @@
-//! Generic keyspace commands: DEL, UNLINK, EXISTS, TYPE, KEYS, SCAN, RENAME, DBSIZE, FLUSHDB,
-//! FLUSHALL, and expiry (EXPIRE family, TTL, PTTL, EXPIRETIME, PERSIST).
+//! Generic keyspace commands: DEL, UNLINK, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, MOVE,
+//! SWAPDB, TOUCH, OBJECT, DBSIZE, FLUSHDB, FLUSHALL, and expiry (EXPIRE family, TTL, PTTL,
+//! EXPIRETIME, PERSIST).
+//!
+//! Access times: every lookup records one (`Store::lookup`), except in the commands Redis runs
+//! with `LOOKUP_NOTOUCH` (EXISTS, TYPE, the TTL family, OBJECT), which turn it off first, and
+//! for CLIENT NO-TOUCH clients (`dispatch::call`); TOUCH always records.
 
 use bytes::Bytes;
 
@@ -27,12 +32,14 @@ pub fn del(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 pub fn exists(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    ctx.store.set_touching(false);
     let n = argv[1..].iter().filter(|k| exists_now(ctx, k)).count();
     ctx.out.int(n as i64);
     Ok(())
 }
 
 pub fn type_(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    ctx.store.set_touching(false);
     let db = ctx.db();
     let name = ctx
         .store
@@ -265,6 +272,7 @@ pub fn pexpireat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 /// TTL-family reply: -2 missing, -1 no expiry, else the value computed by `f`.
 fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], f: impl Fn(u64, u64) -> i64) -> CmdResult {
+    ctx.store.set_touching(false);
     let db = ctx.db();
     let now = ctx.now_ms;
     let reply = match ctx.store.lookup(db, key, now) {
@@ -341,8 +349,239 @@ pub fn randomkey(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// TOUCH key [key ...]: how many exist; records an access to each (also for a CLIENT
+/// NO-TOUCH client: Redis exempts TOUCH from NO-TOUCH).
+pub fn touch(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    ctx.store.set_touching(true);
+    let n = argv[1..].iter().filter(|k| exists_now(ctx, k)).count();
+    ctx.out.int(n as i64);
+    Ok(())
+}
+
+/// The database index of COPY's DB and MOVE (Redis's `getIntFromObjectOrReply`, then
+/// `selectDb`).
+fn db_index(ctx: &Ctx<'_>, arg: &[u8]) -> Result<usize, ReplyError> {
+    let n = parse_i64(arg).ok_or(ReplyError::from(NOT_INTEGER))?;
+    if i32::try_from(n).is_err() {
+        return Err(
+            "ERR value is out of range, value must between -2147483648 and 2147483647".into(),
+        );
+    }
+    usize::try_from(n)
+        .ok()
+        .filter(|d| *d < ctx.store.databases())
+        .ok_or(ReplyError::from("ERR DB index is out of range"))
+}
+
+const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+
+/// COPY source destination [DB n] [REPLACE]. The copy gets the source's expiry and a fresh
+/// access record (Redis duplicates the object). A stream copy is a new incarnation holding
+/// copies of the entries, consumer groups (consumers, PEL, NACK zone), IDMP window and queue
+/// settings (`Store::copy_stream`).
+pub fn copy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let src_db = ctx.db();
+    let mut dst_db = src_db;
+    let mut replace = false;
+    let mut args = Args::new(&argv[3..]);
+    while let Some(opt) = args.next_opt() {
+        if eq(opt, "REPLACE") {
+            replace = true;
+        } else if eq(opt, "DB") && !args.is_empty() {
+            dst_db = db_index(ctx, args.next()?)?;
+        } else {
+            return Err(SYNTAX.into());
+        }
+    }
+    let (src, dst) = (&argv[1], &argv[2]);
+    if src_db == dst_db && src == dst {
+        return Err(SAME_OBJECT.into());
+    }
+    let now = ctx.now_ms;
+    let is_stream = match ctx.store.lookup(src_db, src, now) {
+        None => {
+            ctx.out.int(0);
+            return Ok(());
+        }
+        Some(e) => matches!(e.value, sluice_storage::Value::Stream(_)),
+    };
+    if ctx.store.lookup(dst_db, dst, now).is_some() {
+        if !replace {
+            ctx.out.int(0);
+            return Ok(());
+        }
+        ctx.store.delete(dst_db, dst);
+    }
+    let copied = if is_stream {
+        ctx.store
+            .copy_stream(src_db, src, dst_db, dst.clone())
+            .map_err(|e| ReplyError::new(format!("ERR {e}")))?
+    } else {
+        ctx.store.copy_string(src_db, src, dst_db, dst.clone())
+    };
+    ctx.out.int(i64::from(copied));
+    Ok(())
+}
+
+/// MOVE key db: the key itself moves (a stream keeps its incarnation: O(1) whatever its
+/// size), with its expiry and access record.
+pub fn move_(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let src_db = ctx.db();
+    let dst_db = db_index(ctx, &argv[2])?;
+    if src_db == dst_db {
+        return Err(SAME_OBJECT.into());
+    }
+    let key = &argv[1];
+    let now = ctx.now_ms;
+    if ctx.store.lookup(src_db, key, now).is_none()
+        || ctx.store.lookup(dst_db, key, now).is_some()
+    {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    ctx.store.move_to(src_db, key, dst_db, key.clone());
+    ctx.out.int(1);
+    Ok(())
+}
+
+/// SWAPDB index1 index2: O(1) in memory and on disk (`Store::swap_dbs`). As in Redis, clients
+/// stay in their database: WATCHers of a key that exists in either database fail their
+/// EXEC, and clients blocked on keys of either database are re-checked (a stream that now
+/// exists may serve an XREAD; an XREADGROUP whose stream is gone answers its error).
+pub fn swapdb(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let parse = |arg: &[u8], msg: &'static str| {
+        parse_i64(arg)
+            .filter(|n| i32::try_from(*n).is_ok())
+            .ok_or(ReplyError::from(msg))
+    };
+    let a = parse(&argv[1], "ERR invalid first DB index")?;
+    let b = parse(&argv[2], "ERR invalid second DB index")?;
+    let n = ctx.store.databases() as i64;
+    if !(0..n).contains(&a) || !(0..n).contains(&b) {
+        return Err("ERR DB index is out of range".into());
+    }
+    let (a, b) = (a as usize, b as usize);
+    if a != b {
+        // WATCHed keys of both databases that exist in either (Redis's
+        // touchAllWatchedKeysInDb, both ways).
+        let watched: Vec<(usize, Bytes)> = ctx
+            .srv
+            .watchers
+            .keys()
+            .filter(|(d, _)| *d == a || *d == b)
+            .cloned()
+            .collect();
+        for (d, k) in watched {
+            let other = if d == a { b } else { a };
+            let now = ctx.now_ms;
+            let exists = ctx.store.dir(d).get(&k).is_some_and(|e| e.expire_at.is_none_or(|at| at > now))
+                || ctx.store.dir(other).get(&k).is_some_and(|e| e.expire_at.is_none_or(|at| at > now));
+            if !exists {
+                continue;
+            }
+            let ids = ctx.srv.watchers.get(&(d, k)).cloned().unwrap_or_default();
+            for id in ids {
+                if id == ctx.client.id {
+                    ctx.client.dirty_cas = true;
+                } else if let Some(c) = ctx.srv.clients.get_mut(&id) {
+                    c.dirty_cas = true;
+                }
+            }
+        }
+        ctx.store.swap_dbs(a, b);
+        // Every blocked key of both databases is looked at again (its `WakeIf` decides).
+        let blocked: Vec<(usize, Bytes)> = ctx
+            .srv
+            .waiting
+            .keys()
+            .filter(|(d, _)| *d == a || *d == b)
+            .cloned()
+            .collect();
+        for (d, k) in blocked {
+            ctx.signal_ready(d, &k);
+        }
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
+/// The key of an OBJECT subcommand, without recording an access (Redis's `LOOKUP_NOTOUCH`).
+fn object_key<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Option<&'c sluice_storage::Entry> {
+    ctx.store.set_touching(false);
+    let db = ctx.db();
+    ctx.store.lookup(db, key, ctx.now_ms)
+}
+
+fn lfu_policy(ctx: &Ctx<'_>) -> bool {
+    ctx.srv.config.maxmemory_policy.ends_with("-lfu")
+}
+
+/// OBJECT REFCOUNT: 1, except Redis's shared integers: a string holding a canonical integer
+/// in 0..10000 is the shared object (refcount `INT_MAX`) unless `maxmemory` is set with an
+/// LRU or LFU policy (Redis then gives each key its own object, for its access record).
+pub fn object_refcount(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let shared_allowed = ctx.srv.config.maxmemory == 0
+        || !(ctx.srv.config.maxmemory_policy.ends_with("-lru") || lfu_policy(ctx));
+    let n = match object_key(ctx, &argv[2]).map(|e| &e.value) {
+        None => {
+            ctx.out.null();
+            return Ok(());
+        }
+        Some(sluice_storage::Value::String(s)) if shared_allowed && shared_integer(s) => {
+            i64::from(i32::MAX)
+        }
+        Some(_) => 1,
+    };
+    ctx.out.int(n);
+    Ok(())
+}
+
+/// A value Redis stores as one of its shared integers (0..10000, written canonically).
+fn shared_integer(s: &[u8]) -> bool {
+    s.len() <= 20
+        && parse_i64(s).is_some_and(|n| (0..10_000).contains(&n) && n.to_string().as_bytes() == s)
+}
+
+/// OBJECT IDLETIME: seconds since the key's last access (Redis refuses under an LFU policy).
+pub fn object_idletime(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if object_key(ctx, &argv[2]).is_none() {
+        ctx.out.null();
+        return Ok(());
+    }
+    if lfu_policy(ctx) {
+        return Err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.".into());
+    }
+    let now_s = (ctx.now_ms / 1000) as u32;
+    let idle = ctx
+        .store
+        .access(ctx.db(), &argv[2])
+        .map_or(0, |a| a.idle_s(now_s));
+    ctx.out.int(i64::from(idle));
+    Ok(())
+}
+
+/// OBJECT FREQ: Redis's logarithmic access counter (kept for every key, with Redis's default
+/// `lfu-log-factor` 10 and `lfu-decay-time` 1), shown only under an LFU policy as in Redis.
+pub fn object_freq(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if object_key(ctx, &argv[2]).is_none() {
+        ctx.out.null();
+        return Ok(());
+    }
+    if !lfu_policy(ctx) {
+        return Err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.".into());
+    }
+    let now_s = (ctx.now_ms / 1000) as u32;
+    let freq = ctx
+        .store
+        .access(ctx.db(), &argv[2])
+        .map_or(0, |a| a.freq(now_s));
+    ctx.out.int(i64::from(freq));
+    Ok(())
+}
+
 /// OBJECT ENCODING: the encoding Redis would use for the value.
 pub fn object_encoding(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    ctx.store.set_touching(false);
     let db = ctx.db();
     let enc = match ctx.store.lookup(db, &argv[2], ctx.now_ms).map(|e| &e.value) {
         None => {
@@ -372,6 +611,15 @@ pub fn object_help(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
             "ENCODING <key>",
             "    Return the kind of internal representation used in order to store the value",
             "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
         ],
     );
     Ok(())
@@ -532,6 +780,58 @@ pub static COMMANDS: &[Command] = &[
             "Rename a key, only if the new key does not exist",
         )
         .args(&[arg("key", "key"), arg("newkey", "key")]),
+    cmd("copy", -3, copy)
+        .flags(&["write", "denyoom"])
+        .keys(
+            1,
+            2,
+            1,
+            &[
+                ks(&["RO", "access"], 1, 0, 1),
+                ks(&["OW", "update"], 2, 0, 1),
+            ],
+        )
+        .acl(&["@keyspace", "@write", "@slow"])
+        .doc(
+            "generic",
+            "6.2.0",
+            "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
+            "Copy a key",
+        )
+        .args(&[
+            arg("source", "key"),
+            arg("destination", "key"),
+            arg("destination-db", "integer").token("DB").opt(),
+            tok("REPLACE").opt(),
+        ]),
+    cmd("move", 3, move_)
+        .flags(&["write", "fast"])
+        .keys(1, 1, 1, &[ks(&["RW", "access", "update"], 1, 0, 1)])
+        .acl(&["@keyspace", "@write", "@fast"])
+        .doc("generic", "1.0.0", "O(1)", "Move a key to another database")
+        .args(&[arg("key", "key"), arg("db", "integer")]),
+    cmd("swapdb", 3, swapdb)
+        .flags(&["write", "fast"])
+        .acl(&["@keyspace", "@write", "@fast", "@dangerous"])
+        .doc(
+            "server",
+            "4.0.0",
+            "O(N) where N is the count of clients watching or blocking on keys from both databases.",
+            "Swaps two Redis databases",
+        )
+        .args(&[arg("index1", "integer"), arg("index2", "integer")]),
+    cmd("touch", -2, touch)
+        .tips(&["request_policy:multi_shard", "response_policy:agg_sum"])
+        .flags(&["readonly", "fast"])
+        .keys(1, -1, 1, RO_ALL)
+        .acl(&["@keyspace", "@read", "@fast"])
+        .doc(
+            "generic",
+            "3.2.1",
+            "O(N) where N is the number of keys that will be touched.",
+            "Alters the last access time of a key(s). Returns the number of existing keys specified.",
+        )
+        .args(&[arg("key", "key").many()]),
     cmd("expire", -3, expire)
         .flags(&["write", "fast"])
         .keys(1, 1, 1, RW_UPDATE)
@@ -653,7 +953,43 @@ pub static COMMANDS: &[Command] = &[
         .args(&[arg("key", "key")]),
 ];
 
-pub static OBJECT_SUBCOMMANDS: [Command; 2] = [
+pub static OBJECT_SUBCOMMANDS: [Command; 5] = [
+    cmd("object|freq", 3, object_freq)
+        .tips(&["nondeterministic_output"])
+        .flags(&["readonly"])
+        .keys(2, 2, 1, &[ks(&["RO"], 2, 0, 1)])
+        .acl(&["@keyspace", "@read", "@slow"])
+        .doc(
+            "generic",
+            "4.0.0",
+            "O(1)",
+            "Get the logarithmic access frequency counter of a Redis object",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("object|idletime", 3, object_idletime)
+        .tips(&["nondeterministic_output"])
+        .flags(&["readonly"])
+        .keys(2, 2, 1, &[ks(&["RO"], 2, 0, 1)])
+        .acl(&["@keyspace", "@read", "@slow"])
+        .doc(
+            "generic",
+            "2.2.3",
+            "O(1)",
+            "Get the time since a Redis object was last accessed",
+        )
+        .args(&[arg("key", "key")]),
+    cmd("object|refcount", 3, object_refcount)
+        .tips(&["nondeterministic_output"])
+        .flags(&["readonly"])
+        .keys(2, 2, 1, &[ks(&["RO"], 2, 0, 1)])
+        .acl(&["@keyspace", "@read", "@slow"])
+        .doc(
+            "generic",
+            "2.2.3",
+            "O(1)",
+            "Get the number of references to the value of the key",
+        )
+        .args(&[arg("key", "key")]),
     cmd("object|encoding", 3, object_encoding)
         .tips(&["nondeterministic_output"])
         .flags(&["readonly"])

@@ -25,6 +25,7 @@ pub mod memory;
 pub mod monitoring;
 pub mod multi;
 pub mod persistence;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod stream_id;
@@ -58,6 +59,7 @@ pub static FAMILIES: &[&[Command]] = &[
     jobs::COMMANDS,
     monitoring::COMMANDS,
     persistence::COMMANDS,
+    replication::COMMANDS,
     memory::COMMANDS,
     latency::COMMANDS,
     scripting::COMMANDS,
@@ -120,6 +122,7 @@ mod tests {
     const KEYLESS_WRITES: &[&str] = &[
         "flushdb",
         "flushall",
+        "swapdb",
         "function|load",
         "function|delete",
         "function|flush",

@@ -1,5 +1,10 @@
 //! Blocking commands: parking a client on keys (XREAD/XREADGROUP BLOCK), waking it when a key
-//! it waits on changes, and answering it when its timeout passes.
+//! it waits on changes, and answering it when its timeout passes. The same parking holds the
+//! clients that wait on no key ([`BlockKind`]): WAIT (no replica ever acknowledges: it answers
+//! at its timeout), WAITAOF (woken when the journal's fsync covers the client's last write,
+//! [`Engine::serve_fsynced`]) and the commands CLIENT PAUSE holds (run again, in arrival
+//! order, when the pause ends: [`Engine::end_pause`]). CLIENT UNBLOCK answers a parked client
+//! by moving its deadline to now with the reply it asked for ([`force_unblock`]).
 //!
 //! Which keys changed comes from the store, not from the command handlers: while any client is
 //! blocked the store records every key that may now serve a blocked reader (see
@@ -55,6 +60,31 @@ pub enum WakeIf {
     Queue,
 }
 
+/// Why a client is parked (a handler that parks for another reason than keys says so in
+/// `Holds::kind` beside `Ctx::block`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// On keys (XREAD, XREADGROUP, GETJOB): re-run when a key is signalled; a null array at
+    /// the timeout.
+    Keys,
+    /// WAIT: there are no replicas, so it answers 0 at its timeout.
+    Wait,
+    /// WAITAOF: answered `[1, 0]` once the journal is fsynced up to `woff` (when no replica
+    /// is asked for), else `[local, 0]` at the timeout.
+    WaitAof { woff: u64, numreplicas: bool },
+    /// Held by CLIENT PAUSE: its command runs again when the pause ends.
+    Paused,
+}
+
+/// How CLIENT UNBLOCK answers a parked client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unblock {
+    /// As if its timeout had passed.
+    Timeout,
+    /// `-UNBLOCKED client unblocked via CLIENT UNBLOCK`.
+    Error,
+}
+
 /// A client parked by a blocking command.
 pub struct Blocked {
     pub argv: Vec<Bytes>,
@@ -62,6 +92,83 @@ pub struct Blocked {
     /// Aligned with `keys`.
     pub wake_if: Vec<WakeIf>,
     pub deadline: Option<Instant>,
+    pub kind: BlockKind,
+    /// Set by CLIENT UNBLOCK (its deadline is then now).
+    pub forced: Option<Unblock>,
+}
+
+/// A CLIENT PAUSE in force.
+#[derive(Debug, Clone, Copy)]
+pub struct Pause {
+    pub end: Instant,
+    /// WRITE: only commands that may write (and EXEC of such a transaction, scripts) wait.
+    pub write_only: bool,
+}
+
+/// The engine's state for the parkings that are not on keys (see the module docs).
+#[derive(Default)]
+pub struct Holds {
+    /// Set by a handler beside `Ctx::block` when it parks for another reason than keys.
+    pub kind: Option<BlockKind>,
+    /// CLIENT PAUSE, while in force.
+    pub pause: Option<Pause>,
+    /// Clients held by the pause, in arrival order.
+    pub paused: Vec<u64>,
+    /// The journal is fsynced up to this persist (`Stats::persists` numbers them): WAITAOF's
+    /// `fsynced_reploff`. Under `appendfsync always` every persist is an fsync; under
+    /// `everysec` the fsync thread reports how far its last sync reached; under `no` nothing
+    /// is ever fsynced by Sluice, so it does not move (as Redis's does not).
+    pub fsynced: u64,
+    /// Clients parked by WAITAOF.
+    pub aof_waiters: usize,
+}
+
+impl Holds {
+    /// Whether CLIENT PAUSE holds a command with these flags now (Redis's rule: ALL holds
+    /// every command; WRITE holds commands that may write or replicate, and EXEC of a
+    /// transaction holding one).
+    pub fn holds(&self, may_write: bool) -> bool {
+        match self.pause {
+            // A pause whose end passed holds nothing more (the engine clears it at its next
+            // turn and releases the clients it held).
+            Some(p) => (!p.write_only || may_write) && p.end > Instant::now(),
+            None => false,
+        }
+    }
+}
+
+/// CLIENT UNBLOCK: if `id` is parked (and not held by CLIENT PAUSE, which Redis does not let
+/// CLIENT UNBLOCK release), moves its deadline to now so the engine answers it this loop turn
+/// with `how`; false if it is not parked.
+pub fn force_unblock(srv: &mut crate::engine::Server, id: u64, how: Unblock) -> bool {
+    let Some(b) = srv.clients.get_mut(&id).and_then(|c| c.blocked.as_mut()) else {
+        return false;
+    };
+    if b.kind == BlockKind::Paused || b.forced.is_some() {
+        return b.forced.is_some();
+    }
+    if let Some(d) = b.deadline {
+        srv.deadlines.remove(&(d, id));
+    }
+    let now = Instant::now();
+    b.deadline = Some(now);
+    b.forced = Some(how);
+    srv.deadlines.insert((now, id));
+    true
+}
+
+/// CLIENT UNPAUSE (and a shorter pause): the held clients are released this loop turn.
+pub fn release_paused(srv: &mut crate::engine::Server) {
+    let now = Instant::now();
+    for id in srv.holds.paused.clone() {
+        if let Some(b) = srv.clients.get_mut(&id).and_then(|c| c.blocked.as_mut()) {
+            if let Some(d) = b.deadline {
+                srv.deadlines.remove(&(d, id));
+            }
+            b.deadline = Some(now);
+            srv.deadlines.insert((now, id));
+        }
+    }
 }
 
 impl Engine {
@@ -69,8 +176,23 @@ impl Engine {
     pub(super) fn park(&mut self, mut client: Client, spec: BlockSpec) {
         let id = client.id;
         let db = client.db;
-        let deadline =
-            (spec.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(spec.timeout_ms));
+        let kind = self.srv.holds.kind.take().unwrap_or(BlockKind::Keys);
+        let deadline = match kind {
+            // Held until the pause ends (its end may move: `expire_blocked` looks again).
+            BlockKind::Paused => self.srv.holds.pause.map(|p| p.end),
+            _ => (spec.timeout_ms > 0)
+                .then(|| Instant::now() + Duration::from_millis(spec.timeout_ms)),
+        };
+        match kind {
+            BlockKind::Paused => self.srv.holds.paused.push(id),
+            BlockKind::WaitAof { .. } => {
+                self.srv.holds.aof_waiters += 1;
+                // Ask the fsync thread for a sync as soon as this drain's writes reach the OS
+                // rather than at its next second.
+                self.fsync.set_urgent(true);
+            }
+            _ => {}
+        }
         debug_assert_eq!(
             spec.keys.len(),
             spec.wake_if.len(),
@@ -99,6 +221,8 @@ impl Engine {
             keys,
             wake_if,
             deadline,
+            kind,
+            forced: None,
         });
         self.srv.clients.insert(id, client);
     }
@@ -115,6 +239,16 @@ impl Engine {
         }
         if let Some(d) = b.deadline {
             self.srv.deadlines.remove(&(d, id));
+        }
+        match b.kind {
+            BlockKind::Paused => self.srv.holds.paused.retain(|p| *p != id),
+            BlockKind::WaitAof { .. } => {
+                self.srv.holds.aof_waiters = self.srv.holds.aof_waiters.saturating_sub(1);
+                if self.srv.holds.aof_waiters == 0 {
+                    self.fsync.set_urgent(false);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -223,15 +357,101 @@ impl Engine {
         self.drive(client);
     }
 
-    /// Answers blocked clients whose timeout passed with the null reply, then runs the rest of
-    /// their request.
+    /// Answers blocked clients whose timeout passed (a null array for a key wait, WAIT's and
+    /// WAITAOF's counts), or that CLIENT UNBLOCK released, then runs the rest of their
+    /// request; releases the clients CLIENT PAUSE held once it ended; answers WAITAOF clients
+    /// whose write the journal's fsync now covers.
     pub(super) fn expire_blocked(&mut self) {
+        self.serve_fsynced();
         let now = Instant::now();
+        if self.srv.holds.pause.is_some_and(|p| p.end <= now) {
+            self.srv.holds.pause = None;
+            tracing::debug!(held = self.srv.holds.paused.len(), "client pause ended");
+        }
+        if self.srv.holds.pause.is_none() && !self.srv.holds.paused.is_empty() {
+            self.end_pause();
+        }
         while let Some(&(deadline, id)) = self.srv.deadlines.first() {
             if deadline > now {
                 break;
             }
             self.srv.deadlines.remove(&(deadline, id));
+            let Some(mut client) = self.srv.clients.remove(&id) else {
+                continue;
+            };
+            let Some(mut b) = client.blocked.take() else {
+                self.srv.clients.insert(id, client);
+                continue;
+            };
+            if b.kind == BlockKind::Paused {
+                // The pause was extended (its end moved past this deadline): wait on.
+                if let Some(p) = self.srv.holds.pause {
+                    b.deadline = Some(p.end);
+                    self.srv.deadlines.insert((p.end, id));
+                    client.blocked = Some(b);
+                    self.srv.clients.insert(id, client);
+                    continue;
+                }
+            }
+            b.deadline = None;
+            self.unblock(id, &b);
+            client.out.set_protocol(client.proto);
+            match (b.forced, b.kind) {
+                (_, BlockKind::Paused) => {
+                    client.pending.push_front(b.argv);
+                }
+                (Some(Unblock::Error), _) => client
+                    .out
+                    .error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
+                (_, BlockKind::Keys) => client.out.null_array(),
+                (_, BlockKind::Wait) => client.out.int(0),
+                (_, BlockKind::WaitAof { woff, .. }) => {
+                    let local = self.aof_acked(woff);
+                    client.out.array(2);
+                    client.out.int(i64::from(local));
+                    client.out.int(0);
+                }
+            }
+            self.drive(client);
+        }
+    }
+
+    /// Whether the journal is fsynced past a write at `woff` (see `Holds::fsynced`), between
+    /// drains: a `woff` past the last persist is a drain that committed nothing, covered once
+    /// every persist is.
+    fn aof_acked(&self, woff: u64) -> bool {
+        let fsynced = self.srv.holds.fsynced;
+        woff <= fsynced || (woff > self.srv.stats.persists && fsynced >= self.srv.stats.persists)
+    }
+
+    /// Brings `Holds::fsynced` up to date and answers the WAITAOF clients it now covers (those
+    /// that asked for no replica; the others wait for their timeout, as no replica exists).
+    fn serve_fsynced(&mut self) {
+        let persists = self.srv.stats.persists;
+        let fsynced = match self.srv.config.appendfsync {
+            crate::config::Fsync::Always => persists,
+            crate::config::Fsync::Everysec => self.fsync.synced().max(self.srv.holds.fsynced),
+            crate::config::Fsync::No => self.srv.holds.fsynced,
+        };
+        self.srv.holds.fsynced = fsynced.min(persists);
+        if self.srv.holds.aof_waiters == 0 {
+            return;
+        }
+        let mut done: Vec<u64> = self
+            .srv
+            .clients
+            .values()
+            .filter_map(|c| match c.blocked.as_ref().map(|b| (b.kind, b.forced)) {
+                Some((BlockKind::WaitAof { woff, numreplicas: false }, None))
+                    if self.aof_acked(woff) =>
+                {
+                    Some(c.id)
+                }
+                _ => None,
+            })
+            .collect();
+        done.sort_unstable();
+        for id in done {
             let Some(mut client) = self.srv.clients.remove(&id) else {
                 continue;
             };
@@ -241,7 +461,28 @@ impl Engine {
             };
             self.unblock(id, &b);
             client.out.set_protocol(client.proto);
-            client.out.null_array();
+            client.out.array(2);
+            client.out.int(1);
+            client.out.int(0);
+            self.drive(client);
+        }
+    }
+
+    /// Releases the clients CLIENT PAUSE held, in the order they arrived: each runs its held
+    /// command (which the pause checks again) and the rest of its request.
+    fn end_pause(&mut self) {
+        for id in std::mem::take(&mut self.srv.holds.paused) {
+            let Some(mut client) = self.srv.clients.remove(&id) else {
+                continue;
+            };
+            let Some(b) = client.blocked.take() else {
+                self.srv.clients.insert(id, client);
+                continue;
+            };
+            if let Some(d) = b.deadline {
+                self.srv.deadlines.remove(&(d, id));
+            }
+            client.pending.push_front(b.argv);
             self.drive(client);
         }
     }

@@ -104,6 +104,18 @@ fn check_and_run(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> Outcome {
             .error("ERR Command not allowed inside a transaction");
         return Outcome::Rejected(Some(cmd));
     }
+    if ctx.srv.holds.pause.is_some() && !ctx.client.in_exec && paused(ctx, cmd) {
+        // CLIENT PAUSE: Redis checks it here, after the other refusals and before MULTI
+        // queueing; the client is parked until the pause ends (`engine/blocking.rs`).
+        ctx.srv.holds.kind = Some(super::BlockKind::Paused);
+        ctx.block = Some(super::BlockSpec {
+            keys: Vec::new(),
+            wake_if: Vec::new(),
+            timeout_ms: 0,
+            argv: argv.to_vec(),
+        });
+        return Outcome::Ran;
+    }
     if let Some(queue) = ctx.client.multi.as_mut() {
         if !matches!(
             cmd.name,
@@ -138,6 +150,25 @@ fn refused_for_memory(ctx: &mut Ctx<'_>, cmd: &'static Command) -> bool {
         || exec_with_denyoom
         || (in_multi && !matches!(cmd.name, "exec" | "discard" | "quit" | "reset"));
     candidate && ctx.srv.over_maxmemory()
+}
+
+/// Whether CLIENT PAUSE holds `cmd` now: under WRITE, commands that may write or replicate
+/// (Redis's `write` and `may_replicate` flags: EVAL, FCALL, PUBLISH…) and an EXEC whose queue
+/// holds one; under ALL, everything.
+fn paused(ctx: &Ctx<'_>, cmd: &'static Command) -> bool {
+    let may_write = |c: &Command| c.has_flag("write") || c.has_flag("may_replicate");
+    let holds = &ctx.srv.holds;
+    holds.holds(
+        may_write(cmd)
+            || (cmd.name == "exec"
+                && ctx.client.multi.as_ref().is_some_and(|q| {
+                    q.iter().any(|argv| {
+                        commands::lookup(&argv[0])
+                            .and_then(|c| resolve(c, argv).ok())
+                            .is_some_and(may_write)
+                    })
+                })),
+    )
 }
 
 /// Flags the open transaction as failed (a command could not be queued).
@@ -209,11 +240,20 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     let mark = ctx.out.len();
     // CLIENT LIST shows the command being run, as Redis does.
     ctx.client.last_cmd = cmd.name;
+    // Keys' access times (OBJECT IDLETIME/FREQ): a CLIENT NO-TOUCH client leaves them alone
+    // (TOUCH and the commands Redis runs with LOOKUP_NOTOUCH set it themselves).
+    ctx.store.set_touching(!ctx.client.no_touch);
     let result: CmdResult = handler(ctx, argv);
     if let Err(e) = result {
         ctx.error(&e);
     }
     ctx.store.end_command();
+    // WAITAOF's offset of this client (Redis sets it after every command, also a read, but
+    // not between the commands of an EXEC or a script): the persist that will carry what is
+    // staged now, or the last one.
+    if !ctx.client.in_exec {
+        ctx.client.woff = ctx.srv.stats.persists + u64::from(ctx.store.has_staged());
+    }
     ctx.client.last_cmd_ms = ctx.now_ms;
     let micros = ctx.srv.clock.lap(start);
     let tracking = ctx.srv.config.latency_tracking;

@@ -57,7 +57,9 @@ mod dispatch;
 mod faults;
 mod state;
 
-pub use blocking::{BlockSpec, Blocked, WakeIf};
+pub use blocking::{
+    force_unblock, release_paused, BlockKind, BlockSpec, Blocked, Holds, Pause, Unblock, WakeIf,
+};
 pub use dispatch::{call, process, resolve};
 pub use state::{now_ms, unwatch, Clock, CommandStats, Ctx, Server, Stats};
 
@@ -158,6 +160,7 @@ impl Engine {
                 waiting: HashMap::new(),
                 ready: Vec::new(),
                 deadlines: BTreeSet::new(),
+                holds: Default::default(),
                 disk_fault: None,
                 used_memory: (0, None),
                 observers: Default::default(),
@@ -539,7 +542,7 @@ impl Engine {
             self.srv.stats.persists += 1;
             if self.srv.config.appendfsync == Fsync::Everysec {
                 // The once-a-second fdatasync runs on its own thread (`fsync.rs`).
-                self.fsync.mark_dirty();
+                self.fsync.mark_dirty(self.srv.stats.persists);
             }
         }
         let now = Instant::now();

@@ -166,6 +166,8 @@ pub struct Server {
     pub ready: Vec<(usize, Bytes)>,
     /// Deadlines of blocked clients.
     pub deadlines: BTreeSet<(Instant, u64)>,
+    /// CLIENT PAUSE, WAIT, WAITAOF (`engine/blocking.rs`).
+    pub holds: super::Holds,
     /// Set while writes are refused after a disk-full fault (see `fault.rs`).
     pub disk_fault: Option<DiskFault>,
     /// SLOWLOG's entries and the MONITOR clients.

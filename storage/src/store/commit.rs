@@ -18,6 +18,7 @@ impl Store {
         self.last_dirty = None;
         for (db, name) in std::mem::take(&mut self.dirty_streams) {
             self.stage_journals(db, &name)?;
+            let slot = self.slots[db];
             if let Some(entry) = self.dirs[db].get_mut(&name) {
                 if let Value::Stream(meta) = &mut entry.value {
                     // Node summaries changed by appends: their state now.
@@ -26,7 +27,7 @@ impl Store {
                         self.pending_smeta.insert(node_key(meta.sid, master), v);
                     }
                     self.pending_keys
-                        .insert(disk_key(db, &name), Some(encode_entry(entry)));
+                        .insert(disk_key(slot, &name), Some(encode_entry(entry)));
                 }
             }
         }

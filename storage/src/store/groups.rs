@@ -747,6 +747,17 @@ impl GroupMut<'_> {
         self.changed = true;
     }
 
+    /// COPY: the group's queue side (`XQ.CONFIG`) as it is in another group, counters
+    /// included; deadlines are recomputed over the restored PEL.
+    pub(crate) fn restore_queue(&mut self, q: &QueueState) {
+        let mut q = Box::new(q.clone());
+        q.dirty = true;
+        q.scheduled = u64::MAX;
+        self.group.queue = Some(q);
+        self.group.rebuild_queue_index();
+        self.changed = true;
+    }
+
     /// Salvage: a pending entry as it was, for consumer `cid` of this group.
     pub(crate) fn restore_pending(&mut self, id: StreamId, cid: u32, n: &Nack) {
         self.group

@@ -71,6 +71,18 @@ impl IdmpStreams {
             .entry(sid)
             .or_insert_with(|| (db, Bytes::copy_from_slice(key)));
     }
+
+    /// Forgets where a stream was (MOVE, RENAME: it is noted under its new name).
+    pub(super) fn forget(&mut self, sid: u64) {
+        self.by_sid.remove(&sid);
+    }
+
+    /// SWAPDB: every stream noted in one database is now in `remap(db)`.
+    pub(super) fn remap_dbs(&mut self, remap: impl Fn(usize) -> usize) {
+        for (db, _) in self.by_sid.values_mut() {
+            *db = remap(*db);
+        }
+    }
 }
 
 /// Streams one [`Store::idmp_cron`] visits at most, and iids it expires in each at most.

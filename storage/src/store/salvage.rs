@@ -267,9 +267,20 @@ pub(crate) fn salvage(
     // Key records.
     let mut streams: Vec<StreamRec> = Vec::new();
     let mut strings: Vec<(usize, Bytes, Entry)> = Vec::new();
+    // The database of each slot (SWAPDB's map, see `DB_MAP_KEY`).
+    let map = super::read_db_map(&src.keys, src.dirs.len()).unwrap_or_else(|e| {
+        out.damage.push(format!(
+            "the database map could not be read ({e}); databases are taken as stored"
+        ));
+        (0..src.dirs.len()).map(|d| d as u8).collect()
+    });
+    let owners = super::slot_owners(&map);
     let gaps = scan(&src.keys, &[TAG_KEY], &[TAG_KEY + 1], |k, v| {
         let (db, name) = match k {
-            [_, db, name @ ..] => (usize::from(*db), Bytes::copy_from_slice(name)),
+            [_, slot, name @ ..] => (
+                owners[usize::from(*slot)].unwrap_or(usize::from(*slot)),
+                Bytes::copy_from_slice(name),
+            ),
             _ => {
                 out.damage.push(format!(
                     "a key record with a malformed key {}",

@@ -82,6 +82,7 @@ impl Store {
             entries,
             smeta,
             dirs: (0..opts.databases).map(|_| KeyDir::new()).collect(),
+            slots: (0..opts.databases).map(|d| d as u8).collect(),
             batch: None,
             overlay: Overlay::default(),
             atomic: 0,
@@ -99,6 +100,7 @@ impl Store {
             touched: Vec::new(),
             track_touches: false,
             ready: ReadyKeys::default(),
+            touching: true,
             pel_log_min_ops: opts.pel_log_min_ops,
             counter_rules: opts.counter_rules,
             jobs: crate::jobs::Jobs::new(jobs),
@@ -117,6 +119,8 @@ impl Store {
                 .map_err(|_| StoreError::Corrupt("next_sid".into()))?;
             self.next_sid = u64::from_be_bytes(b);
         }
+        self.slots = read_db_map(&self.keys, self.dirs.len())?;
+        let owners = slot_owners(&self.slots);
         let mut expired = Vec::new();
         let mut streams = 0usize;
         for guard in self.keys.prefix([TAG_KEY]) {
@@ -124,12 +128,14 @@ impl Store {
             if k.len() < 2 {
                 return Err(StoreError::Corrupt(format!("key record too short: {k:?}")));
             }
-            let db = usize::from(k[1]);
+            // The database whose slot this is (see `DB_MAP_KEY`).
+            let slot = usize::from(k[1]);
+            let db = owners[slot].unwrap_or(usize::MAX);
             let mut entry = decode_entry(&v)
                 .ok_or_else(|| StoreError::Corrupt(format!("bad key record for {k:?}")))?;
             if db >= self.dirs.len() {
                 return Err(StoreError::Corrupt(format!(
-                    "key in database {db} but only {} databases are configured",
+                    "key in database {slot} but only {} databases are configured",
                     self.dirs.len()
                 )));
             }
@@ -160,7 +166,8 @@ impl Store {
             self.dead.push((sid, None));
         }
         for (db, name, entry) in expired {
-            self.pending_keys.insert(disk_key(db, &name), None);
+            self.pending_keys
+                .insert(disk_key(self.slots[db], &name), None);
             self.drop_value(entry);
         }
         let written = self.commit().and_then(|()| {
