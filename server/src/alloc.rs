@@ -3,10 +3,12 @@
 //! the operating system ([`cron`], [`collect`]).
 //!
 //! **Figures.** [`allocated`] is the bytes Rust code holds live (what was asked of the
-//! allocator and not freed yet: INFO's `used_memory`), kept in 16 cache-line-padded counters
-//! picked by the calling thread's stack address, so the engine and fjall's threads do not fight
-//! over one line. Memory C code takes with `malloc` (none of our dependencies does on a hot
-//! path) is not counted. [`peak`] is the highest [`allocated`] seen: checked at every
+//! allocator and not freed yet: INFO's `used_memory`). Each thread adds up its allocations and
+//! frees in a thread-local and moves the sum to one shared counter once it reaches
+//! [`FLUSH_AT`] either way (no atomic operation and no shared cache line on most allocations;
+//! measured against an atomic add per allocation the difference was within the noise, see
+//! `bench/results/2026-12-04-memory.md`), so the figure is exact to 256 KiB per thread. Memory C code takes with `malloc` (none of our
+//! dependencies does on a hot path) is not counted. [`peak`] is the highest [`allocated`] seen: checked at every
 //! allocation of [`LARGE`] bytes or more and at every cron tick, so small allocations between
 //! two ticks can exceed it by what they add in 100 ms. When the counter is not installed (the
 //! library's own unit tests), [`allocated`] is `None` and callers fall back to the RSS.
@@ -24,7 +26,8 @@
 //! the allocator merely kept do not refuse writes). `MEMORY PURGE` collects at once.
 
 use std::alloc::{GlobalAlloc, Layout};
-use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -43,30 +46,40 @@ pub const IDLE_EVERY_MAX: Duration = Duration::from_secs(320);
 /// At most one triggered collect this often (MEMORY PURGE is not limited).
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
-#[repr(align(64))]
-struct Stripe(AtomicIsize);
-
-const STRIPES: usize = 16;
-#[allow(clippy::declare_interior_mutable_const)]
-const ZERO: Stripe = Stripe(AtomicIsize::new(0));
-static LIVE: [Stripe; STRIPES] = [ZERO; STRIPES];
+/// Bytes live, as flushed from the threads' pending deltas.
+static LIVE: AtomicIsize = AtomicIsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 static LARGE_FREED: AtomicU64 = AtomicU64::new(0);
+/// Set by the first flush into [`LIVE`]: [`Counting`] is the global allocator.
+static COUNTING: AtomicBool = AtomicBool::new(false);
+/// A thread adds its allocations to [`LIVE`] once they differ from what it last added by this
+/// much, so most allocations cost a thread-local add rather than an atomic one.
+const FLUSH_AT: usize = 256 << 10;
+
+thread_local! {
+    // Const-initialised and without a destructor: usable from the allocator, at any time in a
+    // thread's life (including while its other thread-locals are being destroyed).
+    static PENDING: Cell<isize> = const { Cell::new(0) };
+}
 
 /// mimalloc, counting the bytes live (see the module docs).
 pub struct Counting;
 
 #[inline]
-fn stripe() -> &'static AtomicIsize {
-    // Threads' stacks lie at least their size (2 MiB for Rust's threads) apart.
-    let marker = 0u8;
-    let at = std::ptr::addr_of!(marker) as usize;
-    &LIVE[(at >> 21) % STRIPES].0
-}
-
-#[inline]
 fn add(n: isize) {
-    stripe().fetch_add(n, Ordering::Relaxed);
+    let flushed = PENDING.try_with(|p| {
+        let v = p.get().wrapping_add(n);
+        if v.unsigned_abs() >= FLUSH_AT {
+            LIVE.fetch_add(v, Ordering::Relaxed);
+            COUNTING.store(true, Ordering::Relaxed);
+            p.set(0);
+        } else {
+            p.set(v);
+        }
+    });
+    if flushed.is_err() {
+        LIVE.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 fn note_peak() -> usize {
@@ -76,10 +89,7 @@ fn note_peak() -> usize {
 }
 
 fn sum() -> usize {
-    let total = LIVE
-        .iter()
-        .fold(0isize, |a, s| a.wrapping_add(s.0.load(Ordering::Relaxed)));
-    total.max(0) as usize
+    LIVE.load(Ordering::Relaxed).max(0) as usize
 }
 
 // SAFETY: every call is passed to mimalloc unchanged; the wrapper only counts.
@@ -135,10 +145,8 @@ unsafe impl GlobalAlloc for Counting {
 /// Bytes live in the allocator (INFO `used_memory`); `None` when [`Counting`] is not the global
 /// allocator.
 pub fn allocated() -> Option<usize> {
-    match note_peak() {
-        0 => None,
-        n => Some(n),
-    }
+    let live = note_peak();
+    COUNTING.load(Ordering::Relaxed).then_some(live)
 }
 
 /// The highest [`allocated`] figure seen (INFO `used_memory_peak`).
