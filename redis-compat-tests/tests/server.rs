@@ -154,7 +154,7 @@ fn cases() -> Vec<Case> {
             info("INFO clients", &["# Clients", "connected_clients:"]),
             info("INFO memory", &[
                 "# Memory", "used_memory:", "used_memory_rss:", "used_memory_peak:", "used_memory_peak_human:", "used_memory_peak_perc:",
-                "allocator_allocated:", "allocator_resident:", "maxmemory_policy:", "mem_fragmentation_ratio:", "mem_fragmentation_bytes:",
+                "allocator_allocated:", "maxmemory_policy:", "mem_fragmentation_ratio:", "mem_fragmentation_bytes:",
                 "mem_clients_normal:", "mem_allocator:",
             ]),
             info("INFO persistence", &["# Persistence", "loading:0"]),

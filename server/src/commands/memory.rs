@@ -151,7 +151,7 @@ pub fn stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     let memtables = ctx.store.memtable_bytes();
     let (cache, cache_capacity) = ctx.store.block_cache_bytes();
     let attributed = dataset + clients + memtables + cache;
-    let fields: [(&str, Figure); 21] = [
+    let fields: [(&str, Figure); 20] = [
         ("peak.allocated", Figure::Int(peak)),
         ("total.allocated", Figure::Int(used)),
         ("clients.normal", Figure::Int(clients)),
@@ -161,7 +161,6 @@ pub fn stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
         ("dataset.percentage", Figure::Ratio(pct(dataset, used))),
         ("peak.percentage", Figure::Ratio(pct(used, peak))),
         ("allocator.allocated", Figure::Int(used)),
-        ("allocator.resident", Figure::Int(crate::alloc::committed() as u64)),
         ("fragmentation", Figure::Ratio(rss as f64 / used.max(1) as f64)),
         ("fragmentation.bytes", Figure::Signed(rss as i64 - used as i64)),
         ("sluice.rss.bytes", Figure::Int(rss)),
