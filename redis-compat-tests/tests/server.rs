@@ -152,7 +152,11 @@ fn cases() -> Vec<Case> {
             info("INFO server", &["# Server", "redis_version:", "tcp_port:"]),
             info("INFO SERVER", &["# Server", "redis_version:"]),
             info("INFO clients", &["# Clients", "connected_clients:"]),
-            info("INFO memory", &["# Memory", "used_memory:", "maxmemory_policy:"]),
+            info("INFO memory", &[
+                "# Memory", "used_memory:", "used_memory_rss:", "used_memory_peak:", "used_memory_peak_human:", "used_memory_peak_perc:",
+                "allocator_allocated:", "maxmemory_policy:", "mem_fragmentation_ratio:", "mem_fragmentation_bytes:",
+                "mem_clients_normal:", "mem_allocator:",
+            ]),
             info("INFO persistence", &["# Persistence", "loading:0"]),
             info("INFO stats", &["# Stats", "total_commands_processed:"]),
             info("INFO replication", &["# Replication", "role:master"]),

@@ -6,6 +6,7 @@
 //! * [`table`] and [`commands`] — the command table and one module per command family.
 //! * [`config`] — every parameter once, for flags, config files and CONFIG GET/SET.
 
+pub mod alloc;
 pub mod args;
 pub mod client;
 pub mod commands;

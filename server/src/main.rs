@@ -1,9 +1,10 @@
 //! The `sluice` binary: `sluice [config-file] [--option value …]`, as redis-server.
 
 /// mimalloc: the event loop allocates small buffers at a high rate, and
-/// glibc's malloc showed up at ~15% of the engine thread's profile under XADD load.
+/// glibc's malloc showed up at ~15% of the engine thread's profile under XADD load. Wrapped in a
+/// counter of live bytes (INFO `used_memory`; see `sluice_server::alloc`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: sluice_server::alloc::Counting = sluice_server::alloc::Counting;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

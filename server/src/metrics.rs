@@ -422,8 +422,8 @@ fn render_header(srv: &Server, store: &Store) -> Text {
     t.one(
         "redis_memory_used_bytes",
         "gauge",
-        "used_memory metric (Sluice: the resident set size, as INFO)",
-        rss,
+        "used_memory metric (the allocator's live bytes, as INFO)",
+        crate::alloc::allocated().map_or(rss, |n| n as f64),
     );
     t.one(
         "redis_memory_used_rss_bytes",

@@ -34,6 +34,9 @@ pub const MAX_PENDING_COMMANDS: usize = 1024;
 /// where a fixed 16 KiB per read cost page faults in the allocator.
 const READ_MIN: usize = 1024;
 const READ_CHUNK: usize = 16 * 1024;
+/// An empty read buffer with more room than this (left by a large argument) is dropped rather
+/// than read into, so the memory goes back to the allocator.
+const READ_KEEP: usize = 4 * READ_CHUNK;
 
 /// Counters for INFO, kept by the engine thread (atomics so INFO reads them the same way
 /// whoever updates them).
@@ -242,6 +245,8 @@ pub struct Conn {
     pub sock: Stream,
     pub fd: i32,
     rbuf: BytesMut,
+    /// `rbuf` was last grown past [`READ_KEEP`] (for a large argument).
+    big: bool,
     last_read: usize,
     parser: RequestParser,
     /// The client closed its side: answer what it sent, then close.
@@ -269,6 +274,7 @@ impl Conn {
             sock,
             fd,
             rbuf: BytesMut::new(),
+            big: false,
             last_read: READ_MIN / 2,
             parser: RequestParser::new(parse_limits(limits)),
             eof: false,
@@ -298,6 +304,14 @@ impl Conn {
                 .saturating_sub(self.rbuf.len())
                 .min(limit - held),
         );
+        if self.rbuf.is_empty() && (self.big || self.rbuf.capacity() > READ_KEEP) {
+            // The buffer a huge argument was read into: once its arguments are dropped,
+            // `reserve` would take the whole allocation back and keep it for the
+            // connection's life.
+            self.rbuf = BytesMut::new();
+            self.big = false;
+        }
+        self.big |= want > READ_KEEP;
         self.rbuf.reserve(want);
         let start = self.rbuf.len();
         let spare = self.rbuf.spare_capacity_mut();

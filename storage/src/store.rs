@@ -109,6 +109,7 @@ mod functions;
 mod groups;
 mod idmp;
 mod keyspace;
+mod memstats;
 mod opening;
 mod overlay;
 mod queue;

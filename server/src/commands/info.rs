@@ -384,14 +384,31 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
                 }
             }
             "memory" => {
+                // used_memory: the allocator's live bytes (`alloc.rs`); the RSS where the
+                // counting allocator is not installed.
+                let used = crate::alloc::allocated().map_or(rss, |n| n as u64);
+                let peak = (crate::alloc::peak() as u64).max(used);
+                let clients: usize = srv
+                    .clients
+                    .values()
+                    .map(|c| c.out.len() + c.conn.query_buffer_len())
+                    .sum::<usize>()
+                    + ctx.client.out.len()
+                    + ctx.client.conn.query_buffer_len();
                 let _ = write!(
                     w,
-                    "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_allocator:libc\r\n",
+                    "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nallocator_allocated:{used}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_clients_normal:{clients}\r\nmem_allocator:{}\r\nsluice_rss_peak:{}\r\n",
+                    human(used),
                     human(rss),
-                    human(rss),
+                    human(peak),
+                    used as f64 * 100.0 / peak.max(1) as f64,
                     srv.config.maxmemory,
                     human(srv.config.maxmemory),
-                    srv.config.maxmemory_policy
+                    srv.config.maxmemory_policy,
+                    rss as f64 / used.max(1) as f64,
+                    rss as i64 - used as i64,
+                    crate::alloc::name(),
+                    peak_rss_bytes().max(rss),
                 );
             }
             "persistence" => {

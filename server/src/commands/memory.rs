@@ -28,29 +28,50 @@ fn alloc(n: usize) -> usize {
 
 /// The estimated RAM held by one key.
 pub fn key_memory(name: &[u8], e: &Entry) -> usize {
-    KEY_OVERHEAD
-        + alloc(name.len())
-        + match &e.value {
-            Value::String(v) => alloc(v.len()),
-            Value::Stream(m) => {
-                let mut n = std::mem::size_of::<sluice_storage::stream::StreamMeta>();
-                // Node index: a B-tree entry (ID key, summary value) per node.
-                n += m.layout.radix_tree_keys() as usize * 96;
-                // Tail cache: the encoded entries plus a deque slot each.
-                n += m.tail_bytes + m.tail.len() * 48;
-                // IDMP window (`XADD … IDMP`).
-                n += m.idmp.as_deref().map_or(0, |w| w.heap_estimate());
-                for (gname, g) in m.groups.iter() {
-                    n += 256 + alloc(gname.len());
-                    // Group PEL: ID key and delivery record per entry, B-tree overhead.
-                    n += g.pel().len() * 64;
-                    for (cname, c) in g.consumers() {
-                        n += 160 + alloc(cname.len()) + c.pel().len() * 40;
-                    }
+    let p = key_parts(name, e);
+    p.keydir + p.stream_caches + p.groups
+}
+
+/// One key's RAM by where it is held.
+#[derive(Default, Clone, Copy)]
+struct KeyParts {
+    /// Its directory entry, name and (for a string) value.
+    keydir: usize,
+    /// A stream's metadata, node index, tail cache and IDMP window.
+    stream_caches: usize,
+    /// A stream's consumer groups, consumers and pending entries (PELs).
+    groups: usize,
+}
+
+fn key_parts(name: &[u8], e: &Entry) -> KeyParts {
+    let mut p = KeyParts {
+        keydir: KEY_OVERHEAD + alloc(name.len()),
+        ..KeyParts::default()
+    };
+    match &e.value {
+        Value::String(v) => p.keydir += alloc(v.len()),
+        Value::Stream(m) => {
+            let mut n = std::mem::size_of::<sluice_storage::stream::StreamMeta>();
+            // Node index: a B-tree entry (ID key, summary value) per node.
+            n += m.layout.radix_tree_keys() as usize * 96;
+            // Tail cache: the encoded entries plus a deque slot each.
+            n += m.tail_bytes + m.tail.len() * 48;
+            // IDMP window (`XADD … IDMP`).
+            n += m.idmp.as_deref().map_or(0, |w| w.heap_estimate());
+            p.stream_caches = n;
+            let mut g_bytes = 0;
+            for (gname, g) in m.groups.iter() {
+                g_bytes += 256 + alloc(gname.len());
+                // Group PEL: ID key and delivery record per entry, B-tree overhead.
+                g_bytes += g.pel().len() * 64;
+                for (cname, c) in g.consumers() {
+                    g_bytes += 160 + alloc(cname.len()) + c.pel().len() * 40;
                 }
-                n
             }
+            p.groups = g_bytes;
         }
+    }
+    p
 }
 
 pub fn usage(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
@@ -77,54 +98,101 @@ pub fn usage(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// Where memory goes, as far as Sluice can tell: the process (RSS), its peak, the key
-/// directory (estimated from up to [`STATS_SAMPLE`] keys), and the store's block cache. Field names follow Redis's MEMORY STATS
+/// Where memory goes: the allocator's live bytes and peak (`alloc.rs`), then what holds them
+/// as far as Sluice can tell — the key directory, stream caches, consumer groups with their
+/// PELs (these three estimated from up to [`STATS_SAMPLE`] keys, scaled to all of them), client
+/// buffers, fjall's memtables and block cache — and what is left unattributed (the parser,
+/// scripting, fjall's table indexes and filters, …). Field names follow Redis's MEMORY STATS
 /// where the meaning is the same; Sluice's own start with `sluice.`.
 pub fn stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     let rss = super::info::rss_bytes();
-    let peak = super::info::peak_rss_bytes().max(rss);
+    let used = crate::alloc::allocated().map_or(rss, |n| n as u64);
+    let peak = (crate::alloc::peak() as u64).max(used);
     // The dataset is estimated from the first keys in SCAN order (all of them on a small
     // server): MEMORY STATS runs on the event loop and must not walk millions of keys.
     let mut keys = 0usize;
-    let (mut sampled, mut sampled_bytes) = (0usize, 0usize);
+    let mut sampled = 0usize;
+    let mut sum = KeyParts::default();
     for db in 0..ctx.store.databases() {
         let dir = ctx.store.dir(db);
         keys += dir.len();
         for (name, e) in dir.iter().take(STATS_SAMPLE - sampled) {
             sampled += 1;
-            sampled_bytes += key_memory(name, e);
+            let p = key_parts(name, e);
+            sum.keydir += p.keydir;
+            sum.stream_caches += p.stream_caches;
+            sum.groups += p.groups;
         }
     }
-    let per_key = sampled_bytes / sampled.max(1);
-    let dataset = if sampled == keys {
-        sampled_bytes
-    } else {
-        per_key * keys
+    let scale = |n: usize| -> u64 {
+        if sampled == keys {
+            n as u64
+        } else {
+            (n as u128 * keys as u128 / sampled.max(1) as u128) as u64
+        }
     };
-    let clients: usize = ctx
+    let (_, slots) = ctx.store.keydir_slots();
+    // Slots a table keeps beyond its keys (name handle, entry and control byte each).
+    let spare_slots = slots.saturating_sub(keys) as u64
+        * (std::mem::size_of::<(Bytes, Entry)>() + 1) as u64;
+    let keydir = scale(sum.keydir) + spare_slots;
+    let stream_caches = scale(sum.stream_caches);
+    let groups = scale(sum.groups);
+    let dataset = keydir + stream_caches + groups;
+    let per_key = dataset / keys.max(1) as u64;
+    let clients = (ctx
         .srv
         .clients
         .values()
         .map(|c| c.out.len() + c.conn.query_buffer_len())
         .sum::<usize>()
         + ctx.client.out.len()
-        + ctx.client.conn.query_buffer_len();
-    let fields: [(&str, i64); 8] = [
-        ("peak.allocated", peak as i64),
-        ("total.allocated", rss as i64),
-        ("clients.normal", clients as i64),
-        ("keys.count", keys as i64),
-        ("keys.bytes-per-key", per_key as i64),
-        ("dataset.bytes", dataset as i64),
-        ("sluice.block-cache.bytes", ctx.srv.config.cache_size as i64),
-        ("sluice.disk.bytes", ctx.store.disk_space() as i64),
+        + ctx.client.conn.query_buffer_len()) as u64;
+    let memtables = ctx.store.memtable_bytes();
+    let (cache, cache_capacity) = ctx.store.block_cache_bytes();
+    let attributed = dataset + clients + memtables + cache;
+    let fields: [(&str, Figure); 20] = [
+        ("peak.allocated", Figure::Int(peak)),
+        ("total.allocated", Figure::Int(used)),
+        ("clients.normal", Figure::Int(clients)),
+        ("keys.count", Figure::Int(keys as u64)),
+        ("keys.bytes-per-key", Figure::Int(per_key)),
+        ("dataset.bytes", Figure::Int(dataset)),
+        ("dataset.percentage", Figure::Ratio(pct(dataset, used))),
+        ("peak.percentage", Figure::Ratio(pct(used, peak))),
+        ("allocator.allocated", Figure::Int(used)),
+        ("fragmentation", Figure::Ratio(rss as f64 / used.max(1) as f64)),
+        ("fragmentation.bytes", Figure::Signed(rss as i64 - used as i64)),
+        ("sluice.rss.bytes", Figure::Int(rss)),
+        ("sluice.keydir.bytes", Figure::Int(keydir)),
+        ("sluice.stream-caches.bytes", Figure::Int(stream_caches)),
+        ("sluice.groups.bytes", Figure::Int(groups)),
+        ("sluice.memtables.bytes", Figure::Int(memtables)),
+        ("sluice.block-cache.bytes", Figure::Int(cache)),
+        ("sluice.block-cache.capacity", Figure::Int(cache_capacity)),
+        ("sluice.unattributed.bytes", Figure::Signed(used as i64 - attributed as i64)),
+        ("sluice.disk.bytes", Figure::Int(ctx.store.disk_space())),
     ];
     ctx.out.map(fields.len());
     for (k, v) in fields {
         ctx.out.bulk(k.as_bytes());
-        ctx.out.int(v);
+        match v {
+            Figure::Int(n) => ctx.out.int(n as i64),
+            Figure::Signed(n) => ctx.out.int(n),
+            Figure::Ratio(r) => ctx.out.double(r),
+        }
     }
     Ok(())
+}
+
+enum Figure {
+    Int(u64),
+    Signed(i64),
+    Ratio(f64),
+}
+
+fn pct(part: u64, whole: u64) -> f64 {
+    part as f64 * 100.0 / whole.max(1) as f64
 }
 
 pub fn doctor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
@@ -155,13 +223,18 @@ pub fn doctor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 }
 
 pub fn malloc_stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
-    // What Redis answers for an allocator without a stats report (it says so for libc).
-    ctx.out
-        .verbatim("txt", b"Stats not supported for the current allocator");
+    ctx.out.verbatim("txt", crate::alloc::report().as_bytes());
     Ok(())
 }
 
+/// Gives back to the OS what the allocator holds free, now (see `alloc.rs`).
 pub fn purge(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let c = crate::alloc::collect();
+    tracing::debug!(
+        rss_before = c.rss_before,
+        rss_after = c.rss_after,
+        "MEMORY PURGE"
+    );
     ctx.out.ok();
     Ok(())
 }

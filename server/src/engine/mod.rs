@@ -607,6 +607,8 @@ impl Engine {
             }
             self.accept_unix();
         }
+        // Gives freed memory back to the OS when a large free happened (`alloc.rs`).
+        crate::alloc::cron(self.srv.config.maxmemory);
         // First, so a disk fault (which ends cron early) does not stop the metrics.
         if let (Some(m), Some(store)) = (&mut self.metrics, &self.store) {
             m.tick(&self.srv, store, now_ms());

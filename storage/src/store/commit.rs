@@ -8,6 +8,9 @@
 
 use super::*;
 
+/// Capacity the per-drain tables of staged key records keep between drains.
+const PENDING_KEEP: usize = 4096;
+
 impl Store {
     /// Commits everything staged since the last commit as one atomic batch (not yet persisted).
     /// Never inside a command, nor inside an atomic section ([`Store::begin_atomic`]).
@@ -54,6 +57,10 @@ impl Store {
                 None => batch.remove(&self.smeta, k),
             }
         }
+        // A drain that wrote millions of keys (FLUSHALL) would otherwise leave both tables at
+        // that size for good; a no-op while they are small.
+        self.pending_keys.shrink_to(PENDING_KEEP);
+        self.pending_smeta.shrink_to(PENDING_KEEP);
         debug_assert!(self.open_runs.is_empty() && self.overlay.is_empty());
         if !batch.is_empty() {
             batch.commit()?;

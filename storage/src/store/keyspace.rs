@@ -375,6 +375,8 @@ impl Store {
             self.delete(db, &k);
         }
         debug_assert!(self.dirs[db].is_empty());
+        // Deleting keys one by one leaves the directory's table at its largest size.
+        self.dirs[db].clear();
     }
 
     /// Deletes up to `limit` keys of `db` whose expiry has passed (the active expire cycle);
