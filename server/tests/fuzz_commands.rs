@@ -1628,10 +1628,8 @@ fn defuse(mut v: Argv, in_multi: bool, gen: &mut Gen) -> Argv {
         }
         // A CLIENT PAUSE holds the test's own commands (ALL: every command, CLIENT UNPAUSE
         // too) for its timeout: at most 3 ms.
-        (b"client", b"pause") if v.len() >= 3 => {
-            if strict_i64(&v[2]).is_some_and(|n| n > 50) {
-                v[2] = b(&(1 + gen.rng.below(3)).to_string());
-            }
+        (b"client", b"pause") if v.len() >= 3 && strict_i64(&v[2]).is_some_and(|n| n > 50) => {
+            v[2] = b(&(1 + gen.rng.below(3)).to_string());
         }
         (b"xread" | b"xreadgroup", _) => {
             for i in 1..v.len().saturating_sub(1) {

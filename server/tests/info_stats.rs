@@ -187,7 +187,7 @@ fn the_sluice_section_reports_the_store() {
     // Part of the default and `all` INFO, last.
     for cmd in ["INFO", "INFO all"] {
         let text = c.req_str(cmd).text();
-        let last = text.lines().filter(|l| l.starts_with("# ")).last();
+        let last = text.lines().rfind(|l| l.starts_with("# "));
         assert_eq!(last, Some("# Sluice"), "{cmd}");
     }
     let e = c.req_str("INFO sluice");

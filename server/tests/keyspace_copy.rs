@@ -46,9 +46,13 @@ fn build_stream(c: &mut Conn, key: &str) {
     }
     ok(c, &format!("XGROUP CREATE {key} g1 0"));
     ok(c, &format!("XGROUP CREATE {key} g2 500-1"));
-    c.cmd(&format!("XREADGROUP GROUP g1 alice COUNT 10 STREAMS {key} >"));
+    c.cmd(&format!(
+        "XREADGROUP GROUP g1 alice COUNT 10 STREAMS {key} >"
+    ));
     c.cmd(&format!("XREADGROUP GROUP g1 bob COUNT 5 STREAMS {key} >"));
-    c.cmd(&format!("XREADGROUP GROUP g2 carol COUNT 3 STREAMS {key} >"));
+    c.cmd(&format!(
+        "XREADGROUP GROUP g2 carol COUNT 3 STREAMS {key} >"
+    ));
     assert_eq!(int(c, &format!("XACK {key} g1 1-1 3-1")), 2);
     // A second delivery of alice's history.
     c.cmd(&format!("XCLAIM {key} g1 bob 0 2-1"));
@@ -204,7 +208,12 @@ fn client_pause_holds_writes_in_order() {
     assert_eq!(w1.cmd("GET k"), b"$1\r\n0\r\n");
     w1.send_raw(&common::encode(&[b"SET", b"k", b"1"]));
     wait_blocked(&mut admin, 1);
-    w2.send_raw(&common::encode(&[b"EVAL", b"return redis.call('SET', KEYS[1], '2')", b"1", b"k"]));
+    w2.send_raw(&common::encode(&[
+        b"EVAL",
+        b"return redis.call('SET', KEYS[1], '2')",
+        b"1",
+        b"k",
+    ]));
     wait_blocked(&mut admin, 2);
     assert_eq!(admin.cmd("GET k"), b"$1\r\n0\r\n");
     // A client held by the pause is not released by CLIENT UNBLOCK (w1 connected after admin).

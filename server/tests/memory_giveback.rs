@@ -130,11 +130,17 @@ fn info_memory_and_memory_stats_carry_true_figures() {
         "sluice.unattributed.bytes",
         "sluice.disk.bytes",
     ] {
-        assert!(fields.iter().any(|k| k == f), "MEMORY STATS lacks {f}: {fields:?}");
+        assert!(
+            fields.iter().any(|k| k == f),
+            "MEMORY STATS lacks {f}: {fields:?}"
+        );
     }
     assert_eq!(stats.field("keys.count").int(), 1);
     assert!(stats.field("sluice.stream-caches.bytes").int() > 0);
-    assert!(stats.field("sluice.memtables.bytes").int() > 0, "the XADD is in a memtable");
+    assert!(
+        stats.field("sluice.memtables.bytes").int() > 0,
+        "the XADD is in a memtable"
+    );
     assert!(stats.field("total.allocated").int() > 0);
 
     let report = c.req_str("MEMORY MALLOC-STATS").text();

@@ -236,7 +236,8 @@ impl KeyDir {
         x ^= x >> 7;
         x ^= x << 17;
         self.rng = x;
-        slot.access.hit(now_s, (x >> 11) as f64 / (1u64 << 53) as f64);
+        slot.access
+            .hit(now_s, (x >> 11) as f64 / (1u64 << 53) as f64);
         Some(&slot.entry)
     }
 
@@ -334,13 +335,11 @@ impl KeyDir {
 
     /// Every key name with its entry, in SCAN order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
-        self.order
-            .iter()
-            .filter_map(|(_, k)| {
-                self.map
-                    .get_key_value(&k[..])
-                    .map(|(k, s)| (&k[..], &s.entry))
-            })
+        self.order.iter().filter_map(|(_, k)| {
+            self.map
+                .get_key_value(&k[..])
+                .map(|(k, s)| (&k[..], &s.entry))
+        })
     }
 
     /// One SCAN step: visits keys from `cursor` on until `count` keys have been visited (never

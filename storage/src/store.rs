@@ -616,7 +616,14 @@ mod tests {
             s.put(0, Bytes::from_static(b"a"), string("zero", None));
             s.stream_create(1, Bytes::from_static(b"s"));
             let fields = [Bytes::from_static(b"f"), Bytes::from_static(b"v")];
-            s.stream_append(1, b"s", StreamId::new(1, 1), &fields, NodeLimits::default(), 0);
+            s.stream_append(
+                1,
+                b"s",
+                StreamId::new(1, 1),
+                &fields,
+                NodeLimits::default(),
+                0,
+            );
             s.end_command();
             s.swap_dbs(0, 1);
             s.swap_dbs(1, 5);
@@ -646,14 +653,23 @@ mod tests {
             let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
             s.stream_create(0, Bytes::from_static(b"s"));
             for i in 1..=2000 {
-                s.stream_append(0, b"s", StreamId::new(i, 0), &fields, NodeLimits::default(), 0);
+                s.stream_append(
+                    0,
+                    b"s",
+                    StreamId::new(i, 0),
+                    &fields,
+                    NodeLimits::default(),
+                    0,
+                );
                 s.end_command();
                 if i % 700 == 0 {
                     s.commit().expect("commit");
                 }
             }
             // Some runs committed, some staged, the last ones in the open run.
-            assert!(s.copy_stream(0, b"s", 3, Bytes::from_static(b"c")).expect("copy"));
+            assert!(s
+                .copy_stream(0, b"s", 3, Bytes::from_static(b"c"))
+                .expect("copy"));
             s.delete(0, b"s");
             s.commit().expect("commit");
             s.persist(Sync::Os).expect("persist");

@@ -279,7 +279,12 @@ pub fn pause(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         },
         None => Pause { end, write_only },
     };
-    tracing::debug!(client = ctx.client.id, ms, write_only = p.write_only, "client pause");
+    tracing::debug!(
+        client = ctx.client.id,
+        ms,
+        write_only = p.write_only,
+        "client pause"
+    );
     ctx.srv.holds.pause = Some(p);
     ctx.out.ok();
     Ok(())

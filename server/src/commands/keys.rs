@@ -433,8 +433,7 @@ pub fn move_(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     let key = &argv[1];
     let now = ctx.now_ms;
-    if ctx.store.lookup(src_db, key, now).is_none()
-        || ctx.store.lookup(dst_db, key, now).is_some()
+    if ctx.store.lookup(src_db, key, now).is_none() || ctx.store.lookup(dst_db, key, now).is_some()
     {
         ctx.out.int(0);
         return Ok(());
@@ -474,8 +473,16 @@ pub fn swapdb(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         for (d, k) in watched {
             let other = if d == a { b } else { a };
             let now = ctx.now_ms;
-            let exists = ctx.store.dir(d).get(&k).is_some_and(|e| e.expire_at.is_none_or(|at| at > now))
-                || ctx.store.dir(other).get(&k).is_some_and(|e| e.expire_at.is_none_or(|at| at > now));
+            let exists = ctx
+                .store
+                .dir(d)
+                .get(&k)
+                .is_some_and(|e| e.expire_at.is_none_or(|at| at > now))
+                || ctx
+                    .store
+                    .dir(other)
+                    .get(&k)
+                    .is_some_and(|e| e.expire_at.is_none_or(|at| at > now));
             if !exists {
                 continue;
             }

@@ -133,8 +133,8 @@ pub fn stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     };
     let (_, slots) = ctx.store.keydir_slots();
     // Slots a table keeps beyond its keys (name handle, entry and control byte each).
-    let spare_slots = slots.saturating_sub(keys) as u64
-        * (std::mem::size_of::<(Bytes, Entry)>() + 1) as u64;
+    let spare_slots =
+        slots.saturating_sub(keys) as u64 * (std::mem::size_of::<(Bytes, Entry)>() + 1) as u64;
     let keydir = scale(sum.keydir) + spare_slots;
     let stream_caches = scale(sum.stream_caches);
     let groups = scale(sum.groups);
@@ -161,8 +161,14 @@ pub fn stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
         ("dataset.percentage", Figure::Ratio(pct(dataset, used))),
         ("peak.percentage", Figure::Ratio(pct(used, peak))),
         ("allocator.allocated", Figure::Int(used)),
-        ("fragmentation", Figure::Ratio(rss as f64 / used.max(1) as f64)),
-        ("fragmentation.bytes", Figure::Signed(rss as i64 - used as i64)),
+        (
+            "fragmentation",
+            Figure::Ratio(rss as f64 / used.max(1) as f64),
+        ),
+        (
+            "fragmentation.bytes",
+            Figure::Signed(rss as i64 - used as i64),
+        ),
         ("sluice.rss.bytes", Figure::Int(rss)),
         ("sluice.keydir.bytes", Figure::Int(keydir)),
         ("sluice.stream-caches.bytes", Figure::Int(stream_caches)),
@@ -170,7 +176,10 @@ pub fn stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
         ("sluice.memtables.bytes", Figure::Int(memtables)),
         ("sluice.block-cache.bytes", Figure::Int(cache)),
         ("sluice.block-cache.capacity", Figure::Int(cache_capacity)),
-        ("sluice.unattributed.bytes", Figure::Signed(used as i64 - attributed as i64)),
+        (
+            "sluice.unattributed.bytes",
+            Figure::Signed(used as i64 - attributed as i64),
+        ),
         ("sluice.disk.bytes", Figure::Int(ctx.store.disk_space())),
     ];
     ctx.out.map(fields.len());

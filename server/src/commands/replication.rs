@@ -74,8 +74,8 @@ pub fn waitaof(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let woff = ctx.client.woff;
     // Under `always` the reply leaves only after this drain's fdatasync, so every write
     // acknowledged before it is on disk by then.
-    let acked = woff <= ctx.srv.holds.fsynced
-        || ctx.srv.config.appendfsync == crate::config::Fsync::Always;
+    let acked =
+        woff <= ctx.srv.holds.fsynced || ctx.srv.config.appendfsync == crate::config::Fsync::Always;
     if (acked as i64 >= numlocal && numreplicas == 0) || !may_block(ctx) {
         ctx.out.array(2);
         ctx.out.int(i64::from(acked));

@@ -442,11 +442,13 @@ impl Engine {
             .clients
             .values()
             .filter_map(|c| match c.blocked.as_ref().map(|b| (b.kind, b.forced)) {
-                Some((BlockKind::WaitAof { woff, numreplicas: false }, None))
-                    if self.aof_acked(woff) =>
-                {
-                    Some(c.id)
-                }
+                Some((
+                    BlockKind::WaitAof {
+                        woff,
+                        numreplicas: false,
+                    },
+                    None,
+                )) if self.aof_acked(woff) => Some(c.id),
                 _ => None,
             })
             .collect();

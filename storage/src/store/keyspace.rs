@@ -119,7 +119,8 @@ impl Store {
         let Some(old) = self.dirs[db].remove(name) else {
             return false;
         };
-        self.pending_keys.insert(disk_key(self.slots[db], name), None);
+        self.pending_keys
+            .insert(disk_key(self.slots[db], name), None);
         self.touch(db, name);
         self.ready.note(db, name);
         self.drop_value(old);
@@ -141,7 +142,8 @@ impl Store {
         let Some(mut entry) = self.dirs[db].remove(src) else {
             return false;
         };
-        self.pending_keys.insert(disk_key(self.slots[db], src), None);
+        self.pending_keys
+            .insert(disk_key(self.slots[db], src), None);
         self.touch(db, src);
         self.ready.note(db, src);
         if let Value::Stream(meta) = &mut entry.value {
@@ -219,28 +221,35 @@ impl Store {
             let mut batch: Option<OwnedWriteBatch> = None;
             let mut bytes = 0usize;
             let (keys, entries, fjall_db) = (&self.keys, &self.entries, &self.db);
-            visit_runs(&runs, None, StreamId::MIN, StreamId::MAX, false, |key, value| {
-                let b = batch.get_or_insert_with(|| {
-                    let mut b = fjall_db.batch();
-                    if runs_copied == 0 {
-                        // Dead until the command's batch says otherwise; the allocator moves
-                        // past it in the same batch, so a crash cannot hand it out again.
-                        b.insert(keys, dead_key(sid), Vec::<u8>::new());
-                        b.insert(keys, NEXT_SID_KEY, next_sid.clone());
+            visit_runs(
+                &runs,
+                None,
+                StreamId::MIN,
+                StreamId::MAX,
+                false,
+                |key, value| {
+                    let b = batch.get_or_insert_with(|| {
+                        let mut b = fjall_db.batch();
+                        if runs_copied == 0 {
+                            // Dead until the command's batch says otherwise; the allocator moves
+                            // past it in the same batch, so a crash cannot hand it out again.
+                            b.insert(keys, dead_key(sid), Vec::<u8>::new());
+                            b.insert(keys, NEXT_SID_KEY, next_sid.clone());
+                        }
+                        b
+                    });
+                    bytes += value.len() + 24;
+                    b.insert(entries, entry_key(sid, key), value);
+                    runs_copied += 1;
+                    if bytes >= COPY_BATCH_BYTES {
+                        bytes = 0;
+                        if let Some(b) = batch.take() {
+                            b.commit()?;
+                        }
                     }
-                    b
-                });
-                bytes += value.len() + 24;
-                b.insert(entries, entry_key(sid, key), value);
-                runs_copied += 1;
-                if bytes >= COPY_BATCH_BYTES {
-                    bytes = 0;
-                    if let Some(b) = batch.take() {
-                        b.commit()?;
-                    }
-                }
-                Ok(true)
-            })
+                    Ok(true)
+                },
+            )
             .inspect_err(|_| {
                 // Whatever was written of it is reaped.
                 if runs_copied > 0 {

@@ -35,10 +35,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
         for i in 0..10_000u32 {
-            s.put(0, Bytes::from(format!("k{i}")), Entry {
-                value: Value::String(Bytes::from_static(b"v")),
-                expire_at: None,
-            });
+            s.put(
+                0,
+                Bytes::from(format!("k{i}")),
+                Entry {
+                    value: Value::String(Bytes::from_static(b"v")),
+                    expire_at: None,
+                },
+            );
         }
         s.commit().expect("commit");
         let (keys, slots) = s.keydir_slots();
