@@ -1,5 +1,5 @@
 //! String commands: GET/SET and its options, SETNX, SETEX/PSETEX, GETEX, GETDEL, GETSET, APPEND,
-//! STRLEN, GETRANGE, SETRANGE, INCR family, MGET/MSET/MSETNX.
+//! STRLEN, GETRANGE, SETRANGE, INCR family, INCRBYFLOAT, MGET/MSET/MSETNX.
 
 use redis_compat_tests::pred::int_between;
 use redis_compat_tests::*;
@@ -13,6 +13,9 @@ fn cases() -> Vec<Case> {
     let big = format!("SET {{k}} {}", "x".repeat(100_000));
     // Lower bound of a TTL to 2100 in seconds (valid until 2033).
     let far = 4_102_444_800 - 2_000_000_000;
+    // Redis parses at most 5,119 characters as a float (MAX_LONG_DOUBLE_CHARS).
+    let float_5119 = format!("SET {{k}}l {}1", "0".repeat(5118));
+    let float_5120 = format!("SET {{k}}l {}1", "0".repeat(5119));
     vec![
         case("set_get", &["GET {k}", "SET {k} v", "GET {k}", "GET {k}missing", "SET {k} \"\"", "GET {k}", r#"SET {k} "a b\r\n\x00""#, "GET {k}", "set {k} lower", "get {k}", "DEL {k}"]),
         case("set_get_big", &[step(&big), step("GET {k}"), step("DEL {k}")]),
@@ -50,6 +53,23 @@ fn cases() -> Vec<Case> {
             "SET {k} 0", "DECRBY {k} -9223372036854775808", "INCRBY {k} -9223372036854775808", "INCRBY {k} 9223372036854775807", "INCR {k}",
             "SET {k} 9223372036854775808", "INCR {k}", "DEL {k}",
         ]),
+        // INCRBYFLOAT: C's long double, printed with 17 decimals and trailing zeros cut
+        case("incrbyfloat", &[
+            "INCRBYFLOAT {k} 1", "INCRBYFLOAT {k} 0.1", "INCRBYFLOAT {k} -1.1", "GET {k}", "SET {k} 10.50", "INCRBYFLOAT {k} 0.1",
+            "SET {k} 5.0e3", "INCRBYFLOAT {k} 2.0e2", "INCRBYFLOAT {k} 1e-17", "INCRBYFLOAT {k} 1e-18", "INCRBYFLOAT {k} 0.3333333333333333333333",
+            "SET {k} 17179869184", "INCRBYFLOAT {k} 1.5", "INCRBYFLOAT {k} 0x10", "INCRBYFLOAT {k} -17179869201.5", "INCRBYFLOAT {k} -0.000000000000000001",
+            "INCRBYFLOAT {k} +3.0e3", "INCRBYFLOAT {k} 1.23456789012345678901", "INCRBYFLOAT {k} -1e-5000", "INCRBYFLOAT {k} 9223372036854775807",
+            "INCRBYFLOAT {k} 1e300", "INCRBYFLOAT {k} 1.1e4000", "STRLEN {k}", "INCRBYFLOAT {k} -1.1e4000", "INCRBYFLOAT {k} infinity", "TYPE {k}", "DEL {k}",
+        ]),
+        case("incrbyfloat_errors", &[
+            "SET {k} abc", "INCRBYFLOAT {k} 1", "SET {k} \" 1\"", "INCRBYFLOAT {k} 1", "SET {k} \"1 \"", "INCRBYFLOAT {k} 1", "SET {k} \"\"", "INCRBYFLOAT {k} 1",
+            "SET {k} 1", "INCRBYFLOAT {k} abc", "INCRBYFLOAT {k} \"\"", "INCRBYFLOAT {k} nan", "INCRBYFLOAT {k} -nan", "INCRBYFLOAT {k} inf", "INCRBYFLOAT {k} -inf",
+            "INCRBYFLOAT {k} 1e99999", "INCRBYFLOAT {k} -1e99999", "INCRBYFLOAT {k} 1e-99999", "INCRBYFLOAT {k} \"1\\x002\"", "INCRBYFLOAT {k} 1,5", "GET {k}",
+            "SET {k} inf", "INCRBYFLOAT {k} 1", "SET {k} 1.1e4932", "INCRBYFLOAT {k} 1.1e4932", "INCRBYFLOAT {k} -1.1e4932", "GET {k}",
+            "XADD {k}s 1-1 f v", "INCRBYFLOAT {k}s 1", "INCRBYFLOAT {k}s abc", "INCRBYFLOAT {k}", "INCRBYFLOAT {k} 1 2", "INCRBYFLOAT", "DEL {k} {k}s",
+        ]),
+        case("incrbyfloat_long_input", &[step(&float_5119), step("INCRBYFLOAT {k}l 1"), step(&float_5120), step("INCRBYFLOAT {k}l 1"), step("INCRBYFLOAT {k} 0000000000000000000000000000000000000000000000000001.5"), step("DEL {k} {k}l")]),
+        case("incrbyfloat_keeps_ttl", &[step("SET {k} 1.5 EX 100"), step("INCRBYFLOAT {k} 1"), ttl_about("TTL {k}", 99, 100), step("GET {k}"), step("DEL {k}")]),
         case("incr_keeps_ttl", &[step("SET {k} 1 EX 100"), step("INCR {k}"), ttl_about("TTL {k}", 99, 100), step("DEL {k}")]),
         // MGET / MSET
         case("mget", &["MSET {k}a 1 {k}b 2", "MGET {k}a {k}b {k}missing {k}a", "MGET {k}missing", "DEL {k}a {k}b"]),
@@ -92,7 +112,7 @@ fn cases() -> Vec<Case> {
             "SET {k}t 1 EX 100", "SETRANGE {k}t 1 2", "GET {k}t", "XADD {k}s 1-1 f v", "SETRANGE {k}s 0 x", "SETRANGE {k}s 0 \"\"", "SETRANGE {k}s -1 x", "SETRANGE {k} 1", "DEL {k} {k}m {k}t {k}s",
         ]),
         case("setrange_keeps_ttl", &[step("SET {k} abc EX 100"), step("SETRANGE {k} 1 z"), ttl_about("TTL {k}", 99, 100), step("GET {k}"), step("DEL {k}")]),
-        case("string_command_docs", &["COMMAND INFO strlen setex psetex getex getdel", "COMMAND INFO getset append msetnx getrange setrange", "COMMAND DOCS getset", "COMMAND DOCS getex", "COMMAND DOCS msetnx", "COMMAND DOCS append getrange setrange strlen setex psetex getdel"]),
+        case("string_command_docs", &["COMMAND INFO strlen setex psetex getex getdel", "COMMAND INFO getset append msetnx getrange setrange", "COMMAND DOCS getset", "COMMAND DOCS getex", "COMMAND DOCS msetnx", "COMMAND DOCS append getrange setrange strlen setex psetex getdel", "COMMAND INFO incrbyfloat", "COMMAND DOCS incrbyfloat"]),
     ]
 }
 

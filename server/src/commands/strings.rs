@@ -1,9 +1,9 @@
 //! String commands: GET, SET, SETNX, SETEX, PSETEX, GETEX, GETDEL, GETSET, APPEND, STRLEN,
-//! GETRANGE, SETRANGE, INCR/INCRBY/DECR/DECRBY, MGET, MSET, MSETNX — the locks and counters that
-//! job-queue code keeps beside its streams, and what redis-cli's `--bigkeys` asks. Values live
-//! in memory and in the `keys` keyspace (write-through). Not here: INCRBYFLOAT (Redis computes
-//! in C `long double` and prints 17 decimals; Rust has no such type, and an f64 result would
-//! differ from Redis's in the last digits).
+//! GETRANGE, SETRANGE, INCR/INCRBY/DECR/DECRBY, INCRBYFLOAT, MGET, MSET, MSETNX — the locks and
+//! counters that job-queue code keeps beside its streams, and what redis-cli's `--bigkeys` asks.
+//! Values live in memory and in the `keys` keyspace (write-through). INCRBYFLOAT's arithmetic is
+//! in C (`csrc/longdouble.c`): Redis computes in `long double` and prints 17 decimals, Rust has
+//! no such type, and an f64 result would differ from Redis's in the last digits.
 
 use bytes::Bytes;
 use sluice_storage::{Entry, Value};
@@ -205,6 +205,127 @@ pub fn decrby(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err("ERR decrement would overflow".into());
     }
     incr_by(ctx, &argv[1], -by)
+}
+
+mod longdouble {
+    use std::os::raw::{c_char, c_long};
+
+    extern "C" {
+        fn sluice_incrbyfloat(
+            cur: *const c_char,
+            curlen: usize,
+            incr: *const c_char,
+            incrlen: usize,
+            out: *mut c_char,
+            outlen: usize,
+        ) -> c_long;
+        fn sluice_ld_chars() -> usize;
+    }
+
+    /// Why an INCRBYFLOAT cannot be done.
+    #[derive(Debug, PartialEq, Eq)]
+    pub enum Refused {
+        /// The stored value or the increment does not parse as Redis's `string2ld`.
+        NotAFloat,
+        /// The sum is NaN or infinite.
+        NanOrInfinity,
+    }
+
+    /// `current` (missing: 0) plus `incr` in C's `long double`, printed as Redis prints it.
+    pub fn incr_by_float(current: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, Refused> {
+        // SAFETY: a pure function of its inputs; both slices are valid for their lengths (C
+        // copies at most that many bytes, after checking them against its buffer), and `out`
+        // has the length passed. It writes at most `outlen` bytes and returns how many.
+        unsafe {
+            let mut out = vec![0u8; sluice_ld_chars()];
+            let (cur, curlen) = match current {
+                Some(c) => (c.as_ptr() as *const c_char, c.len()),
+                None => (std::ptr::null(), 0),
+            };
+            let n = sluice_incrbyfloat(
+                cur,
+                curlen,
+                incr.as_ptr() as *const c_char,
+                incr.len(),
+                out.as_mut_ptr() as *mut c_char,
+                out.len(),
+            );
+            match n {
+                -3 => Err(Refused::NanOrInfinity),
+                n if n > 0 && (n as usize) < out.len() => {
+                    out.truncate(n as usize);
+                    Ok(out)
+                }
+                // -1, -2; -4 (no room) cannot happen with `sluice_ld_chars()` bytes, and if it
+                // did, refusing is what Redis's empty result would not be, but it loses nothing.
+                _ => Err(Refused::NotAFloat),
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn add(cur: Option<&str>, by: &str) -> Result<String, Refused> {
+            incr_by_float(cur.map(str::as_bytes), by.as_bytes())
+                .map(|v| String::from_utf8(v).expect("ascii"))
+        }
+
+        #[test]
+        fn prints_as_redis_long_double() {
+            // Values from Redis's own tests (unit/type/incr.tcl) and its documentation.
+            assert_eq!(add(None, "1").as_deref(), Ok("1"));
+            assert_eq!(add(Some("10.50"), "0.1").as_deref(), Ok("10.6"));
+            assert_eq!(add(Some("5.0e3"), "2.0e2").as_deref(), Ok("5200"));
+            assert_eq!(add(Some("10"), "-1.1").as_deref(), Ok("8.9"));
+            assert_eq!(
+                add(Some("17179869184"), "1.5").as_deref(),
+                Ok("17179869185.5")
+            );
+            assert_eq!(add(None, "-0.000000000000000001").as_deref(), Ok("0"));
+            assert_eq!(add(Some("1"), "0x10").as_deref(), Ok("17"));
+        }
+
+        #[test]
+        fn refuses_what_redis_refuses() {
+            for bad in [
+                "", " 1", "1 ", "1\x001", "nan", "abc", "1e99999", "-1e99999", "1e-99999",
+            ] {
+                assert_eq!(add(None, bad), Err(Refused::NotAFloat), "{bad:?}");
+            }
+            assert_eq!(add(Some("x"), "1"), Err(Refused::NotAFloat));
+            assert_eq!(add(Some("inf"), "1"), Err(Refused::NanOrInfinity));
+            assert_eq!(
+                add(Some("1.1e4932"), "1.1e4932"),
+                Err(Refused::NanOrInfinity)
+            );
+            let long = "1".repeat(5 * 1024);
+            assert_eq!(add(None, &long), Err(Refused::NotAFloat));
+            let max = add(None, "1.1e4932").expect("finite");
+            assert!(max.len() > 4900 && max.len() < 5 * 1024, "{}", max.len());
+        }
+    }
+}
+
+/// INCRBYFLOAT key increment (Redis 7.0: the type check, then the stored value's parse, then
+/// the increment's; the TTL is kept; the reply is the new value as a bulk string).
+pub fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let key = &argv[1];
+    let (current, expire_at) = match string_and_expiry(ctx, key)? {
+        None => (None, None),
+        Some((s, expire_at)) => (Some(s), expire_at),
+    };
+    let new = longdouble::incr_by_float(current.as_deref(), &argv[2]).map_err(|e| match e {
+        longdouble::Refused::NotAFloat => ReplyError::from("ERR value is not a valid float"),
+        longdouble::Refused::NanOrInfinity => {
+            ReplyError::from("ERR increment would produce NaN or Infinity")
+        }
+    })?;
+    let new = Bytes::from(new);
+    put_string(ctx, key, new.clone(), expire_at);
+    ctx.out.bulk(&new);
+    Ok(())
 }
 
 pub fn mget(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
@@ -575,6 +696,17 @@ pub static COMMANDS: &[Command] = &[
             "Increment the integer value of a key by the given amount",
         )
         .args(&[arg("key", "key"), arg("increment", "integer")]),
+    cmd("incrbyfloat", 3, incrbyfloat)
+        .flags(&["write", "denyoom", "fast"])
+        .keys(1, 1, 1, RW_ACCESS_UPDATE)
+        .acl(&["@write", "@string", "@fast"])
+        .doc(
+            "string",
+            "2.6.0",
+            "O(1)",
+            "Increment the float value of a key by the given amount",
+        )
+        .args(&[arg("key", "key"), arg("increment", "double")]),
     cmd("decrby", 3, decrby)
         .flags(&["write", "denyoom", "fast"])
         .keys(1, 1, 1, RW_ACCESS_UPDATE)
