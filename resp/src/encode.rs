@@ -69,6 +69,11 @@ impl ReplyWriter {
         self.buf.is_empty()
     }
 
+    /// Bytes the buffer holds allocated, written or not (CLIENT LIST's `tot-mem`).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Drops everything written after `len` (used to discard a partially written reply).
     pub fn truncate(&mut self, len: usize) {
         self.buf.truncate(len);

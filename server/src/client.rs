@@ -154,8 +154,23 @@ impl Client {
         }
     }
 
-    /// The line `CLIENT LIST` / `CLIENT INFO` prints for this client (Redis 7.0 fields).
+    /// Memory this client holds: its record, its query buffer and parsed arguments, and its
+    /// output buffer, as allocated (CLIENT LIST's `tot-mem`, INFO's `mem_clients_normal`).
+    pub fn mem_bytes(&self) -> usize {
+        std::mem::size_of::<Client>()
+            + self.conn.read_buffer_capacity()
+            + self
+                .conn
+                .query_buffer_len()
+                .saturating_sub(self.conn.read_buffer_len())
+            + self.out.capacity()
+    }
+
+    /// The line `CLIENT LIST` / `CLIENT INFO` prints for this client (Redis 7.0 fields;
+    /// `rbs`/`rbp` are the query buffer's allocated size, `argv-mem` the arguments parsed and
+    /// not executed yet, `qbuf-free` what the buffer can take before it grows).
     pub fn info_line(&self, now_ms: u64) -> String {
+        let rbs = self.conn.read_buffer_capacity();
         let age = now_ms.saturating_sub(self.created_ms) / 1000;
         let idle = now_ms.saturating_sub(self.last_cmd_ms) / 1000;
         // Redis's letters, in its order (those Sluice has): `U` (a Unix-socket client) after
@@ -185,7 +200,7 @@ impl Client {
         let unwritten = self.out.len();
         let multi = self.multi.as_ref().map_or(-1, |q| q.len() as i64);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=16384 obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -197,9 +212,13 @@ impl Client {
             self.db,
             multi,
             self.conn.query_buffer_len(),
+            rbs.saturating_sub(self.conn.read_buffer_len()),
+            self.conn.query_buffer_len().saturating_sub(self.conn.read_buffer_len()),
+            rbs,
+            rbs,
             unwritten,
             unwritten,
-            unwritten + self.conn.query_buffer_len(),
+            self.mem_bytes(),
             if unwritten > 0 { "rw" } else { "r" },
             self.last_cmd,
             self.proto.version(),

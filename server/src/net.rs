@@ -290,6 +290,17 @@ impl Conn {
         self.rbuf.len() + self.parser.pending_bytes()
     }
 
+    /// Bytes received and not yet parsed at all (the rest of `qbuf` is parsed arguments).
+    pub fn read_buffer_len(&self) -> usize {
+        self.rbuf.len()
+    }
+
+    /// The query buffer's allocated size (CLIENT LIST's `rbs`; `qbuf-free` is this less what
+    /// it holds).
+    pub fn read_buffer_capacity(&self) -> usize {
+        self.rbuf.capacity()
+    }
+
     /// Reads once into the query buffer, under `client-query-buffer-limit`.
     pub fn read(&mut self, limits: &SharedLimits, stats: &NetStats) -> io::Result<Read_> {
         let limit = limits.client_query_buffer_limit.load(Ordering::Relaxed) as usize;

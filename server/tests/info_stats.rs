@@ -71,6 +71,77 @@ fn reads_writes_and_the_recent_largest_query_buffer_are_counted() {
     assert!(num(&mut c, "stats", "total_reads_processed") < reads + 10.0);
 }
 
+/// The `name=value` fields of the CLIENT LIST line whose `name=` is `name`.
+fn client_fields(c: &mut Conn, name: &str) -> Vec<(String, String)> {
+    let list = String::from_utf8(c.req_str("CLIENT LIST").bulk().to_vec()).expect("utf8");
+    let line = list
+        .lines()
+        .find(|l| l.contains(&format!(" name={name} ")))
+        .unwrap_or_else(|| panic!("no client {name} in {list}"));
+    line.split(' ')
+        .filter_map(|f| {
+            f.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn field_num(fields: &[(String, String)], k: &str) -> u64 {
+    fields
+        .iter()
+        .find(|(n, _)| n == k)
+        .unwrap_or_else(|| panic!("no {k}"))
+        .1
+        .parse()
+        .unwrap_or_else(|_| panic!("{k} is not a number"))
+}
+
+#[test]
+fn client_list_reports_what_each_client_holds() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    let mut idle = s.conn();
+    idle.req_str("CLIENT SETNAME idle");
+    let f = client_fields(&mut c, "idle");
+    assert_eq!(field_num(&f, "qbuf"), 0);
+    // Its record at least, and a query buffer it read into.
+    let idle_mem = field_num(&f, "tot-mem");
+    assert!(idle_mem >= 200, "tot-mem {idle_mem}");
+    assert_eq!(field_num(&f, "qbuf-free"), field_num(&f, "rbs"));
+
+    // A 1,000,000-byte argument, 600,000 bytes of it sent: qbuf, rbs and tot-mem show it.
+    let mut half = s.conn();
+    half.req_str("CLIENT SETNAME half");
+    let mut head = b"*2\r\n$4\r\nECHO\r\n$1000000\r\n".to_vec();
+    head.extend(std::iter::repeat_n(b'x', 600_000));
+    half.s.write_all(&head).expect("write");
+    let mut f = client_fields(&mut c, "half");
+    wait_until("qbuf >= 600000", || {
+        f = client_fields(&mut c, "half");
+        field_num(&f, "qbuf") >= 600_000
+    });
+    let qbuf = field_num(&f, "qbuf");
+    assert!(field_num(&f, "tot-mem") >= qbuf, "{f:?}");
+    assert!(
+        field_num(&f, "rbs") + field_num(&f, "argv-mem") >= qbuf,
+        "{f:?}"
+    );
+    // INFO's mem_clients_normal is the sum of what the clients hold.
+    assert!(num(&mut c, "memory", "mem_clients_normal") >= (qbuf + idle_mem) as f64);
+
+    // Once the command ran and its reply was read, the grown buffers are given back.
+    half.s.write_all(&vec![b'x'; 400_000]).expect("write");
+    half.s.write_all(b"\r\n").expect("write");
+    assert_eq!(
+        half.read_reply().len(),
+        1_000_000 + "$1000000\r\n\r\n".len()
+    );
+    wait_until("tot-mem back under 100 KB", || {
+        let f = client_fields(&mut c, "half");
+        field_num(&f, "qbuf") == 0 && field_num(&f, "tot-mem") < 100_000
+    });
+}
+
 #[test]
 fn eviction_exceeded_time_runs_while_over_maxmemory() {
     // 1 MB: the process's RSS is always above it.

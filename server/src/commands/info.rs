@@ -388,13 +388,8 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
                 // counting allocator is not installed.
                 let used = crate::alloc::allocated().map_or(rss, |n| n as u64);
                 let peak = (crate::alloc::peak() as u64).max(used);
-                let clients: usize = srv
-                    .clients
-                    .values()
-                    .map(|c| c.out.len() + c.conn.query_buffer_len())
-                    .sum::<usize>()
-                    + ctx.client.out.len()
-                    + ctx.client.conn.query_buffer_len();
+                let clients: usize = srv.clients.values().map(|c| c.mem_bytes()).sum::<usize>()
+                    + ctx.client.mem_bytes();
                 let _ = write!(
                     w,
                     "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nallocator_allocated:{used}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_clients_normal:{clients}\r\nmem_allocator:{}\r\nsluice_rss_peak:{}\r\n",

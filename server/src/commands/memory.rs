@@ -144,10 +144,9 @@ pub fn stats(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
         .srv
         .clients
         .values()
-        .map(|c| c.out.len() + c.conn.query_buffer_len())
+        .map(|c| c.mem_bytes())
         .sum::<usize>()
-        + ctx.client.out.len()
-        + ctx.client.conn.query_buffer_len()) as u64;
+        + ctx.client.mem_bytes()) as u64;
     let memtables = ctx.store.memtable_bytes();
     let (cache, cache_capacity) = ctx.store.block_cache_bytes();
     let attributed = dataset + clients + memtables + cache;
