@@ -109,16 +109,16 @@ fn client_list_reports_what_each_client_holds() {
     assert!(idle_mem >= 200, "tot-mem {idle_mem}");
     assert_eq!(field_num(&f, "qbuf-free"), field_num(&f, "rbs"));
 
-    // A 1,000,000-byte argument, 600,000 bytes of it sent: qbuf, rbs and tot-mem show it.
+    // A 1,000,000-byte argument, 900,000 bytes of it sent: qbuf, rbs and tot-mem show it.
     let mut half = s.conn();
     half.req_str("CLIENT SETNAME half");
     let mut head = b"*2\r\n$4\r\nECHO\r\n$1000000\r\n".to_vec();
-    head.extend(std::iter::repeat_n(b'x', 600_000));
+    head.extend(std::iter::repeat_n(b'x', 900_000));
     half.s.write_all(&head).expect("write");
     let mut f = client_fields(&mut c, "half");
-    wait_until("qbuf >= 600000", || {
+    wait_until("qbuf >= 900000", || {
         f = client_fields(&mut c, "half");
-        field_num(&f, "qbuf") >= 600_000
+        field_num(&f, "qbuf") >= 900_000
     });
     let qbuf = field_num(&f, "qbuf");
     assert!(field_num(&f, "tot-mem") >= qbuf, "{f:?}");
@@ -128,9 +128,12 @@ fn client_list_reports_what_each_client_holds() {
     );
     // INFO's mem_clients_normal is the sum of what the clients hold.
     assert!(num(&mut c, "memory", "mem_clients_normal") >= (qbuf + idle_mem) as f64);
+    // Three clients holding over 900 KB: MEMORY DOCTOR names the client buffers.
+    let doctor = c.req_str("MEMORY DOCTOR").text();
+    assert!(doctor.contains("Big client buffers"), "{doctor}");
 
     // Once the command ran and its reply was read, the grown buffers are given back.
-    half.s.write_all(&vec![b'x'; 400_000]).expect("write");
+    half.s.write_all(&vec![b'x'; 100_000]).expect("write");
     half.s.write_all(b"\r\n").expect("write");
     assert_eq!(
         half.read_reply().len(),
@@ -140,6 +143,8 @@ fn client_list_reports_what_each_client_holds() {
         let f = client_fields(&mut c, "half");
         field_num(&f, "qbuf") == 0 && field_num(&f, "tot-mem") < 100_000
     });
+    let doctor = c.req_str("MEMORY DOCTOR").text();
+    assert!(doctor.contains("can't find any memory issue"), "{doctor}");
 }
 
 #[test]

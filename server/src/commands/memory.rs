@@ -203,23 +203,50 @@ fn pct(part: u64, whole: u64) -> f64 {
     part as f64 * 100.0 / whole.max(1) as f64
 }
 
+/// MEMORY DOCTOR: Redis's checks (peak, fragmentation, client buffers) on Sluice's true
+/// figures — the allocator's live bytes and their peak (`alloc.rs`), the RSS — plus maxmemory,
+/// which Sluice measures by RSS.
 pub fn doctor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     let rss = super::info::rss_bytes();
-    let peak = super::info::peak_rss_bytes().max(rss);
+    let used = crate::alloc::allocated().map_or(rss, |n| n as u64);
+    let peak = (crate::alloc::peak() as u64).max(used);
     let max = ctx.srv.config.maxmemory;
+    let clients = ctx.srv.clients.len() as u64 + 1;
+    let client_bytes = (ctx
+        .srv
+        .clients
+        .values()
+        .map(|c| c.mem_bytes())
+        .sum::<usize>()
+        + ctx.client.mem_bytes()) as u64;
     let mut issues = Vec::new();
     if max > 0 && rss > max {
         issues.push(format!(
-            " * Over maxmemory: the process uses {rss} bytes, above maxmemory {max}; commands that add data are refused with -OOM until it drops. Sluice never evicts: delete or trim data, lower cache-size, or raise maxmemory."
+            " * Over maxmemory: the process uses {rss} bytes (RSS), above maxmemory {max}; commands that add data are refused with -OOM until it drops. Sluice never evicts: delete or trim data, lower cache-size, or raise maxmemory."
         ));
     }
-    if peak > rss.saturating_mul(3) / 2 && peak > 64 << 20 {
+    // Redis: a peak over 150% of what is in use now.
+    if peak > used.saturating_mul(3) / 2 && peak > 64 << 20 {
         issues.push(format!(
-            " * Peak memory: the process once used {peak} bytes, more than 150% of now ({rss}). Memory from large transient use (huge replies or arguments) is given back to the allocator, which may keep some of it."
+            " * Peak memory: in the past this instance had {peak} bytes allocated, more than 150% of what it has now ({used}). Freed memory is given back to the OS on a timer (see the README's Monitoring section); MEMORY PURGE does it at once."
+        ));
+    }
+    // Redis: a fragmentation ratio over 1.4 with more than 10 MB in it. At start the RSS is
+    // mostly the binary and thread stacks, so small instances are left alone.
+    if rss > used.saturating_mul(7) / 5 && rss.saturating_sub(used) > 10 << 20 && rss > 64 << 20 {
+        issues.push(format!(
+            " * High fragmentation: the process's RSS ({rss} bytes) is {:.2} times the bytes allocated ({used}). The allocator may hold freed pages it has not returned yet: MEMORY PURGE returns them now.",
+            rss as f64 / used.max(1) as f64
+        ));
+    }
+    // Redis: clients hold more than 200 KiB each on average.
+    if client_bytes / clients > 200 << 10 {
+        issues.push(format!(
+            " * Big client buffers: the {clients} clients hold {client_bytes} bytes, over 200 KiB each on average (CLIENT LIST's qbuf, omem and tot-mem say which). Large pipelines or replies not read yet are the usual cause; client-output-buffer-limit and client-query-buffer-limit bound them."
         ));
     }
     let text = if issues.is_empty() {
-        format!("Hi Sam, I can't find any memory issue in your instance. The process uses {rss} bytes (RSS); Sluice keeps stream entries on disk, so memory is the key directory, consumer groups, the block cache ({} bytes configured), memtables and client buffers.\n", ctx.srv.config.cache_size)
+        format!("Hi Sam, I can't find any memory issue in your instance. It has {used} bytes allocated and the process uses {rss} bytes (RSS); Sluice keeps stream entries on disk, so memory is the key directory, consumer groups, the block cache ({} bytes configured), memtables and client buffers.\n", ctx.srv.config.cache_size)
     } else {
         format!(
             "Sam, I detected a few issues in this Sluice instance memory implants:\n\n{}\n\nI'm here to keep you safe, Sam. I want to help you.\n",
