@@ -23,7 +23,8 @@
 //! DEL); at most once a second. Besides, every [`IDLE_EVERY`] (backing off to
 //! [`IDLE_EVERY_MAX`] while it gives little back) it collects when the RSS exceeds the live
 //! figure by 64 MiB and by half, and, with `maxmemory` set, when the RSS is above it (so pages
-//! the allocator merely kept do not refuse writes). `MEMORY PURGE` collects at once.
+//! the allocator merely kept do not refuse writes: every second while that gives at least 1 MiB
+//! back, then at the idle check's pace). `MEMORY PURGE` collects at once.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
@@ -241,6 +242,11 @@ struct Giveback {
     /// When the RSS was last compared with the live figure, and how often it is.
     idle_checked: Option<Instant>,
     idle_every: Duration,
+    /// The last collect made because the RSS was above `maxmemory` gave something back: while
+    /// it does, collect every second over `maxmemory`; once it does not (the live data itself
+    /// is over the limit), only at the idle check's pace, so an instance that simply needs more
+    /// than `maxmemory` does not pay a collect a second.
+    over_max_useful: bool,
 }
 
 impl Giveback {
@@ -258,6 +264,7 @@ static STATE: Mutex<Giveback> = Mutex::new(Giveback {
     large_at: 0,
     idle_checked: None,
     idle_every: IDLE_EVERY,
+    over_max_useful: true,
 });
 
 fn state() -> std::sync::MutexGuard<'static, Giveback> {
@@ -287,15 +294,23 @@ pub fn cron(maxmemory: u64) {
         None
     };
     let mut idle = false;
+    let mut over_max = false;
     if reason.is_none() {
         let due = g
             .idle_checked
             .is_none_or(|t| now.duration_since(t) >= g.idle_every);
         if due || maxmemory > 0 {
             let rss = crate::commands::info::rss_bytes();
-            if maxmemory > 0 && rss > maxmemory {
+            if maxmemory > 0 && rss > maxmemory && (g.over_max_useful || due) {
                 reason = Some("RSS above maxmemory");
-            } else if due {
+                over_max = true;
+                if due {
+                    g.idle_checked = Some(now);
+                }
+            } else if maxmemory > 0 && rss <= maxmemory {
+                g.over_max_useful = true;
+            }
+            if reason.is_none() && due {
                 g.idle_checked = Some(now);
                 let slack = rss.saturating_sub(live as u64);
                 if slack >= 64 << 20 && slack >= live as u64 / 2 {
@@ -313,6 +328,9 @@ pub fn cron(maxmemory: u64) {
     let c = collect();
     let gave = c.rss_before.saturating_sub(c.rss_after);
     let mut g = state();
+    if over_max {
+        g.over_max_useful = gave >= 1 << 20;
+    }
     if idle {
         g.idle_every = if gave < 16 << 20 {
             (g.idle_every * 2).min(IDLE_EVERY_MAX)
