@@ -363,6 +363,72 @@ fn a_full_disk_refuses_writes_serves_reads_and_resumes() {
     assert_eq!(c.req_str("XPENDING s g").array()[0].int(), 10);
 }
 
+/// WAITJOB across a failed commit: an ACKJOB whose commit met the full disk is lost (the store
+/// is reopened from disk), so it neither answers a waiter nor counts for one; once writes
+/// resume, removals wake waiters again.
+#[test]
+fn a_waitjob_client_counts_only_committed_removals_across_a_full_disk() {
+    let f = Faulty::start(&["--appendfsync", "everysec", "--min-free-disk", "0"]);
+    let mut c = f.server.conn();
+    let add = |c: &mut Conn, body: &str| c.req_str(&format!("ADDJOB q {body} 0")).text();
+    let (a, b, d, e) = (
+        add(&mut c, "a"),
+        add(&mut c, "b"),
+        add(&mut c, "d"),
+        add(&mut c, "e"),
+    );
+    let blocked = |c: &mut Conn| c.info_field("clients", "blocked_clients");
+    let mut w = f.server.conn();
+    let wid = w.req_str("CLIENT ID").int();
+    w.send_raw(&common::encode(&[
+        b"WAITJOB",
+        a.as_bytes(),
+        b.as_bytes(),
+        e.as_bytes(),
+    ]));
+    let mut w1 = f.server.conn();
+    w1.send_raw(&common::encode(&[b"WAITJOB", d.as_bytes()]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while blocked(&mut c).as_deref() != Some("2") {
+        assert!(Instant::now() < deadline, "WAITJOB did not block");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f.inject("write-enospc");
+    // The ACKJOB that meets the full disk: no reply, and the waiter of its job is closed
+    // unanswered with it (its reply waited on the same commit).
+    let got = send_and_read_to_close(f.server.port, &[b"ACKJOB", a.as_bytes(), d.as_bytes()]);
+    assert!(got.is_empty(), "a reply for an ACKJOB that failed: {got:?}");
+    assert!(
+        w1.is_closed(),
+        "the waiter woken by the lost ACKJOB is closed"
+    );
+    let mut c = f.server.conn();
+    assert_eq!(c.cmd(&format!("SHOW {a}"))[..3], *b"*30", "the lost ACKJOB");
+    f.inject("");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while c.cmd("PING") != b"+PONG\r\n" {
+        assert!(Instant::now() < deadline, "writes did not resume");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(blocked(&mut c).as_deref(), Some("1"));
+    // Removals after the reopen count, the lost one of `a` does not: two of three are gone
+    // at CLIENT UNBLOCK.
+    assert_eq!(c.cmd(&format!("ACKJOB {b}")), b":1\r\n");
+    assert_eq!(c.cmd(&format!("ACKJOB {e}")), b":1\r\n");
+    assert_eq!(blocked(&mut c).as_deref(), Some("1"));
+    assert_eq!(c.req_str(&format!("CLIENT UNBLOCK {wid}")).int(), 1);
+    assert_eq!(w.read_reply(), b":2\r\n");
+    // A new waiter is woken as usual.
+    w.send_raw(&common::encode(&[b"WAITJOB", a.as_bytes(), b.as_bytes()]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while blocked(&mut c).as_deref() != Some("1") {
+        assert!(Instant::now() < deadline, "WAITJOB did not block");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(c.cmd(&format!("ACKJOB {a}")), b":1\r\n");
+    assert_eq!(w.read_reply(), b":2\r\n");
+}
+
 #[test]
 fn shutdown_works_while_the_disk_is_full() {
     let mut f = Faulty::start(&["--appendfsync", "always", "--min-free-disk", "0"]);

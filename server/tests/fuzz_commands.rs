@@ -32,8 +32,8 @@
 //! prints the exact commands). Commands that would stop the test rather than exercise the server
 //! are defused: SHUTDOWN that would succeed, MONITOR, `CLIENT REPLY OFF|SKIP`, `CONFIG SET` of
 //! parameters that would lock the test out (`requirepass`, `timeout`, `maxclients`, the query
-//! limits) or slow it down (`appendfsync`), and blocking reads whose BLOCK (or GETJOB's TIMEOUT,
-//! WAIT's and WAITAOF's timeout, CLIENT PAUSE's) would really wait (they wait at most 3 ms; `huge_block_timeouts_are_served` covers the huge BLOCK values).
+//! limits) or slow it down (`appendfsync`), and blocking reads whose BLOCK (or GETJOB's and
+//! WAITJOB's TIMEOUT, WAIT's and WAITAOF's timeout, CLIENT PAUSE's) would really wait (they wait at most 3 ms; `huge_block_timeouts_are_served` covers the huge BLOCK values).
 //!
 //! `regressions` replays every crash the fuzzer found, each time.
 //!
@@ -1609,6 +1609,20 @@ fn defuse(mut v: Argv, in_multi: bool, gen: &mut Gen) -> Argv {
             if !has_timeout {
                 let ms = (1 + gen.rng.below(3)).to_string();
                 v.splice(1..1, [b("TIMEOUT"), b(&ms)]);
+            }
+        }
+        // WAITJOB on jobs that exist waits until they are gone (no TIMEOUT, or 0: forever): at
+        // most 3 ms. A TIMEOUT of 0 or over 50 ms is shortened; without one, one is added
+        // (it comes last). Unparsable values stay (errors).
+        (b"waitjob", _) if v.len() >= 2 => {
+            let n = v.len();
+            if n >= 3 && eqi(&v[n - 2], "TIMEOUT") {
+                if strict_i64(&v[n - 1]).is_some_and(|t| t == 0 || t > 50) {
+                    v[n - 1] = b(&(1 + gen.rng.below(3)).to_string());
+                }
+            } else {
+                let ms = (1 + gen.rng.below(3)).to_string();
+                v.extend([b("TIMEOUT"), b(&ms)]);
             }
         }
         // A MONITOR connection receives the other connections' commands between its own

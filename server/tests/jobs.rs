@@ -1069,3 +1069,270 @@ fn disque_hello_on_the_disque_port() {
     assert!(raw(&mut o, "HELLO").starts_with("*14\r\n$6\r\nserver\r\n"));
     assert!(!o.req_str("INFO").text().contains("registered_jobs"));
 }
+
+// ---------------------------------------------------------------------------------------
+// WAITJOB (Sluice extension, Disque issue #43). The tests wait for events (INFO
+// `blocked_clients`, replies), never for a fixed time: a removal wakes its waiters in the
+// engine turn of the removal, so once ACKJOB has answered, a waiter it did not finish is
+// still blocked.
+
+fn waitjob_send(c: &mut Conn, args: &[&str]) {
+    let mut v: Vec<&[u8]> = vec![b"WAITJOB"];
+    v.extend(args.iter().map(|a| a.as_bytes()));
+    c.send_raw(&common::encode(&v));
+}
+
+fn client_id(c: &mut Conn) -> i64 {
+    c.req_str("CLIENT ID").int()
+}
+
+#[test]
+fn waitjob_answers_once_every_listed_job_is_gone() {
+    let s = Server::start(&[]);
+    let mut admin = s.conn();
+    let mut w = s.conn();
+    let a = addjob(&mut admin, "ADDJOB wq a 0");
+    let b = addjob(&mut admin, "ADDJOB wq b 0");
+    let c = addjob(&mut admin, "ADDJOB wq c 0");
+    // No TIMEOUT (and TIMEOUT 0): no timeout, as GETJOB's. A job listed twice counts once.
+    waitjob_send(&mut w, &[&a, &b, &c, &a]);
+    wait_for(10, "WAITJOB to block", || blocked(&mut admin) == 1);
+    // Each removal kind counts; the client stays blocked until the last one.
+    assert_eq!(raw(&mut admin, &format!("ACKJOB {a}")), ":1\r\n");
+    assert_eq!(blocked(&mut admin), 1, "one job of three is gone");
+    assert_eq!(raw(&mut admin, &format!("DELJOB {b}")), ":1\r\n");
+    assert_eq!(blocked(&mut admin), 1, "two jobs of three are gone");
+    assert_eq!(raw(&mut admin, &format!("FASTACK {c}")), ":1\r\n");
+    assert_eq!(w.read_reply(), b":3\r\n");
+    assert_eq!(blocked(&mut admin), 0);
+    // NACK, DEQUEUE and delivery are no removal.
+    let d = addjob(&mut admin, "ADDJOB wq2 d 0");
+    waitjob_send(&mut w, &[&d, "TIMEOUT", "0"]);
+    wait_for(10, "WAITJOB to block", || blocked(&mut admin) == 1);
+    admin.req_str("GETJOB FROM wq2");
+    admin.req_str(&format!("NACK {d}"));
+    admin.req_str(&format!("DEQUEUE {d}"));
+    admin.req_str(&format!("ENQUEUE {d}"));
+    assert_eq!(blocked(&mut admin), 1);
+    // Two removals in one command, one of a job another waiter also waits for.
+    let e = addjob(&mut admin, "ADDJOB wq2 e 0");
+    let mut w2 = s.conn();
+    waitjob_send(&mut w2, &[&e, &d]);
+    wait_for(10, "the second WAITJOB to block", || {
+        blocked(&mut admin) == 2
+    });
+    assert_eq!(raw(&mut admin, &format!("ACKJOB {d} {e}")), ":2\r\n");
+    assert_eq!(w.read_reply(), b":1\r\n");
+    assert_eq!(w2.read_reply(), b":2\r\n");
+    assert_eq!(blocked(&mut admin), 0);
+    // The connection goes on with its next commands.
+    assert_eq!(raw(&mut w, "PING"), "+PONG\r\n");
+}
+
+#[test]
+fn waitjob_counts_jobs_gone_before_the_call_and_answers_at_once() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    let a = addjob(&mut c, "ADDJOB q a 0");
+    let b = addjob(&mut c, "ADDJOB q b 0");
+    c.req_str(&format!("ACKJOB {a}"));
+    assert_eq!(raw(&mut c, &format!("WAITJOB {a}")), ":1\r\n");
+    // An ID of another node's form names no job here: gone.
+    let mut foreign = a.clone().into_bytes();
+    foreign[2..10].copy_from_slice(b"zzzzzzzz");
+    let foreign = String::from_utf8(foreign).expect("ascii");
+    assert_eq!(raw(&mut c, &format!("WAITJOB {a} {foreign}")), ":2\r\n");
+    // In MULTI it never blocks: the count now.
+    c.req_str("MULTI");
+    assert_eq!(raw(&mut c, &format!("WAITJOB {a} {b}")), "+QUEUED\r\n");
+    assert_eq!(raw(&mut c, "EXEC"), "*1\r\n:1\r\n");
+    // A removal earlier in the same transaction counts.
+    c.req_str("MULTI");
+    c.req_str(&format!("ACKJOB {b}"));
+    c.req_str(&format!("WAITJOB {a} {b} TIMEOUT 0"));
+    assert_eq!(raw(&mut c, "EXEC"), "*2\r\n:1\r\n:2\r\n");
+    // Not from a script (as GETJOB).
+    let script = format!("return redis.call('WAITJOB','{a}')");
+    let got = c.cmd_args(&[b"EVAL", script.as_bytes(), b"0"]);
+    let got = String::from_utf8_lossy(&got);
+    assert!(
+        got.starts_with("-ERR This Redis command is not allowed from script"),
+        "{got}"
+    );
+}
+
+#[test]
+fn waitjob_errors() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    let a = addjob(&mut c, "ADDJOB q a 0");
+    // The malformed ID gets ACKJOB's and SHOW's -BADID, and nothing waits.
+    let badid = raw(&mut c, "ACKJOB nope");
+    assert_eq!(badid, "-BADID Invalid Job ID format.\r\n");
+    assert_eq!(raw(&mut c, "WAITJOB nope"), badid);
+    assert_eq!(raw(&mut c, &format!("WAITJOB {a} nope TIMEOUT 10")), badid);
+    // GETJOB's TIMEOUT parsing and errors.
+    assert_eq!(
+        raw(&mut c, &format!("WAITJOB {a} TIMEOUT -1")),
+        "-ERR timeout is negative\r\n"
+    );
+    assert_eq!(
+        raw(&mut c, &format!("WAITJOB {a} TIMEOUT 1.5")),
+        "-ERR timeout is not an integer or out of range\r\n"
+    );
+    assert_eq!(
+        raw(&mut c, "GETJOB TIMEOUT 1.5 FROM q"),
+        "-ERR timeout is not an integer or out of range\r\n"
+    );
+    assert_eq!(raw(&mut c, "WAITJOB TIMEOUT 5"), "-ERR syntax error\r\n");
+    assert_eq!(
+        raw(&mut c, "WAITJOB"),
+        "-ERR wrong number of arguments for 'waitjob' command\r\n"
+    );
+    // At most 10,000 IDs.
+    let mut args: Vec<&[u8]> = vec![b"WAITJOB"];
+    args.extend(std::iter::repeat_n(a.as_bytes(), 10_001));
+    assert_eq!(
+        String::from_utf8_lossy(&c.cmd_args(&args)),
+        "-ERR too many job IDs: 10001, the limit is 10000\r\n"
+    );
+    args.pop();
+    args.extend([b"TIMEOUT".as_slice(), b"1"]);
+    assert_eq!(c.cmd_args(&args), b":0\r\n", "10,000 IDs are fine");
+    assert_eq!(blocked(&mut c), 0);
+}
+
+#[test]
+fn waitjob_timeout_and_client_unblock_answer_the_count_so_far() {
+    let s = Server::start(&[]);
+    let mut admin = s.conn();
+    let mut w = s.conn();
+    let wid = client_id(&mut w);
+    let a = addjob(&mut admin, "ADDJOB q a 0");
+    let b = addjob(&mut admin, "ADDJOB q b 0");
+    let c = addjob(&mut admin, "ADDJOB q c 0");
+    // At its timeout: how many are gone by then.
+    waitjob_send(&mut w, &[&a, &b, "TIMEOUT", "3000"]);
+    wait_for(10, "WAITJOB to block", || blocked(&mut admin) == 1);
+    admin.req_str(&format!("ACKJOB {a}"));
+    assert_eq!(w.read_reply(), b":1\r\n");
+    assert_eq!(blocked(&mut admin), 0);
+    // CLIENT UNBLOCK (TIMEOUT): the same.
+    waitjob_send(&mut w, &[&a, &b, &c]);
+    wait_for(10, "WAITJOB to block", || blocked(&mut admin) == 1);
+    admin.req_str(&format!("DELJOB {b}"));
+    assert_eq!(
+        admin.req_str(&format!("CLIENT UNBLOCK {wid}")).int(),
+        1,
+        "a WAITJOB client is unblockable"
+    );
+    assert_eq!(w.read_reply(), b":2\r\n");
+    assert_eq!(admin.req_str(&format!("CLIENT UNBLOCK {wid}")).int(), 0);
+    // CLIENT UNBLOCK … ERROR.
+    waitjob_send(&mut w, &[&c]);
+    wait_for(10, "WAITJOB to block", || blocked(&mut admin) == 1);
+    admin.req_str(&format!("CLIENT UNBLOCK {wid} ERROR"));
+    assert_eq!(
+        String::from_utf8_lossy(&w.read_reply()),
+        "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+    );
+    // Nothing of those waits is left: removing the job wakes nobody and breaks nothing.
+    assert_eq!(raw(&mut admin, &format!("ACKJOB {c}")), ":1\r\n");
+    assert_eq!(raw(&mut w, "PING"), "+PONG\r\n");
+}
+
+#[test]
+fn waitjob_is_woken_by_ttl_expiry() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    let t = addjob(&mut c, "ADDJOB tq z 0 TTL 1");
+    let k = addjob(&mut c, "ADDJOB tq k 0");
+    // Expired by the job timers (a second or two): the reply comes with that cron pass.
+    assert_eq!(raw(&mut c, &format!("WAITJOB {t}")), ":1\r\n");
+    assert_eq!(raw(&mut c, &format!("SHOW {t}")), "$-1\r\n");
+    // A waiter for an expiring job and a job that stays: the count at the timeout.
+    let u = addjob(&mut c, "ADDJOB tq u 0 TTL 1");
+    assert_eq!(
+        raw(&mut c, &format!("WAITJOB {u} {k} TIMEOUT 4000")),
+        ":1\r\n"
+    );
+}
+
+#[test]
+fn waitjob_client_that_leaves_leaves_nothing_behind() {
+    let s = Server::start(&[]);
+    let mut admin = s.conn();
+    let a = addjob(&mut admin, "ADDJOB q a 0");
+    let b = addjob(&mut admin, "ADDJOB q b 0");
+    {
+        let mut w = s.conn();
+        waitjob_send(&mut w, &[&a, &b]);
+        let mut w2 = s.conn();
+        waitjob_send(&mut w2, &[&a]);
+        wait_for(10, "two WAITJOBs to block", || blocked(&mut admin) == 2);
+    }
+    wait_for(10, "the closed clients to be dropped", || {
+        blocked(&mut admin) == 0
+    });
+    assert_eq!(raw(&mut admin, &format!("ACKJOB {a}")), ":1\r\n");
+    assert_eq!(raw(&mut admin, "PING"), "+PONG\r\n");
+    // A new waiter after the last one left is woken as the first ones would have been.
+    let mut w = s.conn();
+    waitjob_send(&mut w, &[&a, &b]);
+    wait_for(10, "WAITJOB to block", || blocked(&mut admin) == 1);
+    assert_eq!(raw(&mut admin, &format!("ACKJOB {b}")), ":1\r\n");
+    assert_eq!(w.read_reply(), b":2\r\n");
+}
+
+#[test]
+fn waitjob_on_many_jobs_with_many_waiters() {
+    let s = Server::start(&[]);
+    let mut admin = s.conn();
+    let n = 2_000;
+    let add: Vec<Vec<Vec<u8>>> = (0..n)
+        .map(|i| {
+            vec![
+                b"ADDJOB".to_vec(),
+                b"mq".to_vec(),
+                format!("j{i}").into_bytes(),
+                b"0".to_vec(),
+            ]
+        })
+        .collect();
+    let ids: Vec<String> = admin.pipeline(&add).iter().map(Resp::text).collect();
+    // One waiter for every job, and one per job for the first ten.
+    let mut all = s.conn();
+    let mut args: Vec<&[u8]> = vec![b"WAITJOB"];
+    args.extend(ids.iter().map(|i| i.as_bytes()));
+    all.send_raw(&common::encode(&args));
+    let mut one: Vec<Conn> = (0..10).map(|_| s.conn()).collect();
+    for (i, w) in one.iter_mut().enumerate() {
+        waitjob_send(w, &[&ids[i]]);
+    }
+    wait_for(10, "11 WAITJOBs to block", || blocked(&mut admin) == 11);
+    // The first half in one ACKJOB: the ten single waiters are answered, not the big one.
+    let mut ack: Vec<&[u8]> = vec![b"ACKJOB"];
+    ack.extend(ids[..n / 2].iter().map(|i| i.as_bytes()));
+    assert_eq!(admin.cmd_args(&ack), format!(":{}\r\n", n / 2).into_bytes());
+    for w in &mut one {
+        assert_eq!(w.read_reply(), b":1\r\n");
+    }
+    assert_eq!(blocked(&mut admin), 1);
+    let mut ack: Vec<&[u8]> = vec![b"ACKJOB"];
+    ack.extend(ids[n / 2..].iter().map(|i| i.as_bytes()));
+    admin.cmd_args(&ack);
+    assert_eq!(all.read_reply(), format!(":{n}\r\n").into_bytes());
+    assert_eq!(blocked(&mut admin), 0);
+}
+
+#[test]
+fn waitjob_on_the_disque_port() {
+    let s = DisqueServer::start();
+    let mut c = Conn::new(s.port);
+    let mut w = Conn::new(s.port);
+    let id = addjob(&mut c, "ADDJOB q x 0");
+    waitjob_send(&mut w, &[&id]);
+    wait_for(10, "WAITJOB to block", || blocked(&mut c) == 1);
+    assert_eq!(raw(&mut c, &format!("ACKJOB {id}")), ":1\r\n");
+    assert_eq!(w.read_reply(), b":1\r\n");
+}

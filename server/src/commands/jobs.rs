@@ -15,20 +15,32 @@
 //!
 //! Extensions (options a Disque client never sends): `NACK id … DELAY sec` (the job comes back
 //! after the delay), `ADDJOB … MAXDELIVER n DEADLETTER queue` (after n deliveries the job moves
-//! to that queue with its counters instead of being queued again).
+//! to that queue with its counters instead of being queued again), and `WAITJOB id …
+//! [TIMEOUT ms]` (Disque issue #43: blocks until the jobs are gone). A WAITJOB client waits on
+//! each of its jobs under the reserved database [`WAITJOB_DB`], keyed by the job's stored ID;
+//! while any waits, the store records the jobs it removes (`Jobs::track_gone`), and
+//! [`signal_gone`] wakes their waiters after every command and timer run, in the same engine
+//! turn, so the reply leaves only with the drain that commits the removal.
 
 use bytes::Bytes;
 use sluice_storage::jobs::{self, Job, JobId, JobState, NewJob, Working};
 use sluice_storage::{Store, StoreError};
 
 use crate::args::eq;
-use crate::engine::{BlockSpec, Ctx, Server, WakeIf};
+use crate::engine::{BlockKind, BlockSpec, Ctx, Server, WakeIf};
 use crate::reply::{CmdResult, ReplyError, SYNTAX};
 use crate::table::{arg, cmd, tok, Command};
 
 /// The database index under which blocked GETJOB clients wait for queues (no Redis database
 /// has it).
 pub const JOBS_DB: usize = usize::MAX;
+
+/// The database index under which WAITJOB clients wait for jobs, keyed by the job's stored
+/// 20-byte ID (no Redis database, and not [`JOBS_DB`]'s queues).
+pub const WAITJOB_DB: usize = usize::MAX - 1;
+
+/// Most job IDs one WAITJOB waits for.
+pub const MAX_WAITJOB_IDS: usize = 10_000;
 
 /// Most jobs one GETJOB or QPEEK returns (Disque has no bound): a reply never holds more.
 pub const MAX_JOBS_PER_REPLY: usize = 10_000;
@@ -536,6 +548,101 @@ pub fn working(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 // ---------------------------------------------------------------------------------------
+// WAITJOB (Sluice extension)
+
+/// `WAITJOB id … [TIMEOUT ms]`: the number of the listed jobs that are gone (acknowledged,
+/// deleted, expired; an ID naming no job counts as gone; each job counts once however often
+/// it is listed), once they all are, or when the timeout passes (0 or none: no timeout, as
+/// GETJOB's). Inside EXEC it answers at once (it is `noscript`).
+pub fn waitjob(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let mut ids = &argv[1..];
+    let mut timeout_arg: Option<&Bytes> = None;
+    if ids.len() >= 2 && eq(&ids[ids.len() - 2], "timeout") {
+        timeout_arg = Some(&ids[ids.len() - 1]);
+        ids = &ids[..ids.len() - 2];
+    }
+    if ids.is_empty() {
+        return Err(SYNTAX.into());
+    }
+    if ids.len() > MAX_WAITJOB_IDS {
+        return Err(ReplyError::new(format!(
+            "ERR too many job IDs: {}, the limit is {MAX_WAITJOB_IDS}",
+            ids.len()
+        )));
+    }
+    let parsed = parse_ids(ctx, ids)?;
+    let timeout = match timeout_arg {
+        Some(t) => timeout_ms(t)?,
+        None => 0,
+    };
+    // Distinct jobs: those of this node by stored ID (argument order), the others (which
+    // cannot exist, so are gone) by their text.
+    let mut mine: Vec<JobId> = Vec::new();
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    let mut foreign = std::collections::HashSet::new();
+    for (text, id) in ids.iter().zip(parsed) {
+        match id {
+            Some(id) => {
+                if seen.insert(id) {
+                    mine.push(id);
+                }
+            }
+            None => {
+                foreign.insert(text.as_ref());
+            }
+        }
+    }
+    let total = mine.len() + foreign.len();
+    let mut present = Vec::new();
+    for id in &mine {
+        if ctx
+            .store
+            .jobs_ref()
+            .get(id)
+            .map_err(storage_error)?
+            .is_some()
+        {
+            present.push(Bytes::copy_from_slice(&id.0));
+        }
+    }
+    let gone = total - present.len();
+    if present.is_empty() || ctx.client.in_exec {
+        ctx.out.int(i64::try_from(gone).unwrap_or(i64::MAX));
+        return Ok(());
+    }
+    // Re-run because its last job went (`Engine::may_serve`) yet one is still here: it stays
+    // parked as it was (its count and place are the engine's).
+    if ctx.wake_key.take().is_none() {
+        ctx.srv.holds.kind = Some(BlockKind::WaitJob { total, gone });
+    }
+    let n = present.len();
+    ctx.block = Some(BlockSpec {
+        keys: present,
+        wake_if: vec![WakeIf::JobGone; n],
+        timeout_ms: timeout,
+        argv: argv.to_vec(),
+    });
+    Ok(())
+}
+
+/// Queues the WAITJOB clients of the jobs removed since the last call (the store records
+/// them only while a client waits): each removal is reported once, so it is pushed without
+/// a look through the ready list, and costs one map lookup plus one count per waiter of that
+/// job (`Engine::may_serve`). Called after every command (`Engine::after_writes`) and after
+/// the job timers ([`jobs_cron`]).
+pub fn signal_gone(store: &mut Store, srv: &mut Server) {
+    if srv.holds.job_waiters == 0 {
+        return;
+    }
+    for id in store.jobs().take_gone() {
+        let k = (WAITJOB_DB, Bytes::copy_from_slice(&id.0));
+        if srv.waiting.contains_key(&k) {
+            srv.ready.push(k);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // SHOW, JSCAN
 
 /// SHOW's 30-element array.
@@ -943,6 +1050,8 @@ pub fn jobs_cron(store: &mut Store, srv: &mut Server, now_ms: u64) -> Result<(),
             srv.ready.push(k);
         }
     }
+    // Expired jobs: their WAITJOB clients are served by the engine right after this pass.
+    signal_gone(store, srv);
     // Forget idle queues once a second or so (a pass over the queue table).
     if now_ms / 1000 != store.jobs_ref().last_gc_s() {
         let waiting = &srv.waiting;
@@ -1065,6 +1174,19 @@ pub static COMMANDS: &[Command] = &[
             "Delete jobs (Disque)",
         )
         .args(JOB_IDS),
+    cmd("waitjob", -2, waitjob)
+        .flags(&["readonly", "noscript", "blocking"])
+        .acl(&["@read", "@slow", "@blocking"])
+        .doc(
+            "jobs",
+            "1.0.0",
+            "O(N) in the number of IDs",
+            "Sluice extension: waits until jobs are acknowledged, deleted or expired, and replies how many are gone (Disque issue #43)",
+        )
+        .args(&[
+            arg("job-id", "string").many(),
+            arg("timeout", "integer").token("TIMEOUT").opt(),
+        ]),
     cmd("show", 2, show)
         .flags(&["readonly", "fast"])
         .acl(&["@read", "@fast"])

@@ -3,13 +3,18 @@
 //! clients that wait on no key ([`BlockKind`]): WAIT (no replica ever acknowledges: it answers
 //! at its timeout), WAITAOF (woken when the journal's fsync covers the client's last write,
 //! [`Engine::serve_fsynced`]) and the commands CLIENT PAUSE holds (run again, in arrival
-//! order, when the pause ends: [`Engine::end_pause`]). CLIENT UNBLOCK answers a parked client
-//! by moving its deadline to now with the reply it asked for ([`force_unblock`]).
+//! order, when the pause ends: [`Engine::end_pause`]). WAITJOB waits on jobs, not keys: each
+//! job it waits for is a wait-list entry under the reserved database
+//! `commands::jobs::WAITJOB_DB` (keyed by the job's stored ID), and each removal adds one to
+//! the waiter's count in [`BlockKind::WaitJob`] ([`Engine::may_serve`]). CLIENT UNBLOCK
+//! answers a parked client by moving its deadline to now with the reply it asked for
+//! ([`force_unblock`]).
 //!
 //! Which keys changed comes from the store, not from the command handlers: while any client is
 //! blocked the store records every key that may now serve a blocked reader (see
 //! `Store::track_ready`), and [`Engine::after_writes`] queues the waiters of those keys after
-//! each command. State outside the keyspace (job queues) signals through `Ctx::signal_ready`.
+//! each command. State outside the keyspace (job queues) signals through `Ctx::signal_ready`;
+//! removed jobs through `commands::jobs::signal_gone`, after every command and the job timers.
 //!
 //! Invariants: a parked client is in `Server::clients` with `blocked` set, listed under each of
 //! its keys in `Server::waiting` (in arrival order) and, with a timeout, in
@@ -58,6 +63,10 @@ pub enum WakeIf {
     /// The key is a job queue (GETJOB), not a Redis key: it waits under database
     /// `commands::jobs::JOBS_DB`; always re-run.
     Queue,
+    /// The key is a job's stored ID (WAITJOB), under database `commands::jobs::WAITJOB_DB`;
+    /// signalled once, when the job is removed: the waiter's count goes up, and the command
+    /// re-runs once every job it waits for is gone.
+    JobGone,
 }
 
 /// Why a client is parked (a handler that parks for another reason than keys says so in
@@ -74,6 +83,9 @@ pub enum BlockKind {
     WaitAof { woff: u64, numreplicas: bool },
     /// Held by CLIENT PAUSE: its command runs again when the pause ends.
     Paused,
+    /// WAITJOB: waits for `total` distinct jobs, `gone` of which are removed (acknowledged,
+    /// deleted, expired); re-run when `gone` reaches `total`, answered `gone` at the timeout.
+    WaitJob { total: usize, gone: usize },
 }
 
 /// How CLIENT UNBLOCK answers a parked client.
@@ -121,6 +133,9 @@ pub struct Holds {
     pub fsynced: u64,
     /// Clients parked by WAITAOF.
     pub aof_waiters: usize,
+    /// Clients parked by WAITJOB: while there are any, the job store records the jobs it
+    /// removes (`Jobs::track_gone`).
+    pub job_waiters: usize,
 }
 
 impl Holds {
@@ -191,6 +206,12 @@ impl Engine {
                 // rather than at its next second.
                 self.fsync.set_urgent(true);
             }
+            BlockKind::WaitJob { .. } => {
+                // The handler counted the jobs that exist in this same turn, and no command
+                // ran since: every removal from now on is recorded, so none is missed.
+                self.srv.holds.job_waiters += 1;
+                self.store_mut().jobs().track_gone(true);
+            }
             _ => {}
         }
         debug_assert_eq!(
@@ -200,14 +221,17 @@ impl Engine {
         );
         let mut keys = Vec::new();
         let mut wake_if = Vec::new();
+        // WAITJOB parks on up to 10,000 jobs: duplicates are found in a set, not by a scan of
+        // `keys` per key.
+        let mut seen = std::collections::HashSet::with_capacity(spec.keys.len());
         for (k, w) in spec.keys.into_iter().zip(spec.wake_if) {
-            let db = if w == WakeIf::Queue {
-                commands::jobs::JOBS_DB
-            } else {
-                db
+            let db = match w {
+                WakeIf::Queue => commands::jobs::JOBS_DB,
+                WakeIf::JobGone => commands::jobs::WAITJOB_DB,
+                _ => db,
             };
             let key = (db, k);
-            if !keys.contains(&key) {
+            if seen.insert(key.clone()) {
                 self.srv.waiting.entry(key.clone()).or_default().push(id);
                 keys.push(key);
                 wake_if.push(w);
@@ -248,7 +272,53 @@ impl Engine {
                     self.fsync.set_urgent(false);
                 }
             }
+            BlockKind::WaitJob { .. } => {
+                self.srv.holds.job_waiters = self.srv.holds.job_waiters.saturating_sub(1);
+                if self.srv.holds.job_waiters == 0 {
+                    if let Some(store) = self.store.as_mut() {
+                        store.jobs().track_gone(false);
+                    }
+                }
+            }
             _ => {}
+        }
+    }
+
+    /// After the store was reopened from disk (`faults.rs`): the new job store records
+    /// removals again if clients wait in WAITJOB, and each waiter's count is taken again from
+    /// what is on disk (the removals of the failed drain were lost: their jobs are back).
+    pub(super) fn resync_job_waiters(&mut self) {
+        let on = self.srv.holds.job_waiters > 0;
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        store.jobs().track_gone(on);
+        if !on {
+            return;
+        }
+        for c in self.srv.clients.values_mut() {
+            let Some(b) = c.blocked.as_mut() else {
+                continue;
+            };
+            let BlockKind::WaitJob { total, gone } = &mut b.kind else {
+                continue;
+            };
+            // The jobs already gone when it parked are not in `keys`; the others are.
+            let mut left = 0;
+            for (db, k) in &b.keys {
+                let Ok(id) = <[u8; 20]>::try_from(k.as_ref()) else {
+                    continue;
+                };
+                if *db != commands::jobs::WAITJOB_DB {
+                    continue;
+                }
+                // A read error counts the job as still there.
+                let id = sluice_storage::jobs::JobId(id);
+                if !matches!(store.jobs_ref().get(&id), Ok(None)) {
+                    left += 1;
+                }
+            }
+            *gone = total.saturating_sub(left);
         }
     }
 
@@ -269,6 +339,25 @@ impl Engine {
 
     /// Whether the change of `key` may serve the client `id` blocked on it (its [`WakeIf`]).
     pub(super) fn may_serve(&mut self, id: u64, key: &(usize, Bytes)) -> bool {
+        if key.0 == commands::jobs::WAITJOB_DB {
+            // A job it waits for is gone (each removal is signalled once:
+            // `commands::jobs::signal_gone`): O(1), whatever the number of its jobs.
+            let Some(b) = self
+                .srv
+                .clients
+                .get_mut(&id)
+                .and_then(|c| c.blocked.as_mut())
+            else {
+                return false;
+            };
+            return match &mut b.kind {
+                BlockKind::WaitJob { total, gone } => {
+                    *gone = (*gone + 1).min(*total);
+                    *gone == *total
+                }
+                _ => false,
+            };
+        }
         let Some(b) = self.srv.clients.get(&id).and_then(|c| c.blocked.as_ref()) else {
             return false;
         };
@@ -276,7 +365,7 @@ impl Engine {
             return false;
         };
         let cond = match &b.wake_if[i] {
-            WakeIf::Always | WakeIf::Queue => return true,
+            WakeIf::Always | WakeIf::Queue | WakeIf::JobGone => return true,
             c => c.clone(),
         };
         let now = self.srv.clock.now_ms();
@@ -309,7 +398,7 @@ impl Engine {
                 false
             }
             (WakeIf::GroupClaim(..), _) => true,
-            (WakeIf::Always | WakeIf::Queue, _) => true,
+            (WakeIf::Always | WakeIf::Queue | WakeIf::JobGone, _) => true,
         }
     }
 
@@ -344,6 +433,9 @@ impl Engine {
             call(&mut ctx, cmd, &b.argv);
         }
         let blocked_again = ctx.block.take().is_some();
+        // A re-run keeps its parking (`b`): a kind its handler set again is not for the next
+        // client that parks.
+        self.srv.holds.kind = None;
         if blocked_again {
             out.truncate(mark);
             client.out = out;
@@ -405,6 +497,9 @@ impl Engine {
                     .error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
                 (_, BlockKind::Keys) => client.out.null_array(),
                 (_, BlockKind::Wait) => client.out.int(0),
+                (_, BlockKind::WaitJob { gone, .. }) => {
+                    client.out.int(i64::try_from(gone).unwrap_or(i64::MAX))
+                }
                 (_, BlockKind::WaitAof { woff, .. }) => {
                     let local = self.aof_acked(woff);
                     client.out.array(2);
@@ -508,6 +603,9 @@ impl Engine {
                 self.srv.ready.push(key);
             }
         }
+        // Jobs the command removed: their WAITJOB clients are served in this turn, so the
+        // replies go out with the drain that commits the removals.
+        commands::jobs::signal_gone(store, &mut self.srv);
         if self.srv.watchers.is_empty() {
             return;
         }

@@ -96,6 +96,8 @@ impl Engine {
                 self.store = Some(s);
                 let watching = !self.srv.watchers.is_empty();
                 self.store_mut().track_touches(watching);
+                // WAITJOB clients: removals recorded again, counts taken from the disk.
+                self.resync_job_waiters();
                 tracing::info!(
                     dir = %self.srv.config.dir.display(),
                     ms = started.elapsed().as_millis() as u64,
