@@ -56,6 +56,9 @@ fn check(dir: &Path) -> Report {
     sluice_storage::repair::check(dir).expect("check runs")
 }
 
+/// A queue as clients see it: length, pause state, jobs in and out, ctime, atime, order.
+type QueueView = (u64, u8, u64, u64, u64, u64, Vec<JobId>);
+
 /// Everything about the job store a client can see: node, count, every job (record and
 /// body) in ID order, and every queue (state, counters, order).
 #[derive(Debug, PartialEq)]
@@ -63,7 +66,7 @@ struct JobsView {
     node: String,
     registered: u64,
     jobs: Vec<(JobId, Job, Bytes)>,
-    queues: BTreeMap<Vec<u8>, (u64, u8, u64, u64, u64, u64, Vec<JobId>)>,
+    queues: BTreeMap<Vec<u8>, QueueView>,
 }
 
 fn jobs_view(s: &mut Store, queues: &[&str]) -> JobsView {
