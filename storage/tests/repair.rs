@@ -501,3 +501,125 @@ fn a_damaged_block_of_job_records_is_named_job_by_job_and_the_rest_restored() {
     let (first, _) = j.fetch(b"big", T0 + JOBS).expect("fetch").expect("a job");
     assert_eq!(first, want[0]);
 }
+
+/// Opens the directory with fjall itself, to damage or move records as no Sluice code would.
+fn raw_db(dir: &Path) -> (fjall::Database, fjall::Keyspace, fjall::Keyspace) {
+    let db = fjall::Database::builder(dir).open().expect("fjall");
+    let keys = db
+        .keyspace("keys", fjall::KeyspaceCreateOptions::default)
+        .expect("keys");
+    let jobs = db
+        .keyspace("jobs", fjall::KeyspaceCreateOptions::default)
+        .expect("jobs");
+    (db, keys, jobs)
+}
+
+fn key(tag: u8, id: &JobId) -> Vec<u8> {
+    let mut k = vec![tag];
+    k.extend_from_slice(&id.0);
+    k
+}
+
+#[test]
+fn a_job_whose_record_does_not_decode_or_whose_body_is_missing_is_named_not_restored() {
+    let tmp = tempdir();
+    let src = tmp.path().join("src");
+    let mut ids = Vec::new();
+    let node;
+    {
+        let mut s = open(&src);
+        let j = s.jobs();
+        node = j.node_id().to_string();
+        for i in 0..10u64 {
+            let body = if i % 3 == 2 {
+                vec![b'x'; 1000]
+            } else {
+                format!("small {i}").into_bytes()
+            };
+            ids.push(j.add(spec("q", body), T0 + i).expect("add"));
+        }
+        commit(&mut s);
+        s.close().expect("close");
+    }
+    {
+        let (db, _, jobs) = raw_db(&src);
+        jobs.insert(key(0x10, &ids[1]), b"\x02not a job record")
+            .expect("insert");
+        jobs.remove(key(0x11, &ids[5])).expect("remove");
+        db.persist(fjall::PersistMode::SyncAll).expect("persist");
+    }
+    let prefix: [u8; 8] = node.as_bytes()[..8].try_into().expect("8");
+    let show = |id: &JobId| String::from_utf8_lossy(&id.format(&prefix)).into_owned();
+    let report = check(&src);
+    let want = [
+        format!(
+            "job {} (queue \"q\"): its record does not decode: the job is lost",
+            show(&ids[1])
+        ),
+        format!(
+            "job {} (queue \"q\"): its body record is missing: the job is lost",
+            show(&ids[5])
+        ),
+        "job queue \"q\": 2 of its 10 queued jobs could not be read".to_string(),
+    ];
+    assert_eq!(report.damage, want);
+    assert_eq!((report.counts.jobs, report.counts.lost_jobs), (8, 2));
+
+    let to = tmp.path().join("repaired");
+    let report = repair(&src, &to);
+    assert_eq!(report.damage, want);
+    let again = check(&to);
+    assert!(again.is_clean(), "{:?}", again.damage);
+    assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+    let mut s = open(&to);
+    let j = s.jobs();
+    let left: Vec<JobId> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1 && *i != 5)
+        .map(|(_, id)| *id)
+        .collect();
+    assert_eq!(j.peek(b"q", 100, false).expect("peek"), left);
+    assert_eq!(j.registered(), 8);
+    assert_eq!(j.get(&ids[1]).expect("read"), None);
+    assert_eq!(
+        j.body(&ids[8]).expect("read").as_deref(),
+        Some(&[b'x'; 1000][..])
+    );
+}
+
+/// Directories from before keyspace `jobs` kept the job records in `keys` (the first open of
+/// a newer build moves them): a repair reads them there.
+#[test]
+fn job_records_left_in_keys_by_an_older_layout_are_carried() {
+    let tmp = tempdir();
+    let src = tmp.path().join("src");
+    let queues = ["q1", "q2", "q3", "q4"];
+    populate(&src);
+    let before = jobs_view(&mut open(&src), &queues);
+    {
+        let (db, keys, jobs) = raw_db(&src);
+        let all: Vec<(fjall::Slice, fjall::Slice)> =
+            jobs.iter().map(|g| g.into_inner().expect("read")).collect();
+        assert!(!all.is_empty());
+        for (k, v) in all {
+            keys.insert(k.clone(), v).expect("insert");
+            jobs.remove(k).expect("remove");
+        }
+        keys.remove(b"\xFFjobs-keyspace").expect("remove");
+        db.persist(fjall::PersistMode::SyncAll).expect("persist");
+    }
+    let to = tmp.path().join("repaired");
+    let report = repair(&src, &to);
+    assert!(report.is_clean(), "{:?}", report.damage);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("job records are in keyspace `keys`")),
+        "{:?}",
+        report.warnings
+    );
+    assert_eq!(report.counts.jobs, 13);
+    assert_eq!(jobs_view(&mut open(&to), &queues), before);
+}
