@@ -623,3 +623,28 @@ fn job_records_left_in_keys_by_an_older_layout_are_carried() {
     assert_eq!(report.counts.jobs, 13);
     assert_eq!(jobs_view(&mut open(&to), &queues), before);
 }
+
+#[test]
+fn a_lost_jobs_keyspace_is_reported_and_the_rest_repaired() {
+    let tmp = tempdir();
+    let src = tmp.path().join("src");
+    populate(&src);
+    std::fs::remove_dir_all(src.join("keyspaces/4")).expect("rm jobs");
+    let report = check(&src);
+    assert!(
+        report.damage.iter().any(|d| d
+            == "keyspace `jobs` is missing: every job, job queue and the job store's node ID \
+                are lost"),
+        "{:?}",
+        report.damage
+    );
+    assert_eq!(report.counts.jobs, 0);
+    let to = tmp.path().join("repaired");
+    let report = repair(&src, &to);
+    assert_eq!(report.counts.functions, 1);
+    assert!(check(&to).is_clean());
+    let mut s = open(&to);
+    assert_eq!(s.jobs().registered(), 0);
+    assert_eq!(s.function_libraries().expect("libraries").len(), 1);
+    assert!(s.stream(0, KEY, T0).expect("type").is_some());
+}

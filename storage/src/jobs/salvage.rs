@@ -284,6 +284,17 @@ pub(crate) fn salvage(
                 );
                 return;
             };
+            if job.queue.len() > MAX_QUEUE_NAME || job.dead_letter.len() > MAX_QUEUE_NAME {
+                // Its queue-index key would be longer than fjall takes.
+                lost.insert(
+                    id,
+                    Lost {
+                        queue: None,
+                        why: format!("its record names a queue longer than {MAX_QUEUE_NAME} bytes"),
+                    },
+                );
+                return;
+            }
             let body = match job.body.take() {
                 Some(b) => b,
                 None => match src.ks.get(job_key(TAG_BODY, &id)) {
