@@ -610,9 +610,36 @@ fn flipped_bytes_in_the_smeta_table_are_refused_naming_it_and_repair_rebuilds_th
     assert_eq!(c.req_str("GET k0"), Resp::Bulk(b"v0".to_vec()));
 }
 
+fn status(r: Resp) -> String {
+    match r {
+        Resp::Status(s) => s,
+        other => panic!("not a status: {other:?}"),
+    }
+}
+
+const LIB: &[u8] =
+    b"#!lua name=kept\nredis.register_function('kfn', function(keys, args) return 'kept ' .. args[1] end)";
+
 #[test]
 fn check_of_a_clean_directory_exits_0_and_repair_copies_everything() {
-    let (tmp, dir) = stopped_dir();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let mut s = Server::start_in(&dir, &[]);
+    let mut c = s.conn();
+    populate(&mut c);
+    // Jobs: queued (in order), delivered (active, RETRY timer), delayed; a paused queue; a
+    // function library.
+    let queued: Vec<String> = (0..3)
+        .map(|i| status(c.req_str(&format!("ADDJOB jq job{i} 0 RETRY 60"))))
+        .collect();
+    let got = c.req_str("GETJOB FROM jq");
+    assert_eq!(got.array()[0].array()[1].text(), queued[0]);
+    let delayed = status(c.req_str("ADDJOB later d 0 DELAY 3600"));
+    assert_eq!(c.req_str("PAUSE jq out"), Resp::Status("out".into()));
+    assert_eq!(c.cmd_args(&[b"FUNCTION", b"LOAD", LIB]), b"$4\r\nkept\r\n");
+    drop(c);
+    assert!(s.stop().success(), "clean shutdown");
+
     let (code, report) = check(&dir);
     assert_eq!(code, 0, "{report}");
     assert!(report.contains("no damage found"), "{report}");
@@ -620,11 +647,46 @@ fn check_of_a_clean_directory_exits_0_and_repair_copies_everything() {
         report.contains("readable: 20 strings, 6 streams with 3025 entries, 1 consumer groups with 10 pending entries"),
         "{report}"
     );
+    assert!(
+        report.contains("readable: 4 jobs in 1 job queues, 1 function libraries"),
+        "{report}"
+    );
     let to = tmp.path().join("copy");
     let (code, out) = repair(&dir, &to);
     assert_eq!(code, 0, "{out}");
     let s = Server::start_in(&to, &[]);
-    assert_complete(&mut s.conn());
+    let mut c = s.conn();
+    assert_complete(&mut c);
+    // The jobs, under the same IDs (the node ID was kept), in the same states and order.
+    let show = c.req_str(&format!("SHOW {}", queued[0]));
+    assert_eq!(show.field("state").text(), "active");
+    let within = show.field("next-requeue-within").int();
+    assert!(within > 0 && within <= 60_000, "{within}");
+    assert_eq!(
+        c.req_str(&format!("SHOW {delayed}")).field("state").text(),
+        "active"
+    );
+    assert_eq!(c.req_str("PAUSE jq state"), Resp::Status("out".into()));
+    assert_eq!(c.req_str("PAUSE jq none"), Resp::Status("none".into()));
+    let peek: Vec<String> = c
+        .req_str("QPEEK jq 10")
+        .array()
+        .iter()
+        .map(|j| j.array()[1].text())
+        .collect();
+    assert_eq!(peek, queued[1..].to_vec());
+    let got = c.req_str("GETJOB FROM jq");
+    assert_eq!(got.array()[0].array()[1].text(), queued[1]);
+    assert_eq!(got.array()[0].array()[2].bulk(), b"job1");
+    assert_eq!(
+        c.info_field("jobs", "registered_jobs").as_deref(),
+        Some("4")
+    );
+    // The function library is loaded again at start.
+    assert_eq!(
+        c.cmd_args(&[b"FCALL", b"kfn", b"0", b"x"]),
+        b"$6\r\nkept x\r\n"
+    );
 }
 
 #[test]

@@ -18,10 +18,11 @@
 //! * if fjall still cannot open it, the tables whose bytes fail their checksum are left out.
 //!
 //! Then `check` verifies every table file byte for byte and reads every record with the
-//! tolerant scan of `store::salvage`, reporting each damaged file, key range, stream and group;
-//! `repair` also writes everything readable into a new data directory through `Store`'s normal
-//! write path, so the new directory is consistent (lengths, node layouts and PEL logs are
-//! rebuilt from what was read).
+//! tolerant scan of `store::salvage` (and `jobs::salvage` for the job store), reporting each
+//! damaged file, key range, stream, group, job and function library; `repair` also writes
+//! everything readable into a new data directory through `Store`'s normal write path, so the
+//! new directory is consistent (lengths, node layouts, PEL logs, and the job store's queue and
+//! timer indexes, queue lengths and job count are rebuilt from what was read).
 //!
 //! Invariants: the source directory is only read (its lock is held while the shadow is made,
 //! and a directory in use by a running server is refused); the target directory must be new or
@@ -88,6 +89,18 @@ impl Report {
             } else {
                 String::new()
             }
+        )?;
+        writeln!(
+            out,
+            "readable: {} jobs in {} job queues{}, {} function libraries",
+            c.jobs,
+            c.job_queues,
+            if c.lost_jobs > 0 {
+                format!(" ({} jobs lost)", c.lost_jobs)
+            } else {
+                String::new()
+            },
+            c.functions
         )?;
         match (&self.repaired_into, self.is_clean()) {
             (Some(to), true) => writeln!(
@@ -241,9 +254,18 @@ fn run(dir: &Path, dst: Option<&Path>) -> Result<Report, String> {
         databases: ALL_DATABASES,
         ..StoreOptions::default()
     };
-    // Jobs are not carried (yet): an empty `jobs` keyspace for the source is enough.
+    // Directories from before keyspace `jobs` have none (their job records are in `keys`):
+    // an empty one is made in the copy.
+    let jobs_existed = db.keyspace_exists("jobs");
     let jobs = handle("jobs")?;
     let mut src = Store::from_parts(db, keys, entries, smeta, jobs, &opts);
+    if !jobs_existed && salvage::jobs_keyspace_was_made(&src) {
+        report.damage.push(
+            "keyspace `jobs` is missing: every job, job queue and the job store's node ID are \
+             lost"
+                .into(),
+        );
+    }
     let mut findings = Findings::default();
     let mut target = match dst {
         Some(d) => Some(

@@ -50,6 +50,7 @@ mod cache;
 mod head;
 mod id;
 mod record;
+pub(crate) mod salvage;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;

@@ -1,14 +1,14 @@
 //! Redis 7 function libraries, kept durably: one record per library in the `keys` keyspace,
 //! `TAG_FUNCTION` + library name → the library's code (the server compiles it again at start).
 //! Writes go through `pending_keys`, so a FUNCTION LOAD / DELETE / FLUSH / RESTORE commits with
-//! its drain's batch and is persisted before its reply, like any write. The startup loader and
-//! the salvage read other tags only, so these records are invisible to them (`sluice repair`
-//! does not carry them).
+//! its drain's batch and is persisted before its reply, like any write. The startup loader
+//! reads other tags only; `sluice check` counts these records and `sluice repair` carries them
+//! as they are (`store/salvage.rs`).
 
 use super::{Result, Store};
 
 /// The tag of a function library record (distinct from every other `keys` tag).
-const TAG_FUNCTION: u8 = 0xF0;
+pub(super) const TAG_FUNCTION: u8 = 0xF0;
 
 fn library_key(name: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + name.len());

@@ -758,10 +758,17 @@ impl GroupMut<'_> {
         self.changed = true;
     }
 
-    /// Salvage: a pending entry as it was, for consumer `cid` of this group.
+    /// Salvage: a pending entry as it was, for consumer `cid` of this group ([`UNOWNED`]: held),
+    /// its explicit due time (XQ.NACK's delay, a hold) included.
     pub(crate) fn restore_pending(&mut self, id: StreamId, cid: u32, n: &Nack) {
         self.group
             .put_pending(id, cid, n.delivery_time, n.delivery_count);
+        if n.due != 0 {
+            if let Some(mut m) = self.group.pel.get(&id).copied() {
+                m.due = n.due;
+                self.group.set_nack(id, m);
+            }
+        }
         log_state(self.group, id);
         self.changed = true;
     }

@@ -5,7 +5,12 @@
 //! Owns the tolerant scan — a range read that, when a block fails its checksum, finds by
 //! bisection over the key space where readable data resumes and goes on — and the mapping of
 //! Sluice's records (key records, node records, group records, entry runs) to the streams and
-//! keys the report names.
+//! keys the report names. What is carried: string keys; streams with their entries, IDs and
+//! counters; consumer groups with their consumers, PELs (delivery times and counts, XQ.NACK
+//! due times, holds of delayed entries, the XNACK zone) and queue settings and counters
+//! (`XQ.CONFIG`); delayed entries (`XQ.ADD`) and retention (`XQ.RETENTION`); IDMP windows;
+//! function libraries (their records as they are); and the job store, read and restored by
+//! `jobs/salvage.rs` (job records and bodies, queue records, node ID; its indexes rebuilt).
 //!
 //! Why bisection: a failed block load ends fjall's merged iterator (lsm-tree's `Merger` drops
 //! the source that failed), and nothing in fjall's API says where the damaged block ends. A new
@@ -14,8 +19,10 @@
 //! byte (keys are compared on their first [`PROBE_WIDTH`] bytes).
 //!
 //! Invariants: the source is only read (the tools run it on a shadow copy, see
-//! `crate::repair`); the target is written only through `Store`'s public write path, so its
-//! node layouts, lengths and PEL logs are rebuilt from what was read and agree with it even
+//! `crate::repair`); the target is written only through `Store`'s write path (its public
+//! methods, and the narrow `restore_*` ones of `GroupMut` and `Jobs` that stage like every
+//! other change), so its node layouts, lengths, PEL logs and the job store's queue and timer
+//! indexes, queue lengths and job count are rebuilt from what was read and agree with it even
 //! where the source's no longer did. Every record that could not be read or decoded is named
 //! in [`Findings::damage`].
 
@@ -24,21 +31,26 @@ use std::collections::{BTreeMap, HashMap as StdHashMap, HashSet as StdHashSet};
 use bytes::Bytes;
 use fjall::Keyspace;
 
+use super::functions::TAG_FUNCTION;
 use super::{
-    decode_entry, run, Result, Store, StoreError, Sync, DATA_FORMAT, FORMAT_KEY, TAG_DEAD, TAG_KEY,
+    decode_entry, run, Result, Store, StoreError, Sync, DATA_FORMAT, FORMAT_KEY, JOBS_KEYSPACE_KEY,
+    TAG_DEAD, TAG_KEY,
 };
 use crate::check::show_bytes;
 use crate::keydir::{Entry, Value};
+use crate::stream::group::UNOWNED;
 use crate::stream::layout::NodeLimits;
 use crate::stream::{entry, StreamId, StreamMeta};
 
 /// Keys are bisected on this many leading bytes (longer keys resume at that granularity).
 const PROBE_WIDTH: usize = 64;
 /// Entries the target stages between two commits.
-const COMMIT_EVERY: u64 = 8192;
+pub(crate) const COMMIT_EVERY: u64 = 8192;
 /// The database orphaned entries are restored into, and their key prefix.
 const ORPHAN_DB: usize = 0;
 pub const ORPHAN_PREFIX: &str = "sluice-orphan:";
+/// Where directories from before keyspace `jobs` kept job records, in `keys`.
+const LEGACY_JOBS: ([u8; 1], [u8; 1]) = ([0x10], [0x16]);
 
 /// A stretch of keys a scan could not read: after `after` (from the scan's start if `None`)
 /// up to `resumed` (to the scan's end if `None`).
@@ -93,7 +105,7 @@ pub(crate) fn scan(
 }
 
 /// The smallest key greater than `k`.
-fn successor(k: &[u8]) -> Vec<u8> {
+pub(crate) fn successor(k: &[u8]) -> Vec<u8> {
     let mut s = k.to_vec();
     s.push(0);
     s
@@ -200,6 +212,13 @@ pub struct Counts {
     pub pending: u64,
     /// Entries of stream incarnations no key record names (their key record was lost).
     pub orphan_entries: u64,
+    /// Jobs of the job store (`crate::jobs`), and its queues (with a record or a queued job).
+    pub jobs: u64,
+    pub job_queues: u64,
+    /// Jobs known to be lost (named by an index, timer or body record, or undecodable).
+    pub lost_jobs: u64,
+    /// Function libraries (FUNCTION LOAD).
+    pub functions: u64,
 }
 
 /// One stream of the source.
@@ -565,7 +584,13 @@ pub(crate) fn salvage(
                     cids.insert(c.cid, ng.restore_consumer(c));
                 }
                 for (id, nack) in &g.pel {
-                    if let Some(&cid) = cids.get(&nack.cid) {
+                    if nack.cid == UNOWNED {
+                        // Held (a delayed entry a `>` read passed, due later); entries
+                        // released by XNACK follow below.
+                        if nack.nseq == 0 {
+                            ng.restore_pending(*id, UNOWNED, nack);
+                        }
+                    } else if let Some(&cid) = cids.get(&nack.cid) {
                         ng.restore_pending(*id, cid, nack);
                     }
                 }
@@ -575,14 +600,105 @@ pub(crate) fn salvage(
                         ng.restore_nacked(*id, nack);
                     }
                 }
+                // A queue group (XQ.CONFIG): settings and counters; its deadline indexes are
+                // rebuilt over the PEL restored above.
+                if let Some(q) = g.queue.as_deref() {
+                    ng.restore_queue(q);
+                }
             }
         }
+        // Entries added with a delay (XQ.ADD), and the retention policy (XQ.RETENTION).
+        for (id, due) in &s.meta.groups.delayed {
+            d.add_delay(s.db, &s.name, *id, *due);
+        }
+        if let Some(policy) = s.meta.groups.retention {
+            d.set_retention(s.db, &s.name, Some(policy));
+        }
     }
+
+    salvage_functions(src, dst.as_deref_mut(), out, &mut counts);
+
+    // The job store: its own keyspace, and `keys` in directories from before it (whose job
+    // records the first open would have moved).
+    let jobs_ks = src.jobs.keyspace().clone();
+    let mut sources = vec![crate::jobs::salvage::Source {
+        ks: &jobs_ks,
+        name: "jobs",
+    }];
+    let legacy = matches!(
+        src.keys
+            .range(LEGACY_JOBS.0..LEGACY_JOBS.1)
+            .next()
+            .map(|g| g.into_inner()),
+        Some(Ok(_))
+    );
+    if legacy {
+        out.warnings.push(
+            "job records are in keyspace `keys` (a directory from before keyspace `jobs`): \
+             they are read there"
+                .into(),
+        );
+        sources.push(crate::jobs::salvage::Source {
+            ks: &src.keys,
+            name: "keys",
+        });
+    }
+    crate::jobs::salvage::salvage(&sources, dst.as_deref_mut(), out, &mut counts, now_ms())?;
     if let Some(d) = dst {
         d.commit()?;
         d.persist(Sync::Os)?;
     }
     Ok(counts)
+}
+
+/// Now, Unix ms (a queue whose record was lost is created with this time).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Function libraries (FUNCTION LOAD): their records carried as they are (source text; the
+/// server compiles them again at start).
+fn salvage_functions(
+    src: &Store,
+    mut dst: Option<&mut Store>,
+    out: &mut Findings,
+    counts: &mut Counts,
+) {
+    let gaps = scan(&src.keys, &[TAG_FUNCTION], &[TAG_FUNCTION + 1], |k, v| {
+        counts.functions += 1;
+        if let Some(d) = dst.as_deref_mut() {
+            d.stage_function_library(&k[1..], Some(&v));
+        }
+    });
+    let name = |k: Option<&[u8]>, end: &str| {
+        k.map_or(end.to_string(), |k| {
+            format!("library {}", show_bytes(k.get(1..).unwrap_or_default()))
+        })
+    };
+    for g in gaps {
+        out.damage.push(format!(
+            "function library records from {} to {} could not be read ({}): those libraries \
+             are lost",
+            name(g.after.as_deref(), "the first library"),
+            name(g.resumed.as_deref(), "the last library"),
+            g.error
+        ));
+    }
+}
+
+/// True when `keys` records that the directory had a `jobs` keyspace (so a missing one was
+/// lost, not never made).
+pub(crate) fn jobs_keyspace_was_made(src: &Store) -> bool {
+    let mut found = false;
+    let gaps = scan(
+        &src.keys,
+        JOBS_KEYSPACE_KEY,
+        &successor(JOBS_KEYSPACE_KEY),
+        |_, _| found = true,
+    );
+    found || !gaps.is_empty()
 }
 
 #[cfg(test)]
