@@ -372,6 +372,13 @@ impl Conn {
                 }
             }
         }
+        // Everything read was parsed out of a buffer grown for a large argument: let go of it
+        // now rather than at the next read (which may not come for a long time), so the
+        // allocation is freed as soon as the parsed arguments are.
+        if self.rbuf.is_empty() && (self.big || self.rbuf.capacity() > READ_KEEP) {
+            self.rbuf = BytesMut::new();
+            self.big = false;
+        }
     }
 
     /// Writes released output until it is all written or the socket is full. Returns whether
