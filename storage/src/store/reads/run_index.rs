@@ -36,7 +36,7 @@
 //!
 //! Memory: about 40 bytes per hint; at most [`SID_CAP`] hints per incarnation (past it every
 //! other hint is dropped: a subset of hints is still valid) and [`TOTAL_CAP`] in all (past it,
-//! the incarnation read least recently is forgotten). Appends alone never add hints, so a
+//! the incarnations read least recently are forgotten, down to three quarters of it). Appends alone never add hints, so a
 //! write-only workload costs nothing here.
 
 use std::collections::BTreeMap;
@@ -170,27 +170,37 @@ impl RunIndex {
         }
     }
 
-    /// Forgets the incarnation read least recently (other than `keep`, unless it is alone).
+    /// Brings the total down to three quarters of the cap, forgetting the incarnations read
+    /// least recently (other than `keep`, which is thinned if that is not enough). One pass
+    /// frees a quarter of the cap, so its cost is spread over that many insertions.
     fn evict(&mut self, keep: u64) {
-        let victim = self
+        let target = self.total_cap / 4 * 3;
+        let mut by_age: Vec<(u64, u64)> = self
             .sids
             .iter()
             .filter(|(s, _)| **s != keep)
-            .min_by_key(|(_, h)| h.used)
-            .map(|(s, _)| *s);
-        match victim {
-            Some(s) => self.forget(s),
-            None => {
-                // Only `keep` has hints: thin it.
-                if let Some(h) = self.sids.get_mut(&keep) {
-                    let before = h.map.len();
-                    let mut keep_it = false;
-                    h.map.retain(|_, _| {
-                        keep_it = !keep_it;
-                        keep_it
-                    });
-                    self.total -= before - h.map.len();
-                }
+            .map(|(s, h)| (h.used, *s))
+            .collect();
+        by_age.sort_unstable();
+        for (_, s) in by_age {
+            if self.total <= target {
+                return;
+            }
+            self.forget(s);
+        }
+        while self.total > target {
+            let Some(h) = self.sids.get_mut(&keep) else {
+                return;
+            };
+            let before = h.map.len();
+            let mut keep_it = false;
+            h.map.retain(|_, _| {
+                keep_it = !keep_it;
+                keep_it
+            });
+            self.total -= before - h.map.len();
+            if h.map.len() == before {
+                return;
             }
         }
     }
