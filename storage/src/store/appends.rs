@@ -120,14 +120,16 @@ impl Store {
                     .is_none(),
             "a new open run at {id} of incarnation {sid} is not above every run"
         );
-        let open = self
-            .open_runs
-            .entry(sid)
-            .or_insert_with(|| RunBuilder::new(id));
+        let run_cache = &mut self.run_cache;
+        let open = self.open_runs.entry(sid).or_insert_with(|| {
+            run_cache.new_run(sid, id);
+            RunBuilder::new(id)
+        });
         if !open.is_empty()
             && (open.len() >= limits.max_entries || open.body_len() + raw.len() > limits.max_bytes)
         {
             // Full: stage it now and start the next run at this entry.
+            run_cache.new_run(sid, id);
             let full = std::mem::replace(open, RunBuilder::new(id));
             self.overlay
                 .put_new(sid, full.key(), Slice::from(full.finish()));
@@ -289,7 +291,7 @@ impl Store {
             }
         }
         debug_assert!(left == u64::from(removed_own), "trim past the stream's end");
-        self.run_cache.forget(sid);
+        self.run_cache.rewritten(sid);
         for key in gone {
             self.overlay.remove(sid, key);
         }
@@ -428,7 +430,7 @@ impl Store {
         if let Ok(Some(meta)) = self.stream_mut(db, name, now_ms) {
             meta.first_id = new_first;
         }
-        self.run_cache.forget(sid);
+        self.run_cache.rewritten(sid);
         for (key, run) in touched {
             if !run.changed {
                 continue;

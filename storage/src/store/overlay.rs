@@ -215,6 +215,21 @@ impl<'a> Runs<'a> {
         merged.next().transpose()
     }
 
+    /// The run keyed exactly `key`, if the view holds one: a point read, no iterator (fjall's
+    /// range iterators open every table and memtable they overlap).
+    pub(super) fn get(&self, key: StreamId) -> Result<Option<Slice>> {
+        if let Some(open) = self.open.filter(|o| o.key() == key) {
+            return Ok(Some(Slice::from(open.finish())));
+        }
+        if let Some(staged) = self.overlay.runs.get(&(self.sid, key)) {
+            return Ok(match staged {
+                Staged::New(v) | Staged::Rewrite(v) => Some(v.clone()),
+                Staged::Removed => None,
+            });
+        }
+        Ok(self.entries.get(entry_key(self.sid, key))?)
+    }
+
     /// The runs with keys in `from..=to`, in key order, or reversed with `rev`.
     pub(super) fn range(
         &self,
