@@ -422,6 +422,11 @@ mod tests {
         // A key read through `get` keeps its record; `get_touched` updates it.
         let mut d = KeyDir::new();
         d.insert(Bytes::from_static(b"k"), s("v"));
+        // A record made at the start of a minute, so that five seconds later no decay is due
+        // (the clock's own second could be :55 or later, and the counter would decay first).
+        let minute = 1_000_020u32;
+        assert_eq!(minute % 60, 0);
+        d.set_access(b"k", Access::new(minute));
         let before = d.access(b"k").expect("record");
         d.get(b"k");
         assert_eq!(d.access(b"k"), Some(before));
