@@ -66,7 +66,8 @@
 //!   per stream instead of one per entry (the skiplist insert was a quarter of the engine
 //!   thread), and flushing and compaction handle a few keys instead of one per entry (no bloom
 //!   filter key, index entry or key prefix per entry; the keyspace builds no bloom filter at
-//!   all since nothing does point reads on it); an entry costs a few bytes of ID deltas on disk
+//!   all: its only point reads are of run keys the run index (`store/reads/run_index.rs`)
+//!   learned from earlier reads, which exist unless a trim removed them); an entry costs a few bytes of ID deltas on disk
 //!   instead of a 24-byte key. The price: XDEL and trimming rewrite the run at the boundary,
 //!   and a read decodes the run its first ID falls in.
 //! * keyspace `smeta`: `sid u64 ‖ 0x01 ‖ master id` → [`NodeSummary`] of that node; the
