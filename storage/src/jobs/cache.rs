@@ -39,6 +39,11 @@ impl RecordCache {
         self.map.get(id).map(|e| &e.job)
     }
 
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.map.len()
+    }
+
     pub(super) fn body(&self, id: &JobId) -> Option<&Bytes> {
         self.map.get(id).and_then(|e| e.body.as_ref())
     }

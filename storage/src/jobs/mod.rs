@@ -69,6 +69,9 @@ pub use self::record::{
 };
 use crate::store::{Result, StoreError};
 
+/// Most records one head refill reads ahead into the cache (`Jobs::prefetch_head`).
+const PREFETCH_SCAN: usize = 4 * HEAD_MAX;
+
 const TAG_JOB: u8 = 0x10;
 const TAG_BODY: u8 = 0x11;
 const TAG_QUEUED: u8 = 0x12;
@@ -836,6 +839,47 @@ impl Jobs {
         if let Some(q) = self.queues.get_mut(queue) {
             debug_assert!(q.head.is_empty());
             q.head.extend(entries);
+        }
+        self.prefetch_head(queue)
+    }
+
+    /// Reads the records of the jobs in the head of `queue` into the cache with one range
+    /// scan of the record keys, so that the GETJOBs that take them do not each make a point
+    /// read (which checks every memtable and, through its filter, every table). A job ID
+    /// begins with its creation time, so a queue's next jobs are near each other among the
+    /// records unless other queues' jobs were added between them; the scan reads at most
+    /// [`PREFETCH_SCAN`] records, and a job it does not reach is read when it is fetched, as
+    /// before. What it reads is the merged view (pending over fjall), as a point read would
+    /// be, so the cache's invariant holds.
+    fn prefetch_head(&mut self, queue: &[u8]) -> Result<()> {
+        let Some(q) = self.queues.get(queue) else {
+            return Ok(());
+        };
+        let want: HashSet<JobId> = q
+            .head
+            .iter()
+            .map(|&(_, id)| id)
+            .filter(|id| self.cache.get(id).is_none())
+            .collect();
+        let (Some(lo), Some(hi)) = (want.iter().min(), want.iter().max()) else {
+            return Ok(());
+        };
+        if want.len() < 2 {
+            return Ok(());
+        }
+        let start = job_key(TAG_JOB, lo);
+        let mut end = job_key(TAG_JOB, hi).to_vec();
+        end.push(0);
+        for (k, v) in self.range(&start, &end, PREFETCH_SCAN, false)? {
+            let Some(id) = k.get(1..).and_then(|b| <[u8; 20]>::try_from(b).ok()) else {
+                continue;
+            };
+            let id = JobId(id);
+            if want.contains(&id) {
+                let job = Job::decode(&v)
+                    .ok_or_else(|| corrupt(format!("job record {id:?} does not decode")))?;
+                self.cache.put(&id, &job);
+            }
         }
         Ok(())
     }

@@ -467,6 +467,70 @@ fn long_queues_are_fetched_in_order_through_their_head() {
     check_invariants(&mut s);
 }
 
+/// A head refill reads the records of the jobs it takes into the cache (one range scan
+/// instead of a point read per GETJOB), skipping other queues' jobs between them, and what it
+/// caches is what the store holds.
+#[test]
+fn a_head_refill_reads_its_jobs_ahead() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut ids = Vec::new();
+    {
+        let mut s = open(dir.path());
+        for i in 0..(2 * HEAD_MAX as u64) {
+            let id = s
+                .jobs()
+                .add(spec("q", &format!("j{i}")), T0 + 2 * i)
+                .expect("add");
+            ids.push(id);
+            // Another queue's job between each two of q's, among the record keys.
+            s.jobs()
+                .add(spec("other", &format!("o{i}")), T0 + 2 * i + 1)
+                .expect("add");
+        }
+        commit(&mut s);
+    }
+    // Reopened: the cache is cold.
+    let mut s = open(dir.path());
+    assert!(ids.iter().all(|id| s.jobs_ref().cache.get(id).is_none()));
+    let (first, _) = s
+        .jobs()
+        .fetch(b"q", T0 + 10_000)
+        .expect("fetch")
+        .expect("job");
+    assert_eq!(first, ids[0]);
+    let j = s.jobs_ref();
+    // The head's jobs (half of the records the scan reads are the other queue's).
+    assert!(2 * HEAD_MAX <= PREFETCH_SCAN);
+    for id in &ids[1..HEAD_MAX] {
+        let cached = j.cache.get(id).expect("read ahead into the cache");
+        let stored = j
+            .read_with(&job_key(TAG_JOB, id), Job::decode)
+            .expect("read")
+            .flatten()
+            .expect("stored");
+        assert_eq!(cached, &stored);
+    }
+    assert!(
+        j.cache.get(&ids[HEAD_MAX]).is_none(),
+        "no further than the head"
+    );
+    assert_eq!(
+        j.cache.len(),
+        HEAD_MAX,
+        "only q's head is read ahead, not the other queue's jobs"
+    );
+    for (i, want) in ids.iter().enumerate().skip(1) {
+        let (id, job) = s
+            .jobs()
+            .fetch(b"q", T0 + 10_000)
+            .expect("fetch")
+            .expect("job");
+        assert_eq!(&id, want);
+        assert_eq!(job.body.as_deref(), Some(format!("j{i}").as_bytes()));
+    }
+    check_invariants(&mut s);
+}
+
 /// Small bodies live in the job record, large ones in a record of their own; both read back
 /// the same before and after a restart (cold cache), and deleting a job removes either.
 #[test]
