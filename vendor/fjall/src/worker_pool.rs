@@ -187,6 +187,23 @@ fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
                 return Ok(false);
             };
 
+            // SLUICE PATCH (see vendor/README.md): when the journal is due to be rotated, sync
+            // what it holds so far before taking the lock for the rotation, so that the
+            // rotation's own fsync of the old journal (under the lock, as upstream does it)
+            // has only the last few writes left to sync. Upstream synced up to 64 MB there
+            // (all of it, under `appendfsync no`), with every commit waiting for it.
+            let presync = {
+                let mut journal_writer = ctx.supervisor.journal.get_writer()?;
+                if journal_writer.pos()? > 64_000_000 {
+                    Some(journal_writer.flush_and_clone_file()?)
+                } else {
+                    None
+                }
+            };
+            if let Some(file) = presync {
+                file.sync_all()?;
+            }
+
             {
                 log::trace!("acquiring journal lock to maybe rotate journal");
                 let mut journal_writer = ctx.supervisor.journal.get_writer()?;
@@ -224,7 +241,17 @@ fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
                     }
                 } else {
                     // https://github.com/fjall-rs/fjall/issues/329
-                    journal_writer.persist(crate::PersistMode::SyncAll)?;
+                    //
+                    // SLUICE PATCH (see vendor/README.md): the journal is synced as upstream
+                    // does it here, but after the journal lock is released. Upstream held the
+                    // lock across the fsync, and every write batch committed meanwhile waited
+                    // for the disk (a scheduler trace caught Sluice's commits blocked on it).
+                    // What the flush needs on disk was written before this point, and the
+                    // sync through a second handle on the same file covers all of it; an
+                    // error still stops this worker and poisons the database, as before.
+                    let file = journal_writer.flush_and_clone_file()?;
+                    drop(journal_writer);
+                    file.sync_all()?;
                 }
             }
 
@@ -251,6 +278,12 @@ fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
             // NOTE: Let one worker prioritize flushing if there are pending flushes
             if ctx.pool_size > 1 && ctx.worker_id == 0 {
                 ctx.sender.try_send(WorkerMessage::Compact(keyspace)).ok();
+                // SLUICE PATCH (see vendor/README.md): without this pause, worker 0 takes the
+                // message it just sent back at once, over and over, for as long as the other
+                // workers are busy: a core spinning for the whole length of every compaction.
+                // A blocked idle worker is woken by the send and takes it meanwhile; a flush
+                // waits at most this long for worker 0.
+                std::thread::sleep(std::time::Duration::from_millis(1));
                 return Ok(false);
             }
 

@@ -233,6 +233,15 @@ impl Writer {
         }
     }
 
+    /// SLUICE PATCH (see vendor/README.md): hands the buffered journal writes to the OS and
+    /// returns a second handle on the journal file, so that the caller can sync what was
+    /// written so far after it has released the journal lock. Writes made after this call
+    /// may or may not be covered by that sync; every write made before it is.
+    pub(crate) fn flush_and_clone_file(&mut self) -> std::io::Result<File> {
+        self.persist(PersistMode::Buffer)?;
+        self.file.get_ref().try_clone()
+    }
+
     /// Writes a batch start marker to the journal
     fn write_start(&mut self, item_count: u32, seqno: SeqNo) -> Result<usize, crate::Error> {
         debug_assert!(self.buf.is_empty());
