@@ -281,9 +281,13 @@ fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
                 // SLUICE PATCH (see vendor/README.md): without this pause, worker 0 takes the
                 // message it just sent back at once, over and over, for as long as the other
                 // workers are busy: a core spinning for the whole length of every compaction.
-                // A blocked idle worker is woken by the send and takes it meanwhile; a flush
-                // waits at most this long for worker 0.
-                std::thread::sleep(std::time::Duration::from_millis(1));
+                // A blocked idle worker is woken by the send and takes it meanwhile. No pause
+                // while a flush is queued: worker 0 then goes straight on through the channel
+                // to its `Flush` message, however many `Compact`s are ahead of it; otherwise a
+                // flush queued meanwhile waits at most this long.
+                if ctx.supervisor.flush_manager.len() == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
                 return Ok(false);
             }
 
