@@ -3,8 +3,9 @@
 //!
 //! Events (recorded when they take at least `latency-monitor-threshold` ms; 0 disables the
 //! monitor, as in Redis): `command` and `fast-command` (one command's execution, by its
-//! `fast` flag), and `aof-fsync-always` (the journal's fdatasync under `appendfsync always`,
-//! Sluice's equivalent of Redis's AOF fsync). Each event keeps its last 160 samples, one per
+//! `fast` flag), `aof-write` (a loop turn's commit: its batch into fjall and, unless an
+//! fdatasync follows, the journal write; Redis's AOF write) and `aof-fsync-always` (the
+//! journal's fdatasync under `appendfsync always`, Sluice's equivalent of Redis's AOF fsync). Each event keeps its last 160 samples, one per
 //! second at most (the worst of that second), and its all-time maximum.
 //!
 //! Histograms: every executed command's duration is counted in power-of-two buckets of
@@ -254,6 +255,9 @@ pub fn doctor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
         t.push_str("\nI have a few advices for you:\n\n");
         if l.events.contains_key("command") || l.events.contains_key("fast-command") {
             t.push_str("- Check your SLOWLOG (SLOWLOG GET) for the commands behind the spikes. Long XRANGE/XREVRANGE without COUNT, XINFO STREAM FULL and large MULTI blocks run whole on the event loop; use COUNT to page.\n");
+        }
+        if l.events.contains_key("aof-write") {
+            t.push_str("- Commits to the journal are slow. Check INFO's # Sluice section: compactions and flushes compete with the event loop for CPU and for the disk. On a machine with few cores, keep other busy processes off it.\n");
         }
         if l.events.contains_key("aof-fsync-always") {
             t.push_str("- The journal's fdatasync (appendfsync always) is slow: the disk is the bottleneck. Use a faster disk or appendfsync everysec.\n");

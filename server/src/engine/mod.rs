@@ -519,6 +519,15 @@ impl Engine {
                 };
                 let us = until.saturating_duration_since(at).as_micros() as u64;
                 crate::commands::info::InfoState::note(&mut info.commit_us, us);
+                // Redis's `aof-write` (the write of its AOF buffer): here the drain's batch
+                // into fjall and, unless the fdatasync follows, its journal write.
+                let threshold = self.srv.config.latency_monitor_threshold;
+                self.srv.observers.latency.add_sample(
+                    threshold,
+                    "aof-write",
+                    now_ms() / 1000,
+                    us / 1000,
+                );
             }
             if sync == Sync::Disk {
                 let us = started.elapsed().as_micros() as u64;
