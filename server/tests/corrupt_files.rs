@@ -297,7 +297,10 @@ fn lost_meta_keyspace_is_refused_and_repair_restores_everything() {
     let (code, report) = check(&dir);
     assert_eq!(code, 1, "{report}");
     assert!(
-        report.contains("taking keyspaces 1, 2 and 3 for `keys`, `entries` and `smeta`"),
+        report.contains(
+            "taking keyspaces 1, 2 and 3 for `keys`, `entries` and `smeta`, and 4 to 8 for the \
+             job store's `jobs` … `job_meta`"
+        ),
         "{report}"
     );
     let (_, s) = repair_and_start(&dir, tmp.path());

@@ -256,15 +256,31 @@ fn run(dir: &Path, dst: Option<&Path>) -> Result<Report, String> {
     };
     // Directories from before keyspace `jobs` have none (their job records are in `keys`):
     // an empty one is made in the copy.
-    let jobs_existed = db.keyspace_exists("jobs");
-    let jobs = handle("jobs")?;
+    let job_spaces = crate::jobs::spaces::NAMES;
+    let existed: Vec<bool> = job_spaces.iter().map(|n| db.keyspace_exists(n)).collect();
+    let jobs = crate::jobs::spaces::Spaces::open(&db)
+        .map_err(|e| format!("can't open the job keyspaces of the copy: {e}"))?;
     let mut src = Store::from_parts(db, keys, entries, smeta, jobs, &opts);
-    if !jobs_existed && salvage::jobs_keyspace_was_made(&src) {
+    if !existed[0] && salvage::jobs_keyspace_was_made(&src) {
         report.damage.push(
             "keyspace `jobs` is missing: every job, job queue and the job store's node ID are \
              lost"
                 .into(),
         );
+    }
+    if salvage::jobs_split_was_made(&src) {
+        for (name, _) in job_spaces
+            .iter()
+            .zip(&existed)
+            .skip(1)
+            .filter(|(_, e)| !**e)
+        {
+            report.damage.push(format!(
+                "keyspace `{name}` is missing: what it held is lost (the queue and timer \
+                 indexes are rebuilt from the job records; large bodies and queue records \
+                 are not)"
+            ));
+        }
     }
     let mut findings = Findings::default();
     let mut target = match dst {
@@ -410,11 +426,12 @@ fn fresh_meta(layout: &Layout, shadow: &Path, notes: &mut Vec<String>) -> std::i
         .map(|k| k.id)
         .filter(|&id| id != check::META_KEYSPACE)
         .collect();
-    // Keyspace 4 (`jobs`) exists in directories made since the job store has its own.
-    if ids != [1, 2, 3] && ids != [1, 2, 3, 4] {
+    // Keyspace 4 (`jobs`) exists in directories made since the job store has its own, and
+    // 5 to 8 (`job_bodies` … `job_meta`) in those made since it has five.
+    if ids != [1, 2, 3] && ids != [1, 2, 3, 4] && ids != [1, 2, 3, 4, 5, 6, 7, 8] {
         return Err(std::io::Error::other(format!(
             "fjall's meta keyspace (keyspaces/0) is lost, and the keyspace directories ({ids:?}) \
-             are not the 1, 2, 3 Sluice creates, so which is which is unknown"
+             are not the 1, 2, 3(, 4(, 5 to 8)) Sluice creates, so which is which is unknown"
         )));
     }
     {
@@ -428,8 +445,10 @@ fn fresh_meta(layout: &Layout, shadow: &Path, notes: &mut Vec<String>) -> std::i
         .map_err(fail)?;
         db.keyspace("smeta", KeyspaceCreateOptions::default)
             .map_err(fail)?;
-        if ids.len() == 4 {
-            db.keyspace("jobs", KeyspaceCreateOptions::default)
+        // In the order `Spaces::open` creates them, so that each gets its directory's ID.
+        let jobs = &crate::jobs::spaces::NAMES[..ids.len() - 3];
+        for name in jobs {
+            db.keyspace(name, KeyspaceCreateOptions::default)
                 .map_err(fail)?;
         }
     }
@@ -439,14 +458,18 @@ fn fresh_meta(layout: &Layout, shadow: &Path, notes: &mut Vec<String>) -> std::i
             std::fs::remove_file(p)?;
         }
     }
-    for id in ids {
+    for id in &ids {
         std::fs::remove_dir_all(shadow.join(check::KEYSPACES_DIR).join(id.to_string()))?;
     }
-    notes.push(
+    let jobs = match ids.len() {
+        4 => ", and 4 for `jobs`",
+        8 => ", and 4 to 8 for the job store's `jobs` … `job_meta`",
+        _ => "",
+    };
+    notes.push(format!(
         "fjall's meta keyspace is lost: the copy was read taking keyspaces 1, 2 and 3 for \
-         `keys`, `entries` and `smeta`, the order Sluice creates them in"
-            .to_string(),
-    );
+         `keys`, `entries` and `smeta`{jobs}, the order Sluice creates them in"
+    ));
     Ok(())
 }
 

@@ -74,10 +74,12 @@
 //!   consumer groups' records and PEL logs under tags `0x02`, `0x03`, `0x05` (see
 //!   `store/groups.rs`: one log record per group per commit, never a record per pending
 //!   entry).
-//! * keyspace `jobs` (created by `open` when missing; 16 MiB memtables): the job store (jobs,
-//!   bodies, queue and timer indexes, queues), laid out and owned by `crate::jobs`, staged and
-//!   committed with the rest. (Data directories from before it had the job records in `keys`
-//!   under tags `0x10`..=`0x15`; the first open moves them.)
+//! * keyspaces `jobs`, `job_bodies`, `job_queued`, `job_timers` and `job_meta` (created by
+//!   `open` when missing; 16 MiB memtables): the job store (jobs, bodies, queue and timer
+//!   indexes, queues), one keyspace per kind of record (`jobs/spaces.rs` says why), laid out and
+//!   owned by `crate::jobs`, staged and committed with the rest. (Data directories from before
+//!   `jobs` had the job records in `keys` under tags `0x10`..=`0x15`, and those from before the
+//!   split had them all in `jobs`; the first open moves them.)
 //!
 //! Invariants: the in-memory directories equal what `keys` holds once every staged write is
 //! committed; `open` rebuilds them from disk (entries are not read at startup), dropping keys
@@ -151,7 +153,10 @@ const FORMAT_KEY: &[u8] = b"\xFFformat";
 /// holds each database, one byte per database (absent: database n in slot n).
 const DB_MAP_KEY: &[u8] = b"\xFFdb-map";
 /// In `keys`: present once the directory has a `jobs` keyspace (see `Store::open`).
-const JOBS_KEYSPACE_KEY: &[u8] = b"\xFFjobs-keyspace";
+pub(crate) const JOBS_KEYSPACE_KEY: &[u8] = b"\xFFjobs-keyspace";
+/// The value of [`JOBS_KEYSPACE_KEY`] once the job store has its five keyspaces
+/// (`jobs/spaces.rs`); 1 meant the one `jobs` keyspace.
+const JOBS_SPLIT: u8 = 2;
 /// The data format this build reads and writes: 3 = stream entries in runs, consumer-group
 /// PEL logs with delta-coded ops. (2: the same with fixed-width PEL log ops; 1, one `entries`
 /// record per entry, had no marker.)

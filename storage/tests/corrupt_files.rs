@@ -142,6 +142,20 @@ fn a_lost_jobs_keyspace_directory_is_refused_instead_of_recreated_empty() {
 }
 
 #[test]
+fn a_lost_job_index_keyspace_directory_is_refused_instead_of_recreated_empty() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    journaled(dir.path(), 3);
+    {
+        let mut s = open(dir.path()).expect("reopen");
+        s.close().expect("close");
+    }
+    // job_queued is the sixth keyspace Store::open creates (`jobs/spaces.rs`).
+    std::fs::remove_dir_all(dir.path().join("keyspaces/6")).expect("rm job_queued");
+    let what = refusal(dir.path());
+    assert!(what.contains("lacks keyspace `job_queued`"), "{what}");
+}
+
+#[test]
 fn a_new_or_empty_directory_is_still_created() {
     let dir = tempfile::tempdir().expect("tempdir");
     let nested = dir.path().join("a/b");

@@ -502,15 +502,24 @@ fn a_damaged_block_of_job_records_is_named_job_by_job_and_the_rest_restored() {
     assert_eq!(first, want[0]);
 }
 
-/// Opens the directory with fjall itself, to damage or move records as no Sluice code would.
-fn raw_db(dir: &Path) -> (fjall::Database, fjall::Keyspace, fjall::Keyspace) {
+/// The job store's keyspaces (`jobs/spaces.rs`): job records, bodies, queue index, timers,
+/// queue records.
+const JOB_SPACES: [&str; 5] = ["jobs", "job_bodies", "job_queued", "job_timers", "job_meta"];
+
+/// Opens the directory with fjall itself, to damage or move records as no Sluice code would:
+/// the database, `keys`, and the job store's keyspaces in [`JOB_SPACES`] order.
+fn raw_db(dir: &Path) -> (fjall::Database, fjall::Keyspace, Vec<fjall::Keyspace>) {
     let db = fjall::Database::builder(dir).open().expect("fjall");
     let keys = db
         .keyspace("keys", fjall::KeyspaceCreateOptions::default)
         .expect("keys");
-    let jobs = db
-        .keyspace("jobs", fjall::KeyspaceCreateOptions::default)
-        .expect("jobs");
+    let jobs = JOB_SPACES
+        .iter()
+        .map(|n| {
+            db.keyspace(n, fjall::KeyspaceCreateOptions::default)
+                .expect("job keyspace")
+        })
+        .collect();
     (db, keys, jobs)
 }
 
@@ -543,9 +552,11 @@ fn a_job_whose_record_does_not_decode_or_whose_body_is_missing_is_named_not_rest
     }
     {
         let (db, _, jobs) = raw_db(&src);
-        jobs.insert(key(0x10, &ids[1]), b"\x02not a job record")
+        jobs[0]
+            .insert(key(0x10, &ids[1]), b"\x02not a job record")
             .expect("insert");
-        jobs.remove(key(0x11, &ids[5])).expect("remove");
+        assert!(jobs[1].get(key(0x11, &ids[5])).expect("read").is_some());
+        jobs[1].remove(key(0x11, &ids[5])).expect("remove");
         db.persist(fjall::PersistMode::SyncAll).expect("persist");
     }
     let prefix: [u8; 8] = node.as_bytes()[..8].try_into().expect("8");
@@ -599,12 +610,14 @@ fn job_records_left_in_keys_by_an_older_layout_are_carried() {
     let before = jobs_view(&mut open(&src), &queues);
     {
         let (db, keys, jobs) = raw_db(&src);
-        let all: Vec<(fjall::Slice, fjall::Slice)> =
-            jobs.iter().map(|g| g.into_inner().expect("read")).collect();
-        assert!(!all.is_empty());
-        for (k, v) in all {
-            keys.insert(k.clone(), v).expect("insert");
-            jobs.remove(k).expect("remove");
+        for ks in &jobs {
+            let all: Vec<(fjall::Slice, fjall::Slice)> =
+                ks.iter().map(|g| g.into_inner().expect("read")).collect();
+            assert!(!all.is_empty());
+            for (k, v) in all {
+                keys.insert(k.clone(), v).expect("insert");
+                ks.remove(k).expect("remove");
+            }
         }
         keys.remove(b"\xFFjobs-keyspace").expect("remove");
         db.persist(fjall::PersistMode::SyncAll).expect("persist");
@@ -621,6 +634,35 @@ fn job_records_left_in_keys_by_an_older_layout_are_carried() {
         report.warnings
     );
     assert_eq!(report.counts.jobs, 13);
+    assert_eq!(jobs_view(&mut open(&to), &queues), before);
+}
+
+/// The queue and timer indexes are rebuilt from the job records: losing their keyspaces
+/// loses no job, no queue order and no timer.
+#[test]
+fn lost_job_index_keyspaces_are_reported_and_rebuilt() {
+    let tmp = tempdir();
+    let src = tmp.path().join("src");
+    let queues = ["q1", "q2", "q3", "q4"];
+    populate(&src);
+    let before = jobs_view(&mut open(&src), &queues);
+    // `job_queued` and `job_timers`: the sixth and seventh keyspaces `Store::open` creates.
+    for (id, name) in [(6, "job_queued"), (7, "job_timers")] {
+        std::fs::remove_dir_all(src.join(format!("keyspaces/{id}"))).expect("rm");
+        let report = check(&src);
+        assert!(
+            report.damage.iter().any(|d| d.starts_with(&format!(
+                "keyspace `{name}` is missing: what it held is lost"
+            ))),
+            "{:?}",
+            report.damage
+        );
+    }
+    let to = tmp.path().join("repaired");
+    let report = repair(&src, &to);
+    assert_eq!(report.counts.jobs, 13);
+    assert_eq!(report.counts.lost_jobs, 0);
+    assert!(check(&to).is_clean());
     assert_eq!(jobs_view(&mut open(&to), &queues), before);
 }
 

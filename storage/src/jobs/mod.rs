@@ -24,9 +24,11 @@
 //! words. After a restart queued jobs are queued at once (the queue index is on disk) and
 //! timers resume where they were.
 //!
-//! On-disk layout, all in keyspace `jobs` (its own keyspace so that its memtables can be small,
-//! [`MEMTABLE_SIZE`]; directories from before it had these records in `keys`, which
-//! `Jobs::load` moves once):
+//! On-disk layout, in five keyspaces of its own, one per kind of record (`jobs/spaces.rs`:
+//! `jobs` for `0x10`, `job_bodies` for `0x11`, `job_queued` for `0x12`, `job_timers` for
+//! `0x13`, `job_meta` for `0x14` and `0x15`), so that its memtables can be small
+//! ([`MEMTABLE_SIZE`]) and each kind's time-ordered keys compact apart. Directories from before
+//! had these records in `keys`, or all in `jobs`; `Jobs::load` moves them once:
 //! * `0x10 ‖ id (20 bytes)` → [`Job`] record (state, times, counters, queue name, and the
 //!   body if it has at most [`INLINE_BODY_MAX`] bytes).
 //! * `0x11 ‖ id` → body bytes of a larger body (written once at ADDJOB, removed with the job).
@@ -51,6 +53,7 @@ mod head;
 mod id;
 mod record;
 pub(crate) mod salvage;
+pub(crate) mod spaces;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -58,6 +61,8 @@ use std::ops::Bound;
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 use bytes::Bytes;
 use fjall::{Keyspace, OwnedWriteBatch};
+
+use self::spaces::Spaces;
 
 use self::cache::RecordCache;
 pub use self::head::HEAD_MAX;
@@ -160,7 +165,8 @@ pub struct TimerRun {
 
 /// The job store. See the module docs.
 pub struct Jobs {
-    ks: Keyspace,
+    /// The job store's keyspaces, one per kind of record (`jobs/spaces.rs`).
+    ks: Spaces,
     /// Writes since the last commit (None = remove), merged over fjall by every read.
     pending: BTreeMap<Vec<u8>, Staged>,
     queues: HashMap<Bytes, Queue>,
@@ -237,7 +243,7 @@ fn corrupt(what: String) -> StoreError {
 
 impl Jobs {
     /// The job store on the `jobs` keyspace; nothing loaded ([`Jobs::load`]).
-    pub(crate) fn new(ks: Keyspace) -> Jobs {
+    pub(crate) fn new(ks: Spaces) -> Jobs {
         let s = seed();
         Jobs {
             ks,
@@ -260,8 +266,8 @@ impl Jobs {
         }
     }
 
-    /// The keyspace of the job store.
-    pub(crate) fn keyspace(&self) -> &Keyspace {
+    /// The keyspaces of the job store.
+    pub(crate) fn spaces(&self) -> &Spaces {
         &self.ks
     }
 
@@ -275,7 +281,7 @@ impl Jobs {
         let mut chunk = Vec::new();
         for guard in legacy.range([TAG_JOB]..[NODE_KEY[0] + 1]) {
             let (k, v) = guard.into_inner()?;
-            self.ks.insert(k.clone(), v)?;
+            self.ks.of(&k).insert(k.clone(), v)?;
             chunk.push(k);
             if chunk.len() == 10_000 {
                 moved += chunk.len();
@@ -301,6 +307,7 @@ impl Jobs {
     /// (creating one for a new store), the job count and the queues.
     pub(crate) fn load(&mut self, legacy: &Keyspace) -> Result<()> {
         self.migrate(legacy)?;
+        self.ks.split_legacy()?;
         match self.ks.get(NODE_KEY)? {
             Some(v) if v.len() == 40 && v.iter().all(u8::is_ascii_hexdigit) => {
                 self.node = String::from_utf8_lossy(&v).into_owned();
@@ -323,7 +330,7 @@ impl Jobs {
                 .map_err(|_| corrupt("bad job count record".into()))?;
             self.registered = u64::from_be_bytes(b);
         }
-        for guard in self.ks.prefix([TAG_QUEUE]) {
+        for guard in self.ks.prefix(&[TAG_QUEUE]) {
             let (k, v) = guard.into_inner()?;
             let q = Queue::decode(&v)
                 .ok_or_else(|| corrupt(format!("bad queue record {:?}", &k[..])))?;
@@ -408,6 +415,7 @@ impl Jobs {
     }
 
     /// Up to `limit` live records in `[start, end)`, merged over pending; backwards if `rev`.
+    /// The range is within the keys of one kind (`start`'s tag; `jobs/spaces.rs`).
     /// Also stops after `max_scanned` records read from either side.
     fn range(
         &self,
@@ -425,9 +433,9 @@ impl Jobs {
             Bound::Excluded(end.to_vec()),
         );
         let mut disk: Box<dyn Iterator<Item = fjall::Guard>> = if rev {
-            Box::new(self.ks.range(start..end).rev())
+            Box::new(self.ks.of(start).range(start..end).rev())
         } else {
-            Box::new(self.ks.range(start..end))
+            Box::new(self.ks.of(start).range(start..end))
         };
         type Item<'a> = (&'a Vec<u8>, &'a Staged);
         let mut mem: Box<dyn Iterator<Item = Item<'_>>> = if rev {
@@ -1164,17 +1172,21 @@ impl Jobs {
         for name in self.dirty_queues.drain() {
             let k = queue_key(&name);
             match self.queues.get(&name) {
-                Some(q) => batch.insert(&self.ks, k, q.encode()),
-                None => batch.remove(&self.ks, k),
+                Some(q) => batch.insert(self.ks.of(&k), k, q.encode()),
+                None => batch.remove(self.ks.of(&k), k),
             }
         }
         if std::mem::take(&mut self.registered_dirty) {
-            batch.insert(&self.ks, COUNT_KEY, self.registered.to_be_bytes().to_vec());
+            batch.insert(
+                self.ks.of(COUNT_KEY),
+                COUNT_KEY,
+                self.registered.to_be_bytes().to_vec(),
+            );
         }
         for (k, v) in std::mem::take(&mut self.pending) {
             match v {
-                Staged::New(v) | Staged::Put(v) => batch.insert(&self.ks, k, v),
-                Staged::Del => batch.remove(&self.ks, k),
+                Staged::New(v) | Staged::Put(v) => batch.insert(self.ks.of(&k), k, v),
+                Staged::Del => batch.remove(self.ks.of(&k), k),
             }
         }
     }

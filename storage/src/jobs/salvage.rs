@@ -98,6 +98,21 @@ pub(crate) struct Source<'a> {
     pub name: &'static str,
 }
 
+/// The body record of job `id`, from the first source that has one (the `job_bodies`
+/// keyspace; `jobs` or `keys` in older directories); an error only if none has it and one
+/// could not be read.
+fn body_in(sources: &[Source<'_>], id: &JobId) -> fjall::Result<Option<fjall::Slice>> {
+    let mut err = None;
+    for src in sources {
+        match src.ks.get(job_key(TAG_BODY, id)) {
+            Ok(Some(b)) => return Ok(Some(b)),
+            Ok(None) => {}
+            Err(e) => err = Some(e),
+        }
+    }
+    err.map_or(Ok(None), Err)
+}
+
 /// The ID of a job key (`tag ‖ id`); `None` if the key is malformed.
 fn id_of(k: &[u8]) -> Option<JobId> {
     if k.len() != 21 {
@@ -153,8 +168,8 @@ fn gap_range(after: Option<&[u8]>, resumed: Option<&[u8]>, prefix: &[u8; 8], wha
     )
 }
 
-/// Reads the job store of the source (`sources`: the `jobs` keyspace first, then where older
-/// directories kept job records) and, with `dst`, restores every readable job there. Reports
+/// Reads the job store of the source (`sources`: the job store's keyspaces first, then where
+/// older directories kept job records) and, with `dst`, restores every readable job there. Reports
 /// what was lost in `out` and counts jobs and queues in `counts`. `Err` only when the target
 /// fails.
 pub(crate) fn salvage(
@@ -297,7 +312,7 @@ pub(crate) fn salvage(
             }
             let body = match job.body.take() {
                 Some(b) => b,
-                None => match src.ks.get(job_key(TAG_BODY, &id)) {
+                None => match body_in(sources, &id) {
                     Ok(Some(b)) => Bytes::copy_from_slice(&b),
                     Ok(None) => {
                         lost.insert(

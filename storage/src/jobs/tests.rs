@@ -35,19 +35,21 @@ fn check_invariants(s: &mut Store) {
     let mut jobs = 0u64;
     let mut bodies = 0u64;
     let mut per_queue: HashMap<Bytes, u64> = HashMap::new();
-    for g in j.ks.prefix([TAG_JOB]) {
+    for g in j.ks.prefix(&[TAG_JOB]) {
         let (k, v) = g.into_inner().expect("read");
         let id = JobId(k[1..].try_into().expect("id"));
         let job = Job::decode(&v).expect("decodes");
         jobs += 1;
         assert_eq!(
-            j.ks.get(job_key(TAG_BODY, &id)).expect("read").is_some(),
+            j.ks.get(&job_key(TAG_BODY, &id)).expect("read").is_some(),
             job.body.is_none(),
             "a body record if and only if the body is not in the job record"
         );
         bodies += u64::from(job.body.is_none());
         assert!(
-            j.ks.get(timer_key(job.awake, &id)).expect("read").is_some(),
+            j.ks.get(&timer_key(job.awake, &id))
+                .expect("read")
+                .is_some(),
             "timer"
         );
         assert!(job.awake >= j.timer_low.min(job.awake));
@@ -59,13 +61,22 @@ fn check_invariants(s: &mut Store) {
         }
     }
     assert_eq!(jobs, j.registered, "job count");
+    for (name, ks) in j.ks.all() {
+        for g in ks.iter() {
+            let k = g.key().expect("read");
+            assert!(
+                std::ptr::eq(j.ks.of(&k), ks),
+                "key {k:?} is in keyspace `{name}`, not where `Spaces::of` routes it"
+            );
+        }
+    }
     assert_eq!(
-        j.ks.prefix([TAG_TIMER]).count() as u64,
+        j.ks.prefix(&[TAG_TIMER]).count() as u64,
         jobs,
         "one timer per job"
     );
     assert_eq!(
-        j.ks.prefix([TAG_BODY]).count() as u64,
+        j.ks.prefix(&[TAG_BODY]).count() as u64,
         bodies,
         "one body record per job whose body is not inline"
     );
@@ -500,7 +511,7 @@ fn a_head_refill_reads_its_jobs_ahead() {
     assert_eq!(first, ids[0]);
     let j = s.jobs_ref();
     // The head's jobs (half of the records the scan reads are the other queue's).
-    assert!(2 * HEAD_MAX <= PREFETCH_SCAN);
+    const { assert!(2 * HEAD_MAX <= PREFETCH_SCAN) };
     for id in &ids[1..HEAD_MAX] {
         let cached = j.cache.get(id).expect("read ahead into the cache");
         let stored = j
@@ -567,7 +578,7 @@ fn small_bodies_are_inline_large_ones_separate() {
     assert!(s.jobs().delete(&b, T0 + 2).expect("ack"));
     assert_eq!(s.jobs().body(&b).expect("body"), None);
     check_invariants(&mut s);
-    assert_eq!(s.jobs_ref().ks.prefix([TAG_BODY]).count(), 0);
+    assert_eq!(s.jobs_ref().ks.prefix(&[TAG_BODY]).count(), 0);
 }
 
 /// A data directory from before the `jobs` keyspace (job records in `keys`) opens with its
@@ -593,15 +604,17 @@ fn job_records_in_the_old_keyspace_are_moved() {
         let keys = db
             .keyspace("keys", fjall::KeyspaceCreateOptions::default)
             .expect("keys");
-        let jobs = db
-            .keyspace("jobs", fjall::KeyspaceCreateOptions::default)
-            .expect("jobs");
-        let all: Vec<_> = jobs.iter().map(|g| g.into_inner().expect("read")).collect();
-        assert!(all.len() > 5);
-        for (k, v) in all {
-            keys.insert(k.clone(), v).expect("insert");
-            jobs.remove(k).expect("remove");
+        let spaces = super::spaces::Spaces::open(&db).expect("job keyspaces");
+        let mut moved = 0;
+        for (_, ks) in spaces.all() {
+            let all: Vec<_> = ks.iter().map(|g| g.into_inner().expect("read")).collect();
+            for (k, v) in all {
+                keys.insert(k.clone(), v).expect("insert");
+                ks.remove(k).expect("remove");
+                moved += 1;
+            }
         }
+        assert!(moved > 5);
         db.persist(fjall::PersistMode::SyncAll).expect("persist");
     }
     let mut s = open(dir.path());
@@ -619,6 +632,77 @@ fn job_records_in_the_old_keyspace_are_moved() {
     drop(s);
     let s = open(dir.path());
     assert_eq!(s.jobs_ref().registered(), 2, "nothing moved twice or lost");
+}
+
+/// A data directory from before the split of the job store over five keyspaces (every kind
+/// of job record in `jobs`) opens with its jobs where they were: the first open moves the
+/// bodies, indexes and queue records to their keyspaces, and a second open finds nothing to
+/// move.
+#[test]
+fn job_records_of_the_one_keyspace_layout_are_split() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (a, b, c) = {
+        let mut s = open(dir.path());
+        let a = s.jobs().add(spec("q", "a"), T0).expect("add");
+        let b = s
+            .jobs()
+            .add(spec("q", &"B".repeat(2000)), T0 + 1)
+            .expect("add");
+        let c = s.jobs().add(spec("r", "c"), T0 + 2).expect("add");
+        s.jobs().fetch(b"q", T0 + 3).expect("fetch").expect("a");
+        commit(&mut s);
+        s.close().expect("close");
+        (a, b, c)
+    };
+    {
+        // Rewrite the directory into the one-keyspace layout, its marker included.
+        let db = fjall::Database::builder(dir.path()).open().expect("fjall");
+        let keys = db
+            .keyspace("keys", fjall::KeyspaceCreateOptions::default)
+            .expect("keys");
+        let spaces = super::spaces::Spaces::open(&db).expect("job keyspaces");
+        let jobs = spaces.of(&[TAG_JOB]).clone();
+        let mut moved = 0;
+        let others: Vec<(&str, fjall::Keyspace)> =
+            spaces.all().skip(1).map(|(n, k)| (n, k.clone())).collect();
+        drop(spaces);
+        for (name, ks) in others {
+            let all: Vec<_> = ks.iter().map(|g| g.into_inner().expect("read")).collect();
+            assert!(!all.is_empty(), "{name} is empty");
+            for (k, v) in all {
+                jobs.insert(k, v).expect("insert");
+                moved += 1;
+            }
+            db.delete_keyspace(ks).expect("delete");
+        }
+        assert!(moved >= 8, "body, index, timer and queue records: {moved}");
+        keys.insert(crate::store::JOBS_KEYSPACE_KEY, [1u8])
+            .expect("marker");
+        db.persist(fjall::PersistMode::SyncAll).expect("persist");
+    }
+    let mut s = open(dir.path());
+    assert_eq!(s.jobs().registered(), 3);
+    assert_eq!(
+        s.jobs().get(&a).expect("get").expect("a").state,
+        JobState::Active
+    );
+    assert_eq!(s.jobs().peek(b"q", 10, false).expect("peek"), vec![b]);
+    assert_eq!(s.jobs().peek(b"r", 10, false).expect("peek"), vec![c]);
+    assert_eq!(
+        s.jobs().body(&b).expect("body").map(|b| b.len()),
+        Some(2000)
+    );
+    check_invariants(&mut s);
+    s.close().expect("close");
+    drop(s);
+    let mut s = open(dir.path());
+    assert_eq!(
+        s.jobs_ref().ks.split_legacy().expect("split"),
+        0,
+        "all moved at the first open"
+    );
+    assert_eq!(s.jobs().registered(), 3, "nothing moved twice or lost");
+    check_invariants(&mut s);
 }
 
 /// Records created and removed within one drain leave nothing (not even tombstones), while a

@@ -46,12 +46,14 @@ impl Store {
     pub fn backup_source(&self) -> BackupSource {
         BackupSource {
             snapshot: self.db.snapshot(),
-            keyspaces: vec![
+            keyspaces: [
                 ("keys", self.keys.clone()),
                 ("entries", self.entries.clone()),
                 ("smeta", self.smeta.clone()),
-                ("jobs", self.jobs.keyspace().clone()),
-            ],
+            ]
+            .into_iter()
+            .chain(self.jobs.spaces().all().map(|(n, ks)| (n, ks.clone())))
+            .collect(),
         }
     }
 }

@@ -108,8 +108,11 @@ impl Store {
         self.commit()?;
         // Fails at once, with `Poisoned`, if an earlier write failed.
         self.db.persist(PersistMode::Buffer)?;
-        let all = [&self.keys, &self.entries, &self.smeta, self.jobs.keyspace()];
-        for ks in all {
+        let all: Vec<&fjall::Keyspace> = [&self.keys, &self.entries, &self.smeta]
+            .into_iter()
+            .chain(self.jobs.spaces().all().map(|(_, ks)| ks))
+            .collect();
+        for ks in &all {
             ks.rotate_memtable()?;
         }
         let deadline = std::time::Instant::now() + CLOSE_FLUSH_WAIT;

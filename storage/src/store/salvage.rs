@@ -34,7 +34,7 @@ use fjall::Keyspace;
 use super::functions::TAG_FUNCTION;
 use super::{
     decode_entry, run, Result, Store, StoreError, Sync, DATA_FORMAT, FORMAT_KEY, JOBS_KEYSPACE_KEY,
-    TAG_DEAD, TAG_KEY,
+    JOBS_SPLIT, TAG_DEAD, TAG_KEY,
 };
 use crate::check::show_bytes;
 use crate::keydir::{Entry, Value};
@@ -620,11 +620,11 @@ pub(crate) fn salvage(
 
     // The job store: its own keyspace, and `keys` in directories from before it (whose job
     // records the first open would have moved).
-    let jobs_ks = src.jobs.keyspace().clone();
-    let mut sources = vec![crate::jobs::salvage::Source {
-        ks: &jobs_ks,
-        name: "jobs",
-    }];
+    let spaces = src.jobs.spaces().clone();
+    let mut sources: Vec<_> = spaces
+        .all()
+        .map(|(name, ks)| crate::jobs::salvage::Source { ks, name })
+        .collect();
     let legacy = matches!(
         src.keys
             .range(LEGACY_JOBS.0..LEGACY_JOBS.1)
@@ -691,14 +691,25 @@ fn salvage_functions(
 /// True when `keys` records that the directory had a `jobs` keyspace (so a missing one was
 /// lost, not never made).
 pub(crate) fn jobs_keyspace_was_made(src: &Store) -> bool {
-    let mut found = false;
+    jobs_marker(src).is_some()
+}
+
+/// True when `keys` records that the directory had the job store's five keyspaces
+/// (`jobs/spaces.rs`), so a missing one was lost, not never made.
+pub(crate) fn jobs_split_was_made(src: &Store) -> bool {
+    jobs_marker(src) == Some(Some(JOBS_SPLIT))
+}
+
+/// The job-keyspace marker: `None` if absent, `Some(None)` if unreadable or malformed.
+fn jobs_marker(src: &Store) -> Option<Option<u8>> {
+    let mut found = None;
     let gaps = scan(
         &src.keys,
         JOBS_KEYSPACE_KEY,
         &successor(JOBS_KEYSPACE_KEY),
-        |_, _| found = true,
+        |_, v| found = Some(<[u8; 1]>::try_from(&v[..]).ok().map(|b| b[0])),
     );
-    found || !gaps.is_empty()
+    found.or((!gaps.is_empty()).then_some(None))
 }
 
 #[cfg(test)]

@@ -47,16 +47,34 @@ impl Store {
         // open (and their job records moved into it). From then on `keys` holds a marker, so a
         // `jobs` directory lost later is refused instead of recreated empty (every queued job
         // would be gone without a word).
-        let jobs_existed = db.keyspace_exists("jobs");
-        if !jobs_existed && keys.get(JOBS_KEYSPACE_KEY)?.is_some() {
-            return Err(StoreError::Corrupt(format!(
-                "the data directory {} lacks keyspace `jobs` (its directory under {}/ is gone,                  while `keys` records that it existed). {}",
-                path.display(),
-                path.join(crate::check::KEYSPACES_DIR).display(),
-                crate::check::remedy(path)
-            )));
+        // The job store's records were later split over five keyspaces
+        // (`jobs/spaces.rs`); the marker's value says which exist (1: `jobs`; 2: all five).
+        // Only read when one is missing (a damaged `keys` is reported by `load`, with context).
+        let missing: Vec<&str> = crate::jobs::spaces::NAMES
+            .into_iter()
+            .filter(|n| !db.keyspace_exists(n))
+            .collect();
+        let required: &[&str] = if missing.is_empty() {
+            &[]
+        } else {
+            match keys.get(JOBS_KEYSPACE_KEY)?.as_deref() {
+                None => &[],
+                Some([JOBS_SPLIT]) => &crate::jobs::spaces::NAMES,
+                Some(_) => &["jobs"],
+            }
+        };
+        for name in required {
+            if missing.contains(name) {
+                return Err(StoreError::Corrupt(format!(
+                    "the data directory {} lacks keyspace `{name}` (its directory under {}/ is \
+                     gone, while `keys` records that it existed). {}",
+                    path.display(),
+                    path.join(crate::check::KEYSPACES_DIR).display(),
+                    crate::check::remedy(path)
+                )));
+            }
         }
-        let jobs = db.keyspace("jobs", || keyspace_options("jobs"))?;
+        let jobs = crate::jobs::spaces::Spaces::open(&db)?;
 
         let mut store = Store::from_parts(db, keys, entries, smeta, jobs, opts);
         if let Err(e) = store.load(now_ms) {
@@ -73,7 +91,7 @@ impl Store {
         keys: Keyspace,
         entries: Keyspace,
         smeta: Keyspace,
-        jobs: Keyspace,
+        jobs: crate::jobs::spaces::Spaces,
         opts: &StoreOptions,
     ) -> Store {
         Store {
@@ -218,10 +236,11 @@ impl Store {
                         "data directory has format {found}, this build reads {DATA_FORMAT}"
                     )));
                 }
-                // A directory from before the `jobs` keyspace (see `open`): marked now, as
-                // its own one-record write (opening stages nothing).
-                if self.keys.get(JOBS_KEYSPACE_KEY)?.is_none() {
-                    self.keys.insert(JOBS_KEYSPACE_KEY, [1u8])?;
+                // A directory from before the `jobs` keyspace or its split (see `open`):
+                // marked now, as its own one-record write (opening stages nothing). The
+                // keyspaces exist already (`Spaces::open`); `Jobs::load` moves the records.
+                if self.keys.get(JOBS_KEYSPACE_KEY)?.as_deref() != Some(&[JOBS_SPLIT][..]) {
+                    self.keys.insert(JOBS_KEYSPACE_KEY, [JOBS_SPLIT])?;
                 }
             }
             None => {
@@ -237,7 +256,7 @@ impl Store {
                 );
                 // In the same first batch as the format marker.
                 self.pending_keys
-                    .insert(JOBS_KEYSPACE_KEY.to_vec(), Some(vec![1]));
+                    .insert(JOBS_KEYSPACE_KEY.to_vec(), Some(vec![JOBS_SPLIT]));
             }
         }
         Ok(())
@@ -272,7 +291,6 @@ pub(super) fn keyspace_options(name: &str) -> KeyspaceCreateOptions {
         // Nothing does point reads on `entries` (a read finds the run at or before an ID with
         // a range scan), so bloom filters would only cost flush time and space.
         "entries" => KeyspaceCreateOptions::default().filter_policy(FilterPolicy::disabled()),
-        "jobs" => KeyspaceCreateOptions::default().max_memtable_size(crate::jobs::MEMTABLE_SIZE),
-        _ => KeyspaceCreateOptions::default(),
+        _ => crate::jobs::spaces::options(name).unwrap_or_default(),
     }
 }

@@ -37,14 +37,17 @@ pub struct StoreStats {
     /// The block cache: bytes used and its capacity.
     pub cache_bytes: u64,
     pub cache_capacity: u64,
-    /// fjall keyspaces (Sluice's: keys, entries, stream metadata, jobs).
+    /// fjall keyspaces (Sluice's: keys, entries, stream metadata, and the job store's five).
     pub keyspaces: u64,
 }
 
 impl Store {
     /// The store's figures now (see the module docs).
     pub fn stats(&self) -> StoreStats {
-        let all = [&self.keys, &self.entries, &self.smeta, self.jobs.keyspace()];
+        let all: Vec<&fjall::Keyspace> = [&self.keys, &self.entries, &self.smeta]
+            .into_iter()
+            .chain(self.jobs.spaces().all().map(|(_, ks)| ks))
+            .collect();
         let sum = |f: fn(&fjall::Keyspace) -> usize| all.iter().map(|k| f(k) as u64).sum::<u64>();
         StoreStats {
             disk_bytes: self.db.disk_space().unwrap_or(0),

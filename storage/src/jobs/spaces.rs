@@ -1,0 +1,127 @@
+//! The keyspaces of the job store: one per kind of record, and which key goes where.
+//!
+//! Why several: every kind of job key is written in time order (job IDs and queue-index keys
+//! begin with the creation time, timer keys with the due time), so a memtable of one kind holds
+//! a narrow band of its kind's keys, and fjall's leveled compaction merges a flushed table only
+//! with the tables of the next level whose key ranges overlap it. When all kinds shared one
+//! keyspace, every flushed table spanned from the oldest job record touched to the queue and
+//! meta records at the end of the key space, so it overlapped every table below it and each
+//! compaction rewrote the whole job store (measured on a GETJOB load over 1.4M jobs: the
+//! compaction threads took 42% of the CPU samples of the process, on a 2-core machine where
+//! they compete with the engine thread).
+//!
+//! Each kind keeps its tag byte as the first byte of its keys (the key formats are those of
+//! `jobs/mod.rs`), so routing is by that byte and a directory from before the split moves its
+//! records by copying them unchanged ([`Spaces::split_legacy`]).
+//!
+//! Invariant: a key lives only in the keyspace [`Spaces::of`] names for it (after
+//! [`Spaces::split_legacy`] has run at open).
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
+
+use super::{TAG_BODY, TAG_JOB, TAG_QUEUE, TAG_QUEUED, TAG_TIMER};
+use crate::store::Result;
+
+/// The job store's keyspaces, in creation order: job records (`0x10`), large bodies (`0x11`),
+/// the queue index (`0x12`), the timer index (`0x13`), and queue records with the store's
+/// own records (`0x14`, `0x15`).
+pub const NAMES: [&str; 5] = ["jobs", "job_bodies", "job_queued", "job_timers", "job_meta"];
+
+/// Target size of a table written by a compaction of a job keyspace: smaller than fjall's
+/// 64 MiB so that a flushed table's narrow key range overlaps little of the level below.
+const TABLE_TARGET: u64 = 16 << 20;
+
+/// The options a job keyspace is created (and reopened) with; `None` if `name` is not one.
+pub fn options(name: &str) -> Option<KeyspaceCreateOptions> {
+    if !NAMES.contains(&name) {
+        return None;
+    }
+    let strategy = fjall::compaction::Leveled::default().with_table_target_size(TABLE_TARGET);
+    Some(
+        KeyspaceCreateOptions::default()
+            .max_memtable_size(super::MEMTABLE_SIZE)
+            .compaction_strategy(std::sync::Arc::new(strategy)),
+    )
+}
+
+/// The open keyspaces of the job store.
+#[derive(Clone)]
+pub struct Spaces {
+    ks: [Keyspace; 5],
+}
+
+impl Spaces {
+    /// Opens (creating those missing) the job store's keyspaces in `db`.
+    pub fn open(db: &Database) -> Result<Spaces> {
+        let open = |i: usize| db.keyspace(NAMES[i], || options(NAMES[i]).unwrap_or_default());
+        Ok(Spaces {
+            ks: [open(0)?, open(1)?, open(2)?, open(3)?, open(4)?],
+        })
+    }
+
+    /// Where `key` lives.
+    pub fn of(&self, key: &[u8]) -> &Keyspace {
+        &self.ks[Self::index(key)]
+    }
+
+    fn index(key: &[u8]) -> usize {
+        match key.first() {
+            Some(&TAG_BODY) => 1,
+            Some(&TAG_QUEUED) => 2,
+            Some(&TAG_TIMER) => 3,
+            Some(&t) if t >= TAG_QUEUE => 4,
+            _ => 0,
+        }
+    }
+
+    /// The value of `key`, from its keyspace.
+    pub fn get(&self, key: &[u8]) -> fjall::Result<Option<fjall::Slice>> {
+        self.of(key).get(key)
+    }
+
+    /// The records whose keys begin with `prefix` (all of one kind: it begins with a tag).
+    pub fn prefix(&self, prefix: &[u8]) -> impl DoubleEndedIterator<Item = fjall::Guard> + '_ {
+        debug_assert!(!prefix.is_empty(), "a prefix scan names its kind");
+        self.of(prefix).prefix(prefix)
+    }
+
+    /// Every keyspace with its name.
+    pub fn all(&self) -> impl Iterator<Item = (&'static str, &Keyspace)> {
+        NAMES.iter().copied().zip(self.ks.iter())
+    }
+
+    /// Moves the records that directories from before the split kept in `jobs` (every kind
+    /// there, under the same keys) to their keyspaces. Each record is written to the journal
+    /// before it is removed from `jobs` (a crash keeps a prefix of the journal, so it may leave
+    /// both copies, equal, and the next open finishes the move). Returns how many moved.
+    pub fn split_legacy(&self) -> Result<usize> {
+        let records = &self.ks[0];
+        let mut moved = 0;
+        let mut chunk = Vec::new();
+        let flush = |chunk: &mut Vec<fjall::Slice>| -> Result<()> {
+            for k in chunk.drain(..) {
+                records.remove(k)?;
+            }
+            Ok(())
+        };
+        for guard in records.range([TAG_JOB + 1]..) {
+            let (k, v) = guard.into_inner()?;
+            debug_assert_ne!(Self::index(&k), 0, "a key of another kind sorts after 0x10");
+            self.of(&k).insert(k.clone(), v)?;
+            chunk.push(k);
+            moved += 1;
+            if chunk.len() == 10_000 {
+                flush(&mut chunk)?;
+            }
+        }
+        flush(&mut chunk)?;
+        if moved > 0 {
+            tracing::info!(
+                records = moved,
+                "job store split: bodies, queue and timer indexes and queue records moved from \
+                 keyspace `jobs` to their own"
+            );
+        }
+        Ok(moved)
+    }
+}
