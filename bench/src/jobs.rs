@@ -867,9 +867,9 @@ async fn memory_and_restart(env: &Env, js: &JobSettings) -> Vec<Row> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let mut note = String::new();
-        if let (Side::Redis, Some(u), Some(u0)) =
-            (side, server::used_memory(&srv.addr).await, used0)
-        {
+        // Both sides report used_memory (Sluice: the bytes Rust code holds live), steadier
+        // than the RSS, which also holds what the allocator freed but has not given back yet.
+        if let (Some(u), Some(u0)) = (server::used_memory(&srv.addr).await, used0) {
             note = format!(
                 "used_memory grew by {:.0} B per job",
                 u.saturating_sub(u0) as f64 / n as f64

@@ -448,8 +448,10 @@ fn fresh_meta(layout: &Layout, shadow: &Path, notes: &mut Vec<String>) -> std::i
         // In the order `Spaces::open` creates them, so that each gets its directory's ID.
         let jobs = &crate::jobs::spaces::NAMES[..ids.len() - 3];
         for name in jobs {
-            db.keyspace(name, KeyspaceCreateOptions::default)
-                .map_err(fail)?;
+            db.keyspace(name, || {
+                crate::jobs::spaces::options(name).unwrap_or_default()
+            })
+            .map_err(fail)?;
         }
     }
     for entry in std::fs::read_dir(shadow)? {

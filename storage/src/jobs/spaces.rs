@@ -19,7 +19,7 @@
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
-use super::{TAG_BODY, TAG_JOB, TAG_QUEUE, TAG_QUEUED, TAG_TIMER};
+use super::{MEMTABLE_SIZE, TAG_BODY, TAG_JOB, TAG_QUEUE, TAG_QUEUED, TAG_TIMER};
 use crate::store::Result;
 
 /// The job store's keyspaces, in creation order: job records (`0x10`), large bodies (`0x11`),
@@ -31,17 +31,33 @@ pub const NAMES: [&str; 5] = ["jobs", "job_bodies", "job_queued", "job_timers", 
 /// 64 MiB so that a flushed table's narrow key range overlaps little of the level below.
 const TABLE_TARGET: u64 = 16 << 20;
 
+/// The memtable size of each keyspace (see `MEMTABLE_SIZE` in `jobs/mod.rs` for why they are
+/// small: a queued job costs RAM as its share of the memtables until they are flushed). The
+/// records take most of the bytes written (over 1M ADDJOBs: records 68%, queue index 18%,
+/// timers 14% of the tables). Measured with the bench's 1M queued jobs (`bench/results/
+/// 2026-12-04-jobs-split/`): 16 MiB for every keyspace held 92 B per job live (the one
+/// keyspace: 35); these sizes hold 43–47 B, with an RSS per job of 76–78 B (before: 94–112).
+const MEMTABLE_SIZES: [u64; 5] = [MEMTABLE_SIZE, 8 << 20, 4 << 20, 4 << 20, 2 << 20];
+
+/// Flushed tables in level 0 before a compaction merges them into level 1 (fjall: 4), for
+/// the keyspaces with small memtables, so that each compaction merges about as much.
+const L0_THRESHOLDS: [u8; 5] = [4, 8, 8, 8, 8];
+
 /// The options a job keyspace is created (and reopened) with; `None` if `name` is not one.
 pub fn options(name: &str) -> Option<KeyspaceCreateOptions> {
-    if !NAMES.contains(&name) {
-        return None;
-    }
-    let strategy = fjall::compaction::Leveled::default().with_table_target_size(TABLE_TARGET);
-    Some(
-        KeyspaceCreateOptions::default()
-            .max_memtable_size(super::MEMTABLE_SIZE)
-            .compaction_strategy(std::sync::Arc::new(strategy)),
-    )
+    let i = NAMES.iter().position(|n| *n == name)?;
+    let strategy = fjall::compaction::Leveled::default()
+        .with_table_target_size(TABLE_TARGET)
+        .with_l0_threshold(L0_THRESHOLDS[i]);
+    let options = KeyspaceCreateOptions::default()
+        .max_memtable_size(MEMTABLE_SIZES[i])
+        .compaction_strategy(std::sync::Arc::new(strategy));
+    Some(match i {
+        // The queue and timer indexes are only ever range-scanned: bloom filters would cost
+        // flush time, space and pinned memory for nothing.
+        2 | 3 => options.filter_policy(fjall::config::FilterPolicy::disabled()),
+        _ => options,
+    })
 }
 
 /// The open keyspaces of the job store.
