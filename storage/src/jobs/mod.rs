@@ -242,7 +242,7 @@ fn corrupt(what: String) -> StoreError {
 }
 
 impl Jobs {
-    /// The job store on the `jobs` keyspace; nothing loaded ([`Jobs::load`]).
+    /// The job store on its keyspaces; nothing loaded ([`Jobs::load`]).
     pub(crate) fn new(ks: Spaces) -> Jobs {
         let s = seed();
         Jobs {
