@@ -702,6 +702,8 @@ impl Database {
                 let reader = db.supervisor.journal.get_reader()?;
 
                 let mut persisted_seqnos: HashMap<_, _> = HashMap::default();
+                // SLUICE PATCH: keyspace names resolved once per replay (`resolve_id_cached`).
+                let mut names = HashMap::default();
 
                 for batch in reader {
                     let batch = batch?;
@@ -710,7 +712,9 @@ impl Database {
                         highest_encountered_keyspace_id =
                             highest_encountered_keyspace_id.max(item.keyspace_id);
 
-                        let Some(keyspace_name) = db.meta_keyspace.resolve_id(item.keyspace_id)?
+                        let Some(keyspace_name) = db
+                            .meta_keyspace
+                            .resolve_id_cached(item.keyspace_id, &mut names)?
                         else {
                             continue;
                         };
@@ -748,7 +752,10 @@ impl Database {
                     }
 
                     for keyspace_id in &batch.cleared_keyspaces {
-                        let Some(keyspace_name) = db.meta_keyspace.resolve_id(*keyspace_id)? else {
+                        let Some(keyspace_name) = db
+                            .meta_keyspace
+                            .resolve_id_cached(*keyspace_id, &mut names)?
+                        else {
                             continue;
                         };
 

@@ -5,9 +5,26 @@
 use super::entry::Entry;
 use std::{
     fs::{File, OpenOptions},
-    io::{BufReader, Seek},
+    io::{BufReader, Read, Seek},
     path::{Path, PathBuf},
 };
+
+/// SLUICE PATCH (see vendor/README.md): counts the bytes an entry's decoding consumes, so the
+/// position after each entry is known without asking the file. Upstream called
+/// `stream_position` after every entry, an `lseek` system call each: 15% of a restart's time
+/// replaying 256 MB of journal.
+struct Counted<'a, R> {
+    inner: &'a mut R,
+    pos: &'a mut u64,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        *self.pos += n as u64;
+        Ok(n)
+    }
+}
 
 /// Reads and emits through the entries in a journal file, but doesn't
 /// check the validity of batches
@@ -19,6 +36,8 @@ pub struct JournalReader {
     pub(crate) path: PathBuf,
     pub(crate) reader: BufReader<File>,
     pub(crate) last_valid_pos: u64,
+    /// SLUICE PATCH: bytes consumed from the start of the file (see [`Counted`]).
+    pos: u64,
 }
 
 impl JournalReader {
@@ -29,6 +48,7 @@ impl JournalReader {
             path: path.as_ref().into(),
             reader: BufReader::new(file),
             last_valid_pos: 0,
+            pos: 0,
         })
     }
 
@@ -54,9 +74,19 @@ impl Iterator for JournalReader {
     type Item = crate::Result<Entry>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match Entry::decode_from(&mut self.reader) {
+        let mut counted = Counted {
+            inner: &mut self.reader,
+            pos: &mut self.pos,
+        };
+        match Entry::decode_from(&mut counted) {
             Ok(item) => {
-                self.last_valid_pos = fail_iter!(self.reader.stream_position());
+                // SLUICE PATCH: was `self.reader.stream_position()`, the same figure.
+                debug_assert_eq!(
+                    self.reader.stream_position().ok(),
+                    Some(self.pos),
+                    "the counted journal position is the file's"
+                );
+                self.last_valid_pos = self.pos;
                 Some(Ok(item))
             }
             Err(e) => {
