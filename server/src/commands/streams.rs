@@ -48,12 +48,21 @@ fn write_entries(ctx: &mut Ctx<'_>, entries: &[StreamEntry]) -> CmdResult {
     for e in entries {
         e.fields().map_err(storage_error)?;
     }
+    // About the reply's size (each entry's fields with their RESP headers, its ID and arrays),
+    // reserved at once: a 5 MB XRANGE grew its buffer by doubling, copying it each time (15%
+    // of that command's time in a profile).
+    ctx.out
+        .reserve(entries.iter().map(|e| e.raw.as_ref().len() + ENTRY_REPLY_OVERHEAD).sum());
     ctx.out.array(entries.len());
     for e in entries {
         write_entry(ctx, e)?;
     }
     Ok(())
 }
+
+/// Bytes of an entry's reply beyond its encoded fields: the entry's and the fields' array
+/// headers, the ID as a bulk string, and the bulk headers of a few fields.
+const ENTRY_REPLY_OVERHEAD: usize = 64;
 
 fn node_limits(ctx: &Ctx<'_>) -> NodeLimits {
     NodeLimits {
