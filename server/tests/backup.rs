@@ -199,3 +199,47 @@ fn a_shutdown_during_a_backup_leaves_no_half_copy_under_a_final_name() {
         assert_eq!(copy.conn().cmd("XLEN s"), b":40000\r\n", "{name}");
     }
 }
+
+/// A backup holds the job store, whose records span five keyspaces (`jobs/spaces.rs`): queued
+/// jobs in their order, a large body (a record of its own), a delivered job, a paused queue.
+#[test]
+fn a_backup_holds_every_job_queue_and_body() {
+    let backups = tempfile::tempdir().expect("tempdir");
+    let dir = backups.path().to_string_lossy().into_owned();
+    let s = Server::start(&["--backup-dir", &dir]);
+    let mut c = s.conn();
+    let add = |c: &mut Conn, line: &str| match c.req_str(line) {
+        common::Resp::Status(id) => id,
+        other => panic!("ADDJOB {line}: {other:?}"),
+    };
+    let large = "L".repeat(5000);
+    let queued: Vec<String> = (0..5)
+        .map(|i| add(&mut c, &format!("ADDJOB q body{i} 0")))
+        .collect();
+    let big = add(&mut c, &format!("ADDJOB q {large} 0"));
+    let taken = add(&mut c, "ADDJOB r x 0 RETRY 600");
+    let got = c.req_str("GETJOB NOHANG FROM r");
+    assert_eq!(got.array()[0].array()[1].bulk(), taken.as_bytes());
+    assert_eq!(c.cmd("PAUSE p in"), b"+in\r\n");
+    assert_eq!(c.cmd("BGSAVE"), b"+Background saving started\r\n");
+    let path = wait_backup(&mut c);
+
+    let copy = Server::start_in(std::path::Path::new(&path), &[]);
+    let mut r = copy.conn();
+    assert_eq!(r.cmd("QLEN q"), b":6\r\n");
+    assert_eq!(r.cmd("QLEN r"), b":0\r\n");
+    assert_eq!(r.cmd("PAUSE p state"), b"+in\r\n");
+    let show = r.req_str(&format!("SHOW {taken}"));
+    assert_eq!(
+        show.field("state").text(),
+        "active",
+        "the delivered job stays active"
+    );
+    // The queued jobs come out in their order, the large body whole.
+    let got = r.req_str("GETJOB NOHANG COUNT 10 FROM q");
+    let ids: Vec<&[u8]> = got.array().iter().map(|j| j.array()[1].bulk()).collect();
+    let mut want: Vec<&[u8]> = queued.iter().map(|s| s.as_bytes()).collect();
+    want.push(big.as_bytes());
+    assert_eq!(ids, want);
+    assert_eq!(got.array()[5].array()[2].bulk(), large.as_bytes());
+}
