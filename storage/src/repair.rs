@@ -262,11 +262,15 @@ fn run(dir: &Path, dst: Option<&Path>) -> Result<Report, String> {
         .map_err(|e| format!("can't open the job keyspaces of the copy: {e}"))?;
     let mut src = Store::from_parts(db, keys, entries, smeta, jobs, &opts);
     if !existed[0] && salvage::jobs_keyspace_was_made(&src) {
-        report.damage.push(
+        report.damage.push(if salvage::jobs_split_was_made(&src) {
+            "keyspace `jobs` is missing: every job record is lost (the queues and the job \
+             store's node ID are in `job_meta`)"
+                .into()
+        } else {
             "keyspace `jobs` is missing: every job, job queue and the job store's node ID are \
              lost"
-                .into(),
-        );
+                .into()
+        });
     }
     if salvage::jobs_split_was_made(&src) {
         for (name, _) in job_spaces

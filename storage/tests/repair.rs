@@ -671,12 +671,13 @@ fn a_lost_jobs_keyspace_is_reported_and_the_rest_repaired() {
     let tmp = tempdir();
     let src = tmp.path().join("src");
     populate(&src);
+    let node = open(&src).jobs_ref().node_id().to_string();
     std::fs::remove_dir_all(src.join("keyspaces/4")).expect("rm jobs");
     let report = check(&src);
     assert!(
         report.damage.iter().any(|d| d
-            == "keyspace `jobs` is missing: every job, job queue and the job store's node ID \
-                are lost"),
+            == "keyspace `jobs` is missing: every job record is lost (the queues and the job \
+                store's node ID are in `job_meta`)"),
         "{:?}",
         report.damage
     );
@@ -687,6 +688,11 @@ fn a_lost_jobs_keyspace_is_reported_and_the_rest_repaired() {
     assert!(check(&to).is_clean());
     let mut s = open(&to);
     assert_eq!(s.jobs().registered(), 0);
+    assert_eq!(
+        s.jobs_ref().node_id(),
+        node,
+        "job IDs made before stay valid"
+    );
     assert_eq!(s.function_libraries().expect("libraries").len(), 1);
     assert!(s.stream(0, KEY, T0).expect("type").is_some());
 }
