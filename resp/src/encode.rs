@@ -150,13 +150,13 @@ impl ReplyWriter {
         self.header(b':', n);
     }
 
-    /// `$len\r\nbytes\r\n`.
     /// Makes room for at least `additional` more bytes at once, so that a large reply built
     /// piece by piece is not copied at every doubling of the buffer.
     pub fn reserve(&mut self, additional: usize) {
         self.buf.reserve(additional);
     }
 
+    /// `$len\r\nbytes\r\n`.
     pub fn bulk(&mut self, data: &[u8]) {
         self.header(b'$', data.len() as i64);
         self.buf.reserve(data.len() + 2);

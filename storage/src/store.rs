@@ -75,7 +75,7 @@
 //!   `store/groups.rs`: one log record per group per commit, never a record per pending
 //!   entry).
 //! * keyspaces `jobs`, `job_bodies`, `job_queued`, `job_timers` and `job_meta` (created by
-//!   `open` when missing; 16 MiB memtables): the job store (jobs, bodies, queue and timer
+//!   `open` when missing; small memtables, 16 MiB down to 2 MiB): the job store (jobs, bodies, queue and timer
 //!   indexes, queues), one keyspace per kind of record (`jobs/spaces.rs` says why), laid out and
 //!   owned by `crate::jobs`, staged and committed with the rest. (Data directories from before
 //!   `jobs` had the job records in `keys` under tags `0x10`..=`0x15`, and those from before the

@@ -5,8 +5,9 @@
 //! monitor, as in Redis): `command` and `fast-command` (one command's execution, by its
 //! `fast` flag), `aof-write` (a loop turn's commit: its batch into fjall and, unless an
 //! fdatasync follows, the journal write; Redis's AOF write) and `aof-fsync-always` (the
-//! journal's fdatasync under `appendfsync always`, Sluice's equivalent of Redis's AOF fsync). Each event keeps its last 160 samples, one per
-//! second at most (the worst of that second), and its all-time maximum.
+//! journal's fdatasync under `appendfsync always`, Sluice's equivalent of Redis's AOF fsync).
+//! Each event keeps its last 160 samples, one per second at most (the worst of that second),
+//! and its all-time maximum.
 //!
 //! Histograms: every executed command's duration is counted in power-of-two buckets of
 //! nanoseconds starting at 1024, the buckets of Redis's hdr_histogram iteration; LATENCY

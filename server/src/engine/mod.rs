@@ -521,13 +521,16 @@ impl Engine {
                 crate::commands::info::InfoState::note(&mut info.commit_us, us);
                 // Redis's `aof-write` (the write of its AOF buffer): here the drain's batch
                 // into fjall and, unless the fdatasync follows, its journal write.
+                // (The clock is read only for a sample the monitor keeps.)
                 let threshold = self.srv.config.latency_monitor_threshold;
-                self.srv.observers.latency.add_sample(
-                    threshold,
-                    "aof-write",
-                    now_ms() / 1000,
-                    us / 1000,
-                );
+                if threshold > 0 && us / 1000 >= threshold {
+                    self.srv.observers.latency.add_sample(
+                        threshold,
+                        "aof-write",
+                        now_ms() / 1000,
+                        us / 1000,
+                    );
+                }
             }
             if sync == Sync::Disk {
                 let us = started.elapsed().as_micros() as u64;
