@@ -24,6 +24,8 @@ fn ks(dir: &Path, name: &str) -> PathBuf {
         "keys" => 1,
         "entries" => 2,
         "smeta" => 3,
+        // The job store's, created after them (`storage/src/jobs/spaces.rs`).
+        "job_meta" => 8,
         other => panic!("no keyspace {other}"),
     };
     dir.join("keyspaces").join(id.to_string())
@@ -572,6 +574,25 @@ fn flipped_bytes_in_the_keys_table_are_refused_naming_it_and_repair_keeps_the_en
         s.conn().req_str("XLEN sluice-orphan:1").int(),
         ENTRIES as i64
     );
+}
+
+/// A damaged table of the job store is refused as the job store's, not blamed on the key
+/// directory.
+#[test]
+fn flipped_bytes_in_the_job_meta_table_are_refused_naming_the_job_store() {
+    let (_tmp, dir) = stopped_dir();
+    let table = table_of(&dir, "job_meta");
+    flip(&table, 20);
+    let before = tables(&dir);
+    assert_refused(
+        &dir,
+        &[
+            "can't load the job store (keyspaces `jobs`, `job_bodies`, `job_queued`, \
+             `job_timers`, `job_meta`)",
+            &format!("{}: damaged: its checksum does not match", table.display()),
+        ],
+    );
+    assert_eq!(tables(&dir), before);
 }
 
 #[test]

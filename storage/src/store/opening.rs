@@ -194,9 +194,23 @@ pub(super) fn open_failure(path: &Path, layout: Option<&Layout>, e: fjall::Error
     ))
 }
 
-/// Explains a failure to read the key directory and stream metadata at start: names the
-/// damaged tables of `keys` and `smeta` (the keyspaces `load` reads).
-pub(super) fn load_failure(path: &Path, read: &[(&str, &Keyspace)], e: StoreError) -> StoreError {
+/// What failed to load at start, for [`load_failure`]'s message.
+pub(super) enum Loading {
+    /// The key directory and stream metadata (`Store::load`, keyspaces `keys` and `smeta`).
+    Keys,
+    /// The job store (`Jobs::load`, its keyspaces), including the one-time moves of its
+    /// records from older layouts.
+    Jobs,
+}
+
+/// Explains a failure to load `what` at start: names the damaged tables of the keyspaces in
+/// `read` (those the load reads).
+pub(super) fn load_failure(
+    path: &Path,
+    what: Loading,
+    read: &[(&str, &Keyspace)],
+    e: StoreError,
+) -> StoreError {
     let StoreError::Fjall(inner) = &e else {
         return e;
     };
@@ -214,13 +228,22 @@ pub(super) fn load_failure(path: &Path, read: &[(&str, &Keyspace)], e: StoreErro
     } else {
         format!(": {}", damaged.join("; "))
     };
-    StoreError::Corrupt(format!(
-        "can't read the key directory and stream metadata (keyspaces {}) at start ({inner}){found}. \
-         The server needs all of them to start: a key record it could not read would be \
-         shadowed by the next write to that name. {}",
-        names.join(" and "),
-        check::remedy(path)
-    ))
+    let names = names.join(if names.len() == 2 { " and " } else { ", " });
+    let remedy = check::remedy(path);
+    StoreError::Corrupt(match what {
+        Loading::Keys => format!(
+            "can't read the key directory and stream metadata (keyspaces {names}) at start \
+             ({inner}){found}. The server needs all of them to start: a key record it could not \
+             read would be shadowed by the next write to that name. {remedy}"
+        ),
+        Loading::Jobs => format!(
+            "can't load the job store (keyspaces {names}) at start ({inner}){found}. The server \
+             needs it to start: a job or queue it could not read would be missing from every \
+             reply. If the error is a full disk or another write error, fix that and start again: \
+             a move of job records from an older layout resumes where it stopped (it is \
+             journaled record by record). Otherwise: {remedy}"
+        ),
+    })
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

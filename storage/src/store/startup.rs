@@ -77,11 +77,27 @@ impl Store {
         let jobs = crate::jobs::spaces::Spaces::open(&db)?;
 
         let mut store = Store::from_parts(db, keys, entries, smeta, jobs, opts);
-        if let Err(e) = store.load(now_ms) {
-            let read = [("keys", &store.keys), ("smeta", &store.smeta)];
-            return Err(opening::load_failure(path, &read, e));
+        match store.load(now_ms) {
+            Ok(()) => Ok(store),
+            Err((opening::Loading::Keys, e)) => {
+                let read = [("keys", &store.keys), ("smeta", &store.smeta)];
+                Err(opening::load_failure(
+                    path,
+                    opening::Loading::Keys,
+                    &read,
+                    e,
+                ))
+            }
+            Err((opening::Loading::Jobs, e)) => {
+                let read: Vec<_> = store.jobs.spaces().all().collect();
+                Err(opening::load_failure(
+                    path,
+                    opening::Loading::Jobs,
+                    &read,
+                    e,
+                ))
+            }
         }
-        Ok(store)
     }
 
     /// A store on an open database with its keyspaces, nothing loaded (`open` loads; the
@@ -127,9 +143,21 @@ impl Store {
         }
     }
 
-    pub(super) fn load(&mut self, now_ms: u64) -> Result<()> {
-        self.check_format()?;
-        self.jobs.load(&self.keys)?;
+    /// Loads everything from disk; a failure says whether it was the job store's, so that
+    /// `open` does not blame the key directory for it.
+    pub(super) fn load(
+        &mut self,
+        now_ms: u64,
+    ) -> std::result::Result<(), (opening::Loading, StoreError)> {
+        use opening::Loading;
+        self.check_format().map_err(|e| (Loading::Keys, e))?;
+        self.jobs.load(&self.keys).map_err(|e| (Loading::Jobs, e))?;
+        self.load_keyspace(now_ms).map_err(|e| (Loading::Keys, e))
+    }
+
+    /// The key directories, expiring what is due at `now_ms`; commits what loading staged
+    /// (the job store's first records too).
+    fn load_keyspace(&mut self, now_ms: u64) -> Result<()> {
         if let Some(raw) = self.keys.get(NEXT_SID_KEY)? {
             let b: [u8; 8] = raw
                 .as_ref()
