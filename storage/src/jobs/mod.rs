@@ -272,32 +272,14 @@ impl Jobs {
     }
 
     /// Moves job records left in `legacy` (the `keys` keyspace, where directories made before
-    /// the `jobs` keyspace existed kept them, under the same keys) to the job keyspace. Each
-    /// record is written to the journal before it is removed from `legacy` (a crash keeps a
-    /// prefix of the journal, so it may leave both copies, equal, and the next open finishes
-    /// the move). Returns how many records moved.
+    /// the `jobs` keyspace existed kept them, under the same keys) to the job keyspaces
+    /// ([`Spaces::move_from`]). Returns how many records moved.
     fn migrate(&self, legacy: &Keyspace) -> Result<usize> {
-        let mut moved = 0;
-        let mut chunk = Vec::new();
-        for guard in legacy.range([TAG_JOB]..[NODE_KEY[0] + 1]) {
-            let (k, v) = guard.into_inner()?;
-            self.ks.of(&k).insert(k.clone(), v)?;
-            chunk.push(k);
-            if chunk.len() == 10_000 {
-                moved += chunk.len();
-                for k in chunk.drain(..) {
-                    legacy.remove(k)?;
-                }
-            }
-        }
-        moved += chunk.len();
-        for k in chunk {
-            legacy.remove(k)?;
-        }
+        let moved = self.ks.move_from(legacy, [TAG_JOB]..[NODE_KEY[0] + 1])?;
         if moved > 0 {
             tracing::info!(
                 records = moved,
-                "job records moved from keyspace `keys` to `jobs`"
+                "job records moved from keyspace `keys` to the job store's keyspaces"
             );
         }
         Ok(moved)

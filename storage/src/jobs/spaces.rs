@@ -106,31 +106,43 @@ impl Spaces {
         NAMES.iter().copied().zip(self.ks.iter())
     }
 
-    /// Moves the records that directories from before the split kept in `jobs` (every kind
-    /// there, under the same keys) to their keyspaces. Each record is written to the journal
-    /// before it is removed from `jobs` (a crash keeps a prefix of the journal, so it may leave
-    /// both copies, equal, and the next open finishes the move). Returns how many moved.
-    pub fn split_legacy(&self) -> Result<usize> {
-        let records = &self.ks[0];
+    /// Moves the records of `from` whose keys are in `range` to the keyspaces [`Spaces::of`]
+    /// names for them, under the same keys, for the one-time moves of older layouts. Each
+    /// record is written to the journal before it is removed from `from` (a crash keeps a
+    /// prefix of the journal, so it may leave both copies, equal, and the next open finishes
+    /// the move). Returns how many moved.
+    pub fn move_from(
+        &self,
+        from: &Keyspace,
+        range: impl std::ops::RangeBounds<[u8; 1]>,
+    ) -> Result<usize> {
         let mut moved = 0;
         let mut chunk = Vec::new();
-        let flush = |chunk: &mut Vec<fjall::Slice>| -> Result<()> {
+        let remove = |chunk: &mut Vec<fjall::Slice>| -> Result<()> {
             for k in chunk.drain(..) {
-                records.remove(k)?;
+                from.remove(k)?;
             }
             Ok(())
         };
-        for guard in records.range([TAG_JOB + 1]..) {
+        for guard in from.range(range) {
             let (k, v) = guard.into_inner()?;
-            debug_assert_ne!(Self::index(&k), 0, "a key of another kind sorts after 0x10");
-            self.of(&k).insert(k.clone(), v)?;
+            let to = self.of(&k);
+            debug_assert!(!std::ptr::eq(to, from), "a record moved onto itself");
+            to.insert(k.clone(), v)?;
             chunk.push(k);
             moved += 1;
             if chunk.len() == 10_000 {
-                flush(&mut chunk)?;
+                remove(&mut chunk)?;
             }
         }
-        flush(&mut chunk)?;
+        remove(&mut chunk)?;
+        Ok(moved)
+    }
+
+    /// Moves the records that directories from before the split kept in `jobs` (every kind
+    /// there, under the same keys) to their keyspaces ([`Spaces::move_from`]).
+    pub fn split_legacy(&self) -> Result<usize> {
+        let moved = self.move_from(&self.ks[0], [TAG_JOB + 1]..)?;
         if moved > 0 {
             tracing::info!(
                 records = moved,
