@@ -34,18 +34,31 @@ impl Protocol {
 pub struct ReplyWriter {
     buf: BytesMut,
     proto: Protocol,
+    /// The buffer grew past [`KEEP_CAPACITY`] since it was last emptied: once emptied it is
+    /// dropped, not kept. (Its `capacity()` alone cannot tell: after partial writes have
+    /// advanced it, it reports only the room left past them.)
+    grown: bool,
 }
+
+/// An emptied reply buffer up to this size is kept for the next replies; a larger one is
+/// freed.
+pub const KEEP_CAPACITY: usize = 64 * 1024;
 
 impl ReplyWriter {
     pub fn new(proto: Protocol) -> Self {
         ReplyWriter {
             buf: BytesMut::new(),
             proto,
+            grown: false,
         }
     }
 
     pub fn with_buffer(buf: BytesMut, proto: Protocol) -> Self {
-        ReplyWriter { buf, proto }
+        ReplyWriter {
+            grown: buf.capacity() > KEEP_CAPACITY,
+            buf,
+            proto,
+        }
     }
 
     pub fn protocol(&self) -> Protocol {
@@ -90,13 +103,15 @@ impl ReplyWriter {
     }
 
     /// Drops the first `n` bytes (written to the socket). An emptied buffer that grew past
-    /// 64 KiB gives its memory back, so one large reply does not pin it for the connection's
-    /// life.
+    /// [`KEEP_CAPACITY`] gives its memory back, so one large reply does not pin it for the
+    /// connection's life, however many partial writes it took.
     pub fn consume(&mut self, n: usize) {
+        self.grown |= self.buf.capacity() > KEEP_CAPACITY;
         if n < self.buf.len() {
             bytes::Buf::advance(&mut self.buf, n);
-        } else if self.buf.capacity() > 64 * 1024 {
+        } else if self.grown {
             self.buf = BytesMut::new();
+            self.grown = false;
         } else {
             self.buf.clear();
         }
@@ -298,6 +313,33 @@ mod tests {
         let mut r = ReplyWriter::new(p);
         f(&mut r);
         r.take().to_vec()
+    }
+
+    #[test]
+    fn a_large_reply_written_in_pieces_gives_its_buffer_back() {
+        for last in [1, 100, KEEP_CAPACITY / 2, KEEP_CAPACITY + 1] {
+            let mut r = ReplyWriter::new(Protocol::Resp2);
+            let body = vec![b'x'; 4 << 20];
+            r.bulk(&body);
+            let total = r.len();
+            // Partial writes, the last one `last` bytes long.
+            let mut left = total;
+            while left > last {
+                let n = (left - last).min(1 << 20);
+                r.consume(n);
+                left -= n;
+                assert_eq!(r.len(), left);
+            }
+            r.consume(left);
+            assert!(r.is_empty());
+            assert_eq!(r.capacity(), 0, "freed after a last write of {last} bytes");
+        }
+        // A small buffer is kept for the next replies.
+        let mut r = ReplyWriter::new(Protocol::Resp2);
+        r.bulk(b"hello");
+        let cap = r.capacity();
+        r.consume(r.len());
+        assert_eq!(r.capacity(), cap);
     }
 
     #[test]
