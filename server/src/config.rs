@@ -83,6 +83,8 @@ pub struct Config {
     pub pidfile: String,
     /// Fork into the background at start (before any thread exists).
     pub daemonize: bool,
+    /// Turn transparent huge pages off for the process at start (`alloc::disable_thp`).
+    pub disable_thp: bool,
     /// The config file given on the command line, absolute (INFO `config_file`, CONFIG
     /// REWRITE).
     pub config_file: Option<PathBuf>,
@@ -216,6 +218,7 @@ impl Default for Config {
             logfile: String::new(),
             pidfile: String::new(),
             daemonize: false,
+            disable_thp: true,
             config_file: None,
             ignored: Vec::new(),
             busy_reply_threshold: 5000,
@@ -678,6 +681,10 @@ pub static PARAMS: &[Param] = &[
         c.daemonize = yes_no(v)?;
         Ok(())
     }),
+    param!("disable-thp", "yes = turn transparent huge pages off for this process at start (as Redis; Sluice does it whatever the system's THP mode, because its allocator asks for huge pages, whose 2 MB zeroing faults cost every client latency)", false, |c| if c.disable_thp { "yes" } else { "no" }.to_string(), |c, v| {
+        c.disable_thp = yes_no(v)?;
+        Ok(())
+    }),
     param!("unixsocket", "path of a Unix socket to listen on as well (empty = none); a stale socket file there is replaced at start, and removed at a clean exit", false, |c| c.unixsocket.clone(), |c, v| {
         c.unixsocket = v.to_string();
         Ok(())
@@ -762,7 +769,6 @@ const IGNORED: &[&str] = &[
     "crash-log-enabled",
     "crash-memcheck-enabled",
     "dbfilename",
-    "disable-thp",
     "dynamic-hz",
     "enable-debug-command",
     "enable-module-command",

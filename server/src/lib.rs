@@ -33,6 +33,11 @@ use crate::config::{Config, SharedLimits};
 pub fn run(config: Config) -> Result<(), String> {
     // Process-wide (a second server in the same process reports the first one's version).
     commands::info::set_reported_version(&config.redis_version);
+    if config.disable_thp {
+        if let Err(e) = alloc::disable_thp() {
+            tracing::warn!("disable-thp yes: can't turn transparent huge pages off for this process (prctl PR_SET_THP_DISABLE: {e}); page faults may zero 2 MB at a time");
+        }
+    }
     std::fs::create_dir_all(&config.dir)
         .map_err(|e| format!("can't create data directory {}: {e}", config.dir.display()))?;
     let opts = store_options(&config);

@@ -146,3 +146,43 @@ fn info_memory_and_memory_stats_carry_true_figures() {
     let report = c.req_str("MEMORY MALLOC-STATS").text();
     assert!(report.starts_with("mimalloc-"), "{report}");
 }
+
+/// `THP_enabled` of the server process, from `/proc/<pid>/status` (None where the kernel does
+/// not report it).
+fn thp_enabled(s: &Server) -> Option<bool> {
+    let pid = s.child.as_ref().expect("server running").id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .map(|v| v.trim() == "1")
+}
+
+#[test]
+fn disable_thp_turns_transparent_huge_pages_off_for_the_process() {
+    let s = Server::start(&[]);
+    let Some(on) = thp_enabled(&s) else {
+        eprintln!("skipped: this kernel reports no THP_enabled in /proc/<pid>/status");
+        return;
+    };
+    assert!(
+        !on,
+        "disable-thp defaults to yes: THP is off for the server"
+    );
+    let mut c = s.conn();
+    let r = c.req_str("CONFIG GET disable-thp");
+    assert_eq!(r.array()[1].bulk(), b"yes");
+    // Immutable, as in Redis.
+    let r = c.req_str("CONFIG SET disable-thp no");
+    assert!(
+        matches!(&r, Resp::Error(e) if e.contains("can't set immutable config")),
+        "{r:?}"
+    );
+
+    let s = Server::start(&["--disable-thp", "no"]);
+    assert_eq!(
+        thp_enabled(&s),
+        Some(true),
+        "disable-thp no leaves THP as the system has it"
+    );
+}
