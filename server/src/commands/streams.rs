@@ -45,7 +45,8 @@ pub fn write_entry(ctx: &mut Ctx<'_>, e: &StreamEntry) -> CmdResult {
 
 fn write_entries(ctx: &mut Ctx<'_>, entries: &[StreamEntry]) -> CmdResult {
     // A corrupt record must not leave a half-written reply: what this reply wrote is cut off
-    // again before the error is returned (nothing leaves the buffer during a command).
+    // again before the error is returned (so a caller that handles the error itself has no
+    // partial reply either; `dispatch::call` cuts off the rest of a failed command's reply).
     let start = ctx.out.len();
     // About the reply's size (each entry's fields with their RESP headers, its ID and arrays),
     // reserved at once: a 5 MB XRANGE grew its buffer by doubling, copying it each time (15%
@@ -895,11 +896,8 @@ pub fn xread(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
     }
     if !results.is_empty() {
-        for (_, es) in &results {
-            for e in es {
-                e.fields().map_err(storage_error)?;
-            }
-        }
+        // An entry that does not decode fails the command, and the dispatcher cuts off what
+        // was written of the reply (`dispatch::call`).
         // RESP3: a map key → entries; RESP2: an array of [key, entries] pairs.
         if ctx.out.is_resp3() {
             ctx.out.map(results.len());

@@ -245,6 +245,14 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     ctx.store.set_touching(!ctx.client.no_touch);
     let result: CmdResult = handler(ctx, argv);
     if let Err(e) = result {
+        // A handler that fails after it began its reply (a record that does not decode in the
+        // middle of XINFO STREAM FULL, say) leaves no half-written reply: what it wrote is cut
+        // off and the error is the whole reply. Nothing leaves the buffer during a command.
+        debug_assert!(
+            mark <= ctx.out.len(),
+            "the reply buffer only grows during a command"
+        );
+        ctx.out.truncate(mark.min(ctx.out.len()));
         ctx.error(&e);
     }
     ctx.store.end_command();
