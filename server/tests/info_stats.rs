@@ -286,3 +286,68 @@ fn loglevel_verbose_logs_statistics_periodically() {
             && text.contains("clients connected (0 replicas)")
     });
 }
+
+/// `cmdstat_xread` as (calls, failed_calls).
+fn xread_stats(c: &mut Conn) -> (u64, u64) {
+    let v = c
+        .info_field("commandstats", "cmdstat_xread")
+        .expect("cmdstat_xread");
+    let field = |k: &str| -> u64 {
+        v.split(',')
+            .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no {k} in {v}"))
+            .parse()
+            .expect("number")
+    };
+    (field("calls"), field("failed_calls"))
+}
+
+/// A command that parks its client is counted once, when it answers — served by a write, at
+/// its timeout, or released by CLIENT UNBLOCK … ERROR (a failed call, and an `UNBLOCKED` error)
+/// — as redis-server 7.0.15 counts it (the same sequence against it gives `calls=3`,
+/// `failed_calls=1`, `total_commands_processed` 9 and `errorstat_UNBLOCKED:count=1`). It was
+/// counted once when it parked and again when its re-run answered.
+#[test]
+fn a_parked_command_is_counted_once_when_it_answers() {
+    let s = Server::start(&[]);
+    let mut c = s.conn();
+    let blocked = |c: &mut Conn, n: f64| {
+        wait_until("a client blocked", || {
+            num(c, "clients", "blocked_clients") == n
+        })
+    };
+    assert_eq!(c.req_str("CONFIG RESETSTAT"), Resp::Status("OK".into()));
+
+    // Served by an XADD.
+    let mut reader = s.conn();
+    reader.send_raw(&common::encode(&[
+        b"XREAD", b"BLOCK", b"0", b"STREAMS", b"bs", b"$",
+    ]));
+    blocked(&mut c, 1.0);
+    assert!(matches!(c.req_str("XADD bs * a 1"), Resp::Bulk(_)));
+    assert!(matches!(
+        common::parse_resp(&reader.read_reply()).0,
+        Resp::Array(_)
+    ));
+    assert_eq!(xread_stats(&mut c), (1, 0));
+
+    // At its timeout.
+    assert_eq!(reader.req_str("XREAD BLOCK 1 STREAMS bs $"), Resp::Nil);
+    assert_eq!(xread_stats(&mut c), (2, 0));
+
+    // Released by CLIENT UNBLOCK … ERROR.
+    let id = reader.req_str("CLIENT ID").int();
+    reader.send_raw(&common::encode(&[
+        b"XREAD", b"BLOCK", b"0", b"STREAMS", b"bs", b"$",
+    ]));
+    blocked(&mut c, 1.0);
+    assert_eq!(c.req_str(&format!("CLIENT UNBLOCK {id} ERROR")).int(), 1);
+    assert!(
+        matches!(common::parse_resp(&reader.read_reply()).0, Resp::Error(e) if e.starts_with("UNBLOCKED"))
+    );
+    assert_eq!(xread_stats(&mut c), (3, 1));
+    assert_eq!(
+        c.info_field("errorstats", "errorstat_UNBLOCKED").as_deref(),
+        Some("count=1")
+    );
+}

@@ -266,13 +266,20 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     let micros = ctx.srv.clock.lap(start);
     let tracking = ctx.srv.config.latency_tracking;
     let stats = &mut ctx.srv.stats;
-    stats.commands += 1;
-    let failed = stats.count_error(&ctx.out.buffer()[mark.min(ctx.out.len())..]);
+    // A command that parked its client (BLOCK, WAIT, …) is counted once, when it finally
+    // answers (re-run here, or answered by `blocking.rs` at its timeout: `count_unblocked`),
+    // as Redis 7.0 counts it (`calls`, `total_commands_processed`); its time is added now.
+    let parked = ctx.block.is_some();
     let e = stats.command(cmd);
-    e.calls += 1;
     e.usec += micros;
-    e.failed += u64::from(failed);
-    e.record(micros, tracking);
+    if !parked {
+        stats.commands += 1;
+        let failed = stats.count_error(&ctx.out.buffer()[mark.min(ctx.out.len())..]);
+        let e = stats.command(cmd);
+        e.calls += 1;
+        e.failed += u64::from(failed);
+        e.record(micros, tracking);
+    }
     if monitored && !script {
         commands::monitoring::feed_monitors(ctx, argv);
     }
