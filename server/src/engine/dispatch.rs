@@ -270,12 +270,11 @@ pub fn call(ctx: &mut Ctx<'_>, cmd: &'static Command, argv: &[Bytes]) {
     // answers (re-run here, or answered by `blocking.rs` at its timeout: `count_unblocked`),
     // as Redis 7.0 counts it (`calls`, `total_commands_processed`); its time is added now.
     let parked = ctx.block.is_some();
+    let failed = !parked && stats.count_error(&ctx.out.buffer()[mark.min(ctx.out.len())..]);
+    stats.commands += u64::from(!parked);
     let e = stats.command(cmd);
     e.usec += micros;
     if !parked {
-        stats.commands += 1;
-        let failed = stats.count_error(&ctx.out.buffer()[mark.min(ctx.out.len())..]);
-        let e = stats.command(cmd);
         e.calls += 1;
         e.failed += u64::from(failed);
         e.record(micros, tracking);

@@ -46,14 +46,10 @@ impl Store {
     pub fn backup_source(&self) -> BackupSource {
         BackupSource {
             snapshot: self.db.snapshot(),
-            keyspaces: [
-                ("keys", self.keys.clone()),
-                ("entries", self.entries.clone()),
-                ("smeta", self.smeta.clone()),
-            ]
-            .into_iter()
-            .chain(self.jobs.spaces().all().map(|(n, ks)| (n, ks.clone())))
-            .collect(),
+            keyspaces: self
+                .keyspaces()
+                .map(|(name, ks)| (name, ks.clone()))
+                .collect(),
         }
     }
 }

@@ -108,10 +108,7 @@ impl Store {
         self.commit()?;
         // Fails at once, with `Poisoned`, if an earlier write failed.
         self.db.persist(PersistMode::Buffer)?;
-        let all: Vec<&fjall::Keyspace> = [&self.keys, &self.entries, &self.smeta]
-            .into_iter()
-            .chain(self.jobs.spaces().all().map(|(_, ks)| ks))
-            .collect();
+        let all: Vec<&fjall::Keyspace> = self.keyspaces().map(|(_, ks)| ks).collect();
         for ks in &all {
             ks.rotate_memtable()?;
         }

@@ -42,12 +42,22 @@ pub struct StoreStats {
 }
 
 impl Store {
+    /// Every keyspace of the store with its name: the key directory, entries, stream
+    /// metadata, then the job store's five (stats, backups and the close's flush cover them
+    /// all).
+    pub(crate) fn keyspaces(&self) -> impl Iterator<Item = (&'static str, &fjall::Keyspace)> {
+        [
+            ("keys", &self.keys),
+            ("entries", &self.entries),
+            ("smeta", &self.smeta),
+        ]
+        .into_iter()
+        .chain(self.jobs.spaces().all())
+    }
+
     /// The store's figures now (see the module docs).
     pub fn stats(&self) -> StoreStats {
-        let all: Vec<&fjall::Keyspace> = [&self.keys, &self.entries, &self.smeta]
-            .into_iter()
-            .chain(self.jobs.spaces().all().map(|(_, ks)| ks))
-            .collect();
+        let all: Vec<&fjall::Keyspace> = self.keyspaces().map(|(_, ks)| ks).collect();
         let sum = |f: fn(&fjall::Keyspace) -> usize| all.iter().map(|k| f(k) as u64).sum::<u64>();
         StoreStats {
             disk_bytes: self.db.disk_space().unwrap_or(0),
