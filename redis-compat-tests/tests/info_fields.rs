@@ -162,6 +162,11 @@ fn cases() -> Vec<Case> {
             "CONFIG SET databases abc", "CONFIG SET databases 16", "CONFIG SET daemonize maybe", "CONFIG SET tcp-backlog x",
             "CONFIG SET io-threads 0", "CONFIG SET logfile x", "CONFIG SET pidfile x",
         ]),
+        // disable-thp: yes by default, start-only.
+        case("disable_thp_config", &[
+            "CONFIG GET disable-thp", "CONFIG SET disable-thp no", "CONFIG SET disable-thp yes",
+            "CONFIG SET disable-thp maybe", "CONFIG GET disable-thp",
+        ]),
     ]
 }
 

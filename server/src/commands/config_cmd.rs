@@ -42,6 +42,7 @@ pub fn get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 const REDIS_IMMUTABLE: &[&str] = &[
     "databases",
     "daemonize",
+    "disable-thp",
     "io-threads",
     "logfile",
     "pidfile",
