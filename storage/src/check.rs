@@ -695,7 +695,10 @@ fn data_end(file: &mut File, len: u64) -> std::io::Result<u64> {
     const CHUNK: u64 = 1 << 20;
     let mut buf = vec![0u8; CHUNK as usize];
     let zeros = vec![0u8; CHUNK as usize];
-    let mut end = len;
+    // fjall makes each journal 64 MiB long at once (`set_len`: a hole) and writes it from the
+    // start, so a fresh journal is all hole and reading it back for zeros took most of a clean
+    // start. Past the last data extent the file reads as zeros without reading anything.
+    let mut end = allocated_end(file, len);
     while end > 0 {
         let start = end.saturating_sub(CHUNK);
         let n = (end - start) as usize;
@@ -713,6 +716,45 @@ fn data_end(file: &mut File, len: u64) -> std::io::Result<u64> {
         end = start;
     }
     Ok(0)
+}
+
+/// The end of the last extent of `file` that holds data, as the filesystem reports it with
+/// `SEEK_DATA`/`SEEK_HOLE`: every byte past it is in a hole and reads as zero. `len` where the
+/// filesystem does not report holes (or anything fails): then the caller reads it all, as
+/// before.
+#[cfg(target_os = "linux")]
+fn allocated_end(file: &File, len: u64) -> u64 {
+    use std::os::fd::AsRawFd;
+    /// Extents looked at at most; a journal written from its start has one.
+    const MAX_EXTENTS: usize = 4096;
+    let fd = file.as_raw_fd();
+    let mut end = 0u64;
+    let mut pos: libc::off_t = 0;
+    for _ in 0..MAX_EXTENTS {
+        // SAFETY: lseek on a file descriptor `file` owns for the duration of the call; it
+        // touches no memory. The callers seek again before they read.
+        let data = unsafe { libc::lseek(fd, pos, libc::SEEK_DATA) };
+        if data < 0 {
+            return match std::io::Error::last_os_error().raw_os_error() {
+                // No data at or after `pos`: the rest of the file is a hole.
+                Some(libc::ENXIO) => end,
+                _ => len,
+            };
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
+        if hole < 0 || hole as u64 >= len {
+            return len;
+        }
+        end = hole as u64;
+        pos = hole;
+    }
+    len
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allocated_end(_file: &File, len: u64) -> u64 {
+    len
 }
 
 /// A reader that counts what it has read.
@@ -1131,6 +1173,37 @@ mod tests {
         let p = dir.path().join("0.jnl");
         std::fs::write(&p, bytes).expect("write");
         scan_journal(&p).expect("scan")
+    }
+
+    /// A journal as fjall makes it: 64 MiB long at once, a hole, written from the start. The
+    /// data's end is found past the hole too, and in a file with data after a hole.
+    #[test]
+    fn data_end_skips_holes_and_finds_data_after_them() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("0.jnl");
+        let len = 64u64 << 20;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("create");
+        f.set_len(len).expect("set_len");
+        let mut r = File::open(&path).expect("open");
+        assert_eq!(data_end(&mut r, len).expect("scan"), 0, "all hole");
+        f.write_all(&[7u8; 5000]).expect("write");
+        f.sync_all().expect("sync");
+        assert_eq!(data_end(&mut r, len).expect("scan"), 5000);
+        // Where the filesystem reports holes, the hole past the data is not read.
+        let extent = allocated_end(&r, len);
+        assert!(extent == len || (5000..len).contains(&extent), "{extent}");
+        // Non-zero bytes after a hole (a torn write, a damaged block) are found.
+        f.seek(SeekFrom::Start(40 << 20)).expect("seek");
+        f.write_all(&[0, 0, 9, 0]).expect("write");
+        f.sync_all().expect("sync");
+        assert_eq!(data_end(&mut r, len).expect("scan"), (40 << 20) + 3);
     }
 
     #[test]

@@ -1145,6 +1145,47 @@ mod tests {
         s.commit().expect("commit after the section");
     }
 
+    /// A clean close leaves no journal to replay: the one it wrote to is sealed and deleted
+    /// once its data is in tables, the next holds no batch, and everything is still there
+    /// after a reopen. A close while the data is only in the journal (the crash case) keeps it.
+    #[test]
+    fn a_clean_close_leaves_no_journal_to_replay() {
+        let journals = |dir: &Path| -> Vec<crate::check::JournalScan> {
+            let mut v: Vec<_> = std::fs::read_dir(dir)
+                .expect("read_dir")
+                .map(|e| e.expect("entry").path())
+                .filter(|p| p.extension().is_some_and(|e| e == "jnl"))
+                .collect();
+            v.sort();
+            v.iter()
+                .map(|p| crate::check::scan_journal(p).expect("scan"))
+                .collect()
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (mut s, _) = stream_of(dir.path(), 500);
+            s.commit().expect("commit");
+            let before = journals(dir.path());
+            assert!(
+                before.iter().map(|j| j.batches).sum::<u64>() > 0,
+                "the writes are in the journal before the close"
+            );
+            s.close().expect("close");
+        }
+        let after = journals(dir.path());
+        assert_eq!(after.len(), 1, "only the new journal is left");
+        assert_eq!(after[0].batches, 0, "with nothing to replay");
+        for round in 0..2 {
+            let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("reopen");
+            let sid = s.stream(0, b"s", 0).expect("type").expect("stream").sid;
+            let all = s
+                .stream_range(sid, StreamId::MIN, StreamId::MAX, false, None)
+                .expect("range");
+            assert_eq!(all.len(), 500, "round {round}");
+            s.close().expect("close");
+        }
+    }
+
     #[test]
     fn a_corrupt_run_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().expect("tempdir");

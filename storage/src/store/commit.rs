@@ -99,11 +99,13 @@ impl Store {
         Ok(())
     }
 
-    /// Clean shutdown: commits, flushes every memtable to tables and syncs, so the next start
-    /// has (almost) no journal to replay. Never waits forever: a flush that fails (a full
+    /// Clean shutdown: commits, flushes every memtable to tables and syncs, then seals the
+    /// journal, which fjall deletes once no memtable needs it: the next start has no journal
+    /// to replay (fjall itself only seals a journal past 64 MB, and replaying one that size
+    /// took most of a clean start's time). Never waits forever: a flush that fails (a full
     /// disk) poisons fjall and leaves its memtable sealed, so the wait ends with that error, or
-    /// after [`CLOSE_FLUSH_WAIT`] with the journal synced (a restart replays what was not
-    /// flushed). A poisoned store returns its error at once.
+    /// after [`CLOSE_FLUSH_WAIT`] with the journal synced and kept (a restart replays what was
+    /// not flushed). A poisoned store returns its error at once.
     pub fn close(&mut self) -> Result<()> {
         self.commit()?;
         // Fails at once, with `Poisoned`, if an earlier write failed.
@@ -113,6 +115,7 @@ impl Store {
             ks.rotate_memtable()?;
         }
         let deadline = std::time::Instant::now() + CLOSE_FLUSH_WAIT;
+        let mut flushed = true;
         while all.iter().any(|ks| ks.sealed_memtable_count() > 0) {
             // A failed background flush poisons the database: stop waiting for it.
             self.db.persist(PersistMode::Buffer)?;
@@ -121,11 +124,18 @@ impl Store {
                     "memtables not flushed after {:?}; the next start replays them from the journal",
                     CLOSE_FLUSH_WAIT
                 );
+                flushed = false;
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         self.db.persist(PersistMode::SyncAll)?;
+        if flushed {
+            // Syncs the journal, opens the next one and deletes those every keyspace has
+            // flushed past (all of them, unless a write raced the close: then that one stays
+            // for the replay, as after any crash).
+            self.db.seal_journal()?;
+        }
         self.unpersisted = false;
         Ok(())
     }

@@ -281,6 +281,35 @@ impl Database {
             .journal_count()
     }
 
+    /// SLUICE PATCH (see vendor/README.md): seals the active journal and deletes every sealed
+    /// journal whose writes are all in tables, as the flush worker does when the active journal
+    /// passes 64 MB, but whatever its size. Called at a clean shutdown after every memtable
+    /// has been flushed, so the next start has no journal to replay: upstream only rotates a
+    /// journal past 64 MB, so a clean start read (decoded, checksummed) up to 64 MB of
+    /// journal whose every item it then skipped as already flushed.
+    ///
+    /// The sealed journal's eviction watermarks are those of the memtables (active and sealed)
+    /// that still hold data, so a journal is only deleted once no memtable needs it, as for
+    /// upstream's own rotation; same lock order as the worker (journal writer, journal
+    /// manager, keyspaces).
+    #[doc(hidden)]
+    pub fn seal_journal(&self) -> crate::Result<()> {
+        let mut journal_writer = self.supervisor.journal.get_writer()?;
+        #[expect(clippy::expect_used)]
+        let mut journal_manager = self
+            .supervisor
+            .journal_manager
+            .write()
+            .expect("lock is poisoned");
+        let seqno_map = {
+            #[expect(clippy::expect_used)]
+            let keyspaces = self.supervisor.keyspaces.write().expect("lock is poisoned");
+            self.supervisor.build_seqno_map(&keyspaces)
+        };
+        journal_manager.rotate_journal(&mut journal_writer, seqno_map)?;
+        journal_manager.maintenance()
+    }
+
     /// Returns the disk space usage of the journal.
     #[doc(hidden)]
     pub fn journal_disk_space(&self) -> crate::Result<u64> {
