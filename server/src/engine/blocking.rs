@@ -328,8 +328,13 @@ impl Engine {
             let ready = std::mem::take(&mut self.srv.ready);
             for key in ready {
                 let ids = self.srv.waiting.get(&key).cloned().unwrap_or_default();
+                // Groups of this key found not behind in this pass: serving a waiter never puts
+                // a group behind (no blocked command adds entries), so the other waiters on
+                // them are skipped without looking the stream up again. With N consumers of
+                // one group blocked, an XADD cost N stream lookups.
+                let mut caught_up: Vec<Bytes> = Vec::new();
                 for id in ids {
-                    if self.may_serve(id, &key) {
+                    if self.may_serve(id, &key, &mut caught_up) {
                         self.retry_blocked(id, key.1.clone());
                     }
                 }
@@ -338,7 +343,14 @@ impl Engine {
     }
 
     /// Whether the change of `key` may serve the client `id` blocked on it (its [`WakeIf`]).
-    pub(super) fn may_serve(&mut self, id: u64, key: &(usize, Bytes)) -> bool {
+    /// `caught_up`: groups of `key` already found not behind in this pass of
+    /// [`Engine::serve_ready`] (added to here).
+    pub(super) fn may_serve(
+        &mut self,
+        id: u64,
+        key: &(usize, Bytes),
+        caught_up: &mut Vec<Bytes>,
+    ) -> bool {
         if key.0 == commands::jobs::WAITJOB_DB {
             // A job it waits for is gone (each removal is signalled once:
             // `commands::jobs::signal_gone`): O(1), whatever the number of its jobs.
@@ -366,6 +378,7 @@ impl Engine {
         };
         let cond = match &b.wake_if[i] {
             WakeIf::Always | WakeIf::Queue | WakeIf::JobGone => return true,
+            WakeIf::GroupBehind(g) if caught_up.contains(g) => return false,
             c => c.clone(),
         };
         let now = self.srv.clock.now_ms();
@@ -373,9 +386,16 @@ impl Engine {
         match (cond, meta) {
             (WakeIf::StreamPast(after), Ok(Some(m))) => m.last_id > after,
             (WakeIf::StreamPast(_), _) => false,
-            (WakeIf::GroupBehind(g), Ok(Some(m))) => match m.groups.get(g.as_ref()) {
+            (WakeIf::GroupBehind(name), Ok(Some(m))) => match m.groups.get(name.as_ref()) {
                 // A queue group (`XQ.CONFIG`) also serves entries past their deadline.
-                Some(g) => m.last_id > g.last_id() || g.queue().is_some_and(|q| q.has_due(now)),
+                Some(g) => {
+                    let behind =
+                        m.last_id > g.last_id() || g.queue().is_some_and(|q| q.has_due(now));
+                    if !behind {
+                        caught_up.push(name);
+                    }
+                    behind
+                }
                 None => true,
             },
             (WakeIf::GroupBehind(_), _) => true,
