@@ -25,6 +25,7 @@ fn ks(dir: &Path, name: &str) -> PathBuf {
         "entries" => 2,
         "smeta" => 3,
         // The job store's, created after them (`storage/src/jobs/spaces.rs`).
+        "jobs" => 4,
         "job_meta" => 8,
         other => panic!("no keyspace {other}"),
     };
@@ -287,6 +288,67 @@ fn missing_table_file_is_refused_naming_it() {
     assert_eq!(c.req_str("GET k19"), Resp::Bulk(b"v19".to_vec()));
     assert_eq!(c.req_str("XRANGE s - +").array().len(), 0);
     assert_eq!(c.req_str("EXISTS s t4").int(), 2);
+}
+
+/// Tables of a keyspace lost while the journal still holds what they held (a crash after a
+/// memtable was flushed by size: fjall drops a journal only once every keyspace has flushed
+/// past it, and only a clean shutdown seals it at once): the repair gets every job back from
+/// the journal.
+#[test]
+fn missing_tables_whose_writes_are_still_in_the_journal_are_salvaged_whole() {
+    /// Enough 200-byte jobs to pass the 16 MiB memtable of `jobs` once, and to stay within one
+    /// 64 MB journal.
+    const JOBS: usize = 70_000;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let mut s = Server::start_in(&dir, &[]);
+    let mut c = s.conn();
+    let body = vec![b'x'; 200];
+    for _ in 0..JOBS / 1000 {
+        let cmds: Vec<Vec<Vec<u8>>> = (0..1000)
+            .map(|_| {
+                vec![
+                    b"ADDJOB".to_vec(),
+                    b"q".to_vec(),
+                    body.clone(),
+                    b"0".to_vec(),
+                ]
+            })
+            .collect();
+        for r in c.pipeline(&cmds) {
+            assert!(matches!(r, Resp::Status(_)), "{r:?}");
+        }
+    }
+    // Wait (on the directory, not a sleep) for the flush the memtable's size set off.
+    let tables = ks(&dir, "jobs").join("tables");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let listed = |tables: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(tables)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    while listed(&tables).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no table of `jobs` after 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // A PING makes sure the engine goes on turning (and notices the flush).
+        assert_eq!(c.req_str("PING"), Resp::Status("PONG".into()));
+    }
+    drop(c);
+    s.kill9();
+    let lost = listed(&tables);
+    for t in &lost {
+        std::fs::remove_file(t).expect("rm table");
+    }
+    assert_refused(&dir, &["is missing"]);
+    let (report, s) = repair_and_start(&dir, tmp.path());
+    assert!(
+        report.contains(&format!("readable: {JOBS} jobs in 1 job queues")),
+        "{report}"
+    );
+    assert_eq!(s.conn().req_str("QLEN q").int(), JOBS as i64);
 }
 
 #[test]
