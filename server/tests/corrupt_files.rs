@@ -351,6 +351,65 @@ fn missing_tables_whose_writes_are_still_in_the_journal_are_salvaged_whole() {
     assert_eq!(s.conn().req_str("QLEN q").int(), JOBS as i64);
 }
 
+/// A stream entry whose record passes fjall's checksum but whose field list does not decode
+/// (a bug or a bad block the checksum missed): every command that meets it answers one error,
+/// and nothing of the reply it had begun (XREAD writes its key and array headers before the
+/// entries) goes out ahead of it, so the connection stays in step.
+#[test]
+fn an_entry_that_does_not_decode_is_one_error_reply_not_a_cut_reply() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let mut s = Server::start_in(&dir, &[]);
+    let mut c = s.conn();
+    assert_eq!(c.req_str("XADD s 5-1 a 1"), Resp::Bulk(b"5-1".to_vec()));
+    assert_eq!(c.req_str("XGROUP CREATE s g 0"), Resp::Status("OK".into()));
+    drop(c);
+    assert!(s.stop().success(), "clean shutdown");
+    {
+        let db = fjall::Database::builder(&dir).open().expect("open fjall");
+        let entries = db
+            .keyspace("entries", fjall::KeyspaceCreateOptions::default)
+            .expect("entries");
+        let (k, v) = entries
+            .iter()
+            .next()
+            .expect("one run")
+            .into_inner()
+            .expect("read");
+        // The run (`storage/src/stream/run.rs`): format 1, one entry, ID deltas 0 and 0, the
+        // field list's length 5, then the field list: 2 items, "a", "1". Three items do not
+        // fit in it.
+        assert_eq!(
+            &v[..],
+            &[1, 1, 0, 0, 5, 2, 1, b'a', 1, b'1'],
+            "the run as encoded"
+        );
+        let mut bad = v.to_vec();
+        bad[5] = 3;
+        entries.insert(k, bad).expect("insert");
+        db.persist(fjall::PersistMode::SyncAll).expect("persist");
+    }
+    s.restart();
+    let mut c = s.conn();
+    for cmd in [
+        "XREAD STREAMS s 0",
+        "XREAD COUNT 5 STREAMS s s 0 0",
+        "XRANGE s - +",
+        "XREVRANGE s + -",
+        "XREADGROUP GROUP g c STREAMS s >",
+        "XINFO STREAM s FULL",
+    ] {
+        let reply = c.cmd(cmd);
+        assert_eq!(
+            reply,
+            b"-ERR corrupt data on disk: entry 5-1 does not decode\r\n".to_vec(),
+            "{cmd}: {:?}",
+            String::from_utf8_lossy(&reply)
+        );
+        assert_eq!(c.cmd("PING"), b"+PONG\r\n".to_vec(), "after {cmd}");
+    }
+}
+
 #[test]
 fn lost_meta_keyspace_is_refused_and_repair_restores_everything() {
     let (tmp, dir) = stopped_dir();
