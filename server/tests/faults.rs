@@ -450,6 +450,38 @@ fn shutdown_works_while_the_disk_is_full() {
 }
 
 #[test]
+fn a_clean_stop_with_no_room_for_the_next_journal_still_stops_cleanly() {
+    // The stop flushes every memtable and syncs, then seals the journal by opening the next
+    // one. With no room for that file the seal fails after everything is already in synced
+    // tables: the stop is still clean (status 0, a warning naming it), and the next start
+    // replays the old journal, with the new one's empty file beside it.
+    let mut f = Faulty::start(&["--appendfsync", "always"]);
+    let mut c = f.server.conn();
+    xadd_acked(&mut c, 1, 100);
+    f.inject("new-journal-enospc");
+    c.send_raw(&common::encode(&[b"SHUTDOWN"]));
+    assert!(c.is_closed());
+    assert_eq!(f.wait_exit(), Some(0));
+    let log = f.log_text();
+    assert!(
+        log.contains("the journal could not be sealed: the next start replays it"),
+        "log:\n{log}"
+    );
+    f.restart_clean();
+    let mut c = f.server.conn();
+    assert_entries(&mut c, 100);
+    assert_eq!(xlen(&mut c), 100);
+    // And the stop after that seals it as usual.
+    xadd_acked(&mut c, 101, 110);
+    c.send_raw(&common::encode(&[b"SHUTDOWN"]));
+    assert!(c.is_closed());
+    assert_eq!(f.wait_exit(), Some(0));
+    f.restart_clean();
+    let mut c = f.server.conn();
+    assert_entries(&mut c, 110);
+}
+
+#[test]
 fn a_flush_that_finds_the_disk_full_does_not_hang_shutdown() {
     // The stop flushes memtables to tables; the table writes fail with ENOSPC, fjall's flush
     // worker dies and poisons the store. The stop must still end (it used to wait forever),

@@ -14,6 +14,8 @@
  *     table-write-eio  the same with EIO: a flush or compaction that fails on a bad disk
  *     write-torn       the next write of 2+ bytes to a journal file (*.jnl) writes half of its
  *                      bytes, then the process kills itself with SIGKILL (a crash mid-write)
+ *     new-journal-enospc  sizing a journal file (ftruncate, which fjall does once, when it
+ *                      creates one) fails with ENOSPC: no room for the next journal
  *     fsync-hold       fsync/fdatasync wait, before syncing, until the control file says
  *                      something else; while one waits, the file `<SLUICE_FAULT_CTL>.held`
  *                      exists (a disk that takes its time, for tests of what waits on a sync)
@@ -33,7 +35,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-enum mode { NONE, FSYNC_EIO, FSYNC_HOLD, WRITE_EIO, WRITE_ENOSPC, TABLE_WRITE_ENOSPC, TABLE_WRITE_EIO, WRITE_TORN };
+enum mode { NONE, FSYNC_EIO, FSYNC_HOLD, WRITE_EIO, WRITE_ENOSPC, TABLE_WRITE_ENOSPC, TABLE_WRITE_EIO, WRITE_TORN, NEW_JOURNAL_ENOSPC };
 
 static ssize_t (*real_write)(int, const void *, size_t);
 static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
@@ -43,6 +45,8 @@ static ssize_t (*real_pwritev)(int, const struct iovec *, int, off_t);
 static ssize_t (*real_pwritev64)(int, const struct iovec *, int, off_t);
 static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
+static int (*real_ftruncate)(int, off_t);
+static int (*real_ftruncate64)(int, off_t);
 
 static void init(void) {
     if (real_write) return;
@@ -54,6 +58,8 @@ static void init(void) {
     real_pwritev64 = dlsym(RTLD_NEXT, "pwritev64");
     real_fsync = dlsym(RTLD_NEXT, "fsync");
     real_fdatasync = dlsym(RTLD_NEXT, "fdatasync");
+    real_ftruncate = dlsym(RTLD_NEXT, "ftruncate");
+    real_ftruncate64 = dlsym(RTLD_NEXT, "ftruncate64");
 }
 
 static enum mode current_mode(void) {
@@ -73,6 +79,7 @@ static enum mode current_mode(void) {
     if (!strncmp(buf, "write-torn", 10)) return WRITE_TORN;
     if (!strncmp(buf, "table-write-enospc", 18)) return TABLE_WRITE_ENOSPC;
     if (!strncmp(buf, "table-write-eio", 15)) return TABLE_WRITE_EIO;
+    if (!strncmp(buf, "new-journal-enospc", 18)) return NEW_JOURNAL_ENOSPC;
     return NONE;
 }
 
@@ -99,7 +106,7 @@ static int is_journal(const char *path) {
  * otherwise the number of bytes to write before dying (torn write). */
 static ssize_t write_fault(int fd, size_t count) {
     enum mode m = current_mode();
-    if (m == NONE || m == FSYNC_EIO || m == FSYNC_HOLD) return 0;
+    if (m == NONE || m == FSYNC_EIO || m == FSYNC_HOLD || m == NEW_JOURNAL_ENOSPC) return 0;
     char path[4096];
     if (!targeted(fd, path, sizeof path)) return 0;
     if (m == TABLE_WRITE_ENOSPC || m == TABLE_WRITE_EIO) {
@@ -199,4 +206,25 @@ int fdatasync(int fd) {
     init();
     if (sync_fault(fd)) return -1;
     return real_fdatasync(fd);
+}
+
+/* Sizing a journal file: fjall does it once, right after creating one. */
+static int truncate_fault(int fd) {
+    if (current_mode() != NEW_JOURNAL_ENOSPC) return 0;
+    char path[4096];
+    if (!targeted(fd, path, sizeof path) || !is_journal(path)) return 0;
+    errno = ENOSPC;
+    return -1;
+}
+
+int ftruncate(int fd, off_t length) {
+    init();
+    if (truncate_fault(fd)) return -1;
+    return real_ftruncate(fd, length);
+}
+
+int ftruncate64(int fd, off_t length) {
+    init();
+    if (truncate_fault(fd)) return -1;
+    return real_ftruncate64(fd, length);
 }

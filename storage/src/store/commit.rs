@@ -133,8 +133,15 @@ impl Store {
         if flushed {
             // Syncs the journal, opens the next one and deletes those every keyspace has
             // flushed past (all of them, unless a write raced the close: then that one stays
-            // for the replay, as after any crash).
-            self.db.seal_journal()?;
+            // for the replay, as after any crash). Everything is in synced tables by now, so a
+            // failure here (no room for the next journal file, say) costs the next start a
+            // replay, not data: it is logged, not returned.
+            if let Err(e) = self.db.seal_journal() {
+                tracing::warn!(
+                    error = %e,
+                    "memtables flushed and synced, but the journal could not be sealed: the next start replays it"
+                );
+            }
         }
         self.unpersisted = false;
         Ok(())
