@@ -778,6 +778,9 @@ fn read_into(r: &mut impl Read, n: usize, out: &mut Vec<u8>) -> std::io::Result<
     r.read_exact(&mut out[start..])
 }
 
+/// Bytes of a journal item's fixed part after its tag (see [`scan_journal`]).
+const ITEM_HEAD: usize = 20;
+
 /// Reads a journal as fjall's recovery does (see the module docs): where it truncates the file
 /// and whether it refuses a batch.
 pub fn scan_journal(path: &Path) -> std::io::Result<JournalScan> {
@@ -821,27 +824,22 @@ pub fn scan_journal(path: &Path) -> std::io::Result<JournalScan> {
                 item.clear();
                 item.push(tag);
                 if tag == 2 {
-                    let Ok(vt) = read_u8(&mut r) else { break };
-                    let Ok(comp) = read_u8(&mut r) else { break };
+                    // The item's fixed part in one read (a replay after a crash reads every
+                    // journal, and three reads per item instead of eight halved this scan):
+                    // value type u8 ‖ compression u8 ‖ keyspace u64 ‖ key length u16 ‖
+                    // value length u32 ‖ stored value length u32, little endian.
+                    let mut head = [0u8; ITEM_HEAD];
+                    if r.read_exact(&mut head).is_err() {
+                        break;
+                    }
+                    let (vt, comp) = (head[0], head[1]);
                     if !matches!(vt, 0 | 1 | 2 | 4) || comp > 1 {
                         break;
                     }
-                    item.extend_from_slice(&[vt, comp]);
-                    let (Ok(ks), Ok(klen), Ok(vlen), Ok(on_disk)) = (
-                        read_u64(&mut r),
-                        read_u16(&mut r),
-                        read_u32(&mut r),
-                        read_u32(&mut r),
-                    ) else {
-                        break;
-                    };
-                    item.extend_from_slice(&ks.to_le_bytes());
-                    item.extend_from_slice(&klen.to_le_bytes());
-                    item.extend_from_slice(&vlen.to_le_bytes());
-                    item.extend_from_slice(&on_disk.to_le_bytes());
-                    if read_into(&mut r, usize::from(klen), &mut item).is_err()
-                        || read_into(&mut r, on_disk as usize, &mut item).is_err()
-                    {
+                    let klen = u16::from_le_bytes([head[10], head[11]]);
+                    let on_disk = u32::from_le_bytes([head[16], head[17], head[18], head[19]]);
+                    item.extend_from_slice(&head);
+                    if read_into(&mut r, usize::from(klen) + on_disk as usize, &mut item).is_err() {
                         break;
                     }
                 } else {
