@@ -666,12 +666,6 @@ fn read_u8(r: &mut impl Read) -> std::io::Result<u8> {
     Ok(b[0])
 }
 
-fn read_u16(r: &mut impl Read) -> std::io::Result<u16> {
-    let mut b = [0u8; 2];
-    r.read_exact(&mut b)?;
-    Ok(u16::from_le_bytes(b))
-}
-
 fn read_u32(r: &mut impl Read) -> std::io::Result<u32> {
     let mut b = [0u8; 4];
     r.read_exact(&mut b)?;
