@@ -833,7 +833,13 @@ pub fn scan_journal(path: &Path) -> std::io::Result<JournalScan> {
                     let klen = u16::from_le_bytes([head[10], head[11]]);
                     let on_disk = u32::from_le_bytes([head[16], head[17], head[18], head[19]]);
                     item.extend_from_slice(&head);
-                    if read_into(&mut r, usize::from(klen) + on_disk as usize, &mut item).is_err() {
+                    // Lengths come from the disk: one longer than what is left of the data
+                    // (a torn or damaged item) ends the scan, as the read would, without
+                    // first allocating up to 4 GiB for it.
+                    let n = usize::from(klen) + on_disk as usize;
+                    if n as u64 > data_end.saturating_sub(r.pos)
+                        || read_into(&mut r, n, &mut item).is_err()
+                    {
                         break;
                     }
                 } else {
@@ -1229,6 +1235,20 @@ mod tests {
         let (at, what) = s.damage.expect("damage found");
         assert_eq!(at, first);
         assert!(what.contains("checksum"), "{what}");
+        // An item whose stored lengths run past the data (a torn or damaged header: key 64 Ki,
+        // value 4 GiB) ends the scan there, a torn tail after the batches before it.
+        let mut long = full.clone();
+        long.extend_from_slice(&[1, 1, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0]); // start: 1 item, seqno 9
+        long.extend_from_slice(&[2, 0, 0]); // item: value, uncompressed
+        long.extend_from_slice(&1u64.to_le_bytes());
+        long.extend_from_slice(&u16::MAX.to_le_bytes());
+        long.extend_from_slice(&u32::MAX.to_le_bytes());
+        long.extend_from_slice(&u32::MAX.to_le_bytes());
+        long.extend_from_slice(b"only a few bytes of it");
+        let s = scan(&long);
+        assert_eq!((s.batches, s.valid_end), (2, full.len() as u64));
+        assert_eq!(s.torn_bytes(), (long.len() - full.len()) as u64);
+        assert!(s.damage.is_none());
     }
 
     #[test]
