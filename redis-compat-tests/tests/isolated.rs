@@ -102,6 +102,13 @@ fn cases() -> Vec<Case> {
             step("INFO errorstats"), check("INFO stats", "total_error_replies:8", redis_compat_tests::pred::has_lines(&["total_error_replies:8"])),
             pair("INFO commandstats", "same calls, rejected_calls and failed_calls per command", cmdstats_match),
         ]),
+        // A command that blocked is counted once, when it answers: served by an XADD, or at its
+        // timeout (Redis 7.0 counts the call when the client is unblocked, not when it parks).
+        case("blocked_commands_counted_once", &[
+            step("CONFIG RESETSTAT"), step("@c !send XREAD BLOCK 0 STREAMS {k} $"), step("@c !silence"), step("XADD {k} 1-1 f v"),
+            step("@c !read"), step("XREAD BLOCK 20 STREAMS {k} $"), step("XREADGROUP GROUP nog c BLOCK 20 STREAMS {k} >"),
+            pair("INFO commandstats", "same calls, rejected_calls and failed_calls per command", cmdstats_match),
+        ]),
         case("config_set_appendfsync", &["CONFIG SET appendfsync everysec", "CONFIG GET appendfsync", "CONFIG SET appendfsync ALWAYS", "CONFIG GET appendfsync", "CONFIG SET appendfsync no", "CONFIG GET appendfsync"]),
         // io-threads: 1 by default on both, and not settable at runtime (same error text).
         case("config_set_output_buffer_limit", &[
