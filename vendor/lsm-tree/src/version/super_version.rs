@@ -1,0 +1,467 @@
+// Copyright (c) 2024-present, fjall-rs
+// This source code is licensed under both the Apache 2.0 and MIT License
+// (found in the LICENSE-* files in the repository)
+
+use crate::{
+    memtable::Memtable,
+    tree::sealed::SealedMemtables,
+    version::{persist_version, Version},
+    SeqNo, SequenceNumberCounter,
+};
+use std::{
+    collections::VecDeque,
+    path::Path,
+    sync::{Arc, RwLock, RwLockWriteGuard},
+};
+
+/// A super version is a point-in-time snapshot of memtables and a [`Version`] (list of disk files)
+#[derive(Clone)]
+pub struct SuperVersion {
+    /// Active memtable that is being written to
+    #[doc(hidden)]
+    pub active_memtable: Arc<Memtable>,
+
+    /// Frozen memtables that are being flushed
+    pub(crate) sealed_memtables: Arc<SealedMemtables>,
+
+    /// Current tree version
+    pub(crate) version: Version,
+
+    pub(crate) seqno: SeqNo,
+}
+
+/// SLUICE PATCH (vendor/README.md, lsm-tree patch 2): drops memtables on a thread of their own.
+///
+/// `SuperVersions::maintenance` runs under the version-history write lock, and the version it
+/// pops is often the last holder of a memtable that was just flushed: upstream freed that
+/// memtable there, node by node (a 16 MiB skiplist is hundreds of thousands of frees), while
+/// every memtable insert and every new read iterator of the tree waited on the lock. Freeing
+/// them later changes nothing but when the memory returns; if the thread cannot be started,
+/// they are dropped here as before.
+fn drop_memtables_later(active: Arc<Memtable>, sealed: Arc<SealedMemtables>) {
+    use std::sync::{mpsc, OnceLock};
+
+    type Garbage = (Arc<Memtable>, Arc<SealedMemtables>);
+    static DROPPER: OnceLock<Option<mpsc::Sender<Garbage>>> = OnceLock::new();
+
+    let tx = DROPPER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Garbage>();
+        std::thread::Builder::new()
+            .name("lsm:drop".into())
+            .spawn(move || {
+                for garbage in rx {
+                    drop(garbage);
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    });
+
+    if let Some(tx) = tx {
+        // Fails only if the thread is gone: the value comes back and is dropped here.
+        let _ = tx.send((active, sealed));
+    }
+}
+
+pub struct SuperVersions(VecDeque<SuperVersion>);
+
+impl SuperVersions {
+    pub fn new(version: Version) -> Self {
+        Self(
+            vec![SuperVersion {
+                active_memtable: Arc::new(Memtable::new(0)),
+                sealed_memtables: Arc::default(),
+                version,
+                seqno: 0,
+            }]
+            .into(),
+        )
+    }
+
+    pub fn memtable_size_sum(&self) -> u64 {
+        let mut set = crate::HashMap::default();
+
+        for super_version in &self.0 {
+            set.entry(super_version.active_memtable.id)
+                .and_modify(|bytes| *bytes += super_version.active_memtable.size())
+                .or_insert_with(|| super_version.active_memtable.size());
+
+            for sealed in super_version.sealed_memtables.iter() {
+                set.entry(sealed.id)
+                    .and_modify(|bytes| *bytes += sealed.size())
+                    .or_insert_with(|| sealed.size());
+            }
+        }
+
+        set.into_values().sum()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn free_list_len(&self) -> usize {
+        self.len().saturating_sub(1)
+    }
+
+    pub fn maintenance(&mut self, folder: &Path, gc_watermark: SeqNo) -> crate::Result<()> {
+        if gc_watermark == 0 {
+            return Ok(());
+        }
+
+        if self.free_list_len() < 1 {
+            return Ok(());
+        }
+
+        log::trace!("Running manifest GC with watermark={gc_watermark}");
+
+        if let Some(hi_idx) = self.0.iter().rposition(|x| x.seqno < gc_watermark) {
+            for _ in 0..hi_idx {
+                let Some(head) = self.0.front() else {
+                    break;
+                };
+
+                log::trace!(
+                    "Removing version #{} (seqno={})",
+                    head.version.id(),
+                    head.seqno,
+                );
+
+                let path = folder.join(format!("v{}", head.version.id()));
+                if path.try_exists()? {
+                    crate::file::retry_transient_io(|| std::fs::remove_file(&path))?;
+                }
+
+                // SLUICE PATCH (lsm-tree patch 2): the memtables of a popped version are
+                // dropped on another thread, not under the version-history write lock.
+                if let Some(old) = self.0.pop_front() {
+                    drop_memtables_later(old.active_memtable, old.sealed_memtables);
+                }
+            }
+        }
+
+        log::trace!("Manifest GC done, version length now {}", self.0.len());
+
+        Ok(())
+    }
+
+    /// Modifies the level manifest atomically.
+    ///
+    /// The function accepts a transition function that receives the current version
+    /// and returns a new version.
+    ///
+    /// The function takes care of persisting the version changes on disk.
+    pub(crate) fn upgrade_version<F: FnOnce(&SuperVersion) -> crate::Result<SuperVersion>>(
+        &mut self,
+        tree_path: &Path,
+        f: F,
+        seqno: &SequenceNumberCounter,
+        visible_seqno: &SequenceNumberCounter,
+    ) -> crate::Result<()> {
+        self.upgrade_version_with_seqno(tree_path, f, seqno.next(), visible_seqno)
+    }
+
+    /// Like `upgrade_version`, but takes an already-allocated sequence number.
+    ///
+    /// This is useful when the seqno must be coordinated with other operations
+    /// (e.g., bulk ingestion where tables are recovered with the same seqno).
+    pub(crate) fn upgrade_version_with_seqno<
+        F: FnOnce(&SuperVersion) -> crate::Result<SuperVersion>,
+    >(
+        &mut self,
+        tree_path: &Path,
+        f: F,
+        seqno: SeqNo,
+        visible_seqno: &SequenceNumberCounter,
+    ) -> crate::Result<()> {
+        let mut next_version = f(&self.latest_version())?;
+        next_version.seqno = seqno;
+        log::trace!("Next version seqno={}", next_version.seqno);
+
+        persist_version(tree_path, &next_version.version)?;
+        self.append_version(next_version);
+
+        visible_seqno.fetch_max(seqno + 1);
+
+        Ok(())
+    }
+
+    /// SLUICE PATCH (vendor/README.md, lsm-tree patch 1): like [`SuperVersions::upgrade_version`],
+    /// but the new version is written and fsynced to disk while the version-history lock is
+    /// *not* held, then installed under the write lock, which is returned (for `maintenance`).
+    ///
+    /// Upstream computes, persists (four fsyncs) and installs a version while holding the
+    /// write lock, and every memtable insert (`Tree::append_entry`) and every new read
+    /// iterator takes its read lock: each flush and compaction stalled every writer of the
+    /// tree for the length of those fsyncs.
+    ///
+    /// Invariant (the caller's): the caller holds the tree's compaction-state mutex, which
+    /// every change of the disk `Version` holds (flush registration, compactions, ingestion,
+    /// `clear`), so between this function's read and its install only a memtable rotation
+    /// can change the latest super version. Rotation changes the active memtable and adds to
+    /// the sealed ones, never the `Version`: the install keeps the latest active memtable and
+    /// sealed list, minus the sealed memtables that `f` removed.
+    ///
+    /// Crash ordering is upstream's: the version is durable before it is visible, so before
+    /// any caller deletes the files it replaces or fjall drops a journal it covers.
+    pub(crate) fn upgrade_version_unlocked<'a, F: FnOnce(&SuperVersion) -> crate::Result<SuperVersion>>(
+        lock: &'a RwLock<SuperVersions>,
+        tree_path: &Path,
+        f: F,
+        seqno: &SequenceNumberCounter,
+        visible_seqno: &SequenceNumberCounter,
+    ) -> crate::Result<RwLockWriteGuard<'a, SuperVersions>> {
+        #[expect(clippy::expect_used, reason = "lock is expected to not be poisoned")]
+        let before = lock.read().expect("lock is poisoned").latest_version();
+        let mut next_version = f(&before)?;
+
+        persist_version(tree_path, &next_version.version)?;
+
+        #[expect(clippy::expect_used, reason = "lock is expected to not be poisoned")]
+        let mut guard = lock.write().expect("lock is poisoned");
+        let latest = guard.latest_version();
+
+        if latest.version.id() != before.version.id() {
+            // Impossible while the caller holds the compaction-state mutex (see above).
+            log::error!(
+                "version #{} changed to #{} while version #{} was persisted (compaction state not held?)",
+                before.version.id(),
+                latest.version.id(),
+                next_version.version.id(),
+            );
+            debug_assert!(false, "the disk version changed during an unlocked upgrade");
+        }
+
+        let mut sealed = (*latest.sealed_memtables).clone();
+        for mt in before.sealed_memtables.iter() {
+            if !next_version.sealed_memtables.contains(&mt.id) {
+                sealed = sealed.remove(mt.id);
+            }
+        }
+        next_version.sealed_memtables = Arc::new(sealed);
+        next_version.active_memtable = latest.active_memtable;
+
+        let seqno = seqno.next();
+        next_version.seqno = seqno;
+        log::trace!("Next version seqno={}", next_version.seqno);
+        guard.append_version(next_version);
+
+        visible_seqno.fetch_max(seqno + 1);
+
+        Ok(guard)
+    }
+
+    pub fn append_version(&mut self, version: SuperVersion) {
+        self.0.push_back(version);
+    }
+
+    pub fn replace_latest_version(&mut self, version: SuperVersion) {
+        if self.0.pop_back().is_some() {
+            self.0.push_back(version);
+        }
+    }
+
+    pub fn latest_version(&self) -> SuperVersion {
+        #[expect(clippy::expect_used, reason = "SuperVersion is expected to exist")]
+        self.0
+            .iter()
+            .last()
+            .cloned()
+            .expect("should always have a SuperVersion")
+    }
+
+    pub fn get_version_for_snapshot(&self, seqno: SeqNo) -> SuperVersion {
+        if seqno == 0 {
+            #[expect(clippy::expect_used, reason = "SuperVersion is expected to exist")]
+            return self
+                .0
+                .front()
+                .cloned()
+                .expect("should always find a SuperVersion");
+        }
+
+        let version = self
+            .0
+            .iter()
+            .rev()
+            .find(|version| version.seqno < seqno)
+            .cloned();
+
+        if version.is_none() {
+            log::error!("Failed to find a SuperVersion for snapshot with seqno={seqno}");
+            log::error!("SuperVersions:");
+
+            for version in self.0.iter().rev() {
+                log::error!("-> {}, seqno={}", version.version.id(), version.seqno);
+            }
+        }
+
+        #[expect(clippy::expect_used, reason = "SuperVersion is expected to exist")]
+        version.expect("should always find a SuperVersion")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_log::test;
+
+    #[test]
+    fn super_version_gc_above_watermark() -> crate::Result<()> {
+        let mut history = SuperVersions(
+            vec![
+                SuperVersion {
+                    active_memtable: Arc::new(Memtable::new(0)),
+                    sealed_memtables: Arc::default(),
+                    version: Version::new(0, crate::TreeType::Standard),
+                    seqno: 0,
+                },
+                SuperVersion {
+                    active_memtable: Arc::new(Memtable::new(0)),
+                    sealed_memtables: Arc::default(),
+                    version: Version::new(0, crate::TreeType::Standard),
+                    seqno: 1,
+                },
+                SuperVersion {
+                    active_memtable: Arc::new(Memtable::new(0)),
+                    sealed_memtables: Arc::default(),
+                    version: Version::new(0, crate::TreeType::Standard),
+                    seqno: 2,
+                },
+            ]
+            .into(),
+        );
+
+        history.maintenance(Path::new("."), 0)?;
+
+        assert_eq!(history.free_list_len(), 2);
+
+        Ok(())
+    }
+
+    #[test]
+    fn super_version_gc_below_watermark_simple() -> crate::Result<()> {
+        let mut history = SuperVersions(
+            vec![
+                SuperVersion {
+                    active_memtable: Arc::new(Memtable::new(0)),
+                    sealed_memtables: Arc::default(),
+                    version: Version::new(0, crate::TreeType::Standard),
+                    seqno: 0,
+                },
+                SuperVersion {
+                    active_memtable: Arc::new(Memtable::new(0)),
+                    sealed_memtables: Arc::default(),
+                    version: Version::new(0, crate::TreeType::Standard),
+                    seqno: 1,
+                },
+                SuperVersion {
+                    active_memtable: Arc::new(Memtable::new(0)),
+                    sealed_memtables: Arc::default(),
+                    version: Version::new(0, crate::TreeType::Standard),
+                    seqno: 2,
+                },
+            ]
+            .into(),
+        );
+
+        history.maintenance(Path::new("."), 3)?;
+
+        assert_eq!(history.len(), 1);
+
+        Ok(())
+    }
+
+    #[test]
+    fn super_version_gc_below_watermark_simple_2() -> crate::Result<()> {
+        let mut history = SuperVersions(
+            vec![
+                SuperVersion {
+                    active_memtable: Arc::new(Memtable::new(0)),
+                    sealed_memtables: Arc::default(),
+                    version: Version::new(0, crate::TreeType::Standard),
+                    seqno: 0,
+                },
+                SuperVersion {
+                    active_memtable: Arc::new(Memtable::new(0)),
+                    sealed_memtables: Arc::default(),
+                    version: Version::new(0, crate::TreeType::Standard),
+                    seqno: 1,
+                },
+                SuperVersion {
+                    active_memtable: Arc::new(Memtable::new(0)),
+                    sealed_memtables: Arc::default(),
+                    version: Version::new(0, crate::TreeType::Standard),
+                    seqno: 2,
+                },
+                SuperVersion {
+                    active_memtable: Arc::new(Memtable::new(0)),
+                    sealed_memtables: Arc::default(),
+                    version: Version::new(0, crate::TreeType::Standard),
+                    seqno: 8,
+                },
+            ]
+            .into(),
+        );
+
+        history.maintenance(Path::new("."), 3)?;
+
+        assert_eq!(history.len(), 2);
+
+        Ok(())
+    }
+
+    #[test]
+    fn super_version_gc_below_watermark_keep() -> crate::Result<()> {
+        let mut history = SuperVersions(
+            vec![
+                SuperVersion {
+                    active_memtable: Arc::new(Memtable::new(0)),
+                    sealed_memtables: Arc::default(),
+                    version: Version::new(0, crate::TreeType::Standard),
+                    seqno: 0,
+                },
+                SuperVersion {
+                    active_memtable: Arc::new(Memtable::new(0)),
+                    sealed_memtables: Arc::default(),
+                    version: Version::new(0, crate::TreeType::Standard),
+                    seqno: 8,
+                },
+            ]
+            .into(),
+        );
+
+        history.maintenance(Path::new("."), 3)?;
+
+        assert_eq!(history.len(), 2);
+
+        Ok(())
+    }
+
+    #[test]
+    fn super_version_gc_below_watermark_shadowed() -> crate::Result<()> {
+        let mut history = SuperVersions(
+            vec![
+                SuperVersion {
+                    active_memtable: Arc::new(Memtable::new(0)),
+                    sealed_memtables: Arc::default(),
+                    version: Version::new(0, crate::TreeType::Standard),
+                    seqno: 0,
+                },
+                SuperVersion {
+                    active_memtable: Arc::new(Memtable::new(0)),
+                    sealed_memtables: Arc::default(),
+                    version: Version::new(0, crate::TreeType::Standard),
+                    seqno: 2,
+                },
+            ]
+            .into(),
+        );
+
+        history.maintenance(Path::new("."), 3)?;
+
+        assert_eq!(history.len(), 1);
+
+        Ok(())
+    }
+}
