@@ -47,3 +47,10 @@ cargo build --workspace --all-targets --locked
 echo "== testing"
 export SLUICE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/sluice"
 cargo test --workspace --locked
+
+# The vendored lsm-tree's version-history tests, including the one for Sluice's patches to its
+# version lock (vendor/README.md): vendored crates are not workspace members, so the line
+# above does not run them. About 40 s on 2 cores (its dev-dependencies build once).
+echo "== testing vendor/lsm-tree's version history (patched)"
+cargo test --lib --locked --manifest-path vendor/lsm-tree/Cargo.toml \
+    --target-dir "${CARGO_TARGET_DIR:-$PWD/target}/vendor-lsm-tree" super_version

@@ -306,6 +306,59 @@ mod tests {
     use super::*;
     use test_log::test;
 
+    /// SLUICE PATCH (lsm-tree patches 1 and 2): a writer rotates memtables while a flusher and
+    /// a compactor install versions written outside the lock. Every memtable rotated meanwhile
+    /// must survive the install (else its keys are lost), and flushes, compactions and
+    /// rotations must never change the disk version under an unlocked upgrade (the debug
+    /// assertion in `upgrade_version_unlocked`).
+    #[test]
+    #[expect(clippy::unwrap_used)]
+    fn unlocked_upgrades_keep_memtables_rotated_meanwhile() -> crate::Result<()> {
+        use crate::{AbstractTree, Config, SequenceNumberCounter};
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        const N: u64 = 30_000;
+
+        let dir = tempfile::tempdir()?;
+        let seqno = SequenceNumberCounter::default();
+        let tree = Config::new(&dir, seqno.clone(), SequenceNumberCounter::default()).open()?;
+        let done = AtomicBool::new(false);
+
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..N {
+                    tree.insert(i.to_be_bytes(), i.to_le_bytes(), seqno.next());
+                    if i % 97 == 0 {
+                        tree.rotate_memtable();
+                    }
+                }
+                done.store(true, Ordering::Release);
+            });
+            s.spawn(|| {
+                let strategy = Arc::new(crate::compaction::Leveled::default());
+                while !done.load(Ordering::Acquire) {
+                    tree.compact(strategy.clone(), 0).unwrap();
+                }
+            });
+            while !done.load(Ordering::Acquire) {
+                tree.flush_active_memtable(0).unwrap();
+            }
+        });
+        tree.flush_active_memtable(0)?;
+
+        let read_at = seqno.get();
+        for i in 0..N {
+            assert_eq!(
+                tree.get(i.to_be_bytes(), read_at)?.as_deref(),
+                Some(&i.to_le_bytes()[..]),
+                "key {i}"
+            );
+        }
+        assert!(tree.table_count() > 0);
+
+        Ok(())
+    }
+
     #[test]
     fn super_version_gc_above_watermark() -> crate::Result<()> {
         let mut history = SuperVersions(
