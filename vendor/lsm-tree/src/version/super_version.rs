@@ -36,16 +36,18 @@ pub struct SuperVersion {
 /// pops is often the last holder of a memtable that was just flushed: upstream freed that
 /// memtable there, node by node (a 16 MiB skiplist is hundreds of thousands of frees), while
 /// every memtable insert and every new read iterator of the tree waited on the lock. Freeing
-/// them later changes nothing but when the memory returns; if the thread cannot be started,
-/// they are dropped here as before.
+/// them later changes nothing but when the memory returns.
+///
+/// Bounded: at most [`DROP_QUEUE`] batches wait for the thread (a flush makes one); past that,
+/// or if the thread cannot be started, they are dropped here, under the lock, as upstream did.
 fn drop_memtables_later(active: Arc<Memtable>, sealed: Arc<SealedMemtables>) {
     use std::sync::{mpsc, OnceLock};
 
     type Garbage = (Arc<Memtable>, Arc<SealedMemtables>);
-    static DROPPER: OnceLock<Option<mpsc::Sender<Garbage>>> = OnceLock::new();
+    static DROPPER: OnceLock<Option<mpsc::SyncSender<Garbage>>> = OnceLock::new();
 
     let tx = DROPPER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Garbage>();
+        let (tx, rx) = mpsc::sync_channel::<Garbage>(DROP_QUEUE);
         std::thread::Builder::new()
             .name("lsm:drop".into())
             .spawn(move || {
@@ -58,10 +60,13 @@ fn drop_memtables_later(active: Arc<Memtable>, sealed: Arc<SealedMemtables>) {
     });
 
     if let Some(tx) = tx {
-        // Fails only if the thread is gone: the value comes back and is dropped here.
-        let _ = tx.send((active, sealed));
+        // Full or disconnected: the value comes back in the error and is dropped here.
+        let _ = tx.try_send((active, sealed));
     }
 }
+
+/// Most batches of memtables waiting for the `lsm:drop` thread (see `drop_memtables_later`).
+const DROP_QUEUE: usize = 8;
 
 pub struct SuperVersions(VecDeque<SuperVersion>);
 
