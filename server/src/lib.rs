@@ -42,6 +42,8 @@ pub fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("can't create data directory {}: {e}", config.dir.display()))?;
     let opts = store_options(&config);
     let previous = PreviousRun::inspect(&config.dir);
+    let always = config.appendfsync == config::Fsync::Always;
+    sluice_storage::set_journal_zero_fill(always);
     let started = std::time::Instant::now();
     let store = Store::open(&config.dir, &opts, engine::now_ms()).map_err(|e| match e {
         e if e.is_locked() => {
@@ -56,6 +58,15 @@ pub fn run(config: Config) -> Result<(), String> {
         e => format!("can't open the store in {}: {e}", config.dir.display()),
     })?;
     previous.report(&config.dir, started.elapsed());
+    let mut store = store;
+    if always && previous.existed {
+        // The journal a start reopens is appended to where it ends, so it cannot be
+        // zero-filled ahead (`set_journal_zero_fill`): under `always` the writes go to a new
+        // one. A new data directory's first journal is new already.
+        if let Err(e) = store.start_new_journal() {
+            tracing::warn!(dir = %config.dir.display(), error = %e, "can't start a new journal at startup; the journal's syncs allocate blocks until it is rotated");
+        }
+    }
 
     if config.io_threads > 1 {
         tracing::warn!(

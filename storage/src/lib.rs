@@ -21,3 +21,11 @@ pub use store::{
     sync_active_journal, DelOutcome, EntryBytes, IdmpDefaults, IdmpInfo, RefPolicy, RunLimits,
     Store, StoreError, StoreOptions, StreamEntry, Sync, TrimSpec, WrongType, MAX_KEY_LEN,
 };
+
+/// Under `appendfsync always`, has the journal keep the blocks ahead of its write position
+/// zero-filled, so each drain's `fdatasync` overwrites allocated blocks instead of making the
+/// file system allocate and record new ones (a patch of the vendored fjall: see
+/// `vendor/README.md`). Process-wide; off by default.
+pub fn set_journal_zero_fill(on: bool) {
+    fjall::set_journal_zero_fill(on);
+}

@@ -156,6 +156,15 @@ impl Store {
         Ok(())
     }
 
+    /// Moves the journal on to a new file (the old one is synced, and deleted once no memtable
+    /// needs it). For a start under `appendfsync always`: the journal a start recovers is
+    /// appended to where it ends, so it cannot be zero-filled ahead (see
+    /// [`crate::set_journal_zero_fill`]); a new one can.
+    pub fn start_new_journal(&mut self) -> Result<()> {
+        self.db.seal_journal()?;
+        Ok(())
+    }
+
     /// Fails if fjall is poisoned (an earlier write, sync, flush or compaction failed), so the
     /// engine learns of a background failure without waiting for the next write. Cheap: hands
     /// the journal's buffer to the OS.
