@@ -448,10 +448,6 @@ pub static PARAMS: &[Param] = &[
                     )
                 }
             };
-            // Every drain syncs under `always`: the journal keeps the blocks ahead of its
-            // write position allocated so those syncs write no file-system metadata
-            // (`vendor/README.md`, fjall's journal writer).
-            sluice_storage::set_journal_zero_fill(c.appendfsync == Fsync::Always);
             Ok(())
         }
     ),

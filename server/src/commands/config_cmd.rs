@@ -95,6 +95,12 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     ctx.srv.config = next;
     ctx.srv.limits.update(&ctx.srv.config);
+    // Every drain syncs under `always`: the journal keeps the blocks ahead of its write
+    // position allocated, so those syncs write no file-system metadata (`vendor/README.md`,
+    // fjall patch 8). Set at start in `lib.rs`.
+    sluice_storage::set_journal_zero_fill(
+        ctx.srv.config.appendfsync == crate::config::Fsync::Always,
+    );
     ctx.out.ok();
     Ok(())
 }

@@ -252,6 +252,7 @@ impl Writer {
             self.is_buffer_dirty = false;
         }
 
+        #[cfg(unix)]
         if self.zero_fill_ok && ZERO_FILL.load(std::sync::atomic::Ordering::Relaxed) {
             self.zero_ahead();
         }
@@ -278,10 +279,15 @@ impl Writer {
     /// empty here (just handed to the OS), so the file's offset is the write position. Only
     /// an optimisation: a failure is logged and turns it off for this file, and the journal's
     /// own writes then report whatever is wrong with the disk.
+    #[cfg(unix)]
     fn zero_ahead(&mut self) {
         use std::os::unix::fs::FileExt;
         static ZEROS: [u8; 64 * 1_024] = [0; 64 * 1_024];
-        debug_assert!(self.file.buffer().is_empty());
+        if !self.file.buffer().is_empty() {
+            // Not handed to the OS (a failed write left it there): the file's offset is not
+            // the write position. The next persist tries again.
+            return;
+        }
         let file = self.file.get_mut();
         let pos = match file.stream_position() {
             Ok(pos) => pos,
