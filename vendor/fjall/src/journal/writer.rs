@@ -23,9 +23,9 @@ pub const JOURNAL_BUFFER_BYTES: usize = 8 * 1_024;
 /// SLUICE PATCH (see vendor/README.md): zero-filling ahead of the write position.
 ///
 /// A journal is created sparse (`set_len`), so each sync that reaches a new 4 KiB block also
-/// has the file system allocate it and write that metadata: measured on ext4, an `fdatasync`
-/// of a small append took 213–240 µs into a sparse journal and 162–181 µs into a zero-filled
-/// one. While this is on (Sluice turns it on under `appendfsync always`, where every drain
+/// has the file system allocate it and write that metadata: measured on ext4 during Sluice's
+/// `SET -P 1` under `always`, the mean `fdatasync` took 214–243 µs into a sparse journal and
+/// 170–194 µs into a zero-filled one. While this is on (Sluice turns it on under `appendfsync always`, where every drain
 /// syncs), [`Writer::persist`] keeps the blocks ahead of the write position written with
 /// zeros, [`ZERO_CHUNK`] at a time, so the syncs that follow only overwrite allocated
 /// blocks. The bytes written are zeros where the file already read as zeros (a hole, or past
