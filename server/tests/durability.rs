@@ -78,10 +78,28 @@ fn newest_journal_allocated(dir: &std::path::Path) -> u64 {
 /// written (fjall patch 8, `vendor/README.md`), so each drain's fdatasync overwrites allocated
 /// blocks: from the start on a new directory, on the new journal a restart moves to, and after
 /// CONFIG SET. Not under `everysec`, whose journal stays a hole past its data.
+/// Whether the file system under `dir` allocates blocks for zeros written into a hole (ext4,
+/// XFS, tmpfs do), which is what the zero-fill checks measure.
+fn allocates_written_zeros(dir: &std::path::Path) -> bool {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let path = dir.join("zero-probe");
+    let f = std::fs::File::create(&path).expect("probe");
+    f.set_len(1 << 20).expect("probe size");
+    f.write_all_at(&[0u8; 1 << 16], 0).expect("probe write");
+    let blocks = f.metadata().expect("probe stat").blocks() * 512;
+    std::fs::remove_file(&path).expect("probe remove");
+    blocks >= 1 << 16
+}
+
 #[test]
 fn the_journal_is_filled_ahead_only_under_always() {
     const AHEAD: u64 = 1 << 20;
     let mut s = Server::start(&["--appendfsync", "everysec"]);
+    if !allocates_written_zeros(&s.dir) {
+        // ZFS with compression keeps written zeros as holes: nothing here to measure.
+        eprintln!("skipped: this file system does not allocate blocks for written zeros");
+        return;
+    }
     let mut c = s.conn();
     for i in 0..50 {
         assert_eq!(c.cmd(&format!("SET k{i} {i}")), b"+OK\r\n");
