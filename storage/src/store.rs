@@ -333,6 +333,15 @@ pub struct Store {
     next_sid: u64,
     /// Dead stream incarnations still holding data, and where the reaper got to in each.
     dead: Vec<(u64, Option<Vec<u8>>)>,
+    /// Dead incarnations big enough to have their tables dropped whole before the reaper's
+    /// tombstones (see `store/reaper.rs`); in memory only: after a restart, tombstones only.
+    drop_first: AHashSet<u64>,
+    /// The table drop under way for the first dead incarnation, if any (`store/reaper.rs`).
+    table_drop: Option<reaper::TableDrop>,
+    /// The data directory (the journal a table drop syncs first); None: no table drops.
+    data_dir: Option<std::path::PathBuf>,
+    /// Dead incarnations with at least this many entries get a table drop.
+    drop_min_entries: u64,
     /// Writes committed since the last [`Store::persist`].
     unpersisted: bool,
     /// Keys changed since the last drain of them (for WATCH), recorded while `track_touches`.
@@ -565,6 +574,175 @@ mod tests {
             value: Value::String(Bytes::copy_from_slice(v.as_bytes())),
             expire_at,
         }
+    }
+
+    /// A big dead incarnation has its tables dropped whole, then tombstones for the rest: its
+    /// records are gone, only those in a table it shared got tombstones, and its neighbours
+    /// (sids just below and above, in that shared table) are whole, before and after a reopen.
+    /// At most three L0 tables exist, under fjall's compaction threshold (four), so no
+    /// compaction merges them while the test runs.
+    #[test]
+    fn a_big_dead_stream_has_its_tables_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let append = |s: &mut Store, key: &'static [u8], ms: u64, seq: u64| {
+            let fields = [Bytes::from_static(b"f"), Bytes::from(format!("{ms}-{seq}"))];
+            s.stream_append(
+                0,
+                key,
+                StreamId::new(ms, seq),
+                &fields,
+                NodeLimits::default(),
+                0,
+            );
+            s.end_command();
+        };
+        let records = |s: &Store, sid: u64| {
+            s.entries
+                .range(sid.to_be_bytes()..(sid + 1).to_be_bytes())
+                .count()
+        };
+        let (before_sid, big_sid, after_sid);
+        {
+            let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
+            s.set_drop_min_entries(1_000);
+            for key in [&b"before"[..], b"big", b"after"] {
+                s.stream_create(0, Bytes::from_static(key));
+            }
+            let sid =
+                |s: &mut Store, k: &[u8]| s.stream(0, k, 0).expect("type").expect("stream").sid;
+            (before_sid, big_sid, after_sid) = (
+                sid(&mut s, b"before"),
+                sid(&mut s, b"big"),
+                sid(&mut s, b"after"),
+            );
+            assert!(before_sid < big_sid && big_sid < after_sid);
+            // One table shared by the three streams (50 runs of each)...
+            for seq in 1..=50 {
+                append(&mut s, b"before", 1, seq);
+                append(&mut s, b"big", 1, seq);
+                append(&mut s, b"after", 1, seq);
+                s.commit().expect("commit");
+            }
+            s.commit().expect("commit");
+            s.entries.rotate_memtable_and_wait().expect("flush");
+            // ... then 300 runs of `big` alone in a table, and 300 more in the memtable: the
+            // reaper must have that one flushed before it drops.
+            for ms in 2..=3 {
+                for seq in 1..=3_000 {
+                    append(&mut s, b"big", ms, seq);
+                    if seq % 10 == 0 {
+                        s.commit().expect("commit");
+                    }
+                }
+                if ms == 2 {
+                    s.entries.rotate_memtable_and_wait().expect("flush");
+                }
+            }
+            s.persist(Sync::Os).expect("persist");
+            assert_eq!(s.entries.table_count(), 2);
+            assert_eq!(records(&s, big_sid), 650);
+            let nodes = s.smeta.prefix(big_sid.to_be_bytes()).count();
+            s.delete(0, b"big");
+            s.commit().expect("commit");
+            s.persist(Sync::Os).expect("persist");
+            let mut tombstoned = 0;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while s.dead_streams() > 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "reaping does not finish"
+                );
+                tombstoned += s.reap(100_000).expect("reap");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            assert_eq!(records(&s, big_sid), 0);
+            // The two tables of `big` alone were dropped; its 50 runs in the shared table and
+            // its node records got tombstones.
+            assert_eq!(s.entries.table_count(), 1);
+            assert_eq!(
+                tombstoned - nodes,
+                50,
+                "{tombstoned} tombstones, {nodes} node records"
+            );
+            s.close().expect("close");
+        }
+        let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("reopen");
+        assert_eq!(s.dead_streams(), 0);
+        assert!(s.dir(0).get(b"big").is_none());
+        assert_eq!(records(&s, big_sid), 0);
+        for (key, sid) in [(&b"before"[..], before_sid), (b"after", after_sid)] {
+            let got = s
+                .stream_range(sid, StreamId::MIN, StreamId::MAX, false, None)
+                .expect("range");
+            let ids: Vec<(u64, u64)> = got.iter().map(|e| (e.id.ms, e.id.seq)).collect();
+            let want: Vec<(u64, u64)> = (1..=50).map(|q| (1, q)).collect();
+            assert_eq!(ids, want, "{}", String::from_utf8_lossy(key));
+        }
+    }
+
+    /// A backup whose snapshot was taken before the DEL, written after the reaper dropped the
+    /// stream's tables, still has every entry: lsm-tree keeps the table version an open
+    /// snapshot reads.
+    #[test]
+    fn a_backup_snapshot_still_reads_a_dropped_stream() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("backup");
+        let data = dir.path().join("data");
+        {
+            let mut s = Store::open(&data, &StoreOptions::default(), 0).expect("open");
+            s.set_drop_min_entries(1_000);
+            s.stream_create(0, Bytes::from_static(b"big"));
+            let sid = s.stream(0, b"big", 0).expect("type").expect("stream").sid;
+            for seq in 1..=3_000 {
+                let fields = [Bytes::from_static(b"f"), Bytes::from(seq.to_string())];
+                s.stream_append(
+                    0,
+                    b"big",
+                    StreamId::new(1, seq),
+                    &fields,
+                    NodeLimits::default(),
+                    0,
+                );
+                s.end_command();
+                if seq % 10 == 0 {
+                    s.commit().expect("commit");
+                }
+            }
+            s.persist(Sync::Os).expect("persist");
+            s.entries.rotate_memtable_and_wait().expect("flush");
+            let backup = s.backup_source();
+            s.delete(0, b"big");
+            s.commit().expect("commit");
+            s.persist(Sync::Os).expect("persist");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            let mut tombstoned = 0;
+            while s.dead_streams() > 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "reaping does not finish"
+                );
+                tombstoned += s.reap(100_000).expect("reap");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            // The 300 runs' table was dropped, not tombstoned.
+            assert!(tombstoned < 300, "{tombstoned} tombstones");
+            assert_eq!(
+                s.entries
+                    .range(sid.to_be_bytes()..(sid + 1).to_be_bytes())
+                    .count(),
+                0
+            );
+            let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            backup.write(&target, &cancel).expect("backup");
+            s.close().expect("close");
+        }
+        let mut b = Store::open(&target, &StoreOptions::default(), 0).expect("open the backup");
+        let sid = b.stream(0, b"big", 0).expect("type").expect("stream").sid;
+        let got = b
+            .stream_range(sid, StreamId::MIN, StreamId::MAX, false, None)
+            .expect("range");
+        assert_eq!(got.len(), 3_000);
+        assert_eq!(got[2_999].id, StreamId::new(1, 3_000));
     }
 
     #[test]

@@ -107,6 +107,7 @@ impl Store {
     /// after [`CLOSE_FLUSH_WAIT`] with the journal synced and kept (a restart replays what was
     /// not flushed). A poisoned store returns its error at once.
     pub fn close(&mut self) -> Result<()> {
+        self.finish_table_drop();
         self.commit()?;
         // Fails at once, with `Poisoned`, if an earlier write failed.
         self.db.persist(PersistMode::Buffer)?;

@@ -78,6 +78,9 @@ impl Store {
     pub(super) fn drop_value(&mut self, old: Entry) {
         if let Value::Stream(meta) = old.value {
             let sid = meta.sid;
+            if meta.len() >= self.drop_min_entries {
+                self.drop_first.insert(sid);
+            }
             self.pending_keys.insert(dead_key(sid), Some(Vec::new()));
             self.pending_smeta
                 .retain(|k, _| !k.starts_with(&sid.to_be_bytes()));

@@ -77,6 +77,7 @@ impl Store {
         let jobs = crate::jobs::spaces::Spaces::open(&db)?;
 
         let mut store = Store::from_parts(db, keys, entries, smeta, jobs, opts);
+        store.data_dir = Some(path.to_path_buf());
         match store.load(now_ms) {
             Ok(()) => Ok(store),
             Err((opening::Loading::Keys, e)) => {
@@ -130,6 +131,10 @@ impl Store {
             last_dirty: None,
             next_sid: 1,
             dead: Vec::new(),
+            drop_first: AHashSet::new(),
+            table_drop: None,
+            data_dir: None,
+            drop_min_entries: super::reaper::DROP_MIN_ENTRIES,
             unpersisted: false,
             touched: Vec::new(),
             track_touches: false,

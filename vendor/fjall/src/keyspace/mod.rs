@@ -279,6 +279,24 @@ impl Keyspace {
         self.tree.stale_blob_bytes()
     }
 
+    /// SLUICE PATCH (see vendor/README.md, patch 9): drops every table whose keys all lie in
+    /// `range`, without writing tombstones (lsm-tree's drop-range compaction, which upstream
+    /// fjall does not expose). Keys of the range that are still in memtables, or in tables that
+    /// also hold keys outside it, stay. The drop is durable when this returns (a new version of
+    /// the table list), independently of the journal. Blocks while another compaction of this
+    /// keyspace runs.
+    ///
+    /// # Errors
+    ///
+    /// Will return `Err` if an IO error occurs.
+    pub fn drop_range<K: AsRef<[u8]>, R: std::ops::RangeBounds<K>>(
+        &self,
+        range: R,
+    ) -> crate::Result<()> {
+        self.tree.drop_range(range)?;
+        Ok(())
+    }
+
     #[doc(hidden)]
     #[must_use]
     pub fn sealed_memtable_count(&self) -> usize {
