@@ -619,6 +619,35 @@ async fn quiet(addr: &str, args: &[&str]) {
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(120), go).await;
+    if args.first().is_some_and(|a| a.eq_ignore_ascii_case("DEL")) {
+        settle_deletes(addr).await;
+    }
+}
+
+/// After the bench deletes one of its own streams (between runs, untimed): redis-server frees
+/// it inside DEL, while Sluice answers at once and its reaper deletes the data in the
+/// background. Waits (up to 120 s) until Sluice reports none left (`sluice_dead_streams:0`),
+/// so that no run pays for the deletion of an earlier run's stream, as none does on Redis.
+/// Returns at once for a server without that field (Redis).
+async fn settle_deletes(addr: &str) {
+    let go = async {
+        let mut c = Conn::connect(addr).await.ok()?;
+        loop {
+            let v = c.cmd_str(&["INFO", "persistence"]).await.ok()?;
+            let text = String::from_utf8_lossy(v.as_bytes().unwrap_or(b"")).into_owned();
+            let dead: u64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix("sluice_dead_streams:"))?
+                .trim()
+                .parse()
+                .ok()?;
+            if dead == 0 {
+                return Some(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(120), go).await;
 }
 
 /// Runs a command that must not fail.
