@@ -74,10 +74,6 @@ fn newest_journal_allocated(dir: &std::path::Path) -> u64 {
     std::fs::metadata(&newest.1).expect("stat").blocks() * 512
 }
 
-/// Under `appendfsync always` the journal is kept zero-filled about 1 MiB ahead of where it is
-/// written (fjall patch 8, `vendor/README.md`), so each drain's fdatasync overwrites allocated
-/// blocks: from the start on a new directory, on the new journal a restart moves to, and after
-/// CONFIG SET. Not under `everysec`, whose journal stays a hole past its data.
 /// Whether the file system under `dir` allocates blocks for zeros written into a hole (ext4,
 /// XFS, tmpfs do), which is what the zero-fill checks measure.
 fn allocates_written_zeros(dir: &std::path::Path) -> bool {
@@ -91,6 +87,10 @@ fn allocates_written_zeros(dir: &std::path::Path) -> bool {
     blocks >= 1 << 16
 }
 
+/// Under `appendfsync always` the journal is kept zero-filled about 1 MiB ahead of where it is
+/// written (fjall patch 8, `vendor/README.md`), so each drain's fdatasync overwrites allocated
+/// blocks: from the start on a new directory, on the new journal a restart moves to, and after
+/// CONFIG SET. Not under `everysec`, whose journal stays a hole past its data.
 #[test]
 fn the_journal_is_filled_ahead_only_under_always() {
     const AHEAD: u64 = 1 << 20;

@@ -576,6 +576,22 @@ mod tests {
         }
     }
 
+    /// Reaps until no dead incarnation is left, waiting for table drops (a flush, their
+    /// thread); returns the records tombstoned.
+    fn reap_all(s: &mut Store) -> usize {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut tombstoned = 0;
+        while s.dead_streams() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "reaping does not finish"
+            );
+            tombstoned += s.reap(100_000).expect("reap");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        tombstoned
+    }
+
     /// A big dead incarnation has its tables dropped whole, then tombstones for the rest: its
     /// records are gone, only those in a table it shared got tombstones, and its neighbours
     /// (sids just below and above, in that shared table) are whole, before and after a reopen.
@@ -645,16 +661,7 @@ mod tests {
             s.delete(0, b"big");
             s.commit().expect("commit");
             s.persist(Sync::Os).expect("persist");
-            let mut tombstoned = 0;
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-            while s.dead_streams() > 0 {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "reaping does not finish"
-                );
-                tombstoned += s.reap(100_000).expect("reap");
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
+            let tombstoned = reap_all(&mut s);
             assert_eq!(records(&s, big_sid), 0);
             // The two tables of `big` alone were dropped; its 50 runs in the shared table and
             // its node records got tombstones.
@@ -714,16 +721,7 @@ mod tests {
             s.delete(0, b"big");
             s.commit().expect("commit");
             s.persist(Sync::Os).expect("persist");
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-            let mut tombstoned = 0;
-            while s.dead_streams() > 0 {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "reaping does not finish"
-                );
-                tombstoned += s.reap(100_000).expect("reap");
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
+            let tombstoned = reap_all(&mut s);
             // The 300 runs' table was dropped, not tombstoned.
             assert!(tombstoned < 300, "{tombstoned} tombstones");
             assert_eq!(
