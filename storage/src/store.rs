@@ -332,7 +332,7 @@ pub struct Store {
     last_dirty: Option<(usize, Bytes)>,
     next_sid: u64,
     /// Dead stream incarnations still holding data, and where the reaper got to in each.
-    dead: Vec<(u64, Option<Vec<u8>>)>,
+    dead: Vec<(u64, reaper::ReapAt)>,
     /// Dead incarnations big enough to have their tables dropped whole before the reaper's
     /// tombstones (see `store/reaper.rs`); in memory only: after a restart, tombstones only.
     drop_first: AHashSet<u64>,
@@ -685,6 +685,91 @@ mod tests {
             let want: Vec<(u64, u64)> = (1..=50).map(|q| (1, q)).collect();
             assert_eq!(ids, want, "{}", String::from_utf8_lossy(key));
         }
+    }
+
+    /// A reaper slice whose deadline has passed stops at the next look at the clock, and the
+    /// next slice resumes where it stopped, in the entries and then in the node records: each
+    /// slice deletes at least one record and at most `CLOCK_EVERY`, together every record of
+    /// the dead stream and nothing of its neighbour, which a reopen still reads whole.
+    #[test]
+    fn a_reap_slice_stops_at_its_deadline_and_the_next_resumes() {
+        use reaper::{ReapAt, CLOCK_EVERY};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let append = |s: &mut Store, key: &'static [u8], seq: u64| {
+            let fields = [Bytes::from_static(b"f"), Bytes::from(seq.to_string())];
+            s.stream_append(
+                0,
+                key,
+                StreamId::new(1, seq),
+                &fields,
+                NodeLimits::default(),
+                0,
+            );
+            s.end_command();
+        };
+        let (dead_sid, kept_sid);
+        {
+            let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
+            for key in [&b"dead"[..], b"kept"] {
+                s.stream_create(0, Bytes::from_static(key));
+            }
+            let sid =
+                |s: &mut Store, k: &[u8]| s.stream(0, k, 0).expect("type").expect("stream").sid;
+            (dead_sid, kept_sid) = (sid(&mut s, b"dead"), sid(&mut s, b"kept"));
+            for seq in 1..=10_000 {
+                append(&mut s, b"dead", seq);
+                append(&mut s, b"kept", seq);
+                if seq % 10 == 0 {
+                    s.commit().expect("commit");
+                }
+            }
+            s.commit().expect("commit");
+            let records = s
+                .entries
+                .range(dead_sid.to_be_bytes()..(dead_sid + 1).to_be_bytes())
+                .count();
+            let nodes = s.smeta.prefix(dead_sid.to_be_bytes()).count();
+            assert!(
+                records > 4 * CLOCK_EVERY && nodes > 2 * CLOCK_EVERY,
+                "{records} records, {nodes} nodes"
+            );
+            s.delete(0, b"dead");
+            s.commit().expect("commit");
+            let (mut deleted, mut slices, mut node_slices) = (0, 0, 0);
+            while s.dead_streams() > 0 {
+                let n = s
+                    .reap_until(usize::MAX, Some(std::time::Instant::now()))
+                    .expect("reap");
+                assert!(n > 0 && n <= CLOCK_EVERY, "a slice deleted {n} records");
+                deleted += n;
+                slices += 1;
+                if matches!(s.dead.first(), Some((_, ReapAt::Nodes(_)))) {
+                    node_slices += 1;
+                }
+                assert!(slices <= records + nodes, "reaping does not finish");
+            }
+            assert_eq!(deleted, records + nodes);
+            assert!(
+                node_slices >= 2,
+                "the node records took {node_slices} resumed slices"
+            );
+            assert_eq!(
+                s.entries
+                    .range(dead_sid.to_be_bytes()..(dead_sid + 1).to_be_bytes())
+                    .count(),
+                0
+            );
+            assert_eq!(s.smeta.prefix(dead_sid.to_be_bytes()).count(), 0);
+            s.persist(Sync::Os).expect("persist");
+            s.close().expect("close");
+        }
+        let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("reopen");
+        assert_eq!(s.dead_streams(), 0);
+        let got = s
+            .stream_range(kept_sid, StreamId::MIN, StreamId::MAX, false, None)
+            .expect("range");
+        let seqs: Vec<u64> = got.iter().map(|e| e.id.seq).collect();
+        assert_eq!(seqs, (1..=10_000).collect::<Vec<u64>>());
     }
 
     /// A backup whose snapshot was taken before the DEL, written after the reaper dropped the

@@ -69,6 +69,14 @@ pub use state::{now_ms, unwatch, Clock, CommandStats, Ctx, Server, Stats};
 /// slowly slows only itself.
 pub const REPLY_BYTES_PER_TURN: usize = 1 << 20;
 
+/// The longest a slice of the reaper runs (deleting a deleted stream's records in the
+/// background, `storage/src/store/reaper.rs`): the most it holds other clients up.
+const REAP_SLICE: Duration = Duration::from_micros(1500);
+/// At most one reaper slice per this long, so reaping takes at most about 15% of the loop.
+const REAP_EVERY: Duration = Duration::from_millis(10);
+/// The most records a reaper slice deletes, whatever the clock says.
+const REAP_SLICE_RECORDS: usize = 20_000;
+
 /// The poll token that wakes the loop from another thread (a stop signal).
 pub const WAKER: Token = Token(usize::MAX);
 /// Listener `i` polls as `LISTENER_BASE + i`; client `id` polls as `Token(id)`.
@@ -101,6 +109,8 @@ pub struct Engine {
     /// Clients whose output or state changed in this drain: released, written or closed at
     /// its end. May hold an id twice or a closed client's id; both are harmless.
     dirty: Vec<u64>,
+    /// When the reaper may run its next slice.
+    next_reap: Instant,
     /// An accept failed (EMFILE…): the listeners are tried again at the next cron tick, since
     /// the pending connections raise no new event.
     retry_accept: bool,
@@ -174,6 +184,7 @@ impl Engine {
             stop,
             todo: VecDeque::new(),
             dirty: Vec::new(),
+            next_reap: Instant::now(),
             retry_accept: false,
             metrics: None,
         })
@@ -212,11 +223,14 @@ impl Engine {
         let mut next_cron = Instant::now();
         loop {
             let timeout = if self.todo.is_empty() {
-                let wake = self
+                let mut wake = self
                     .srv
                     .deadlines
                     .first()
                     .map_or(next_cron, |(d, _)| (*d).min(next_cron));
+                if self.reaping() {
+                    wake = wake.min(self.next_reap);
+                }
                 wake.saturating_duration_since(Instant::now())
             } else {
                 Duration::ZERO
@@ -249,6 +263,7 @@ impl Engine {
                     Instant::now() + Duration::from_millis(1000 / self.srv.config.hz.max(1));
             }
             self.finish_drain();
+            self.reap_slice();
             if self.srv.shutdown_requested {
                 tracing::info!("SHUTDOWN requested by a client");
                 break;
@@ -720,12 +735,33 @@ impl Engine {
             return self.storage_fault(e, "running the job timers");
         }
         self.serve_ready();
-        // Reclaim deleted streams in the background, a bounded amount per tick.
-        if self.store_mut().dead_streams() > 0 {
-            if let Err(e) = self.store_mut().reap(20_000) {
-                self.storage_fault(e, "reclaiming deleted streams");
-            }
+    }
+
+    /// Whether a deleted stream still holds data the reaper can delete now (not while the disk
+    /// is full: reaping writes).
+    fn reaping(&mut self) -> bool {
+        self.srv.disk_fault.is_none() && self.store_mut().dead_streams() > 0
+    }
+
+    /// Runs one slice of the reaper, at most [`REAP_SLICE`] long, if one is due (one per
+    /// [`REAP_EVERY`]); its tombstones are then persisted as a drain's writes are. The loop runs
+    /// it after the drain's replies went out, so a slice delays no reply already computed.
+    fn reap_slice(&mut self) {
+        if !self.reaping() {
+            return;
         }
+        let now = Instant::now();
+        if now < self.next_reap {
+            return;
+        }
+        self.next_reap = now + REAP_EVERY;
+        let reaped = self
+            .store_mut()
+            .reap_until(REAP_SLICE_RECORDS, Some(now + REAP_SLICE));
+        if let Err(e) = reaped {
+            return self.storage_fault(e, "reclaiming deleted streams");
+        }
+        self.finish_drain();
     }
 
     /// Closes a client: drops its socket, its WATCHes and its place in the wait lists.

@@ -89,7 +89,7 @@ impl Store {
             self.open_runs.remove(&sid);
             self.overlay.forget(sid);
             self.run_cache.forget(sid);
-            self.dead.push((sid, None));
+            self.dead.push((sid, reaper::ReapAt::Start));
         }
     }
 
@@ -256,7 +256,7 @@ impl Store {
             .inspect_err(|_| {
                 // Whatever was written of it is reaped.
                 if runs_copied > 0 {
-                    self.dead.push((sid, None));
+                    self.dead.push((sid, reaper::ReapAt::Start));
                 }
             })?;
             if let Some(b) = batch {

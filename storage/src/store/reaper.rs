@@ -1,5 +1,6 @@
 //! The reaper: deleting the entries and node records of dead stream incarnations (a DEL of a
-//! stream answers at once; the data goes here, a bounded amount per periodic tick).
+//! stream answers at once; the data goes here, in short slices the engine runs from its loop:
+//! [`Store::reap_until`] stops at a deadline, and the next slice resumes where it stopped).
 //!
 //! A big incarnation (at least [`DROP_MIN_ENTRIES`] entries when it died) first has the tables
 //! that hold nothing but its entries dropped whole, which costs no tombstone and no compaction
@@ -7,8 +8,10 @@
 //! that its last writes reach tables, waits (tick by tick, never blocking) for the flush, then a
 //! thread of its own syncs the journal and drops the tables. Whatever is left (entries in
 //! tables shared with other streams, or written while the flush ran late) then gets tombstones,
-//! as every small incarnation does. Deleting one record at a time cost the loop thread about
-//! 1 µs per record, in slices of the tick's budget.
+//! as every small incarnation does. Deleting one record at a time costs the loop thread about
+//! 1 µs per record; walking a stream's node records can cost more than deleting them (their
+//! superseded versions in the memtable), which is why a slice is bounded by time, not only by
+//! a count (one slice of 6,000 node records once took 87 ms).
 //!
 //! Invariants:
 //! - a dead incarnation's records are only deleted after its tombstone is committed, and its
@@ -21,9 +24,12 @@
 //! - a backup's snapshot older than the DEL still reads every record of the stream: lsm-tree
 //!   keeps the table version each open snapshot reads (a drop makes a new version, with a
 //!   seqno after the DEL's), as it does for compactions (tested);
-//! - at most one table drop runs, for the first dead incarnation; [`Store::close`] waits for it.
+//! - at most one table drop runs, for the first dead incarnation; [`Store::close`] waits for it;
+//! - only the first dead incarnation is reaped, and [`ReapAt`] says how far: its entries from
+//!   a key on, then its node records from a key on; the dead marker goes last.
 
 use super::*;
+use std::time::Instant;
 
 /// Dead incarnations with at least this many entries have their tables dropped first.
 pub const DROP_MIN_ENTRIES: u64 = 50_000;
@@ -45,58 +51,110 @@ enum Phase {
     Dropping(std::thread::JoinHandle<fjall::Result<()>>),
 }
 
+/// Where the reaper got to in a dead incarnation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ReapAt {
+    /// Nothing done yet (a big incarnation's table drop comes first).
+    Start,
+    /// Deleting entries: the next `entries` key to look at.
+    Entries(Vec<u8>),
+    /// Entries are gone; deleting node records: the next `smeta` key to look at.
+    Nodes(Vec<u8>),
+}
+
+/// How many records a slice deletes between two looks at the clock.
+pub(crate) const CLOCK_EVERY: usize = 32;
+
 impl Store {
-    /// Deletes up to `budget` records of dead stream incarnations; returns how many. The engine
-    /// runs it from its periodic task, so DEL of a huge stream answers at once and the space
-    /// comes back in the background.
+    /// Deletes up to `budget` records of dead stream incarnations; returns how many. See
+    /// [`Store::reap_until`], without the deadline.
     pub fn reap(&mut self, budget: usize) -> Result<usize> {
-        let Some((sid, resume)) = self.dead.first().cloned() else {
+        self.reap_until(budget, None)
+    }
+
+    /// Deletes up to `budget` records of dead stream incarnations, stopping early at
+    /// `deadline`; returns how many. The engine runs it in short slices from its loop, so DEL of
+    /// a huge stream answers at once, the space comes back in the background, and no slice
+    /// holds other clients up for long.
+    ///
+    /// The deadline is looked at every few records: walking to the next record costs more than
+    /// deleting it when the memtable holds many versions of the records (an XADD rewrites its
+    /// node's summary, so a stream of N entries leaves about N versions of its node records in
+    /// the `smeta` memtable). A slice with a budget always makes progress, however late: at
+    /// least one record, or one step of a table drop.
+    pub fn reap_until(&mut self, budget: usize, deadline: Option<Instant>) -> Result<usize> {
+        let Some((sid, at)) = self.dead.first().cloned() else {
             return Ok(0);
         };
         debug_assert!(self.atomic == 0, "reap inside an atomic section");
-        if resume.is_none() && self.drop_first.contains(&sid) && !self.drop_tables(sid)? {
+        if at == ReapAt::Start && self.drop_first.contains(&sid) && !self.drop_tables(sid)? {
             return Ok(0);
         }
+        let out_of_time = |done: usize| {
+            done.is_multiple_of(CLOCK_EVERY) && deadline.is_some_and(|d| Instant::now() >= d)
+        };
         // Nothing of a dead incarnation is staged (`drop_value`): fjall holds all there is.
         let prefix = sid.to_be_bytes();
-        let start = resume.unwrap_or_else(|| prefix.to_vec());
         let mut done = 0usize;
-        let mut last = None;
-        let entries = self.entries.clone();
-        let end = (sid.checked_add(1)).map(|s| s.to_be_bytes().to_vec());
-        let range: Box<dyn Iterator<Item = fjall::Guard>> = match &end {
-            Some(end) => Box::new(entries.range(start.clone()..end.clone())),
-            None => Box::new(entries.range(start.clone()..)),
+        let nodes_from = match at {
+            ReapAt::Start | ReapAt::Entries(_) => {
+                let start = match at {
+                    ReapAt::Entries(k) => k,
+                    _ => prefix.to_vec(),
+                };
+                let entries = self.entries.clone();
+                let end = (sid.checked_add(1)).map(|s| s.to_be_bytes().to_vec());
+                let range: Box<dyn Iterator<Item = fjall::Guard>> = match &end {
+                    Some(end) => Box::new(entries.range(start..end.clone())),
+                    None => Box::new(entries.range(start..)),
+                };
+                let batch = self.batch.get_or_insert_with(|| self.db.batch());
+                let mut stopped_at = None;
+                for guard in range {
+                    let k = guard.key()?;
+                    if done >= budget || (done > 0 && out_of_time(done)) {
+                        stopped_at = Some(k.to_vec());
+                        break;
+                    }
+                    batch.remove(&entries, k.to_vec());
+                    done += 1;
+                }
+                match stopped_at {
+                    Some(k) => {
+                        // Resume at the first key not deleted, never re-walking tombstones.
+                        self.dead[0].1 = ReapAt::Entries(k);
+                        self.commit()?;
+                        return Ok(done);
+                    }
+                    None => prefix.to_vec(),
+                }
+            }
+            ReapAt::Nodes(k) => k,
         };
-        let batch = self.batch.get_or_insert_with(|| self.db.batch());
-        for guard in range {
-            if done >= budget {
+        // Entries are gone: remove the node records, then the marker.
+        let smeta = self.smeta.clone();
+        let nodes: Box<dyn Iterator<Item = fjall::Guard>> = match sid.checked_add(1) {
+            Some(end) => Box::new(smeta.range(nodes_from..end.to_be_bytes().to_vec())),
+            None => Box::new(smeta.range(nodes_from..)),
+        };
+        for guard in nodes {
+            let k = guard.key()?;
+            if !k.starts_with(&prefix) {
                 break;
             }
-            let k = guard.key()?;
-            batch.remove(&entries, k.to_vec());
-            last = Some(k.to_vec());
+            if done >= budget || (done > 0 && out_of_time(done)) {
+                self.dead[0].1 = ReapAt::Nodes(k.to_vec());
+                self.commit()?;
+                return Ok(done);
+            }
+            self.batch
+                .get_or_insert_with(|| self.db.batch())
+                .remove(&smeta, k.to_vec());
             done += 1;
         }
-        if done < budget {
-            // Entries are gone: remove the node records and the marker.
-            let smeta = self.smeta.clone();
-            for guard in smeta.prefix(prefix) {
-                let k = guard.key()?;
-                self.batch
-                    .get_or_insert_with(|| self.db.batch())
-                    .remove(&smeta, k.to_vec());
-                done += 1;
-            }
-            self.pending_keys.insert(dead_key(sid), None);
-            self.dead.remove(0);
-            self.drop_first.remove(&sid);
-        } else if let Some(first) = self.dead.first_mut() {
-            // Resume after the last key deleted, never re-walking its tombstones.
-            let mut next = last.unwrap_or(start);
-            next.push(0);
-            first.1 = Some(next);
-        }
+        self.pending_keys.insert(dead_key(sid), None);
+        self.dead.remove(0);
+        self.drop_first.remove(&sid);
         self.commit()?;
         Ok(done)
     }

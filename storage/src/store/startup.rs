@@ -214,7 +214,7 @@ impl Store {
                 .map(u64::from_be_bytes);
             let sid =
                 sid.ok_or_else(|| StoreError::Corrupt(format!("bad dead-stream marker {k:?}")))?;
-            self.dead.push((sid, None));
+            self.dead.push((sid, reaper::ReapAt::Start));
         }
         for (db, name, entry) in expired {
             self.pending_keys
