@@ -244,6 +244,9 @@ pub struct FairSettings {
     pub readers: usize,
     /// How long the producer sends XADDs to the blocked readers.
     pub duration: Duration,
+    /// Entries of the stream the big-DEL case deletes, and how long its prober runs after.
+    pub del_entries: u64,
+    pub del_window: Duration,
 }
 
 impl Args {
@@ -298,6 +301,8 @@ impl Args {
             xrange_reps: 1,
             readers: self.fair_readers as usize,
             duration: secs(self.fair_duration, 1.0, 5.0)?,
+            del_entries: if q { 100_000 } else { 600_000 },
+            del_window: Duration::from_secs(if q { 2 } else { 3 }),
         };
         let stream_entries = self
             .stream_entries

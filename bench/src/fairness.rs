@@ -9,6 +9,12 @@
 //!    and group, each taking one entry when woken and blocking again, while one producer sends
 //!    unpipelined XADDs as fast as it can.
 //!
+//! 3. [`big_del`]: a stream of many entries, appended unpipelined by 50 connections (as
+//!    `redis-benchmark -P 1` does), is deleted while a prober sends one PING every millisecond
+//!    (one in flight) for the next few seconds: what reclaiming it costs the other clients.
+//!    Redis frees a stream inside DEL; Sluice answers DEL at once and reclaims in the
+//!    background, so the window covers both.
+//!
 //! The prober, the sampler and the producer run on threads of their own, so what they time is
 //! not delayed by the harness's other tasks (the greedy client's copying of gigabytes, the
 //! thousands of readers).
@@ -429,6 +435,89 @@ pub async fn xrange_pipeline(
         stopped,
         rss_before,
         rss_peak,
+    })
+}
+
+/// Settings of one big-DEL run.
+#[derive(Clone, Debug)]
+pub struct DelParams {
+    pub key: String,
+    /// Entries appended before the DEL (50 connections, one XADD in flight each).
+    pub entries: u64,
+    /// One PING every this long after the DEL (one in flight).
+    pub ping_every: Duration,
+    /// How long the prober runs after the DEL.
+    pub window: Duration,
+}
+
+/// What one big-DEL run saw.
+#[derive(Debug)]
+pub struct DelRun {
+    /// PING round trips in the window, nanoseconds.
+    pub pings: Histogram<u64>,
+    pub ping_max: Duration,
+    /// A PING still unanswered when the prober gave up (counted in `ping_max`).
+    pub ping_unanswered: Option<Duration>,
+    /// The DEL's own round trip.
+    pub del: Duration,
+}
+
+/// Appends `p.entries` entries to `p.key`, lets the server settle for a second, then DELs the
+/// stream while a prober PINGs for `p.window` (see the module docs).
+pub async fn big_del(addr: &str, p: &DelParams) -> Result<DelRun, LgError> {
+    crate::loadgen::load_stream(
+        addr,
+        &p.key,
+        p.entries,
+        50,
+        1,
+        &indicatif::ProgressBar::hidden(),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut c = Conn::connect(addr).await?;
+    let done = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let probe = {
+        let (addr, done, every) = (addr.to_string(), done.clone(), p.ping_every);
+        let pd = Instant::now() + p.window + Duration::from_secs(30);
+        on_own_thread("ping-prober", move || {
+            prober(addr, every, done, ready_tx, pd)
+        })
+    };
+    if tokio::time::timeout(Duration::from_secs(15), ready_rx)
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .is_none()
+    {
+        done.store(true, Ordering::Relaxed);
+        return Err(match joined(probe, "PING prober").await {
+            Err(e) => e,
+            Ok(_) => LgError::Other("the PING prober did not start".into()),
+        });
+    }
+    let t0 = Instant::now();
+    let reply = tokio::time::timeout(Duration::from_secs(30), c.cmd_str(&["DEL", &p.key])).await;
+    let del = t0.elapsed();
+    let checked = match reply {
+        Ok(Ok(Value::Int(1))) => Ok(()),
+        Ok(Ok(v)) => Err(LgError::Other(format!("DEL replied {}", v.brief()))),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(LgError::Other("DEL got no reply within 30 s".into())),
+    };
+    if checked.is_ok() {
+        tokio::time::sleep(p.window.saturating_sub(del)).await;
+    }
+    done.store(true, Ordering::Relaxed);
+    let pings = joined(probe, "PING prober").await;
+    checked?;
+    let (pings, ping_max, ping_unanswered) = pings?;
+    Ok(DelRun {
+        pings,
+        ping_max,
+        ping_unanswered,
+        del,
     })
 }
 

@@ -291,7 +291,9 @@ pub async fn run(args: Args) -> Result<(), String> {
         }
     }
     if ctx.s.has_phase(Phase::Fairness)
-        && (ctx.s.selected("fair-xrange") || ctx.s.selected("fair-blocked"))
+        && ["fair-xrange", "fair-blocked", "fair-del"]
+            .iter()
+            .any(|id| ctx.s.selected(id))
     {
         fairness_phase(&mut ctx).await?;
     }
@@ -1567,6 +1569,84 @@ async fn fairness_phase(ctx: &mut Ctx) -> Result<(), String> {
         }
         steps.finish_and_clear();
         for r in [base, row] {
+            ctx.ui.log(format!("  {}", one_line(&r)));
+            rows.push(r);
+        }
+    }
+    if ctx.s.selected("fair-del") {
+        let row = |id: &str, what: &str| {
+            Row::new(
+                "fairness",
+                &format!("fair-del-{id}"),
+                &format!("DEL of a {}k-entry stream: {what}", f.del_entries / 1000),
+                label,
+                Unit::Millis,
+            )
+        };
+        let mut p99 = row("ping-p99", "PING p99");
+        let mut pmax = row("ping-max", "PING max");
+        let mut del = row("reply", "DEL reply");
+        let params = fairness::DelParams {
+            key: "bench:fair:del".into(),
+            entries: f.del_entries,
+            ping_every: Duration::from_millis(1),
+            window: f.del_window,
+        };
+        let steps = ctx.ui.steps(ctx.s.reps as u64 * 2, "fairness");
+        for rep in 0..ctx.s.reps {
+            for slot in pair.iter_mut() {
+                let side = slot.server.side;
+                steps.set_message(format!(
+                    "DEL of a {}-entry stream on {} (run {}/{})",
+                    f.del_entries,
+                    side.name(),
+                    rep + 1,
+                    ctx.s.reps
+                ));
+                revive(ctx, slot).await;
+                let r = fairness::big_del(&slot.server.addr, &params).await;
+                let died = !slot.server.alive();
+                match (r, died) {
+                    (Ok(run), false) => {
+                        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+                        let q =
+                            (run.pings.value_at_quantile(0.99) as f64 / 1e6).min(ms(run.ping_max));
+                        let mut a = RunResult::value(q);
+                        a.note = format!(
+                            "{} PINGs answered in the {:.0} s after the DEL",
+                            run.pings.len(),
+                            f.del_window.as_secs_f64()
+                        );
+                        p99.push(side, Outcome::Ok(a));
+                        let mut m = RunResult::value(ms(run.ping_max));
+                        if let Some(w) = run.ping_unanswered {
+                            m.note = format!(
+                                "a PING was still unanswered after {:.1} s (counted in the max)",
+                                w.as_secs_f64()
+                            );
+                        }
+                        pmax.push(side, Outcome::Ok(m));
+                        del.push(side, Outcome::Ok(RunResult::value(ms(run.del))));
+                    }
+                    (r, _) => {
+                        let o = match r {
+                            _ if died => Outcome::Failed(died_msg(&slot.server)),
+                            Err(e) => err_outcome(e),
+                            Ok(_) => Outcome::Failed("no result".into()),
+                        };
+                        ctx.ui.log(format!("  big DEL on {}: {:?}", side.name(), o));
+                        for r in [&mut p99, &mut pmax, &mut del] {
+                            r.push(side, o.clone());
+                        }
+                    }
+                }
+                // The next run starts with the stream reclaimed (Sluice's reaper).
+                quiet(&slot.server.addr, &["DEL", &params.key]).await;
+                steps.inc(1);
+            }
+        }
+        steps.finish_and_clear();
+        for r in [p99, pmax, del] {
             ctx.ui.log(format!("  {}", one_line(&r)));
             rows.push(r);
         }
