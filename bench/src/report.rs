@@ -214,7 +214,10 @@ connection is closed when the server's RSS passes the harness's limit (said in t
 greedy client's total time is then not comparable. *Blocked readers*: many connections \
 blocked in `XREADGROUP ... BLOCK 0` on one stream and group (each woken reader takes its entry \
 and blocks again) while one producer sends unpipelined `XADD`s as fast as it can; higher is \
-better.";
+better. *DEL of a big stream*: a stream appended by 50 unpipelined connections is deleted \
+while another client sends one PING every millisecond (one in flight) for the next few \
+seconds; the DEL's own round trip, and the PINGs' p99 and max, lower is better. Redis frees \
+the stream inside DEL, Sluice in the background after answering it.";
 
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
