@@ -4,9 +4,11 @@
 //!
 //! A big incarnation (at least [`DROP_MIN_ENTRIES`] entries when it died) first has the tables
 //! that hold nothing but its entries dropped whole, which costs no tombstone and no compaction
-//! (lsm-tree's drop-range compaction; fjall patch 9): the reaper seals the `entries` memtable so
-//! that its last writes reach tables, waits (tick by tick, never blocking) for the flush, then a
-//! thread of its own syncs the journal and drops the tables. Whatever is left (entries in
+//! (lsm-tree's drop-range compaction; fjall patch 9): a thread of its own seals the `entries`
+//! memtable so that the stream's last writes reach tables, waits for that flush, syncs the
+//! journal and drops the tables, while the reaper's slices only look whether it is done. Sealing
+//! a memtable runs fjall's maintenance (old versions and journals deleted), which the event loop
+//! must not wait for: an unlink with online discard took 20 ms per file. Whatever is left (entries in
 //! tables shared with other streams, or written while the flush ran late) then gets tombstones,
 //! as every small incarnation does. Deleting one record at a time costs the loop thread about
 //! 1 µs per record; walking a stream's node records can cost more than deleting them (their
@@ -34,21 +36,15 @@ use std::time::Instant;
 /// Dead incarnations with at least this many entries have their tables dropped first.
 pub const DROP_MIN_ENTRIES: u64 = 50_000;
 
-/// Ticks to wait for the flush of the sealed `entries` memtable before dropping anyway (the
-/// entries still in a memtable then get tombstones).
-const FLUSH_WAIT_TICKS: u32 = 300;
+/// How long the drop thread waits for the flush of the sealed `entries` memtable before
+/// dropping anyway (the entries still in a memtable then get tombstones).
+const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The table drop of one dead incarnation.
+/// The table drop of one dead incarnation: the thread sealing the memtable, waiting for its
+/// flush, syncing the journal and dropping the tables.
 pub(crate) struct TableDrop {
     sid: u64,
-    phase: Phase,
-}
-
-enum Phase {
-    /// The memtable was sealed; waiting for it to reach tables.
-    Flushing { ticks: u32 },
-    /// The thread syncing the journal and dropping the tables.
-    Dropping(std::thread::JoinHandle<fjall::Result<()>>),
+    thread: std::thread::JoinHandle<fjall::Result<()>>,
 }
 
 /// Where the reaper got to in a dead incarnation.
@@ -161,109 +157,55 @@ impl Store {
 
     /// One step of dead incarnation `sid`'s table drop (see the module docs); true once it is
     /// over (done, or given up: the tombstones then delete everything), false while it waits.
-    /// Never blocks: the flush and the drop run on other threads. A failed journal sync or drop
-    /// is the caller's storage error.
+    /// Never blocks: sealing the memtable, its flush and the drop run on another thread. A
+    /// failed journal sync or drop is the caller's storage error.
     fn drop_tables(&mut self, sid: u64) -> Result<bool> {
         let Some(dir) = self.data_dir.clone() else {
             return Ok(true);
         };
         let Some(TableDrop {
             sid: for_sid,
-            phase,
+            thread,
         }) = self.table_drop.take()
         else {
-            // Its last entries may still be in the memtable: seal it so that they reach
-            // tables (the DEL's tombstone is committed: it went out with its drain).
+            // The DEL's tombstone is committed (it went out with its drain) and its journal
+            // write is with the OS before the thread syncs the journal.
             self.commit()?;
-            self.entries.rotate_memtable()?;
-            self.table_drop = Some(TableDrop {
-                sid,
-                phase: Phase::Flushing { ticks: 0 },
-            });
-            return Ok(false);
+            self.db.persist(PersistMode::Buffer)?;
+            let entries = self.entries.clone();
+            let spawned = std::thread::Builder::new()
+                .name("sluice:reap".into())
+                .spawn(move || drop_thread(&entries, &dir, sid));
+            return match spawned {
+                Ok(thread) => {
+                    self.table_drop = Some(TableDrop { sid, thread });
+                    Ok(false)
+                }
+                Err(e) => {
+                    tracing::warn!(sid, "can't start the thread that drops a deleted stream's tables ({e}); deleting its entries one by one");
+                    Ok(true)
+                }
+            };
         };
         debug_assert_eq!(for_sid, sid, "a table drop for another incarnation");
-        match phase {
-            Phase::Flushing { ticks } => {
-                if self.entries.sealed_memtable_count() > 0 && ticks < FLUSH_WAIT_TICKS {
-                    self.table_drop = Some(TableDrop {
-                        sid,
-                        phase: Phase::Flushing { ticks: ticks + 1 },
-                    });
-                    return Ok(false);
-                }
-                // The tombstone's journal write is with the OS (every drain's commit went out
-                // before this tick); the thread syncs it before any table goes.
-                self.db.persist(PersistMode::Buffer)?;
-                let entries = self.entries.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("sluice:reap".into())
-                    .spawn(move || {
-                        if let Err(e) = sync_active_journal(&dir) {
-                            tracing::error!(dir = %dir.display(), "syncing the journal before dropping the tables of a deleted stream failed: {e}");
-                            return Err(fjall::Error::Io(e));
-                        }
-                        let started = std::time::Instant::now();
-                        let tables = entries.table_count();
-                        let lo = sid.to_be_bytes();
-                        let dropped = match sid.checked_add(1) {
-                            Some(hi) => entries.drop_range(lo..hi.to_be_bytes()),
-                            None => entries.drop_range(lo..),
-                        };
-                        match &dropped {
-                            Ok(()) => tracing::info!(
-                                sid,
-                                tables_before = tables,
-                                tables_after = entries.table_count(),
-                                ms = started.elapsed().as_millis() as u64,
-                                "dropped the tables holding only a deleted stream's entries"
-                            ),
-                            Err(e) => tracing::error!(sid, "dropping the tables of a deleted stream failed: {e}"),
-                        }
-                        dropped
-                    });
-                match spawned {
-                    Ok(handle) => {
-                        self.table_drop = Some(TableDrop {
-                            sid,
-                            phase: Phase::Dropping(handle),
-                        });
-                        Ok(false)
-                    }
-                    Err(e) => {
-                        tracing::warn!(sid, "can't start the thread that drops a deleted stream's tables ({e}); deleting its entries one by one");
-                        Ok(true)
-                    }
-                }
-            }
-            Phase::Dropping(handle) => {
-                if !handle.is_finished() {
-                    self.table_drop = Some(TableDrop {
-                        sid,
-                        phase: Phase::Dropping(handle),
-                    });
-                    return Ok(false);
-                }
-                match handle.join() {
-                    Ok(Ok(())) => Ok(true),
-                    Ok(Err(e)) => Err(e.into()),
-                    Err(_) => {
-                        tracing::error!(sid, "the thread dropping a deleted stream's tables panicked; deleting its entries one by one");
-                        Ok(true)
-                    }
-                }
+        if !thread.is_finished() {
+            self.table_drop = Some(TableDrop { sid, thread });
+            return Ok(false);
+        }
+        match thread.join() {
+            Ok(Ok(())) => Ok(true),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => {
+                tracing::error!(sid, "the thread dropping a deleted stream's tables panicked; deleting its entries one by one");
+                Ok(true)
             }
         }
     }
 
     /// Waits for a table drop under way (at close: the drop holds the `entries` keyspace).
     pub(super) fn finish_table_drop(&mut self) {
-        if let Some(TableDrop {
-            phase: Phase::Dropping(handle),
-            sid,
-        }) = self.table_drop.take()
-        {
-            match handle.join() {
+        if let Some(TableDrop { thread, sid }) = self.table_drop.take() {
+            match thread.join() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(
                     sid,
@@ -295,4 +237,38 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.finish_table_drop();
     }
+}
+
+/// The table drop's thread: seals the `entries` memtable so that the dead incarnation's last
+/// entries reach tables, waits (at most [`FLUSH_WAIT`]) for that flush, syncs the journal that
+/// holds the DEL, then drops every table holding only keys of `sid`.
+fn drop_thread(entries: &Keyspace, dir: &std::path::Path, sid: u64) -> fjall::Result<()> {
+    entries.rotate_memtable()?;
+    let waited = std::time::Instant::now();
+    while entries.sealed_memtable_count() > 0 && waited.elapsed() < FLUSH_WAIT {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    if let Err(e) = sync_active_journal(dir) {
+        tracing::error!(dir = %dir.display(), "syncing the journal before dropping the tables of a deleted stream failed: {e}");
+        return Err(fjall::Error::Io(e));
+    }
+    let started = std::time::Instant::now();
+    let tables = entries.table_count();
+    let lo = sid.to_be_bytes();
+    let dropped = match sid.checked_add(1) {
+        Some(hi) => entries.drop_range(lo..hi.to_be_bytes()),
+        None => entries.drop_range(lo..),
+    };
+    match &dropped {
+        Ok(()) => tracing::info!(
+            sid,
+            tables_before = tables,
+            tables_after = entries.table_count(),
+            flush_wait_ms = (started - waited).as_millis() as u64,
+            ms = started.elapsed().as_millis() as u64,
+            "dropped the tables holding only a deleted stream's entries"
+        ),
+        Err(e) => tracing::error!(sid, "dropping the tables of a deleted stream failed: {e}"),
+    }
+    dropped
 }

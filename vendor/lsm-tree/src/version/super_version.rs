@@ -38,12 +38,19 @@ pub struct SuperVersion {
 /// every memtable insert and every new read iterator of the tree waited on the lock. Freeing
 /// them later changes nothing but when the memory returns.
 ///
+/// The popped version goes too (patch 10, vendor/README.md): it may hold the last reference to
+/// a table that a compaction or a drop-range removed, and dropping that table unlinks its file.
+/// With online discard (ext4 `-o discard`) an unlink waits for the device: 20 ms per table file
+/// was seen, on whichever thread ran the maintenance (the server's event loop, when it rotated
+/// a memtable). A table file deleted later is harmless: no version lists it any more, and a
+/// crash before the unlink leaves an orphan that recovery deletes.
+///
 /// Bounded: at most [`DROP_QUEUE`] batches wait for the thread (a flush makes one); past that,
 /// or if the thread cannot be started, they are dropped here, under the lock, as upstream did.
-fn drop_memtables_later(active: Arc<Memtable>, sealed: Arc<SealedMemtables>) {
+fn drop_memtables_later(active: Arc<Memtable>, sealed: Arc<SealedMemtables>, version: Version) {
     use std::sync::{mpsc, OnceLock};
 
-    type Garbage = (Arc<Memtable>, Arc<SealedMemtables>);
+    type Garbage = (Arc<Memtable>, Arc<SealedMemtables>, Version);
     static DROPPER: OnceLock<Option<mpsc::SyncSender<Garbage>>> = OnceLock::new();
 
     let tx = DROPPER.get_or_init(|| {
@@ -61,7 +68,7 @@ fn drop_memtables_later(active: Arc<Memtable>, sealed: Arc<SealedMemtables>) {
 
     if let Some(tx) = tx {
         // Full or disconnected: the value comes back in the error and is dropped here.
-        let _ = tx.try_send((active, sealed));
+        let _ = tx.try_send((active, sealed, version));
     }
 }
 
@@ -138,9 +145,11 @@ impl SuperVersions {
                 }
 
                 // SLUICE PATCH (lsm-tree patch 2): the memtables of a popped version are
-                // dropped on another thread, not under the version-history write lock.
+                // dropped on another thread, not under the version-history write lock; so is
+                // the version itself, whose tables may be the last references to deleted
+                // table files (patch 10: their unlink, with online discard, took 20 ms each).
                 if let Some(old) = self.0.pop_front() {
-                    drop_memtables_later(old.active_memtable, old.sealed_memtables);
+                    drop_memtables_later(old.active_memtable, old.sealed_memtables, old.version);
                 }
             }
         }
