@@ -772,6 +772,65 @@ mod tests {
         assert_eq!(seqs, (1..=10_000).collect::<Vec<u64>>());
     }
 
+    /// A close while a big dead stream's table drop is under way (its thread sealing the
+    /// memtable, waiting for the flush, or dropping) loses nothing: after the reopen the dead
+    /// incarnation is reaped to the last record, and its neighbour reads whole.
+    #[test]
+    fn a_close_during_a_table_drop_loses_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let append = |s: &mut Store, key: &'static [u8], seq: u64| {
+            let fields = [Bytes::from_static(b"f"), Bytes::from(seq.to_string())];
+            s.stream_append(
+                0,
+                key,
+                StreamId::new(1, seq),
+                &fields,
+                NodeLimits::default(),
+                0,
+            );
+            s.end_command();
+        };
+        let (dead_sid, kept_sid);
+        {
+            let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
+            s.set_drop_min_entries(1_000);
+            for key in [&b"dead"[..], b"kept"] {
+                s.stream_create(0, Bytes::from_static(key));
+            }
+            let sid =
+                |s: &mut Store, k: &[u8]| s.stream(0, k, 0).expect("type").expect("stream").sid;
+            (dead_sid, kept_sid) = (sid(&mut s, b"dead"), sid(&mut s, b"kept"));
+            for seq in 1..=5_000 {
+                append(&mut s, b"dead", seq);
+                append(&mut s, b"kept", seq);
+                if seq % 10 == 0 {
+                    s.commit().expect("commit");
+                }
+            }
+            s.delete(0, b"dead");
+            s.commit().expect("commit");
+            s.persist(Sync::Os).expect("persist");
+            // Starts the drop's thread, then closes at once.
+            assert_eq!(s.reap(100_000).expect("reap"), 0);
+            assert!(s.table_drop.is_some(), "no table drop started");
+            s.close().expect("close");
+        }
+        let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("reopen");
+        reap_all(&mut s);
+        assert_eq!(
+            s.entries
+                .range(dead_sid.to_be_bytes()..(dead_sid + 1).to_be_bytes())
+                .count(),
+            0
+        );
+        assert_eq!(s.smeta.prefix(dead_sid.to_be_bytes()).count(), 0);
+        let got = s
+            .stream_range(kept_sid, StreamId::MIN, StreamId::MAX, false, None)
+            .expect("range");
+        let seqs: Vec<u64> = got.iter().map(|e| e.id.seq).collect();
+        assert_eq!(seqs, (1..=5_000).collect::<Vec<u64>>());
+    }
+
     /// A backup whose snapshot was taken before the DEL, written after the reaper dropped the
     /// stream's tables, still has every entry: lsm-tree keeps the table version an open
     /// snapshot reads.

@@ -6,9 +6,10 @@
 //! that hold nothing but its entries dropped whole, which costs no tombstone and no compaction
 //! (lsm-tree's drop-range compaction; fjall patch 9): a thread of its own seals the `entries`
 //! memtable so that the stream's last writes reach tables, waits for that flush, syncs the
-//! journal and drops the tables, while the reaper's slices only look whether it is done. Sealing
-//! a memtable runs fjall's maintenance (old versions and journals deleted), which the event loop
-//! must not wait for: an unlink with online discard took 20 ms per file. Whatever is left (entries in
+//! journal and drops the tables, while the reaper's slices only look whether it is done.
+//! Sealing a memtable runs fjall's maintenance (old versions and journals deleted), which the
+//! event loop must not wait for: an unlink with online discard took 20 ms per file. Whatever is
+//! left (entries in
 //! tables shared with other streams, or written while the flush ran late) then gets tombstones,
 //! as every small incarnation does. Deleting one record at a time costs the loop thread about
 //! 1 µs per record; walking a stream's node records can cost more than deleting them (their
@@ -31,6 +32,8 @@
 //!   a key on, then its node records from a key on; the dead marker goes last.
 
 use super::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Dead incarnations with at least this many entries have their tables dropped first.
@@ -45,6 +48,9 @@ const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 pub(crate) struct TableDrop {
     sid: u64,
     thread: std::thread::JoinHandle<fjall::Result<()>>,
+    /// Set when the store closes: the thread stops waiting for the flush and drops nothing
+    /// (after a restart the incarnation's entries get tombstones).
+    stop: Arc<AtomicBool>,
 }
 
 /// Where the reaper got to in a dead incarnation.
@@ -166,6 +172,7 @@ impl Store {
         let Some(TableDrop {
             sid: for_sid,
             thread,
+            stop,
         }) = self.table_drop.take()
         else {
             // The DEL's tombstone is committed (it went out with its drain) and its journal
@@ -173,12 +180,14 @@ impl Store {
             self.commit()?;
             self.db.persist(PersistMode::Buffer)?;
             let entries = self.entries.clone();
+            let stop = Arc::new(AtomicBool::new(false));
+            let stopped = stop.clone();
             let spawned = std::thread::Builder::new()
                 .name("sluice:reap".into())
-                .spawn(move || drop_thread(&entries, &dir, sid));
+                .spawn(move || drop_thread(&entries, &dir, sid, &stopped));
             return match spawned {
                 Ok(thread) => {
-                    self.table_drop = Some(TableDrop { sid, thread });
+                    self.table_drop = Some(TableDrop { sid, thread, stop });
                     Ok(false)
                 }
                 Err(e) => {
@@ -189,7 +198,7 @@ impl Store {
         };
         debug_assert_eq!(for_sid, sid, "a table drop for another incarnation");
         if !thread.is_finished() {
-            self.table_drop = Some(TableDrop { sid, thread });
+            self.table_drop = Some(TableDrop { sid, thread, stop });
             return Ok(false);
         }
         match thread.join() {
@@ -204,7 +213,8 @@ impl Store {
 
     /// Waits for a table drop under way (at close: the drop holds the `entries` keyspace).
     pub(super) fn finish_table_drop(&mut self) {
-        if let Some(TableDrop { thread, sid }) = self.table_drop.take() {
+        if let Some(TableDrop { thread, sid, stop }) = self.table_drop.take() {
+            stop.store(true, Ordering::Relaxed);
             match thread.join() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(
@@ -242,10 +252,19 @@ impl Drop for Store {
 /// The table drop's thread: seals the `entries` memtable so that the dead incarnation's last
 /// entries reach tables, waits (at most [`FLUSH_WAIT`]) for that flush, syncs the journal that
 /// holds the DEL, then drops every table holding only keys of `sid`.
-fn drop_thread(entries: &Keyspace, dir: &std::path::Path, sid: u64) -> fjall::Result<()> {
+fn drop_thread(
+    entries: &Keyspace,
+    dir: &std::path::Path,
+    sid: u64,
+    stop: &AtomicBool,
+) -> fjall::Result<()> {
     entries.rotate_memtable()?;
     let waited = std::time::Instant::now();
     while entries.sealed_memtable_count() > 0 && waited.elapsed() < FLUSH_WAIT {
+        if stop.load(Ordering::Relaxed) {
+            tracing::info!(sid, "closing: the tables of a deleted stream are not dropped; its entries get tombstones after the restart");
+            return Ok(());
+        }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     if let Err(e) = sync_active_journal(dir) {
