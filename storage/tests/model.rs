@@ -616,12 +616,16 @@ impl MStream {
                 let Some((master, node)) = self.layout.nodes().nth(i % n.max(1)) else {
                     return StreamId::new(i as u64 % 7, 3);
                 };
+                // After XSETID lowered the last ID, an XADD can append below the tail node's
+                // master ID (see `xsetid_below_deleted_tail_then_xadd`): its last ID is then
+                // below its master, and the node's entries lie between the two either way.
+                let (lo, hi) = (*master.min(&node.last_id), *master.max(&node.last_id));
                 match p {
                     Pick::NodeMaster(_) => *master,
                     Pick::NodeLast(_) => node.last_id,
                     _ => self
                         .entries
-                        .range(*master..=node.last_id)
+                        .range(lo..=hi)
                         .next_back()
                         .and_then(|(id, _)| id.successor())
                         .unwrap_or(node.last_id),
@@ -1688,6 +1692,116 @@ fn trim_dropping_only_empty_nodes_is_persisted() {
         },
         Op::Reopen,
     ]);
+    run_ops(&ops);
+}
+
+/// Found by `store_matches_model` (shrunk): after XSETID lowered the last ID and an XADD
+/// appended below the tail node's master ID, that node's last ID is below its master, and the
+/// harness's `AfterNodeLive` pick took the range master..=last, which panicked. The store was
+/// not at fault; the pick now orders the two.
+#[test]
+fn after_node_live_on_a_node_whose_last_id_is_below_its_master() {
+    let xadd = |id: IdStep, fields: Vec<(usize, Vec<u8>)>, trim: Option<TrimArgs>| Op::XAdd {
+        db: 0,
+        key: 2,
+        id,
+        fields,
+        trim,
+    };
+    let ops = vec![
+        Op::SetLimits(0),
+        Op::Exec(vec![xadd(IdStep::NextMs(1, 0), vec![(0, vec![])], None)]),
+        Op::SetLimits(3),
+        xadd(IdStep::SameMs(1), vec![(0, vec![])], None),
+        Op::Expire {
+            db: 0,
+            key: 0,
+            after: None,
+        },
+        xadd(IdStep::SameMs(1), vec![(0, vec![])], None),
+        Op::Seq(vec![
+            Op::XDel {
+                db: 0,
+                key: 2,
+                ids: vec![Pick::NodeLast(0)],
+            },
+            Op::XTrim {
+                db: 0,
+                key: 2,
+                trim: TrimArgs {
+                    strat: Strat::MinId(Pick::AfterNodeLive(0)),
+                    approx: false,
+                    limit: None,
+                },
+            },
+        ]),
+        Op::Seq(vec![
+            Op::Bulk {
+                db: 1,
+                key: 0,
+                n: 2,
+                fields: vec![(0, b"2598800".to_vec())],
+            },
+            Op::DrainEnd { disk: false },
+            Op::XDel {
+                db: 1,
+                key: 0,
+                ids: vec![Pick::Nth(0), Pick::FromEnd(0)],
+            },
+            Op::XRange {
+                db: 1,
+                key: 0,
+                from: Some(Pick::Nth(7)),
+                to: Some(Pick::FromEnd(15)),
+                rev: true,
+                count: Some(1),
+            },
+            Op::XTrim {
+                db: 1,
+                key: 0,
+                trim: TrimArgs {
+                    strat: Strat::MaxLen(0),
+                    approx: false,
+                    limit: None,
+                },
+            },
+        ]),
+        Op::XSetId {
+            db: 0,
+            key: 2,
+            to: Pick::FromEnd(0),
+            entries_added: Some(3),
+            max_deleted: Some(Pick::Nth(49)),
+        },
+        Op::Exec(vec![xadd(
+            IdStep::SameMs(1),
+            vec![(3, vec![197, 127, 211, 255, 35])],
+            None,
+        )]),
+        Op::DrainEnd { disk: true },
+        xadd(
+            IdStep::NextMs(2, 1),
+            vec![
+                (1, b"-5436697324129464407".to_vec()),
+                (0, vec![8, 144]),
+                (0, b"-79673278".to_vec()),
+            ],
+            None,
+        ),
+        xadd(
+            IdStep::SameMs(2),
+            vec![
+                (1, b"1603378444".to_vec()),
+                (4, vec![220, 139, 147, 216, 59, 169]),
+            ],
+            Some(TrimArgs {
+                strat: Strat::MinId(Pick::AfterNodeLive(0)),
+                approx: true,
+                limit: Some(5),
+            }),
+        ),
+        Op::Reopen,
+    ];
     run_ops(&ops);
 }
 
