@@ -285,7 +285,7 @@ async fn prober(
     done: Arc<AtomicBool>,
     ready: oneshot::Sender<()>,
     deadline: Instant,
-) -> Result<(Histogram<u64>, Duration, Option<Duration>), LgError> {
+) -> Result<Probed, LgError> {
     let deadline = tokio::time::Instant::from_std(deadline);
     let mut c = Conn::connect(&addr).await?;
     match tokio::time::timeout(Duration::from_secs(10), c.cmd(&[b"PING"])).await {
@@ -315,6 +315,40 @@ async fn prober(
         }
     }
     Ok((hist, max, None))
+}
+
+/// What the PING prober returns: the round trips, the longest wait, and a PING still
+/// unanswered at its deadline.
+type Probed = (Histogram<u64>, Duration, Option<Duration>);
+
+/// Starts [`prober`] on a thread of its own and waits (at most 15 s) until its connection has
+/// answered a first PING. If it does not, sets `done` and returns the prober's error.
+async fn start_prober(
+    addr: &str,
+    every: Duration,
+    done: Arc<AtomicBool>,
+    deadline: Instant,
+) -> Result<oneshot::Receiver<Result<Probed, LgError>>, LgError> {
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let probe = {
+        let (addr, done) = (addr.to_string(), done.clone());
+        on_own_thread("ping-prober", move || {
+            prober(addr, every, done, ready_tx, deadline)
+        })
+    };
+    if tokio::time::timeout(Duration::from_secs(15), ready_rx)
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .is_none()
+    {
+        done.store(true, Ordering::Relaxed);
+        return Err(match joined(probe, "PING prober").await {
+            Err(e) => e,
+            Ok(_) => LgError::Other("the PING prober did not start".into()),
+        });
+    }
+    Ok(probe)
 }
 
 /// Follows the RSS of `pid` every 10 ms until `done`; notifies `over` once when it passes
@@ -364,32 +398,25 @@ pub async fn xrange_pipeline(
         ),
         None => None,
     };
-    let (ready_tx, ready_rx) = oneshot::channel();
-    let probe = {
-        let (addr, done, every) = (addr.to_string(), done.clone(), p.ping_every);
-        // A little longer than the greedy client's limit: a PING sent just before it stops
-        // may still be answered.
-        let pd = deadline + Duration::from_secs(10);
-        on_own_thread("ping-prober", move || {
-            prober(addr, every, done, ready_tx, pd)
-        })
-    };
     let stop_all = |done: &AtomicBool| done.store(true, Ordering::Relaxed);
-    if tokio::time::timeout(Duration::from_secs(15), ready_rx)
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .is_none()
+    // A little longer than the greedy client's limit: a PING sent just before it stops may
+    // still be answered.
+    let probe = match start_prober(
+        addr,
+        p.ping_every,
+        done.clone(),
+        deadline + Duration::from_secs(10),
+    )
+    .await
     {
-        stop_all(&done);
-        if let Some(h) = sampling {
-            let _ = h.join();
+        Ok(probe) => probe,
+        Err(e) => {
+            if let Some(h) = sampling {
+                let _ = h.join();
+            }
+            return Err(e);
         }
-        return Err(match joined(probe, "PING prober").await {
-            Err(e) => e,
-            Ok(_) => LgError::Other("the PING prober did not start".into()),
-        });
-    }
+    };
     let g = greedy(
         addr,
         p,
@@ -477,26 +504,13 @@ pub async fn big_del(addr: &str, p: &DelParams) -> Result<DelRun, LgError> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut c = Conn::connect(addr).await?;
     let done = Arc::new(AtomicBool::new(false));
-    let (ready_tx, ready_rx) = oneshot::channel();
-    let probe = {
-        let (addr, done, every) = (addr.to_string(), done.clone(), p.ping_every);
-        let pd = Instant::now() + p.window + Duration::from_secs(30);
-        on_own_thread("ping-prober", move || {
-            prober(addr, every, done, ready_tx, pd)
-        })
-    };
-    if tokio::time::timeout(Duration::from_secs(15), ready_rx)
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .is_none()
-    {
-        done.store(true, Ordering::Relaxed);
-        return Err(match joined(probe, "PING prober").await {
-            Err(e) => e,
-            Ok(_) => LgError::Other("the PING prober did not start".into()),
-        });
-    }
+    let probe = start_prober(
+        addr,
+        p.ping_every,
+        done.clone(),
+        Instant::now() + p.window + Duration::from_secs(30),
+    )
+    .await?;
     let t0 = Instant::now();
     let reply = tokio::time::timeout(Duration::from_secs(30), c.cmd_str(&["DEL", &p.key])).await;
     let del = t0.elapsed();

@@ -613,6 +613,19 @@ fn lg_outcome(r: Result<loadgen::Stats, LgError>) -> Outcome {
     }
 }
 
+/// A fairness row's PING max in ms; its note says when a PING was still unanswered at the end
+/// (it counts in the max).
+fn ping_max_result(max: Duration, unanswered: Option<Duration>) -> RunResult {
+    let mut m = RunResult::value(max.as_secs_f64() * 1e3);
+    if let Some(w) = unanswered {
+        m.note = format!(
+            "a PING was still unanswered after {:.1} s (counted in the max)",
+            w.as_secs_f64()
+        );
+    }
+    m
+}
+
 /// Runs a command, ignoring the reply (cleanup).
 async fn quiet(addr: &str, args: &[&str]) {
     let go = async {
@@ -1432,14 +1445,10 @@ async fn fairness_phase(ctx: &mut Ctx) -> Result<(), String> {
                             p50.push(side, Outcome::Ok(a));
                             p99.push(side, Outcome::Ok(RunResult::value(q(&run.pings, 0.99))));
                         }
-                        let mut m = RunResult::value(ms(run.ping_max));
-                        if let Some(w) = run.ping_unanswered {
-                            m.note = format!(
-                                "a PING was still unanswered after {:.1} s (counted in the max)",
-                                w.as_secs_f64()
-                            );
-                        }
-                        pmax.push(side, Outcome::Ok(m));
+                        pmax.push(
+                            side,
+                            Outcome::Ok(ping_max_result(run.ping_max, run.ping_unanswered)),
+                        );
                         match run.rss_peak {
                             Some(peak) => {
                                 let mut r = RunResult::value(peak as f64);
@@ -1618,14 +1627,10 @@ async fn fairness_phase(ctx: &mut Ctx) -> Result<(), String> {
                             f.del_window.as_secs_f64()
                         );
                         p99.push(side, Outcome::Ok(a));
-                        let mut m = RunResult::value(ms(run.ping_max));
-                        if let Some(w) = run.ping_unanswered {
-                            m.note = format!(
-                                "a PING was still unanswered after {:.1} s (counted in the max)",
-                                w.as_secs_f64()
-                            );
-                        }
-                        pmax.push(side, Outcome::Ok(m));
+                        pmax.push(
+                            side,
+                            Outcome::Ok(ping_max_result(run.ping_max, run.ping_unanswered)),
+                        );
                         del.push(side, Outcome::Ok(RunResult::value(ms(run.del))));
                     }
                     (r, _) => {

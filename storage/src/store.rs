@@ -592,6 +592,20 @@ mod tests {
         tombstoned
     }
 
+    /// Appends one entry `ms-seq` (one field) to stream `key` of database 0, as one command.
+    fn append_entry(s: &mut Store, key: &[u8], ms: u64, seq: u64) {
+        let fields = [Bytes::from_static(b"f"), Bytes::from(format!("{ms}-{seq}"))];
+        s.stream_append(
+            0,
+            key,
+            StreamId::new(ms, seq),
+            &fields,
+            NodeLimits::default(),
+            0,
+        );
+        s.end_command();
+    }
+
     /// A big dead incarnation has its tables dropped whole, then tombstones for the rest: its
     /// records are gone, only those in a table it shared got tombstones, and its neighbours
     /// (sids just below and above, in that shared table) are whole, before and after a reopen.
@@ -600,18 +614,6 @@ mod tests {
     #[test]
     fn a_big_dead_stream_has_its_tables_dropped() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let append = |s: &mut Store, key: &'static [u8], ms: u64, seq: u64| {
-            let fields = [Bytes::from_static(b"f"), Bytes::from(format!("{ms}-{seq}"))];
-            s.stream_append(
-                0,
-                key,
-                StreamId::new(ms, seq),
-                &fields,
-                NodeLimits::default(),
-                0,
-            );
-            s.end_command();
-        };
         let records = |s: &Store, sid: u64| {
             s.entries
                 .range(sid.to_be_bytes()..(sid + 1).to_be_bytes())
@@ -634,9 +636,9 @@ mod tests {
             assert!(before_sid < big_sid && big_sid < after_sid);
             // One table shared by the three streams (50 runs of each)...
             for seq in 1..=50 {
-                append(&mut s, b"before", 1, seq);
-                append(&mut s, b"big", 1, seq);
-                append(&mut s, b"after", 1, seq);
+                append_entry(&mut s, b"before", 1, seq);
+                append_entry(&mut s, b"big", 1, seq);
+                append_entry(&mut s, b"after", 1, seq);
                 s.commit().expect("commit");
             }
             s.commit().expect("commit");
@@ -645,7 +647,7 @@ mod tests {
             // reaper must have that one flushed before it drops.
             for ms in 2..=3 {
                 for seq in 1..=3_000 {
-                    append(&mut s, b"big", ms, seq);
+                    append_entry(&mut s, b"big", ms, seq);
                     if seq % 10 == 0 {
                         s.commit().expect("commit");
                     }
@@ -695,18 +697,6 @@ mod tests {
     fn a_reap_slice_stops_at_its_deadline_and_the_next_resumes() {
         use reaper::{ReapAt, CLOCK_EVERY};
         let dir = tempfile::tempdir().expect("tempdir");
-        let append = |s: &mut Store, key: &'static [u8], seq: u64| {
-            let fields = [Bytes::from_static(b"f"), Bytes::from(seq.to_string())];
-            s.stream_append(
-                0,
-                key,
-                StreamId::new(1, seq),
-                &fields,
-                NodeLimits::default(),
-                0,
-            );
-            s.end_command();
-        };
         let (dead_sid, kept_sid);
         {
             let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
@@ -717,8 +707,8 @@ mod tests {
                 |s: &mut Store, k: &[u8]| s.stream(0, k, 0).expect("type").expect("stream").sid;
             (dead_sid, kept_sid) = (sid(&mut s, b"dead"), sid(&mut s, b"kept"));
             for seq in 1..=10_000 {
-                append(&mut s, b"dead", seq);
-                append(&mut s, b"kept", seq);
+                append_entry(&mut s, b"dead", 1, seq);
+                append_entry(&mut s, b"kept", 1, seq);
                 if seq % 10 == 0 {
                     s.commit().expect("commit");
                 }
@@ -778,18 +768,6 @@ mod tests {
     #[test]
     fn a_close_during_a_table_drop_loses_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let append = |s: &mut Store, key: &'static [u8], seq: u64| {
-            let fields = [Bytes::from_static(b"f"), Bytes::from(seq.to_string())];
-            s.stream_append(
-                0,
-                key,
-                StreamId::new(1, seq),
-                &fields,
-                NodeLimits::default(),
-                0,
-            );
-            s.end_command();
-        };
         let (dead_sid, kept_sid);
         {
             let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
@@ -801,8 +779,8 @@ mod tests {
                 |s: &mut Store, k: &[u8]| s.stream(0, k, 0).expect("type").expect("stream").sid;
             (dead_sid, kept_sid) = (sid(&mut s, b"dead"), sid(&mut s, b"kept"));
             for seq in 1..=5_000 {
-                append(&mut s, b"dead", seq);
-                append(&mut s, b"kept", seq);
+                append_entry(&mut s, b"dead", 1, seq);
+                append_entry(&mut s, b"kept", 1, seq);
                 if seq % 10 == 0 {
                     s.commit().expect("commit");
                 }

@@ -1705,43 +1705,20 @@ fn trim_dropping_only_empty_nodes_is_persisted() {
 #[test]
 #[ignore = "known failure: stream length one short after reopen (XSETID below deleted tail, then bulk XADD); see the doc comment"]
 fn xsetid_in_exec_then_bulk_xadd_keeps_the_length_across_a_reopen() {
+    let xadd = |id: IdStep| Op::XAdd {
+        db: 0,
+        key: 2,
+        id,
+        fields: vec![(0, vec![])],
+        trim: None,
+    };
     let ops = vec![
-        Op::XAdd {
-            db: 0,
-            key: 2,
-            id: IdStep::NextMs(1, 0),
-            fields: vec![(0, vec![])],
-            trim: None,
-        },
+        xadd(IdStep::NextMs(1, 0)),
         Op::SetLimits(2),
-        Op::XAdd {
-            db: 0,
-            key: 2,
-            id: IdStep::NextMs(3, 0),
-            fields: vec![(0, vec![])],
-            trim: None,
-        },
-        Op::XAdd {
-            db: 0,
-            key: 2,
-            id: IdStep::SameMs(1),
-            fields: vec![(0, vec![])],
-            trim: None,
-        },
-        Op::XAdd {
-            db: 0,
-            key: 2,
-            id: IdStep::NextMs(3, 0),
-            fields: vec![(0, vec![])],
-            trim: None,
-        },
-        Op::XAdd {
-            db: 0,
-            key: 2,
-            id: IdStep::SameMs(1),
-            fields: vec![(0, vec![])],
-            trim: None,
-        },
+        xadd(IdStep::NextMs(3, 0)),
+        xadd(IdStep::SameMs(1)),
+        xadd(IdStep::NextMs(3, 0)),
+        xadd(IdStep::SameMs(1)),
         Op::XDel {
             db: 0,
             key: 2,
