@@ -1695,15 +1695,14 @@ fn trim_dropping_only_empty_nodes_is_persisted() {
     run_ops(&ops);
 }
 
-/// KNOWN FAILURE, not fixed yet. Found by `store_matches_model` on 2026-12-05 and reduced by
-/// hand: after an XDEL of a node's last entry, an EXEC of XTRIM MINID and an XSETID that lowers
-/// the last ID, then 84 XADDs (`Bulk`, with small nodes), the store's length of the stream after
-/// a reopen is one short of the model's ("len: store 83, model 84"). It fails the same way on
-/// `9825c9a`, before the reaper changes of that day. Likely around the entries an XADD appends
-/// below a node's master ID after XSETID (`NodeSummary::misplaced`), not traced yet. Run it with
-/// `cargo test -p sluice-storage --test model -- --ignored`.
+/// Found by `store_matches_model` on 2026-12-05 and reduced by hand: after an XDEL of a node's
+/// last entry, an EXEC of XTRIM MINID and an XSETID that lowers the last ID below that node's
+/// deleted entries, 84 XADDs (`Bulk`, with small nodes) come back to that node's master ID while
+/// it is full. The layout made a new node under the same key, replacing the old one and the live
+/// entry appended to it below its master, so the length counter (84) no longer matched the node
+/// summaries (83) and a reopen, which rebuilds it from them, lost one. The entry now joins the
+/// existing node (see `NodeLayout::append`).
 #[test]
-#[ignore = "known failure: stream length one short after reopen (XSETID below deleted tail, then bulk XADD); see the doc comment"]
 fn xsetid_in_exec_then_bulk_xadd_keeps_the_length_across_a_reopen() {
     let xadd = |id: IdStep| Op::XAdd {
         db: 0,

@@ -605,6 +605,25 @@ impl NodeLayout {
         }
     }
 
+    /// The layout's invariants, in debug builds and for layouts of at most 4,096 nodes (the
+    /// check walks every node): `length` is the sum of the nodes' live counts, and `misplaced`
+    /// indexes exactly the nodes' misplaced entries.
+    fn debug_check(&self) {
+        if cfg!(debug_assertions) && self.nodes.len() <= 4096 {
+            let live: u64 = self.nodes.values().map(|n| n.live).sum();
+            debug_assert_eq!(
+                self.length, live,
+                "stream length against the nodes' live counts"
+            );
+            let listed: usize = self.nodes.values().map(|n| n.misplaced.len()).sum();
+            debug_assert_eq!(
+                self.misplaced.len(),
+                listed,
+                "misplaced index against the nodes"
+            );
+        }
+    }
+
     /// Live entries (`XLEN`).
     pub fn len(&self) -> u64 {
         self.length
@@ -678,11 +697,30 @@ impl NodeLayout {
                     tail.misplaced.push(id);
                     self.misplaced.insert(id, master);
                 }
+                self.debug_check();
                 return AppendOutcome {
                     node: master,
                     created: false,
                 };
             }
+        }
+        // A new node is keyed by the new ID. After an XSETID below deleted entries, an XADD can
+        // reach the master ID of a node that still holds them; Redis 7.0 then overwrites that
+        // rax key with a fresh listpack (`raxInsert`), losing the old node's live entries while
+        // its length still counts them. Sluice keeps them: the entry joins that node instead,
+        // so the length stays the sum of the nodes' live counts. The node boundaries differ
+        // from Redis's from there on; only this already-broken case.
+        if let Some(node) = self.nodes.get_mut(&id) {
+            tracing::warn!(%id, "append at the master ID of a node holding deleted entries (XSETID below deleted entries); it joins that node");
+            let same = node.master_fields.matches(fields);
+            node.fixed_bytes += entry_bytes(id, id, fields, same);
+            node.live += 1;
+            node.last_id = id;
+            self.debug_check();
+            return AppendOutcome {
+                node: id,
+                created: false,
+            };
         }
         let node = NodeSummary {
             last_id: id,
@@ -694,6 +732,7 @@ impl NodeLayout {
         };
         self.nodes.insert(id, node);
         self.rax.insert(&id.to_be_bytes());
+        self.debug_check();
         AppendOutcome {
             node: id,
             created: true,
@@ -749,21 +788,23 @@ impl NodeLayout {
             return None;
         }
         self.length -= 1;
-        if node.live == 1 {
+        let out = if node.live == 1 {
             self.nodes.remove(&master);
             self.rax.remove(&master.to_be_bytes());
-            Some(DeleteOutcome {
+            DeleteOutcome {
                 node: master,
                 node_removed: true,
-            })
+            }
         } else {
             node.live -= 1;
             node.deleted += 1;
-            Some(DeleteOutcome {
+            DeleteOutcome {
                 node: master,
                 node_removed: false,
-            })
-        }
+            }
+        };
+        self.debug_check();
+        Some(out)
     }
 
     /// `streamTrim`. `limit` is the effective limit from [`effective_trim_limit`] (0 = none).
@@ -841,6 +882,7 @@ impl NodeLayout {
             }
             break;
         }
+        self.debug_check();
         out
     }
 }
@@ -1306,5 +1348,37 @@ mod tests {
         let d = l.delete(id(0, 3)).expect("found");
         assert_eq!((d.node, d.node_removed), (id(0, 5), true));
         assert_eq!((l.len(), l.radix_tree_keys()), (0, 0));
+    }
+
+    /// After XSETID below deleted entries, appends can come back to the master ID of a full node
+    /// that still holds a live (misplaced) entry. The entry joins that node rather than replacing
+    /// it, so the length stays the sum of the live counts and survives a rebuild.
+    #[test]
+    fn an_append_at_an_existing_master_id_joins_that_node() {
+        let lim = NodeLimits {
+            max_entries: 3,
+            max_bytes: 0,
+        };
+        let f = [(b"f".as_slice(), b"v".as_slice())];
+        let mut l = NodeLayout::new();
+        for i in 1..=5 {
+            l.append(id(0, i), &f, lim);
+        }
+        // Nodes 0-1 (0-1..0-3) and 0-4 (0-4, 0-5). XDEL 0-4 and 0-5 would free the node, so
+        // XDEL 0-5 first, then land 0-3 back below its master and XDEL 0-4.
+        l.delete(id(0, 5));
+        // XTRIM MINID 0-4 exact drops the node 0-1; XSETID 0-2; XADD 0-3 lands in node 0-4.
+        let out = l.trim(Trim::MinId(id(0, 4)), false, 0, |_, _| 0);
+        assert_eq!(out.removed, 3);
+        l.append(id(0, 3), &f, lim);
+        l.delete(id(0, 4));
+        // Node 0-4 is full (three entries, two deleted) and holds 0-3; XADD 0-4 again.
+        assert_eq!(l.node(id(0, 4)).map(|n| (n.live, n.deleted)), Some((1, 2)));
+        let out = l.append(id(0, 4), &f, lim);
+        assert_eq!((out.node, out.created), (id(0, 4), false));
+        assert_eq!((l.len(), l.radix_tree_keys()), (2, 1));
+        let back = NodeLayout::from_nodes(l.nodes().map(|(k, v)| (*k, v.clone())));
+        assert_eq!(back.len(), 2);
+        assert_eq!(back.node_of(id(0, 3)).map(|(m, _)| m), Some(id(0, 4)));
     }
 }
