@@ -61,6 +61,8 @@ error('line three')" 0"#]),
         // Script cache
         case("script_load_evalsha", &[r#"SCRIPT LOAD "return 'cached'""#, "EVALSHA 9fa2ae2c4347ba6e84ef22cd7ac4b5b4cc0e17a3 0", "EVALSHA 9FA2AE2C4347BA6E84EF22CD7AC4B5B4CC0E17A3 0", "EVALSHA_RO 9fa2ae2c4347ba6e84ef22cd7ac4b5b4cc0e17a3 0", "SCRIPT EXISTS 9fa2ae2c4347ba6e84ef22cd7ac4b5b4cc0e17a3 9FA2AE2C4347BA6E84EF22CD7AC4B5B4CC0E17A3 nope"]),
         case("evalsha_missing", &["EVALSHA ffffffffffffffffffffffffffffffffffffffff 0", "EVALSHA abc 0", "EVALSHA_RO ffffffffffffffffffffffffffffffffffffffff 0", "EVALSHA ffffffffffffffffffffffffffffffffffffffff -1"]),
+        // A SHA that is not 40 bytes is refused before numkeys is read; a 40-byte one after.
+        case("evalsha_short_sha_before_numkeys", &["EVALSHA abc x", "EVALSHA_RO 1-1 y", "EVALSHA abc -1", "EVALSHA abc 5 k", "EVALSHA ffffffffffffffffffffffffffffffffffffffff x", "EVALSHA ffffffffffffffffffffffffffffffffffffffff 5 k"]),
         case("eval_caches_script", &[r#"EVAL "return 'from eval {k}'" 0"#, r#"~SCRIPT EXISTS 0000000000000000000000000000000000000000"#]),
         case("script_errors", &["SCRIPT", "SCRIPT nosuch", "SCRIPT LOAD", "SCRIPT EXISTS", "SCRIPT FLUSH x", "SCRIPT FLUSH a b", "SCRIPT KILL", "SCRIPT KILL x", r#"SCRIPT LOAD "return (""#]),
         case("script_help", &["SCRIPT HELP"]),

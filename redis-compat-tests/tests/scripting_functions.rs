@@ -9,7 +9,7 @@ use redis_compat_tests::*;
 fn cases() -> Vec<Case> {
     let lib = "FUNCTION LOAD \"#!lua name=mylib\nredis.register_function('myfunc', function(keys, args) return {keys[1], args[1]} end)\nredis.register_function{function_name='ro', callback=function(keys, args) return redis.call('get', keys[1]) end, flags={'no-writes'}, description='reads'}\"";
     vec![
-        case("function_load_fcall", &["FUNCTION FLUSH", lib, "FCALL myfunc 1 k a", "FCALL_RO myfunc 1 k a", "FCALL_RO ro 1 k", "SET k v", "FCALL ro 1 k", "FCALL nosuch 0", lib, "FCALL", "FCALL myfunc x", "FCALL myfunc 3 a", "FCALL myfunc -1", "DEL k"]),
+        case("function_load_fcall", &["FUNCTION FLUSH", lib, "FCALL myfunc 1 k a", "FCALL_RO myfunc 1 k a", "FCALL_RO ro 1 k", "SET k v", "FCALL ro 1 k", "FCALL nosuch 0", lib, "FCALL", "FCALL myfunc x", "FCALL myfunc 3 a", "FCALL myfunc -1", "FCALL nosuch x", "FCALL nosuch 3 a", "FCALL_RO nosuch -1", "DEL k"]),
         case("function_load_errors", &["FUNCTION FLUSH", "FUNCTION LOAD \"return 1\"", "FUNCTION LOAD \"#!lua\nreturn 1\"", "FUNCTION LOAD \"#!lua name=bad-name\nreturn 1\"", "FUNCTION LOAD \"#!lua name=l2\nreturn 1\"", "FUNCTION LOAD \"#!lua name=l2 foo=bar\nreturn 1\"", "FUNCTION LOAD \"#!lua name=l5\nredis.call('ping')\"", "FUNCTION LOAD \"#!lua name=l6\nx = 1\"", "FUNCTION LOAD \"#!lua name=l7\nreturn (\"", "FUNCTION LOAD", "FUNCTION LOAD replace", "FUNCTION LOAD replace x y", "FUNCTION LIST"]),
         case("register_function_errors", &["FUNCTION FLUSH",
             "FUNCTION LOAD \"#!lua name=z1\nredis.register_function{function_name='fd', callback=function() end, foo=1}\"",
@@ -36,7 +36,7 @@ fn cases() -> Vec<Case> {
             "FUNCTION LOAD \"#!lua name=w\nredis.register_function{function_name='fw', callback=function(k) return redis.call('set', k[1], 'v') end, flags={'no-writes'}}\"", "FCALL fw 1 {k}", "FCALL_RO fw 1 {k}",
             "FUNCTION LOAD \"#!lua name=l\nredis.log(redis.LOG_WARNING, 'loading l')\nredis.register_function('fl', function() return redis.setresp end)\nreturn 5\"", "FCALL fl 0"]),
         case("function_list_filters", &["FUNCTION FLUSH", lib, "FUNCTION LOAD \"#!lua name=other\nredis.register_function('o', function() return 1 end)\"", "FUNCTION LIST LIBRARYNAME other", "FUNCTION LIST WITHCODE LIBRARYNAME oth*", "FUNCTION LIST LIBRARYNAME nomatch", "FUNCTION LIST LIBRARYNAME", "FUNCTION LIST WITHCODE WITHCODE", "FUNCTION LIST foo"]),
-        case("function_delete_flush", &["FUNCTION FLUSH", lib, "FUNCTION DELETE nosuch", "FUNCTION DELETE mylib", "FCALL myfunc 0", "FUNCTION LIST", lib, "FUNCTION FLUSH x", "FUNCTION FLUSH SYNC", "FUNCTION LIST", lib, "FUNCTION FLUSH ASYNC", "FUNCTION STATS"]),
+        case("function_delete_flush", &["FUNCTION FLUSH", lib, "FUNCTION DELETE nosuch", "FUNCTION DELETE mylib", "FCALL myfunc 0", "FUNCTION LIST", lib, "FUNCTION FLUSH x", "FUNCTION FLUSH SYNC x", "function flush a b c", "FUNCTION FLUSH SYNC", "FUNCTION LIST", lib, "FUNCTION FLUSH ASYNC", "FUNCTION STATS"]),
         case("function_stats_kill_help", &["FUNCTION FLUSH", "FUNCTION STATS", lib, "FUNCTION STATS", "FUNCTION STATS x", "FUNCTION KILL", "FUNCTION HELP", "FUNCTION DUMP x", "FUNCTION RESTORE", "FUNCTION RESTORE bad", "FUNCTION nosuch"]),
         // A library whose code never ends: Redis stops it after 500 ms.
         case("function_load_timeout", &["FUNCTION FLUSH", "FUNCTION LOAD \"#!lua name=inf\nwhile true do end\"", "PING", "FUNCTION LIST"]),

@@ -48,6 +48,16 @@ pub fn unknown_subcommand(cmd: &str, sub: &[u8]) -> ReplyError {
     ))
 }
 
+/// Redis's `addReplySubcommandSyntaxError`: `ERR unknown subcommand or wrong number of arguments
+/// for '<sub>'. Try <CMD> HELP.`, with the subcommand as the client wrote it.
+pub fn subcommand_syntax(cmd: &str, sub: &[u8]) -> ReplyError {
+    ReplyError::new(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        printable(sub, 128),
+        cmd.to_ascii_uppercase()
+    ))
+}
+
 /// Client bytes as text for an error message: lossy UTF-8, cut at `max` characters.
 pub fn printable(b: &[u8], max: usize) -> String {
     String::from_utf8_lossy(b).chars().take(max).collect()

@@ -252,10 +252,7 @@ pub fn reply(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 /// Redis answers a CLIENT subcommand with the wrong number of arguments this way (its
 /// subcommands check their own argument count).
 fn wrong_args(argv: &[Bytes]) -> ReplyError {
-    ReplyError::new(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-        printable(&argv[1], 128)
-    ))
+    crate::reply::subcommand_syntax("CLIENT", &argv[1])
 }
 
 /// CLIENT PAUSE timeout [WRITE|ALL]: Redis's rules — a pause already in force keeps the more

@@ -39,11 +39,15 @@ fn ensure_loaded(ctx: &mut Ctx<'_>) -> CmdResult {
 
 fn fcall_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdResult {
     ensure_loaded(ctx)?;
+    // Redis looks the function up before it reads numkeys.
+    let name = String::from_utf8_lossy(&argv[1]).into_owned();
+    if !ctx.srv.script.functions.contains_key(&name) {
+        return Err("ERR Function not found".into());
+    }
     if parse_i64(&argv[2]).is_none() {
         return Err("ERR Bad number of keys provided".into());
     }
     let (keys, args) = keys_and_args(argv)?;
-    let name = String::from_utf8_lossy(&argv[1]).into_owned();
     scripting::run(
         ctx,
         Call {
@@ -109,7 +113,8 @@ pub fn function_flush(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     match argv.len() {
         2 => {}
         3 if argv[2].eq_ignore_ascii_case(b"sync") || argv[2].eq_ignore_ascii_case(b"async") => {}
-        _ => return Err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into()),
+        3 => return Err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into()),
+        _ => return Err(crate::reply::subcommand_syntax("FUNCTION", &argv[1])),
     }
     flush_all(ctx);
     ctx.out.ok();

@@ -95,13 +95,6 @@ fn group_sid(ctx: &mut Ctx<'_>, key: &[u8], group: &[u8]) -> Result<u64, ReplyEr
         .ok_or_else(|| nogroup(key, group))
 }
 
-fn syntax_sub(sub: &[u8], cmd: &str) -> ReplyError {
-    ReplyError::new(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {cmd} HELP.",
-        printable(sub, 128)
-    ))
-}
-
 // ---------------------------------------------------------------------------------------------
 // XGROUP
 
@@ -140,7 +133,7 @@ impl<'a> Xgroup<'a> {
             Some(b"$") => Ok(GroupStart::Last),
             Some(a) if create => stream_id::strict(a, 0).map(GroupStart::Id),
             Some(a) => stream_id::with_bounds(a, 0).map(GroupStart::Id),
-            None => Err(syntax_sub(sub, "XGROUP")),
+            None => Err(crate::reply::subcommand_syntax("XGROUP", sub)),
         };
         let mut x = Xgroup {
             sub,
@@ -161,7 +154,7 @@ impl<'a> Xgroup<'a> {
                 }
                 x.entries_read = n;
             } else {
-                return Err(syntax_sub(sub, "XGROUP"));
+                return Err(crate::reply::subcommand_syntax("XGROUP", sub));
             }
         }
         Ok(x)
@@ -169,7 +162,8 @@ impl<'a> Xgroup<'a> {
 
     /// CREATECONSUMER/DELCONSUMER's consumer (their arity guarantees it).
     fn consumer(&self) -> Result<&'a Bytes, ReplyError> {
-        self.consumer.ok_or_else(|| syntax_sub(self.sub, "XGROUP"))
+        self.consumer
+            .ok_or_else(|| crate::reply::subcommand_syntax("XGROUP", self.sub))
     }
 }
 
@@ -220,7 +214,7 @@ pub fn xgroup_create(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let x = Xgroup::parse(argv)?;
     let exists = xgroup_check(ctx, &x)?;
     if argv.len() > 8 {
-        return Err(syntax_sub(x.sub, "XGROUP"));
+        return Err(crate::reply::subcommand_syntax("XGROUP", x.sub));
     }
     let db = ctx.db();
     let id = group_start_id(ctx, &x)?;
@@ -243,7 +237,7 @@ pub fn xgroup_setid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let x = Xgroup::parse(argv)?;
     xgroup_check(ctx, &x)?;
     if argv.len() != 5 && argv.len() != 7 {
-        return Err(syntax_sub(x.sub, "XGROUP"));
+        return Err(crate::reply::subcommand_syntax("XGROUP", x.sub));
     }
     let db = ctx.db();
     let id = group_start_id(ctx, &x)?;

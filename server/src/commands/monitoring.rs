@@ -193,10 +193,7 @@ pub fn monitor(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 pub fn slowlog_get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if argv.len() > 3 {
         // Redis's addReplySubcommandSyntaxError, with the subcommand as the client wrote it.
-        return Err(ReplyError::new(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
-            crate::reply::printable(&argv[1], 128)
-        )));
+        return Err(crate::reply::subcommand_syntax("SLOWLOG", &argv[1]));
     }
     let count_error = || ReplyError::new("ERR count should be greater than or equal to -1");
     let count = match argv.get(2) {

@@ -42,6 +42,11 @@ pub(crate) fn keys_and_args(argv: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), Repl
 
 fn eval_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], by_sha: bool, read_only: bool) -> CmdResult {
     sync_config(ctx);
+    // Redis's evalShaCommand answers NOSCRIPT for a SHA that is not 40 bytes before it reads
+    // numkeys; a 40-byte one is looked up after.
+    if by_sha && argv[1].len() != 40 {
+        return Err("NOSCRIPT No matching script. Please use EVAL.".into());
+    }
     let (keys, args) = keys_and_args(argv)?;
     let sha = if by_sha {
         // A SHA is 40 hex digits; anything else is not in the cache (run answers NOSCRIPT for

@@ -956,12 +956,7 @@ impl<'a> XinfoStream<'a> {
         let mut args = Args::new(argv.get(1..).unwrap_or_default());
         let sub = args.next()?;
         let key = args.next()?;
-        let syntax = || {
-            ReplyError::new(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
-                crate::reply::printable(sub, 128)
-            ))
-        };
+        let syntax = || crate::reply::subcommand_syntax("XINFO", sub);
         let full = match args.rest() {
             [] => Ok(None),
             [full] if eq(full, "FULL") => Ok(Some(10)),
