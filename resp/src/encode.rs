@@ -141,10 +141,11 @@ impl ReplyWriter {
         self.buf.extend_from_slice(b"+OK\r\n");
     }
 
-    /// `-text` — an error reply. `text` includes the code (`ERR …`, `WRONGTYPE …`). CR and LF are
-    /// replaced by spaces so an error can never break the framing.
+    /// `-text` — an error reply. `text` includes the code (`ERR …`, `WRONGTYPE …`). As Redis's
+    /// `addReplyErrorFormat`: CR and LF at the end are dropped, and those inside replaced by
+    /// spaces, so an error can never break the framing.
     pub fn error(&mut self, text: &str) {
-        self.line(b'-', text.as_bytes());
+        self.line(b'-', text.trim_end_matches(['\r', '\n']).as_bytes());
     }
 
     fn line(&mut self, prefix: u8, text: &[u8]) {
@@ -380,6 +381,10 @@ mod tests {
         assert_eq!(
             w(Protocol::Resp2, |r| r.error("ERR a\r\nb")),
             b"-ERR a  b\r\n"
+        );
+        assert_eq!(
+            w(Protocol::Resp2, |r| r.error("ERR a\nb\r\n\n")),
+            b"-ERR a b\r\n"
         );
     }
 

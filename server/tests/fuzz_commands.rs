@@ -670,6 +670,23 @@ fn collect_tokens(args: &'static [Arg], out: &mut BTreeSet<&'static str>) {
     }
 }
 
+/// The tokens of arguments redis-server 7.0.15 has: those without a `since` later than 7.0.
+fn collect_tokens_7_0(args: &'static [Arg], out: &mut BTreeSet<&'static str>) {
+    let newer = |v: &str| {
+        let mut p = v.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
+        (p.next().unwrap_or(0), p.next().unwrap_or(0)) > (7, 0)
+    };
+    for a in args {
+        if a.since.is_some_and(newer) {
+            continue;
+        }
+        if let Some(t) = a.token {
+            out.insert(t);
+        }
+        collect_tokens_7_0(a.children, out);
+    }
+}
+
 fn table() -> (Vec<TableCmd>, Vec<&'static str>) {
     let mut cmds = Vec::new();
     let mut tokens = BTreeSet::new();
@@ -2407,6 +2424,8 @@ fn cmp_class(argv: &Argv) -> Cmp {
         | "object" | "hello" | "reset" => Cmp::Skip,
         // The allocator's report, timings and the time of the last save.
         "memory" | "latency" | "slowlog" | "lastsave" => Cmp::Skip,
+        // Whether a background save is still running when the next one comes.
+        "save" | "bgsave" | "bgrewriteaof" => Cmp::Skip,
         // Redis counts expired keys its expire cycle has not reclaimed yet.
         "dbsize" => Cmp::Skip,
         "xinfo" if sub == "consumers" || (sub == "stream" && full) => Cmp::Skip,
@@ -2571,6 +2590,12 @@ fn differential() {
         );
         gen.table
             .retain(|c| known.contains(&c.names[0].to_ascii_lowercase()));
+        // Nor the keywords of arguments added after 7.0 (XREADGROUP's MAXCOUNT, …).
+        let mut words: BTreeSet<&'static str> = EXTRA_KEYWORDS.iter().copied().collect();
+        for c in &gen.table {
+            collect_tokens_7_0(c.cmd.args, &mut words);
+        }
+        gen.words = words.into_iter().collect();
         let (mut in_multi, mut queued) = (false, Cmp::Exact);
         // Odd seeds compare RESP3 replies.
         let resp3 = seed % 2 == 1;

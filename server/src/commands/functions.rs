@@ -242,6 +242,9 @@ fn parse_dump(p: &[u8]) -> Option<Vec<&[u8]>> {
 
 pub fn function_restore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     ensure_loaded(ctx)?;
+    if argv.len() > 4 {
+        return Err(crate::reply::subcommand_syntax("FUNCTION", &argv[1]));
+    }
     #[derive(PartialEq)]
     enum Policy {
         Append,
@@ -259,9 +262,6 @@ pub fn function_restore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                     .into(),
             ),
         };
-    if argv.len() > 4 {
-        return Err(crate::reply::SYNTAX.into());
-    }
     let Some(libs) = parse_dump(&argv[2]) else {
         return Err("ERR DUMP payload version or checksum are wrong".into());
     };
