@@ -2474,8 +2474,11 @@ fn untime(argv: &mut Argv) {
     match name.as_str() {
         "expire" if argv.len() > 2 => bump(&mut argv[2], 86_400),
         "pexpire" if argv.len() > 2 => bump(&mut argv[2], DAY_MS),
-        "set" => {
-            for i in 3..argv.len().saturating_sub(1) {
+        "setex" if argv.len() > 2 => bump(&mut argv[2], 86_400),
+        "psetex" if argv.len() > 2 => bump(&mut argv[2], DAY_MS),
+        "set" | "getex" => {
+            let from = if name == "set" { 3 } else { 2 };
+            for i in from..argv.len().saturating_sub(1) {
                 if eqi(&argv[i], "EX") {
                     bump(&mut argv[i + 1], 86_400);
                 } else if eqi(&argv[i], "PX") {
