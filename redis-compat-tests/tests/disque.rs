@@ -269,6 +269,12 @@ fn cases() -> Vec<Case> {
             step("PAUSE {k} out"), qstat("QSTAT {k}"), step("DELJOB {id1} {id2}"), step("PAUSE {k} none"), qstat("QSTAT {k}"),
         ]),
         case("qstat_errors", &["QSTAT", "QSTAT {k} x"]),
+        // GETJOB creates a queue it visits that does not exist (NOHANG too), in its passes over
+        // the queues: one after the queue that reached COUNT is not visited, so not created
+        case("getjob_creates_only_visited_queues", &[
+            step("ADDJOB {k}b a 0"), step("GETJOB NOHANG COUNT 1 FROM {k}b {k}a"), step("QSTAT {k}a"), qstat("QSTAT {k}b"),
+            step("GETJOB NOHANG COUNT 1 FROM {k}b {k}c"), qstat("QSTAT {k}c"), step("ACKJOB {id1}"),
+        ]),
 
         // ---------------------------------------------------------------- PAUSE
         // replies the resulting state as a status; `state` only reports; unknown queue is created only by a change

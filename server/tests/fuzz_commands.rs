@@ -670,14 +670,16 @@ fn collect_tokens(args: &'static [Arg], out: &mut BTreeSet<&'static str>) {
     }
 }
 
+/// A `since` version after 7.0 (what redis-server 7.0.15 lacks).
+fn newer_than_7_0(v: &str) -> bool {
+    let mut p = v.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
+    (p.next().unwrap_or(0), p.next().unwrap_or(0)) > (7, 0)
+}
+
 /// The tokens of arguments redis-server 7.0.15 has: those without a `since` later than 7.0.
 fn collect_tokens_7_0(args: &'static [Arg], out: &mut BTreeSet<&'static str>) {
-    let newer = |v: &str| {
-        let mut p = v.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
-        (p.next().unwrap_or(0), p.next().unwrap_or(0)) > (7, 0)
-    };
     for a in args {
-        if a.since.is_some_and(newer) {
+        if a.since.is_some_and(newer_than_7_0) {
             continue;
         }
         if let Some(t) = a.token {
@@ -2591,8 +2593,11 @@ fn differential() {
             "COMMAND LIST: {} names",
             known.len()
         );
-        gen.table
-            .retain(|c| known.contains(&c.names[0].to_ascii_lowercase()));
+        // Subcommands newer than 7.0 (CLIENT NO-TOUCH, …) are left out too.
+        gen.table.retain(|c| {
+            known.contains(&c.names[0].to_ascii_lowercase())
+                && (c.names.len() == 1 || !newer_than_7_0(c.cmd.since))
+        });
         // Nor the keywords of arguments added after 7.0 (XREADGROUP's MAXCOUNT, …).
         let mut words: BTreeSet<&'static str> = EXTRA_KEYWORDS.iter().copied().collect();
         for c in &gen.table {

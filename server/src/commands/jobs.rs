@@ -380,25 +380,26 @@ pub fn getjob(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
         return block(ctx, argv, queues, timeout);
     }
-    // Disque creates every queue named that does not exist (to keep its federation state),
-    // even for NOHANG: QSTAT then shows it, until the idle-queue collection.
-    for q in queues {
-        if q.len() <= jobs::MAX_QUEUE_NAME && ctx.store.jobs_ref().queue(q).is_none() {
-            ctx.store.jobs().touch_queue(q, now);
-        }
-    }
     let mut left = usize::try_from(count)
         .unwrap_or(usize::MAX)
         .min(MAX_JOBS_PER_REPLY);
     let mut got: Vec<(JobId, Job)> = Vec::new();
+    // Disque's passes: one job from each queue in turn until COUNT is reached or a pass finds
+    // none. A queue visited that does not exist is created (Disque keeps its federation state
+    // there), even for NOHANG, and QSTAT then shows it until the idle-queue collection; a queue
+    // after the one that reached COUNT is not visited, so not created.
     loop {
         let before = got.len();
         for q in queues {
-            let open = ctx
-                .store
-                .jobs_ref()
-                .queue(q)
-                .is_some_and(|s| s.len > 0 && s.paused & jobs::PAUSED_OUT == 0);
+            let open = match ctx.store.jobs_ref().queue(q) {
+                Some(s) => s.len > 0 && s.paused & jobs::PAUSED_OUT == 0,
+                None => {
+                    if q.len() <= jobs::MAX_QUEUE_NAME {
+                        ctx.store.jobs().touch_queue(q, now);
+                    }
+                    false
+                }
+            };
             if !open {
                 continue;
             }
