@@ -605,11 +605,11 @@ impl NodeLayout {
         }
     }
 
-    /// The layout's invariants, in debug builds and for layouts of at most 4,096 nodes (the
+    /// The layout's invariants, in debug builds and for layouts of at most 512 nodes (the
     /// check walks every node): `length` is the sum of the nodes' live counts, and `misplaced`
     /// indexes exactly the nodes' misplaced entries.
     fn debug_check(&self) {
-        if cfg!(debug_assertions) && self.nodes.len() <= 4096 {
+        if cfg!(debug_assertions) && self.nodes.len() <= 512 {
             let live: u64 = self.nodes.values().map(|n| n.live).sum();
             debug_assert_eq!(
                 self.length, live,
