@@ -58,6 +58,12 @@ pub fn subcommand_syntax(cmd: &str, sub: &[u8]) -> ReplyError {
     ))
 }
 
+/// Redis's `addReplyErrorSdsSafe`: CR and LF become spaces, the trailing ones too (the reply
+/// writer drops trailing CR/LF, as `addReplyErrorFormat` does, which most errors go through).
+pub fn crlf_to_spaces(text: String) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
 /// Client bytes as text for an error message: lossy UTF-8, cut at `max` characters.
 pub fn printable(b: &[u8], max: usize) -> String {
     String::from_utf8_lossy(b).chars().take(max).collect()

@@ -137,10 +137,10 @@ pub fn function_list(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             pattern = Some(p.clone());
             i += 1;
         } else {
-            return Err(ReplyError::new(format!(
+            return Err(ReplyError::new(crate::reply::crlf_to_spaces(format!(
                 "ERR Unknown argument {}",
                 String::from_utf8_lossy(a)
-            )));
+            ))));
         }
         i += 1;
     }
