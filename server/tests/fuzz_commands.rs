@@ -2459,8 +2459,8 @@ fn same_shape(a: &V, b: &V) -> bool {
 /// Takes the timing (and Sluice's deliberate differences) out of a command, so that both
 /// servers end in the same state: relative
 /// TTLs of up to a day get a day longer (nothing expires during the run), and XCLAIM and
-/// XAUTOCLAIM's min-idle-time up to a day becomes 0 (claims do not depend on how many ms went
-/// by on each server).
+/// XAUTOCLAIM's min-idle-time and XPENDING's IDLE up to a day become 0 (claims and listings do
+/// not depend on how many ms went by on each server).
 fn untime(argv: &mut Argv) {
     const DAY_MS: i64 = 86_400_000;
     let bump = |a: &mut Vec<u8>, by: i64| {
@@ -2500,6 +2500,16 @@ fn untime(argv: &mut Argv) {
             for a in argv.iter_mut().skip(2) {
                 if a.as_slice() == b"+" {
                     *a = b("$");
+                }
+            }
+        }
+        // XPENDING's IDLE filter, like a claim's min-idle-time.
+        "xpending" => {
+            for i in 3..argv.len().saturating_sub(1) {
+                if eqi(&argv[i], "IDLE")
+                    && strict_i64(&argv[i + 1]).is_some_and(|n| n > 0 && n <= DAY_MS)
+                {
+                    argv[i + 1] = b("0");
                 }
             }
         }
