@@ -38,7 +38,7 @@ fn cases() -> Vec<Case> {
             "!scan SCAN {cursor} TYPE STRING MATCH {k}:*", "!scan SCAN {cursor} MATCH {k}:nomatch*",
             "DEL {k}:1 {k}:2 {k}:3 {k}:4 {k}:5 {k}:10 {k}:11",
         ]),
-        case("scan_errors", &["SCAN abc", "SCAN -1 MATCH {k}nomatch", "SCAN 0 COUNT 0", "SCAN 0 COUNT -1", "SCAN 0 COUNT x", "SCAN 0 COUNT", "SCAN 0 MATCH", "SCAN 0 TYPE", "SCAN 0 FOO", "SCAN 0 MATCH a MATCH {k}nomatch", "SCAN 18446744073709551616", "!scan SCAN {cursor} MATCH {k}* TYPE nosuchtype"]),
+        case("scan_errors", &["SCAN abc", "SCAN -1 MATCH {k}nomatch", "SCAN 0 COUNT 0", "SCAN 0 COUNT -1", "SCAN 0 COUNT x", "SCAN 0 COUNT", "SCAN 0 MATCH", "SCAN 0 TYPE", "SCAN 0 FOO", "SCAN 0 MATCH a MATCH {k}nomatch", "SCAN 18446744073709551616", "SCAN \"\" COUNT 0", "SCAN \" 0\"", "SCAN 0x1", "SCAN +18446744073709551615 MATCH {k}nomatch", "!scan SCAN {cursor} MATCH {k}* TYPE nosuchtype"]),
         // RENAME / RENAMENX
         case("rename", &["RENAME {k}missing {k}x", "SET {k}a 1", "RENAME {k}a {k}a", "RENAME {k}a {k}b", "EXISTS {k}a", "GET {k}b", "SET {k}c 3", "RENAME {k}b {k}c", "GET {k}c", "RENAME {k}c {k}c", "DEL {k}c"]),
         case("renamenx", &["RENAMENX {k}missing {k}x", "MSET {k}a 1 {k}b 2", "RENAMENX {k}a {k}b", "RENAMENX {k}a {k}a", "RENAMENX {k}a {k}c", "MGET {k}a {k}b {k}c", "DEL {k}b {k}c"]),

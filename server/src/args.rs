@@ -19,6 +19,33 @@ pub fn int(b: &[u8]) -> Result<i64, ReplyError> {
 }
 
 /// Parses a double as Redis's `string2ld`/`strtold` for user input: no spaces, finite or inf.
+/// A SCAN cursor as Redis's and Disque's `parseScanCursorOrReply` read it: `strtoul` over the
+/// whole string (as C sees it, up to a NUL byte), so an empty string is 0, a leading `+` or `-`
+/// is taken (`-1` wraps to 2^64 - 1), and leading white space, anything after the digits or a
+/// value past 2^64 - 1 is refused.
+pub fn scan_cursor(b: &[u8]) -> Option<u64> {
+    let b = b.split(|c| *c == 0).next().unwrap_or_default();
+    let Some(&first) = b.first() else {
+        return Some(0);
+    };
+    if matches!(first, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r') {
+        return None;
+    }
+    let (neg, digits) = match first {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for d in digits {
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
 pub fn parse_f64(b: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(b).ok()?;
     if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {

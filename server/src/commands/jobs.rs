@@ -94,31 +94,9 @@ fn strtoll(b: &[u8]) -> Option<i64> {
     i64::try_from(v).ok()
 }
 
-/// Disque's `parseScanCursorOrReply`: `strtoul` over the whole string.
+/// Disque's `parseScanCursorOrReply` (see [`crate::args::scan_cursor`]).
 fn scan_cursor(b: &[u8]) -> Result<u64, ReplyError> {
-    let err = || ReplyError::from("ERR invalid cursor or option name");
-    if b.is_empty() {
-        return Ok(0);
-    }
-    if b[0].is_ascii_whitespace() {
-        return Err(err());
-    }
-    let (neg, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        b'+' => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(err());
-    }
-    let mut v: u64 = 0;
-    for d in digits {
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or_else(err)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
+    crate::args::scan_cursor(b).ok_or(ReplyError::from("ERR invalid cursor or option name"))
 }
 
 /// Disque's `getTimeoutFromObjectOrReply` in milliseconds.
@@ -1270,5 +1248,12 @@ mod tests {
         assert_eq!(scan_cursor(b"-1"), Ok(u64::MAX));
         assert!(scan_cursor(b"18446744073709551616").is_err());
         assert!(scan_cursor(b"count").is_err());
+        assert!(scan_cursor(b" 0").is_err());
+        assert!(scan_cursor(b"\x0b0").is_err());
+        assert!(scan_cursor(b"-").is_err());
+        assert_eq!(scan_cursor(b"+5"), Ok(5));
+        assert_eq!(scan_cursor(b"-18446744073709551615"), Ok(1));
+        // C stops at a NUL byte.
+        assert_eq!(scan_cursor(b"7\0x"), Ok(7));
     }
 }

@@ -71,15 +71,9 @@ pub fn keys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 pub fn scan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    // Redis parses the cursor with strtoul, which also takes a negative number (wrapped).
-    let cursor = std::str::from_utf8(&argv[1])
-        .ok()
-        .and_then(|s| {
-            s.parse::<u64>()
-                .ok()
-                .or_else(|| s.parse::<i64>().ok().map(|n| n as u64))
-        })
-        .ok_or(ReplyError::from("ERR invalid cursor"))?;
+    // Redis parses the cursor with strtoul: "" is 0, a negative number wraps.
+    let cursor =
+        crate::args::scan_cursor(&argv[1]).ok_or(ReplyError::from("ERR invalid cursor"))?;
     let mut args = Args::new(&argv[2..]);
     let (mut pattern, mut count, mut type_filter) = (None, 10usize, None);
     while let Some(opt) = args.next_opt() {
