@@ -31,7 +31,7 @@ use std::time::Duration;
 pub use case::{case, check, pair, sluice_check, sluice_only, step, Case, Expect, Proto, Step};
 pub use client::{Conn, Outcome, Reply};
 pub use resp::Frame;
-pub use rng::Rng;
+pub use rng::{seed_range, Rng};
 pub use server::{DisquePair, ServerPair};
 
 use libtest_mimic::{Arguments, Failed, Trial};

@@ -31,3 +31,11 @@ impl Rng {
         &items[self.below(items.len() as u64) as usize]
     }
 }
+
+/// `RANDOM_SEEDS=first..last` (inclusive): the seeds a seeded random suite runs instead of its
+/// own, for a longer exploration by hand.
+pub fn seed_range() -> Option<(u64, u64)> {
+    let v = std::env::var("RANDOM_SEEDS").ok()?;
+    let (a, b) = v.split_once("..")?;
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+}

@@ -486,7 +486,12 @@ fn random_case(seed: u64, len: usize) -> Case {
     case(&format!("random_groups_seed{seed}"), &g.out)
 }
 
+/// `RANDOM_SEEDS=first..last` runs other seeds (500 steps each), for a longer exploration by
+/// hand.
 fn cases() -> Vec<Case> {
+    if let Some((a, b)) = seed_range() {
+        return (a..=b).map(|s| random_case(s, 500)).collect();
+    }
     (1..=12u64)
         .map(|s| random_case(s, if s <= 2 { 1000 } else { 500 }))
         .collect()

@@ -412,12 +412,19 @@ fn random_case(seed: u64, profile: Profile) -> Case {
     case(&format!("random_{}_seed{seed}", profile.name), &steps)
 }
 
+/// `RANDOM_SEEDS=first..last` runs those seeds under every profile, for a longer exploration
+/// by hand.
 fn cases() -> Vec<Case> {
     let mut v = Vec::new();
     for (p, profile) in PROFILES.iter().enumerate() {
-        for s in 0..6u64 {
-            let seed = 1 + 1000 * p as u64 + s;
-            v.push(random_case(seed, *profile));
+        match seed_range() {
+            Some((a, b)) => v.extend((a..=b).map(|s| random_case(s, *profile))),
+            None => {
+                for s in 0..6u64 {
+                    let seed = 1 + 1000 * p as u64 + s;
+                    v.push(random_case(seed, *profile));
+                }
+            }
         }
     }
     v
