@@ -62,6 +62,32 @@ error('line three')" 0"#]),
         case("script_load_evalsha", &[r#"SCRIPT LOAD "return 'cached'""#, "EVALSHA 9fa2ae2c4347ba6e84ef22cd7ac4b5b4cc0e17a3 0", "EVALSHA 9FA2AE2C4347BA6E84EF22CD7AC4B5B4CC0E17A3 0", "EVALSHA_RO 9fa2ae2c4347ba6e84ef22cd7ac4b5b4cc0e17a3 0", "SCRIPT EXISTS 9fa2ae2c4347ba6e84ef22cd7ac4b5b4cc0e17a3 9FA2AE2C4347BA6E84EF22CD7AC4B5B4CC0E17A3 nope"]),
         case("evalsha_missing", &["EVALSHA ffffffffffffffffffffffffffffffffffffffff 0", "EVALSHA abc 0", "EVALSHA_RO ffffffffffffffffffffffffffffffffffffffff 0", "EVALSHA ffffffffffffffffffffffffffffffffffffffff -1"]),
         // A SHA that is not 40 bytes is refused before numkeys is read; a 40-byte one after.
+        // XREAD/XREADGROUP BLOCK from a script: refused when the option is read (after the
+        // options before it, before its value), naming the command as the script wrote it
+        case("xread_block_from_script", &[
+            r#"EVAL "return redis.pcall('XREAD', 'COUNT', '4', 'BLOCK', '-1', 'STREAMS', KEYS[1], '0')" 1 {k}"#,
+            r#"EVAL "return redis.pcall('xread', 'BLOCK', '0', 'STREAMS', KEYS[1], '0')" 1 {k}"#,
+            r#"EVAL "return redis.pcall('XreadGroup', 'GROUP', 'g', 'c', 'BLOCK', '0', 'STREAMS', KEYS[1], '>')" 1 {k}"#,
+            r#"EVAL "return redis.pcall('XREAD', 'COUNT', 'x', 'BLOCK', '0', 'STREAMS', KEYS[1], '0')" 1 {k}"#,
+            r#"EVAL "return redis.call('XREAD', 'BLOCK', '0', 'STREAMS', KEYS[1], '0')" 1 {k}"#,
+            "XADD {k}:block 1-1 f v",
+            r#"EVAL "return redis.pcall('XREAD', 'STREAMS', KEYS[1], '0')" 1 {k}:block"#,
+            "DEL {k}:block",
+            r#"EVAL "return redis.pcall('XREAD', 'STREAMS', 'block', '0')" 0"#,
+        ]),
+        // tables are built as Redis builds them: a RESP3 map's fields come back in Lua's
+        // iteration order of a table grown one insertion at a time, and `#` of an array holding
+        // a RESP3 null counts as Redis's table does
+        case("resp3_tables_grow_as_redis_builds_them", &[
+            "XADD {k} 1-1 f v", "XGROUP CREATE {k} g 0", "XREADGROUP GROUP g c STREAMS {k} >",
+            r#"EVAL "redis.setresp(3); return redis.call('XINFO', 'GROUPS', KEYS[1])" 1 {k}"#,
+            r#"EVAL "redis.setresp(3); return redis.call('XINFO', 'STREAM', KEYS[1])" 1 {k}"#,
+            r#"EVAL "redis.setresp(3); return redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'STREAMS', KEYS[1], '0')" 1 {k}"#,
+            "SET {k}a 1", "SET {k}c 3",
+            r#"EVAL "redis.setresp(3); return #redis.call('MGET', KEYS[1], KEYS[2], KEYS[3])" 3 {k}a {k}b {k}c"#,
+            r#"EVAL "redis.setresp(3); return #redis.call('MGET', KEYS[1], KEYS[2], KEYS[2], KEYS[3])" 3 {k}a {k}b {k}c"#,
+            "DEL {k} {k}a {k}c",
+        ]),
         case("evalsha_short_sha_before_numkeys", &["EVALSHA abc x", "EVALSHA_RO 1-1 y", "EVALSHA abc -1", "EVALSHA abc 5 k", "EVALSHA ffffffffffffffffffffffffffffffffffffffff x", "EVALSHA ffffffffffffffffffffffffffffffffffffffff 5 k"]),
         case("eval_caches_script", &[r#"EVAL "return 'from eval {k}'" 0"#, r#"~SCRIPT EXISTS 0000000000000000000000000000000000000000"#]),
         case("script_errors", &["SCRIPT", "SCRIPT nosuch", "SCRIPT LOAD", "SCRIPT EXISTS", "SCRIPT FLUSH x", "SCRIPT FLUSH a b", "SCRIPT KILL", "SCRIPT KILL x", r#"SCRIPT LOAD "return (""#]),

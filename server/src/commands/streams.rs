@@ -705,6 +705,14 @@ pub fn parse_read_args(argv: &[Bytes], xreadgroup: bool) -> Result<ReadArgs<'_>,
     while let Some(o) = args.next_opt() {
         let more = args.remaining();
         if eq(o, "BLOCK") && more > 0 {
+            // Refused from a script when the option is read, before its value, naming the
+            // command as the script wrote it (Redis's xreadCommand).
+            if crate::scripting::running() {
+                return Err(ReplyError::new(format!(
+                    "ERR {} command is not allowed with BLOCK option from scripts",
+                    crate::reply::printable(&argv[0], usize::MAX)
+                )));
+            }
             let t = args.next_int("ERR timeout is not an integer or out of range")?;
             if t < 0 {
                 return Err("ERR timeout is negative".into());

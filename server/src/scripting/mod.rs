@@ -927,14 +927,6 @@ unsafe fn call_dispatch(l: *mut mlua::ffi::lua_State) -> Called {
     if cmd.has_flag("noscript") {
         return fail("This Redis command is not allowed from script");
     }
-    if matches!(cmd.name, "xread" | "xreadgroup")
-        && argv.iter().any(|a| a.eq_ignore_ascii_case(b"block"))
-    {
-        return fail(&format!(
-            "{} command is not allowed with BLOCK option from scripts",
-            cmd.name
-        ));
-    }
     let write = cmd.has_flag("write");
     if write && read_only {
         return fail("Write commands are not allowed from read-only scripts.");

@@ -49,7 +49,7 @@ unsafe fn push_error(l: *mut ffi::lua_State, e: &[u8]) {
     let nl = |b: &u8| *b == b'\r' || *b == b'\n';
     let start = msg.iter().position(|b| !nl(b)).unwrap_or(msg.len());
     let end = msg.iter().rposition(|b| !nl(b)).map_or(start, |p| p + 1);
-    ffi::lua_createtable(l, 0, 2);
+    ffi::lua_createtable(l, 0, 0);
     push_bytes(l, code);
     push_bytes(l, b" ");
     push_bytes(l, &msg[start..end.max(start)]);
@@ -79,6 +79,13 @@ unsafe fn wrap_field(l: *mut ffi::lua_State, field: &std::ffi::CStr) {
 }
 
 /// Pushes the value of the reply at `pos` (exactly one value; nil for a malformed reply).
+///
+/// Every table is built as Redis builds it: an empty table (`lua_newtable`), then one insertion
+/// per element in reply order, a RESP3 null element included. How a Lua table grew decides where
+/// its keys sit, so this is what makes a map's iteration order (which the conversion back to a
+/// reply follows) and `#` of an array holding RESP3 nulls the same as Redis's; a table
+/// preallocated to its size gave XINFO GROUPS's fields in another order after
+/// `redis.setresp(3)`.
 pub unsafe fn push_reply(l: *mut ffi::lua_State, buf: &[u8], pos: &mut usize, depth: usize) {
     if ffi::lua_checkstack(l, 6) == 0 || depth > MAX_DEPTH || *pos >= buf.len() {
         if ffi::lua_checkstack(l, 1) != 0 {
@@ -117,11 +124,11 @@ pub unsafe fn push_reply(l: *mut ffi::lua_State, buf: &[u8], pos: &mut usize, de
             let data = &buf[*pos..end];
             *pos = end + 2;
             if kind == b'=' && data.len() >= 4 {
-                ffi::lua_createtable(l, 0, 2);
-                push_bytes(l, &data[..3]);
-                ffi::lua_setfield(l, -2, c"format".as_ptr());
+                ffi::lua_createtable(l, 0, 0);
                 push_bytes(l, &data[4..]);
                 ffi::lua_setfield(l, -2, c"string".as_ptr());
+                push_bytes(l, &data[..3]);
+                ffi::lua_setfield(l, -2, c"format".as_ptr());
                 wrap_field(l, c"verbatim_string");
             } else {
                 push_bytes(l, data);
@@ -133,7 +140,7 @@ pub unsafe fn push_reply(l: *mut ffi::lua_State, buf: &[u8], pos: &mut usize, de
                 ffi::lua_pushboolean(l, 0);
                 return;
             }
-            ffi::lua_createtable(l, (n as usize).min(1 << 16) as c_int, 0);
+            ffi::lua_createtable(l, 0, 0);
             for i in 0..n as usize {
                 push_reply(l, buf, pos, depth + 1);
                 // A RESP3 null element (nil) leaves a hole, as lua_settable with nil does.
@@ -142,7 +149,7 @@ pub unsafe fn push_reply(l: *mut ffi::lua_State, buf: &[u8], pos: &mut usize, de
         }
         b'~' => {
             let n = int(text).unwrap_or(0).max(0) as usize;
-            ffi::lua_createtable(l, 0, n.min(1 << 16) as c_int);
+            ffi::lua_createtable(l, 0, 0);
             for _ in 0..n {
                 push_reply(l, buf, pos, depth + 1);
                 if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
@@ -156,7 +163,7 @@ pub unsafe fn push_reply(l: *mut ffi::lua_State, buf: &[u8], pos: &mut usize, de
         }
         b'%' | b'|' => {
             let n = int(text).unwrap_or(0).max(0) as usize;
-            ffi::lua_createtable(l, 0, n.min(1 << 16) as c_int);
+            ffi::lua_createtable(l, 0, 0);
             for _ in 0..n {
                 push_reply(l, buf, pos, depth + 1);
                 push_reply(l, buf, pos, depth + 1);
