@@ -88,6 +88,13 @@ error('line three')" 0"#]),
             r#"EVAL "redis.setresp(3); return #redis.call('MGET', KEYS[1], KEYS[2], KEYS[2], KEYS[3])" 3 {k}a {k}b {k}c"#,
             "DEL {k} {k}a {k}c",
         ]),
+        // {double=x}: %.17g of the number itself (-0 keeps its sign)
+        case("script_double_values", &[
+            r#"EVAL "return {double=-0.0}" 0"#, r#"EVAL "return {double=0}" 0"#, r#"EVAL "return {double=2^53}" 0"#,
+            r#"EVAL "return {double=1e300}" 0"#, r#"EVAL "return {double=-1e-300}" 0"#, r#"EVAL "return {double=-1/0}" 0"#,
+            r#"EVAL "return {double=0/0}" 0"#, r#"EVAL "return {double=-(0/0)}" 0"#, r#"EVAL "return {double='1.5'}" 0"#,
+            r#"EVAL "return {{double=-0.0}, {map={a=-0.0}}}" 0"#,
+        ]),
         case("evalsha_short_sha_before_numkeys", &["EVALSHA abc x", "EVALSHA_RO 1-1 y", "EVALSHA abc -1", "EVALSHA abc 5 k", "EVALSHA ffffffffffffffffffffffffffffffffffffffff x", "EVALSHA ffffffffffffffffffffffffffffffffffffffff 5 k"]),
         case("eval_caches_script", &[r#"EVAL "return 'from eval {k}'" 0"#, r#"~SCRIPT EXISTS 0000000000000000000000000000000000000000"#]),
         case("script_errors", &["SCRIPT", "SCRIPT nosuch", "SCRIPT LOAD", "SCRIPT EXISTS", "SCRIPT FLUSH x", "SCRIPT FLUSH a b", "SCRIPT KILL", "SCRIPT KILL x", r#"SCRIPT LOAD "return (""#]),

@@ -1540,6 +1540,54 @@ impl Gen {
         v
     }
 
+    /// A Lua expression for a script to return: numbers (fractions, huge, infinite, NaN),
+    /// strings, booleans, nil, and tables with holes, nesting and the special fields a script
+    /// reply may carry (err, ok, double, map, set, big_number, verbatim_string).
+    fn lua_value(&mut self, depth: usize) -> String {
+        let leaf = depth >= 3 || self.chance(45);
+        if leaf {
+            return self
+                .pick(&[
+                    "1", "0", "-1", "3.7", "-2.5", "1e20", "-1e20", "2^53", "2^63", "1/0", "-1/0",
+                    "0/0", "'x'", "''", "'a b'", "true", "false", "nil", "0.5", "-0.0",
+                ])
+                .to_string();
+        }
+        let n = self.rng.below(4) as usize;
+        let items = |g: &mut Gen| {
+            (0..n)
+                .map(|_| g.lua_value(depth + 1))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self.rng.below(11) {
+            0..=2 => format!("{{{}}}", items(self)),
+            3 => format!("{{err={}}}", self.lua_value(depth + 1)),
+            4 => format!("{{ok={}}}", self.lua_value(depth + 1)),
+            5 => format!("{{double={}}}", self.lua_value(depth + 1)),
+            6 => {
+                let keys = ["a", "b", "c", "d", "e", "f", "g", "h"];
+                let fields: Vec<String> = (0..n)
+                    .map(|i| format!("{}={}", keys[i], self.lua_value(depth + 1)))
+                    .collect();
+                format!("{{map={{{}}}}}", fields.join(", "))
+            }
+            7 => {
+                let members: Vec<String> = (0..n)
+                    .map(|i| format!("['m{i}']={}", self.pick(&["true", "false", "1"])))
+                    .collect();
+                format!("{{set={{{}}}}}", members.join(", "))
+            }
+            8 => format!("{{big_number={}}}", self.lua_value(depth + 1)),
+            9 => format!(
+                "{{verbatim_string={{format={}, string={}}}}}",
+                self.pick(&["'txt'", "'mkd'", "'x'", "1"]),
+                self.lua_value(depth + 1)
+            ),
+            _ => format!("{{{}, nil, {}}}", items(self), self.lua_value(depth + 1)),
+        }
+    }
+
     /// Commands that give later ones something to find: entries, groups, pending entries.
     fn builder(&mut self) -> Argv {
         let k = b(self.pick(&["s", "s", "s2"]));
@@ -2692,6 +2740,15 @@ fn differential() {
                 let inner = argv.clone();
                 if !in_multi && gen.chance(5) {
                     argv = gen.scripted(argv);
+                } else if !in_multi && gen.chance(2) {
+                    // A script's own return value, converted to a reply.
+                    let value = gen.lua_value(0);
+                    let setresp = if gen.chance(50) {
+                        "redis.setresp(3); "
+                    } else {
+                        ""
+                    };
+                    argv = vec![b("EVAL"), b(&format!("{setresp}return {value}")), b("0")];
                 }
                 n += 1;
                 if let Some(f) = log.as_mut() {

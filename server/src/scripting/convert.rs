@@ -85,10 +85,12 @@ fn write_table(out: &mut ReplyWriter, t: &Table, resp3: bool, depth: usize) {
         out.simple(&map_crlf(&s.as_bytes()));
         return;
     }
-    match t.raw_get::<Value>("double") {
-        Ok(Value::Number(d)) => return write_double(out, d),
-        Ok(Value::Integer(d)) => return write_double(out, d as f64),
-        _ => {}
+    // A number only (Redis checks for LUA_TNUMBER); read as the double itself, since mlua
+    // hands a whole number over as an integer, which loses -0's sign.
+    if let Ok(Value::Number(_) | Value::Integer(_)) = t.raw_get::<Value>("double") {
+        if let Ok(d) = t.raw_get::<f64>("double") {
+            return write_double(out, d);
+        }
     }
     if let Some(s) = str_field(t, "big_number") {
         let text = map_crlf(&s.as_bytes());
