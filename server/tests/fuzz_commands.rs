@@ -1562,7 +1562,12 @@ impl Gen {
         };
         match self.rng.below(11) {
             0..=2 => format!("{{{}}}", items(self)),
-            3 => format!("{{err={}}}", self.lua_value(depth + 1)),
+            // Error texts that start with an upper-case code (the reader refuses others, from
+            // either server alike).
+            3 => format!(
+                "{{err={}}}",
+                self.pick(&["'ERR bad'", "'CODE with\\nnewline'", "'E x'", "5", "{}"])
+            ),
             4 => format!("{{ok={}}}", self.lua_value(depth + 1)),
             5 => format!("{{double={}}}", self.lua_value(depth + 1)),
             6 => {
@@ -1578,10 +1583,16 @@ impl Gen {
                     .collect();
                 format!("{{set={{{}}}}}", members.join(", "))
             }
-            8 => format!("{{big_number={}}}", self.lua_value(depth + 1)),
+            // Digits only: Redis writes any string as a big number, which a RESP3 reader then
+            // refuses on both sides alike.
+            8 => format!(
+                "{{big_number={}}}",
+                self.pick(&["'12345678901234567890'", "'-1'", "'0'", "5"])
+            ),
+            // A format of three bytes (Redis copies three bytes from a shorter one: past its end).
             9 => format!(
                 "{{verbatim_string={{format={}, string={}}}}}",
-                self.pick(&["'txt'", "'mkd'", "'x'", "1"]),
+                self.pick(&["'txt'", "'mkd'", "1"]),
                 self.lua_value(depth + 1)
             ),
             _ => format!("{{{}, nil, {}}}", items(self), self.lua_value(depth + 1)),
