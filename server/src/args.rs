@@ -18,7 +18,6 @@ pub fn int(b: &[u8]) -> Result<i64, ReplyError> {
     parse_i64(b).ok_or(ReplyError::from(NOT_INTEGER))
 }
 
-/// Parses a double as Redis's `string2ld`/`strtold` for user input: no spaces, finite or inf.
 /// A SCAN cursor as Redis's and Disque's `parseScanCursorOrReply` read it: `strtoul` over the
 /// whole string (as C sees it, up to a NUL byte), so an empty string is 0, a leading `+` or `-`
 /// is taken (`-1` wraps to 2^64 - 1), and leading white space, anything after the digits or a
@@ -46,6 +45,7 @@ pub fn scan_cursor(b: &[u8]) -> Option<u64> {
     Some(if neg { v.wrapping_neg() } else { v })
 }
 
+/// Parses a double as Redis's `string2ld`/`strtold` for user input: no spaces, finite or inf.
 pub fn parse_f64(b: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(b).ok()?;
     if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
