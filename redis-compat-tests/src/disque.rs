@@ -18,7 +18,31 @@
 //! The numbering is per case run and per side; a reply is normalised before its comparison, so
 //! a predicate sees the normalised frame.
 
+use crate::case::{pair, Step};
+use crate::pred::same_but;
 use crate::resp::{self, Frame};
+
+/// A SHOW step (or anything holding SHOW's field list): exact but for the times, ctime and
+/// next-*-within by shape and ttl within a second.
+pub fn show(line: &str) -> Step {
+    pair(
+        line,
+        "SHOW's fields; ctime and next-*-within by shape, ttl within 1 s",
+        same_but(
+            &["ctime", "next-requeue-within", "next-awake-within"],
+            &[("ttl", 1)],
+        ),
+    )
+}
+
+/// A QSTAT step: exact but for age and idle (seconds, which may tick between the two servers).
+pub fn qstat(line: &str) -> Step {
+    pair(
+        line,
+        "QSTAT's fields; age and idle within 1 s",
+        same_but(&[], &[("age", 1), ("idle", 1)]),
+    )
+}
 
 /// The IDs one side has returned so far in one case run.
 #[derive(Default, Debug)]

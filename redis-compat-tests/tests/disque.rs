@@ -14,29 +14,9 @@
 //! what looks at the whole server (QSCAN listings, JSCAN of every job, INFO jobs/queues) in
 //! tests/disque_server.rs.
 
-use redis_compat_tests::pred::{self, same_but};
+use redis_compat_tests::disque::{qstat, show};
+use redis_compat_tests::pred;
 use redis_compat_tests::*;
-
-/// SHOW (or anything holding SHOW's field list): exact but for the times.
-fn show(line: &str) -> Step {
-    pair(
-        line,
-        "SHOW's fields; ctime and next-*-within by shape, ttl within 1 s",
-        same_but(
-            &["ctime", "next-requeue-within", "next-awake-within"],
-            &[("ttl", 1)],
-        ),
-    )
-}
-
-/// QSTAT: exact but for age and idle (seconds, may tick between the two servers).
-fn qstat(line: &str) -> Step {
-    pair(
-        line,
-        "QSTAT's fields; age and idle within 1 s",
-        same_but(&[], &[("age", 1), ("idle", 1)]),
-    )
-}
 
 /// A status reply holding a (normalised) job ID, whatever its TTL digits.
 fn status_job_id(line: &str) -> Step {

@@ -9,31 +9,12 @@
 //! each server. Timers in Disque tick 10 times a second; the cases with a timer take 1–3 s and
 //! run in parallel (`run_disque_waiting`).
 
-use redis_compat_tests::pred::same_but;
+use redis_compat_tests::disque::{qstat, show};
 use redis_compat_tests::*;
 
 /// Wait until QSTAT of the queue says `n` clients are blocked on it.
 fn blocked(conn: &str, queue: &str, n: usize) -> String {
     format!(r"@{conn} !until-has $7\r\nblocked\r\n:{n}\r\n QSTAT {queue}")
-}
-
-fn show(line: &str) -> Step {
-    pair(
-        line,
-        "SHOW's fields; ctime and next-*-within by shape, ttl within 1 s",
-        same_but(
-            &["ctime", "next-requeue-within", "next-awake-within"],
-            &[("ttl", 1)],
-        ),
-    )
-}
-
-fn qstat(line: &str) -> Step {
-    pair(
-        line,
-        "QSTAT's fields; age and idle within 1 s",
-        same_but(&[], &[("age", 1), ("idle", 1)]),
-    )
 }
 
 #[rustfmt::skip]

@@ -13,30 +13,9 @@
 //! shows every command sent. `DISQUE_RANDOM_CASES`/`DISQUE_RANDOM_STEPS` run more or longer
 //! cases.
 
-use redis_compat_tests::pred::same_but;
+use redis_compat_tests::disque::{qstat, show};
 use redis_compat_tests::rng::Rng;
 use redis_compat_tests::*;
-
-/// SHOW: exact but for the times (as in tests/disque.rs).
-fn show(line: &str) -> Step {
-    pair(
-        line,
-        "SHOW's fields; ctime and next-*-within by shape, ttl within 1 s",
-        same_but(
-            &["ctime", "next-requeue-within", "next-awake-within"],
-            &[("ttl", 1)],
-        ),
-    )
-}
-
-/// QSTAT: exact but for age and idle.
-fn qstat(line: &str) -> Step {
-    pair(
-        line,
-        "QSTAT's fields; age and idle within 1 s",
-        same_but(&[], &[("age", 1), ("idle", 1)]),
-    )
-}
 
 const QUEUES: [&str; 2] = ["{k}a", "{k}b"];
 

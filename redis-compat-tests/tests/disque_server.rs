@@ -6,31 +6,12 @@
 //! end (`!scan`, elements sorted) or, for a call that covers everything (BUSYLOOP, or a small
 //! server and the default COUNT), as the same final cursor and the same items in any order.
 
-use redis_compat_tests::pred::{has_lines, same_but, scan_reply_unordered};
+use redis_compat_tests::disque::{qstat, show};
+use redis_compat_tests::pred::{has_lines, scan_reply_unordered};
 use redis_compat_tests::*;
 
 fn all(line: &str) -> Step {
     pair(line, "cursor and items in any order", scan_reply_unordered)
-}
-
-/// QSTAT: exact but for age and idle (seconds, may tick between the two servers).
-fn qstat(line: &str) -> Step {
-    pair(
-        line,
-        "QSTAT's fields; age and idle within 1 s",
-        same_but(&[], &[("age", 1), ("idle", 1)]),
-    )
-}
-
-fn show(line: &str) -> Step {
-    pair(
-        line,
-        "SHOW's fields; ctime and next-*-within by shape, ttl within 1 s",
-        same_but(
-            &["ctime", "next-requeue-within", "next-awake-within"],
-            &[("ttl", 1)],
-        ),
-    )
 }
 
 /// Three queues with 1, 2 and 3 queued jobs ({id1} … {id6}) and one paused, empty queue.

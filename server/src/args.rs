@@ -18,14 +18,14 @@ pub fn int(b: &[u8]) -> Result<i64, ReplyError> {
     parse_i64(b).ok_or(ReplyError::from(NOT_INTEGER))
 }
 
-/// A SCAN cursor as Redis's and Disque's `parseScanCursorOrReply` read it: `strtoul` over the
-/// whole string (as C sees it, up to a NUL byte), so an empty string is 0, a leading `+` or `-`
-/// is taken (`-1` wraps to 2^64 - 1), and leading white space, anything after the digits or a
-/// value past 2^64 - 1 is refused.
-pub fn scan_cursor(b: &[u8]) -> Option<u64> {
+/// A whole string as C's `strtoll`/`strtoul` read it where Redis and Disque then check that
+/// nothing follows (`eptr[0] == '\0'`): up to a NUL byte (C's end of string), no leading white
+/// space, an optional sign, then digits only; the empty string is 0. The sign and the
+/// magnitude; `None` past 2^64 - 1.
+fn c_whole_number(b: &[u8]) -> Option<(bool, u64)> {
     let b = b.split(|c| *c == 0).next().unwrap_or_default();
     let Some(&first) = b.first() else {
-        return Some(0);
+        return Some((false, 0));
     };
     if matches!(first, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r') {
         return None;
@@ -42,7 +42,25 @@ pub fn scan_cursor(b: &[u8]) -> Option<u64> {
     for d in digits {
         v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
     }
+    Some((neg, v))
+}
+
+/// A SCAN cursor as Redis's and Disque's `parseScanCursorOrReply` read it (`strtoul`, see
+/// [`c_whole_number`]): `-1` wraps to 2^64 - 1.
+pub fn scan_cursor(b: &[u8]) -> Option<u64> {
+    let (neg, v) = c_whole_number(b)?;
     Some(if neg { v.wrapping_neg() } else { v })
+}
+
+/// Disque's `getLongLongFromObject` (`strtoll`, see [`c_whole_number`]): out of the i64 range
+/// is refused.
+pub fn strtoll(b: &[u8]) -> Option<i64> {
+    let (neg, v) = c_whole_number(b)?;
+    if neg {
+        (v <= 1 << 63).then(|| (v as i64).wrapping_neg())
+    } else {
+        i64::try_from(v).ok()
+    }
 }
 
 /// Parses a double as Redis's `string2ld`/`strtold` for user input: no spaces, finite or inf.

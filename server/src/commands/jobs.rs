@@ -26,7 +26,7 @@ use bytes::Bytes;
 use sluice_storage::jobs::{self, Job, JobId, JobState, NewJob, Working};
 use sluice_storage::{Store, StoreError};
 
-use crate::args::eq;
+use crate::args::{eq, strtoll};
 use crate::engine::{BlockKind, BlockSpec, Ctx, Server, WakeIf};
 use crate::reply::{CmdResult, ReplyError, SYNTAX};
 use crate::table::{arg, cmd, tok, Command};
@@ -64,34 +64,6 @@ const BADID: &str = "BADID Invalid Job ID format.";
 fn storage_error(e: StoreError) -> ReplyError {
     tracing::error!(error = %e, "job store read failed");
     ReplyError::new(format!("ERR {e}"))
-}
-
-/// Disque's `getLongLongFromObject`: `strtoll` over the whole string, no leading space; the
-/// empty string is 0.
-fn strtoll(b: &[u8]) -> Option<i64> {
-    if b.is_empty() {
-        return Some(0);
-    }
-    if b[0].is_ascii_whitespace() {
-        return None;
-    }
-    let (neg, digits) = match b[0] {
-        b'-' => (true, &b[1..]),
-        b'+' => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut v: i128 = 0;
-    for d in digits {
-        v = v * 10 + i128::from(d - b'0');
-        if v > i128::from(i64::MAX) + 1 {
-            return None;
-        }
-    }
-    let v = if neg { -v } else { v };
-    i64::try_from(v).ok()
 }
 
 /// Disque's `parseScanCursorOrReply` (see [`crate::args::scan_cursor`]).
