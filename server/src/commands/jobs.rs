@@ -1210,6 +1210,11 @@ mod tests {
         assert_eq!(strtoll(b"5 "), None);
         assert_eq!(strtoll(b"-"), None);
         assert_eq!(strtoll(b"1e3"), None);
+        assert_eq!(strtoll(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(strtoll(b"-9223372036854775809"), None);
+        assert_eq!(strtoll(b"\x0b5"), None);
+        // C stops at a NUL byte.
+        assert_eq!(strtoll(b"12\0x"), Some(12));
     }
 
     #[test]
