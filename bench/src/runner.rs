@@ -613,10 +613,15 @@ fn lg_outcome(r: Result<loadgen::Stats, LgError>) -> Outcome {
     }
 }
 
+/// A duration in milliseconds, as the fairness rows report them.
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
 /// A fairness row's PING max in ms; its note says when a PING was still unanswered at the end
 /// (it counts in the max).
 fn ping_max_result(max: Duration, unanswered: Option<Duration>) -> RunResult {
-    let mut m = RunResult::value(max.as_secs_f64() * 1e3);
+    let mut m = RunResult::value(ms(max));
     if let Some(w) = unanswered {
         m.note = format!(
             "a PING was still unanswered after {:.1} s (counted in the max)",
@@ -1422,7 +1427,6 @@ async fn fairness_phase(ctx: &mut Ctx) -> Result<(), String> {
                 let died = !slot.server.alive();
                 match (r, died) {
                     (Ok(run), false) => {
-                        let ms = |d: Duration| d.as_secs_f64() * 1e3;
                         // The histogram rounds up within its precision: never above the
                         // exact maximum.
                         let q = |h: &hdrhistogram::Histogram<u64>, x: f64| {
@@ -1617,7 +1621,6 @@ async fn fairness_phase(ctx: &mut Ctx) -> Result<(), String> {
                 let died = !slot.server.alive();
                 match (r, died) {
                     (Ok(run), false) => {
-                        let ms = |d: Duration| d.as_secs_f64() * 1e3;
                         let q =
                             (run.pings.value_at_quantile(0.99) as f64 / 1e6).min(ms(run.ping_max));
                         let mut a = RunResult::value(q);

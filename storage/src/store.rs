@@ -606,6 +606,25 @@ mod tests {
         s.end_command();
     }
 
+    /// Creates streams `dead` and `kept` in database 0, appends `n` entries `1-1..1-n` to each
+    /// (committed every ten), and returns their sids.
+    fn dead_and_kept(s: &mut Store, n: u64) -> (u64, u64) {
+        for key in [&b"dead"[..], b"kept"] {
+            s.stream_create(0, Bytes::from_static(key));
+        }
+        let sid = |s: &mut Store, k: &[u8]| s.stream(0, k, 0).expect("type").expect("stream").sid;
+        let sids = (sid(s, b"dead"), sid(s, b"kept"));
+        for seq in 1..=n {
+            append_entry(s, b"dead", 1, seq);
+            append_entry(s, b"kept", 1, seq);
+            if seq % 10 == 0 {
+                s.commit().expect("commit");
+            }
+        }
+        s.commit().expect("commit");
+        sids
+    }
+
     /// A big dead incarnation has its tables dropped whole, then tombstones for the rest: its
     /// records are gone, only those in a table it shared got tombstones, and its neighbours
     /// (sids just below and above, in that shared table) are whole, before and after a reopen.
@@ -700,20 +719,7 @@ mod tests {
         let (dead_sid, kept_sid);
         {
             let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
-            for key in [&b"dead"[..], b"kept"] {
-                s.stream_create(0, Bytes::from_static(key));
-            }
-            let sid =
-                |s: &mut Store, k: &[u8]| s.stream(0, k, 0).expect("type").expect("stream").sid;
-            (dead_sid, kept_sid) = (sid(&mut s, b"dead"), sid(&mut s, b"kept"));
-            for seq in 1..=10_000 {
-                append_entry(&mut s, b"dead", 1, seq);
-                append_entry(&mut s, b"kept", 1, seq);
-                if seq % 10 == 0 {
-                    s.commit().expect("commit");
-                }
-            }
-            s.commit().expect("commit");
+            (dead_sid, kept_sid) = dead_and_kept(&mut s, 10_000);
             let records = s
                 .entries
                 .range(dead_sid.to_be_bytes()..(dead_sid + 1).to_be_bytes())
@@ -772,19 +778,7 @@ mod tests {
         {
             let mut s = Store::open(dir.path(), &StoreOptions::default(), 0).expect("open");
             s.set_drop_min_entries(1_000);
-            for key in [&b"dead"[..], b"kept"] {
-                s.stream_create(0, Bytes::from_static(key));
-            }
-            let sid =
-                |s: &mut Store, k: &[u8]| s.stream(0, k, 0).expect("type").expect("stream").sid;
-            (dead_sid, kept_sid) = (sid(&mut s, b"dead"), sid(&mut s, b"kept"));
-            for seq in 1..=5_000 {
-                append_entry(&mut s, b"dead", 1, seq);
-                append_entry(&mut s, b"kept", 1, seq);
-                if seq % 10 == 0 {
-                    s.commit().expect("commit");
-                }
-            }
+            (dead_sid, kept_sid) = dead_and_kept(&mut s, 5_000);
             s.delete(0, b"dead");
             s.commit().expect("commit");
             s.persist(Sync::Os).expect("persist");

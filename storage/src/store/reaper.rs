@@ -9,12 +9,11 @@
 //! journal and drops the tables, while the reaper's slices only look whether it is done.
 //! Sealing a memtable runs fjall's maintenance (old versions and journals deleted), which the
 //! event loop must not wait for: an unlink with online discard took 20 ms per file. Whatever is
-//! left (entries in
-//! tables shared with other streams, or written while the flush ran late) then gets tombstones,
-//! as every small incarnation does. Deleting one record at a time costs the loop thread about
-//! 1 µs per record; walking a stream's node records can cost more than deleting them (their
-//! superseded versions in the memtable), which is why a slice is bounded by time, not only by
-//! a count (one slice of 6,000 node records once took 87 ms).
+//! left (entries in tables shared with other streams, or written while the flush ran late) then
+//! gets tombstones, as every small incarnation does. Deleting one record at a time costs the
+//! loop thread about 1 µs per record; walking a stream's node records can cost more than
+//! deleting them (their superseded versions in the memtable), which is why a slice is bounded
+//! by time, not only by a count (one slice of 6,000 node records once took 87 ms).
 //!
 //! Invariants:
 //! - a dead incarnation's records are only deleted after its tombstone is committed, and its
@@ -27,7 +26,8 @@
 //! - a backup's snapshot older than the DEL still reads every record of the stream: lsm-tree
 //!   keeps the table version each open snapshot reads (a drop makes a new version, with a
 //!   seqno after the DEL's), as it does for compactions (tested);
-//! - at most one table drop runs, for the first dead incarnation; [`Store::close`] waits for it;
+//! - at most one table drop runs, for the first dead incarnation; [`Store::close`] stops its
+//!   flush wait and joins it (a drop already under way finishes);
 //! - only the first dead incarnation is reaped, and [`ReapAt`] says how far: its entries from
 //!   a key on, then its node records from a key on; the dead marker goes last.
 

@@ -38,7 +38,7 @@ pub struct SuperVersion {
 /// every memtable insert and every new read iterator of the tree waited on the lock. Freeing
 /// them later changes nothing but when the memory returns.
 ///
-/// The popped version goes too (patch 10, vendor/README.md): it may hold the last reference to
+/// The popped version goes too (patch 3, vendor/README.md): it may hold the last reference to
 /// a table that a compaction or a drop-range removed, and dropping that table unlinks its file.
 /// With online discard (ext4 `-o discard`) an unlink waits for the device: 20 ms per table file
 /// was seen, on whichever thread ran the maintenance (the server's event loop, when it rotated
@@ -147,7 +147,7 @@ impl SuperVersions {
                 // SLUICE PATCH (lsm-tree patch 2): the memtables of a popped version are
                 // dropped on another thread, not under the version-history write lock; so is
                 // the version itself, whose tables may be the last references to deleted
-                // table files (patch 10: their unlink, with online discard, took 20 ms each).
+                // table files (patch 3: their unlink, with online discard, took 20 ms each).
                 if let Some(old) = self.0.pop_front() {
                     drop_memtables_later(old.active_memtable, old.sealed_memtables, old.version);
                 }
