@@ -815,6 +815,18 @@ fn render_own(t: &mut Text, srv: &Server, store: &Store, acc: &Acc) {
         store.dead_streams() as f64,
     );
     t.one(
+        "sluice_job_log_records",
+        "gauge",
+        "Records of the job log not yet folded into the job keyspaces",
+        store.jobs_ref().unfolded().0 as f64,
+    );
+    t.one(
+        "sluice_job_staged_records",
+        "gauge",
+        "Job store records staged in memory, not yet folded into the job keyspaces",
+        store.jobs_ref().staged_records() as f64,
+    );
+    t.one(
         "sluice_writes_refused",
         "gauge",
         "1 while writes are refused after a disk fault",

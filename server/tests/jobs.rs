@@ -693,6 +693,18 @@ fn jobs_survive_restart_and_kill9_in_order_under_appendfsync_always() {
         .field("nodes-delivered")
         .array()[0]
         .text();
+    // All of it is in the job log so far (storage/src/jobs/log.rs), not yet folded.
+    assert_eq!(
+        c.info_field("persistence", "sluice_job_log_mode")
+            .as_deref(),
+        Some("log")
+    );
+    let logged = |c: &mut Conn| -> u64 {
+        c.info_field("persistence", "sluice_job_log_records")
+            .and_then(|v| v.parse().ok())
+            .expect("sluice_job_log_records")
+    };
+    assert!(logged(&mut c) > 20);
     for restart in ["kill -9", "clean stop"] {
         match restart {
             "kill -9" => s.restart(),
@@ -702,6 +714,12 @@ fn jobs_survive_restart_and_kill9_in_order_under_appendfsync_always() {
             }
         }
         let mut c = s.conn();
+        // A kill leaves the log to replay; a clean stop folds it into the keyspaces.
+        let records = logged(&mut c);
+        match restart {
+            "kill -9" => assert!(records > 20, "{records}"),
+            _ => assert_eq!(records, 0),
+        }
         // Queued jobs are queued at once, in order; the acknowledged one never comes back.
         let queued: Vec<String> = c
             .req_str("QPEEK dur 100")

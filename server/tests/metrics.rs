@@ -133,6 +133,8 @@ fn streams_groups_and_consumers_under_redis_exporter_names() {
         "redis_keyspace_misses_total",
         "sluice_disk_bytes",
         "sluice_jobs_registered",
+        "sluice_job_log_records",
+        "sluice_job_staged_records",
         "sluice_metrics_truncated",
     ] {
         assert!(

@@ -173,7 +173,9 @@ const LIB: &[u8] = b"#!lua name=mylib\nredis.register_function('one', function()
 
 /// Builds a directory with jobs in every state, a queue group with settings, a NACK delay, a
 /// hold, a delayed entry and retention, and a function library. Returns the queue names.
-fn populate(dir: &Path) -> Vec<&'static str> {
+/// `close`: closed cleanly; otherwise dropped as a crash leaves it, with the job store's writes
+/// in its log (`jobs/log.rs`), not yet folded into its keyspaces.
+fn populate(dir: &Path, close: bool) -> Vec<&'static str> {
     let mut s = open(dir);
     let mut now = T0;
     let j = s.jobs();
@@ -264,15 +266,34 @@ fn populate(dir: &Path) -> Vec<&'static str> {
     ));
     s.stage_function_library(b"mylib", Some(LIB));
     commit(&mut s);
-    s.close().expect("close");
+    if close {
+        s.close().expect("close");
+        assert_eq!(s.jobs_ref().unfolded().0, 0, "a close folds the job log");
+    } else {
+        assert!(
+            s.jobs_ref().unfolded().0 > 0,
+            "the job writes are in the log"
+        );
+    }
     vec!["q1", "q2", "q3", "q4", "dead"]
 }
 
 #[test]
 fn repair_carries_jobs_queue_groups_and_functions_whole() {
+    repair_round_trip(true);
+}
+
+/// The same from a directory whose job writes are only in the job log (a crash before any
+/// fold): check and repair read the log over the keyspaces, as an open replays it.
+#[test]
+fn repair_carries_jobs_committed_only_to_the_job_log() {
+    repair_round_trip(false);
+}
+
+fn repair_round_trip(close: bool) {
     let tmp = tempdir();
     let src = tmp.path().join("src");
-    let queues = populate(&src);
+    let queues = populate(&src, close);
 
     let report = check(&src);
     assert!(report.is_clean(), "{:?}", report.damage);
@@ -606,7 +627,7 @@ fn job_records_left_in_keys_by_an_older_layout_are_carried() {
     let tmp = tempdir();
     let src = tmp.path().join("src");
     let queues = ["q1", "q2", "q3", "q4"];
-    populate(&src);
+    populate(&src, true);
     let before = jobs_view(&mut open(&src), &queues);
     {
         let (db, keys, jobs) = raw_db(&src);
@@ -644,7 +665,7 @@ fn lost_job_index_keyspaces_are_reported_and_rebuilt() {
     let tmp = tempdir();
     let src = tmp.path().join("src");
     let queues = ["q1", "q2", "q3", "q4"];
-    populate(&src);
+    populate(&src, true);
     let before = jobs_view(&mut open(&src), &queues);
     // `job_queued` and `job_timers`: the sixth and seventh keyspaces `Store::open` creates.
     for (id, name) in [(6, "job_queued"), (7, "job_timers")] {
@@ -670,7 +691,7 @@ fn lost_job_index_keyspaces_are_reported_and_rebuilt() {
 fn a_lost_jobs_keyspace_is_reported_and_the_rest_repaired() {
     let tmp = tempdir();
     let src = tmp.path().join("src");
-    populate(&src);
+    populate(&src, true);
     let node = open(&src).jobs_ref().node_id().to_string();
     std::fs::remove_dir_all(src.join("keyspaces/4")).expect("rm jobs");
     let report = check(&src);

@@ -409,7 +409,7 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
             "persistence" => {
                 let _ = write!(
                     w,
-                    "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_write_status:{}\r\nsluice_appendfsync:{}\r\nsluice_disk_bytes:{}\r\nsluice_journal_persists:{}\r\nsluice_dead_streams:{}\r\nsluice_writes_refused:{}\r\nsluice_writes_refused_since:{}\r\nsluice_writes_refused_cause:{}\r\nsluice_min_free_disk:{}\r\nsluice_last_backup:{}\r\n",
+                    "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_write_status:{}\r\nsluice_appendfsync:{}\r\nsluice_disk_bytes:{}\r\nsluice_journal_persists:{}\r\nsluice_dead_streams:{}\r\nsluice_writes_refused:{}\r\nsluice_writes_refused_since:{}\r\nsluice_writes_refused_cause:{}\r\nsluice_min_free_disk:{}\r\nsluice_last_backup:{}\r\nsluice_job_log_mode:{}\r\nsluice_job_log_records:{}\r\nsluice_job_log_bytes:{}\r\nsluice_job_staged_records:{}\r\n",
                     u8::from(srv.backup.in_progress()),
                     srv.backup.last_save,
                     if srv.backup.last_ok { "ok" } else { "err" },
@@ -428,6 +428,10 @@ fn render(ctx: &Ctx<'_>, wanted: &[String]) -> String {
                         .last_path
                         .as_ref()
                         .map_or(String::new(), |p| p.display().to_string()),
+                    ctx.store.jobs_ref().log_mode(),
+                    ctx.store.jobs_ref().unfolded().0,
+                    ctx.store.jobs_ref().unfolded().1,
+                    ctx.store.jobs_ref().staged_records(),
                 );
             }
             "stats" => {

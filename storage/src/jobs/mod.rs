@@ -5,16 +5,18 @@
 //! (`server/src/commands/jobs.rs` does); time is always passed in (`now_ms`), so tests drive a
 //! fake clock.
 //!
-//! Write path: the same as the rest of the store (see `store.rs`). Operations change the
-//! in-memory state and stage their writes in `pending` (keyed by disk key, last write wins; a
-//! record created and removed again before the commit — a job fetched in the drain that
-//! queued it — leaves nothing, not even a tombstone, see `Staged`);
-//! [`crate::Store::commit`] drains them into the drain's ONE atomic batch with everything
-//! else, so a job, its queue position, its timer, its counters and its queue's length always
-//! change together, and a reply is released only after the batch is persisted. Reads see
-//! `pending` over fjall (point reads and range scans merge the two).
+//! Write path: operations change the in-memory state and stage their writes in `pending`
+//! (keyed by disk key, last write wins; a record created and removed again before it reaches
+//! its keyspace — a job acknowledged soon after it was added — leaves nothing, not even a
+//! tombstone, see `Staged`). [`crate::Store::commit`] puts the drain's job writes into the
+//! drain's ONE atomic batch with everything else — as a record of the job log, or by a fold
+//! that writes `pending` into the keyspaces (`jobs/log.rs`) — so a job, its queue position,
+//! its timer, its counters and its queue's length always change together, and a reply is
+//! released only after the batch is persisted. Reads see `pending` over fjall (point reads and
+//! range scans merge the two).
 //!
-//! Larger than RAM: no state of every job is kept in memory. A job is a small record (with its
+//! Larger than RAM: no state of every job is kept in memory (`pending` holds at most about
+//! `log::FOLD_ENTRIES` records between folds). A job is a small record (with its
 //! body, if small) on disk; a queue's order is an index on disk (`0x12` keys, one empty record
 //! per queued job, sorted by creation time); timers are an index on disk (`0x13` keys, one per
 //! job, sorted by due time) that the engine's periodic task scans a bounded amount of each
@@ -39,6 +41,7 @@
 //! * `0x14 ‖ queue name` → [`Queue`] record.
 //! * `0x15 ‖ "node"` → this node's 40-character ID (job IDs carry its first 8 characters);
 //!   `0x15 ‖ "jobs"` → u64, the number of jobs.
+//! * `0x16 ‖ seq u64 BE` → a record of the job log (`jobs/log.rs`).
 //!
 //! Invariants (at every command boundary, over `pending` merged with fjall): a job has exactly
 //! one record, one body (in its record, or a body record if and only if its record has none)
@@ -51,6 +54,7 @@
 mod cache;
 mod head;
 mod id;
+pub(crate) mod log;
 mod record;
 pub(crate) mod salvage;
 pub(crate) mod spaces;
@@ -67,6 +71,7 @@ use self::spaces::Spaces;
 use self::cache::RecordCache;
 pub use self::head::HEAD_MAX;
 pub use self::id::{is_valid, ttl_word, JobId, JOB_ID_LEN};
+use self::log::LogState;
 use self::record::{parse_queued_key, queue_prefix, queued_key};
 pub use self::record::{
     pause_name, Job, JobState, Queue, FLAG_DELIVERED, FLAG_QUEUED_ONCE, INLINE_BODY_MAX, PAUSED_IN,
@@ -101,13 +106,28 @@ const FLAG_NACK_DELAYED: u8 = 4;
 /// A staged write of [`Jobs::pending`].
 #[derive(Debug)]
 enum Staged {
-    /// A record fjall does not hold (created since the last commit): removing it before the
-    /// commit drops the staged write instead of writing a tombstone.
+    /// A record fjall does not hold (created since the last fold): removing it before a fold
+    /// drops the staged write instead of writing a tombstone.
     New(Vec<u8>),
     /// A record that fjall may hold, overwritten.
     Put(Vec<u8>),
     /// A record that fjall may hold, removed.
     Del,
+}
+
+/// A staged write with the drain that last staged it (the `drain` counter of [`Jobs`]), so that
+/// a drain's log record names each key once (`jobs/log.rs`).
+#[derive(Debug)]
+struct Marked {
+    staged: Staged,
+    drain: u64,
+}
+
+impl std::ops::Deref for Marked {
+    type Target = Staged;
+    fn deref(&self) -> &Staged {
+        &self.staged
+    }
 }
 
 impl Staged {
@@ -167,8 +187,15 @@ pub struct TimerRun {
 pub struct Jobs {
     /// The job store's keyspaces, one per kind of record (`jobs/spaces.rs`).
     ks: Spaces,
-    /// Writes since the last commit (None = remove), merged over fjall by every read.
-    pending: BTreeMap<Vec<u8>, Staged>,
+    /// Writes since the last fold, merged over fjall by every read; made durable by the log
+    /// records of the commits since (`jobs/log.rs`), written to the keyspaces by a fold.
+    pending: BTreeMap<Vec<u8>, Marked>,
+    /// Keys staged since the last commit, each once (a key removed from `pending` and staged
+    /// again in one drain may come twice): what its log record holds.
+    touched: Vec<Vec<u8>>,
+    /// Counts commits (from 1: replayed entries carry 0), for [`Marked::drain`].
+    drain: u64,
+    log: LogState,
     queues: HashMap<Bytes, Queue>,
     /// Queues whose record must be written (or removed, if no longer in `queues`).
     dirty_queues: HashSet<Bytes>,
@@ -248,6 +275,9 @@ impl Jobs {
         Jobs {
             ks,
             pending: BTreeMap::new(),
+            touched: Vec::new(),
+            drain: 1,
+            log: LogState::default(),
             queues: HashMap::new(),
             dirty_queues: HashSet::new(),
             registered: 0,
@@ -290,7 +320,8 @@ impl Jobs {
     pub(crate) fn load(&mut self, legacy: &Keyspace) -> Result<()> {
         self.migrate(legacy)?;
         self.ks.split_legacy()?;
-        match self.ks.get(NODE_KEY)? {
+        self.replay_log()?;
+        match self.read_with(NODE_KEY, <[u8]>::to_vec)? {
             Some(v) if v.len() == 40 && v.iter().all(u8::is_ascii_hexdigit) => {
                 self.node = String::from_utf8_lossy(&v).into_owned();
             }
@@ -322,9 +353,74 @@ impl Jobs {
             jobs = self.registered,
             queues = self.queues.len(),
             node = %self.node,
+            log_records = self.log.next - self.log.first,
             "job store loaded"
         );
         Ok(())
+    }
+
+    /// Rebuilds `pending` from the log records of the commits since the last fold
+    /// (`jobs/log.rs`).
+    fn replay_log(&mut self) -> Result<()> {
+        debug_assert!(
+            self.pending.is_empty(),
+            "replayed once, before anything is staged"
+        );
+        let mut range: Option<(u64, u64)> = None;
+        for guard in self.ks.prefix(&[log::TAG_LOG]) {
+            let (k, v) = guard.into_inner()?;
+            let seq = log::seq_of(&k)
+                .ok_or_else(|| corrupt(format!("bad job log record key {:?}", &k[..])))?;
+            match range {
+                Some((_, last)) if last.checked_add(1) != Some(seq) => {
+                    return Err(corrupt(format!(
+                        "job log records {} to {seq} are missing: the job changes they held are lost",
+                        last.saturating_add(1)
+                    )));
+                }
+                _ => {}
+            }
+            range = Some((range.map_or(seq, |r| r.0), seq));
+            let ops = log::decode(&v)
+                .ok_or_else(|| corrupt(format!("job log record {seq} does not decode")))?;
+            for (key, op) in ops {
+                let staged = match op {
+                    log::Op::New(v) => Staged::New(v.to_vec()),
+                    log::Op::Put(v) => Staged::Put(v.to_vec()),
+                    log::Op::Del => Staged::Del,
+                    log::Op::Cancel => {
+                        self.pending.remove(key);
+                        continue;
+                    }
+                };
+                self.pending
+                    .insert(key.to_vec(), Marked { staged, drain: 0 });
+            }
+            self.log.bytes += v.len();
+        }
+        if let Some((first, last)) = range {
+            self.log.first = first;
+            self.log.next = last + 1;
+        }
+        Ok(())
+    }
+
+    /// The job log since the last fold (`jobs/log.rs`): its records and their bytes.
+    pub fn unfolded(&self) -> (u64, usize) {
+        (self.log.next - self.log.first, self.log.bytes)
+    }
+
+    /// Records staged and not yet folded into the keyspaces (`jobs/log.rs`).
+    pub fn staged_records(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// How commits write the job store now (`jobs/log.rs`): `log` or `direct`.
+    pub fn log_mode(&self) -> &'static str {
+        match self.log.mode {
+            log::Mode::Log => "log",
+            log::Mode::Direct(_) => "direct",
+        }
     }
 
     /// This node's 40-character ID.
@@ -421,9 +517,14 @@ impl Jobs {
         };
         type Item<'a> = (&'a Vec<u8>, &'a Staged);
         let mut mem: Box<dyn Iterator<Item = Item<'_>>> = if rev {
-            Box::new(self.pending.range(bounds).rev())
+            Box::new(
+                self.pending
+                    .range(bounds)
+                    .rev()
+                    .map(|(k, m)| (k, &m.staged)),
+            )
         } else {
-            Box::new(self.pending.range(bounds))
+            Box::new(self.pending.range(bounds).map(|(k, m)| (k, &m.staged)))
         };
         let mut d = disk.next().map(|g| g.into_inner()).transpose()?;
         let mut m = mem.next();
@@ -489,17 +590,25 @@ impl Jobs {
     /// either unless a removal of it is staged.
     fn stage_put(&mut self, key: Vec<u8>, value: Vec<u8>, absent: bool) {
         use std::collections::btree_map::Entry;
+        let drain = self.drain;
         match self.pending.entry(key) {
             Entry::Vacant(e) => {
-                e.insert(if absent {
+                self.touched.push(e.key().clone());
+                let staged = if absent {
+                    self.log.created += 1;
                     Staged::New(value)
                 } else {
                     Staged::Put(value)
-                });
+                };
+                e.insert(Marked { staged, drain });
             }
             Entry::Occupied(mut e) => {
-                let s = e.get_mut();
-                *s = match s {
+                if e.get().drain != drain {
+                    self.touched.push(e.key().clone());
+                }
+                let m = e.get_mut();
+                m.drain = drain;
+                m.staged = match m.staged {
                     Staged::New(_) => Staged::New(value),
                     _ => Staged::Put(value),
                 };
@@ -507,18 +616,28 @@ impl Jobs {
         }
     }
 
-    /// Stages the removal of `key`: nothing at all if it was created since the last commit.
+    /// Stages the removal of `key`: nothing at all if it was created since the last fold.
     fn stage_del(&mut self, key: Vec<u8>) {
         use std::collections::btree_map::Entry;
+        let drain = self.drain;
         match self.pending.entry(key) {
             Entry::Vacant(e) => {
-                e.insert(Staged::Del);
+                self.touched.push(e.key().clone());
+                e.insert(Marked {
+                    staged: Staged::Del,
+                    drain,
+                });
             }
             Entry::Occupied(mut e) => {
-                if matches!(e.get(), Staged::New(_)) {
+                if e.get().drain != drain {
+                    self.touched.push(e.key().clone());
+                }
+                if matches!(e.get().staged, Staged::New(_)) {
                     e.remove();
                 } else {
-                    *e.get_mut() = Staged::Del;
+                    let m = e.get_mut();
+                    m.drain = drain;
+                    m.staged = Staged::Del;
                 }
             }
         }
@@ -1146,10 +1265,20 @@ impl Jobs {
     // Commit hooks (called by `Store`).
 
     pub(crate) fn has_staged(&self) -> bool {
-        !self.pending.is_empty() || !self.dirty_queues.is_empty() || self.registered_dirty
+        !self.touched.is_empty()
+            || !self.dirty_queues.is_empty()
+            || self.registered_dirty
+            || self.log.fold
     }
 
-    /// Moves every staged write into the drain's batch.
+    /// Makes the next commit fold (`jobs/log.rs`): a clean close, so that the next start has
+    /// no log to replay.
+    pub(crate) fn request_fold(&mut self) {
+        self.log.fold = true;
+    }
+
+    /// Puts the drain's job writes into its batch: the queue records and the job count, and
+    /// either one log record of the keys staged in the drain, or a fold (`jobs/log.rs`).
     pub(crate) fn drain_into(&mut self, batch: &mut OwnedWriteBatch) {
         for name in self.dirty_queues.drain() {
             let k = queue_key(&name);
@@ -1165,12 +1294,57 @@ impl Jobs {
                 self.registered.to_be_bytes().to_vec(),
             );
         }
+        if self.log.folds_now(self.pending.len()) {
+            self.fold_into(batch);
+        } else if !self.touched.is_empty() {
+            let mut keys = std::mem::take(&mut self.touched);
+            let mut records = Vec::new();
+            let mut rec = log::start(log::RECORD_MAX);
+            for k in &keys {
+                let op = match self.pending.get(k).map(|m| &m.staged) {
+                    Some(Staged::New(v)) => log::Op::New(v),
+                    Some(Staged::Put(v)) => log::Op::Put(v),
+                    Some(Staged::Del) => log::Op::Del,
+                    None => log::Op::Cancel,
+                };
+                if rec.len() > 1 && rec.len() + log::size(k, &op) > log::RECORD_MAX {
+                    records.push(std::mem::replace(&mut rec, log::start(log::RECORD_MAX)));
+                }
+                log::push(&mut rec, k, &op);
+            }
+            records.push(rec);
+            for rec in records {
+                self.log.bytes += rec.len();
+                let key = log::key(self.log.next);
+                self.log.next += 1;
+                batch.insert(self.ks.of(&key), key.to_vec(), rec);
+            }
+            // Keep the buffer for the next drain's keys.
+            keys.clear();
+            self.touched = keys;
+        }
+        self.drain += 1;
+    }
+
+    /// Writes `pending` into the keyspaces and removes the log records, in the drain's batch.
+    fn fold_into(&mut self, batch: &mut OwnedWriteBatch) {
+        let mut alive = 0;
         for (k, v) in std::mem::take(&mut self.pending) {
-            match v {
-                Staged::New(v) | Staged::Put(v) => batch.insert(self.ks.of(&k), k, v),
+            match v.staged {
+                Staged::New(v) => {
+                    alive += 1;
+                    batch.insert(self.ks.of(&k), k, v);
+                }
+                Staged::Put(v) => batch.insert(self.ks.of(&k), k, v),
                 Staged::Del => batch.remove(self.ks.of(&k), k),
             }
         }
+        for seq in self.log.first..self.log.next {
+            let key = log::key(seq);
+            batch.remove(self.ks.of(&key), key.to_vec());
+        }
+        self.log.folded(self.touched.len(), alive);
+        self.touched.clear();
     }
 }
 

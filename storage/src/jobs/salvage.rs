@@ -10,6 +10,12 @@
 //! only to name what was lost: an index, timer or body record whose job record could not be
 //! read names a lost job (and, for the queue index, its queue).
 //!
+//! The job log (`jobs/log.rs`) is replayed first, into [`LogView`]: the records it holds
+//! (the changes committed since the last fold) shadow those of the keyspaces in every read
+//! below, as they do in `Jobs`' reads. A log record that cannot be read or decoded is named in
+//! [`Findings::damage`]: the changes it alone held are lost (its jobs come back as an earlier
+//! record or the keyspaces have them, or not at all).
+//!
 //! Every job keeps its state, times and counters: a queued job is queued again in the same
 //! order (the queue index sorts by ctime, then ID, both kept), an active job keeps its requeue
 //! time (`qtime`, so its RETRY timer resumes where it was), a delayed job the end of its DELAY,
@@ -98,10 +104,95 @@ pub(crate) struct Source<'a> {
     pub name: &'static str,
 }
 
-/// The body record of job `id`, from the first source that has one (the `job_bodies`
-/// keyspace; `jobs` or `keys` in older directories); an error only if none has it and one
-/// could not be read.
-fn body_in(sources: &[Source<'_>], id: &JobId) -> fjall::Result<Option<fjall::Slice>> {
+/// The job log of the source replayed (`jobs/log.rs`): each key it names with its state after
+/// the last commit (`None`: removed), over the keyspaces.
+#[derive(Default)]
+struct LogView {
+    map: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl LogView {
+    /// Replays the log records of `sources`, naming in `out` those that could not be read.
+    fn read(sources: &[Source<'_>], prefix: &[u8; 8], out: &mut Findings) -> LogView {
+        let mut view = LogView::default();
+        let mut undecoded = Vec::new();
+        for src in sources {
+            let gaps = scan(src.ks, &[log::TAG_LOG], &[log::TAG_LOG + 1], |k, v| {
+                let seq = log::seq_of(k);
+                let Some(ops) = log::decode(&v) else {
+                    undecoded.push(seq.map_or_else(|| show_bytes(k), |s| s.to_string()));
+                    return;
+                };
+                for (key, op) in ops {
+                    match op {
+                        log::Op::New(v) | log::Op::Put(v) => {
+                            view.map.insert(key.to_vec(), Some(v.to_vec()));
+                        }
+                        log::Op::Del => {
+                            view.map.insert(key.to_vec(), None);
+                        }
+                        log::Op::Cancel => {
+                            view.map.remove(key);
+                        }
+                    }
+                }
+            });
+            for g in gaps {
+                out.damage.push(format!(
+                    "job log records {} (keyspace `{}`) could not be read ({}): the job changes                      committed since the last fold that only they held are lost",
+                    gap_range(g.after.as_deref(), g.resumed.as_deref(), prefix, "log record"),
+                    src.name,
+                    g.error
+                ));
+            }
+        }
+        if !undecoded.is_empty() {
+            out.damage.push(format!(
+                "job log records {} do not decode: the job changes committed since the last fold                  that only they held are lost",
+                undecoded.join(", ")
+            ));
+        }
+        view
+    }
+
+    /// `scan` of `src` over `[start, end)` with the log's records shadowing the keyspace's, in
+    /// the keyspace where `Spaces::of` puts that kind of record (older directories' sources
+    /// have no log).
+    fn scan(
+        &self,
+        src: &Source<'_>,
+        start: &[u8],
+        end: &[u8],
+        mut visit: impl FnMut(&[u8], fjall::Slice),
+    ) -> Vec<crate::store::salvage::Gap> {
+        let owner = spaces::Spaces::name_of(start) == src.name;
+        let gaps = scan(src.ks, start, end, |k, v| {
+            if !(owner && self.map.contains_key(k)) {
+                visit(k, v);
+            }
+        });
+        if owner {
+            for (k, v) in self.map.range(start.to_vec()..end.to_vec()) {
+                if let Some(v) = v {
+                    visit(k, fjall::Slice::from(v));
+                }
+            }
+        }
+        gaps
+    }
+}
+
+/// The body record of job `id`, from the log, else the first source that has one (the
+/// `job_bodies` keyspace; `jobs` or `keys` in older directories); an error only if none has it
+/// and one could not be read.
+fn body_in(
+    log: &LogView,
+    sources: &[Source<'_>],
+    id: &JobId,
+) -> fjall::Result<Option<fjall::Slice>> {
+    if let Some(v) = log.map.get(&job_key(TAG_BODY, id)[..]) {
+        return Ok(v.as_ref().map(fjall::Slice::from));
+    }
     let mut err = None;
     for src in sources {
         match src.ks.get(job_key(TAG_BODY, id)) {
@@ -179,11 +270,14 @@ pub(crate) fn salvage(
     counts: &mut Counts,
     now_ms: u64,
 ) -> crate::store::Result<()> {
+    // The job log, over the keyspaces in every read below.
+    let logged = LogView::read(sources, b"????????", out);
+
     // The node ID.
     let mut node: Option<String> = None;
     let mut node_trouble = Vec::new();
     for src in sources {
-        let gaps = scan(src.ks, NODE_KEY, &successor(NODE_KEY), |_, v| {
+        let gaps = logged.scan(src, NODE_KEY, &successor(NODE_KEY), |_, v| {
             if node.is_some() {
                 return;
             }
@@ -219,7 +313,7 @@ pub(crate) fn salvage(
     // Queue records: pause states, counters, times.
     let mut queues: BTreeMap<Bytes, Queue> = BTreeMap::new();
     for src in sources {
-        let gaps = scan(src.ks, &[TAG_QUEUE], &[TAG_QUEUE + 1], |k, v| {
+        let gaps = logged.scan(src, &[TAG_QUEUE], &[TAG_QUEUE + 1], |k, v| {
             let name = Bytes::copy_from_slice(&k[1..]);
             if queues.contains_key(&name) {
                 return;
@@ -253,7 +347,7 @@ pub(crate) fn salvage(
     // The job count, to say how many jobs nothing names were lost.
     let mut recorded: Option<u64> = None;
     for src in sources {
-        let gaps = scan(src.ks, COUNT_KEY, &successor(COUNT_KEY), |_, v| {
+        let gaps = logged.scan(src, COUNT_KEY, &successor(COUNT_KEY), |_, v| {
             if let Ok(b) = <[u8; 8]>::try_from(v.as_ref()) {
                 recorded.get_or_insert(u64::from_be_bytes(b));
             }
@@ -274,7 +368,7 @@ pub(crate) fn salvage(
     let mut staged = 0u64;
     let mut write_error = None;
     for src in sources {
-        let gaps = scan(src.ks, &[TAG_JOB], &[TAG_JOB + 1], |k, v| {
+        let gaps = logged.scan(src, &[TAG_JOB], &[TAG_JOB + 1], |k, v| {
             if write_error.is_some() {
                 return;
             }
@@ -312,7 +406,7 @@ pub(crate) fn salvage(
             }
             let body = match job.body.take() {
                 Some(b) => b,
-                None => match body_in(sources, &id) {
+                None => match body_in(&logged, sources, &id) {
                     Ok(Some(b)) => Bytes::copy_from_slice(&b),
                     Ok(None) => {
                         lost.insert(
@@ -379,7 +473,7 @@ pub(crate) fn salvage(
     let mut stale = 0u64;
     let mut index_gaps = Vec::new();
     for src in sources {
-        let gaps = scan(src.ks, &[TAG_QUEUED], &[TAG_QUEUED + 1], |k, _| {
+        let gaps = logged.scan(src, &[TAG_QUEUED], &[TAG_QUEUED + 1], |k, _| {
             let (Some(queue), Some((ctime, id))) = (queue_of_index_key(k), parse_queued_key(k))
             else {
                 stale += 1;
@@ -398,7 +492,7 @@ pub(crate) fn salvage(
             }
         });
         index_gaps.extend(gaps.into_iter().map(|g| (src.name, "queue-index", g)));
-        let gaps = scan(src.ks, &[TAG_TIMER], &[TAG_TIMER + 1], |k, _| {
+        let gaps = logged.scan(src, &[TAG_TIMER], &[TAG_TIMER + 1], |k, _| {
             let due = k
                 .get(1..9)
                 .and_then(|b| b.try_into().ok())
@@ -424,17 +518,15 @@ pub(crate) fn salvage(
             }
         });
         index_gaps.extend(gaps.into_iter().map(|g| (src.name, "timer", g)));
-        let gaps = scan(src.ks, &[TAG_BODY], &[TAG_BODY + 1], |k, _| {
-            match id_of(k) {
-                Some(id) if !seen.contains_key(&id) => {
-                    lost.entry(id).or_insert_with(|| Lost {
-                        queue: None,
-                        why: RECORD_UNREADABLE.into(),
-                    });
-                }
-                Some(_) => {}
-                None => stale += 1,
+        let gaps = logged.scan(src, &[TAG_BODY], &[TAG_BODY + 1], |k, _| match id_of(k) {
+            Some(id) if !seen.contains_key(&id) => {
+                lost.entry(id).or_insert_with(|| Lost {
+                    queue: None,
+                    why: RECORD_UNREADABLE.into(),
+                });
             }
+            Some(_) => {}
+            None => stale += 1,
         });
         index_gaps.extend(gaps.into_iter().map(|g| (src.name, "job body", g)));
     }

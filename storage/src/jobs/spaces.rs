@@ -24,7 +24,7 @@ use crate::store::Result;
 
 /// The job store's keyspaces, in creation order: job records (`0x10`), large bodies (`0x11`),
 /// the queue index (`0x12`), the timer index (`0x13`), and queue records with the store's
-/// own records (`0x14`, `0x15`).
+/// own records and the job log (`0x14`, `0x15`, `0x16`).
 pub const NAMES: [&str; 5] = ["jobs", "job_bodies", "job_queued", "job_timers", "job_meta"];
 
 /// Target size of a table written by a compaction of a job keyspace: smaller than fjall's
@@ -37,7 +37,11 @@ const TABLE_TARGET: u64 = 16 << 20;
 /// timers 14% of the tables). Measured with the bench's 1M queued jobs (`bench/results/
 /// 2026-12-04-jobs-split/`): 16 MiB for every keyspace held 92 B per job live (the one
 /// keyspace: 35); these sizes hold 43–47 B, with an RSS per job of 76–78 B (before: 94–112).
-const MEMTABLE_SIZES: [u64; 5] = [MEMTABLE_SIZE, 8 << 20, 4 << 20, 4 << 20, 2 << 20];
+///
+/// `job_meta` also takes the job log's records (`jobs/log.rs`), up to `FOLD_BYTES` between two
+/// folds, each removed by the next fold: its memtable holds two folds' worth, so that most log
+/// records are removed before they are flushed.
+const MEMTABLE_SIZES: [u64; 5] = [MEMTABLE_SIZE, 8 << 20, 4 << 20, 4 << 20, 8 << 20];
 
 /// Flushed tables in level 0 before a compaction merges them into level 1 (fjall: 4), for
 /// the keyspaces with small memtables, so that each compaction merges about as much.
@@ -78,6 +82,11 @@ impl Spaces {
     /// Where `key` lives.
     pub fn of(&self, key: &[u8]) -> &Keyspace {
         &self.ks[Self::index(key)]
+    }
+
+    /// The name of the keyspace where `key` lives.
+    pub fn name_of(key: &[u8]) -> &'static str {
+        NAMES[Self::index(key)]
     }
 
     fn index(key: &[u8]) -> usize {

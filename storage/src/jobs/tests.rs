@@ -28,39 +28,104 @@ fn commit(s: &mut Store) {
     s.persist(Sync::Os).expect("persist");
 }
 
-/// Every invariant of the module docs, checked against what fjall holds after a commit.
-fn check_invariants(s: &mut Store) {
-    commit(s);
-    let j = s.jobs_ref();
+/// Where [`check_view`] reads the job store's records from.
+#[derive(Clone, Copy, Debug)]
+enum View {
+    /// Pending writes merged over fjall: what every read of the job store sees.
+    Merged,
+    /// The keyspaces alone (after a fold, they hold everything).
+    Disk,
+}
+
+fn records(j: &Jobs, view: View, tag: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
+    match view {
+        View::Merged => j
+            .range(&[tag], &[tag + 1], usize::MAX, false)
+            .expect("read"),
+        View::Disk => {
+            j.ks.prefix(&[tag])
+                .map(|g| {
+                    let (k, v) = g.into_inner().expect("read");
+                    (k.to_vec(), v.to_vec())
+                })
+                .collect()
+        }
+    }
+}
+
+fn holds(j: &Jobs, view: View, key: &[u8]) -> bool {
+    match view {
+        View::Merged => j.read_with(key, |_| ()).expect("read").is_some(),
+        View::Disk => j.ks.get(key).expect("read").is_some(),
+    }
+}
+
+/// Every invariant of the module docs over `view`.
+fn check_view(j: &Jobs, view: View) {
     let mut jobs = 0u64;
     let mut bodies = 0u64;
     let mut per_queue: HashMap<Bytes, u64> = HashMap::new();
-    for g in j.ks.prefix(&[TAG_JOB]) {
-        let (k, v) = g.into_inner().expect("read");
+    for (k, v) in records(j, view, TAG_JOB) {
         let id = JobId(k[1..].try_into().expect("id"));
         let job = Job::decode(&v).expect("decodes");
         jobs += 1;
         assert_eq!(
-            j.ks.get(&job_key(TAG_BODY, &id)).expect("read").is_some(),
+            holds(j, view, &job_key(TAG_BODY, &id)),
             job.body.is_none(),
-            "a body record if and only if the body is not in the job record"
+            "{view:?}: a body record if and only if the body is not in the job record"
         );
         bodies += u64::from(job.body.is_none());
         assert!(
-            j.ks.get(&timer_key(job.awake, &id))
-                .expect("read")
-                .is_some(),
-            "timer"
+            holds(j, view, &timer_key(job.awake, &id)),
+            "{view:?}: timer"
         );
         assert!(job.awake >= j.timer_low.min(job.awake));
         let qk = queued_key(TAG_QUEUED, &job.queue, job.ctime, &id);
-        let queued = j.ks.get(&qk).expect("read").is_some();
-        assert_eq!(queued, job.state == JobState::Queued, "queue index");
+        let queued = holds(j, view, &qk);
+        assert_eq!(
+            queued,
+            job.state == JobState::Queued,
+            "{view:?}: queue index"
+        );
         if queued {
             *per_queue.entry(job.queue.clone()).or_default() += 1;
         }
     }
-    assert_eq!(jobs, j.registered, "job count");
+    assert_eq!(jobs, j.registered, "{view:?}: job count");
+    assert_eq!(
+        records(j, view, TAG_TIMER).len() as u64,
+        jobs,
+        "{view:?}: one timer per job"
+    );
+    assert_eq!(
+        records(j, view, TAG_BODY).len() as u64,
+        bodies,
+        "{view:?}: one body record per job whose body is not inline"
+    );
+    for (name, q) in &j.queues {
+        assert_eq!(
+            q.len,
+            per_queue.get(name).copied().unwrap_or(0),
+            "{view:?}: len of {name:?}"
+        );
+    }
+}
+
+/// Every invariant of the module docs, after a commit over the merged view, then after a fold
+/// (`jobs/log.rs`) over what fjall holds, which must then be everything.
+fn check_invariants(s: &mut Store) {
+    commit(s);
+    check_view(s.jobs_ref(), View::Merged);
+    s.jobs().request_fold();
+    commit(s);
+    let j = s.jobs_ref();
+    assert!(j.pending.is_empty(), "a fold writes every staged record");
+    assert_eq!(
+        j.ks.prefix(&[log::TAG_LOG]).count(),
+        0,
+        "a fold removes the log records"
+    );
+    check_view(j, View::Disk);
     for (name, ks) in j.ks.all() {
         for g in ks.iter() {
             let k = g.key().expect("read");
@@ -69,23 +134,6 @@ fn check_invariants(s: &mut Store) {
                 "key {k:?} is in keyspace `{name}`, not where `Spaces::of` routes it"
             );
         }
-    }
-    assert_eq!(
-        j.ks.prefix(&[TAG_TIMER]).count() as u64,
-        jobs,
-        "one timer per job"
-    );
-    assert_eq!(
-        j.ks.prefix(&[TAG_BODY]).count() as u64,
-        bodies,
-        "one body record per job whose body is not inline"
-    );
-    for (name, q) in &j.queues {
-        assert_eq!(
-            q.len,
-            per_queue.get(name).copied().unwrap_or(0),
-            "len of {name:?}"
-        );
     }
 }
 
@@ -737,7 +785,7 @@ fn records_made_and_dropped_in_one_drain_never_reach_the_batch() {
         s.jobs().fetch(b"q2", T0 + 8).expect("fetch").map(|j| j.0),
         Some(c)
     );
-    let staged: Vec<&Staged> = s.jobs_ref().pending.values().collect();
+    let staged: Vec<&Staged> = s.jobs_ref().pending.values().map(|m| &m.staged).collect();
     assert_eq!(staged.len(), 2, "{staged:?}");
     assert!(staged.iter().all(|s| matches!(s, Staged::New(_))));
     // Acknowledged in the same drain too: nothing at all is written for it.
@@ -775,5 +823,264 @@ fn removed_jobs_are_reported_only_while_tracked() {
     assert!(s.jobs().delete(&d, T0 + 6_000).expect("del"));
     s.jobs().track_gone(false);
     assert!(s.jobs().take_gone().is_empty());
+    check_invariants(&mut s);
+}
+
+/// The job log (`jobs/log.rs`): commits write log records, not the records themselves; a
+/// crash (a drop without a close) keeps everything committed, replayed from the log at the
+/// next open; a job added, fetched and acknowledged in three drains never reaches the
+/// keyspaces; a close folds.
+#[test]
+fn the_job_log_replays_what_was_not_folded() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (node, a, b, c);
+    {
+        let mut s = open(dir.path());
+        node = s.jobs().node_id().to_string();
+        a = s.jobs().add(spec("q", "a"), T0).expect("add");
+        commit(&mut s);
+        b = s.jobs().add(spec("q", "b"), T0 + 1).expect("add");
+        let mut big = spec("q2", "");
+        big.body = Bytes::from(vec![b'x'; INLINE_BODY_MAX + 1]);
+        c = s.jobs().add(big, T0 + 2).expect("add");
+        commit(&mut s);
+        // a: fetched in one drain, acknowledged in the next.
+        assert_eq!(
+            s.jobs().fetch(b"q", T0 + 3).expect("fetch").map(|j| j.0),
+            Some(a)
+        );
+        commit(&mut s);
+        assert!(s.jobs().delete(&a, T0 + 4).expect("ack"));
+        commit(&mut s);
+        // b: fetched and NACKed; c: fetched (active).
+        assert_eq!(
+            s.jobs().fetch(b"q", T0 + 5).expect("fetch").map(|j| j.0),
+            Some(b)
+        );
+        assert!(s.jobs().enqueue(&b, true, 0, T0 + 6).expect("nack"));
+        assert_eq!(
+            s.jobs().fetch(b"q2", T0 + 7).expect("fetch").map(|j| j.0),
+            Some(c)
+        );
+        commit(&mut s);
+        check_view(s.jobs_ref(), View::Merged);
+        let j = s.jobs_ref();
+        // One per commit: the open's (the new node ID) and these five.
+        assert_eq!(
+            j.ks.prefix(&[log::TAG_LOG]).count(),
+            6,
+            "one log record per commit"
+        );
+        for tag in [TAG_JOB, TAG_BODY, TAG_QUEUED, TAG_TIMER] {
+            assert_eq!(
+                j.ks.prefix(&[tag]).count(),
+                0,
+                "no record of kind {tag:#x} in the keyspaces before a fold"
+            );
+        }
+        assert!(j.ks.get(NODE_KEY).expect("read").is_none());
+        // Staged and not committed: lost, as any uncommitted write.
+        s.jobs().add(spec("q", "lost"), T0 + 8).expect("add");
+        drop(s);
+    }
+    let mut s = open(dir.path());
+    assert_eq!(
+        s.jobs().node_id(),
+        node,
+        "the node ID is replayed from the log"
+    );
+    assert_eq!(s.jobs().registered(), 2);
+    assert!(
+        s.jobs().get(&a).expect("get").is_none(),
+        "a stays acknowledged"
+    );
+    let jb = s.jobs().get(&b).expect("get").expect("b");
+    assert_eq!((jb.state, jb.nacks), (JobState::Queued, 1));
+    let jc = s.jobs().get(&c).expect("get").expect("c");
+    assert_eq!(jc.state, JobState::Active);
+    assert_eq!(
+        s.jobs().body(&c).expect("body").map(|b| b.len()),
+        Some(INLINE_BODY_MAX + 1)
+    );
+    assert_eq!(s.jobs().peek(b"q", 10, false).expect("peek"), vec![b]);
+    assert_eq!(s.jobs().qlen(b"q2"), 0);
+    // Going on from the replayed log: a's records were never written, b's are replayed.
+    assert_eq!(
+        s.jobs().fetch(b"q", T0 + 9).expect("fetch").map(|j| j.0),
+        Some(b)
+    );
+    check_invariants(&mut s);
+    let d = s.jobs().add(spec("q", "d"), T0 + 10).expect("add");
+    commit(&mut s);
+    s.close().expect("close");
+    drop(s);
+    let mut s = open(dir.path());
+    let j = s.jobs_ref();
+    assert_eq!(j.ks.prefix(&[log::TAG_LOG]).count(), 0, "a close folds");
+    assert!(j.pending.is_empty());
+    assert!(j.ks.get(&job_key(TAG_JOB, &d)).expect("read").is_some());
+    assert_eq!(s.jobs().node_id(), node);
+    assert_eq!(s.jobs().peek(b"q", 10, false).expect("peek"), vec![d]);
+    check_invariants(&mut s);
+}
+
+/// A commit folds when `pending` reaches `FOLD_ENTRIES` records, or when the log records since
+/// the last fold reach `FOLD_BYTES` (here: one job dequeued and enqueued again drain after
+/// drain, which keeps `pending` small), so neither grows without bound. A fold that finds most
+/// records created since the last one still there makes the store go direct; one that finds
+/// them gone (jobs acknowledged) keeps the log.
+#[test]
+fn the_job_log_folds_at_its_limits() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = open(dir.path());
+    let mut n = 0u64;
+    // A backlog: each job stages three records (record, timer, queue index), all kept.
+    while s.jobs_ref().pending.len() + 3 < log::FOLD_ENTRIES {
+        s.jobs().add(spec("q", "j"), T0 + n).expect("add");
+        n += 1;
+        if n.is_multiple_of(1000) {
+            commit(&mut s);
+        }
+    }
+    commit(&mut s);
+    assert!(s.jobs_ref().ks.prefix(&[log::TAG_LOG]).count() > 0);
+    assert_eq!(s.jobs_ref().log.mode, log::Mode::Log);
+    s.jobs().add(spec("q", "j"), T0 + n).expect("add");
+    s.jobs().add(spec("q", "j"), T0 + n + 1).expect("add");
+    commit(&mut s);
+    assert!(s.jobs_ref().pending.is_empty(), "folded at FOLD_ENTRIES");
+    assert_eq!(s.jobs_ref().ks.prefix(&[log::TAG_LOG]).count(), 0);
+    assert_eq!(s.jobs_ref().ks.prefix(&[TAG_JOB]).count() as u64, n + 2);
+    assert_eq!(
+        s.jobs_ref().log.mode,
+        log::Mode::Direct(log::DIRECT_OPS),
+        "every record of the backlog was still there: direct"
+    );
+    // Direct: a commit writes the records themselves, no log record.
+    let direct = s.jobs().add(spec("q", "d"), T0 + n + 2).expect("add");
+    commit(&mut s);
+    assert!(s.jobs_ref().pending.is_empty());
+    assert_eq!(s.jobs_ref().ks.prefix(&[log::TAG_LOG]).count(), 0);
+    assert!(s
+        .jobs_ref()
+        .ks
+        .get(&job_key(TAG_JOB, &direct))
+        .expect("read")
+        .is_some());
+    assert_eq!(
+        s.jobs_ref().log.mode,
+        log::Mode::Direct(log::DIRECT_OPS - 3)
+    );
+
+    // As after DIRECT_OPS writes: the log again. A flow (add, fetch, acknowledge, each in a
+    // drain of its own) keeps its records out of the keyspaces and stays on the log.
+    s.jobs().log.mode = log::Mode::Log;
+    let mut folds = 0;
+    for i in 0..30_000u64 {
+        let id = s.jobs().add(spec("flow", "f"), T0 + i).expect("add");
+        commit(&mut s);
+        assert_eq!(
+            s.jobs().fetch(b"flow", T0 + i).expect("fetch").map(|j| j.0),
+            Some(id)
+        );
+        commit(&mut s);
+        assert!(s.jobs().delete(&id, T0 + i).expect("ack"));
+        let before = s.jobs_ref().log.bytes;
+        commit(&mut s);
+        if s.jobs_ref().log.bytes == 0 {
+            assert!(before >= log::FOLD_BYTES, "folded at {before} bytes");
+            assert_eq!(
+                s.jobs_ref().log.mode,
+                log::Mode::Log,
+                "the flow's records died"
+            );
+            folds += 1;
+        }
+        assert!(s.jobs_ref().pending.len() <= 4);
+    }
+    assert!(folds >= 1, "folded at FOLD_BYTES");
+    assert_eq!(s.jobs().qlen(b"flow"), 0);
+    check_invariants(&mut s);
+}
+
+/// A job log that cannot be replayed whole (a record that does not decode, a missing record)
+/// stops the open with an error naming it, instead of opening with the changes it held lost.
+#[test]
+fn a_damaged_job_log_stops_the_open() {
+    for damage in ["undecodable", "gap"] {
+        let dir = tempfile::tempdir().expect("tmp");
+        {
+            let mut s = open(dir.path());
+            for i in 0..3 {
+                s.jobs().add(spec("q", "a"), T0 + i).expect("add");
+                commit(&mut s);
+            }
+            let j = s.jobs_ref();
+            let (first, next) = (j.log.first, j.log.next);
+            assert!(next - first >= 3);
+            let ks = j.ks.of(&log::key(0));
+            match damage {
+                "undecodable" => ks.insert(log::key(first + 1), b"\x01\x07").expect("insert"),
+                _ => ks.remove(log::key(first + 1)).expect("remove"),
+            }
+            s.persist(Sync::Os).expect("persist");
+            drop(s);
+        }
+        let err = match Store::open(dir.path(), &StoreOptions::default(), T0) {
+            Ok(_) => panic!("{damage}: opened"),
+            Err(e) => e.to_string(),
+        };
+        let want = match damage {
+            "undecodable" => "does not decode",
+            _ => "are missing",
+        };
+        assert!(
+            err.contains("job log record") && err.contains(want),
+            "{damage}: {err}"
+        );
+    }
+}
+
+/// A drain that stages more than one record's worth of keys writes several log records, each
+/// at most `RECORD_MAX` bytes (under fjall's journal compression threshold) unless a single
+/// op is larger; a replay takes them all.
+#[test]
+fn a_large_drain_is_logged_in_records_of_bounded_size() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut ids = Vec::new();
+    let big;
+    {
+        let mut s = open(dir.path());
+        commit(&mut s);
+        let before = s.jobs_ref().unfolded().0;
+        for i in 0..200 {
+            ids.push(s.jobs().add(spec("q", "body"), T0 + i).expect("add"));
+        }
+        let mut large = spec("q", "");
+        large.body = Bytes::from(vec![b'z'; 3 * log::RECORD_MAX]);
+        big = s.jobs().add(large, T0 + 200).expect("add");
+        commit(&mut s);
+        let j = s.jobs_ref();
+        assert!(j.unfolded().0 - before > 3, "{:?}", j.unfolded());
+        let mut oversized = 0;
+        for g in j.ks.prefix(&[log::TAG_LOG]) {
+            let (_, v) = g.into_inner().expect("read");
+            if v.len() > log::RECORD_MAX {
+                oversized += 1;
+                let ops = log::decode(&v).expect("decodes");
+                assert_eq!(ops.len(), 1, "only a lone large op exceeds RECORD_MAX");
+            }
+        }
+        assert_eq!(oversized, 1, "the large body's record");
+        drop(s);
+    }
+    let mut s = open(dir.path());
+    assert_eq!(s.jobs().qlen(b"q"), 201);
+    ids.push(big);
+    assert_eq!(s.jobs().peek(b"q", 300, false).expect("peek"), ids);
+    assert_eq!(
+        s.jobs().body(&big).expect("body").map(|b| b.len()),
+        Some(3 * log::RECORD_MAX)
+    );
     check_invariants(&mut s);
 }

@@ -108,6 +108,9 @@ impl Store {
     /// not flushed). A poisoned store returns its error at once.
     pub fn close(&mut self) -> Result<()> {
         self.finish_table_drop();
+        // The job store's staged writes go to their keyspaces (`jobs/log.rs`): the next start
+        // has no job log to replay.
+        self.jobs.request_fold();
         self.commit()?;
         // Fails at once, with `Poisoned`, if an earlier write failed.
         self.db.persist(PersistMode::Buffer)?;
