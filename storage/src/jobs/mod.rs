@@ -191,8 +191,11 @@ pub struct Jobs {
     /// records of the commits since (`jobs/log.rs`), written to the keyspaces by a fold.
     pending: BTreeMap<Vec<u8>, Marked>,
     /// Keys staged since the last commit, each once (a key removed from `pending` and staged
-    /// again in one drain may come twice): what its log record holds.
+    /// again in one drain may come twice): what its log record holds. Only kept while the
+    /// log is used (`log::Mode::Log`: a direct commit folds everything staged).
     touched: Vec<Vec<u8>>,
+    /// Writes staged since the last commit.
+    staged_ops: usize,
     /// Counts commits (from 1: replayed entries carry 0), for [`Marked::drain`].
     drain: u64,
     log: LogState,
@@ -276,6 +279,7 @@ impl Jobs {
             ks,
             pending: BTreeMap::new(),
             touched: Vec::new(),
+            staged_ops: 0,
             drain: 1,
             log: LogState::default(),
             queues: HashMap::new(),
@@ -588,12 +592,21 @@ impl Jobs {
     /// Stages `key` → `value`. `absent`: the caller knows that the merged view does not hold
     /// `key` (a new job's record, a job's new timer or queue-index record), so fjall does not
     /// either unless a removal of it is staged.
+    /// Notes that `key` is staged in this drain, for its log record (not when commits go
+    /// direct: they write all of `pending`).
+    fn touch(touched: &mut Vec<Vec<u8>>, log: &LogState, key: &[u8]) {
+        if log.mode == log::Mode::Log {
+            touched.push(key.to_vec());
+        }
+    }
+
     fn stage_put(&mut self, key: Vec<u8>, value: Vec<u8>, absent: bool) {
         use std::collections::btree_map::Entry;
         let drain = self.drain;
+        self.staged_ops += 1;
         match self.pending.entry(key) {
             Entry::Vacant(e) => {
-                self.touched.push(e.key().clone());
+                Self::touch(&mut self.touched, &self.log, e.key());
                 let staged = if absent {
                     self.log.created += 1;
                     Staged::New(value)
@@ -604,7 +617,7 @@ impl Jobs {
             }
             Entry::Occupied(mut e) => {
                 if e.get().drain != drain {
-                    self.touched.push(e.key().clone());
+                    Self::touch(&mut self.touched, &self.log, e.key());
                 }
                 let m = e.get_mut();
                 m.drain = drain;
@@ -620,9 +633,10 @@ impl Jobs {
     fn stage_del(&mut self, key: Vec<u8>) {
         use std::collections::btree_map::Entry;
         let drain = self.drain;
+        self.staged_ops += 1;
         match self.pending.entry(key) {
             Entry::Vacant(e) => {
-                self.touched.push(e.key().clone());
+                Self::touch(&mut self.touched, &self.log, e.key());
                 e.insert(Marked {
                     staged: Staged::Del,
                     drain,
@@ -630,7 +644,7 @@ impl Jobs {
             }
             Entry::Occupied(mut e) => {
                 if e.get().drain != drain {
-                    self.touched.push(e.key().clone());
+                    Self::touch(&mut self.touched, &self.log, e.key());
                 }
                 if matches!(e.get().staged, Staged::New(_)) {
                     e.remove();
@@ -1265,7 +1279,7 @@ impl Jobs {
     // Commit hooks (called by `Store`).
 
     pub(crate) fn has_staged(&self) -> bool {
-        !self.touched.is_empty()
+        self.staged_ops > 0
             || !self.dirty_queues.is_empty()
             || self.registered_dirty
             || self.log.fold
@@ -1324,6 +1338,7 @@ impl Jobs {
             self.touched = keys;
         }
         self.drain += 1;
+        self.staged_ops = 0;
     }
 
     /// Writes `pending` into the keyspaces and removes the log records, in the drain's batch.
@@ -1343,7 +1358,7 @@ impl Jobs {
             let key = log::key(seq);
             batch.remove(self.ks.of(&key), key.to_vec());
         }
-        self.log.folded(self.touched.len(), alive);
+        self.log.folded(self.staged_ops, alive);
         self.touched.clear();
     }
 }

@@ -958,6 +958,7 @@ fn the_job_log_folds_at_its_limits() {
     );
     // Direct: a commit writes the records themselves, no log record.
     let direct = s.jobs().add(spec("q", "d"), T0 + n + 2).expect("add");
+    assert!(s.jobs_ref().touched.is_empty(), "no log record to write");
     commit(&mut s);
     assert!(s.jobs_ref().pending.is_empty());
     assert_eq!(s.jobs_ref().ks.prefix(&[log::TAG_LOG]).count(), 0);
