@@ -8,8 +8,9 @@
 //! and the flushes and compactions of those short-lived records most of the rest of the
 //! process's time. So the staged writes of [`super::Jobs::pending`] are no longer drained into
 //! the keyspaces at every commit: they stay in `pending` (which every read already merges over
-//! fjall), and each commit writes ONE log record instead, `TAG_LOG ‖ seq u64 BE` in
-//! `job_meta`, holding the state in `pending` of every key the drain staged. A job added and
+//! fjall), and each commit writes log records instead (`TAG_LOG ‖ seq u64 BE` in `job_meta`;
+//! one, or more for a large drain, see below), holding the state in `pending` of every key
+//! the drain staged. A job added and
 //! acknowledged between two folds leaves nothing in the keyspaces but those log records.
 //!
 //! A **fold** writes `pending` into the keyspaces and removes every log record, in one batch,

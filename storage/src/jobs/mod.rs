@@ -589,9 +589,6 @@ impl Jobs {
     // -----------------------------------------------------------------------------------
     // The one write path of a job.
 
-    /// Stages `key` → `value`. `absent`: the caller knows that the merged view does not hold
-    /// `key` (a new job's record, a job's new timer or queue-index record), so fjall does not
-    /// either unless a removal of it is staged.
     /// Notes that `key` is staged in this drain, for its log record (not when commits go
     /// direct: they write all of `pending`).
     fn touch(touched: &mut Vec<Vec<u8>>, log: &LogState, key: &[u8]) {
@@ -600,6 +597,9 @@ impl Jobs {
         }
     }
 
+    /// Stages `key` → `value`. `absent`: the caller knows that the merged view does not hold
+    /// `key` (a new job's record, a job's new timer or queue-index record), so fjall does not
+    /// either unless a removal of it is staged.
     fn stage_put(&mut self, key: Vec<u8>, value: Vec<u8>, absent: bool) {
         use std::collections::btree_map::Entry;
         let drain = self.drain;

@@ -139,8 +139,14 @@ impl LogView {
             });
             for g in gaps {
                 out.damage.push(format!(
-                    "job log records {} (keyspace `{}`) could not be read ({}): the job changes                      committed since the last fold that only they held are lost",
-                    gap_range(g.after.as_deref(), g.resumed.as_deref(), prefix, "log record"),
+                    "job log records {} (keyspace `{}`) could not be read ({}): the job changes \
+                     committed since the last fold that only they held are lost",
+                    gap_range(
+                        g.after.as_deref(),
+                        g.resumed.as_deref(),
+                        prefix,
+                        "log record"
+                    ),
                     src.name,
                     g.error
                 ));
@@ -148,7 +154,8 @@ impl LogView {
         }
         if !undecoded.is_empty() {
             out.damage.push(format!(
-                "job log records {} do not decode: the job changes committed since the last fold                  that only they held are lost",
+                "job log records {} do not decode: the job changes committed since the last fold \
+                 that only they held are lost",
                 undecoded.join(", ")
             ));
         }
