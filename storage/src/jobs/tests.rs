@@ -1085,3 +1085,186 @@ fn a_large_drain_is_logged_in_records_of_bounded_size() {
     );
     check_invariants(&mut s);
 }
+
+/// What a client can see of the job store: the job count, each queue's jobs in order, and
+/// every job ever added (its record and body, or nothing).
+#[derive(Debug, PartialEq)]
+struct Seen {
+    registered: u64,
+    queues: Vec<(u64, Vec<JobId>)>,
+    jobs: Vec<(JobId, Option<Job>, Option<Bytes>)>,
+}
+
+/// The first difference between two views, to report it in a line rather than whole.
+fn first_difference(a: &Seen, b: &Seen) -> Option<String> {
+    if a.registered != b.registered {
+        return Some(format!("job count {} vs {}", a.registered, b.registered));
+    }
+    if let Some(i) = (0..a.queues.len()).find(|&i| a.queues[i] != b.queues[i]) {
+        return Some(format!("queue {i}: {:?} vs {:?}", a.queues[i], b.queues[i]));
+    }
+    a.jobs
+        .iter()
+        .zip(&b.jobs)
+        .find(|(x, y)| x != y)
+        .map(|(x, y)| format!("job {:?}: {:?} vs {:?}", x.0, x.1, y.1))
+}
+
+fn seen(s: &mut Store, queues: &[&str], ids: &[JobId]) -> Seen {
+    let j = s.jobs();
+    Seen {
+        registered: j.registered(),
+        queues: queues
+            .iter()
+            .map(|q| {
+                (
+                    j.qlen(q.as_bytes()),
+                    j.peek(q.as_bytes(), 100_000, false).expect("peek"),
+                )
+            })
+            .collect(),
+        jobs: ids
+            .iter()
+            .map(|id| (*id, j.get(id).expect("get"), j.body(id).expect("body")))
+            .collect(),
+    }
+}
+
+/// Random job operations (add, fetch, acknowledge, NACK with and without a delay, dequeue,
+/// WORKING, timers) with random commits, forced folds, switches between the log and direct
+/// writes at commit boundaries, clean closes and crashes (a drop without a close): after every
+/// reopen the store shows exactly what it showed at the last commit, and its invariants hold
+/// over the merged view and, after a fold, over the disk. `SLUICE_JOBLOG_CASES` (default 6)
+/// and `SLUICE_JOBLOG_STEPS` (default 600) size it.
+#[test]
+fn random_job_operations_survive_crashes_through_the_log() {
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (cases, steps) = (
+        env("SLUICE_JOBLOG_CASES", 6),
+        env("SLUICE_JOBLOG_STEPS", 600),
+    );
+    let queues = ["q0", "q1", "q2", "dead"];
+    for case in 0..cases {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ (case + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut s = open(dir.path());
+        let mut now = T0;
+        let mut ids: Vec<JobId> = Vec::new();
+        let mut committed = seen(&mut s, &queues, &ids);
+        let (mut crashes, mut closes, mut folds) = (0, 0, 0);
+        for step in 0..steps {
+            now += rnd(700);
+            let pick = |r: u64, ids: &[JobId]| ids.get(r as usize % ids.len().max(1)).copied();
+            match rnd(100) {
+                0..=29 => {
+                    let mut sp = spec(queues[rnd(3) as usize], "");
+                    sp.body = Bytes::from(vec![b'a' + rnd(26) as u8; 1 + rnd(400) as usize]);
+                    sp.ttl = 5 + rnd(60);
+                    sp.retry = if rnd(5) == 0 { 0 } else { 1 + rnd(3) as u32 };
+                    sp.ttl_word = ttl_word(sp.ttl as i64, i64::from(sp.retry));
+                    if rnd(6) == 0 {
+                        sp.delay = 1 + rnd(3) as u32;
+                    }
+                    if rnd(4) == 0 {
+                        sp.max_deliveries = 1 + rnd(3) as u32;
+                        sp.dead_letter = Bytes::from_static(b"dead");
+                    }
+                    ids.push(s.jobs().add(sp, now).expect("add"));
+                }
+                30..=49 => {
+                    s.jobs()
+                        .fetch(queues[rnd(4) as usize].as_bytes(), now)
+                        .expect("fetch");
+                }
+                50..=61 => {
+                    if let Some(id) = pick(rnd(1 << 20), &ids) {
+                        s.jobs().delete(&id, now).expect("ack");
+                    }
+                }
+                62..=69 => {
+                    if let Some(id) = pick(rnd(1 << 20), &ids) {
+                        let delay = if rnd(2) == 0 { 0 } else { 500 + rnd(2000) };
+                        s.jobs().enqueue(&id, true, delay, now).expect("nack");
+                    }
+                }
+                70..=74 => {
+                    if let Some(id) = pick(rnd(1 << 20), &ids) {
+                        s.jobs().dequeue(&id, now).expect("dequeue");
+                    }
+                }
+                75..=79 => {
+                    if let Some(id) = pick(rnd(1 << 20), &ids) {
+                        s.jobs().working(&id, now).expect("working");
+                    }
+                }
+                80..=84 => {
+                    s.jobs().run_timers(now, 50).expect("timers");
+                }
+                _ => {
+                    // A commit boundary: commit, sometimes forcing a fold or switching the
+                    // mode (only ever at a commit, as the store does), then sometimes a crash
+                    // or a clean close.
+                    if rnd(8) == 0 {
+                        s.jobs().request_fold();
+                        folds += 1;
+                    }
+                    commit(&mut s);
+                    committed = seen(&mut s, &queues, &ids);
+                    match rnd(6) {
+                        0 => s.jobs().log.mode = log::Mode::Direct(1 + rnd(200) as usize),
+                        1 => s.jobs().log.mode = log::Mode::Log,
+                        _ => {}
+                    }
+                    match rnd(10) {
+                        0 => {
+                            // Staged after the commit, then a crash: lost, as it should be.
+                            if let Some(id) = pick(rnd(1 << 20), &ids) {
+                                s.jobs().delete(&id, now).expect("ack");
+                            }
+                            drop(s);
+                            s = open(dir.path());
+                            crashes += 1;
+                            let now_seen = seen(&mut s, &queues, &ids);
+                            assert!(
+                                now_seen == committed,
+                                "case {case} step {step}: after a crash: {:?}",
+                                first_difference(&now_seen, &committed)
+                            );
+                        }
+                        1 => {
+                            s.close().expect("close");
+                            drop(s);
+                            s = open(dir.path());
+                            closes += 1;
+                            assert_eq!(s.jobs_ref().unfolded().0, 0, "a close folds");
+                            let now_seen = seen(&mut s, &queues, &ids);
+                            assert!(
+                                now_seen == committed,
+                                "case {case} step {step}: after a close: {:?}",
+                                first_difference(&now_seen, &committed)
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        commit(&mut s);
+        check_invariants(&mut s);
+        assert!(
+            steps < 300 || (crashes > 0 && closes > 0 && folds > 0),
+            "case {case}: {crashes} crashes, {closes} closes, {folds} folds"
+        );
+    }
+}
