@@ -1161,7 +1161,6 @@ fn random_job_operations_survive_crashes_through_the_log() {
         let mut s = open(dir.path());
         let mut now = T0;
         let mut ids: Vec<JobId> = Vec::new();
-        let mut committed = seen(&mut s, &queues, &ids);
         let (mut crashes, mut closes, mut folds) = (0, 0, 0);
         for step in 0..steps {
             now += rnd(700);
@@ -1220,7 +1219,7 @@ fn random_job_operations_survive_crashes_through_the_log() {
                         folds += 1;
                     }
                     commit(&mut s);
-                    committed = seen(&mut s, &queues, &ids);
+                    let committed = seen(&mut s, &queues, &ids);
                     match rnd(6) {
                         0 => s.jobs().log.mode = log::Mode::Direct(1 + rnd(200) as usize),
                         1 => s.jobs().log.mode = log::Mode::Log,
