@@ -73,6 +73,9 @@ pub struct Config {
     /// After a disk-full fault, writes resume once this many bytes are free in `dir` (and a
     /// probe write succeeds); see `fault.rs`.
     pub min_free_disk: u64,
+    /// The job store's write log (`storage/src/jobs/log.rs`): `job-log`,
+    /// `job-log-max-records`, `job-log-max-bytes`.
+    pub job_log: sluice_storage::jobs::log::LogLimits,
     /// `client-output-buffer-limit`: (hard, soft bytes, soft seconds) for the classes normal,
     /// replica (`slave`) and pubsub, as Redis. Sluice enforces the normal class (it has no
     /// replicas or pub/sub clients yet).
@@ -195,6 +198,7 @@ impl Default for Config {
             tcp_backlog: 511,
             io_threads: 1,
             min_free_disk: 64 << 20,
+            job_log: sluice_storage::jobs::log::LogLimits::default(),
             client_output_buffer_limit: [
                 OutputLimit::default(),
                 OutputLimit {
@@ -638,6 +642,33 @@ pub static PARAMS: &[Param] = &[
         c.cache_size = parse_memory(v)?;
         Ok(())
     }),
+    param!(
+        "job-log", "the job store writes each loop turn's job changes as one log record and folds them into their keyspaces later (jobs acknowledged before the fold never reach them); no: every turn writes them directly",
+        true,
+        |c| if c.job_log.enabled { "yes" } else { "no" }.to_string(),
+        |c, v| {
+            c.job_log.enabled = yes_no(v)?;
+            Ok(())
+        }
+    ),
+    param!(
+        "job-log-max-records", "the job log folds once this many job records are staged in memory",
+        true,
+        |c| c.job_log.max_records.to_string(),
+        |c, v| {
+            c.job_log.max_records = uint(v, 1, 1 << 24)? as usize;
+            Ok(())
+        }
+    ),
+    param!(
+        "job-log-max-bytes", "the job log folds once its records since the last fold hold this many bytes (what a start replays)",
+        true,
+        |c| c.job_log.max_bytes.to_string(),
+        |c, v| {
+            c.job_log.max_bytes = memory_in(v, 4096, 1 << 30)? as usize;
+            Ok(())
+        }
+    ),
     param!(
         "min-free-disk", "after a disk-full error, writes resume once this much is free",
         true,

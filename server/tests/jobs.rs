@@ -1354,3 +1354,74 @@ fn waitjob_on_the_disque_port() {
     assert_eq!(raw(&mut c, &format!("ACKJOB {id}")), ":1\r\n");
     assert_eq!(w.read_reply(), b":1\r\n");
 }
+
+/// The job log's settings (`job-log`, `job-log-max-records`, `job-log-max-bytes`) change at
+/// run time: off, every loop turn writes the job records directly (no log record); on again,
+/// turns log; a record limit of 1 folds every turn. Jobs written under each setting survive a
+/// kill -9.
+#[test]
+fn job_log_settings_apply_at_run_time_and_keep_jobs_across_kill9() {
+    let mut s = Server::start(&["--appendfsync", "always"]);
+    let mut c = s.conn();
+    let field = |c: &mut Conn, f: &str| c.info_field("persistence", f).expect(f);
+    assert_eq!(
+        raw(&mut c, "CONFIG GET job-log"),
+        "*2\r\n$7\r\njob-log\r\n$3\r\nyes\r\n"
+    );
+    assert_eq!(
+        raw(&mut c, "CONFIG GET job-log-max-*"),
+        "*4\r\n$19\r\njob-log-max-records\r\n$5\r\n16384\r\n$17\r\njob-log-max-bytes\r\n$7\r\n4194304\r\n"
+    );
+    let mut ids = vec![addjob(&mut c, "ADDJOB q a 0")];
+    assert_eq!(field(&mut c, "sluice_job_log_mode"), "log");
+    let logged: u64 = field(&mut c, "sluice_job_log_records")
+        .parse()
+        .expect("int");
+    assert!(logged > 0);
+
+    assert_eq!(raw(&mut c, "CONFIG SET job-log no"), "+OK\r\n");
+    ids.push(addjob(&mut c, "ADDJOB q b 0"));
+    assert_eq!(field(&mut c, "sluice_job_log_mode"), "off");
+    assert_eq!(
+        field(&mut c, "sluice_job_log_records"),
+        "0",
+        "turned off: folded"
+    );
+    assert_eq!(field(&mut c, "sluice_job_staged_records"), "0");
+
+    assert_eq!(raw(&mut c, "CONFIG SET job-log yes"), "+OK\r\n");
+    ids.push(addjob(&mut c, "ADDJOB q c 0"));
+    ids.push(addjob(&mut c, "ADDJOB q d 0"));
+    assert_eq!(field(&mut c, "sluice_job_log_mode"), "log");
+    let logged: u64 = field(&mut c, "sluice_job_log_records")
+        .parse()
+        .expect("int");
+    assert!(logged > 0, "on again: the turn after the switch logs");
+
+    assert_eq!(raw(&mut c, "CONFIG SET job-log-max-records 1"), "+OK\r\n");
+    ids.push(addjob(&mut c, "ADDJOB q e 0"));
+    assert_eq!(
+        field(&mut c, "sluice_job_log_records"),
+        "0",
+        "a fold every turn"
+    );
+    assert_eq!(
+        raw(&mut c, "CONFIG SET job-log-max-records 16384"),
+        "+OK\r\n"
+    );
+    assert_eq!(raw(&mut c, "CONFIG SET job-log-max-bytes 1mb"), "+OK\r\n");
+    ids.push(addjob(&mut c, "ADDJOB q f 0"));
+    assert!(raw(&mut c, "CONFIG SET job-log-max-bytes 100").starts_with("-ERR"));
+    assert!(raw(&mut c, "CONFIG SET job-log-max-records 0").starts_with("-ERR"));
+    assert!(raw(&mut c, "CONFIG SET job-log maybe").starts_with("-ERR"));
+
+    s.restart();
+    let mut c = s.conn();
+    let queued: Vec<String> = c
+        .req_str("QPEEK q 100")
+        .array()
+        .iter()
+        .map(|j| j.array()[1].text())
+        .collect();
+    assert_eq!(queued, ids, "every job, in order, after kill -9");
+}

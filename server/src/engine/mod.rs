@@ -513,6 +513,9 @@ impl Engine {
     /// and closes the clients that are done. A storage error instead goes to
     /// [`Engine::storage_fault`], which withholds the replies.
     fn finish_drain(&mut self) {
+        // The job log's limits follow the configuration (CONFIG SET may change them).
+        let job_log = self.srv.config.job_log;
+        self.store_mut().jobs().set_log_limits(job_log);
         // Timed for INFO sluice only when there is something to commit.
         let commit_started = self.store_mut().has_staged().then(Instant::now);
         if let Err(e) = self.store_mut().commit() {

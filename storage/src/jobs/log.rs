@@ -14,9 +14,11 @@
 //! acknowledged between two folds leaves nothing in the keyspaces but those log records.
 //!
 //! A **fold** writes `pending` into the keyspaces and removes every log record, in one batch,
-//! and empties `pending`. It happens at the commit where `pending` holds [`FOLD_ENTRIES`]
-//! records or the log records since the last fold reach [`FOLD_BYTES`] bytes (so RAM and
-//! the replay at a start stay bounded whatever the load), and at a clean close.
+//! and empties `pending`. It happens at the commit where `pending` holds `job-log-max-records`
+//! records (default [`FOLD_ENTRIES`]) or the log records since the last fold reach
+//! `job-log-max-bytes` bytes (default [`FOLD_BYTES`]), so that RAM and the replay at a start
+//! stay bounded whatever the load ([`LogLimits`]); at a clean close; and at every commit while
+//! `job-log` is `no`.
 //!
 //! The log pays only when records die before the fold: a record that lives on (a backlog of
 //! queued jobs, GETJOBs from a long queue) is written twice, logged and then folded. So each
@@ -49,11 +51,34 @@
 /// Tag of the log records (in `job_meta`, `jobs/spaces.rs`).
 pub(super) const TAG_LOG: u8 = 0x16;
 
-/// `pending` entries at which a commit folds.
+/// `pending` entries at which a commit folds (default of `job-log-max-records`).
 pub const FOLD_ENTRIES: usize = 16_384;
 
-/// Bytes of log records since the last fold at which a commit folds.
+/// Bytes of log records since the last fold at which a commit folds (default of
+/// `job-log-max-bytes`).
 pub const FOLD_BYTES: usize = 4 << 20;
+
+/// The log's limits, from the server's configuration (`job-log`, `job-log-max-records`,
+/// `job-log-max-bytes`); changeable at any time, since a fold is valid at any commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogLimits {
+    /// Off: every commit folds (writes go straight into their keyspaces; no log).
+    pub enabled: bool,
+    /// A commit folds once `pending` holds this many records.
+    pub max_records: usize,
+    /// A commit folds once the log records since the last fold hold this many bytes.
+    pub max_bytes: usize,
+}
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        LogLimits {
+            enabled: true,
+            max_records: FOLD_ENTRIES,
+            max_bytes: FOLD_BYTES,
+        }
+    }
+}
 
 /// Most bytes of a log record, unless one op is larger: a drain's keys take as many records as
 /// needed. Below fjall's journal compression threshold (4,096 bytes), so that a record is
@@ -91,24 +116,36 @@ pub(super) struct LogState {
     pub mode: Mode,
     /// Records created (staged new, not over a staged one) since the last fold.
     pub created: usize,
+    pub limits: LogLimits,
 }
 
 impl LogState {
     /// Whether the commit of a drain folds, with `pending` records staged.
     pub fn folds_now(&self, pending: usize) -> bool {
         self.fold
+            || !self.limits.enabled
             || matches!(self.mode, Mode::Direct(_))
-            || pending >= FOLD_ENTRIES
-            || self.bytes >= FOLD_BYTES
+            || pending >= self.limits.max_records
+            || self.bytes >= self.limits.max_bytes
+    }
+
+    /// Whether keys staged now will be logged (so their names must be kept for the record).
+    pub fn logging(&self) -> bool {
+        self.limits.enabled && self.mode == Mode::Log
     }
 
     /// A fold wrote `staged` writes of its drain, and found `alive` of the `created` records
-    /// still staged as new: chooses how the next commits write.
+    /// still staged as new: chooses how the next commits write. Only a fold at the limits
+    /// judges the window; a forced one (a close, the log turned back on) or one with the log
+    /// off keeps the log.
     pub fn folded(&mut self, staged: usize, alive: usize) {
+        let judged = !self.fold && self.limits.enabled;
         self.mode = match self.mode {
             Mode::Direct(left) if left > staged => Mode::Direct(left - staged),
             Mode::Direct(_) => Mode::Log,
-            Mode::Log if self.created > 0 && alive * 2 > self.created => Mode::Direct(DIRECT_OPS),
+            Mode::Log if judged && self.created > 0 && alive * 2 > self.created => {
+                Mode::Direct(DIRECT_OPS)
+            }
             Mode::Log => Mode::Log,
         };
         self.first = self.next;
@@ -255,6 +292,22 @@ mod tests {
         st.bytes = 0;
         st.fold = true;
         assert!(st.folds_now(0));
+        // A forced fold does not judge its window.
+        st.created = 10;
+        st.folded(0, 10);
+        assert_eq!(st.mode, Mode::Log);
+        assert!(!st.fold);
+        st.limits = LogLimits {
+            enabled: true,
+            max_records: 10,
+            max_bytes: 100,
+        };
+        assert!(!st.folds_now(9) && st.folds_now(10));
+        st.bytes = 100;
+        assert!(st.folds_now(0));
+        st.bytes = 0;
+        st.limits.enabled = false;
+        assert!(st.folds_now(0) && !st.logging(), "off: every commit folds");
         // Nothing created: the log stays.
         st.folded(0, 0);
         assert_eq!(st.mode, Mode::Log);

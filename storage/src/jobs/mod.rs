@@ -54,7 +54,7 @@
 mod cache;
 mod head;
 mod id;
-pub(crate) mod log;
+pub mod log;
 mod record;
 pub(crate) mod salvage;
 pub(crate) mod spaces;
@@ -419,12 +419,27 @@ impl Jobs {
         self.pending.len()
     }
 
-    /// How commits write the job store now (`jobs/log.rs`): `log` or `direct`.
+    /// How commits write the job store now (`jobs/log.rs`): `log`, `direct`, or `off` (the
+    /// log is turned off).
     pub fn log_mode(&self) -> &'static str {
         match self.log.mode {
+            _ if !self.log.limits.enabled => "off",
             log::Mode::Log => "log",
             log::Mode::Direct(_) => "direct",
         }
+    }
+
+    /// Sets the job log's limits (`jobs/log.rs`); they apply from the next commit, and may
+    /// change at any time: turning the log off makes the next commit fold, and turning it on
+    /// makes the next commit fold too, since the keys staged while it was off were not kept
+    /// for a log record.
+    pub fn set_log_limits(&mut self, limits: log::LogLimits) {
+        debug_assert!(limits.max_records > 0 && limits.max_bytes > 0);
+        if limits.enabled != self.log.limits.enabled && limits.enabled {
+            // Keys staged while it was off were not kept for a record: fold this drain.
+            self.log.fold = true;
+        }
+        self.log.limits = limits;
     }
 
     /// This node's 40-character ID.
@@ -592,7 +607,7 @@ impl Jobs {
     /// Notes that `key` is staged in this drain, for its log record (not when commits go
     /// direct: they write all of `pending`).
     fn touch(touched: &mut Vec<Vec<u8>>, log: &LogState, key: &[u8]) {
-        if log.mode == log::Mode::Log {
+        if log.logging() {
             touched.push(key.to_vec());
         }
     }
