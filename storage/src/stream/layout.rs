@@ -569,6 +569,9 @@ pub struct NodeLayout {
     length: u64,
     /// Every node's [`NodeSummary::misplaced`] entries, to the node's master ID.
     misplaced: BTreeMap<StreamId, StreamId>,
+    /// An append below deleted entries was logged: later ones are not (a client repeating
+    /// the pattern would otherwise fill the log), until the process restarts.
+    warned: bool,
 }
 
 impl Default for NodeLayout {
@@ -585,6 +588,7 @@ impl NodeLayout {
             rax: Rax::new(),
             length: 0,
             misplaced: BTreeMap::new(),
+            warned: false,
         }
     }
 
@@ -602,6 +606,7 @@ impl NodeLayout {
             rax,
             length,
             misplaced,
+            warned: false,
         }
     }
 
@@ -683,8 +688,8 @@ impl NodeLayout {
             // Reachable from clients: Redis's XSETID may lower the last ID below the tail node's
             // deleted entries, and the next XADD then appends below them (a known gap of this
             // emulation, see storage/tests/model.rs). Not worth a crash.
-            if id <= tail.last_id {
-                tracing::warn!(%id, tail_last = %tail.last_id, "append below the tail node's last ID (XSETID below deleted entries)");
+            if id <= tail.last_id && !std::mem::replace(&mut self.warned, true) {
+                tracing::warn!(%id, tail_last = %tail.last_id, "append below the tail node's last ID (XSETID below deleted entries); logged once per stream");
             }
             let full = tail.lp_bytes() + totelelen >= max_bytes
                 || (limits.max_entries != 0 && tail.total_entries() >= limits.max_entries);
@@ -711,7 +716,9 @@ impl NodeLayout {
         // so the length stays the sum of the nodes' live counts. The node boundaries differ
         // from Redis's from there on; only this already-broken case.
         if let Some(node) = self.nodes.get_mut(&id) {
-            tracing::warn!(%id, "append at the master ID of a node holding deleted entries (XSETID below deleted entries); it joins that node");
+            if !std::mem::replace(&mut self.warned, true) {
+                tracing::warn!(%id, "append at the master ID of a node holding deleted entries (XSETID below deleted entries); it joins that node; logged once per stream");
+            }
             let same = node.master_fields.matches(fields);
             node.fixed_bytes += entry_bytes(id, id, fields, same);
             node.live += 1;
@@ -1370,7 +1377,10 @@ mod tests {
         // XTRIM MINID 0-4 exact drops the node 0-1; XSETID 0-2; XADD 0-3 lands in node 0-4.
         let out = l.trim(Trim::MinId(id(0, 4)), false, 0, |_, _| 0);
         assert_eq!(out.removed, 3);
+        assert!(!l.warned);
         l.append(id(0, 3), &f, lim);
+        // Logged once for this stream; the append at 0-4 below is not logged again.
+        assert!(l.warned, "the append below deleted entries was logged");
         l.delete(id(0, 4));
         // Node 0-4 is full (three entries, two deleted) and holds 0-3; XADD 0-4 again.
         assert_eq!(l.node(id(0, 4)).map(|n| (n.live, n.deleted)), Some((1, 2)));
