@@ -643,7 +643,7 @@ pub static PARAMS: &[Param] = &[
         Ok(())
     }),
     param!(
-        "job-log", "the job store writes each loop turn's job changes as one log record and folds them into their keyspaces later (jobs acknowledged before the fold never reach them); no: every turn writes them directly",
+        "job-log", "the job store writes each loop turn's job changes as log records and folds them into their keyspaces later (jobs acknowledged before the fold never reach them); no: every turn writes them directly",
         true,
         |c| if c.job_log.enabled { "yes" } else { "no" }.to_string(),
         |c, v| {

@@ -180,11 +180,10 @@ pub(super) fn seq_of(key: &[u8]) -> Option<u64> {
     }
 }
 
-/// A new log record's buffer.
-pub(super) fn start(capacity: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(capacity);
+/// Starts a log record in `out` (emptied first).
+pub(super) fn start(out: &mut Vec<u8>) {
+    out.clear();
     out.push(VERSION);
-    out
 }
 
 fn len32(n: usize) -> [u8; 4] {
@@ -315,7 +314,8 @@ mod tests {
 
     #[test]
     fn records_decode_to_what_was_pushed() {
-        let mut rec = start(64);
+        let mut rec = Vec::new();
+        start(&mut rec);
         let ops = [
             (&b"\x10abc"[..], Op::New(b"v1")),
             (b"\x13", Op::Put(b"")),
@@ -326,7 +326,9 @@ mod tests {
             push(&mut rec, k, op);
         }
         assert_eq!(decode(&rec).expect("decodes"), ops.to_vec());
-        assert_eq!(decode(&start(0)).expect("empty"), vec![]);
+        let mut empty = vec![1, 2, 3];
+        start(&mut empty);
+        assert_eq!(decode(&empty).expect("empty"), vec![]);
         // A truncated record either fails or gives the ops before the cut.
         for cut in 1..rec.len() {
             if let Some(d) = decode(&rec[..cut]) {

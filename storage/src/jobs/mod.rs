@@ -194,6 +194,8 @@ pub struct Jobs {
     /// again in one drain may come twice): what its log record holds. Only kept while the
     /// log is used (`log::Mode::Log`: a direct commit folds everything staged).
     touched: Vec<Vec<u8>>,
+    /// The buffer log records are built in (kept between drains; `jobs/log.rs`).
+    log_buf: Vec<u8>,
     /// Writes staged since the last commit.
     staged_ops: usize,
     /// Counts commits (from 1: replayed entries carry 0), for [`Marked::drain`].
@@ -279,6 +281,7 @@ impl Jobs {
             ks,
             pending: BTreeMap::new(),
             touched: Vec::new(),
+            log_buf: Vec::new(),
             staged_ops: 0,
             drain: 1,
             log: LogState::default(),
@@ -1326,10 +1329,10 @@ impl Jobs {
         if self.log.folds_now(self.pending.len()) {
             self.fold_into(batch);
         } else if !self.touched.is_empty() {
-            let mut keys = std::mem::take(&mut self.touched);
-            let mut records = Vec::new();
-            let mut rec = log::start(log::RECORD_MAX);
-            for k in &keys {
+            // One buffer, kept between drains, holds each record until the batch copies it.
+            let mut rec = std::mem::take(&mut self.log_buf);
+            log::start(&mut rec);
+            for k in &self.touched {
                 let op = match self.pending.get(k).map(|m| &m.staged) {
                     Some(Staged::New(v)) => log::Op::New(v),
                     Some(Staged::Put(v)) => log::Op::Put(v),
@@ -1337,23 +1340,25 @@ impl Jobs {
                     None => log::Op::Cancel,
                 };
                 if rec.len() > 1 && rec.len() + log::size(k, &op) > log::RECORD_MAX {
-                    records.push(std::mem::replace(&mut rec, log::start(log::RECORD_MAX)));
+                    Self::write_log_record(&self.ks, &mut self.log, batch, &rec);
+                    log::start(&mut rec);
                 }
                 log::push(&mut rec, k, &op);
             }
-            records.push(rec);
-            for rec in records {
-                self.log.bytes += rec.len();
-                let key = log::key(self.log.next);
-                self.log.next += 1;
-                batch.insert(self.ks.of(&key), key.to_vec(), rec);
-            }
-            // Keep the buffer for the next drain's keys.
-            keys.clear();
-            self.touched = keys;
+            Self::write_log_record(&self.ks, &mut self.log, batch, &rec);
+            self.log_buf = rec;
+            self.touched.clear();
         }
         self.drain += 1;
         self.staged_ops = 0;
+    }
+
+    /// Puts `rec` into the batch as the next log record.
+    fn write_log_record(ks: &Spaces, log: &mut LogState, batch: &mut OwnedWriteBatch, rec: &[u8]) {
+        log.bytes += rec.len();
+        let key = log::key(log.next);
+        log.next += 1;
+        batch.insert(ks.of(&key), &key[..], rec);
     }
 
     /// Writes `pending` into the keyspaces and removes the log records, in the drain's batch.

@@ -113,7 +113,7 @@ struct LogView {
 
 impl LogView {
     /// Replays the log records of `sources`, naming in `out` those that could not be read.
-    fn read(sources: &[Source<'_>], prefix: &[u8; 8], out: &mut Findings) -> LogView {
+    fn read(sources: &[Source<'_>], out: &mut Findings) -> LogView {
         let mut view = LogView::default();
         let mut undecoded = Vec::new();
         for src in sources {
@@ -144,7 +144,7 @@ impl LogView {
                     gap_range(
                         g.after.as_deref(),
                         g.resumed.as_deref(),
-                        prefix,
+                        b"????????",
                         "log record"
                     ),
                     src.name,
@@ -278,7 +278,7 @@ pub(crate) fn salvage(
     now_ms: u64,
 ) -> crate::store::Result<()> {
     // The job log, over the keyspaces in every read below.
-    let logged = LogView::read(sources, b"????????", out);
+    let logged = LogView::read(sources, out);
 
     // The node ID.
     let mut node: Option<String> = None;
