@@ -9,8 +9,8 @@
 //! process's time. So the staged writes of [`super::Jobs::pending`] are no longer drained into
 //! the keyspaces at every commit: they stay in `pending` (which every read already merges over
 //! fjall), and each commit writes log records instead (`TAG_LOG ‖ seq u64 BE` in `job_meta`;
-//! one, or more for a large drain, see below), holding the state in `pending` of every key
-//! the drain staged. A job added and
+//! one, or more for a large drain, see below), holding the drain's staged writes as ops, in
+//! the order they were staged ([`Ops`], built as they are staged). A job added and
 //! acknowledged between two folds leaves nothing in the keyspaces but those log records.
 //!
 //! A **fold** writes `pending` into the keyspaces and removes every log record, in one batch,
@@ -36,13 +36,14 @@
 //!   from [`LogState::first`] to [`LogState::next`] (a fold removes all of them in the batch
 //!   that writes what they logged, so a crash keeps either both or neither);
 //! * replaying them onto the keyspaces gives the `pending` of the last commit: a drain's
-//!   records hold, for each key staged in the drain, that key's entry in `pending` after it —
-//!   [`Op::New`], [`Op::Put`], [`Op::Del`], or [`Op::Cancel`] when the drain removed it from
-//!   `pending` (a record made and removed again since the last fold, which fjall does not hold);
+//!   records hold, for each write staged in the drain, in order, the entry in `pending` it
+//!   left — [`Op::New`], [`Op::Put`], [`Op::Del`], or [`Op::Cancel`] when it removed the key
+//!   from `pending` (a record made and removed again since the last fold, which fjall does not
+//!   hold);
 //! * `Staged::New` stays true across a replay: fjall does not hold a key logged as new, since
 //!   no fold has written it.
 //!
-//! A drain's keys are split over as many records as needed to keep each at most
+//! A drain's ops are split over as many records as needed to keep each at most
 //! [`RECORD_MAX`] bytes (one op larger than that gets a record of its own).
 //!
 //! Record format: a version byte (1), then per key: the op byte (0 new, 1 put, 2 del, 3 cancel),
@@ -129,7 +130,7 @@ impl LogState {
             || self.bytes >= self.limits.max_bytes
     }
 
-    /// Whether keys staged now will be logged (so their names must be kept for the record).
+    /// Whether writes staged now are logged (their ops kept for the commit's records).
     pub fn logging(&self) -> bool {
         self.limits.enabled && self.mode == Mode::Log
     }
@@ -155,7 +156,7 @@ impl LogState {
     }
 }
 
-/// The staged state of one key after a drain.
+/// One staged write, as a log record holds it: the staged state it left its key in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Op<'a> {
     New(&'a [u8]),
@@ -181,9 +182,59 @@ pub(super) fn seq_of(key: &[u8]) -> Option<u64> {
 }
 
 /// Starts a log record in `out` (emptied first).
+#[cfg(test)]
 pub(super) fn start(out: &mut Vec<u8>) {
     out.clear();
     out.push(VERSION);
+}
+
+/// The log records of the writes staged since the last commit, built as they are staged: one
+/// op per staged write, in order (a key staged twice in a drain has two ops; the replay applies
+/// them in order, so the last wins as it did in `pending`). Kept between drains, so its buffer
+/// is not allocated again.
+///
+/// Invariant: `buf` is a sequence of complete records, each a version byte and its ops,
+/// starting at the offsets in `starts`; each is at most [`RECORD_MAX`] bytes unless it holds
+/// one op only.
+#[derive(Debug, Default)]
+pub(super) struct Ops {
+    buf: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl Ops {
+    /// Appends one staged write's op, starting a new record if the current one would pass
+    /// [`RECORD_MAX`].
+    pub fn push(&mut self, key: &[u8], op: &Op<'_>) {
+        let current = self.starts.last().copied();
+        let full = current.is_none_or(|at| {
+            self.buf.len() - at > 1 && self.buf.len() - at + size(key, op) > RECORD_MAX
+        });
+        if full {
+            self.starts.push(self.buf.len());
+            self.buf.push(VERSION);
+        }
+        push(&mut self.buf, key, op);
+    }
+
+    /// The records, in order (none if nothing was staged).
+    pub fn records(&self) -> impl Iterator<Item = &[u8]> {
+        self.starts.iter().enumerate().map(|(i, &at)| {
+            let end = self.starts.get(i + 1).copied().unwrap_or(self.buf.len());
+            &self.buf[at..end]
+        })
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Forgets the ops (written, or folded instead).
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.starts.clear();
+    }
 }
 
 fn len32(n: usize) -> [u8; 4] {
@@ -310,6 +361,43 @@ mod tests {
         // Nothing created: the log stays.
         st.folded(0, 0);
         assert_eq!(st.mode, Mode::Log);
+    }
+
+    /// `Ops` splits its ops into records of at most `RECORD_MAX` bytes (one op alone may be
+    /// larger), in order, each decoding on its own.
+    #[test]
+    fn ops_split_into_records_in_order() {
+        let mut ops = Ops::default();
+        assert!(ops.is_empty() && ops.records().next().is_none());
+        let big = vec![7u8; RECORD_MAX + 10];
+        let mut pushed = Vec::new();
+        for i in 0..200u32 {
+            let key = i.to_be_bytes().to_vec();
+            let op = match i % 5 {
+                0 => Op::New(&b"value of a job record, about this long"[..]),
+                1 => Op::Put(b"x"),
+                2 => Op::Del,
+                3 => Op::Cancel,
+                _ if i == 104 => Op::Put(&big),
+                _ => Op::New(b""),
+            };
+            ops.push(&key, &op);
+            pushed.push((key, op));
+        }
+        let records: Vec<&[u8]> = ops.records().collect();
+        assert!(records.len() > 2);
+        let mut decoded = Vec::new();
+        for r in &records {
+            let d = decode(r).expect("each record decodes alone");
+            assert!(
+                r.len() <= RECORD_MAX || d.len() == 1,
+                "only a lone op passes the limit"
+            );
+            decoded.extend(d.into_iter().map(|(k, op)| (k.to_vec(), op)));
+        }
+        assert_eq!(decoded, pushed);
+        ops.clear();
+        assert!(ops.is_empty() && ops.records().next().is_none());
     }
 
     #[test]

@@ -115,26 +115,20 @@ enum Staged {
     Del,
 }
 
-/// A staged write with the drain that last staged it (the `drain` counter of [`Jobs`]), so that
-/// a drain's log record names each key once (`jobs/log.rs`).
-#[derive(Debug)]
-struct Marked {
-    staged: Staged,
-    drain: u64,
-}
-
-impl std::ops::Deref for Marked {
-    type Target = Staged;
-    fn deref(&self) -> &Staged {
-        &self.staged
-    }
-}
-
 impl Staged {
     fn value(&self) -> Option<&Vec<u8>> {
         match self {
             Staged::New(v) | Staged::Put(v) => Some(v),
             Staged::Del => None,
+        }
+    }
+
+    /// This staged state as an op of the log.
+    fn op(&self) -> log::Op<'_> {
+        match self {
+            Staged::New(v) => log::Op::New(v),
+            Staged::Put(v) => log::Op::Put(v),
+            Staged::Del => log::Op::Del,
         }
     }
 }
@@ -189,17 +183,14 @@ pub struct Jobs {
     ks: Spaces,
     /// Writes since the last fold, merged over fjall by every read; made durable by the log
     /// records of the commits since (`jobs/log.rs`), written to the keyspaces by a fold.
-    pending: BTreeMap<Vec<u8>, Marked>,
-    /// Keys staged since the last commit, each once (a key removed from `pending` and staged
-    /// again in one drain may come twice): what its log record holds. Only kept while the
-    /// log is used (`log::Mode::Log`: a direct commit folds everything staged).
-    touched: Vec<Vec<u8>>,
-    /// The buffer log records are built in (kept between drains; `jobs/log.rs`).
-    log_buf: Vec<u8>,
+    pending: BTreeMap<Vec<u8>, Staged>,
+    /// The ops of the writes staged since the last commit, in order, as the next log records
+    /// hold them (`jobs/log.rs`: appended as each write is staged, so a commit writes them
+    /// without looking its keys up again). Only kept while the log is used
+    /// (`log::Mode::Log`: a direct commit folds everything staged).
+    ops: log::Ops,
     /// Writes staged since the last commit.
     staged_ops: usize,
-    /// Counts commits (from 1: replayed entries carry 0), for [`Marked::drain`].
-    drain: u64,
     log: LogState,
     queues: HashMap<Bytes, Queue>,
     /// Queues whose record must be written (or removed, if no longer in `queues`).
@@ -280,10 +271,8 @@ impl Jobs {
         Jobs {
             ks,
             pending: BTreeMap::new(),
-            touched: Vec::new(),
-            log_buf: Vec::new(),
+            ops: log::Ops::default(),
             staged_ops: 0,
-            drain: 1,
             log: LogState::default(),
             queues: HashMap::new(),
             dirty_queues: HashSet::new(),
@@ -400,8 +389,7 @@ impl Jobs {
                         continue;
                     }
                 };
-                self.pending
-                    .insert(key.to_vec(), Marked { staged, drain: 0 });
+                self.pending.insert(key.to_vec(), staged);
             }
             self.log.bytes += v.len();
         }
@@ -539,14 +527,9 @@ impl Jobs {
         };
         type Item<'a> = (&'a Vec<u8>, &'a Staged);
         let mut mem: Box<dyn Iterator<Item = Item<'_>>> = if rev {
-            Box::new(
-                self.pending
-                    .range(bounds)
-                    .rev()
-                    .map(|(k, m)| (k, &m.staged)),
-            )
+            Box::new(self.pending.range(bounds).rev())
         } else {
-            Box::new(self.pending.range(bounds).map(|(k, m)| (k, &m.staged)))
+            Box::new(self.pending.range(bounds))
         };
         let mut d = disk.next().map(|g| g.into_inner()).transpose()?;
         let mut m = mem.next();
@@ -607,42 +590,35 @@ impl Jobs {
     // -----------------------------------------------------------------------------------
     // The one write path of a job.
 
-    /// Notes that `key` is staged in this drain, for its log record (not when commits go
-    /// direct: they write all of `pending`).
-    fn touch(touched: &mut Vec<Vec<u8>>, log: &LogState, key: &[u8]) {
-        if log.logging() {
-            touched.push(key.to_vec());
-        }
-    }
-
     /// Stages `key` → `value`. `absent`: the caller knows that the merged view does not hold
     /// `key` (a new job's record, a job's new timer or queue-index record), so fjall does not
     /// either unless a removal of it is staged.
     fn stage_put(&mut self, key: Vec<u8>, value: Vec<u8>, absent: bool) {
         use std::collections::btree_map::Entry;
-        let drain = self.drain;
         self.staged_ops += 1;
+        let logging = self.log.logging();
         match self.pending.entry(key) {
             Entry::Vacant(e) => {
-                Self::touch(&mut self.touched, &self.log, e.key());
                 let staged = if absent {
                     self.log.created += 1;
                     Staged::New(value)
                 } else {
                     Staged::Put(value)
                 };
-                e.insert(Marked { staged, drain });
+                if logging {
+                    self.ops.push(e.key(), &staged.op());
+                }
+                e.insert(staged);
             }
             Entry::Occupied(mut e) => {
-                if e.get().drain != drain {
-                    Self::touch(&mut self.touched, &self.log, e.key());
-                }
-                let m = e.get_mut();
-                m.drain = drain;
-                m.staged = match m.staged {
+                let staged = match e.get() {
                     Staged::New(_) => Staged::New(value),
                     _ => Staged::Put(value),
                 };
+                if logging {
+                    self.ops.push(e.key(), &staged.op());
+                }
+                e.insert(staged);
             }
         }
     }
@@ -650,26 +626,26 @@ impl Jobs {
     /// Stages the removal of `key`: nothing at all if it was created since the last fold.
     fn stage_del(&mut self, key: Vec<u8>) {
         use std::collections::btree_map::Entry;
-        let drain = self.drain;
         self.staged_ops += 1;
+        let logging = self.log.logging();
         match self.pending.entry(key) {
             Entry::Vacant(e) => {
-                Self::touch(&mut self.touched, &self.log, e.key());
-                e.insert(Marked {
-                    staged: Staged::Del,
-                    drain,
-                });
+                if logging {
+                    self.ops.push(e.key(), &log::Op::Del);
+                }
+                e.insert(Staged::Del);
             }
             Entry::Occupied(mut e) => {
-                if e.get().drain != drain {
-                    Self::touch(&mut self.touched, &self.log, e.key());
-                }
-                if matches!(e.get().staged, Staged::New(_)) {
+                if matches!(e.get(), Staged::New(_)) {
+                    if logging {
+                        self.ops.push(e.key(), &log::Op::Cancel);
+                    }
                     e.remove();
                 } else {
-                    let m = e.get_mut();
-                    m.drain = drain;
-                    m.staged = Staged::Del;
+                    if logging {
+                        self.ops.push(e.key(), &log::Op::Del);
+                    }
+                    e.insert(Staged::Del);
                 }
             }
         }
@@ -1328,28 +1304,12 @@ impl Jobs {
         }
         if self.log.folds_now(self.pending.len()) {
             self.fold_into(batch);
-        } else if !self.touched.is_empty() {
-            // One buffer, kept between drains, holds each record until the batch copies it.
-            let mut rec = std::mem::take(&mut self.log_buf);
-            log::start(&mut rec);
-            for k in &self.touched {
-                let op = match self.pending.get(k).map(|m| &m.staged) {
-                    Some(Staged::New(v)) => log::Op::New(v),
-                    Some(Staged::Put(v)) => log::Op::Put(v),
-                    Some(Staged::Del) => log::Op::Del,
-                    None => log::Op::Cancel,
-                };
-                if rec.len() > 1 && rec.len() + log::size(k, &op) > log::RECORD_MAX {
-                    Self::write_log_record(&self.ks, &mut self.log, batch, &rec);
-                    log::start(&mut rec);
-                }
-                log::push(&mut rec, k, &op);
+        } else {
+            for rec in self.ops.records() {
+                Self::write_log_record(&self.ks, &mut self.log, batch, rec);
             }
-            Self::write_log_record(&self.ks, &mut self.log, batch, &rec);
-            self.log_buf = rec;
-            self.touched.clear();
+            self.ops.clear();
         }
-        self.drain += 1;
         self.staged_ops = 0;
     }
 
@@ -1365,7 +1325,7 @@ impl Jobs {
     fn fold_into(&mut self, batch: &mut OwnedWriteBatch) {
         let mut alive = 0;
         for (k, v) in std::mem::take(&mut self.pending) {
-            match v.staged {
+            match v {
                 Staged::New(v) => {
                     alive += 1;
                     batch.insert(self.ks.of(&k), k, v);
@@ -1379,7 +1339,7 @@ impl Jobs {
             batch.remove(self.ks.of(&key), key.to_vec());
         }
         self.log.folded(self.staged_ops, alive);
-        self.touched.clear();
+        self.ops.clear();
     }
 }
 
