@@ -54,6 +54,7 @@
 mod cache;
 mod head;
 mod id;
+mod key;
 pub mod log;
 mod record;
 pub(crate) mod salvage;
@@ -71,6 +72,7 @@ use self::spaces::Spaces;
 use self::cache::RecordCache;
 pub use self::head::HEAD_MAX;
 pub use self::id::{is_valid, ttl_word, JobId, JOB_ID_LEN};
+use self::key::Key;
 use self::log::LogState;
 use self::record::{parse_queued_key, queue_prefix, queued_key};
 pub use self::record::{
@@ -183,7 +185,7 @@ pub struct Jobs {
     ks: Spaces,
     /// Writes since the last fold, merged over fjall by every read; made durable by the log
     /// records of the commits since (`jobs/log.rs`), written to the keyspaces by a fold.
-    pending: BTreeMap<Vec<u8>, Staged>,
+    pending: BTreeMap<Key, Staged>,
     /// The ops of the writes staged since the last commit, in order, as the next log records
     /// hold them (`jobs/log.rs`: appended as each write is staged, so a commit writes them
     /// without looking its keys up again). Only kept while the log is used
@@ -327,7 +329,7 @@ impl Jobs {
                     .map(|i| format!("{:016x}", mix(self.rng[0] ^ mix(i))))
                     .collect::<String>()[..40]
                     .to_string();
-                self.stage_put(NODE_KEY.to_vec(), node.as_bytes().to_vec(), false);
+                self.stage_put(NODE_KEY, node.as_bytes().to_vec(), false);
                 self.node = node;
             }
         }
@@ -385,11 +387,11 @@ impl Jobs {
                     log::Op::Put(v) => Staged::Put(v.to_vec()),
                     log::Op::Del => Staged::Del,
                     log::Op::Cancel => {
-                        self.pending.remove(key);
+                        self.pending.remove(&Key::new(key));
                         continue;
                     }
                 };
-                self.pending.insert(key.to_vec(), staged);
+                self.pending.insert(Key::new(key), staged);
             }
             self.log.bytes += v.len();
         }
@@ -496,7 +498,7 @@ impl Jobs {
 
     /// The value of `key` over pending ∪ fjall, given to `f` where it lies (no copy).
     fn read_with<T>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> T) -> Result<Option<T>> {
-        if let Some(v) = self.pending.get(key) {
+        if let Some(v) = self.pending.get(&Key::new(key)) {
             return Ok(v.value().map(|v| f(v)));
         }
         Ok(self.ks.get(key)?.map(|s| f(&s)))
@@ -517,15 +519,15 @@ impl Jobs {
             return Ok(out);
         }
         let bounds = (
-            Bound::Included(start.to_vec()),
-            Bound::Excluded(end.to_vec()),
+            Bound::Included(Key::new(start)),
+            Bound::Excluded(Key::new(end)),
         );
         let mut disk: Box<dyn Iterator<Item = fjall::Guard>> = if rev {
             Box::new(self.ks.of(start).range(start..end).rev())
         } else {
             Box::new(self.ks.of(start).range(start..end))
         };
-        type Item<'a> = (&'a Vec<u8>, &'a Staged);
+        type Item<'a> = (&'a Key, &'a Staged);
         let mut mem: Box<dyn Iterator<Item = Item<'_>>> = if rev {
             Box::new(self.pending.range(bounds).rev())
         } else {
@@ -540,7 +542,7 @@ impl Jobs {
                 (None, Some(_)) => true,
                 (Some(_), None) => false,
                 (Some((dk, _)), Some((mk, _))) => {
-                    let ord = mk.as_slice().cmp(dk.as_ref());
+                    let ord = key::compare(mk.as_slice(), dk);
                     if ord == std::cmp::Ordering::Equal {
                         d = disk.next().map(|g| g.into_inner()).transpose()?;
                         true
@@ -551,7 +553,7 @@ impl Jobs {
             };
             if take_mem {
                 if let Some((k, Some(v))) = m.map(|(k, s)| (k, s.value())) {
-                    out.push((k.clone(), v.clone()));
+                    out.push((k.as_slice().to_vec(), v.clone()));
                 }
                 m = mem.next();
             } else if let Some((k, v)) = d.take() {
@@ -593,11 +595,11 @@ impl Jobs {
     /// Stages `key` → `value`. `absent`: the caller knows that the merged view does not hold
     /// `key` (a new job's record, a job's new timer or queue-index record), so fjall does not
     /// either unless a removal of it is staged.
-    fn stage_put(&mut self, key: Vec<u8>, value: Vec<u8>, absent: bool) {
+    fn stage_put(&mut self, key: &[u8], value: Vec<u8>, absent: bool) {
         use std::collections::btree_map::Entry;
         self.staged_ops += 1;
         let logging = self.log.logging();
-        match self.pending.entry(key) {
+        match self.pending.entry(Key::new(key)) {
             Entry::Vacant(e) => {
                 let staged = if absent {
                     self.log.created += 1;
@@ -606,7 +608,7 @@ impl Jobs {
                     Staged::Put(value)
                 };
                 if logging {
-                    self.ops.push(e.key(), &staged.op());
+                    self.ops.push(e.key().as_slice(), &staged.op());
                 }
                 e.insert(staged);
             }
@@ -616,7 +618,7 @@ impl Jobs {
                     _ => Staged::Put(value),
                 };
                 if logging {
-                    self.ops.push(e.key(), &staged.op());
+                    self.ops.push(e.key().as_slice(), &staged.op());
                 }
                 e.insert(staged);
             }
@@ -624,26 +626,26 @@ impl Jobs {
     }
 
     /// Stages the removal of `key`: nothing at all if it was created since the last fold.
-    fn stage_del(&mut self, key: Vec<u8>) {
+    fn stage_del(&mut self, key: &[u8]) {
         use std::collections::btree_map::Entry;
         self.staged_ops += 1;
         let logging = self.log.logging();
-        match self.pending.entry(key) {
+        match self.pending.entry(Key::new(key)) {
             Entry::Vacant(e) => {
                 if logging {
-                    self.ops.push(e.key(), &log::Op::Del);
+                    self.ops.push(e.key().as_slice(), &log::Op::Del);
                 }
                 e.insert(Staged::Del);
             }
             Entry::Occupied(mut e) => {
                 if matches!(e.get(), Staged::New(_)) {
                     if logging {
-                        self.ops.push(e.key(), &log::Op::Cancel);
+                        self.ops.push(e.key().as_slice(), &log::Op::Cancel);
                     }
                     e.remove();
                 } else {
                     if logging {
-                        self.ops.push(e.key(), &log::Op::Del);
+                        self.ops.push(e.key().as_slice(), &log::Op::Del);
                     }
                     e.insert(Staged::Del);
                 }
@@ -658,9 +660,9 @@ impl Jobs {
         let jk = job_key(TAG_JOB, id);
         if let Some(o) = old {
             debug_assert_ne!(o.awake, 0, "a stored job has a timer");
-            self.stage_del(timer_key(o.awake, id).to_vec());
+            self.stage_del(&timer_key(o.awake, id));
             if o.state == JobState::Queued {
-                self.stage_del(queued_key(TAG_QUEUED, &o.queue, o.ctime, id));
+                self.stage_del(&queued_key(TAG_QUEUED, &o.queue, o.ctime, id));
                 if let Some(q) = self.queues.get_mut(&o.queue) {
                     debug_assert!(q.len > 0, "queue length matches its index");
                     head::index_remove(q, o.ctime, id);
@@ -675,12 +677,12 @@ impl Jobs {
                 debug_assert!(n.awake > 0);
                 // A job has one timer record, keyed by its awake, and the old one's removal is
                 // staged: the new key is absent.
-                self.stage_put(timer_key(n.awake, id).to_vec(), Vec::new(), true);
+                self.stage_put(&timer_key(n.awake, id), Vec::new(), true);
                 self.timer_low = self.timer_low.min(n.awake);
                 if n.state == JobState::Queued {
                     // Likewise: queued if and only if it has this record.
                     self.stage_put(
-                        queued_key(TAG_QUEUED, &n.queue, n.ctime, id),
+                        &queued_key(TAG_QUEUED, &n.queue, n.ctime, id),
                         Vec::new(),
                         true,
                     );
@@ -689,7 +691,7 @@ impl Jobs {
                     q.len += 1;
                     q.scan_from = q.scan_from.min(n.ctime);
                 }
-                self.stage_put(jk.to_vec(), n.encode(), old.is_none());
+                self.stage_put(&jk, n.encode(), old.is_none());
                 self.cache.put(id, &n);
                 if old.is_none() {
                     self.registered += 1;
@@ -698,9 +700,9 @@ impl Jobs {
             }
             None => {
                 self.cache.remove(id);
-                self.stage_del(jk.to_vec());
+                self.stage_del(&jk);
                 if old.is_some_and(|o| o.body.is_none()) {
-                    self.stage_del(job_key(TAG_BODY, id).to_vec());
+                    self.stage_del(&job_key(TAG_BODY, id));
                 }
                 if old.is_some() {
                     debug_assert!(self.registered > 0);
@@ -790,7 +792,7 @@ impl Jobs {
             self.enqueue_job(&mut job, false, now_ms);
         }
         if job.body.is_none() {
-            self.stage_put(job_key(TAG_BODY, &id).to_vec(), spec.body.to_vec(), true);
+            self.stage_put(&job_key(TAG_BODY, &id), spec.body.to_vec(), true);
         }
         self.put(&id, None, Some(job), now_ms);
         self.cache.put_body(&id, &spec.body);
@@ -1224,13 +1226,13 @@ impl Jobs {
             let Some(old) = self.get(&id)? else {
                 tracing::error!(?id, "a timer for a job that does not exist: removed");
                 debug_assert!(false, "timer of a missing job");
-                self.stage_del(k.clone());
+                self.stage_del(k);
                 continue;
             };
             if old.awake != due_at {
                 tracing::error!(?id, "a stale timer of a job: removed");
                 debug_assert!(false, "stale timer");
-                self.stage_del(k.clone());
+                self.stage_del(k);
                 continue;
             }
             if old.etime <= now_ms / 1000 {
@@ -1325,13 +1327,14 @@ impl Jobs {
     fn fold_into(&mut self, batch: &mut OwnedWriteBatch) {
         let mut alive = 0;
         for (k, v) in std::mem::take(&mut self.pending) {
+            let k = k.as_slice();
             match v {
                 Staged::New(v) => {
                     alive += 1;
-                    batch.insert(self.ks.of(&k), k, v);
+                    batch.insert(self.ks.of(k), k, v);
                 }
-                Staged::Put(v) => batch.insert(self.ks.of(&k), k, v),
-                Staged::Del => batch.remove(self.ks.of(&k), k),
+                Staged::Put(v) => batch.insert(self.ks.of(k), k, v),
+                Staged::Del => batch.remove(self.ks.of(k), k),
             }
         }
         for seq in self.log.first..self.log.next {

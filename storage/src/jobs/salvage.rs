@@ -48,7 +48,7 @@ impl Jobs {
         debug_assert!(valid_node(node.as_bytes()));
         self.node = node.to_string();
         self.prefix.copy_from_slice(&node.as_bytes()[..8]);
-        self.stage_put(NODE_KEY.to_vec(), node.as_bytes().to_vec(), false);
+        self.stage_put(NODE_KEY, node.as_bytes().to_vec(), false);
     }
 
     /// Salvage: queue `name`'s pause state, counters and times as `q` has them; its length
@@ -70,7 +70,7 @@ impl Jobs {
             job.body = Some(body);
         } else {
             job.body = None;
-            self.stage_put(job_key(TAG_BODY, id).to_vec(), body.to_vec(), true);
+            self.stage_put(&job_key(TAG_BODY, id), body.to_vec(), true);
         }
         self.put(id, None, Some(job), now_ms);
     }
