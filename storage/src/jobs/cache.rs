@@ -51,17 +51,20 @@ impl RecordCache {
     /// The job's record changed (or is new): `job` is its state now. A cached body is kept.
     pub(super) fn put(&mut self, id: &JobId, job: &Job) {
         if let Some(e) = self.map.get_mut(id) {
-            e.job = job.clone();
+            e.job.clone_from(job);
             return;
         }
-        self.map.insert(
-            *id,
-            Entry {
-                job: job.clone(),
-                body: None,
-            },
-        );
-        self.order.push_back(*id);
+        self.put_owned(*id, job.clone());
+    }
+
+    /// [`RecordCache::put`] of a record the caller gives up (no copy).
+    pub(super) fn put_owned(&mut self, id: JobId, job: Job) {
+        if let Some(e) = self.map.get_mut(&id) {
+            e.job = job;
+            return;
+        }
+        self.map.insert(id, Entry { job, body: None });
+        self.order.push_back(id);
         self.evict();
     }
 

@@ -997,7 +997,7 @@ impl Jobs {
             if want.contains(&id) {
                 let job = Job::decode(&v)
                     .ok_or_else(|| corrupt(format!("job record {id:?} does not decode")))?;
-                self.cache.put(&id, &job);
+                self.cache.put_owned(id, job);
             }
         }
         Ok(())

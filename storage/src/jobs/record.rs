@@ -169,20 +169,34 @@ impl Job {
         let qtime = r.u64()?;
         let awake = r.u64()?;
         let max_deliveries = r.u32()?;
+        // The names and the body are slices of one copy of the record's tail: one allocation
+        // per record instead of one per field, and clones of them share it.
+        let at = |r: &Reader| b.len() - r.0.len();
         let dl_len = usize::from(r.u16()?);
-        let dead_letter = Bytes::copy_from_slice(r.take(dl_len)?);
+        let dl = at(&r)..at(&r) + dl_len;
+        r.take(dl_len)?;
         let (queue, body) = if version == VERSION_1 {
-            (Bytes::copy_from_slice(r.0), None)
+            (at(&r)..b.len(), None)
         } else {
             let q_len = usize::from(r.u16()?);
-            let queue = Bytes::copy_from_slice(r.take(q_len)?);
+            let queue = at(&r)..at(&r) + q_len;
+            r.take(q_len)?;
             let body = match r.u8()? {
                 0 if r.0.is_empty() => None,
-                1 => Some(Bytes::copy_from_slice(r.0)),
+                1 => Some(at(&r)..b.len()),
                 _ => return None,
             };
             (queue, body)
         };
+        let tail = Bytes::copy_from_slice(&b[dl.start..]);
+        let field = |f: std::ops::Range<usize>| {
+            if f.is_empty() {
+                Bytes::new()
+            } else {
+                tail.slice(f.start - dl.start..f.end - dl.start)
+            }
+        };
+        let (dead_letter, queue, body) = (field(dl.clone()), field(queue), body.map(field));
         Some(Job {
             state,
             flags,
@@ -368,6 +382,10 @@ mod tests {
         for body in [&b""[..], b"body \x00 bytes"] {
             inline.body = Some(Bytes::copy_from_slice(body));
             assert_eq!(Job::decode(&inline.encode()), Some(inline.clone()));
+            // The fields are slices of one buffer: empty ones next to others too.
+            inline.dead_letter = Bytes::new();
+            assert_eq!(Job::decode(&inline.encode()), Some(inline.clone()));
+            inline.dead_letter = Bytes::from_static(b"dead");
         }
         // Version 1 (the queue name runs to the end, the body is in its own record).
         let mut v1 = enc[..FIXED + 4].to_vec();
