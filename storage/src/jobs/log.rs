@@ -181,13 +181,6 @@ pub(super) fn seq_of(key: &[u8]) -> Option<u64> {
     }
 }
 
-/// Starts a log record in `out` (emptied first).
-#[cfg(test)]
-pub(super) fn start(out: &mut Vec<u8>) {
-    out.clear();
-    out.push(VERSION);
-}
-
 /// The log records of the writes staged since the last commit, built as they are staged: one
 /// op per staged write, in order (a key staged twice in a drain has two ops; the replay applies
 /// them in order, so the last wins as it did in `pending`). Kept between drains, so its buffer
@@ -402,8 +395,7 @@ mod tests {
 
     #[test]
     fn records_decode_to_what_was_pushed() {
-        let mut rec = Vec::new();
-        start(&mut rec);
+        let mut rec = vec![VERSION];
         let ops = [
             (&b"\x10abc"[..], Op::New(b"v1")),
             (b"\x13", Op::Put(b"")),
@@ -414,9 +406,7 @@ mod tests {
             push(&mut rec, k, op);
         }
         assert_eq!(decode(&rec).expect("decodes"), ops.to_vec());
-        let mut empty = vec![1, 2, 3];
-        start(&mut empty);
-        assert_eq!(decode(&empty).expect("empty"), vec![]);
+        assert_eq!(decode(&[VERSION]).expect("empty"), vec![]);
         // A truncated record either fails or gives the ops before the cut.
         for cut in 1..rec.len() {
             if let Some(d) = decode(&rec[..cut]) {
